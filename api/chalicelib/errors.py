@@ -1,0 +1,70 @@
+"""API errors: one exception type that every route's failure becomes.
+
+Every error leaves the API as ``{"error": {"code": ..., "message": ...}}`` with the
+right status; the app's middleware does the conversion so routes never build error
+responses by hand.
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A failure the client can act on, carried to the response unchanged."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, dict[str, str]]:
+        """The JSON body of the error response."""
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequestError(ApiError):
+    """Malformed input: the request can never succeed as sent."""
+
+
+class NotFoundError(ApiError):
+    """Unknown, deleted or someone else's resource (never 403: existence stays hidden)."""
+
+    status = 404
+    code = "not_found"
+
+
+class PayloadTooLargeError(ApiError):
+    """A body or batch above the documented limits."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class NotAcceptableError(ApiError):
+    """The response cannot be produced in an encoding the client accepts."""
+
+    status = 406
+    code = "not_acceptable"
+
+
+class ServiceUnavailableError(ApiError):
+    """A dependency refused the write; nothing was acknowledged, retry later."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})

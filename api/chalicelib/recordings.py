@@ -1,0 +1,328 @@
+"""Recording metadata in DynamoDB, and the recording lifecycle (create, list, delete).
+
+Table layout: partition key ``owner``, sort key ``recordingId``; the local secondary
+index ``byCreated`` sorts an owner's recordings by ``createdKey``
+(``<createdAt ms, 13 digits>#<id>``) so the list is one Query, newest first. A
+recording being deleted keeps a tombstone (``deleting``) without ``createdKey``, so it
+drops out of the sparse index at once and late deliveries can be recognised as orphans.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import layout, settings, validation
+from .errors import ApiError, NotFoundError
+
+INDEX_BY_CREATED = "byCreated"
+_NAMES = {"#owner": "owner", "#id": "recordingId"}
+_PUBLIC_FIELDS = (
+    "recordingId",
+    "createdAt",
+    "updatedAt",
+    "url",
+    "title",
+    "eventCount",
+    "rawBytes",
+    "storedBytes",
+    "batchCount",
+    "firstEventAt",
+    "lastEventAt",
+)
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds, the unit rrweb timestamps use."""
+    return int(time.time() * 1000)
+
+
+def _number(value: Any) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value == int(value) else float(value)
+
+
+def _is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class RecordingStore:
+    """Reads and writes recording items of one DynamoDB table."""
+
+    def __init__(self, *, table: Any) -> None:
+        self._table = table
+
+    def put_new(self, item: dict[str, Any]) -> bool:
+        """Insert ``item`` unless the id exists; True when it was inserted."""
+        try:
+            self._table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(#id)",
+                ExpressionAttributeNames={"#id": "recordingId"},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def get(self, owner: str, recording_id: str) -> dict[str, Any] | None:
+        """The item, or None when missing or being deleted."""
+        item = self._table.get_item(Key={"owner": owner, "recordingId": recording_id}, ConsistentRead=True).get("Item")
+        if item is None or item.get("deleting"):
+            return None
+        return item
+
+    def get_any(self, owner: str, recording_id: str) -> dict[str, Any] | None:
+        """The item including a deletion tombstone."""
+        return self._table.get_item(Key={"owner": owner, "recordingId": recording_id}, ConsistentRead=True).get("Item")
+
+    def page(
+        self, owner: str, *, limit: int, after: dict[str, str] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page of an owner's recordings, newest first, and where the next starts."""
+        query: dict[str, Any] = {
+            "IndexName": INDEX_BY_CREATED,
+            "KeyConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": "owner"} | {f"#f{i}": name for i, name in enumerate(_PUBLIC_FIELDS)},
+            "ExpressionAttributeValues": {":owner": owner},
+            "ProjectionExpression": ", ".join(f"#f{i}" for i in range(len(_PUBLIC_FIELDS))),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            query["ExclusiveStartKey"] = {"owner": owner, **after}
+        result = self._table.query(**query)
+        last = result.get("LastEvaluatedKey")
+        following = {"recordingId": last["recordingId"], "createdKey": last["createdKey"]} if last else None
+        return result.get("Items", []), following
+
+    def record_batch(self, owner: str, recording_id: str, batch: validation.Batch, *, stored: int) -> bool:
+        """Count a written batch once per seq; False when the seq was already counted."""
+        key = {"owner": owner, "recordingId": recording_id}
+        first = Decimal(str(batch.first_timestamp))
+        last = Decimal(str(batch.last_timestamp))
+        try:
+            updated = self._table.update_item(
+                Key=key,
+                UpdateExpression=(
+                    "ADD eventCount :n, rawBytes :raw, storedBytes :stored, batchCount :one, seqs :seqs "
+                    "SET updatedAt = :now, firstEventAt = if_not_exists(firstEventAt, :first), "
+                    "lastEventAt = if_not_exists(lastEventAt, :last)"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(#id) AND attribute_not_exists(deleting) AND NOT contains(seqs, :seq)"
+                ),
+                ExpressionAttributeNames={"#id": "recordingId"},
+                ExpressionAttributeValues={
+                    ":n": batch.event_count,
+                    ":raw": batch.raw_bytes,
+                    ":stored": stored,
+                    ":one": 1,
+                    ":seqs": {batch.seq},
+                    ":seq": batch.seq,
+                    ":now": now_ms(),
+                    ":first": first,
+                    ":last": last,
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        # Batches may arrive out of order (client retries): widen the time span only
+        # where this batch lies outside it, with a condition so racing writers agree.
+        if updated["firstEventAt"] > first:
+            self._extend(key, "firstEventAt", first, "firstEventAt > :v")
+        if updated["lastEventAt"] < last:
+            self._extend(key, "lastEventAt", last, "lastEventAt < :v")
+        return True
+
+    def _extend(self, key: dict[str, str], field: str, value: Decimal, condition: str) -> None:
+        try:
+            self._table.update_item(
+                Key=key,
+                UpdateExpression=f"SET {field} = :v",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":v": value},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def mark_deleting(self, owner: str, recording_id: str) -> None:
+        """Leave a tombstone: hidden from reads and the list, writes refused."""
+        self._table.update_item(
+            Key={"owner": owner, "recordingId": recording_id},
+            UpdateExpression="SET deleting = :now REMOVE createdKey",
+            ConditionExpression="attribute_exists(#id)",
+            ExpressionAttributeNames={"#id": "recordingId"},
+            ExpressionAttributeValues={":now": now_ms()},
+        )
+
+    def remove(self, owner: str, recording_id: str) -> None:
+        """Delete the item for good."""
+        self._table.delete_item(Key={"owner": owner, "recordingId": recording_id})
+
+
+class Recordings:
+    """The recording lifecycle over metadata and the bucket's objects."""
+
+    def __init__(self, *, store: RecordingStore, s3: Any, bucket: str) -> None:
+        self._store = store
+        self._s3 = s3
+        self._bucket = bucket
+
+    def create(self, owner: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create a recording (or return the existing one for a retried client id).
+
+        Returns the response body and whether a new recording was made.
+        """
+        client_id = body.get("id")
+        recording_id = validation.recording_id(client_id) if client_id is not None else new_id()
+        url = validation.optional_text(body, "url", max_length=2048)
+        title = validation.optional_text(body, "title", max_length=512)
+        created = now_ms()
+        item: dict[str, Any] = {
+            "owner": owner,
+            "recordingId": recording_id,
+            "createdAt": created,
+            "createdKey": f"{created:013d}#{recording_id}",
+            "updatedAt": created,
+            "eventCount": 0,
+            "rawBytes": 0,
+            "storedBytes": 0,
+            "batchCount": 0,
+        }
+        if url is not None:
+            item["url"] = url
+        if title is not None:
+            item["title"] = title
+        inserted = self._store.put_new(item)
+        if not inserted:
+            existing = self._store.get(owner, recording_id)
+            if existing is None:
+                raise ApiError("this id belongs to a recording being deleted", code="id_in_use", status=409)
+            item = existing
+        return {
+            "recording": self.public(owner, item),
+            "screenshotUpload": self._screenshot_upload(owner, recording_id),
+        }, inserted
+
+    def require(self, owner: str, recording_id: str) -> dict[str, Any]:
+        """The recording's item, or 404 (unknown, deleted, or not this owner's)."""
+        item = self._store.get(owner, validation.recording_id(recording_id))
+        if item is None:
+            raise NotFoundError("recording not found")
+        return item
+
+    def describe(self, owner: str, recording_id: str) -> dict[str, Any]:
+        """The public view of one recording."""
+        return self.public(owner, self.require(owner, recording_id))
+
+    def list_page(self, owner: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+        """An owner's recordings, newest first, with an opaque cursor for the next page."""
+        after = validation.decode_cursor(cursor, {"recordingId": str, "createdKey": str})
+        if after is not None:
+            validation.recording_id(after["recordingId"])
+        items, following = self._store.page(owner, limit=limit, after=after)
+        return {
+            "recordings": [self.public(owner, item) for item in items],
+            "cursor": validation.encode_cursor(following) if following else None,
+        }
+
+    def delete(self, owner: str, recording_id: str) -> None:
+        """Remove metadata, event objects and screenshot; 404 if there is nothing to delete."""
+        validation.recording_id(recording_id)
+        item = self._store.get_any(owner, recording_id)
+        if item is None:
+            raise NotFoundError("recording not found")
+        # Tombstone first: the recording disappears and stops taking events at once,
+        # and if deleting objects fails, a retried DELETE finds the tombstone and resumes.
+        self._store.mark_deleting(owner, recording_id)
+        self.delete_objects(layout.recording_prefix(owner, recording_id))
+        self._store.remove(owner, recording_id)
+
+    def delete_objects(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; returns how many went."""
+        deleted = 0
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            keys = [{"Key": entry["Key"]} for entry in page.get("Contents", [])]
+            if not keys:
+                continue
+            result = self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+            if result.get("Errors"):
+                raise RuntimeError(f"S3 refused to delete {len(result['Errors'])} objects")
+            deleted += len(keys)
+        return deleted
+
+    def reap_if_orphan(self, key: str) -> bool:
+        """Delete an object that arrived for a recording that no longer exists.
+
+        Delivery is asynchronous (Firehose buffers for a minute or more), so chunks of
+        a just-deleted recording can land after the DELETE; they are removed on arrival.
+        """
+        parsed = layout.parse_recording_key(key)
+        if parsed is None:
+            return False
+        owner, recording_id = parsed
+        if self._store.get(owner, recording_id) is not None:
+            return False
+        self._s3.delete_object(Bucket=self._bucket, Key=key)
+        return True
+
+    def public(self, owner: str, item: dict[str, Any]) -> dict[str, Any]:
+        """The friendly JSON view of an item (never DynamoDB's shapes)."""
+        first = _number(item.get("firstEventAt"))
+        last = _number(item.get("lastEventAt"))
+        return {
+            "id": item["recordingId"],
+            "createdAt": _number(item.get("createdAt")),
+            "updatedAt": _number(item.get("updatedAt")),
+            "url": item.get("url"),
+            "title": item.get("title"),
+            "eventCount": _number(item.get("eventCount", 0)),
+            "bytes": _number(item.get("rawBytes", 0)),
+            "storedBytes": _number(item.get("storedBytes", 0)),
+            "batches": _number(item.get("batchCount", 0)),
+            "firstEventAt": first,
+            "lastEventAt": last,
+            "durationMs": (last - first) if first is not None and last is not None else 0,
+            "screenshotUrl": self._s3.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self._bucket, "Key": layout.screenshot_key(owner, item["recordingId"])},
+                ExpiresIn=settings.PRESIGN_SECONDS,
+            ),
+        }
+
+    def _screenshot_upload(self, owner: str, recording_id: str) -> dict[str, Any]:
+        # A presigned POST (not PUT) so S3 itself enforces the type and size bounds.
+        post = self._s3.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=layout.screenshot_key(owner, recording_id),
+            Fields={"Content-Type": "image/jpeg"},
+            Conditions=[
+                {"Content-Type": "image/jpeg"},
+                ["content-length-range", 1, settings.SCREENSHOT_MAX_BYTES],
+            ],
+            ExpiresIn=settings.PRESIGN_SECONDS,
+        )
+        return {
+            "method": "POST",
+            "url": post["url"],
+            "fields": post["fields"],
+            "maxBytes": settings.SCREENSHOT_MAX_BYTES,
+            "expiresIn": settings.PRESIGN_SECONDS,
+        }
+
+
+def new_id() -> str:
+    """A fresh, unguessable recording id that matches the id pattern."""
+    return secrets.token_urlsafe(16)

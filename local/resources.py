@@ -1,0 +1,128 @@
+"""The stack's data-plane resources, created through the AWS API.
+
+The local stack and the in-process tests call ``provision`` against moto; the names
+follow the same project-plus-stack rule as every deployed stack, and the delivery
+stream is defined with the very partitioning settings the Pulumi program uses
+(``chalicelib.layout``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import layout
+from chalicelib.recordings import INDEX_BY_CREATED
+
+PROJECT = "rrweb-s3-storage"
+ACCOUNT = "123456789012"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Names:
+    """Physical names of one stack's resources."""
+
+    bucket: str
+    table: str
+    stream: str
+    delivery: str
+
+    @classmethod
+    def for_stack(cls, stack: str) -> Names:
+        """Every name derives from project and stack, so stacks never collide."""
+        base = f"{PROJECT}-{stack}"
+        return cls(
+            bucket=f"{base}-recordings",
+            table=f"{base}-recordings",
+            stream=f"{base}-events",
+            delivery=f"{base}-delivery",
+        )
+
+    def environment(self) -> dict[str, str]:
+        """The variables that tell the API which resources to use."""
+        return {"RRWEB_BUCKET": self.bucket, "RRWEB_TABLE": self.table, "RRWEB_STREAM": self.stream}
+
+
+def _exists(call: Any, missing: str) -> bool:
+    try:
+        call()
+    except Exception as exc:  # botocore raises service-specific classes
+        if type(exc).__name__ == missing:
+            return False
+        raise
+    return True
+
+
+def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb: int = 64) -> None:
+    """Create the bucket, table, stream and delivery stream unless they exist."""
+    s3 = session.client("s3")
+    dynamodb = session.client("dynamodb")
+    kinesis = session.client("kinesis")
+    firehose = session.client("firehose")
+
+    if not _exists(lambda: s3.head_bucket(Bucket=names.bucket), "ClientError"):
+        s3.create_bucket(Bucket=names.bucket)
+
+    if not _exists(lambda: dynamodb.describe_table(TableName=names.table), "ResourceNotFoundException"):
+        dynamodb.create_table(TableName=names.table, BillingMode="PAY_PER_REQUEST", **table_schema())
+
+    if not _exists(lambda: kinesis.describe_stream_summary(StreamName=names.stream), "ResourceNotFoundException"):
+        kinesis.create_stream(StreamName=names.stream, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        kinesis.get_waiter("stream_exists").wait(StreamName=names.stream, WaiterConfig={"Delay": 0.1})
+    stream_arn = kinesis.describe_stream_summary(StreamName=names.stream)["StreamDescriptionSummary"]["StreamARN"]
+
+    if not _exists(
+        lambda: firehose.describe_delivery_stream(DeliveryStreamName=names.delivery), "ResourceNotFoundException"
+    ):
+        role = f"arn:aws:iam::{ACCOUNT}:role/{names.delivery}"
+        firehose.create_delivery_stream(
+            DeliveryStreamName=names.delivery,
+            DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration={"KinesisStreamARN": stream_arn, "RoleARN": role},
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": role,
+                "BucketARN": f"arn:aws:s3:::{names.bucket}",
+                "Prefix": layout.EVENTS_PREFIX_TEMPLATE,
+                "ErrorOutputPrefix": layout.ERROR_PREFIX_TEMPLATE,
+                "CompressionFormat": "GZIP",
+                "BufferingHints": {"IntervalInSeconds": buffer_seconds, "SizeInMBs": buffer_mb},
+                "DynamicPartitioningConfiguration": {"Enabled": True},
+                "ProcessingConfiguration": {
+                    "Enabled": True,
+                    "Processors": [
+                        {
+                            "Type": "MetadataExtraction",
+                            "Parameters": [
+                                {"ParameterName": "MetadataExtractionQuery", "ParameterValue": layout.PARTITION_QUERY},
+                                {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+                            ],
+                        }
+                    ],
+                },
+            },
+        )
+
+
+def table_schema() -> dict[str, Any]:
+    """Keys and index of the recordings table (what the API's queries rely on)."""
+    return {
+        "KeySchema": [
+            {"AttributeName": "owner", "KeyType": "HASH"},
+            {"AttributeName": "recordingId", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "owner", "AttributeType": "S"},
+            {"AttributeName": "recordingId", "AttributeType": "S"},
+            {"AttributeName": "createdKey", "AttributeType": "S"},
+        ],
+        "LocalSecondaryIndexes": [
+            {
+                "IndexName": INDEX_BY_CREATED,
+                "KeySchema": [
+                    {"AttributeName": "owner", "KeyType": "HASH"},
+                    {"AttributeName": "createdKey", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }

@@ -1,0 +1,111 @@
+"""Fixtures shared by the in-process layers: moto's AWS, the provisioned stack, the app."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import local  # noqa: F401  (puts api/ on the import path)
+from chalicelib.aws import get_store
+from chalicelib.settings import get_settings
+from local.delivery import LocalDelivery
+from local.resources import Names, provision
+
+NAMES = Names.for_stack("test")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh in-process AWS (moto) with the stack's resources created."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "RRWEB_DEFAULT_OWNER": "owner-1",
+        **NAMES.environment(),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        get_settings.cache_clear()
+        get_store.cache_clear()
+        session = boto3.session.Session(region_name="us-east-1")
+        provision(session, NAMES)
+        yield session
+    get_settings.cache_clear()
+    get_store.cache_clear()
+
+
+@pytest.fixture
+def client(aws: Any) -> Iterator[Any]:
+    """Chalice's test client over the real app, backed by moto."""
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as test_client:
+        yield test_client.http
+
+
+@pytest.fixture
+def deliver(aws: Any) -> Callable[[], int]:
+    """Run the delivery stream once: Kinesis records into S3 in the AWS layout."""
+    delivery = LocalDelivery(
+        session=aws,
+        delivery_stream=NAMES.delivery,
+        on_object=lambda key: get_store().recordings.reap_if_orphan(key),
+    )
+    return delivery.deliver
+
+
+@pytest.fixture
+def bucket_keys(aws: Any) -> Callable[[str], list[str]]:
+    """Keys in the stack's bucket under a prefix."""
+    s3 = aws.client("s3")
+
+    def keys(prefix: str = "") -> list[str]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=NAMES.bucket, Prefix=prefix)
+        return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
+
+    return keys
+
+
+def post_json(client: Any, path: str, body: Any, **headers: str) -> Any:
+    """POST a JSON body with the Chalice test client."""
+    return client.post(path, body=json.dumps(body), headers={"Content-Type": "application/json", **headers})
+
+
+def post_gzip(client: Any, path: str, body: Any) -> Any:
+    """POST a gzip JSON body, as the recorder does."""
+    return client.post(
+        path,
+        body=gzip.compress(json.dumps(body).encode()),
+        headers={"Content-Type": "application/octet-stream", "Content-Encoding": "gzip"},
+    )
+
+
+def read_events(client: Any, recording_id: str, *, gzip_ok: bool = True) -> list[dict[str, Any]]:
+    """Every event of a recording through GET /events, following cursors."""
+    events: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        path = f"/recordings/{recording_id}/events" + (f"?after={cursor}" if cursor else "")
+        headers = {"Accept": "*/*"}
+        if gzip_ok:
+            headers["Accept-Encoding"] = "gzip"
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, response.body
+        body = response.body
+        if response.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        events.extend(json.loads(line) for line in body.splitlines())
+        cursor = response.headers.get("X-Next-Cursor")
+        if not cursor:
+            return events
