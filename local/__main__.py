@@ -1,0 +1,53 @@
+"""``python -m local``: run the whole product on this machine (``make dev``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from .stack import LocalStack, StackOptions
+
+
+def main() -> None:
+    """Start the local stack, print its URLs, run until Ctrl-C or SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--aws-port", type=int, default=5000)
+    parser.add_argument("--data-dir", type=Path, default=Path(".data"))
+    parser.add_argument("--owner", default="local", help="the owner every request acts for")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    stack = LocalStack(
+        StackOptions(
+            data_dir=args.data_dir,
+            host=args.host,
+            api_port=args.api_port,
+            aws_port=args.aws_port,
+            owner=args.owner,
+        )
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    stack.start()
+    print(
+        f"rrweb-s3-storage local stack is up\n"
+        f"  API         {stack.api_url}\n"
+        f"  AWS (moto)  {stack.aws_url}\n"
+        f"  data        {args.data_dir.resolve()}\n"
+        f"Ctrl-C stops (in-flight events are delivered and saved first).",
+        flush=True,
+    )
+    stopping.wait()
+    print("stopping: delivering in-flight events and saving state", flush=True)
+    stack.stop()
+    print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()

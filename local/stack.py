@@ -1,0 +1,166 @@
+"""Starts and stops the local stack: moto's server, resources, delivery, API."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from .delivery import LocalDelivery
+from .persistence import Snapshot
+from .resources import Names, provision
+
+logger = logging.getLogger("rrweb.local")
+
+# moto accepts any credentials; these only name the local account.
+_LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackOptions:
+    """Where the local stack listens and keeps its data."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    aws_port: int = 5000
+    stack: str = "local"
+    owner: str = "local"
+    delivery_interval: float = 1.0
+    snapshot_interval: float = 5.0
+
+
+class LocalStack:
+    """The product on one machine; ``start`` then ``stop``, or use as a context manager."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.names = Names.for_stack(options.stack)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._moto: subprocess.Popen[bytes] | None = None
+        self._server: Any = None
+        self._snapshot: Snapshot | None = None
+
+    @property
+    def aws_url(self) -> str:
+        """The endpoint of the embedded AWS (moto's server)."""
+        return f"http://{self.options.host}:{self.options.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        """The API's base URL."""
+        return f"http://{self.options.host}:{self.options.api_port}"
+
+    def start(self) -> None:
+        """Start everything; returns once the API answers."""
+        self.options.data_dir.mkdir(parents=True, exist_ok=True)
+        self._start_moto()
+        os.environ.update(
+            {
+                **_LOCAL_CREDENTIALS,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                "AWS_ENDPOINT_URL": self.aws_url,
+                "RRWEB_DEFAULT_OWNER": self.options.owner,
+                **self.names.environment(),
+            }
+        )
+        session = boto3.session.Session(region_name="us-east-1")
+        provision(session, self.names)
+        self._snapshot = Snapshot(session=session, names=self.names, directory=self.options.data_dir / "state")
+        restored = self._snapshot.restore()
+        logger.info("restored %d recordings' metadata items", restored)
+
+        from chalicelib.aws import get_store
+
+        delivery = LocalDelivery(
+            session=session,
+            delivery_stream=self.names.delivery,
+            on_object=lambda key: get_store().recordings.reap_if_orphan(key),
+        )
+        self._spawn("delivery", delivery.run, self._stop, interval=self.options.delivery_interval)
+        self._spawn("snapshot", self._snapshot.run, self._stop, interval=self.options.snapshot_interval)
+        self._start_api()
+
+    def _spawn(self, name: str, target: Any, *args: Any, **kwargs: Any) -> None:
+        thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _start_moto(self) -> None:
+        log = (self.options.data_dir / "moto.log").open("ab")
+        # A process of its own: moto spends milliseconds of CPU per request, which
+        # would otherwise contend with the API for one interpreter lock.
+        # Its own session, so a terminal's Ctrl-C reaches only the stack, which then
+        # drains delivery and saves state before stopping moto; and a parent-death
+        # signal, so moto never outlives a stack that was killed outright.
+        self._moto = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
+            [sys.executable, "-m", "moto.server", "-H", self.options.host, "-p", str(self.options.aws_port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        _wait_for(f"{self.aws_url}/moto-api/", self._moto)
+
+    def _start_api(self) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+
+        from app import app
+
+        config = Config.create(chalice_stage="dev", app_name=app.app_name)
+        self._server = create_local_server(app, config, self.options.host, self.options.api_port)
+        self._spawn("api", self._server.serve_forever)
+        _wait_for(f"{self.api_url}/health", None)
+
+    def stop(self) -> None:
+        """Stop taking requests, deliver what is in flight, save, and stop moto."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server.server_close()
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        if self._snapshot is not None:
+            self._snapshot.save()
+        if self._moto is not None:
+            self._moto.terminate()
+            self._moto.wait(timeout=30)
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _die_with_parent() -> None:
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes] | None, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process serving {url} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback URL we built)
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
