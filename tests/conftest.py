@@ -109,3 +109,22 @@ def read_events(client: Any, recording_id: str, *, gzip_ok: bool = True) -> list
         cursor = response.headers.get("X-Next-Cursor")
         if not cursor:
             return events
+
+
+def stream_records(session: Any) -> list[bytes]:
+    """Every record currently in the stack's Kinesis stream (all shards)."""
+    kinesis = session.client("kinesis")
+    out: list[bytes] = []
+    for shard in kinesis.list_shards(StreamName=NAMES.stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=NAMES.stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        out.extend(record["Data"] for record in kinesis.get_records(ShardIterator=iterator)["Records"])
+    return out
+
+
+def create_recording(client: Any, **body: Any) -> str:
+    """Create a recording and return its id."""
+    response = post_json(client, "/recordings", body)
+    assert response.status_code in (200, 201), response.body
+    return response.json_body["recording"]["id"]

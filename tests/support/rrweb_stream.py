@@ -206,10 +206,14 @@ class StreamBuilder:
         return {"type": 3, "data": data, "timestamp": self.now}
 
 
-def session(*, sections: int = 60, incremental: int = 3000, seed: int = 7) -> list[dict[str, Any]]:
-    """A whole recording: meta, full snapshot, then ``incremental`` events."""
+def session(*, sections: int = 60, incremental: int = 3000, seed: int = 7, pages: int = 1) -> list[dict[str, Any]]:
+    """A whole recording: per page view, meta and full snapshot, then ``incremental`` events."""
     builder = StreamBuilder(seed)
-    return builder.full_snapshot(sections) + [builder.incremental() for _ in range(incremental)]
+    events: list[dict[str, Any]] = []
+    for _ in range(pages):
+        events += builder.full_snapshot(sections)
+        events += [builder.incremental() for _ in range(incremental)]
+    return events
 
 
 def batches(events: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:

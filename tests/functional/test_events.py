@@ -1,0 +1,232 @@
+"""Event routes: ingest into Kinesis and read back from S3."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import random
+import threading
+import time
+from typing import Any
+
+import orjson
+
+from chalicelib import records, settings
+from chalicelib.aws import get_store
+from tests.conftest import create_recording, post_gzip, post_json, read_events, stream_records
+from tests.support import rrweb_stream
+
+
+def events_path(recording_id: str) -> str:
+    return f"/recordings/{recording_id}/events"
+
+
+def test_batches_read_back_exactly_in_seq_order(client: Any, deliver: Any) -> None:
+    recording_id = create_recording(client)
+    stream = rrweb_stream.session(sections=10, incremental=600)
+    batches = list(enumerate(rrweb_stream.batches(stream, 40)))
+    random.Random(3).shuffle(batches)  # retries and parallel tabs reorder arrivals
+    for position, (seq, events) in enumerate(batches):
+        post = post_gzip if position % 2 else post_json
+        response = post(client, events_path(recording_id), {"seq": seq, "events": events})
+        assert response.status_code == 202, response.body
+        if position % 5 == 0:
+            deliver()  # chunks land in several objects, as Firehose's buffers would
+    deliver()
+    assert read_events(client, recording_id) == stream
+
+
+def test_repeated_seq_is_acknowledged_stored_and_counted_once(client: Any, deliver: Any, aws: Any) -> None:
+    recording_id = create_recording(client)
+    batch = {"seq": 1, "events": [{"type": 4, "timestamp": 10}, {"type": 3, "timestamp": 20}]}
+    first = post_gzip(client, events_path(recording_id), batch)
+    again = post_gzip(client, events_path(recording_id), batch)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert (first.json_body["duplicate"], again.json_body["duplicate"]) == (False, True)
+    assert len(stream_records(aws)) == 1
+    deliver()
+    assert read_events(client, recording_id) == batch["events"]
+    assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 2
+
+
+def test_records_delivered_twice_are_returned_once(client: Any, deliver: Any) -> None:
+    recording_id = create_recording(client)
+    batch = {"seq": 0, "events": [{"type": 4, "timestamp": 10}]}
+    post_gzip(client, events_path(recording_id), batch)
+    deliver()
+    # At-least-once delivery: the same ingest record reaches S3 in a second object.
+    get_store().writer.put(
+        records.build_records(
+            owner="owner-1",
+            recording=recording_id,
+            seq=0,
+            payload=gzip.compress(json.dumps(batch).encode()),
+            received=1,
+            events=1,
+        ),
+        partition_key=recording_id,
+    )
+    deliver()
+    assert read_events(client, recording_id) == batch["events"]
+
+
+def test_event_far_above_one_record_is_split_into_parts_and_stored_whole(client: Any, deliver: Any, aws: Any) -> None:
+    recording_id = create_recording(client)
+    # A full snapshot with an inlined image: 1.6 MB that does not compress away.
+    image = base64.b64encode(random.Random(5).randbytes(1_200_000)).decode()
+    snapshot = {
+        "type": 2,
+        "timestamp": 5,
+        "data": {"node": {"type": 0, "id": 1, "src": f"data:image/png;base64,{image}"}},
+    }
+    response = post_gzip(client, events_path(recording_id), {"seq": 0, "events": [snapshot]})
+    assert response.status_code == 202, response.body
+    written = stream_records(aws)
+    assert len(written) >= 2
+    assert all(len(data) + len(recording_id) <= 1024 * 1024 for data in written)
+    assert {orjson.loads(data)["parts"] for data in written} == {len(written)}
+    deliver()
+    assert read_events(client, recording_id) == [snapshot]
+
+
+def test_metadata_tracks_count_bytes_and_time_span_with_out_of_order_batches(client: Any) -> None:
+    recording_id = create_recording(client)
+    post_json(client, events_path(recording_id), {"seq": 2, "events": [{"type": 3, "timestamp": 500}]})
+    post_json(client, events_path(recording_id), {"seq": 3, "events": [{"type": 3, "timestamp": 900}]})
+    post_json(client, events_path(recording_id), {"seq": 1, "events": [{"type": 4, "timestamp": 100}] * 3})
+    body = client.get(f"/recordings/{recording_id}").json_body
+    assert (body["eventCount"], body["batches"]) == (5, 3)
+    assert (body["firstEventAt"], body["lastEventAt"], body["durationMs"]) == (100, 900, 800)
+
+
+class FlakyKinesis:
+    """Real (moto) Kinesis behind a gate that refuses some records, as a throttled shard does."""
+
+    def __init__(self, real: Any, refuse: Any) -> None:
+        self.real = real
+        self.refuse = refuse
+        self.calls = 0
+
+    def put_records(self, *, StreamName: str, Records: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        refused = {i for i in range(len(Records)) if self.refuse(self.calls, i)}
+        accepted = [r for i, r in enumerate(Records) if i not in refused]
+        results = iter(self.real.put_records(StreamName=StreamName, Records=accepted)["Records"] if accepted else [])
+        out = [
+            {"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "slow down"}
+            if i in refused
+            else next(results)
+            for i in range(len(Records))
+        ]
+        return {"FailedRecordCount": len(refused), "Records": out}
+
+
+def test_partial_put_failures_are_retried_until_every_part_is_stored(client: Any, deliver: Any, aws: Any) -> None:
+    recording_id = create_recording(client)
+    writer = get_store().writer
+    flaky = FlakyKinesis(writer._kinesis, refuse=lambda call, i: call == 1 and i % 2 == 0)
+    writer._kinesis = flaky
+    big = {"type": 2, "timestamp": 1, "data": {"blob": base64.b64encode(os.urandom(2_000_000)).decode()}}
+    response = post_gzip(client, events_path(recording_id), {"seq": 0, "events": [big]})
+    assert response.status_code == 202
+    assert flaky.calls == 2
+    deliver()
+    assert read_events(client, recording_id) == [big]
+
+
+def test_kinesis_refusing_answers_503_with_retry_after_and_counts_nothing(client: Any, deliver: Any) -> None:
+    recording_id = create_recording(client)
+    writer = get_store().writer
+    real = writer._kinesis
+    writer._kinesis = FlakyKinesis(real, refuse=lambda call, i: True)
+    writer._sleep = lambda _: None
+    batch = {"seq": 0, "events": [{"type": 4, "timestamp": 1}]}
+    response = post_gzip(client, events_path(recording_id), batch)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json_body["error"]["code"] == "unavailable"
+    assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 0
+    writer._kinesis = real
+    assert post_gzip(client, events_path(recording_id), batch).status_code == 202
+    deliver()
+    assert read_events(client, recording_id) == batch["events"]
+
+
+def test_recording_above_6mb_reads_completely_in_pages_under_the_cap(client: Any, deliver: Any) -> None:
+    recording_id = create_recording(client)
+    stream = rrweb_stream.session(sections=60, incremental=2000, pages=5)
+    assert len(json.dumps(stream)) > 6 * 1024 * 1024
+    for seq, events in enumerate(rrweb_stream.batches(stream, 500)):
+        assert post_gzip(client, events_path(recording_id), {"seq": seq, "events": events}).status_code == 202
+    deliver()
+    for gzip_ok in (False, True):
+        sizes: list[int] = []
+        events: list[Any] = []
+        cursor = None
+        while True:
+            headers = {"Accept": "*/*", **({"Accept-Encoding": "gzip"} if gzip_ok else {})}
+            response = client.get(events_path(recording_id) + (f"?after={cursor}" if cursor else ""), headers=headers)
+            sizes.append(len(response.body))
+            body = gzip.decompress(response.body) if gzip_ok else response.body
+            assert response.headers.get("Content-Encoding") == ("gzip" if gzip_ok else None)
+            page = [json.loads(line) for line in body.splitlines()]
+            assert int(response.headers["X-Event-Count"]) == len(page)
+            events += page
+            cursor = response.headers.get("X-Next-Cursor")
+            if not cursor:
+                break
+        assert events == stream
+        assert max(sizes) <= settings.MAX_PAGE_BYTES
+        if not gzip_ok:
+            assert len(sizes) >= 3
+
+
+def test_event_larger_than_a_plain_page_needs_gzip(client: Any, deliver: Any) -> None:
+    recording_id = create_recording(client)
+    huge = {"type": 2, "timestamp": 1, "data": {"text": "lorem ipsum " * 400_000}}
+    assert post_gzip(client, events_path(recording_id), {"seq": 0, "events": [huge]}).status_code == 202
+    deliver()
+    plain = client.get(events_path(recording_id), headers={"Accept": "*/*"})
+    assert plain.status_code == 406
+    assert plain.json_body["error"]["code"] == "gzip_required"
+    assert read_events(client, recording_id) == [huge]
+
+
+def test_reader_fetches_chunk_objects_concurrently(client: Any, deliver: Any) -> None:
+    recording_id = create_recording(client)
+    for seq in range(12):
+        post_json(client, events_path(recording_id), {"seq": seq, "events": [{"type": 3, "timestamp": seq}]})
+        deliver()
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def enter(**_: Any) -> None:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.02)  # a first-byte latency, so overlapping requests can be seen
+
+    def leave(**_: Any) -> None:
+        nonlocal in_flight
+        with lock:
+            in_flight -= 1
+
+    events = get_store().reader._s3.meta.events
+    events.register("before-call.s3.GetObject", enter)
+    events.register("after-call.s3.GetObject", leave)
+    assert [e["timestamp"] for e in read_events(client, recording_id)] == list(range(12))
+    assert peak > 1
+
+
+def test_events_of_unknown_recording_are_404(client: Any) -> None:
+    assert (
+        post_json(
+            client, events_path("nosuchrecording"), {"seq": 0, "events": [{"type": 4, "timestamp": 1}]}
+        ).status_code
+        == 404
+    )
+    assert client.get(events_path("nosuchrecording"), headers={"Accept": "*/*"}).status_code == 404
