@@ -93,7 +93,8 @@ def assert_error(response: Any, status: int, code: str) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     error = json.loads(response.body)["error"]
     assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
 
 
 @pytest.mark.parametrize("case", list(BAD_BATCHES))

@@ -100,9 +100,12 @@ def test_get_returns_friendly_json(client: Any) -> None:
     assert body["id"] == recording_id
     assert body["eventCount"] == 2
     assert (body["firstEventAt"], body["lastEventAt"], body["durationMs"]) == (1000, 4500.5, 3500.5)
-    assert body["bytes"] > 0 and body["storedBytes"] > 0 and body["batches"] == 1
+    assert body["bytes"] > 0
+    assert body["storedBytes"] > 0
+    assert body["batches"] == 1
     assert body["screenshotUrl"].startswith("https://")
-    assert "seqs" not in body and "owner" not in body
+    assert "seqs" not in body
+    assert "owner" not in body
 
 
 def test_unknown_recording_is_404(client: Any) -> None:
