@@ -1,0 +1,92 @@
+"""Start the local stack (``python -m local``) on free ports for over-HTTP tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningStack:
+    """A local stack process and where it answers."""
+
+    process: subprocess.Popen[bytes]
+    api: str
+    aws: str
+    log: Path
+
+    def stop(self) -> None:
+        """Stop it the way Ctrl-C does, and wait for the orderly shutdown."""
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(timeout=120) == 0, self.log.read_text()[-4000:]
+
+
+def start_stack(data_dir: Path) -> RunningStack:
+    """Start the local stack with its data under ``data_dir``; returns once it answers."""
+    api_port, aws_port = free_port(), free_port()
+    log = data_dir.parent / f"stack-{api_port}.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "--api-port",
+            str(api_port),
+            "--aws-port",
+            str(aws_port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    api = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-4000:]
+        if "local stack is up" in log.read_text():
+            return RunningStack(process=process, api=api, aws=f"http://127.0.0.1:{aws_port}", log=log)
+        time.sleep(0.2)
+    process.kill()
+    raise TimeoutError(log.read_text()[-4000:])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack") / "data"
+
+
+@pytest.fixture(scope="module")
+def stack(data_dir: Path) -> Iterator[RunningStack]:
+    running = start_stack(data_dir)
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session

@@ -1,0 +1,113 @@
+"""The local stack over HTTP: the product as a developer runs it with ``make dev``."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.conftest import RunningStack, start_stack
+from tests.support import rrweb_stream
+
+pytestmark = pytest.mark.integration
+
+
+def read_all(http: requests.Session, api: str, recording_id: str, *, accept_gzip: bool) -> list[Any]:
+    events: list[Any] = []
+    cursor = None
+    while True:
+        response = http.get(
+            f"{api}/recordings/{recording_id}/events",
+            params={"after": cursor} if cursor else None,
+            headers={"Accept-Encoding": "gzip" if accept_gzip else "identity"},
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers.get("Content-Encoding") == ("gzip" if accept_gzip else None)
+        events += [json.loads(line) for line in response.content.splitlines()]  # requests inflates gzip
+        cursor = response.headers.get("X-Next-Cursor")
+        if not cursor:
+            return events
+
+
+def wait_for_events(http: requests.Session, api: str, recording_id: str, count: int) -> list[Any]:
+    """Delivery is asynchronous (as Firehose is): poll until every event is readable."""
+    deadline = time.monotonic() + 60
+    while True:
+        events = read_all(http, api, recording_id, accept_gzip=True)
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        time.sleep(0.5)
+
+
+def test_record_read_list_delete_over_http(stack: RunningStack, http: requests.Session) -> None:
+    api = stack.api
+    created = http.post(f"{api}/recordings", json={"url": "https://docs.example.com/", "title": "Docs"}, timeout=30)
+    assert created.status_code == 201, created.text
+    recording_id = created.json()["recording"]["id"]
+
+    stream = rrweb_stream.session(sections=20, incremental=1500)
+    batches = rrweb_stream.batches(stream, 60)
+    for seq, events in enumerate(batches):
+        body = json.dumps({"seq": seq, "events": events}).encode()
+        if seq % 2:
+            response = http.post(
+                f"{api}/recordings/{recording_id}/events",
+                data=gzip.compress(body),
+                headers={"Content-Type": "application/octet-stream", "Content-Encoding": "gzip"},
+                timeout=30,
+            )
+        else:
+            response = http.post(
+                f"{api}/recordings/{recording_id}/events",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
+        assert response.status_code == 202, response.text
+    repeat = http.post(f"{api}/recordings/{recording_id}/events", json={"seq": 3, "events": batches[3]}, timeout=30)
+    assert repeat.status_code == 202
+    assert repeat.json()["duplicate"] is True
+
+    assert wait_for_events(http, api, recording_id, len(stream)) == stream
+    assert read_all(http, api, recording_id, accept_gzip=False) == stream
+
+    listed = http.get(f"{api}/recordings", timeout=30).json()["recordings"]
+    assert [r["id"] for r in listed] == [recording_id]
+    assert listed[0]["eventCount"] == len(stream)
+
+    bad = http.post(
+        f"{api}/recordings/{recording_id}/events",
+        data=b"{oops",
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid_json"
+
+    assert http.delete(f"{api}/recordings/{recording_id}", timeout=30).status_code == 204
+    gone = http.get(f"{api}/recordings/{recording_id}", timeout=30)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "not_found"
+    assert http.get(f"{api}/recordings/{recording_id}/events", timeout=30).status_code == 404
+
+
+def test_recordings_survive_a_restart(stack: RunningStack, data_dir: Path, http: requests.Session) -> None:
+    api = stack.api
+    recording_id = http.post(f"{api}/recordings", json={"id": "survives-restart"}, timeout=30).json()["recording"]["id"]
+    events = [{"type": 4, "timestamp": 1, "data": {}}, {"type": 3, "timestamp": 2, "data": {"source": 3}}]
+    # Posted right before stopping: the stop must deliver it before saving.
+    assert http.post(f"{api}/recordings/{recording_id}/events", json={"seq": 0, "events": events}, timeout=30).ok
+    stack.stop()
+
+    again = start_stack(data_dir)
+    try:
+        assert [r["id"] for r in http.get(f"{again.api}/recordings", timeout=30).json()["recordings"]] == [recording_id]
+        assert read_all(http, again.api, recording_id, accept_gzip=True) == events
+    finally:
+        again.stop()

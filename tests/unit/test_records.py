@@ -1,0 +1,57 @@
+"""The ingest record format: split, parse, join, dedupe."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+
+import orjson
+
+from chalicelib import records
+
+BATCH = {"seq": 4, "events": [{"type": 3, "timestamp": 1}]}
+
+
+def build(payload: bytes, *, seq: int = 4, part_size: int = 700 * 1024) -> list[bytes]:
+    return records.build_records(
+        owner="o1", recording="rec-00001", seq=seq, payload=payload, received=5, events=1, part_size=part_size
+    )
+
+
+def test_record_is_one_json_line_with_the_routing_fields_firehose_reads() -> None:
+    (line,) = build(gzip.compress(json.dumps(BATCH).encode()))
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    header = orjson.loads(line)
+    assert {k: header[k] for k in ("v", "owner", "recording", "seq", "part", "parts")} == {
+        "v": 1,
+        "owner": "o1",
+        "recording": "rec-00001",
+        "seq": 4,
+        "part": 0,
+        "parts": 1,
+    }
+
+
+def test_payload_split_into_parts_joins_back_byte_for_byte() -> None:
+    payload = os.urandom(2_500_000)
+    lines = build(payload, part_size=700 * 1024)
+    assert len(lines) == 4
+    assert all(len(line) < 1024 * 1024 for line in lines)
+    parts = [records.parse_record(line) for line in reversed(lines)]
+    assert records.assemble(parts) == {4: payload}
+
+
+def test_repeated_records_are_dropped_and_incomplete_batches_left_out() -> None:
+    whole = build(b"a" * 30, seq=1, part_size=10)
+    partial = build(b"b" * 30, seq=2, part_size=10)[:2]
+    parsed = [records.parse_record(line) for line in whole + whole + partial]
+    assert records.assemble(parsed) == {1: b"a" * 30}
+
+
+def test_object_with_foreign_lines_yields_only_ingest_records() -> None:
+    good = build(gzip.compress(json.dumps(BATCH).encode()))[0]
+    body = gzip.compress(b"not json\n" + b'{"v": 2}\n' + b"\n" + good)
+    (record,) = list(records.parse_object(body))
+    assert records.payload_events(records.assemble([record])[4]) == BATCH["events"]
