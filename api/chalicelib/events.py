@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import gzip
 import random
+import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -101,6 +103,46 @@ def _encoding(header: str | None) -> str:
     return value
 
 
+@dataclass(frozen=True, kw_only=True)
+class PreparedBatch:
+    """A validated batch and the Kinesis records that carry it."""
+
+    batch: validation.Batch
+    records: list[bytes]
+    stored_bytes: int
+
+
+def prepare_batch(*, owner: str, recording_id: str, body: bytes, content_encoding: str | None) -> PreparedBatch:
+    """The handler's own work, no AWS call: decode, inflate, validate, build the records.
+
+    A gzip body is kept as the stored payload byte for byte; only a plain body is
+    compressed here.
+    """
+    if len(body) > settings.MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
+    if _encoding(content_encoding) == "gzip":
+        inflated = validation.inflate(body, limit=settings.MAX_BATCH_BYTES)
+        payload = body
+    else:
+        inflated = body
+        payload = b""
+    batch = validation.event_batch(inflated)
+    if not payload:
+        payload = gzip.compress(inflated, compresslevel=_SERVER_GZIP_LEVEL, mtime=0)
+    return PreparedBatch(
+        batch=batch,
+        records=records.build_records(
+            owner=owner,
+            recording=recording_id,
+            seq=batch.seq,
+            payload=payload,
+            received=now_ms(),
+            events=batch.event_count,
+        ),
+        stored_bytes=len(payload),
+    )
+
+
 def ingest(
     *,
     recordings: Recordings,
@@ -111,35 +153,21 @@ def ingest(
     body: bytes,
     content_encoding: str | None,
 ) -> dict[str, Any]:
-    """Accept one event batch for a recording; returns the 202 body."""
+    """Accept one event batch for a recording; returns the 202 body.
+
+    Kinesis first, then the count: a batch is acknowledged only once every record is
+    in the stream, and a retry after a failure finds its seq uncounted and writes again.
+    """
     validation.recording_id(recording_id)
-    if len(body) > settings.MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
-    if _encoding(content_encoding) == "gzip":
-        inflated = validation.inflate(body, limit=settings.MAX_BATCH_BYTES)
-        payload: bytes | None = body
-    else:
-        inflated, payload = body, None
-    batch = validation.event_batch(inflated)
+    prepared = prepare_batch(owner=owner, recording_id=recording_id, body=body, content_encoding=content_encoding)
+    batch = prepared.batch
     item = recordings.require(owner, recording_id)
+    result = {"recording": recording_id, "seq": batch.seq, "events": batch.event_count, "duplicate": True}
     if batch.seq in item.get("seqs", ()):
-        # Already written and counted: a retry whose first attempt succeeded.
-        return {"recording": recording_id, "seq": batch.seq, "events": batch.event_count, "duplicate": True}
-    if payload is None:
-        payload = gzip.compress(inflated, compresslevel=_SERVER_GZIP_LEVEL, mtime=0)
-    writer.put(
-        records.build_records(
-            owner=owner,
-            recording=recording_id,
-            seq=batch.seq,
-            payload=payload,
-            received=now_ms(),
-            events=batch.event_count,
-        ),
-        partition_key=recording_id,
-    )
-    counted = store.record_batch(owner, recording_id, batch, stored=len(payload))
-    return {"recording": recording_id, "seq": batch.seq, "events": batch.event_count, "duplicate": not counted}
+        return result  # already written and counted: a retry whose first attempt succeeded
+    writer.put(prepared.records, partition_key=recording_id)
+    result["duplicate"] = not store.record_batch(owner, recording_id, batch, stored=prepared.stored_bytes)
+    return result
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,14 +180,57 @@ class Page:
     next_cursor: str | None
 
 
+class ChunkCache:
+    """Delivered chunk bodies by key, least recently used out first, bounded in bytes.
+
+    Delivery never rewrites an object (every key is new), so a body fetched once is
+    valid for as long as its key is listed: the next page of a recording, read by the
+    same warm function, costs one LIST instead of every GET again.
+    """
+
+    def __init__(self, *, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        """The cached body, or None."""
+        with self._lock:
+            body = self._bodies.get(key)
+            if body is not None:
+                self._bodies.move_to_end(key)
+            return body
+
+    def put(self, key: str, body: bytes) -> None:
+        """Keep a body, evicting the least recently used beyond the bound."""
+        if len(body) > self._max_bytes:
+            return
+        with self._lock:
+            if key in self._bodies:
+                return
+            self._bodies[key] = body
+            self._size += len(body)
+            while self._size > self._max_bytes:
+                _, evicted = self._bodies.popitem(last=False)
+                self._size -= len(evicted)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._bodies.clear()
+            self._size = 0
+
+
 class EventReader:
     """Reads a recording's delivered chunk objects back as ordered events."""
 
-    def __init__(self, *, s3: Any, bucket: str, workers: int = 32) -> None:
+    def __init__(self, *, s3: Any, bucket: str, workers: int = 32, cache_bytes: int = 64 * 1024 * 1024) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
+        self.cache = ChunkCache(max_bytes=cache_bytes)
 
     def chunk_keys(self, owner: str, recording_id: str) -> list[str]:
         """Keys of every delivered chunk object of the recording."""
@@ -172,7 +243,11 @@ class EventReader:
         ]
 
     def _fetch(self, key: str) -> bytes:
-        return self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        body = self.cache.get(key)
+        if body is None:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            self.cache.put(key, body)
+        return body
 
     def payloads(self, owner: str, recording_id: str) -> dict[int, bytes]:
         """Every complete batch payload of the recording, by seq, each once."""

@@ -230,3 +230,19 @@ def test_events_of_unknown_recording_are_404(client: Any) -> None:
         == 404
     )
     assert client.get(events_path("nosuchrecording"), headers={"Accept": "*/*"}).status_code == 404
+
+
+def test_later_pages_list_again_but_do_not_refetch_chunks(client: Any, deliver: Any) -> None:
+    recording_id = create_recording(client)
+    stream = rrweb_stream.session(sections=60, incremental=2000, pages=3)
+    for seq, events in enumerate(rrweb_stream.batches(stream, 300)):
+        post_gzip(client, events_path(recording_id), {"seq": seq, "events": events})
+        deliver()
+    calls: list[str] = []
+    get_store().reader._s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    get_store().reader.cache.clear()
+    assert read_events(client, recording_id, gzip_ok=False) == stream
+    gets = calls.count("GetObject")
+    lists = calls.count("ListObjectsV2")
+    assert gets == len(rrweb_stream.batches(stream, 300))  # each chunk fetched once across all pages
+    assert lists >= 2  # more than one page, each listing afresh (new chunks may have landed)

@@ -55,3 +55,16 @@ def test_object_with_foreign_lines_yields_only_ingest_records() -> None:
     body = gzip.compress(b"not json\n" + b'{"v": 2}\n' + b"\n" + good)
     (record,) = list(records.parse_object(body))
     assert records.payload_events(records.assemble([record])[4]) == BATCH["events"]
+
+
+def test_chunk_cache_stays_within_its_byte_bound_evicting_least_recently_used() -> None:
+    from chalicelib.events import ChunkCache
+
+    cache = ChunkCache(max_bytes=10)
+    cache.put("a", b"1234")
+    cache.put("b", b"1234")
+    assert cache.get("a") == b"1234"  # a is now the most recently used
+    cache.put("c", b"1234")
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"1234", None, b"1234")
+    cache.put("huge", b"x" * 11)
+    assert cache.get("huge") is None

@@ -1,0 +1,42 @@
+"""``python -m bench`` (``make bench``): run every benchmark, write bench/results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from bench import ingest, read
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def main() -> None:
+    """Run the benchmarks, check the targets, write the results."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ingest_figures = ingest.run(Path(tmp))
+    read_figures = read.run()
+    targets = {
+        "ingest_handler_vs_json_loads_max_1_5x": ingest_figures["handler_cost"]["ratio_gzip_body"] <= 1.5,
+        "read_speedup_min_3x": read_figures["read"]["speedup_gzip"] >= 3,
+        "read_above_6mb_complete": read_figures["read"]["complete"] and read_figures["read"]["events_json_mb"] > 6,
+        "storage_min_5x_fewer_bytes": read_figures["storage"]["ratio"] >= 5,
+    }
+    results = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "make bench",
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "ingest": ingest_figures,
+        **read_figures,
+        "targets_met": targets,
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"targets: {targets}")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Read-back and storage: the events reader against the prototype's sequential reader.
+
+A recording of 500 chunk objects (one per delivered batch, above 6 MB of events) is
+read back completely by ``EventReader`` and by a sequential list-and-get-each
+baseline. moto answers in microseconds, so a 20 ms first-byte latency is injected on
+every S3 call for both readers alike; without it concurrency would show nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from typing import Any
+
+import orjson
+
+from bench import workload
+from bench.harness import OWNER, in_process_stack
+from chalicelib import layout, records
+from chalicelib.events import ingest
+
+LATENCY_S = 0.020
+CHUNKS = 500
+FIREHOSE_BATCHES_PER_OBJECT = 20
+
+
+class S3Meter:
+    """Counts S3 requests and adds the injected latency to each."""
+
+    def __init__(self, s3: Any) -> None:
+        self.requests = 0
+        self._lock = threading.Lock()
+        s3.meta.events.register("before-call.s3", self._before)
+
+    def _before(self, **_: Any) -> None:
+        with self._lock:
+            self.requests += 1
+        time.sleep(LATENCY_S)
+
+
+def sequential_baseline(s3: Any, bucket: str, owner: str, recording_id: str) -> list[Any]:
+    """What the prototype did: list, then get each object one after another."""
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=layout.events_prefix(owner, recording_id)
+    ):
+        keys += [entry["Key"] for entry in page.get("Contents", [])]
+    parts: list[records.RecordPart] = []
+    for key in keys:
+        parts += records.parse_object(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    payloads = records.assemble(parts)
+    return [event for seq in sorted(payloads) for event in records.payload_events(payloads[seq])]
+
+
+def read_with_reader(reader: Any, owner: str, recording_id: str, *, accept_gzip: bool) -> tuple[list[Any], int]:
+    """Every event through the API's reader, page by page; returns events and page count."""
+    events: list[Any] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = reader.page(owner, recording_id, cursor=cursor, accept_gzip=accept_gzip)
+        pages += 1
+        body = gzip.decompress(page.body) if page.gzip else page.body
+        events += [orjson.loads(line) for line in body.splitlines()]
+        cursor = page.next_cursor
+        if not cursor:
+            return events, pages
+
+
+def _timed(fn: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def stored_bytes(s3: Any, bucket: str, owner: str, recording_id: str) -> int:
+    """Bytes of every chunk object of a recording."""
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=layout.events_prefix(owner, recording_id)
+    )
+    return sum(entry["Size"] for page in pages for entry in page.get("Contents", []))
+
+
+def storage_with_firehose_buffering(store: Any, delivery: Any, posted: list[workload.Posted]) -> int:
+    """S3 bytes when delivery buffers like Firehose: 60 s per object at a 3 s flush = 20 batches."""
+    recording_id = store.recordings.create(OWNER, {})[0]["recording"]["id"]
+    for position, batch in enumerate(posted, start=1):
+        ingest(
+            recordings=store.recordings,
+            store=store.metadata,
+            writer=store.writer,
+            owner=OWNER,
+            recording_id=recording_id,
+            body=batch.gzip,
+            content_encoding="gzip",
+        )
+        if position % FIREHOSE_BATCHES_PER_OBJECT == 0:
+            delivery.deliver()
+    delivery.deliver()
+    return stored_bytes(store.s3, store.reader._bucket, OWNER, recording_id)
+
+
+def run() -> dict[str, Any]:
+    """Read and storage figures."""
+    posted = workload.recording(pages=5, incremental=2000, batch_events=20)[:CHUNKS]
+    expected = workload.all_events(posted)
+    plain = workload.plain_json_lines(expected)
+    with in_process_stack() as (store, delivery):
+        recording_id = store.recordings.create(OWNER, {})[0]["recording"]["id"]
+        for batch in posted:
+            ingest(
+                recordings=store.recordings,
+                store=store.metadata,
+                writer=store.writer,
+                owner=OWNER,
+                recording_id=recording_id,
+                body=batch.gzip,
+                content_encoding="gzip",
+            )
+            delivery.deliver()  # one chunk object per batch, as a long recording accumulates
+        bucket = store.reader._bucket
+        s3 = store.s3
+        listed = [
+            entry
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=layout.events_prefix(OWNER, recording_id)
+            )
+            for entry in page.get("Contents", [])
+        ]
+        stored = sum(entry["Size"] for entry in listed)
+        buffered = storage_with_firehose_buffering(store, delivery, posted)
+
+        meter = S3Meter(s3)
+        store.reader.cache.clear()
+        baseline_events, baseline_s = _timed(lambda: sequential_baseline(s3, bucket, OWNER, recording_id))
+        baseline_requests, meter.requests = meter.requests, 0
+        (reader_events, pages), reader_s = _timed(
+            lambda: read_with_reader(store.reader, OWNER, recording_id, accept_gzip=True)
+        )
+        reader_requests, meter.requests = meter.requests, 0
+        store.reader.cache.clear()  # a cold function for each measured read
+        (plain_events, plain_pages), plain_s = _timed(
+            lambda: read_with_reader(store.reader, OWNER, recording_id, accept_gzip=False)
+        )
+        plain_requests = meter.requests
+    assert baseline_events == expected, "baseline read back something else"
+    assert reader_events == expected, "reader (gzip) read back something else"
+    assert plain_events == expected, "reader (identity) read back something else"
+    result = {
+        "chunk_objects": len(listed),
+        "events": len(expected),
+        "events_json_mb": round(len(plain) / 1e6, 3),
+        "injected_latency_ms": LATENCY_S * 1000,
+        "baseline_sequential": {"seconds": round(baseline_s, 3), "s3_requests": baseline_requests},
+        "reader_gzip": {"seconds": round(reader_s, 3), "s3_requests": reader_requests, "pages": pages},
+        "reader_identity": {"seconds": round(plain_s, 3), "s3_requests": plain_requests, "pages": plain_pages},
+        "speedup_gzip": round(baseline_s / reader_s, 2),
+        "speedup_identity": round(baseline_s / plain_s, 2),
+        "complete": True,
+    }
+    storage = {
+        "events_json_lines_bytes": len(plain),
+        "batch_events": len(posted[0].events),
+        "s3_bytes_firehose_buffering": buffered,
+        "ratio": round(len(plain) / buffered, 2),
+        "s3_bytes_one_object_per_batch": stored,
+        "ratio_one_object_per_batch": round(len(plain) / stored, 2),
+    }
+    print(
+        f"read: {len(listed)} chunks, {result['events_json_mb']} MB of events, {LATENCY_S * 1000:.0f} ms injected: "
+        f"baseline {baseline_s:.2f} s / {baseline_requests} requests; reader {reader_s:.2f} s / "
+        f"{reader_requests} requests ({pages} page, gzip) = {result['speedup_gzip']}x; identity {plain_s:.2f} s / "
+        f"{plain_requests} requests ({plain_pages} pages) = {result['speedup_identity']}x"
+    )
+    print(
+        f"storage: {buffered} bytes in S3 (Firehose-like buffering) vs {len(plain)} bytes of JSON lines = "
+        f"{storage['ratio']}x fewer; one object per batch (worst case): {storage['ratio_one_object_per_batch']}x"
+    )
+    return {"read": result, "storage": storage}
