@@ -111,3 +111,10 @@ def get_events(recording_id: str) -> Response:
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     return Response(body=page.body, status_code=200, headers=headers)
+
+
+@app.lambda_function(name="reap_orphans")
+def reap_orphans(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """S3 object-created notifications: remove chunks that land after their recording was deleted."""
+    del context
+    return {"reaped": get_store().recordings.reap_notification(event)}

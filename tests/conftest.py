@@ -128,3 +128,13 @@ def create_recording(client: Any, **body: Any) -> str:
     response = post_json(client, "/recordings", body)
     assert response.status_code in (200, 201), response.body
     return response.json_body["recording"]["id"]
+
+
+def load_event(name: str, **replace: str) -> dict[str, Any]:
+    """A shared AWS event payload from tests/events, with placeholders filled in."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "events" / f"{name}.json").read_text()
+    for placeholder, value in replace.items():
+        text = text.replace(placeholder, value)
+    return json.loads(text)

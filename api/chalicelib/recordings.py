@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import urllib.parse
 from decimal import Decimal
 from typing import Any
 
@@ -277,6 +278,15 @@ class Recordings:
             return False
         self._s3.delete_object(Bucket=self._bucket, Key=key)
         return True
+
+    def reap_notification(self, event: dict[str, Any]) -> int:
+        """Handle an S3 object-created notification; returns how many orphans went."""
+        reaped = 0
+        for record in event.get("Records", []):
+            # Notification keys are URL-encoded, with '+' for spaces.
+            key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
+            reaped += self.reap_if_orphan(key)
+        return reaped
 
     def public(self, owner: str, item: dict[str, Any]) -> dict[str, Any]:
         """The friendly JSON view of an item (never DynamoDB's shapes)."""

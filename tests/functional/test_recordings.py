@@ -160,3 +160,20 @@ def test_interrupted_delete_resumes_on_retry(client: Any, deliver: Any, bucket_k
 def test_health(client: Any) -> None:
     response = client.get("/health")
     assert (response.status_code, response.json_body) == (200, {"status": "ok"})
+
+
+def test_reaper_lambda_removes_objects_of_deleted_recordings_only(client: Any, aws: Any, bucket_keys: Any) -> None:
+    from urllib.parse import quote_plus
+
+    from app import reap_orphans
+    from tests.conftest import NAMES, load_event
+
+    live = create_recording(client)
+    s3 = aws.client("s3")
+    orphan_key = layout.events_prefix("owner-1", "deletedrecording1") + "late chunk.gz"
+    live_key = layout.events_prefix("owner-1", live) + "chunk.gz"
+    for key in (orphan_key, live_key):
+        s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"x")
+    for key in (orphan_key, live_key):
+        reap_orphans(load_event("s3_object_created", KEY=quote_plus(key)), None)
+    assert bucket_keys("recordings/") == [live_key]
