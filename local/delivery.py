@@ -55,9 +55,11 @@ class DeliveryStream:
         self.prefix: str = destination.get("Prefix", "")
         self.error_prefix: str = destination.get("ErrorOutputPrefix", "")
         self.gzip: bool = destination.get("CompressionFormat") == "GZIP"
+        processors = destination["ProcessingConfiguration"]["Processors"]
+        self.delimit: bool = any(processor["Type"] == "AppendDelimiterToRecord" for processor in processors)
         query = next(
             parameter["ParameterValue"]
-            for processor in destination["ProcessingConfiguration"]["Processors"]
+            for processor in processors
             if processor["Type"] == "MetadataExtraction"
             for parameter in processor["Parameters"]
             if parameter["ParameterName"] == "MetadataExtractionQuery"
@@ -149,8 +151,7 @@ class LocalDelivery:
             return len(data)
 
     def _write(self, key: str, batch: list[bytes]) -> None:
-        # Records are concatenated as they are: ingest records carry their own newline.
-        body = b"".join(batch)
+        body = b"".join(record + b"\n" for record in batch) if self.stream.delimit else b"".join(batch)
         if self.stream.gzip:
             body = gzip.compress(body, compresslevel=6)
         self._s3.put_object(Bucket=self.stream.bucket, Key=key, Body=body)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import layout
-from chalicelib.recordings import INDEX_BY_CREATED
+from chalicelib.recordings import INDEX_BY_CREATED, TTL_ATTRIBUTE
 
 PROJECT = "rrweb-s3-storage"
 ACCOUNT = "123456789012"
@@ -65,6 +65,9 @@ def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb
 
     if not _exists(lambda: dynamodb.describe_table(TableName=names.table), "ResourceNotFoundException"):
         dynamodb.create_table(TableName=names.table, BillingMode="PAY_PER_REQUEST", **table_schema())
+        dynamodb.update_time_to_live(
+            TableName=names.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+        )
 
     if not _exists(lambda: kinesis.describe_stream_summary(StreamName=names.stream), "ResourceNotFoundException"):
         kinesis.create_stream(StreamName=names.stream, StreamModeDetails={"StreamMode": "ON_DEMAND"})
@@ -87,18 +90,7 @@ def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb
                 "CompressionFormat": "GZIP",
                 "BufferingHints": {"IntervalInSeconds": buffer_seconds, "SizeInMBs": buffer_mb},
                 "DynamicPartitioningConfiguration": {"Enabled": True},
-                "ProcessingConfiguration": {
-                    "Enabled": True,
-                    "Processors": [
-                        {
-                            "Type": "MetadataExtraction",
-                            "Parameters": [
-                                {"ParameterName": "MetadataExtractionQuery", "ParameterValue": layout.PARTITION_QUERY},
-                                {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
-                            ],
-                        }
-                    ],
-                },
+                "ProcessingConfiguration": {"Enabled": True, "Processors": layout.FIREHOSE_PROCESSORS},
             },
         )
 

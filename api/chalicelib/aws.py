@@ -48,7 +48,7 @@ def get_store() -> Store:
     s3 = session.client("s3", config=client_config)
     metadata = RecordingStore(table=session.resource("dynamodb", config=client_config).Table(config.table))
     return Store(
-        recordings=Recordings(store=metadata, s3=s3, bucket=config.bucket),
+        recordings=Recordings(store=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days),
         metadata=metadata,
         writer=EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream),
         reader=EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY),

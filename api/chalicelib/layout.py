@@ -21,6 +21,18 @@ EVENTS_PREFIX_TEMPLATE = (
     "recordings/owner=!{partitionKeyFromQuery:owner}/recording=!{partitionKeyFromQuery:recording}/events/"
 )
 ERROR_PREFIX_TEMPLATE = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
+# The delivery stream's record processors, in the Firehose API's shape: partition
+# keys by JQ, and a newline after every record so objects are JSON lines.
+FIREHOSE_PROCESSORS = [
+    {
+        "Type": "MetadataExtraction",
+        "Parameters": [
+            {"ParameterName": "MetadataExtractionQuery", "ParameterValue": PARTITION_QUERY},
+            {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+        ],
+    },
+    {"Type": "AppendDelimiterToRecord", "Parameters": []},
+]
 
 
 def recording_prefix(owner: str, recording: str) -> str:

@@ -21,6 +21,7 @@ from . import layout, settings, validation
 from .errors import ApiError, NotFoundError
 
 INDEX_BY_CREATED = "byCreated"
+TTL_ATTRIBUTE = "expiresAt"
 _NAMES = {"#owner": "owner", "#id": "recordingId"}
 _PUBLIC_FIELDS = (
     "recordingId",
@@ -175,10 +176,11 @@ class RecordingStore:
 class Recordings:
     """The recording lifecycle over metadata and the bucket's objects."""
 
-    def __init__(self, *, store: RecordingStore, s3: Any, bucket: str) -> None:
+    def __init__(self, *, store: RecordingStore, s3: Any, bucket: str, retention_days: int | None = None) -> None:
         self._store = store
         self._s3 = s3
         self._bucket = bucket
+        self._retention_days = retention_days
 
     def create(self, owner: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create a recording (or return the existing one for a retried client id).
@@ -201,6 +203,9 @@ class Recordings:
             "storedBytes": 0,
             "batchCount": 0,
         }
+        if self._retention_days is not None:
+            # DynamoDB TTL (epoch seconds): the item goes when lifecycle expires its events.
+            item[TTL_ATTRIBUTE] = created // 1000 + self._retention_days * 86400
         if url is not None:
             item["url"] = url
         if title is not None:

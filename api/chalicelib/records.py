@@ -32,7 +32,7 @@ def build_records(
     events: int,
     part_size: int = MAX_PART_PAYLOAD_BYTES,
 ) -> list[bytes]:
-    """Encode one batch's gzip payload as newline-terminated ingest records."""
+    """Encode one batch's gzip payload as ingest records (the delivery stream adds the newline)."""
     chunks = [payload[at : at + part_size] for at in range(0, len(payload), part_size)]
     return [
         orjson.dumps(
@@ -49,7 +49,6 @@ def build_records(
                 "data": base64.b64encode(chunk).decode("ascii"),
             }
         )
-        + b"\n"
         for index, chunk in enumerate(chunks)
     ]
 

@@ -45,6 +45,9 @@ class Settings:
     region: str
     # Set only on the local stack (boto3 reads it too); None on AWS.
     endpoint: str | None
+    # Days a recording is kept (its events expire by bucket lifecycle, its item by
+    # DynamoDB TTL); None keeps recordings until deleted.
+    retention_days: int | None
 
 
 def _require(name: str) -> str:
@@ -64,4 +67,5 @@ def get_settings() -> Settings:
         default_owner=os.environ.get("RRWEB_DEFAULT_OWNER", "default").strip() or "default",
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         endpoint=os.environ.get("AWS_ENDPOINT_URL") or None,
+        retention_days=int(os.environ["RRWEB_RETENTION_DAYS"]) if os.environ.get("RRWEB_RETENTION_DAYS") else None,
     )

@@ -177,3 +177,21 @@ def test_reaper_lambda_removes_objects_of_deleted_recordings_only(client: Any, a
     for key in (orphan_key, live_key):
         reap_orphans(load_event("s3_object_created", KEY=quote_plus(key)), None)
     assert bucket_keys("recordings/") == [live_key]
+
+
+def test_recording_expires_with_the_stack_retention(client: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.settings import get_settings
+
+    monkeypatch.setenv("RRWEB_RETENTION_DAYS", "30")
+    get_settings.cache_clear()
+    get_store.cache_clear()
+    monkeypatch.setattr(recordings, "now_ms", lambda: 1_800_000_000_000)
+    recording_id = create_recording(client)
+    item = (
+        aws.resource("dynamodb")
+        .Table("rrweb-s3-storage-test-recordings")
+        .get_item(Key={"owner": "owner-1", "recordingId": recording_id})["Item"]
+    )
+    assert item[recordings.TTL_ATTRIBUTE] == 1_800_000_000 + 30 * 86400
+    ttl = aws.client("dynamodb").describe_time_to_live(TableName="rrweb-s3-storage-test-recordings")
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == recordings.TTL_ATTRIBUTE
