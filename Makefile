@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test lint bench smoke clean
 
 $(STAMP): requirements-dev.txt api/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 ## bench: print the figures and write bench/results.json
 bench: $(STAMP)
 	$(PY) -m bench
+
+## smoke: create, post, read back, list and delete against a deployed API
+smoke: $(STAMP)
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<api-id>.execute-api.<region>.amazonaws.com/api"; exit 2; }
+	RRWEB_SMOKE_URL=$(URL) $(PY) -m pytest tests/smoke -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,69 @@
+"""rrweb-s3-storage: the Pulumi program (composition root).
+
+Reads the stack's config once, builds the components, exports what users need.
+"""
+
+import sys
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+ROOT = Path(__file__).resolve().parent
+sys.path[:0] = [str(ROOT), str(ROOT / "api")]  # the app's domain constants shape the infra
+
+from infra.api import Api, ApiArgs  # noqa: E402
+from infra.auth import Auth, AuthArgs  # noqa: E402
+from infra.ingest import Ingest, IngestArgs  # noqa: E402
+from infra.metadata import Metadata, MetadataArgs  # noqa: E402
+from infra.packaging import package  # noqa: E402
+from infra.settings import StackSettings  # noqa: E402
+from infra.site import Site, SiteArgs  # noqa: E402
+from infra.storage import Storage, StorageArgs  # noqa: E402
+
+settings = StackSettings.from_config(pulumi.Config(), pulumi.get_stack())
+account_id = aws.get_caller_identity_output().account_id
+region = aws.get_region_output().region
+
+storage = Storage(f"{settings.prefix}-storage", StorageArgs(settings=settings))
+metadata = Metadata(f"{settings.prefix}-metadata", MetadataArgs(settings=settings))
+ingest = Ingest(
+    f"{settings.prefix}-ingest",
+    IngestArgs(settings=settings, bucket_arn=storage.bucket.arn, account_id=account_id),
+)
+auth = Auth(f"{settings.prefix}-auth", AuthArgs(settings=settings))
+api = Api(
+    f"{settings.prefix}-api",
+    ApiArgs(
+        settings=settings,
+        package=package(settings.chalice_stage),
+        bucket=storage.bucket.id,
+        bucket_arn=storage.bucket.arn,
+        table=metadata.table.name,
+        table_arn=metadata.table.arn,
+        stream=ingest.stream.name,
+        stream_arn=ingest.stream.arn,
+        account_id=account_id,
+        region=region,
+    ),
+)
+site = Site(
+    f"{settings.prefix}-site",
+    SiteArgs(
+        settings=settings,
+        content_dir=ROOT / "site" / "public",
+        api_url=api.url,
+        region=region,
+        user_pool_id=auth.user_pool.id,
+        client_id=auth.client.id,
+    ),
+)
+
+pulumi.export("api_url", api.url)
+pulumi.export("site_url", site.url)
+pulumi.export("bucket", storage.bucket.id)
+pulumi.export("table", metadata.table.name)
+pulumi.export("stream", ingest.stream.name)
+pulumi.export("delivery_stream", ingest.delivery.name)
+pulumi.export("user_pool_id", auth.user_pool.id)
+pulumi.export("user_pool_client_id", auth.client.id)

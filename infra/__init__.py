@@ -1,0 +1,1 @@
+"""The Pulumi program's components: one ComponentResource per file."""

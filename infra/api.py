@@ -1,0 +1,300 @@
+"""API: the Lambda functions Chalice packages and the REST API Chalice defines."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from chalicelib import layout
+from chalicelib.recordings import INDEX_BY_CREATED
+from infra import policies
+from infra.packaging import ChalicePackage
+from infra.settings import StackSettings
+
+STAGE = "api"
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "requestTime": "$context.requestTimeEpoch",
+        "method": "$context.httpMethod",
+        "path": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "integrationError": "$context.integration.error",
+    }
+)
+
+
+@dataclass
+class ApiArgs:
+    """Inputs of the Api component."""
+
+    settings: StackSettings
+    package: ChalicePackage
+    bucket: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    table: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    stream: pulumi.Input[str]
+    stream_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Arns:
+    """The exact resources a function's policy may name."""
+
+    bucket: str
+    table: str
+    stream: str
+    log_group: str
+
+
+def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
+    """The HTTP API: recordings table, writes to the stream, its owners' objects."""
+    return [
+        policies.statement(
+            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            [arns.table, f"{arns.table}/index/{INDEX_BY_CREATED}"],
+        ),
+        policies.statement(["kinesis:PutRecords"], [arns.stream]),
+        policies.statement(["s3:ListBucket"], [arns.bucket], StringLike={"s3:prefix": [f"{layout.RECORDINGS_ROOT}*"]}),
+        # PutObject signs the browser's presigned screenshot upload.
+        policies.statement(
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]
+        ),
+    ]
+
+
+def reaper_policy(arns: Arns) -> list[dict[str, Any]]:
+    """The orphan reaper: look a recording up, delete a late object."""
+    return [
+        policies.statement(["dynamodb:GetItem"], [arns.table]),
+        policies.statement(["s3:DeleteObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]),
+    ]
+
+
+# Every function Chalice packages must be listed here with its exact needs: a new
+# handler without an entry fails the deployment instead of running with broad rights.
+FUNCTION_POLICIES: dict[str, Callable[[Arns], list[dict[str, Any]]]] = {
+    "APIHandler": api_handler_policy,
+    "ReapOrphans": reaper_policy,
+}
+
+
+def _kebab(name: str) -> str:
+    """``APIHandler`` -> ``api-handler``, ``ReapOrphans`` -> ``reap-orphans``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name).lower()
+
+
+def integration_body(definition: dict[str, Any], function_arns: dict[str, str], region: str) -> str:
+    """Chalice's swagger with its ``Fn::Sub`` Lambda integration URIs made concrete."""
+    body = copy.deepcopy(definition)
+    for item in body["paths"].values():
+        for operation in item.values():
+            integration = operation.get("x-amazon-apigateway-integration", {})
+            uri = integration.get("uri")
+            if isinstance(uri, dict) and "Fn::Sub" in uri:
+                template = uri["Fn::Sub"]
+                logical = template.split("${", 3)[-1].split(".Arn}", 1)[0]
+                integration["uri"] = (
+                    f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arns[logical]}/invocations"
+                )
+    return json.dumps(body, sort_keys=True)
+
+
+class Api(pulumi.ComponentResource):
+    """Lambda functions, their roles and logs, the REST API, its stage and triggers."""
+
+    functions: dict[str, aws.lambda_.Function]
+    rest_api: aws.apigateway.RestApi
+    stage: aws.apigateway.Stage
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rrweb:index:Api", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        code = pulumi.FileArchive(str(args.package.zip_path))
+        environment = {
+            "RRWEB_BUCKET": args.bucket,
+            "RRWEB_TABLE": args.table,
+            "RRWEB_STREAM": args.stream,
+            "RRWEB_RETENTION_DAYS": str(settings.retention_days),
+        }
+
+        self.functions = {}
+        for logical, spec in sorted(args.package.functions().items()):
+            if logical not in FUNCTION_POLICIES:
+                raise ValueError(f"function {logical} has no least-privilege policy in infra/api.py")
+            function_name = f"{settings.prefix}-{_kebab(logical)}"
+            logs = aws.cloudwatch.LogGroup(
+                f"{name}-{_kebab(logical)}-logs",
+                name=f"/aws/lambda/{function_name}",
+                retention_in_days=settings.log_retention_days,
+                opts=child,
+            )
+            role = aws.iam.Role(
+                f"{name}-{_kebab(logical)}-role",
+                assume_role_policy=policies.assume_role("lambda.amazonaws.com"),
+                opts=child,
+            )
+            builder = FUNCTION_POLICIES[logical]
+            role_policy = aws.iam.RolePolicy(
+                f"{name}-{_kebab(logical)}-policy",
+                role=role.id,
+                policy=pulumi.Output.all(args.bucket_arn, args.table_arn, args.stream_arn, logs.arn).apply(
+                    lambda a, builder=builder: function_policy(builder, Arns(a[0], a[1], a[2], a[3]))
+                ),
+                opts=child,
+            )
+            self.functions[logical] = aws.lambda_.Function(
+                f"{name}-{_kebab(logical)}",
+                name=function_name,
+                runtime=spec["Runtime"],
+                handler=spec["Handler"],
+                architectures=spec.get("Architectures", ["x86_64"]),
+                memory_size=settings.lambda_memory_mb,
+                timeout=spec["Timeout"],
+                code=code,
+                role=role.arn,
+                environment={"variables": {**spec.get("Environment", {}).get("Variables", {}), **environment}},
+                logging_config={"log_format": "Text", "log_group": logs.name},
+                tags={"rrweb:stack": settings.stack, "rrweb:source": args.package.source_hash},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, logs]),
+            )
+            self._event_sources(name, logical, spec, self.functions[logical], args)
+
+        handler = self.functions["APIHandler"]
+        body = pulumi.Output.all(handler.arn, args.region).apply(
+            lambda a: integration_body(args.package.api_definition(), {"APIHandler": a[0]}, a[1])
+        )
+        self.rest_api = aws.apigateway.RestApi(
+            f"{name}-rest",
+            name=f"{settings.prefix}-api",
+            body=body,
+            endpoint_configuration={"types": "REGIONAL"},
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-invoke-from-api",
+            action="lambda:InvokeFunction",
+            function=handler.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=self.rest_api.execution_arn.apply(lambda arn: f"{arn}/*"),
+            opts=child,
+        )
+        deployment = aws.apigateway.Deployment(
+            f"{name}-deployment",
+            rest_api=self.rest_api.id,
+            # A new deployment whenever the API definition changes, and only then.
+            triggers={"body": body.apply(lambda b: hashlib.sha256(b.encode()).hexdigest())},
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["triggers"], delete_before_replace=False),
+        )
+        stage_dependencies: list[pulumi.Resource] = []
+        if settings.manage_api_gateway_account:
+            stage_dependencies.append(self._account_logging_role(name))
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-access-logs",
+            name=f"/aws/apigateway/{settings.prefix}-access",
+            retention_in_days=settings.log_retention_days,
+            opts=child,
+        )
+        self.stage = aws.apigateway.Stage(
+            f"{name}-stage",
+            rest_api=self.rest_api.id,
+            deployment=deployment.id,
+            stage_name=STAGE,
+            access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=stage_dependencies),
+        )
+        aws.apigateway.MethodSettings(
+            f"{name}-throttling",
+            rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name,
+            method_path="*/*",
+            settings={
+                "throttling_rate_limit": settings.throttle_rate_limit,
+                "throttling_burst_limit": settings.throttle_burst_limit,
+                "metrics_enabled": True,
+                "logging_level": "OFF",
+                "data_trace_enabled": False,
+            },
+            opts=child,
+        )
+        self._reaper_trigger(name, args)
+        self.url = self.stage.invoke_url
+        self.register_outputs({"url": self.url, "rest_api_id": self.rest_api.id})
+
+    def _event_sources(
+        self, name: str, logical: str, spec: dict[str, Any], function: aws.lambda_.Function, args: ApiArgs
+    ) -> None:
+        """Event source mappings the app declares (``@app.on_kinesis_record`` on the stack's stream)."""
+        for event_name, event in sorted(spec.get("Events", {}).items()):
+            if event["Type"] != "Kinesis":
+                raise ValueError(f"{logical}.{event_name}: event type {event['Type']} is not wired by infra/api.py")
+            properties = event["Properties"]
+            aws.lambda_.EventSourceMapping(
+                f"{name}-{_kebab(logical)}-{_kebab(event_name)}",
+                event_source_arn=args.stream_arn,
+                function_name=function.arn,
+                starting_position=properties.get("StartingPosition", "LATEST"),
+                batch_size=properties.get("BatchSize", 100),
+                maximum_batching_window_in_seconds=properties.get("MaximumBatchingWindowInSeconds", 0),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+    def _reaper_trigger(self, name: str, args: ApiArgs) -> None:
+        reaper = self.functions["ReapOrphans"]
+        permission = aws.lambda_.Permission(
+            f"{name}-invoke-from-bucket",
+            action="lambda:InvokeFunction",
+            function=reaper.name,
+            principal="s3.amazonaws.com",
+            source_arn=args.bucket_arn,
+            source_account=args.account_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.s3.BucketNotification(
+            f"{name}-reap-orphans",
+            bucket=args.bucket,
+            lambda_functions=[
+                {
+                    "lambda_function_arn": reaper.arn,
+                    "events": ["s3:ObjectCreated:*"],
+                    "filter_prefix": layout.RECORDINGS_ROOT,
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+        )
+
+    def _account_logging_role(self, name: str) -> pulumi.Resource:
+        """API Gateway's account-wide CloudWatch role (needed once per account and region)."""
+        role = aws.iam.Role(
+            f"{name}-apigateway-logs-role",
+            assume_role_policy=policies.assume_role("apigateway.amazonaws.com"),
+            managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return aws.apigateway.Account(
+            f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self)
+        )
+
+
+def function_policy(builder: Callable[[Arns], list[dict[str, Any]]], arns: Arns) -> str:
+    """A function's own grants plus writing to its own log group."""
+    group = arns.log_group.removesuffix(":*")
+    return policies.document(
+        [*builder(arns), policies.statement(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{group}:*"])]
+    )

@@ -1,0 +1,49 @@
+"""Metadata: the DynamoDB table of recordings, with the keys and index the API queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from chalicelib.recordings import INDEX_BY_CREATED, TTL_ATTRIBUTE
+from infra.settings import StackSettings
+
+
+@dataclass
+class MetadataArgs:
+    """Inputs of the Metadata component."""
+
+    settings: StackSettings
+
+
+class Metadata(pulumi.ComponentResource):
+    """On-demand table: partition ``owner``, sort ``recordingId``, LSI ``byCreated``."""
+
+    table: aws.dynamodb.Table
+
+    def __init__(self, name: str, args: MetadataArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rrweb:index:Metadata", name, None, opts)
+        settings = args.settings
+        self.table = aws.dynamodb.Table(
+            f"{name}-recordings",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="owner",
+            range_key="recordingId",
+            attributes=[
+                {"name": "owner", "type": "S"},
+                {"name": "recordingId", "type": "S"},
+                {"name": "createdKey", "type": "S"},
+            ],
+            local_secondary_indexes=[
+                {"name": INDEX_BY_CREATED, "range_key": "createdKey", "projection_type": "ALL"},
+            ],
+            ttl={"attribute_name": TTL_ATTRIBUTE, "enabled": True},
+            point_in_time_recovery={"enabled": settings.point_in_time_recovery},
+            # DynamoDB always encrypts at rest (with an AWS-owned key unless told otherwise).
+            deletion_protection_enabled=settings.protect_data,
+            tags={"rrweb:stack": settings.stack},
+            opts=settings.data_options(self),
+        )
+        self.register_outputs({"table": self.table.name, "table_arn": self.table.arn})

@@ -1,0 +1,169 @@
+"""Site: a private bucket behind CloudFront serving ``site/`` and the stack's config.json."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.settings import StackSettings
+
+# AWS's managed "CachingOptimized" cache policy.
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+# AWS's managed "CachingDisabled" policy: config.json must reflect the stack at once.
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+
+
+@dataclass
+class SiteArgs:
+    """Inputs of the Site component."""
+
+    settings: StackSettings
+    content_dir: Path
+    api_url: pulumi.Input[str]
+    region: pulumi.Input[str]
+    user_pool_id: pulumi.Input[str]
+    client_id: pulumi.Input[str]
+
+
+def site_files(content_dir: Path) -> list[Path]:
+    """The files the site serves (none until the site is built)."""
+    if not content_dir.is_dir():
+        return []
+    return sorted(path for path in content_dir.rglob("*") if path.is_file())
+
+
+class Site(pulumi.ComponentResource):
+    """CloudFront reads the bucket through origin access control; nothing else can."""
+
+    bucket: aws.s3.Bucket
+    distribution: aws.cloudfront.Distribution
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rrweb:index:Site", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        # The site is rebuilt from the repository on every deploy: always destroyable.
+        self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=True, opts=child)
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=self.bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=self.bucket.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            opts=child,
+        )
+        access_control = aws.cloudfront.OriginAccessControl(
+            f"{name}-oac",
+            name=f"{settings.prefix}-site",
+            origin_access_control_origin_type="s3",
+            signing_behavior="always",
+            signing_protocol="sigv4",
+            opts=child,
+        )
+        origin_id = "site-bucket"
+        self.distribution = aws.cloudfront.Distribution(
+            f"{name}-cdn",
+            enabled=True,
+            comment=f"{settings.prefix} site",
+            default_root_object="index.html",
+            price_class="PriceClass_100",
+            origins=[
+                {
+                    "origin_id": origin_id,
+                    "domain_name": self.bucket.bucket_regional_domain_name,
+                    "origin_access_control_id": access_control.id,
+                }
+            ],
+            default_cache_behavior={
+                "target_origin_id": origin_id,
+                "viewer_protocol_policy": "redirect-to-https",
+                "allowed_methods": ["GET", "HEAD"],
+                "cached_methods": ["GET", "HEAD"],
+                "cache_policy_id": CACHING_OPTIMIZED,
+                "compress": True,
+            },
+            ordered_cache_behaviors=[
+                {
+                    "path_pattern": "/config.json",
+                    "target_origin_id": origin_id,
+                    "viewer_protocol_policy": "redirect-to-https",
+                    "allowed_methods": ["GET", "HEAD"],
+                    "cached_methods": ["GET", "HEAD"],
+                    "cache_policy_id": CACHING_DISABLED,
+                }
+            ],
+            restrictions={"geo_restriction": {"restriction_type": "none"}},
+            viewer_certificate={"cloudfront_default_certificate": True, "minimum_protocol_version": "TLSv1.2_2021"},
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=self.bucket.id,
+            policy=pulumi.Output.all(self.bucket.arn, self.distribution.arn).apply(
+                lambda a: site_bucket_policy(bucket_arn=a[0], distribution_arn=a[1])
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+        )
+        for path in site_files(args.content_dir):
+            key = path.relative_to(args.content_dir).as_posix()
+            aws.s3.BucketObjectv2(
+                f"{name}-file-{key}",
+                bucket=self.bucket.id,
+                key=key,
+                source=pulumi.FileAsset(str(path)),
+                content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                opts=child,
+            )
+        aws.s3.BucketObjectv2(
+            f"{name}-config",
+            bucket=self.bucket.id,
+            key="config.json",
+            content=pulumi.Output.all(args.api_url, args.region, args.user_pool_id, args.client_id).apply(
+                lambda a: json.dumps({"apiUrl": a[0], "region": a[1], "userPoolId": a[2], "userPoolClientId": a[3]})
+            ),
+            content_type="application/json",
+            opts=child,
+        )
+        self.url = self.distribution.domain_name.apply(lambda domain: f"https://{domain}/")
+        self.register_outputs({"url": self.url, "bucket": self.bucket.id})
+
+
+def site_bucket_policy(*, bucket_arn: str, distribution_arn: str) -> str:
+    """Only this distribution may read objects, and only over TLS."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "CloudFrontReadsSite",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudfront.amazonaws.com"},
+                    "Action": "s3:GetObject",
+                    "Resource": f"{bucket_arn}/*",
+                    "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+                },
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ],
+        }
+    )

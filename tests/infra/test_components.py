@@ -1,0 +1,120 @@
+"""Components in process under Pulumi's mocks (the official unit-test mode)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra.packaging import ChalicePackage, package
+from infra.settings import CONFIG_KEYS, StackSettings
+from tests.infra.inventory import Mocks
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class RecordingMocks(Mocks):
+    """The inventory mocks, also listing what was created."""
+
+    def __init__(self) -> None:
+        self.created: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.created.append(args)
+        return super().new_resource(args)
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, project="rrweb-s3-storage", stack="unit", preview=False)
+    return recording
+
+
+@pulumi.runtime.test
+def test_storage_of_a_dev_stack_can_be_destroyed_with_its_objects(mocks: RecordingMocks) -> Any:
+    from infra.storage import Storage, StorageArgs
+
+    storage = Storage("unit-storage", StorageArgs(settings=StackSettings(stack="unit")))
+
+    def check(values: list[Any]) -> None:
+        urn, force_destroy = values
+        assert force_destroy is True, f"{urn} would block `pulumi destroy` of a dev stack"
+
+    return pulumi.Output.all(storage.bucket.urn, storage.bucket.force_destroy).apply(check)
+
+
+def api_args(template: dict[str, Any]) -> Any:
+    from infra.api import ApiArgs
+
+    real = package("dev")
+    return ApiArgs(
+        settings=StackSettings(stack="unit"),
+        package=ChalicePackage(zip_path=real.zip_path, template=template, source_hash=real.source_hash),
+        bucket="unit-bucket",
+        bucket_arn="arn:aws:s3:::unit-bucket",
+        table="unit-table",
+        table_arn="arn:aws:dynamodb:us-east-1:123456789012:table/unit-table",
+        stream="unit-events",
+        stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/unit-events",
+        account_id="123456789012",
+        region="us-east-1",
+    )
+
+
+def test_a_function_without_a_least_privilege_policy_is_refused(mocks: RecordingMocks) -> None:
+    from infra.api import Api
+
+    template = copy.deepcopy(package("dev").template)
+    template["Resources"]["NewHandler"] = copy.deepcopy(template["Resources"]["APIHandler"])
+    with pytest.raises(ValueError, match="NewHandler has no least-privilege policy"):
+        Api("unit-api", api_args(template))
+
+
+@pulumi.runtime.test
+def test_kinesis_consumers_declared_by_the_app_get_an_event_source_mapping(mocks: RecordingMocks) -> Any:
+    from infra.api import Api
+
+    template = copy.deepcopy(package("dev").template)
+    template["Resources"]["ReapOrphans"]["Properties"]["Events"] = {
+        "LiveChunks": {
+            "Type": "Kinesis",
+            "Properties": {"Stream": "unit-events", "BatchSize": 50, "StartingPosition": "LATEST"},
+        }
+    }
+    api = Api("unit-api", api_args(template))
+
+    def check(_: Any) -> None:
+        (mapping,) = [r for r in mocks.created if r.typ == "aws:lambda/eventSourceMapping:EventSourceMapping"]
+        assert mapping.inputs["eventSourceArn"].endswith(":stream/unit-events")
+        assert mapping.inputs["batchSize"] == 50
+
+    return api.url.apply(check)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"firehose_buffer_seconds": 0}, "firehoseBufferSeconds"),
+        ({"firehose_buffer_mb": 5}, "firehoseBufferMb"),
+        ({"kinesis_mode": "fast"}, "kinesisMode"),
+        ({"retention_days": 0}, "retentionDays"),
+        ({"chalice_stage": "staging"}, "chaliceStage"),
+    ],
+)
+def test_settings_aws_would_refuse_are_refused_before_anything_is_created(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StackSettings(stack="unit", **change).validate()
+
+
+def test_readme_documents_every_config_key_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text()
+    defaults = StackSettings(stack="any")
+    for key in CONFIG_KEYS:
+        attribute = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+        default = getattr(defaults, attribute)
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        assert f"| `{key}` | `{shown}` |" in readme, f"README lacks a row for {key} with default {shown}"
