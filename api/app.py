@@ -4,78 +4,137 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, CORSConfig, Response
+from chalice import Chalice, Response
 
 from chalicelib import events, validation
-from chalicelib.auth import current_owner
-from chalicelib.aws import get_store
-from chalicelib.http import JSON, api_errors, normalise_framework_errors
+from chalicelib.auth import INGEST, PUBLIC, USER, Principal
+from chalicelib.aws import get_cors, get_store
+from chalicelib.cors import ANY
+from chalicelib.http import JSON, endpoint, normalise_framework_errors, with_cors
 
 app = Chalice(app_name="rrweb-s3-storage")
 # Gzip request bodies and event pages travel as binary through API Gateway.
 app.api.binary_types = [*app.api.binary_types, "application/gzip", "application/x-ndjson"]
 
 EVENT_BODY_TYPES = ["application/json", "application/octet-stream", "application/gzip", "text/plain"]
-CORS = CORSConfig(
-    allow_origin="*",
-    allow_headers=["Content-Type", "Content-Encoding", "Authorization"],
-    expose_headers=["X-Next-Cursor", "X-Event-Count", "Retry-After"],
-    max_age=600,
-)
+JSON_BODY_TYPES = ["application/json", "text/plain"]
+
+
+def _authenticate(request: Any, *, access: str) -> Principal:
+    return get_store().authenticator.authenticate(request, access=access)
+
+
+def api(access: str, cors: str | None = None) -> Any:
+    """The endpoint decorator bound to this app's authenticator."""
+    return endpoint(app, access=access, cors=cors, authenticate=_authenticate)
 
 
 @app.middleware("http")
-def errors_in_api_shape(event: Any, get_response: Any) -> Response:
-    """Give framework-generated errors the same JSON shape as the API's own."""
-    return normalise_framework_errors(get_response(event))
+def errors_and_cors(event: Any, get_response: Any) -> Response:
+    """One error shape for framework errors too, and CORS by route audience."""
+    return with_cors(app, get_cors(), event, normalise_framework_errors(get_response(event)))
 
 
-@app.route("/health", methods=["GET"], cors=CORS)
+@app.route("/health", methods=["GET"])
+@api(PUBLIC, cors=ANY)
 def health() -> dict[str, str]:
     """Liveness: the function runs (touches no dependency)."""
     return {"status": "ok"}
 
 
-@app.route("/recordings", methods=["POST"], cors=CORS, content_types=["application/json", "text/plain"])
-@api_errors
-def create_recording() -> Response:
+@app.route("/auth/signup", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(PUBLIC)
+def sign_up() -> Response:
+    """Register with email and password; Cognito emails a confirmation code."""
+    body = get_store().accounts.sign_up(validation.json_object(app.current_request.raw_body))
+    return Response(body=body, status_code=201, headers=JSON)
+
+
+@app.route("/auth/confirm", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(PUBLIC)
+def confirm_sign_up() -> Response:
+    """Confirm the account with the emailed code."""
+    get_store().accounts.confirm(validation.json_object(app.current_request.raw_body))
+    return Response(body="", status_code=204)
+
+
+@app.route("/auth/signin", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(PUBLIC)
+def sign_in() -> dict[str, Any]:
+    """Access, id and refresh tokens for email and password."""
+    return get_store().accounts.sign_in(validation.json_object(app.current_request.raw_body))
+
+
+@app.route("/auth/refresh", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(PUBLIC)
+def refresh_tokens() -> dict[str, Any]:
+    """Fresh access and id tokens for a refresh token."""
+    return get_store().accounts.refresh(validation.json_object(app.current_request.raw_body))
+
+
+@app.route("/keys", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def create_key(principal: Principal) -> Response:
+    """A new ingest key; its secret is in this response and nowhere else."""
+    key = get_store().keys.create(
+        principal.owner, validation.json_object(app.current_request.raw_body, allow_empty=True)
+    )
+    return Response(body=key, status_code=201, headers=JSON)
+
+
+@app.route("/keys", methods=["GET"])
+@api(USER)
+def list_keys(principal: Principal) -> dict[str, Any]:
+    """The caller's ingest keys (never their secrets)."""
+    return {"keys": get_store().keys.list(principal.owner)}
+
+
+@app.route("/keys/{key_id}", methods=["DELETE"])
+@api(USER)
+def revoke_key(principal: Principal, key_id: str) -> Response:
+    """Revoke an ingest key: refused everywhere within seconds."""
+    get_store().keys.revoke(principal.owner, key_id)
+    return Response(body="", status_code=204)
+
+
+@app.route("/recordings", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(INGEST)
+def create_recording(principal: Principal) -> Response:
     """Create a recording, or return the existing one when the client's id is retried."""
-    request = app.current_request
     body, created = get_store().recordings.create(
-        current_owner(request), validation.json_object(request.raw_body, allow_empty=True)
+        principal.owner, validation.json_object(app.current_request.raw_body, allow_empty=True)
     )
     return Response(body=body, status_code=201 if created else 200, headers=JSON)
 
 
-@app.route("/recordings", methods=["GET"], cors=CORS)
-@api_errors
-def list_recordings() -> dict[str, Any]:
+@app.route("/recordings", methods=["GET"])
+@api(USER)
+def list_recordings(principal: Principal) -> dict[str, Any]:
     """The owner's recordings, newest first, one page per call."""
-    request = app.current_request
-    query = request.query_params or {}
+    query = app.current_request.query_params or {}
     return get_store().recordings.list_page(
-        current_owner(request), limit=validation.list_limit(query.get("limit")), cursor=query.get("cursor")
+        principal.owner, limit=validation.list_limit(query.get("limit")), cursor=query.get("cursor")
     )
 
 
-@app.route("/recordings/{recording_id}", methods=["GET"], cors=CORS)
-@api_errors
-def get_recording(recording_id: str) -> dict[str, Any]:
+@app.route("/recordings/{recording_id}", methods=["GET"])
+@api(USER)
+def get_recording(principal: Principal, recording_id: str) -> dict[str, Any]:
     """One recording's metadata."""
-    return get_store().recordings.describe(current_owner(app.current_request), recording_id)
+    return get_store().recordings.describe(principal.owner, recording_id)
 
 
-@app.route("/recordings/{recording_id}", methods=["DELETE"], cors=CORS)
-@api_errors
-def delete_recording(recording_id: str) -> Response:
+@app.route("/recordings/{recording_id}", methods=["DELETE"])
+@api(USER)
+def delete_recording(principal: Principal, recording_id: str) -> Response:
     """Delete a recording with its events and screenshot."""
-    get_store().recordings.delete(current_owner(app.current_request), recording_id)
+    get_store().recordings.delete(principal.owner, recording_id)
     return Response(body="", status_code=204)
 
 
-@app.route("/recordings/{recording_id}/events", methods=["POST"], cors=CORS, content_types=EVENT_BODY_TYPES)
-@api_errors
-def post_events(recording_id: str) -> Response:
+@app.route("/recordings/{recording_id}/events", methods=["POST"], content_types=EVENT_BODY_TYPES)
+@api(INGEST)
+def post_events(principal: Principal, recording_id: str) -> Response:
     """Append one batch ``{"seq", "events"}``; gzip bodies welcome."""
     request = app.current_request
     store = get_store()
@@ -83,7 +142,7 @@ def post_events(recording_id: str) -> Response:
         recordings=store.recordings,
         store=store.metadata,
         writer=store.writer,
-        owner=current_owner(request),
+        owner=principal.owner,
         recording_id=recording_id,
         body=request.raw_body or b"",
         content_encoding=request.headers.get("content-encoding"),
@@ -91,16 +150,15 @@ def post_events(recording_id: str) -> Response:
     return Response(body=accepted, status_code=202, headers=JSON)
 
 
-@app.route("/recordings/{recording_id}/events", methods=["GET"], cors=CORS)
-@api_errors
-def get_events(recording_id: str) -> Response:
+@app.route("/recordings/{recording_id}/events", methods=["GET"])
+@api(USER)
+def get_events(principal: Principal, recording_id: str) -> Response:
     """The recording's events in order as JSON lines, a page per call."""
     request = app.current_request
-    owner = current_owner(request)
     store = get_store()
-    store.recordings.require(owner, recording_id)
+    store.recordings.require(principal.owner, recording_id)
     page = store.reader.page(
-        owner,
+        principal.owner,
         recording_id,
         cursor=(request.query_params or {}).get("after"),
         accept_gzip=events.accepts_gzip(request.headers.get("accept-encoding")),
@@ -111,6 +169,15 @@ def get_events(recording_id: str) -> Response:
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     return Response(body=page.body, status_code=200, headers=headers)
+
+
+def preflight(**_: str) -> Response:
+    """CORS preflight: the middleware adds what the caller's origin may do."""
+    return Response(body="", status_code=204)
+
+
+for _path in list(app.routes):
+    app.route(_path, methods=["OPTIONS"])(preflight)
 
 
 @app.lambda_function(name="reap_orphans")

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from chalicelib import layout
+from chalicelib.keys import INDEX_BY_OWNER
 from chalicelib.recordings import INDEX_BY_CREATED
 from infra import policies
 from infra.packaging import ChalicePackage
@@ -45,6 +46,10 @@ class ApiArgs:
     bucket_arn: pulumi.Input[str]
     table: pulumi.Input[str]
     table_arn: pulumi.Input[str]
+    access_table: pulumi.Input[str]
+    access_table_arn: pulumi.Input[str]
+    user_pool_id: pulumi.Input[str]
+    user_pool_client_id: pulumi.Input[str]
     stream: pulumi.Input[str]
     stream_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
@@ -57,6 +62,7 @@ class Arns:
 
     bucket: str
     table: str
+    access_table: str
     stream: str
     log_group: str
 
@@ -67,6 +73,11 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
         policies.statement(
             ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
             [arns.table, f"{arns.table}/index/{INDEX_BY_CREATED}"],
+        ),
+        # Ingest keys (create, list, revoke, verify) and the rate-limit counters.
+        policies.statement(
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            [arns.access_table, f"{arns.access_table}/index/{INDEX_BY_OWNER}"],
         ),
         policies.statement(["kinesis:PutRecords"], [arns.stream]),
         policies.statement(["s3:ListBucket"], [arns.bucket], StringLike={"s3:prefix": [f"{layout.RECORDINGS_ROOT}*"]}),
@@ -121,6 +132,7 @@ class Api(pulumi.ComponentResource):
     rest_api: aws.apigateway.RestApi
     stage: aws.apigateway.Stage
     url: pulumi.Output[str]
+    domain: pulumi.Output[str]
 
     def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rrweb:index:Api", name, None, opts)
@@ -131,7 +143,15 @@ class Api(pulumi.ComponentResource):
             "RRWEB_BUCKET": args.bucket,
             "RRWEB_TABLE": args.table,
             "RRWEB_STREAM": args.stream,
+            "RRWEB_ACCESS_TABLE": args.access_table,
+            "RRWEB_USER_POOL_ID": args.user_pool_id,
+            "RRWEB_USER_POOL_CLIENT_ID": args.user_pool_client_id,
             "RRWEB_RETENTION_DAYS": str(settings.retention_days),
+            "RRWEB_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
+            "RRWEB_LIMIT_KEY_REQUESTS": str(settings.key_requests_per_minute),
+            "RRWEB_LIMIT_KEY_BYTES": str(settings.key_bytes_per_minute),
+            "RRWEB_LIMIT_USER_REQUESTS": str(settings.user_requests_per_minute),
+            "RRWEB_LIMIT_USER_BYTES": str(settings.user_bytes_per_minute),
         }
 
         self.functions = {}
@@ -154,9 +174,9 @@ class Api(pulumi.ComponentResource):
             role_policy = aws.iam.RolePolicy(
                 f"{name}-{_kebab(logical)}-policy",
                 role=role.id,
-                policy=pulumi.Output.all(args.bucket_arn, args.table_arn, args.stream_arn, logs.arn).apply(
-                    lambda a, builder=builder: function_policy(builder, Arns(a[0], a[1], a[2], a[3]))
-                ),
+                policy=pulumi.Output.all(
+                    args.bucket_arn, args.table_arn, args.access_table_arn, args.stream_arn, logs.arn
+                ).apply(lambda a, builder=builder: function_policy(builder, Arns(*a))),
                 opts=child,
             )
             self.functions[logical] = aws.lambda_.Function(
@@ -235,6 +255,9 @@ class Api(pulumi.ComponentResource):
         )
         self._reaper_trigger(name, args)
         self.url = self.stage.invoke_url
+        self.domain = pulumi.Output.all(self.rest_api.id, args.region).apply(
+            lambda a: f"{a[0]}.execute-api.{a[1]}.amazonaws.com"
+        )
         self.register_outputs({"url": self.url, "rest_api_id": self.rest_api.id})
 
     def _event_sources(

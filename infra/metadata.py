@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from chalicelib.keys import INDEX_BY_OWNER
 from chalicelib.recordings import INDEX_BY_CREATED, TTL_ATTRIBUTE
 from infra.settings import StackSettings
 
@@ -19,9 +20,11 @@ class MetadataArgs:
 
 
 class Metadata(pulumi.ComponentResource):
-    """On-demand table: partition ``owner``, sort ``recordingId``, LSI ``byCreated``."""
+    """On-demand tables: recordings (``owner``/``recordingId``, LSI ``byCreated``) and access
+    (ingest keys by ``pk``, GSI ``byOwner``; rate counters that expire by TTL)."""
 
     table: aws.dynamodb.Table
+    access_table: aws.dynamodb.Table
 
     def __init__(self, name: str, args: MetadataArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rrweb:index:Metadata", name, None, opts)
@@ -46,4 +49,28 @@ class Metadata(pulumi.ComponentResource):
             tags={"rrweb:stack": settings.stack},
             opts=settings.data_options(self),
         )
-        self.register_outputs({"table": self.table.name, "table_arn": self.table.arn})
+        self.access_table = aws.dynamodb.Table(
+            f"{name}-access",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="pk",
+            attributes=[
+                {"name": "pk", "type": "S"},
+                {"name": "owner", "type": "S"},
+                {"name": "createdAt", "type": "N"},
+            ],
+            global_secondary_indexes=[
+                {
+                    "name": INDEX_BY_OWNER,
+                    "hash_key": "owner",
+                    "range_key": "createdAt",
+                    "projection_type": "INCLUDE",
+                    "non_key_attributes": ["keyId", "name", "revokedAt"],
+                }
+            ],
+            ttl={"attribute_name": TTL_ATTRIBUTE, "enabled": True},
+            point_in_time_recovery={"enabled": settings.point_in_time_recovery},
+            deletion_protection_enabled=settings.protect_data,
+            tags={"rrweb:stack": settings.stack},
+            opts=settings.data_options(self),
+        )
+        self.register_outputs({"table": self.table.name, "access_table": self.access_table.name})

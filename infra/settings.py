@@ -35,6 +35,13 @@ class StackSettings:
     point_in_time_recovery: bool = False
     manage_api_gateway_account: bool = False
     chalice_stage: str = "dev"
+    # Extra origins allowed to read recordings (the stack's own site reaches the API
+    # through its CloudFront distribution, same-origin, and needs no entry).
+    allowed_origins: tuple[str, ...] = ()
+    key_requests_per_minute: int = 600
+    key_bytes_per_minute: int = 64 * 1024 * 1024
+    user_requests_per_minute: int = 1200
+    user_bytes_per_minute: int = 128 * 1024 * 1024
 
     @property
     def prefix(self) -> str:
@@ -53,6 +60,21 @@ class StackSettings:
             raise ValueError("kinesisShards must be >= 1 and kinesisRetentionHours 24..8760")
         if self.retention_days < 1 or self.live_chunk_expiry_days < 1:
             raise ValueError("retentionDays and liveChunkExpiryDays must be >= 1")
+        if any(
+            not origin.startswith(("https://", "http://localhost", "http://127.0.0.1"))
+            for origin in self.allowed_origins
+        ):
+            raise ValueError("allowedOrigins must be https:// origins (or http://localhost for development)")
+        if (
+            min(
+                self.key_requests_per_minute,
+                self.key_bytes_per_minute,
+                self.user_requests_per_minute,
+                self.user_bytes_per_minute,
+            )
+            < 1
+        ):
+            raise ValueError("rate limits must be >= 1")
         if self.chalice_stage not in ("dev", "prod"):
             raise ValueError("chaliceStage must be a stage of api/.chalice/config.json: dev or prod")
         return self
@@ -84,6 +106,11 @@ class StackSettings:
             point_in_time_recovery=pick("pointInTimeRecovery", "get_bool"),
             manage_api_gateway_account=pick("manageApiGatewayAccount", "get_bool"),
             chalice_stage=pick("chaliceStage", "get"),
+            allowed_origins=tuple(config.get_object("allowedOrigins") or ()),
+            key_requests_per_minute=pick("keyRequestsPerMinute", "get_int"),
+            key_bytes_per_minute=pick("keyBytesPerMinute", "get_int"),
+            user_requests_per_minute=pick("userRequestsPerMinute", "get_int"),
+            user_bytes_per_minute=pick("userBytesPerMinute", "get_int"),
         ).validate()
 
     def data_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
@@ -112,4 +139,9 @@ CONFIG_KEYS = (
     "pointInTimeRecovery",
     "manageApiGatewayAccount",
     "chaliceStage",
+    "allowedOrigins",
+    "keyRequestsPerMinute",
+    "keyBytesPerMinute",
+    "userRequestsPerMinute",
+    "userBytesPerMinute",
 )

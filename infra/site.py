@@ -14,8 +14,13 @@ from infra.settings import StackSettings
 
 # AWS's managed "CachingOptimized" cache policy.
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-# AWS's managed "CachingDisabled" policy: config.json must reflect the stack at once.
+# AWS's managed "CachingDisabled" policy: config.json must reflect the stack at once,
+# and API responses are never cached.
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+# AWS's managed "AllViewerExceptHostHeader": the API sees the caller's Authorization,
+# query string and Origin, and API Gateway its own host name.
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+API_PATH = "/api"
 
 
 @dataclass
@@ -25,6 +30,7 @@ class SiteArgs:
     settings: StackSettings
     content_dir: Path
     api_url: pulumi.Input[str]
+    api_domain: pulumi.Input[str]
     region: pulumi.Input[str]
     user_pool_id: pulumi.Input[str]
     client_id: pulumi.Input[str]
@@ -75,6 +81,7 @@ class Site(pulumi.ComponentResource):
             opts=child,
         )
         origin_id = "site-bucket"
+        api_origin_id = "api"
         self.distribution = aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True,
@@ -86,7 +93,18 @@ class Site(pulumi.ComponentResource):
                     "origin_id": origin_id,
                     "domain_name": self.bucket.bucket_regional_domain_name,
                     "origin_access_control_id": access_control.id,
-                }
+                },
+                {
+                    # The API under the site's own domain: the site calls it same-origin.
+                    "origin_id": api_origin_id,
+                    "domain_name": args.api_domain,
+                    "custom_origin_config": {
+                        "http_port": 80,
+                        "https_port": 443,
+                        "origin_protocol_policy": "https-only",
+                        "origin_ssl_protocols": ["TLSv1.2"],
+                    },
+                },
             ],
             default_cache_behavior={
                 "target_origin_id": origin_id,
@@ -98,13 +116,23 @@ class Site(pulumi.ComponentResource):
             },
             ordered_cache_behaviors=[
                 {
+                    "path_pattern": f"{API_PATH}/*",
+                    "target_origin_id": api_origin_id,
+                    "viewer_protocol_policy": "https-only",
+                    "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
+                    "cached_methods": ["GET", "HEAD"],
+                    "cache_policy_id": CACHING_DISABLED,
+                    "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
+                    "compress": False,
+                },
+                {
                     "path_pattern": "/config.json",
                     "target_origin_id": origin_id,
                     "viewer_protocol_policy": "redirect-to-https",
                     "allowed_methods": ["GET", "HEAD"],
                     "cached_methods": ["GET", "HEAD"],
                     "cache_policy_id": CACHING_DISABLED,
-                }
+                },
             ],
             restrictions={"geo_restriction": {"restriction_type": "none"}},
             viewer_certificate={"cloudfront_default_certificate": True, "minimum_protocol_version": "TLSv1.2_2021"},
@@ -132,8 +160,18 @@ class Site(pulumi.ComponentResource):
             f"{name}-config",
             bucket=self.bucket.id,
             key="config.json",
+            # The site calls the API same-origin (apiUrl); pages it records on other sites
+            # post straight to API Gateway (ingestUrl).
             content=pulumi.Output.all(args.api_url, args.region, args.user_pool_id, args.client_id).apply(
-                lambda a: json.dumps({"apiUrl": a[0], "region": a[1], "userPoolId": a[2], "userPoolClientId": a[3]})
+                lambda a: json.dumps(
+                    {
+                        "apiUrl": API_PATH,
+                        "ingestUrl": a[0],
+                        "region": a[1],
+                        "userPoolId": a[2],
+                        "userPoolClientId": a[3],
+                    }
+                )
             ),
             content_type="application/json",
             opts=child,

@@ -18,7 +18,6 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--aws-port", type=int, default=5000)
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
-    parser.add_argument("--owner", default="local", help="the owner every request acts for")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -28,7 +27,6 @@ def main() -> None:
             host=args.host,
             api_port=args.api_port,
             aws_port=args.aws_port,
-            owner=args.owner,
         )
     )
     stopping = threading.Event()

@@ -25,7 +25,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 class Snapshot:
-    """Mirror of one stack's bucket and table under ``directory``."""
+    """Mirror of one stack's bucket and tables under ``directory`` (Cognito: ``aws_server``)."""
 
     def __init__(self, *, session: Any, names: Names, directory: Path) -> None:
         self._s3 = session.client("s3")
@@ -34,6 +34,7 @@ class Snapshot:
         self._objects = directory / "s3"
         self._manifest_path = directory / "s3-manifest.json"
         self._items_path = directory / "dynamodb-items.json"
+        self._tables = (names.table, names.access_table)
         self._objects.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
@@ -62,9 +63,11 @@ class Snapshot:
                 current[key] = {"etag": etag, "type": obj.get("ContentType", "binary/octet-stream")}
             for key in manifest.keys() - current.keys():
                 self._file(key).unlink(missing_ok=True)
-            items: list[dict[str, Any]] = []
-            for page in self._dynamodb.get_paginator("scan").paginate(TableName=self._names.table):
-                items.extend(page["Items"])
+            items: dict[str, list[dict[str, Any]]] = {}
+            for table in self._tables:
+                items[table] = []
+                for page in self._dynamodb.get_paginator("scan").paginate(TableName=table):
+                    items[table].extend(page["Items"])
             # Items first, manifest last: a crash in between leaves objects the next
             # save re-copies, never a manifest naming files that are not there.
             _write_atomically(self._items_path, json.dumps(items).encode())
@@ -81,12 +84,13 @@ class Snapshot:
                     )
             if not self._items_path.exists():
                 return 0
-            items = json.loads(self._items_path.read_text())
-            for at in range(0, len(items), 25):
-                request = {self._names.table: [{"PutRequest": {"Item": item}} for item in items[at : at + 25]]}
-                while request:
-                    request = self._dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems")
-            return len(items)
+            tables = json.loads(self._items_path.read_text())
+            for table, items in tables.items():
+                for at in range(0, len(items), 25):
+                    request = {table: [{"PutRequest": {"Item": item}} for item in items[at : at + 25]]}
+                    while request:
+                        request = self._dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems")
+            return len(tables.get(self._names.table, []))
 
     def run(self, stop: threading.Event, *, interval: float) -> None:
         """Save every ``interval`` seconds until stopped."""

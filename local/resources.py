@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import layout
+from chalicelib.keys import INDEX_BY_OWNER
 from chalicelib.recordings import INDEX_BY_CREATED, TTL_ATTRIBUTE
 
 PROJECT = "rrweb-s3-storage"
@@ -24,8 +25,10 @@ class Names:
 
     bucket: str
     table: str
+    access_table: str
     stream: str
     delivery: str
+    user_pool: str
 
     @classmethod
     def for_stack(cls, stack: str) -> Names:
@@ -34,13 +37,20 @@ class Names:
         return cls(
             bucket=f"{base}-recordings",
             table=f"{base}-recordings",
+            access_table=f"{base}-access",
             stream=f"{base}-events",
             delivery=f"{base}-delivery",
+            user_pool=f"{base}-users",
         )
 
     def environment(self) -> dict[str, str]:
-        """The variables that tell the API which resources to use."""
-        return {"RRWEB_BUCKET": self.bucket, "RRWEB_TABLE": self.table, "RRWEB_STREAM": self.stream}
+        """The variables that tell the API which resources to use (Cognito ids come from ``provision``)."""
+        return {
+            "RRWEB_BUCKET": self.bucket,
+            "RRWEB_TABLE": self.table,
+            "RRWEB_ACCESS_TABLE": self.access_table,
+            "RRWEB_STREAM": self.stream,
+        }
 
 
 def _exists(call: Any, missing: str) -> bool:
@@ -53,8 +63,8 @@ def _exists(call: Any, missing: str) -> bool:
     return True
 
 
-def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb: int = 64) -> None:
-    """Create the bucket, table, stream and delivery stream unless they exist."""
+def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb: int = 64) -> dict[str, str]:
+    """Create the stack's resources unless they exist; returns the Cognito ids as API variables."""
     s3 = session.client("s3")
     dynamodb = session.client("dynamodb")
     kinesis = session.client("kinesis")
@@ -67,6 +77,12 @@ def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb
         dynamodb.create_table(TableName=names.table, BillingMode="PAY_PER_REQUEST", **table_schema())
         dynamodb.update_time_to_live(
             TableName=names.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+        )
+
+    if not _exists(lambda: dynamodb.describe_table(TableName=names.access_table), "ResourceNotFoundException"):
+        dynamodb.create_table(TableName=names.access_table, BillingMode="PAY_PER_REQUEST", **access_table_schema())
+        dynamodb.update_time_to_live(
+            TableName=names.access_table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
         )
 
     if not _exists(lambda: kinesis.describe_stream_summary(StreamName=names.stream), "ResourceNotFoundException"):
@@ -93,6 +109,61 @@ def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb
                 "ProcessingConfiguration": {"Enabled": True, "Processors": layout.FIREHOSE_PROCESSORS},
             },
         )
+
+    return _user_pool(session.client("cognito-idp"), names)
+
+
+def _user_pool(cognito: Any, names: Names) -> dict[str, str]:
+    """The pool and site client, found by name (a restarted local stack restores them)."""
+    pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
+    pool_id = next((pool["Id"] for pool in pools if pool["Name"] == names.user_pool), None)
+    if pool_id is None:
+        pool_id = cognito.create_user_pool(
+            PoolName=names.user_pool,
+            UsernameAttributes=["email"],
+            AutoVerifiedAttributes=["email"],
+            Policies={
+                "PasswordPolicy": {
+                    "MinimumLength": 12,
+                    "RequireLowercase": True,
+                    "RequireUppercase": True,
+                    "RequireNumbers": True,
+                    "RequireSymbols": False,
+                }
+            },
+        )["UserPool"]["Id"]
+    clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client_id = next((c["ClientId"] for c in clients if c["ClientName"] == "site"), None)
+    if client_id is None:
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName="site",
+            GenerateSecret=False,
+            ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+    return {"RRWEB_USER_POOL_ID": pool_id, "RRWEB_USER_POOL_CLIENT_ID": client_id}
+
+
+def access_table_schema() -> dict[str, Any]:
+    """Keys and index of the access table (ingest keys and rate counters)."""
+    return {
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "owner", "AttributeType": "S"},
+            {"AttributeName": "createdAt", "AttributeType": "N"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": INDEX_BY_OWNER,
+                "KeySchema": [
+                    {"AttributeName": "owner", "KeyType": "HASH"},
+                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["keyId", "name", "revokedAt"]},
+            }
+        ],
+    }
 
 
 def table_schema() -> dict[str, Any]:

@@ -36,7 +36,6 @@ class StackOptions:
     api_port: int = 8000
     aws_port: int = 5000
     stack: str = "local"
-    owner: str = "local"
     delivery_interval: float = 1.0
     snapshot_interval: float = 5.0
 
@@ -59,6 +58,11 @@ class LocalStack:
         return f"http://{self.options.host}:{self.options.aws_port}"
 
     @property
+    def site_origins(self) -> list[str]:
+        """Origins allowed to read recordings: the site, served by the API's own server."""
+        return [f"http://{self.options.host}:{self.options.api_port}", f"http://localhost:{self.options.api_port}"]
+
+    @property
     def api_url(self) -> str:
         """The API's base URL."""
         return f"http://{self.options.host}:{self.options.api_port}"
@@ -73,12 +77,12 @@ class LocalStack:
                 "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_REGION": "us-east-1",
                 "AWS_ENDPOINT_URL": self.aws_url,
-                "RRWEB_DEFAULT_OWNER": self.options.owner,
+                "RRWEB_ALLOWED_ORIGINS": ",".join(self.site_origins),
                 **self.names.environment(),
             }
         )
         session = boto3.session.Session(region_name="us-east-1")
-        provision(session, self.names)
+        os.environ.update(provision(session, self.names))
         self._snapshot = Snapshot(session=session, names=self.names, directory=self.options.data_dir / "state")
         restored = self._snapshot.restore()
         logger.info("restored %d recordings' metadata items", restored)
@@ -105,9 +109,17 @@ class LocalStack:
         # would otherwise contend with the API for one interpreter lock.
         # Its own session, so a terminal's Ctrl-C reaches only the stack, which then
         # drains delivery and saves state before stopping moto; and a parent-death
-        # signal, so moto never outlives a stack that was killed outright.
+        # signal, so moto never outlives a stack that was killed outright. The wrapper
+        # keeps Cognito's users across restarts (local/aws_server.py).
         self._moto = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
-            [sys.executable, "-m", "moto.server", "-H", self.options.host, "-p", str(self.options.aws_port)],
+            [
+                sys.executable,
+                "-m",
+                "local.aws_server",
+                self.options.host,
+                str(self.options.aws_port),
+                str(self.options.data_dir / "cognito.pickle"),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -12,12 +14,22 @@ import pytest
 from moto import mock_aws
 
 import local  # noqa: F401  (puts api/ on the import path)
-from chalicelib.aws import get_store
+from chalicelib.aws import get_cors, get_store
 from chalicelib.settings import get_settings
 from local.delivery import LocalDelivery
 from local.resources import Names, provision
 
 NAMES = Names.for_stack("test")
+
+
+SITE_ORIGIN = "https://site.test"
+PASSWORD = "Correct-Horse-42"
+
+
+def _clear_caches() -> None:
+    get_settings.cache_clear()
+    get_store.cache_clear()
+    get_cors.cache_clear()
 
 
 @pytest.fixture
@@ -28,30 +40,101 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
-        "RRWEB_DEFAULT_OWNER": "owner-1",
+        "RRWEB_ALLOWED_ORIGINS": SITE_ORIGIN,
         **NAMES.environment(),
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        get_settings.cache_clear()
-        get_store.cache_clear()
+        _clear_caches()
         session = boto3.session.Session(region_name="us-east-1")
-        provision(session, NAMES)
+        for name, value in provision(session, NAMES).items():
+            monkeypatch.setenv(name, value)
         yield session
-    get_settings.cache_clear()
-    get_store.cache_clear()
+    _clear_caches()
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in user of the stack's pool (moto's Cognito, real signed tokens)."""
+
+    email: str
+    sub: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header this user sends."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def make_user(session: Any, email: str) -> User:
+    """Create, confirm and sign in a user through the app client."""
+    cognito = session.client("cognito-idp")
+    client_id = os.environ["RRWEB_USER_POOL_CLIENT_ID"]
+    sub = cognito.sign_up(
+        ClientId=client_id, Username=email, Password=PASSWORD, UserAttributes=[{"Name": "email", "Value": email}]
+    )["UserSub"]
+    cognito.admin_confirm_sign_up(UserPoolId=os.environ["RRWEB_USER_POOL_ID"], Username=email)
+    tokens = cognito.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD}
+    )["AuthenticationResult"]
+    return User(email=email, sub=sub, access_token=tokens["AccessToken"], refresh_token=tokens["RefreshToken"])
 
 
 @pytest.fixture
-def client(aws: Any) -> Iterator[Any]:
-    """Chalice's test client over the real app, backed by moto."""
+def user(aws: Any) -> User:
+    """The owner the default client acts for."""
+    return make_user(aws, "owner@example.com")
+
+
+@pytest.fixture
+def owner(user: User) -> str:
+    """The default user's owner id (their Cognito sub)."""
+    return user.sub
+
+
+class AuthedHttp:
+    """Chalice's test client sending one user's token unless a request sets its own."""
+
+    def __init__(self, http: Any, headers: dict[str, str]) -> None:
+        self._http = http
+        self._headers = headers
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | str = b"") -> Any:
+        given = headers or {}
+        merged = given if any(k.lower() == "authorization" for k in given) else {**self._headers, **given}
+        return self._http.request(method=method, path=path, headers=merged, body=body)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+    def options(self, path: str, **kwargs: Any) -> Any:
+        return self.request("OPTIONS", path, **kwargs)
+
+
+@pytest.fixture
+def anonymous(aws: Any) -> Iterator[Any]:
+    """Chalice's test client over the real app, sending no credentials."""
     from chalice.test import Client
 
     from app import app
 
     with Client(app) as test_client:
-        yield test_client.http
+        yield AuthedHttp(test_client.http, {})
+
+
+@pytest.fixture
+def client(anonymous: AuthedHttp, user: User) -> AuthedHttp:
+    """The test client acting as the default user."""
+    return AuthedHttp(anonymous._http, user.headers)
 
 
 @pytest.fixture

@@ -1,13 +1,88 @@
-"""Who is acting. Every route asks ``current_owner``; the accounts work replaces it."""
+"""Who is acting: one authorizer for every route, identical locally and on AWS.
+
+Credentials are an ``Authorization: Bearer`` header holding either a Cognito access
+token (a signed-in user: every route) or an ingest key (``rrk_...``: create recordings
+and post events only). Browsers' ``sendBeacon`` cannot set headers, so an ingest key
+may also come as the ``ingestKey`` query parameter. Every authenticated request is
+charged to its key's or user's rate limit before any work is done.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from chalice.app import Request
 
-from .settings import get_settings
+from .errors import ForbiddenError, UnauthorizedError
+from .keys import PREFIX, Keys
+from .limits import RateLimiter
+from .settings import Limits
+from .tokens import TokenVerifier
+
+PUBLIC = "public"
+USER = "user"
+INGEST = "ingest"
+# Cognito subs are UUIDs; the owner id becomes part of S3 keys, so it is checked.
+_OWNER = re.compile(r"\A[A-Za-z0-9-]{1,64}\Z")
 
 
-def current_owner(request: Request) -> str:
-    """The owner a request acts for: for now, the one owner the stack is configured with."""
-    del request  # identity comes from the request once sign-in exists
-    return get_settings().default_owner
+@dataclass(frozen=True)
+class Principal:
+    """The owner a request acts for, and with which credential."""
+
+    owner: str
+    kind: str  # "user" or "key"
+    key_id: str | None = None
+
+
+def _credential(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise UnauthorizedError("use Authorization: Bearer <access token or ingest key>")
+        return value.strip()
+    query = request.query_params or {}
+    return query.get("ingestKey")
+
+
+class Authenticator:
+    """Turns a request's credentials into a ``Principal`` (or a 401/403/429)."""
+
+    def __init__(self, *, verifier: TokenVerifier, keys: Keys, limiter: RateLimiter, limits: Limits) -> None:
+        self._verifier = verifier
+        self._keys = keys
+        self._limiter = limiter
+        self._limits = limits
+
+    def authenticate(self, request: Request, *, access: str) -> Principal:
+        """The principal for a route of the given access level."""
+        credential = _credential(request)
+        if credential is None:
+            raise UnauthorizedError("sign in, or present an ingest key")
+        body_bytes = len(request.raw_body or b"")
+        if credential.startswith(PREFIX):
+            owner, key_id = self._keys.verify(credential)
+            if access != INGEST:
+                raise ForbiddenError("ingest keys may only create recordings and post events")
+            self._limiter.charge(
+                f"key#{key_id}",
+                body_bytes=body_bytes,
+                max_requests=self._limits.key_requests,
+                max_bytes=self._limits.key_bytes,
+            )
+            return Principal(owner=owner, kind="key", key_id=key_id)
+        if credential.startswith("rrk"):
+            raise UnauthorizedError("malformed ingest key")
+        claims = self._verifier.verify(credential)
+        owner = claims["sub"]
+        if not isinstance(owner, str) or not _OWNER.match(owner):
+            raise UnauthorizedError("token subject is not a valid owner id")
+        self._limiter.charge(
+            f"user#{owner}",
+            body_bytes=body_bytes,
+            max_requests=self._limits.user_requests,
+            max_bytes=self._limits.user_bytes,
+        )
+        return Principal(owner=owner, kind="user")

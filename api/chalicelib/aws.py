@@ -14,9 +14,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .accounts import Accounts
+from .auth import Authenticator
+from .cors import CorsPolicy
 from .events import EventReader, EventWriter
+from .keys import Keys
+from .limits import RateLimiter
 from .recordings import Recordings, RecordingStore
 from .settings import get_settings
+from .tokens import TokenVerifier
 
 # The reader fetches chunk objects concurrently; the pool must be as wide as that.
 _READ_CONCURRENCY = 32
@@ -30,6 +36,9 @@ class Store:
     metadata: RecordingStore
     writer: EventWriter
     reader: EventReader
+    keys: Keys
+    authenticator: Authenticator
+    accounts: Accounts
     s3: Any
 
 
@@ -46,11 +55,32 @@ def get_store() -> Store:
         s3={"addressing_style": "path" if config.endpoint else "virtual"},
     )
     s3 = session.client("s3", config=client_config)
-    metadata = RecordingStore(table=session.resource("dynamodb", config=client_config).Table(config.table))
+    dynamodb = session.resource("dynamodb", config=client_config)
+    metadata = RecordingStore(table=dynamodb.Table(config.table))
+    access = dynamodb.Table(config.access_table)
+    keys = Keys(table=access)
     return Store(
         recordings=Recordings(store=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days),
         metadata=metadata,
         writer=EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream),
         reader=EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY),
+        keys=keys,
+        authenticator=Authenticator(
+            verifier=TokenVerifier(
+                issuer=config.issuer, client_id=config.user_pool_client_id, jwks_url=config.jwks_url
+            ),
+            keys=keys,
+            limiter=RateLimiter(table=access),
+            limits=config.limits,
+        ),
+        accounts=Accounts(
+            cognito=session.client("cognito-idp", config=client_config), client_id=config.user_pool_client_id
+        ),
         s3=s3,
     )
+
+
+@lru_cache(maxsize=1)
+def get_cors() -> CorsPolicy:
+    """The CORS policy of the configured site origins."""
+    return CorsPolicy(get_settings().allowed_origins)

@@ -68,3 +68,37 @@ class ServiceUnavailableError(ApiError):
 
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class UnauthorizedError(ApiError):
+    """No credentials, or credentials that do not verify."""
+
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="rrweb-s3-storage"'})
+
+
+class ForbiddenError(ApiError):
+    """Valid credentials that may not do this (an ingest key asking to read)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class ConflictError(ApiError):
+    """The request clashes with existing state."""
+
+    status = 409
+    code = "conflict"
+
+
+class TooManyRequestsError(ApiError):
+    """A rate limit is exhausted until the window turns."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})

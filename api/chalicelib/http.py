@@ -1,4 +1,4 @@
-"""HTTP plumbing shared by routes: error conversion and the JSON error shape."""
+"""HTTP plumbing shared by routes: the endpoint decorator, errors and CORS."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Response
+from chalice import Chalice
+from chalice.app import Request, Response
 
+from .auth import INGEST, PUBLIC, Principal
+from .cors import ANY, SITE, CorsPolicy
 from .errors import ApiError
 
 logger = logging.getLogger("rrweb")
@@ -25,17 +28,30 @@ def error_response(code: str, message: str, status: int, headers: dict[str, str]
     )
 
 
-def api_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn ``ApiError`` raised anywhere below a route into its JSON response."""
+def endpoint(
+    app: Chalice, *, access: str, cors: str | None = None, authenticate: Callable[..., Principal]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Authenticate (unless public), pass the ``Principal`` in, turn ``ApiError`` into JSON.
 
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except ApiError as exc:
-            return error_response(exc.code, exc.message, exc.status, exc.headers)
+    ``cors`` is who may call the route from a browser: ``any`` origin for ingest routes,
+    otherwise only the site (``site``), unless said.
+    """
+    audience = cors or (ANY if access == INGEST else SITE)
 
-    return wrapper
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(**kwargs: Any) -> Any:
+            try:
+                if access != PUBLIC:
+                    kwargs["principal"] = authenticate(app.current_request, access=access)
+                return view(**kwargs)
+            except ApiError as exc:
+                return error_response(exc.code, exc.message, exc.status, exc.headers)
+
+        wrapper.cors_audience = audience  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
 
 
 def normalise_framework_errors(response: Response) -> Response:
@@ -51,12 +67,32 @@ def normalise_framework_errors(response: Response) -> Response:
         if response.status_code >= 500:
             logger.error("internal error answered with %s", response.status_code)
             message = "internal error"
-        return error_response(_snake(code), message, response.status_code, _non_body_headers(response))
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+        return error_response(_snake(code), message, response.status_code, headers)
     return response
 
 
-def _non_body_headers(response: Response) -> dict[str, str]:
-    return {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+def _audience(app: Chalice, path: str, method: str) -> str | None:
+    entry = app.routes.get(path, {}).get(method)
+    return getattr(entry.view_function, "cors_audience", None) if entry else None
+
+
+def with_cors(app: Chalice, policy: CorsPolicy, request: Request, response: Response) -> Response:
+    """Add the CORS headers the route's audience and the caller's Origin call for."""
+    origin = request.headers.get("origin")
+    path = (request.context or {}).get("resourcePath", "")
+    if request.method == "OPTIONS":
+        audiences = {
+            method: audience
+            for method in app.routes.get(path, {})
+            if method != "OPTIONS" and (audience := _audience(app, path, method)) is not None
+        }
+        headers = policy.preflight_headers(audiences, origin)
+    else:
+        audience = _audience(app, path, request.method)
+        headers = policy.response_headers(audience, origin) if audience else {}
+    response.headers.update(headers)
+    return response
 
 
 def _snake(name: str) -> str:

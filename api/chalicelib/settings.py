@@ -34,20 +34,52 @@ SCREENSHOT_MAX_BYTES = 2 * 1024 * 1024
 PRESIGN_SECONDS = 900
 
 
+# Key cache: how long a verified ingest key is trusted before it is read again, so a
+# revocation takes effect everywhere within this many seconds.
+KEY_CACHE_SECONDS = 5
+MAX_KEYS_PER_OWNER = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Requests and bytes (as sent) per minute, per ingest key and per signed-in user."""
+
+    key_requests: int = 600
+    key_bytes: int = 64 * 1024 * 1024
+    user_requests: int = 1200
+    user_bytes: int = 128 * 1024 * 1024
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Names of the stack's resources and the acting owner."""
+    """Names of the stack's resources, who may sign in, and the abuse limits."""
 
     bucket: str
     table: str
+    access_table: str
     stream: str
-    default_owner: str
+    user_pool_id: str
+    user_pool_client_id: str
     region: str
     # Set only on the local stack (boto3 reads it too); None on AWS.
     endpoint: str | None
     # Days a recording is kept (its events expire by bucket lifecycle, its item by
     # DynamoDB TTL); None keeps recordings until deleted.
     retention_days: int | None
+    # Origins of the site: the only pages that may read recordings and manage keys.
+    allowed_origins: tuple[str, ...]
+    limits: Limits
+
+    @property
+    def issuer(self) -> str:
+        """The ``iss`` of the pool's tokens (moto uses the AWS form too)."""
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the pool publishes its signing keys (the local stack serves them too)."""
+        base = self.endpoint.rstrip("/") if self.endpoint else self.issuer.rsplit("/", 1)[0]
+        return f"{base}/{self.user_pool_id}/.well-known/jwks.json"
 
 
 def _require(name: str) -> str:
@@ -57,15 +89,34 @@ def _require(name: str) -> str:
     return value
 
 
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Read the settings once per process (a Lambda container or the local stack)."""
+    defaults = Limits()
     return Settings(
         bucket=_require("RRWEB_BUCKET"),
         table=_require("RRWEB_TABLE"),
+        access_table=_require("RRWEB_ACCESS_TABLE"),
         stream=_require("RRWEB_STREAM"),
-        default_owner=os.environ.get("RRWEB_DEFAULT_OWNER", "default").strip() or "default",
+        user_pool_id=_require("RRWEB_USER_POOL_ID"),
+        user_pool_client_id=_require("RRWEB_USER_POOL_CLIENT_ID"),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         endpoint=os.environ.get("AWS_ENDPOINT_URL") or None,
         retention_days=int(os.environ["RRWEB_RETENTION_DAYS"]) if os.environ.get("RRWEB_RETENTION_DAYS") else None,
+        allowed_origins=tuple(
+            origin.strip().rstrip("/")
+            for origin in os.environ.get("RRWEB_ALLOWED_ORIGINS", "").split(",")
+            if origin.strip()
+        ),
+        limits=Limits(
+            key_requests=_int("RRWEB_LIMIT_KEY_REQUESTS", defaults.key_requests),
+            key_bytes=_int("RRWEB_LIMIT_KEY_BYTES", defaults.key_bytes),
+            user_requests=_int("RRWEB_LIMIT_USER_REQUESTS", defaults.user_requests),
+            user_bytes=_int("RRWEB_LIMIT_USER_BYTES", defaults.user_bytes),
+        ),
     )

@@ -51,7 +51,7 @@ def test_repeated_seq_is_acknowledged_stored_and_counted_once(client: Any, deliv
     assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 2
 
 
-def test_records_delivered_twice_are_returned_once(client: Any, deliver: Any) -> None:
+def test_records_delivered_twice_are_returned_once(client: Any, deliver: Any, owner: str) -> None:
     recording_id = create_recording(client)
     batch = {"seq": 0, "events": [{"type": 4, "timestamp": 10}]}
     post_gzip(client, events_path(recording_id), batch)
@@ -59,7 +59,7 @@ def test_records_delivered_twice_are_returned_once(client: Any, deliver: Any) ->
     # At-least-once delivery: the same ingest record reaches S3 in a second object.
     get_store().writer.put(
         records.build_records(
-            owner="owner-1",
+            owner=owner,
             recording=recording_id,
             seq=0,
             payload=gzip.compress(json.dumps(batch).encode()),

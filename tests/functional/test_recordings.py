@@ -11,7 +11,7 @@ import requests
 
 from chalicelib import layout, recordings
 from chalicelib.aws import get_store
-from tests.conftest import create_recording, post_gzip, post_json
+from tests.conftest import NAMES, create_recording, post_gzip, post_json
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 512 + b"\xff\xd9"
 
@@ -20,7 +20,7 @@ def upload_screenshot(upload: dict[str, Any], body: bytes = JPEG) -> requests.Re
     return requests.post(upload["url"], data=upload["fields"], files={"file": io.BytesIO(body)}, timeout=10)
 
 
-def test_create_returns_strict_id_and_presigned_screenshot_upload(client: Any, bucket_keys: Any) -> None:
+def test_create_returns_strict_id_and_presigned_screenshot_upload(client: Any, bucket_keys: Any, owner: str) -> None:
     response = post_json(client, "/recordings", {"url": "https://example.com/a", "title": "A page"})
     assert response.status_code == 201
     body = response.json_body
@@ -30,9 +30,9 @@ def test_create_returns_strict_id_and_presigned_screenshot_upload(client: Any, b
     assert recording["eventCount"] == 0
     upload = body["screenshotUpload"]
     assert upload["method"] == "POST"
-    assert upload["fields"]["key"] == layout.screenshot_key("owner-1", recording["id"])
+    assert upload["fields"]["key"] == layout.screenshot_key(owner, recording["id"])
     assert upload_screenshot(upload).status_code == 204
-    assert bucket_keys(layout.recording_prefix("owner-1", recording["id"])) == [upload["fields"]["key"]]
+    assert bucket_keys(layout.recording_prefix(owner, recording["id"])) == [upload["fields"]["key"]]
 
 
 def test_screenshot_bytes_never_reach_dynamodb(client: Any, aws: Any) -> None:
@@ -81,7 +81,10 @@ def test_list_uses_query_never_scan(client: Any) -> None:
     create_recording(client)
     operations: list[str] = []
     table_client = get_store().metadata._table.meta.client
-    table_client.meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
+    table_client.meta.events.register(
+        "before-parameter-build.dynamodb",
+        lambda model, params, **_: operations.append(model.name) if params.get("TableName") == NAMES.table else None,
+    )
     assert client.get("/recordings").status_code == 200
     assert operations == ["Query"]
 
@@ -115,7 +118,7 @@ def test_unknown_recording_is_404(client: Any) -> None:
         assert response.json_body["error"]["code"] == "not_found"
 
 
-def test_delete_removes_metadata_events_and_screenshot(client: Any, deliver: Any, bucket_keys: Any) -> None:
+def test_delete_removes_metadata_events_and_screenshot(client: Any, deliver: Any, bucket_keys: Any, owner: str) -> None:
     created = post_json(client, "/recordings", {}).json_body
     recording_id = created["recording"]["id"]
     other = create_recording(client)
@@ -123,37 +126,39 @@ def test_delete_removes_metadata_events_and_screenshot(client: Any, deliver: Any
     post_gzip(client, f"/recordings/{other}/events", {"seq": 0, "events": [{"type": 4, "timestamp": 1}]})
     deliver()
     upload_screenshot(created["screenshotUpload"])
-    assert len(bucket_keys(layout.recording_prefix("owner-1", recording_id))) == 2
+    assert len(bucket_keys(layout.recording_prefix(owner, recording_id))) == 2
 
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
 
-    assert bucket_keys(layout.recording_prefix("owner-1", recording_id)) == []
+    assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
     assert client.get(f"/recordings/{recording_id}").status_code == 404
     assert client.get(f"/recordings/{recording_id}/events", headers={"Accept": "*/*"}).status_code == 404
     assert client.delete(f"/recordings/{recording_id}").status_code == 404
     assert [r["id"] for r in client.get("/recordings").json_body["recordings"]] == [other]
-    assert len(bucket_keys(layout.recording_prefix("owner-1", other))) == 1
+    assert len(bucket_keys(layout.recording_prefix(owner, other))) == 1
 
 
-def test_events_delivered_after_delete_are_removed_on_arrival(client: Any, deliver: Any, bucket_keys: Any) -> None:
+def test_events_delivered_after_delete_are_removed_on_arrival(
+    client: Any, deliver: Any, bucket_keys: Any, owner: str
+) -> None:
     recording_id = create_recording(client)
     post_gzip(client, f"/recordings/{recording_id}/events", {"seq": 0, "events": [{"type": 4, "timestamp": 1}]})
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
     assert deliver() == 1
-    assert bucket_keys(layout.recording_prefix("owner-1", recording_id)) == []
+    assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
 
 
-def test_interrupted_delete_resumes_on_retry(client: Any, deliver: Any, bucket_keys: Any) -> None:
+def test_interrupted_delete_resumes_on_retry(client: Any, deliver: Any, bucket_keys: Any, owner: str) -> None:
     recording_id = create_recording(client)
     post_gzip(client, f"/recordings/{recording_id}/events", {"seq": 0, "events": [{"type": 4, "timestamp": 1}]})
     deliver()
     store = get_store()
-    store.metadata.mark_deleting("owner-1", recording_id)  # as if S3 failed right after the tombstone
+    store.metadata.mark_deleting(owner, recording_id)  # as if S3 failed right after the tombstone
     assert client.get(f"/recordings/{recording_id}").status_code == 404
     assert client.get("/recordings").json_body["recordings"] == []
     assert post_json(client, "/recordings", {"id": recording_id}).status_code == 409
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
-    assert bucket_keys(layout.recording_prefix("owner-1", recording_id)) == []
+    assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
     assert post_json(client, "/recordings", {"id": recording_id}).status_code == 201
 
 
@@ -162,7 +167,9 @@ def test_health(client: Any) -> None:
     assert (response.status_code, response.json_body) == (200, {"status": "ok"})
 
 
-def test_reaper_lambda_removes_objects_of_deleted_recordings_only(client: Any, aws: Any, bucket_keys: Any) -> None:
+def test_reaper_lambda_removes_objects_of_deleted_recordings_only(
+    client: Any, aws: Any, bucket_keys: Any, owner: str
+) -> None:
     from urllib.parse import quote_plus
 
     from app import reap_orphans
@@ -170,8 +177,8 @@ def test_reaper_lambda_removes_objects_of_deleted_recordings_only(client: Any, a
 
     live = create_recording(client)
     s3 = aws.client("s3")
-    orphan_key = layout.events_prefix("owner-1", "deletedrecording1") + "late chunk.gz"
-    live_key = layout.events_prefix("owner-1", live) + "chunk.gz"
+    orphan_key = layout.events_prefix(owner, "deletedrecording1") + "late chunk.gz"
+    live_key = layout.events_prefix(owner, live) + "chunk.gz"
     for key in (orphan_key, live_key):
         s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"x")
     for key in (orphan_key, live_key):
@@ -179,7 +186,9 @@ def test_reaper_lambda_removes_objects_of_deleted_recordings_only(client: Any, a
     assert bucket_keys("recordings/") == [live_key]
 
 
-def test_recording_expires_with_the_stack_retention(client: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recording_expires_with_the_stack_retention(
+    client: Any, aws: Any, monkeypatch: pytest.MonkeyPatch, owner: str
+) -> None:
     from chalicelib.settings import get_settings
 
     monkeypatch.setenv("RRWEB_RETENTION_DAYS", "30")
@@ -190,7 +199,7 @@ def test_recording_expires_with_the_stack_retention(client: Any, aws: Any, monke
     item = (
         aws.resource("dynamodb")
         .Table("rrweb-s3-storage-test-recordings")
-        .get_item(Key={"owner": "owner-1", "recordingId": recording_id})["Item"]
+        .get_item(Key={"owner": owner, "recordingId": recording_id})["Item"]
     )
     assert item[recordings.TTL_ATTRIBUTE] == 1_800_000_000 + 30 * 86400
     ttl = aws.client("dynamodb").describe_time_to_live(TableName="rrweb-s3-storage-test-recordings")

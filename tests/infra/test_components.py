@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ def api_args(template: dict[str, Any]) -> Any:
         bucket_arn="arn:aws:s3:::unit-bucket",
         table="unit-table",
         table_arn="arn:aws:dynamodb:us-east-1:123456789012:table/unit-table",
+        access_table="unit-access",
+        access_table_arn="arn:aws:dynamodb:us-east-1:123456789012:table/unit-access",
+        user_pool_id="us-east-1_unit",
+        user_pool_client_id="unit-client",
         stream="unit-events",
         stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/unit-events",
         account_id="123456789012",
@@ -117,4 +122,6 @@ def test_readme_documents_every_config_key_with_its_default() -> None:
         attribute = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
         default = getattr(defaults, attribute)
         shown = str(default).lower() if isinstance(default, bool) else str(default)
+        if isinstance(default, tuple):
+            shown = json.dumps(list(default))
         assert f"| `{key}` | `{shown}` |" in readme, f"README lacks a row for {key} with default {shown}"

@@ -29,7 +29,7 @@ EXPECTED_INVENTORY = {
     "rrweb:index:Api": 1,
     "rrweb:index:Site": 1,
     BUCKET: 2,
-    "aws:dynamodb/table:Table": 1,
+    "aws:dynamodb/table:Table": 2,
     "aws:kinesis/stream:Stream": 1,
     FIREHOSE: 1,
     "aws:cognito/userPool:UserPool": 1,
@@ -135,7 +135,7 @@ def function_policy(inventory: Inventory, logical: str) -> dict[str, Any]:
 
 def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory]) -> None:
     inventory = inventories["dev"]
-    table = inventory.one("aws:dynamodb/table:Table")["inputs"]
+    table = find(inventory, "aws:dynamodb/table:Table", "-metadata-recordings")["inputs"]
     api = {a for s in function_policy(inventory, "api-handler")["Statement"] for a in s["Action"]}
     reaper = {a for s in function_policy(inventory, "reap-orphans")["Statement"] for a in s["Action"]}
     assert api == {
@@ -155,6 +155,7 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
     assert reaper == {"dynamodb:GetItem", "s3:DeleteObject", "logs:CreateLogStream", "logs:PutLogEvents"}
     assert "dynamodb:Scan" not in api
     assert table["hashKey"] == "owner"
+    assert "dynamodb:Scan" not in reaper
 
 
 def find(inventory: Inventory, typ: str, suffix: str) -> dict[str, Any]:
@@ -169,12 +170,16 @@ def test_prod_keeps_its_data_and_dev_tears_down(inventories: dict[str, Inventory
         assert bucket["inputs"]["forceDestroy"] is True
         assert not any(r.get("protect") or r.get("retainOnDelete") for r in inventory.resources), stack
         assert not inventory.of_type("aws:s3/bucketVersioning:BucketVersioning")
-        assert inventory.one("aws:dynamodb/table:Table")["inputs"]["pointInTimeRecovery"]["enabled"] is False
+        assert all(
+            t["inputs"]["pointInTimeRecovery"]["enabled"] is False
+            for t in inventory.of_type("aws:dynamodb/table:Table")
+        )
     prod = inventories["prod"]
     bucket = find(prod, BUCKET, "-storage-bucket")
-    table = prod.one("aws:dynamodb/table:Table")
+    table = find(prod, "aws:dynamodb/table:Table", "-metadata-recordings")
+    access = find(prod, "aws:dynamodb/table:Table", "-metadata-access")
     pool = prod.one("aws:cognito/userPool:UserPool")
-    for resource in (bucket, table, pool):
+    for resource in (bucket, table, access, pool):
         assert resource["protect"], resource["urn"]
         assert resource["retainOnDelete"], resource["urn"]
     assert bucket["inputs"]["forceDestroy"] is False
@@ -242,16 +247,15 @@ def test_api_gateway_body_holds_every_chalice_route_with_integration_auth_and_co
     handler = find(inventory, FUNCTION, "-api-handler")
     handler_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{handler['inputs']['name']}"
     for path, methods in app.routes.items():
-        for method, entry in methods.items():
+        for method in methods:
             operation = body["paths"][path][method.lower()]
             integration = operation["x-amazon-apigateway-integration"]
             assert integration["type"] == "aws_proxy", (path, method)
             assert handler_arn in integration["uri"], (path, method)
-            assert bool(operation.get("security")) == (entry.authorizer is not None), (path, method)
-            if entry.cors:
-                options = body["paths"][path]["options"]["x-amazon-apigateway-integration"]
-                headers = options["responses"]["default"]["responseParameters"]
-                assert headers["method.response.header.Access-Control-Allow-Origin"] == "'*'"
+            # Authentication is the app's own (the same locally): no gateway authorizer.
+            assert not operation.get("security"), (path, method)
+        # CORS preflights reach the app, which answers per caller origin.
+        assert body["paths"][path]["options"]["x-amazon-apigateway-integration"]["type"] == "aws_proxy", path
     assert "application/gzip" in body["x-amazon-apigateway-binary-media-types"]
 
 
@@ -261,6 +265,24 @@ def test_functions_receive_the_stack_resource_names(inventories: dict[str, Inven
     assert variables["RRWEB_STREAM"] == "rrweb-s3-storage-pr-123-events"
     assert variables["RRWEB_BUCKET"] == inventory.exports["bucket"]
     assert variables["RRWEB_TABLE"] == inventory.exports["table"]
+    assert variables["RRWEB_USER_POOL_ID"] == inventory.exports["user_pool_id"]
+    assert variables["RRWEB_USER_POOL_CLIENT_ID"] == inventory.exports["user_pool_client_id"]
+    assert variables["RRWEB_ACCESS_TABLE"].startswith("rrweb-s3-storage-pr-123-metadata-access")
+    assert variables["RRWEB_LIMIT_KEY_REQUESTS"] == "600"
+
+
+def test_site_reaches_the_api_same_origin_through_cloudfront(inventories: dict[str, Inventory]) -> None:
+    inventory = inventories["dev"]
+    distribution = inventory.one("aws:cloudfront/distribution:Distribution")["inputs"]
+    (api_behavior,) = [b for b in distribution["orderedCacheBehaviors"] if b["pathPattern"] == "/api/*"]
+    (api_origin,) = [o for o in distribution["origins"] if o["originId"] == api_behavior["targetOriginId"]]
+    assert api_origin["domainName"].endswith(".execute-api.us-east-1.amazonaws.com")
+    assert api_origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
+    assert "POST" in api_behavior["allowedMethods"]
+    config = next(
+        o for o in inventory.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if o["inputs"]["key"] == "config.json"
+    )
+    assert json.loads(config["inputs"]["content"])["apiUrl"] == "/api"
 
 
 def test_stage_throttles_and_logs_access(inventories: dict[str, Inventory]) -> None:

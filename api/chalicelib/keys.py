@@ -1,0 +1,129 @@
+"""Ingest keys: write-only credentials for pages and the bookmarklet.
+
+A key reads ``rrk_<key id>_<secret>``. It is shown once, at creation; the access table
+keeps only the SHA-256 of the secret (the secret is 256 random bits, so a fast hash
+is safe). Items: ``pk = key#<id>`` with ``owner``, ``secretHash``, ``name``,
+``createdAt`` and, once revoked, ``revokedAt``; the sparse index ``byOwner`` lists an
+owner's keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import settings, validation
+from .errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
+
+INDEX_BY_OWNER = "byOwner"
+PREFIX = "rrk_"
+_KEY = re.compile(r"\Arrk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
+_KEY_ID = re.compile(r"\A[0-9a-f]{16}\Z")
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Keys:
+    """Create, list, revoke and verify ingest keys."""
+
+    def __init__(self, *, table: Any, cache_seconds: float = settings.KEY_CACHE_SECONDS) -> None:
+        self._table = table
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A new key; the only response that ever contains its secret."""
+        name = validation.optional_text(body, "name", max_length=100) or "ingest key"
+        active = [key for key in self.list(owner) if not key["revoked"]]
+        if len(active) >= settings.MAX_KEYS_PER_OWNER:
+            raise ConflictError(
+                f"at most {settings.MAX_KEYS_PER_OWNER} active keys; revoke one first", code="too_many_keys"
+            )
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        created = int(time.time() * 1000)
+        self._table.put_item(
+            Item={
+                "pk": f"key#{key_id}",
+                "keyId": key_id,
+                "owner": owner,
+                "secretHash": _hash(secret),
+                "name": name,
+                "createdAt": created,
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return {"id": key_id, "name": name, "createdAt": created, "revoked": False, "key": f"{PREFIX}{key_id}_{secret}"}
+
+    def list(self, owner: str) -> list[dict[str, Any]]:
+        """The owner's keys, newest first, never with a secret or its hash."""
+        result = self._table.query(
+            IndexName=INDEX_BY_OWNER,
+            KeyConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner", "#name": "name"},
+            ExpressionAttributeValues={":owner": owner},
+            ProjectionExpression="keyId, #name, createdAt, revokedAt",
+            ScanIndexForward=False,
+        )
+        return [
+            {
+                "id": item["keyId"],
+                "name": item.get("name"),
+                "createdAt": int(item["createdAt"]),
+                "revoked": "revokedAt" in item,
+            }
+            for item in result.get("Items", [])
+        ]
+
+    def revoke(self, owner: str, key_id: str) -> None:
+        """Revoke one of the owner's keys; another owner's key id answers 404."""
+        if not _KEY_ID.match(key_id):
+            raise BadRequestError("key id must be 16 hex digits", code="invalid_id")
+        try:
+            self._table.update_item(
+                Key={"pk": f"key#{key_id}"},
+                UpdateExpression="SET revokedAt = if_not_exists(revokedAt, :now)",
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": owner, ":now": int(time.time() * 1000)},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise NotFoundError("key not found") from None
+            raise
+        with self._lock:
+            self._cache.pop(key_id, None)
+
+    def verify(self, presented: str) -> tuple[str, str]:
+        """(owner, key id) for a valid, unrevoked key, else 401."""
+        match = _KEY.match(presented)
+        if match is None:
+            raise UnauthorizedError("malformed ingest key")
+        key_id, secret = match.groups()
+        item = self._lookup(key_id)
+        if item is None or not hmac.compare_digest(item["secretHash"], _hash(secret)):
+            raise UnauthorizedError("unknown ingest key")
+        if "revokedAt" in item:
+            raise UnauthorizedError("ingest key has been revoked")
+        return item["owner"], key_id
+
+    def _lookup(self, key_id: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key_id)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            return cached[1]
+        item = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item")
+        with self._lock:
+            self._cache[key_id] = (now, item)
+        return item

@@ -1,0 +1,140 @@
+"""The authorization matrix: every route and method against every kind of credential.
+
+Written once and run twice: in process (Chalice's test client over moto) and over HTTP
+against the local stack, both with real tokens from moto's Cognito.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from joserfc import jwk
+from moto.utilities.utils import load_resource
+
+# (method, path template) in the order they are exercised; deletions last.
+ROUTES = [
+    ("GET", "/recordings"),
+    ("POST", "/recordings"),
+    ("GET", "/recordings/{rid}"),
+    ("GET", "/recordings/{rid}/events"),
+    ("POST", "/recordings/{rid}/events"),
+    ("GET", "/keys"),
+    ("POST", "/keys"),
+    ("DELETE", "/keys/{kid}"),
+    ("DELETE", "/recordings/{rid}"),
+]
+UNAUTHENTICATED = ("none", "malformed token", "bad signature", "expired", "wrong client id", "revoked key")
+OWNER = {
+    ("GET", "/recordings"): 200,
+    ("POST", "/recordings"): 201,
+    ("GET", "/recordings/{rid}"): 200,
+    ("GET", "/recordings/{rid}/events"): 200,
+    ("POST", "/recordings/{rid}/events"): 202,
+    ("GET", "/keys"): 200,
+    ("POST", "/keys"): 201,
+    ("DELETE", "/keys/{kid}"): 204,
+    ("DELETE", "/recordings/{rid}"): 204,
+}
+EXPECTED: dict[str, dict[tuple[str, str], int]] = {
+    **{credential: dict.fromkeys(OWNER, 401) for credential in UNAUTHENTICATED},
+    # Another user: their own list and creations work; the owner's things do not exist.
+    "another user's token": {**OWNER, **{route: 404 for route in OWNER if "{" in route[1]}},
+    # An ingest key writes for its owner and does nothing else.
+    "ingest key": {route: OWNER[route] if route in INGEST_ROUTES else 403 for route in OWNER}
+    if (INGEST_ROUTES := {("POST", "/recordings"), ("POST", "/recordings/{rid}/events")})
+    else {},
+    # Another user's ingest key cannot touch the owner's recording either.
+    "another user's ingest key": {
+        route: (
+            201 if route == ("POST", "/recordings") else 404 if route == ("POST", "/recordings/{rid}/events") else 403
+        )
+        for route in OWNER
+    },
+    "owner": OWNER,
+}
+
+Call = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
+
+
+@dataclass
+class Credentials:
+    """Authorization headers for every row of the matrix."""
+
+    headers: dict[str, dict[str, str]]
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def forge_expired(valid_token: str) -> str:
+    """The same claims, signed by the pool's real key, but expired an hour ago."""
+    claims = jwt.decode(valid_token, options={"verify_signature": False})
+    now = int(time.time())
+    claims.update(iat=now - 7200, auth_time=now - 7200, exp=now - 3600)
+    key = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+    pem = key.as_pem(private=True)
+    return jwt.encode(claims, pem, algorithm="RS256", headers={"kid": jwt.get_unverified_header(valid_token)["kid"]})
+
+
+def tamper(token: str) -> str:
+    """Flip a character in the middle of the signature."""
+    head, payload, signature = token.split(".")
+    middle = len(signature) // 2
+    flipped = "A" if signature[middle] != "A" else "B"
+    return ".".join([head, payload, signature[:middle] + flipped + signature[middle + 1 :]])
+
+
+def build_credentials(*, owner_token: str, other_token: str, wrong_client_token: str, call: Call) -> Credentials:
+    """Keys are made through the API itself, as a user would."""
+    status, key = call("POST", "/keys", _bearer(owner_token), b"{}")
+    assert status == 201, key
+    status, other_key = call("POST", "/keys", _bearer(other_token), b"{}")
+    assert status == 201, other_key
+    status, revoked = call("POST", "/keys", _bearer(owner_token), b"{}")
+    assert status == 201, revoked
+    status, _ = call("DELETE", f"/keys/{revoked['id']}", _bearer(owner_token), b"")
+    assert status == 204
+    return Credentials(
+        headers={
+            "none": {},
+            "malformed token": {"Authorization": "Bearer not.a.jwt"},
+            "bad signature": _bearer(tamper(owner_token)),
+            "expired": _bearer(forge_expired(owner_token)),
+            "wrong client id": _bearer(wrong_client_token),
+            "revoked key": _bearer(revoked["key"]),
+            "another user's token": _bearer(other_token),
+            "ingest key": _bearer(key["key"]),
+            "another user's ingest key": _bearer(other_key["key"]),
+            "owner": _bearer(owner_token),
+        }
+    )
+
+
+def run_row(credential: str, credentials: Credentials, owner_token: str, call: Call) -> dict[tuple[str, str], int]:
+    """Statuses of every route for one credential, against fresh owner resources."""
+    owner = _bearer(owner_token)
+    status, created = call("POST", "/recordings", owner, b"{}")
+    assert status == 201, created
+    rid = created["recording"]["id"]
+    batch = json.dumps({"seq": 0, "events": [{"type": 4, "timestamp": 1}]}).encode()
+    assert call("POST", f"/recordings/{rid}/events", owner, batch)[0] == 202
+    status, victim = call("POST", "/keys", owner, b"{}")
+    assert status == 201, victim
+    got = {}
+    for seq, (method, template) in enumerate(ROUTES, start=1):
+        path = template.format(rid=rid, kid=victim["id"])
+        body = b""
+        if method == "POST":
+            body = (
+                json.dumps({"seq": seq, "events": [{"type": 3, "timestamp": seq}]}).encode()
+                if "events" in path
+                else b"{}"
+            )
+        got[(method, template)] = call(method, path, credentials.headers[credential], body)[0]
+    return got
