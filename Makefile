@@ -30,8 +30,8 @@ bench: $(STAMP)
 
 ## smoke: create, post, read back, list and delete against a deployed API
 smoke: $(STAMP)
-	@test -n "$(URL)" || { echo "usage: make smoke URL=https://<api-id>.execute-api.<region>.amazonaws.com/api"; exit 2; }
-	RRWEB_SMOKE_URL=$(URL) $(PY) -m pytest tests/smoke -q
+	@test -n "$(URL)" -a -n "$(POOL)" || { echo "usage: make smoke URL=<api_url output> POOL=<user_pool_id output>"; exit 2; }
+	RRWEB_SMOKE_URL=$(URL) RRWEB_SMOKE_USER_POOL_ID=$(POOL) $(PY) -m pytest tests/smoke -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -29,7 +29,6 @@ def in_process_stack() -> Iterator[tuple[Store, LocalDelivery]]:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
-            "RRWEB_DEFAULT_OWNER": OWNER,
             **NAMES.environment(),
         }
     )
@@ -39,7 +38,7 @@ def in_process_stack() -> Iterator[tuple[Store, LocalDelivery]]:
             get_settings.cache_clear()
             get_store.cache_clear()
             session = boto3.session.Session(region_name="us-east-1")
-            provision(session, NAMES)
+            os.environ.update(provision(session, NAMES))
             yield get_store(), LocalDelivery(session=session, delivery_stream=NAMES.delivery)
     finally:
         get_settings.cache_clear()

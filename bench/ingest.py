@@ -75,17 +75,23 @@ def through_handler(posted: list[workload.Posted]) -> dict[str, Any]:
     from chalice.test import Client
 
     with in_process_stack():
-        from app import app
+        import boto3
 
+        from app import app
+        from tests.conftest import make_user
+
+        user = make_user(boto3.session.Session(region_name="us-east-1"), "bench@example.com")
         with Client(app) as client:
-            created = client.http.post("/recordings", body="{}", headers={"Content-Type": "application/json"}).json_body
+            created = client.http.post(
+                "/recordings", body="{}", headers={"Content-Type": "application/json", **user.headers}
+            ).json_body
             path = f"/recordings/{created['recording']['id']}/events"
             start = time.perf_counter()
             for batch in posted:
                 response = client.http.post(
                     path,
                     body=batch.gzip,
-                    headers={"Content-Type": "application/octet-stream", "Content-Encoding": "gzip"},
+                    headers={"Content-Type": "application/octet-stream", "Content-Encoding": "gzip", **user.headers},
                 )
                 assert response.status_code == 202, response.body
             elapsed = time.perf_counter() - start
@@ -99,6 +105,9 @@ def over_http(posted: list[workload.Posted], tmp: Any) -> dict[str, Any]:
     stack = start_stack(tmp / "data")
     try:
         with requests.Session() as http:
+            from tests.support.accounts import sign_up_and_in
+
+            http.headers.update(sign_up_and_in(stack.api, http)[1])
             recording_id = http.post(f"{stack.api}/recordings", json={}, timeout=30).json()["recording"]["id"]
             start = time.perf_counter()
             for batch in posted:

@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from tests.integration.conftest import RunningStack, start_stack
-from tests.support import rrweb_stream
+from tests.support import authz, rrweb_stream
+from tests.support.accounts import sign_up_and_in
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +48,7 @@ def wait_for_events(http: requests.Session, api: str, recording_id: str, count: 
 
 def test_record_read_list_delete_over_http(stack: RunningStack, http: requests.Session) -> None:
     api = stack.api
+    http.headers.update(sign_up_and_in(api, http)[1])
     created = http.post(f"{api}/recordings", json={"url": "https://docs.example.com/", "title": "Docs"}, timeout=30)
     assert created.status_code == 201, created.text
     recording_id = created.json()["recording"]["id"]
@@ -97,8 +99,12 @@ def test_record_read_list_delete_over_http(stack: RunningStack, http: requests.S
     assert http.get(f"{api}/recordings/{recording_id}/events", timeout=30).status_code == 404
 
 
-def test_recordings_survive_a_restart(stack: RunningStack, data_dir: Path, http: requests.Session) -> None:
+def test_recordings_survive_a_restart(tmp_path: Path, http: requests.Session) -> None:
+    data_dir = tmp_path / "data"
+    stack = start_stack(data_dir)
     api = stack.api
+    # The owner id is the user's Cognito sub: it must survive the restart with the user.
+    http.headers.update(sign_up_and_in(api, http)[1])
     recording_id = http.post(f"{api}/recordings", json={"id": "survives-restart"}, timeout=30).json()["recording"]["id"]
     events = [{"type": 4, "timestamp": 1, "data": {}}, {"type": 3, "timestamp": 2, "data": {"source": 3}}]
     # Posted right before stopping: the stop must deliver it before saving.
@@ -107,7 +113,58 @@ def test_recordings_survive_a_restart(stack: RunningStack, data_dir: Path, http:
 
     again = start_stack(data_dir)
     try:
-        assert [r["id"] for r in http.get(f"{again.api}/recordings", timeout=30).json()["recordings"]] == [recording_id]
+        # The token issued before the restart still verifies: same pool, same signing key.
+        listed = http.get(f"{again.api}/recordings", timeout=30)
+        assert listed.status_code == 200, listed.text
+        assert recording_id in [r["id"] for r in listed.json()["recordings"]]
         assert read_all(http, again.api, recording_id, accept_gzip=True) == events
     finally:
         again.stop()
+
+
+def http_caller(api: str) -> authz.Call:
+    session = requests.Session()
+
+    def call(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        sent = {**({"Content-Type": "application/json"} if body else {}), **headers}
+        response = session.request(method, f"{api}{path}", headers=sent, data=body or None, timeout=30)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
+    return call
+
+
+def test_authorization_matrix_over_http_with_real_moto_tokens(stack: RunningStack, http: requests.Session) -> None:
+    import os
+
+    import boto3
+
+    _, owner = sign_up_and_in(stack.api, http)
+    _, other = sign_up_and_in(stack.api, http)
+    cognito = boto3.client(
+        "cognito-idp",
+        endpoint_url=stack.aws,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    (pool,) = [p["Id"] for p in cognito.list_user_pools(MaxResults=10)["UserPools"]]
+    other_client = cognito.create_user_pool_client(
+        UserPoolId=pool, ClientName="not-the-site", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    email, _ = sign_up_and_in(stack.api, http)
+    wrong = cognito.initiate_auth(
+        ClientId=other_client,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": "Smoke-Test-Pass-42"},
+    )["AuthenticationResult"]["AccessToken"]
+    del os
+    token = owner["Authorization"].split(" ", 1)[1]
+    call = http_caller(stack.api)
+    credentials = authz.build_credentials(
+        owner_token=token, other_token=other["Authorization"].split(" ", 1)[1], wrong_client_token=wrong, call=call
+    )
+    got = {credential: authz.run_row(credential, credentials, token, call) for credential in authz.EXPECTED}
+    assert got == authz.EXPECTED

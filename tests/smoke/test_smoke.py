@@ -1,4 +1,4 @@
-"""Smoke test for any deployed stack: ``make smoke URL=https://.../api``.
+"""Smoke test for any deployed stack: ``make smoke URL=https://.../api POOL=<user pool id>``.
 
 Without ``RRWEB_SMOKE_URL`` it starts the local stack, so the suite proves the smoke
 test passes before any deployment relies on it.
@@ -37,7 +37,19 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_create_post_read_list_delete(base_url: str) -> None:
+    from tests.support.accounts import remove_user, sign_up_and_in
+
     http = requests.Session()
+    email, headers = sign_up_and_in(base_url, http)
+    try:
+        http.headers.update(headers)
+        create_post_read_list_delete(base_url, http)
+    finally:
+        remove_user(email)
+
+
+def create_post_read_list_delete(base_url: str, http: requests.Session) -> None:
+    """The walk every deployment must pass."""
     recording_id = f"smoke-{uuid.uuid4().hex[:20]}"
     created = http.post(f"{base_url}/recordings", json={"id": recording_id, "url": "https://smoke.test/"}, timeout=30)
     assert created.status_code == 201, created.text
