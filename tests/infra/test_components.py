@@ -125,3 +125,19 @@ def test_readme_documents_every_config_key_with_its_default() -> None:
         if isinstance(default, tuple):
             shown = json.dumps(list(default))
         assert f"| `{key}` | `{shown}` |" in readme, f"README lacks a row for {key} with default {shown}"
+
+
+def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:
+    import zipfile
+
+    names = zipfile.ZipFile(package("dev").zip_path).namelist()
+    requirements = (ROOT / "api" / "requirements.txt").read_text().splitlines()
+    modules = {"orjson": "orjson/", "pyjwt": "jwt/", "cryptography": "cryptography/", "requests": "requests/"}
+    for line in requirements:
+        name = line.split("==")[0].split("[")[0].strip().lower()
+        if name and not name.startswith("#"):
+            assert any(n.startswith(modules[name]) for n in names), f"{name} is missing from the Lambda bundle"
+    assert "app.py" in names
+    assert "chalicelib/auth.py" in names
+    # Compiled parts are Linux x86_64 builds for the Lambda runtime's Python.
+    assert any(n.endswith("x86_64-linux-gnu.so") or n.endswith(".abi3.so") for n in names)
