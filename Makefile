@@ -4,20 +4,30 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench smoke clean
+.PHONY: dev test lint bench smoke site clean
 
 $(STAMP): requirements-dev.txt api/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet 'pip<26.3'  # chalice package drives pip and supports up to 26.2
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-## dev: run the whole product on this machine (API on :8000, embedded AWS on :5000)
-dev: $(STAMP)
+SITE_STAMP := site/node_modules/.installed
+
+$(SITE_STAMP): site/package.json site/package-lock.json
+	cd site && npm ci --no-audit --no-fund
+	touch $(SITE_STAMP)
+
+## site: build the recorder, bookmarklet and pages into site/public/assets
+site: $(SITE_STAMP)
+	cd site && npm run build
+
+## dev: run the whole product on this machine (site on :8080, API on :8000, embedded AWS on :5000)
+dev: $(STAMP) site
 	$(PY) -m local
 
-## test: lint, then every test layer
-test: lint
+## test: lint, then every test layer (the browser tests need the built site)
+test: lint site
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -25,7 +35,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 
 ## bench: print the figures and write bench/results.json
-bench: $(STAMP)
+bench: $(STAMP) site
 	$(PY) -m bench
 
 ## smoke: create, post, read back, list and delete against a deployed API
@@ -34,4 +44,4 @@ smoke: $(STAMP)
 	RRWEB_SMOKE_URL=$(URL) RRWEB_SMOKE_USER_POOL_ID=$(POOL) $(PY) -m pytest tests/smoke -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site/node_modules site/public/assets

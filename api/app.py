@@ -13,8 +13,9 @@ from chalicelib.cors import ANY
 from chalicelib.http import JSON, endpoint, normalise_framework_errors, with_cors
 
 app = Chalice(app_name="rrweb-s3-storage")
-# Gzip request bodies and event pages travel as binary through API Gateway.
-app.api.binary_types = [*app.api.binary_types, "application/gzip", "application/x-ndjson"]
+# Gzip request bodies and event pages travel as binary through API Gateway. The
+# recorder sends gzip as text/plain (a CORS-simple request: no preflight).
+app.api.binary_types = [*app.api.binary_types, "application/gzip", "application/x-ndjson", "text/plain"]
 
 EVENT_BODY_TYPES = ["application/json", "application/octet-stream", "application/gzip", "text/plain"]
 JSON_BODY_TYPES = ["application/json", "text/plain"]
@@ -97,12 +98,19 @@ def revoke_key(principal: Principal, key_id: str) -> Response:
     return Response(body="", status_code=204)
 
 
-@app.route("/recordings", methods=["POST"], content_types=JSON_BODY_TYPES)
+@app.route("/recordings", methods=["POST"], content_types=EVENT_BODY_TYPES)
 @api(INGEST)
 def create_recording(principal: Principal) -> Response:
-    """Create a recording, or return the existing one when the client's id is retried."""
-    body, created = get_store().recordings.create(
-        principal.owner, validation.json_object(app.current_request.raw_body, allow_empty=True)
+    """Create a recording (with its first batch, optionally), or return it again for a retried id."""
+    request = app.current_request
+    store = get_store()
+    body, created = events.create_recording(
+        recordings=store.recordings,
+        store=store.metadata,
+        writer=store.writer,
+        owner=principal.owner,
+        body=request.raw_body or b"",
+        content_encoding=request.headers.get("content-encoding"),
     )
     return Response(body=body, status_code=201 if created else 200, headers=JSON)
 

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ingest, read
+from bench import browser, ingest, read
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -18,12 +18,16 @@ def main() -> None:
     """Run the benchmarks, check the targets, write the results."""
     with tempfile.TemporaryDirectory() as tmp:
         ingest_figures = ingest.run(Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        browser_figures = browser.run(Path(tmp))
     read_figures = read.run()
     targets = {
         "ingest_handler_vs_json_loads_max_1_5x": ingest_figures["handler_cost"]["ratio_gzip_body"] <= 1.5,
         "read_speedup_min_3x": read_figures["read"]["speedup_gzip"] >= 3,
         "read_above_6mb_complete": read_figures["read"]["complete"] and read_figures["read"]["events_json_mb"] > 6,
         "storage_min_5x_fewer_bytes": read_figures["storage"]["ratio"] >= 5,
+        "browser_requests_per_minute_max_12": browser_figures["requests_per_minute"] <= 12,
+        "browser_bytes_min_5x_fewer": (browser_figures["bytes_ratio"] or 0) >= 5,
     }
     results = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -31,6 +35,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "ingest": ingest_figures,
         **read_figures,
+        "browser": browser_figures,
         "targets_met": targets,
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

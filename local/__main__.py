@@ -17,6 +17,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--aws-port", type=int, default=5000)
+    parser.add_argument("--site-port", type=int, default=8080)
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -27,6 +28,7 @@ def main() -> None:
             host=args.host,
             api_port=args.api_port,
             aws_port=args.aws_port,
+            site_port=args.site_port,
         )
     )
     stopping = threading.Event()
@@ -35,6 +37,7 @@ def main() -> None:
     stack.start()
     print(
         f"rrweb-s3-storage local stack is up\n"
+        f"  site        {stack.site_url}/  (sign up, record the demo page, replay)\n"
         f"  API         {stack.api_url}\n"
         f"  AWS (moto)  {stack.aws_url}\n"
         f"  data        {args.data_dir.resolve()}\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import boto3
 from .delivery import LocalDelivery
 from .persistence import Snapshot
 from .resources import Names, provision
+from .site import SiteServer
 
 logger = logging.getLogger("rrweb.local")
 
@@ -35,6 +37,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     api_port: int = 8000
     aws_port: int = 5000
+    site_port: int = 8080
     stack: str = "local"
     delivery_interval: float = 1.0
     snapshot_interval: float = 5.0
@@ -50,6 +53,7 @@ class LocalStack:
         self._threads: list[threading.Thread] = []
         self._moto: subprocess.Popen[bytes] | None = None
         self._server: Any = None
+        self._site: SiteServer | None = None
         self._snapshot: Snapshot | None = None
 
     @property
@@ -58,9 +62,14 @@ class LocalStack:
         return f"http://{self.options.host}:{self.options.aws_port}"
 
     @property
+    def site_url(self) -> str:
+        """Where the site is served."""
+        return f"http://{self.options.host}:{self.options.site_port}"
+
+    @property
     def site_origins(self) -> list[str]:
-        """Origins allowed to read recordings: the site, served by the API's own server."""
-        return [f"http://{self.options.host}:{self.options.api_port}", f"http://localhost:{self.options.api_port}"]
+        """Origins allowed to read recordings: the site, by either loopback name."""
+        return [self.site_url, f"http://localhost:{self.options.site_port}"]
 
     @property
     def api_url(self) -> str:
@@ -97,6 +106,18 @@ class LocalStack:
         self._spawn("delivery", delivery.run, self._stop, interval=self.options.delivery_interval)
         self._spawn("snapshot", self._snapshot.run, self._stop, interval=self.options.snapshot_interval)
         self._start_api()
+        self._site = SiteServer(
+            host=self.options.host,
+            port=self.options.site_port,
+            config={
+                "apiUrl": self.api_url,
+                "ingestUrl": self.api_url,
+                "region": "us-east-1",
+                "userPoolId": os.environ["RRWEB_USER_POOL_ID"],
+                "userPoolClientId": os.environ["RRWEB_USER_POOL_CLIENT_ID"],
+            },
+        )
+        self._site.start()
 
     def _spawn(self, name: str, target: Any, *args: Any, **kwargs: Any) -> None:
         thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=name, daemon=True)
@@ -129,17 +150,25 @@ class LocalStack:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
+        from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
         from app import app
 
         config = Config.create(chalice_stage="dev", app_name=app.app_name)
-        self._server = create_local_server(app, config, self.options.host, self.options.api_port)
+        # What chalice.local.create_local_server does, with a request log that never
+        # shows an ingest key passed in the query string (sendBeacon's only option).
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+        self._server = LocalDevServer(
+            app, config, self.options.host, self.options.api_port, handler_cls=_redacting_handler()
+        )
         self._spawn("api", self._server.serve_forever)
         _wait_for(f"{self.api_url}/health", None)
 
     def stop(self) -> None:
         """Stop taking requests, deliver what is in flight, save, and stop moto."""
+        if self._site is not None:
+            self._site.stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server.server_close()
@@ -158,6 +187,21 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_KEY_IN_QUERY = re.compile(r"(ingestKey=)[^&\s\"]+")
+
+
+def _redacting_handler() -> type:
+    from chalice.local import ChaliceRequestHandler
+
+    class RedactingHandler(ChaliceRequestHandler):
+        """Chalice's request handler, logging request lines without secrets."""
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base class signature)
+            super().log_message(format, *(_KEY_IN_QUERY.sub(r"\1[redacted]", str(arg)) for arg in args))
+
+    return RedactingHandler
 
 
 def _die_with_parent() -> None:

@@ -27,7 +27,7 @@ import orjson
 
 from . import layout, records, settings, validation
 from .errors import ApiError, NotAcceptableError, PayloadTooLargeError, ServiceUnavailableError
-from .recordings import Recordings, RecordingStore, now_ms
+from .recordings import Recordings, RecordingStore, new_id, now_ms
 
 # PutRecords limits: 500 records and 5 MiB (data plus partition keys) per call.
 _PUT_MAX_RECORDS = 500
@@ -112,6 +112,15 @@ class PreparedBatch:
     stored_bytes: int
 
 
+def is_gzip(body: bytes, content_encoding: str | None) -> bool:
+    """Whether a body is gzip: declared so, or starting with gzip's magic bytes.
+
+    JSON never starts with byte 0x1f, so the magic is unambiguous; it lets browsers send
+    gzip as a CORS-simple ``text/plain`` request, with no preflight.
+    """
+    return _encoding(content_encoding) == "gzip" or body[:2] == validation.GZIP_MAGIC
+
+
 def prepare_batch(*, owner: str, recording_id: str, body: bytes, content_encoding: str | None) -> PreparedBatch:
     """The handler's own work, no AWS call: decode, inflate, validate, build the records.
 
@@ -120,7 +129,7 @@ def prepare_batch(*, owner: str, recording_id: str, body: bytes, content_encodin
     """
     if len(body) > settings.MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
-    if _encoding(content_encoding) == "gzip":
+    if is_gzip(body, content_encoding):
         inflated = validation.inflate(body, limit=settings.MAX_BATCH_BYTES)
         payload = body
     else:
@@ -160,6 +169,21 @@ def ingest(
     """
     validation.recording_id(recording_id)
     prepared = prepare_batch(owner=owner, recording_id=recording_id, body=body, content_encoding=content_encoding)
+    return commit(
+        recordings=recordings, store=store, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared
+    )
+
+
+def commit(
+    *,
+    recordings: Recordings,
+    store: RecordingStore,
+    writer: EventWriter,
+    owner: str,
+    recording_id: str,
+    prepared: PreparedBatch,
+) -> dict[str, Any]:
+    """Write a validated batch to the stream, then count it; returns the 202 body."""
     batch = prepared.batch
     item = recordings.require(owner, recording_id)
     result = {"recording": recording_id, "seq": batch.seq, "events": batch.event_count, "duplicate": True}
@@ -168,6 +192,42 @@ def ingest(
     writer.put(prepared.records, partition_key=recording_id)
     result["duplicate"] = not store.record_batch(owner, recording_id, batch, stored=prepared.stored_bytes)
     return result
+
+
+def create_recording(
+    *,
+    recordings: Recordings,
+    store: RecordingStore,
+    writer: EventWriter,
+    owner: str,
+    body: bytes,
+    content_encoding: str | None,
+) -> tuple[dict[str, Any], bool]:
+    """Create a recording; the body may also carry its first batch (``seq`` and ``events``).
+
+    One request instead of two for a recorder's start. Everything is validated before
+    anything is written, so a bad batch creates no recording either.
+    """
+    if len(body) > settings.MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
+    raw = validation.inflate(body, limit=settings.MAX_BATCH_BYTES) if body and is_gzip(body, content_encoding) else body
+    data = validation.json_object(raw, allow_empty=True)
+    first = {name: data.pop(name) for name in ("seq", "events") if name in data}
+    prepared = None
+    if first:
+        data["id"] = validation.recording_id(data["id"]) if "id" in data else new_id()
+        prepared = prepare_batch(owner=owner, recording_id=data["id"], body=orjson.dumps(first), content_encoding=None)
+    created, inserted = recordings.create(owner, data)
+    if prepared is not None:
+        created["firstBatch"] = commit(
+            recordings=recordings,
+            store=store,
+            writer=writer,
+            owner=owner,
+            recording_id=data["id"],
+            prepared=prepared,
+        )
+    return created, inserted
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,7 @@ from .errors import BadRequestError, PayloadTooLargeError
 # Strict on purpose: the id becomes part of S3 keys and DynamoDB keys, so no slashes,
 # dots, '=' or non-ASCII can reach them.
 _RECORDING_ID = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 256 * 1024
 
 
@@ -81,7 +81,7 @@ def inflate(data: bytes, *, limit: int) -> bytes:
     remaining = data
     try:
         while remaining:
-            if not remaining.startswith(_GZIP_MAGIC):
+            if not remaining.startswith(GZIP_MAGIC):
                 raise BadRequestError("body is not valid gzip", code="invalid_gzip")
             inflater = zlib.decompressobj(wbits=31)
             chunk = remaining

@@ -246,3 +246,41 @@ def test_later_pages_list_again_but_do_not_refetch_chunks(client: Any, deliver: 
     lists = calls.count("ListObjectsV2")
     assert gets == len(rrweb_stream.batches(stream, 300))  # each chunk fetched once across all pages
     assert lists >= 2  # more than one page, each listing afresh (new chunks may have landed)
+
+
+def test_gzip_is_recognised_by_its_magic_in_a_cors_simple_request(client: Any, anonymous: Any, deliver: Any) -> None:
+    key = client.post("/keys", body=b"{}", headers={"Content-Type": "application/json"}).json_body["key"]
+    recording_id = create_recording(client)
+    batch = {"seq": 0, "events": [{"type": 4, "timestamp": 1}, {"type": 3, "timestamp": 2}]}
+    response = anonymous.post(
+        f"{events_path(recording_id)}?ingestKey={key}",
+        body=gzip.compress(json.dumps(batch).encode()),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.status_code == 202, response.body
+    deliver()
+    assert read_events(client, recording_id) == batch["events"]
+
+
+def test_create_may_carry_the_first_batch(client: Any, deliver: Any) -> None:
+    body = {"id": "first-batch-01", "url": "https://a.test/", "seq": 0, "events": [{"type": 4, "timestamp": 7}]}
+    response = client.post(
+        "/recordings", body=gzip.compress(json.dumps(body).encode()), headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 201, response.body
+    assert response.json_body["firstBatch"]["events"] == 1
+    assert response.json_body["recording"]["url"] == "https://a.test/"
+    again = client.post("/recordings", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert again.status_code == 200
+    assert again.json_body["firstBatch"]["duplicate"] is True
+    deliver()
+    assert read_events(client, "first-batch-01") == body["events"]
+
+
+def test_a_bad_first_batch_creates_no_recording(client: Any, aws: Any) -> None:
+    body = {"id": "first-batch-02", "seq": 0, "events": [{"type": "four"}]}
+    response = client.post("/recordings", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json_body["error"]["code"] == "invalid_event"
+    assert client.get("/recordings").json_body["recordings"] == []
+    assert stream_records(aws) == []

@@ -31,6 +31,7 @@ class RunningStack:
     process: subprocess.Popen[bytes]
     api: str
     aws: str
+    site: str
     log: Path
 
     def stop(self) -> None:
@@ -41,7 +42,7 @@ class RunningStack:
 
 def start_stack(data_dir: Path) -> RunningStack:
     """Start the local stack with its data under ``data_dir``; returns once it answers."""
-    api_port, aws_port = free_port(), free_port()
+    api_port, aws_port, site_port = free_port(), free_port(), free_port()
     log = data_dir.parent / f"stack-{api_port}.log"
     process = subprocess.Popen(
         [
@@ -52,6 +53,8 @@ def start_stack(data_dir: Path) -> RunningStack:
             str(api_port),
             "--aws-port",
             str(aws_port),
+            "--site-port",
+            str(site_port),
             "--data-dir",
             str(data_dir),
         ],
@@ -65,7 +68,13 @@ def start_stack(data_dir: Path) -> RunningStack:
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()[-4000:]
         if "local stack is up" in log.read_text():
-            return RunningStack(process=process, api=api, aws=f"http://127.0.0.1:{aws_port}", log=log)
+            return RunningStack(
+                process=process,
+                api=api,
+                aws=f"http://127.0.0.1:{aws_port}",
+                site=f"http://127.0.0.1:{site_port}",
+                log=log,
+            )
         time.sleep(0.2)
     process.kill()
     raise TimeoutError(log.read_text()[-4000:])

@@ -168,3 +168,17 @@ def test_authorization_matrix_over_http_with_real_moto_tokens(stack: RunningStac
     )
     got = {credential: authz.run_row(credential, credentials, token, call) for credential in authz.EXPECTED}
     assert got == authz.EXPECTED
+
+
+def test_ingest_keys_in_query_strings_never_reach_the_log(stack: RunningStack, http: requests.Session) -> None:
+    _, owner = sign_up_and_in(stack.api, http)
+    key = http.post(f"{stack.api}/keys", json={}, headers=owner, timeout=30).json()["key"]
+    created = http.post(
+        f"{stack.api}/recordings?ingestKey={key}", data=b"{}", headers={"Content-Type": "text/plain"}, timeout=30
+    )
+    assert created.status_code == 201
+    time.sleep(0.5)
+    log = stack.log.read_text()
+    assert "ingestKey=[redacted]" in log
+    assert key not in log
+    assert key.split("_")[2] not in log

@@ -1,0 +1,63 @@
+"""Serves the site (``site/public``) on the local stack, with a generated config.json.
+
+On AWS the site bucket holds the same files and the program writes config.json; here
+the stack answers /config.json itself with the running stack's URLs and Cognito ids.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from . import ROOT
+
+SITE_DIR = ROOT / "site" / "public"
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    config: bytes = b"{}"
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] == "/config.json":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(self.config)))
+            self.end_headers()
+            self.wfile.write(self.config)
+            return
+        super().do_GET()
+
+    def end_headers(self) -> None:
+        # The bookmarklet loads assets/bookmarklet.js into pages of any origin.
+        if self.path.startswith("/assets/"):
+            self.send_header("Access-Control-Allow-Origin", "*")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base class)
+        return
+
+
+class SiteServer:
+    """A static file server for the site, in a thread of the stack's process."""
+
+    def __init__(self, *, host: str, port: int, config: dict[str, str], directory: Path = SITE_DIR) -> None:
+        if not (directory / "assets").is_dir():
+            raise RuntimeError(f"the site is not built: run `make site` (npm ci and build in {directory.parent})")
+        handler = type("SiteHandler", (_Handler,), {"config": json.dumps(config).encode()})
+        self._server = ThreadingHTTPServer((host, port), partial(handler, directory=str(directory)))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="site", daemon=True)
+
+    def start(self) -> None:
+        """Serve in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,306 @@
+/**
+ * rrweb-s3-storage recorder: records a page with rrweb and ships the events to the API.
+ *
+ * const recorder = startRecording({
+ *   ingestUrl: "https://<api>/api",   // API base URL (required)
+ *   ingestKey: "rrk_...",             // write-only ingest key (required)
+ *   maskAllInputs: true,              // privacy: input values masked unless the element has data-rr-unmask
+ *   flushIntervalMs: 5000,            // send a batch at least this often (2000..5000 recommended)
+ *   maxBatchEvents: 1000,             // ...or as soon as this many events are waiting
+ *   maxBatchBytes: 1024 * 1024,       // ...or this many (estimated) JSON bytes
+ *   maxAttempts: 8,                   // retries per batch (same seq) before giving up loudly
+ *   screenshot: true,                 // upload a viewport thumbnail with html2canvas
+ *   recordingId: undefined,           // resume/idempotent id (8-64 of A-Z a-z 0-9 _ -)
+ *   onError: (error) => {},           // called for every batch given up or screenshot failure
+ * });
+ * await recorder.stop();              // flushes, waits for the queue, ends the recording
+ *
+ * The recorder never blocks the page: rrweb's callback only appends to an array; the
+ * batch is serialised, gzip-compressed (CompressionStream) and sent asynchronously, one
+ * request at a time. The first flush creates the recording and carries the first batch.
+ * A failed batch is retried with the same seq (the API stores a seq once). When the page
+ * is hidden or left, what is waiting goes out at once through sendBeacon, compressed
+ * synchronously (fflate) to fit the browser's 64 KB budget for such requests.
+ */
+import { gzipSync, strToU8 } from "fflate";
+import { record } from "rrweb";
+
+const KEEPALIVE_LIMIT = 60 * 1024;
+const HANDED_OVER = Symbol("handed over to the exit path");
+const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
+function newRecordingId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(22));
+  return Array.from(bytes, (b) => ID_ALPHABET[b & 63]).join("");
+}
+
+/**
+ * Masks form values in a (cloned) document the way the recording masks them, so the
+ * screenshot shows no more than the replay: text fields become asterisks unless inside
+ * [data-rr-unmask]; selects lose their choice; checkboxes and radios stay (as in rrweb).
+ */
+export function maskFormValues(doc, maskAllInputs) {
+  if (!maskAllInputs) return;
+  for (const field of doc.querySelectorAll("input, textarea, select")) {
+    if (field.closest("[data-rr-unmask]")) continue;
+    if (field.tagName === "SELECT") {
+      field.selectedIndex = -1;
+    } else if (!["checkbox", "radio", "button", "submit", "reset", "image", "hidden"].includes(field.type)) {
+      const masked = "*".repeat(field.value.length);
+      field.value = masked;
+      if (field.tagName === "TEXTAREA") field.textContent = masked;
+      else field.setAttribute("value", masked);
+    }
+  }
+}
+
+async function gzip(text) {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function startRecording(options) {
+  const config = {
+    maskAllInputs: true,
+    flushIntervalMs: 5000,
+    maxBatchEvents: 1000,
+    maxBatchBytes: 1024 * 1024,
+    maxAttempts: 8,
+    screenshot: true,
+    onError: () => {},
+    ...options,
+  };
+  if (!config.ingestUrl || !config.ingestKey) throw new Error("rrweb recorder: ingestUrl and ingestKey are required");
+  const base = config.ingestUrl.replace(/\/$/, "");
+  const recordingId = config.recordingId || newRecordingId();
+  const stats = { emitted: 0, sentEvents: 0, requests: 0, bytesSent: 0, jsonBytes: 0, gaveUp: 0 };
+
+  let buffer = [];
+  let bufferBytes = 0;
+  let seq = 0;
+  const queue = []; // batches with their seq, oldest first
+  let sending = null;
+  let stopped = false;
+  let closed = false; // after stop() resolved: the recording has ended
+
+  const fail = (error) => {
+    console.error("rrweb recorder:", error);
+    try {
+      config.onError(error);
+    } catch (_) {
+      /* a faulty handler must not break recording */
+    }
+  };
+
+  // Every request is CORS-"simple" (text/plain, key in the query, gzip recognised by
+  // the API from its magic bytes): no preflights, so a recorded minute costs at most
+  // one request per flush. The recording is created by the first flush, which carries
+  // the first batch: a page that never records anything sends nothing.
+  const keyQuery = `ingestKey=${encodeURIComponent(config.ingestKey)}`;
+  let resolveCreated;
+  let rejectCreated;
+  const created = new Promise((resolve, reject) => {
+    resolveCreated = resolve;
+    rejectCreated = reject;
+  });
+  created.catch(fail);
+  let creating = false;
+
+  function takeBatch() {
+    if (!buffer.length) return;
+    queue.push({ seq: seq++, events: buffer, attempts: 0 });
+    buffer = [];
+    bufferBytes = 0;
+  }
+
+  async function sendOne(batch) {
+    const first = !creating;
+    const payload = first
+      ? { id: recordingId, url: location.href, title: document.title, seq: batch.seq, events: batch.events }
+      : { seq: batch.seq, events: batch.events };
+    const json = JSON.stringify(payload);
+    const body = await gzip(json);
+    // The page was hidden while this batch was being compressed: the exit path sent it.
+    if (batch.handedOver) return HANDED_OVER;
+    const path = first ? "/recordings" : `/recordings/${recordingId}/events`;
+    batch.onWire = true;
+    const response = await fetch(`${base}${path}?${keyQuery}`, {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body,
+      keepalive: body.byteLength <= KEEPALIVE_LIMIT, // survives the page going away
+    });
+    stats.requests += 1;
+    stats.bytesSent += body.byteLength;
+    stats.jsonBytes += json.length;
+    if (first && response.ok) {
+      creating = true;
+      resolveCreated(await response.clone().json());
+    } else if (first && response.status >= 400 && response.status < 500 && response.status !== 429) {
+      rejectCreated(new Error(`creating the recording failed: HTTP ${response.status}`));
+    }
+    return response;
+  }
+
+  async function pump() {
+    while (queue.length) {
+      const batch = queue[0];
+      let response = null;
+      batch.inFlight = true;
+      try {
+        response = await sendOne(batch);
+      } catch (error) {
+        response = null; // network failure: retry
+      } finally {
+        batch.inFlight = false;
+        batch.onWire = false;
+      }
+      if (response === HANDED_OVER) {
+        queue.splice(queue.indexOf(batch), 1);
+        continue;
+      }
+      if (response && response.ok) {
+        stats.sentEvents += batch.events.length;
+        queue.shift();
+        continue;
+      }
+      const retryable = !response || response.status === 429 || response.status >= 500;
+      batch.attempts += 1;
+      if (!retryable || batch.attempts >= config.maxAttempts) {
+        stats.gaveUp += 1;
+        queue.shift();
+        if (!creating) rejectCreated(new Error("the recording could not be created"));
+        fail(new Error(`gave up on batch ${batch.seq} (${batch.events.length} events): ${response ? `HTTP ${response.status}` : "network error"}`));
+        continue;
+      }
+      const retryAfter = response && Number(response.headers.get("Retry-After"));
+      const backoff = retryAfter ? retryAfter * 1000 : Math.min(30000, 500 * 2 ** batch.attempts);
+      await sleep(backoff * (0.5 + Math.random() / 2));
+    }
+  }
+
+  function kick() {
+    if (!sending) {
+      sending = pump()
+        .catch(fail)
+        .finally(() => {
+          sending = null;
+          if (queue.length) kick();
+        });
+    }
+    return sending;
+  }
+
+  function flush() {
+    takeBatch();
+    return kick();
+  }
+
+  // The page is going away: send what waits at once. Compression must be synchronous
+  // here (fflate), and everything leaves through sendBeacon, whose requests the browser
+  // delivers after the page is gone; both it and keepalive fetch share a 64 KB budget,
+  // which gzip keeps nearly every exit inside. The key rides in the query (a beacon
+  // cannot set headers); the API recognises gzip by its magic bytes.
+  function flushOnExit() {
+    takeBatch();
+    // A batch already on the wire keeps its own (keepalive) request; every other one,
+    // including one still being compressed, goes out now.
+    const pending = queue.filter((batch) => !batch.onWire && !batch.handedOver);
+    for (const batch of pending) {
+      batch.handedOver = true;
+      // Before the first flush succeeded, the first batch creates the recording.
+      const first = !creating;
+      creating = true;
+      const payload = { seq: batch.seq, events: batch.events };
+      const json = JSON.stringify(first ? { id: recordingId, url: location.href, title: document.title, ...payload } : payload);
+      const body = gzipSync(strToU8(json), { level: 6, mtime: 0 });
+      const url = `${base}${first ? "/recordings" : `/recordings/${recordingId}/events`}?${keyQuery}`;
+      const blob = new Blob([body], { type: "text/plain" });
+      if (!(navigator.sendBeacon && navigator.sendBeacon(url, blob))) {
+        fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: true }).catch(fail);
+      }
+      stats.requests += 1;
+      stats.bytesSent += body.byteLength;
+      stats.jsonBytes += json.length;
+      stats.sentEvents += batch.events.length;
+      // One being compressed is dropped by pump when compression ends.
+      if (!batch.inFlight) queue.splice(queue.indexOf(batch), 1);
+    }
+  }
+
+  const stopRecording = record({
+    emit(event) {
+      if (closed) return;
+      buffer.push(event);
+      stats.emitted += 1;
+      // Only full snapshots are large; measuring them is cheap next to recording them.
+      // They wait for the next flush like everything else unless the size bound is hit.
+      bufferBytes += event.type === 2 ? JSON.stringify(event).length : 200;
+      if (buffer.length >= config.maxBatchEvents || bufferBytes >= config.maxBatchBytes) flush();
+    },
+    maskAllInputs: config.maskAllInputs,
+    maskInputFn: (text, element) =>
+      config.maskAllInputs && !(element && element.closest && element.closest("[data-rr-unmask]")) ? "*".repeat(text.length) : text,
+    recordCanvas: false,
+    collectFonts: false,
+  });
+
+  const timer = setInterval(flush, config.flushIntervalMs);
+  const onHide = () => {
+    if (document.visibilityState === "hidden") flushOnExit();
+  };
+  document.addEventListener("visibilitychange", onHide);
+  window.addEventListener("pagehide", flushOnExit);
+
+  if (config.screenshot) {
+    const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 1500));
+    idle(() => uploadScreenshot().catch(fail), { timeout: 4000 });
+  }
+
+  async function uploadScreenshot() {
+    const { screenshotUpload } = await created;
+    const { default: html2canvas } = await import("html2canvas");
+    const canvas = await html2canvas(document.body, {
+      x: window.scrollX,
+      y: window.scrollY,
+      width: window.innerWidth,
+      height: window.innerHeight,
+      scale: Math.min(1, 640 / window.innerWidth),
+      logging: false,
+      useCORS: true,
+      onclone: (clone) => maskFormValues(clone, config.maskAllInputs),
+    });
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.7));
+    if (!blob || blob.size > screenshotUpload.maxBytes) throw new Error("screenshot too large; skipped");
+    const form = new FormData();
+    for (const [name, value] of Object.entries(screenshotUpload.fields)) form.append(name, value);
+    form.append("file", blob, "screenshot.jpg");
+    const response = await fetch(screenshotUpload.url, { method: "POST", body: form });
+    if (!response.ok) throw new Error(`screenshot upload failed: HTTP ${response.status}`);
+  }
+
+  return {
+    id: recordingId,
+    stats,
+    flush,
+    maskFormValues: (doc) => maskFormValues(doc, config.maskAllInputs),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (stopRecording) stopRecording();
+      clearInterval(timer);
+      document.removeEventListener("visibilitychange", onHide);
+      window.removeEventListener("pagehide", flushOnExit);
+      // rrweb may still emit what it had queued while tearing down: let it, then drain
+      // until nothing is left (pump gives every batch up after maxAttempts, so this ends).
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      do {
+        await flush();
+        while (sending || queue.length) await (sending || kick()).catch(() => {});
+      } while (buffer.length);
+      closed = true;
+    },
+  };
+}

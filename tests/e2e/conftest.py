@@ -1,0 +1,101 @@
+"""Browser tests: Debian's Chromium driven by Playwright for Python, against the local stack."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.integration.conftest import RunningStack, free_port, start_stack
+from tests.support.accounts import PASSWORD, sign_up_and_in
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = start_stack(tmp_path_factory.mktemp("e2e") / "data")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    csp: str | None = None
+    strict = False
+
+    def end_headers(self) -> None:
+        if self.csp and self.strict:
+            self.send_header("Content-Security-Policy", self.csp)
+        super().end_headers()
+
+    def do_GET(self) -> None:
+        self.strict = self.path.startswith("/strict")
+        if self.strict:
+            self.path = "/article.html"
+        super().do_GET()
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="session")
+def other_origin() -> Iterator[str]:
+    """A second origin serving an ordinary page (and a CSP-strict copy at /strict)."""
+    handler = type("Handler", (_Quiet,), {"csp": "script-src 'self' 'unsafe-inline'"})
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", free_port()), partial(handler, directory=str(Path(__file__).parent / "pages"))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def account(stack: RunningStack) -> dict[str, Any]:
+    """A confirmed account and its tokens."""
+    http = requests.Session()
+    email, headers = sign_up_and_in(stack.api, http)
+    tokens = http.post(f"{stack.api}/auth/signin", json={"email": email, "password": PASSWORD}, timeout=30).json()
+    return {"email": email, "headers": headers, "tokens": tokens, "http": http}
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def signed_in(page: Page, stack: RunningStack, account: dict[str, Any]) -> None:
+    """Put the account's tokens where the site keeps them."""
+    page.goto(f"{stack.site}/index.html")
+    page.evaluate("tokens => localStorage.setItem('rrweb.tokens', JSON.stringify(tokens))", account["tokens"])
+
+
+def artifact(page: Page, name: str) -> None:
+    """Save a screenshot for the test report."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,172 @@
+"""End to end in Chromium: sign up, keys, record the demo page, list, replay, bookmarklet, leaving."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import artifact, signed_in
+from tests.integration.conftest import RunningStack
+
+
+def api_events(
+    account: dict[str, Any], api: str, recording_id: str, *, at_least: int, timeout: float = 30
+) -> list[Any]:
+    """The recording's events through the API, polled until delivery has caught up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = account["http"].get(
+            f"{api}/recordings/{recording_id}/events", headers=account["headers"], timeout=30
+        )
+        events = [json.loads(line) for line in response.content.splitlines()] if response.ok else []
+        if len(events) >= at_least or time.monotonic() > deadline:
+            return events
+        time.sleep(0.5)
+
+
+def test_sign_up_and_create_an_ingest_key_in_the_site(page: Page, stack: RunningStack) -> None:
+    email = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
+    page.goto(f"{stack.site}/index.html")
+    page.fill("#email", email)
+    page.fill("#password", "Browser-Test-42")
+    page.click("#sign-up")
+    expect(page.locator("#confirm-row")).to_be_visible()
+    page.fill("#code", "123456")  # the local stack's Cognito accepts any code
+    page.click("#confirm")
+    expect(page.locator("#recordings-section")).to_be_visible()
+    expect(page.locator("#more")).to_contain_text("No recordings yet")
+    page.goto(f"{stack.site}/keys.html")
+    page.fill("#key-name", "from the browser")
+    page.click("#create-key button")
+    expect(page.locator("#new-key-value")).to_have_text(re.compile(r"^rrk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$"))
+    expect(page.locator("#keys li")).to_contain_text(["from the browser"])
+
+
+def test_demo_recording_lists_with_thumbnail_and_replays_the_dom(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/demo.html")
+    expect(page.locator("#status")).to_contain_text("Recording")
+    recording_id = page.evaluate("window.__recorder.id")
+    page.click("#like")
+    page.click("#like")
+    page.click("#share")
+    page.type("#search", "hello replay", delay=20)
+    page.type("#email", "secret@example.com", delay=20)
+    page.select_option("#plan", "Team")
+    page.check("#newsletter")
+    page.check("#size-l")
+    page.locator("#scroller").evaluate("el => el.scrollTo(0, 400)")
+    # The thumbnail is painted from a clone masked like the recording.
+    cloned = page.evaluate(
+        """() => {
+            const clone = document.cloneNode(true);
+            for (const id of ["search", "email"]) clone.getElementById(id).value = document.getElementById(id).value;
+            window.__recorder.maskFormValues(clone);
+            return [clone.getElementById("search").value, clone.getElementById("email").value];
+        }"""
+    )
+    assert cloned == ["hello replay", "*" * len("secret@example.com")]
+    page.wait_for_timeout(500)
+    page.click("#stop")
+    expect(page.locator("#status")).to_contain_text("Saved", timeout=20_000)
+    emitted = page.evaluate("window.__recorder.stats.emitted")
+
+    events = api_events(account, stack.api, recording_id, at_least=emitted)
+    assert len(events) == emitted
+
+    # The list shows it, newest first, with its screenshot thumbnail.
+    deadline = time.monotonic() + 30
+    while True:
+        page.goto(f"{stack.site}/index.html")
+        card = page.locator(f'.recording[data-id="{recording_id}"]')
+        expect(card).to_be_visible()
+        loaded = (
+            card.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+            if card.locator("img").count()
+            else False
+        )
+        if loaded or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert loaded, "the thumbnail never loaded"
+    assert "0:" in card.locator(".duration").inner_text()
+    artifact(page, "recordings-list")
+
+    # The replay rebuilds the recorded DOM: the typed search text, the masked email.
+    page.goto(f"{stack.site}/replay.html?id={recording_id}")
+    page.wait_for_function("window.__replayEvents > 0", timeout=30_000)
+    page.evaluate("(() => { const r = window.__player.getReplayer(); r.pause(r.getMetaData().totalTime); })()")
+    frame = page.frame_locator(".replayer-wrapper iframe")
+    expect(frame.locator("#likes")).to_have_text("2")
+    expect(frame.locator("#search")).to_have_value("hello replay")
+    masked = frame.locator("#email").input_value()
+    assert masked == "*" * len("secret@example.com")
+    assert "secret" not in json.dumps(events)
+    artifact(page, "replay")
+
+
+def test_bookmarklet_records_a_page_on_another_origin(
+    page: Page, stack: RunningStack, account: dict[str, Any], other_origin: str
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/bookmarklet.html")
+    link = page.locator("#bookmarklet")
+    expect(link).to_have_attribute("href", re.compile(r"^javascript:"))
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    code = requests.utils.unquote(href[len("javascript:") :])
+
+    page.goto(f"{other_origin}/article.html")
+    page.evaluate(code)  # what clicking the bookmark does
+    badge = page.locator("#rrweb-s3-badge")
+    expect(badge).to_contain_text("Recording")
+    page.click("#clap")
+    page.type("#comment", "nice page", delay=20)
+    page.wait_for_timeout(300)
+    recording_id = page.evaluate("window.__rrwebS3.id")
+    emitted = page.evaluate("window.__rrwebS3.stats.emitted")
+    badge.locator("button").click()
+    expect(badge).to_contain_text("Saved", timeout=20_000)
+    artifact(page, "bookmarklet")
+
+    listed = account["http"].get(f"{stack.api}/recordings", headers=account["headers"], timeout=30).json()["recordings"]
+    recorded = next(r for r in listed if r["id"] == recording_id)
+    assert recorded["url"] == f"{other_origin}/article.html"
+    assert len(api_events(account, stack.api, recording_id, at_least=emitted)) >= emitted
+
+    # A page whose CSP refuses outside scripts gets a clear banner instead.
+    page.goto(f"{other_origin}/strict")
+    page.evaluate(code)
+    expect(page.locator("#rrweb-s3-csp-banner")).to_contain_text("Content-Security-Policy")
+
+
+def test_leaving_the_page_mid_recording_loses_no_event(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/demo.html")
+    expect(page.locator("#status")).to_contain_text("Recording")
+    recording_id = page.evaluate("window.__recorder.id")
+    page.evaluate(
+        "addEventListener('pagehide', () => localStorage.setItem('emitted', String(window.__recorder.stats.emitted)))"
+    )
+    for round_ in range(3):
+        page.click("#like")
+        page.type("#search", f"round {round_} ", delay=10)
+        page.mouse.move(100 + 50 * round_, 300)
+        page.wait_for_timeout(1500)
+    # Leave before the 5 s flush: only the pagehide keepalive requests can save these.
+    page.goto(f"{stack.site}/index.html")
+    emitted = int(page.evaluate("localStorage.getItem('emitted')"))
+    assert emitted > 10
+    events = api_events(account, stack.api, recording_id, at_least=emitted)
+    assert len(events) == emitted
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
