@@ -74,6 +74,19 @@ def _timed(fn: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
+def post(store: Any, recording_id: str, batch: workload.Posted) -> None:
+    """One batch through the API's ingest, as the recorder posts it (gzip)."""
+    ingest(
+        recordings=store.recordings,
+        store=store.metadata,
+        writer=store.writer,
+        owner=OWNER,
+        recording_id=recording_id,
+        body=batch.gzip,
+        content_encoding="gzip",
+    )
+
+
 def stored_bytes(s3: Any, bucket: str, owner: str, recording_id: str) -> int:
     """Bytes of every chunk object of a recording."""
     pages = s3.get_paginator("list_objects_v2").paginate(
@@ -86,15 +99,7 @@ def storage_with_firehose_buffering(store: Any, delivery: Any, posted: list[work
     """S3 bytes when delivery buffers like Firehose: 60 s per object at a 3 s flush = 20 batches."""
     recording_id = store.recordings.create(OWNER, {})[0]["recording"]["id"]
     for position, batch in enumerate(posted, start=1):
-        ingest(
-            recordings=store.recordings,
-            store=store.metadata,
-            writer=store.writer,
-            owner=OWNER,
-            recording_id=recording_id,
-            body=batch.gzip,
-            content_encoding="gzip",
-        )
+        post(store, recording_id, batch)
         if position % FIREHOSE_BATCHES_PER_OBJECT == 0:
             delivery.deliver()
     delivery.deliver()
@@ -109,15 +114,7 @@ def run() -> dict[str, Any]:
     with in_process_stack() as (store, delivery):
         recording_id = store.recordings.create(OWNER, {})[0]["recording"]["id"]
         for batch in posted:
-            ingest(
-                recordings=store.recordings,
-                store=store.metadata,
-                writer=store.writer,
-                owner=OWNER,
-                recording_id=recording_id,
-                body=batch.gzip,
-                content_encoding="gzip",
-            )
+            post(store, recording_id, batch)
             delivery.deliver()  # one chunk object per batch, as a long recording accumulates
         bucket = store.reader._bucket
         s3 = store.s3

@@ -10,6 +10,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from infra.buckets import deny_insecure_transport, lock_down
 from infra.settings import StackSettings
 
 # AWS's managed "CachingOptimized" cache policy.
@@ -57,21 +58,7 @@ class Site(pulumi.ComponentResource):
 
         # The site is rebuilt from the repository on every deploy: always destroyable.
         self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=True, opts=child)
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=self.bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=child,
-        )
+        public_access = lock_down(name, self.bucket, self)
         access_control = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",
             name=f"{settings.prefix}-site",
@@ -194,14 +181,7 @@ def site_bucket_policy(*, bucket_arn: str, distribution_arn: str) -> str:
                     "Resource": f"{bucket_arn}/*",
                     "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
                 },
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
+                deny_insecure_transport(bucket_arn),
             ],
         }
     )

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from chalicelib import layout
+from infra.buckets import deny_insecure_transport, lock_down
 from infra.settings import StackSettings
 
 # Live chunks are tagged by their writer so one lifecycle rule can expire them,
@@ -43,23 +44,7 @@ class Storage(pulumi.ComponentResource):
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership", bucket=self.bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
         )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=self.bucket.id,
-            rules=[
-                {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True}
-            ],
-            opts=child,
-        )
+        public_access = lock_down(name, self.bucket, self)
         if settings.versioning:
             aws.s3.BucketVersioning(
                 f"{name}-versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
@@ -127,18 +112,4 @@ class Storage(pulumi.ComponentResource):
 
 def tls_only_policy(bucket_arn: str) -> str:
     """Deny every request to the bucket or its objects that does not use TLS."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        }
-    )
+    return json.dumps({"Version": "2012-10-17", "Statement": [deny_insecure_transport(bucket_arn)]})
