@@ -88,7 +88,7 @@ class Mocks(pulumi.runtime.Mocks):
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "ci", "id": ACCOUNT}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION, "description": "", "endpoint": ""}, []
-        raise NotImplementedError(f"the program calls {args.token}, which the test mocks do not know")
+        raise LookupError(f"the program calls {args.token}, which the test mocks do not model")
 
 
 class RecordingMonitor(MockMonitor):
