@@ -15,8 +15,7 @@ from infra.settings import StackSettings
 
 # AWS's managed "CachingOptimized" cache policy.
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-# AWS's managed "CachingDisabled" policy: config.json must reflect the stack at once,
-# and API responses are never cached.
+# AWS's managed "CachingDisabled" policy: config.json must reflect the stack at once.
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 # AWS's managed "AllViewerExceptHostHeader": the API sees the caller's Authorization,
 # query string and Origin, and API Gateway its own host name.
@@ -69,6 +68,25 @@ class Site(pulumi.ComponentResource):
         )
         origin_id = "site-bucket"
         api_origin_id = "api"
+        # CloudFront forwards Authorization only when it is part of the cache key, and a
+        # policy with all TTLs 0 may not name key headers: hence TTLs 0/0/1, which caches
+        # nothing the API does not explicitly allow (its responses say nothing about
+        # caching), keyed per caller.
+        api_cache = aws.cloudfront.CachePolicy(
+            f"{name}-api-cache",
+            name=f"{settings.prefix}-api",
+            comment="API through the site's domain: per caller, effectively uncached",
+            min_ttl=0,
+            default_ttl=0,
+            max_ttl=1,
+            parameters_in_cache_key_and_forwarded_to_origin={
+                "headers_config": {"header_behavior": "whitelist", "headers": {"items": ["Authorization"]}},
+                "query_strings_config": {"query_string_behavior": "all"},
+                "cookies_config": {"cookie_behavior": "none"},
+                "enable_accept_encoding_gzip": True,
+            },
+            opts=child,
+        )
         self.distribution = aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True,
@@ -108,7 +126,7 @@ class Site(pulumi.ComponentResource):
                     "viewer_protocol_policy": "https-only",
                     "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
                     "cached_methods": ["GET", "HEAD"],
-                    "cache_policy_id": CACHING_DISABLED,
+                    "cache_policy_id": api_cache.id,
                     "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
                     "compress": False,
                 },

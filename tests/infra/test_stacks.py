@@ -279,6 +279,12 @@ def test_site_reaches_the_api_same_origin_through_cloudfront(inventories: dict[s
     assert api_origin["domainName"].endswith(".execute-api.us-east-1.amazonaws.com")
     assert api_origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
     assert "POST" in api_behavior["allowedMethods"]
+    # Authorization reaches the API only as part of the cache key, and nothing is kept.
+    (cache,) = inventory.of_type("aws:cloudfront/cachePolicy:CachePolicy")
+    assert api_behavior["cachePolicyId"] == f"{cache['inputs']['name']}-id"  # the mocks' id for it
+    keyed = cache["inputs"]["parametersInCacheKeyAndForwardedToOrigin"]
+    assert keyed["headersConfig"]["headers"]["items"] == ["Authorization"]
+    assert (cache["inputs"]["defaultTtl"], cache["inputs"]["maxTtl"]) == (0, 1)
     config = next(
         o for o in inventory.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if o["inputs"]["key"] == "config.json"
     )
