@@ -26,6 +26,7 @@ INDEX_BY_OWNER = "byOwner"
 PREFIX = "rrk_"
 _KEY = re.compile(r"\Arrk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 _KEY_ID = re.compile(r"\A[0-9a-f]{16}\Z")
+_CACHE_ENTRIES = 1024
 
 
 def _hash(secret: str) -> str:
@@ -125,5 +126,11 @@ class Keys:
             return cached[1]
         item = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item")
         with self._lock:
+            # Bounded: a flood of made-up key ids cannot grow a warm function's memory.
+            if len(self._cache) >= _CACHE_ENTRIES:
+                for stale in [k for k, (at, _) in self._cache.items() if now - at >= self._cache_seconds]:
+                    del self._cache[stale]
+                while len(self._cache) >= _CACHE_ENTRIES:
+                    del self._cache[next(iter(self._cache))]
             self._cache[key_id] = (now, item)
         return item

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,6 +35,9 @@ def build_records(
 ) -> list[bytes]:
     """Encode one batch's gzip payload as ingest records (the delivery stream adds the newline)."""
     chunks = [payload[at : at + part_size] for at in range(0, len(payload), part_size)]
+    # Parts of one attempt share the payload's checksum, so parts of two attempts at the
+    # same seq (a retry whose bytes differ) are never joined together.
+    checksum = format(zlib.crc32(payload), "08x")
     return [
         orjson.dumps(
             {
@@ -43,6 +47,7 @@ def build_records(
                 "seq": seq,
                 "part": index,
                 "parts": len(chunks),
+                "crc": checksum,
                 "received": received,
                 "events": events,
                 "enc": ENCODING_GZIP,
@@ -62,6 +67,7 @@ class RecordPart:
     seq: int
     part: int
     parts: int
+    crc: str
     data: bytes
 
 
@@ -80,6 +86,7 @@ def parse_record(line: bytes) -> RecordPart | None:
             seq=seq,
             part=part,
             parts=parts,
+            crc=str(value.get("crc", "")),
             data=base64.b64decode(value["data"], validate=True),
         )
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, binascii.Error):
@@ -99,21 +106,18 @@ def parse_object(body: bytes) -> Iterable[RecordPart]:
 def assemble(records: Iterable[RecordPart]) -> dict[int, bytes]:
     """Join parts into whole payloads by seq, dropping repeats.
 
-    A batch whose parts have not all arrived yet is left out; it appears once its
-    last part is delivered.
+    Parts are grouped by (seq, checksum, part count): an attempt's parts only join each
+    other. For each seq the first attempt to be complete wins (a repeated seq carries the
+    same events). A batch whose parts have not all arrived yet is left out until they have.
     """
-    pieces: dict[int, dict[int, bytes]] = {}
-    totals: dict[int, int] = {}
+    attempts: dict[tuple[int, str, int], dict[int, bytes]] = {}
     for record in records:
-        totals.setdefault(record.seq, record.parts)
-        if record.parts != totals[record.seq]:
-            continue
-        pieces.setdefault(record.seq, {}).setdefault(record.part, record.data)
-    return {
-        seq: b"".join(parts[index] for index in range(totals[seq]))
-        for seq, parts in pieces.items()
-        if len(parts) == totals[seq]
-    }
+        attempts.setdefault((record.seq, record.crc, record.parts), {}).setdefault(record.part, record.data)
+    whole: dict[int, bytes] = {}
+    for (seq, _, total), parts in attempts.items():
+        if seq not in whole and len(parts) == total:
+            whole[seq] = b"".join(parts[index] for index in range(total))
+    return whole
 
 
 def payload_events(payload: bytes) -> list:

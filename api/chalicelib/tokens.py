@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 import requests
 
-from .errors import UnauthorizedError
+from .errors import ServiceUnavailableError, UnauthorizedError
 
 _JWKS_TTL_S = 3600
 # An unknown key id triggers at most one refetch per minute (key rotation), so forged
@@ -46,7 +46,15 @@ class TokenVerifier:
         with self._lock:
             age = time.monotonic() - self._fetched_at
             if age > _JWKS_TTL_S or (kid not in self._keys and age > _REFETCH_MIN_INTERVAL_S):
-                self._refresh()
+                try:
+                    self._refresh()
+                except (requests.RequestException, ValueError, jwt.PyJWTError):
+                    if not self._keys:
+                        raise ServiceUnavailableError(
+                            "the sign-in service's keys are unreachable", retry_after=5
+                        ) from None
+                    # Keep verifying with the keys we have; try again in a minute.
+                    self._fetched_at = time.monotonic() - _JWKS_TTL_S + _REFETCH_MIN_INTERVAL_S
             key = self._keys.get(kid)
         if key is None:
             raise UnauthorizedError("token is signed by an unknown key")

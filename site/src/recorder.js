@@ -79,7 +79,10 @@ export function startRecording(options) {
 
   let buffer = [];
   let bufferBytes = 0;
-  let seq = 0;
+  // Seqs start from this page's start time (ms x 1000): a recording resumed on another
+  // page (same recordingId) never reuses a seq the API already stored, and events stay
+  // ordered across pages.
+  let seq = Date.now() * 1000;
   const queue = []; // batches with their seq, oldest first
   let sending = null;
   let stopped = false;
@@ -210,9 +213,10 @@ export function startRecording(options) {
     const pending = queue.filter((batch) => !batch.onWire && !batch.handedOver);
     for (const batch of pending) {
       batch.handedOver = true;
-      // Before the first flush succeeded, the first batch creates the recording.
+      // Until a create has been confirmed, every exit batch goes through the create
+      // route, which is idempotent and appends its batch: whichever lands first
+      // creates the recording, in any order.
       const first = !creating;
-      creating = true;
       const payload = { seq: batch.seq, events: batch.events };
       const json = JSON.stringify(first ? { id: recordingId, url: location.href, title: document.title, ...payload } : payload);
       const body = gzipSync(strToU8(json), { level: 6, mtime: 0 });
@@ -247,7 +251,12 @@ export function startRecording(options) {
     collectFonts: false,
   });
 
-  const timer = setInterval(flush, config.flushIntervalMs);
+  // The first batch (meta and full snapshot: what makes a recording replayable) leaves
+  // after a second; then one every flushIntervalMs.
+  let timer = setTimeout(() => {
+    flush();
+    timer = setInterval(flush, config.flushIntervalMs);
+  }, Math.min(1000, config.flushIntervalMs));
   const onHide = () => {
     if (document.visibilityState === "hidden") flushOnExit();
   };
@@ -290,6 +299,7 @@ export function startRecording(options) {
       if (stopped) return;
       stopped = true;
       if (stopRecording) stopRecording();
+      clearTimeout(timer);
       clearInterval(timer);
       document.removeEventListener("visibilitychange", onHide);
       window.removeEventListener("pagehide", flushOnExit);

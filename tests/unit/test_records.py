@@ -67,3 +67,10 @@ def test_chunk_cache_stays_within_its_byte_bound_evicting_least_recently_used() 
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (b"1234", None, b"1234")
     cache.put("huge", b"x" * 11)
     assert cache.get("huge") is None
+
+
+def test_parts_of_two_attempts_at_one_seq_are_never_joined() -> None:
+    first = build(b"a" * 30, seq=5, part_size=10)
+    retry = build(b"b" * 30, seq=5, part_size=10)  # same seq, other bytes (another compressor)
+    mixed = [records.parse_record(line) for line in (first[0], retry[1], first[2], retry[0], retry[2])]
+    assert records.assemble(mixed) == {5: b"b" * 30}

@@ -55,3 +55,45 @@ def test_cursor_round_trips_and_rejects_tampering() -> None:
 )
 def test_accept_encoding(header: str | None, expected: bool) -> None:
     assert accepts_gzip(header) is expected
+
+
+def test_key_cache_is_bounded_against_floods_of_made_up_keys() -> None:
+    from chalicelib import keys as keys_module
+
+    class Table:
+        reads = 0
+
+        def get_item(self, **_: object) -> dict[str, object]:
+            Table.reads += 1
+            return {}
+
+    store = keys_module.Keys(table=Table(), cache_seconds=60)
+    for n in range(keys_module._CACHE_ENTRIES + 500):
+        with pytest.raises(keys_module.UnauthorizedError):
+            store.verify(f"rrk_{n:016x}_{'A' * 43}")
+    assert len(store._cache) <= keys_module._CACHE_ENTRIES
+
+
+def test_jwks_outage_keeps_verifying_with_cached_keys() -> None:
+    import requests as requests_lib
+
+    from chalicelib.tokens import TokenVerifier
+
+    class Flaky:
+        up = True
+
+        def get(self, url: str, timeout: float) -> object:
+            if not Flaky.up:
+                raise requests_lib.ConnectionError("down")
+            return type("R", (), {"raise_for_status": lambda self: None, "json": lambda self: JWKS})()
+
+    from joserfc import jwk
+    from moto.utilities.utils import load_resource
+
+    public = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json")).as_dict(private=False)
+    JWKS = {"keys": [{**public, "kid": "k1", "alg": "RS256", "use": "sig"}]}  # noqa: N806
+    verifier = TokenVerifier(issuer="https://issuer", client_id="c", jwks_url="https://jwks", http=Flaky())
+    assert verifier._key("k1").key_id == "k1"
+    Flaky.up = False
+    verifier._fetched_at -= 7200  # the hourly refresh is due, and the endpoint is down
+    assert verifier._key("k1").key_id == "k1"
