@@ -61,28 +61,22 @@ class Authenticator:
         credential = _credential(request)
         if credential is None:
             raise UnauthorizedError("sign in, or present an ingest key")
-        body_bytes = len(request.raw_body or b"")
         if credential.startswith(PREFIX):
             owner, key_id = self._keys.verify(credential)
             if access != INGEST:
                 raise ForbiddenError("ingest keys may only create recordings and post events")
-            self._limiter.charge(
-                f"key#{key_id}",
-                body_bytes=body_bytes,
-                max_requests=self._limits.key_requests,
-                max_bytes=self._limits.key_bytes,
-            )
-            return Principal(owner=owner, kind="key", key_id=key_id)
-        if credential.startswith("rrk"):
+            principal = Principal(owner=owner, kind="key", key_id=key_id)
+            budget = (f"key#{key_id}", self._limits.key_requests, self._limits.key_bytes)
+        elif credential.startswith("rrk"):
             raise UnauthorizedError("malformed ingest key")
-        claims = self._verifier.verify(credential)
-        owner = claims["sub"]
-        if not isinstance(owner, str) or not _OWNER.match(owner):
-            raise UnauthorizedError("token subject is not a valid owner id")
+        else:
+            owner = self._verifier.verify(credential)["sub"]
+            if not isinstance(owner, str) or not _OWNER.match(owner):
+                raise UnauthorizedError("token subject is not a valid owner id")
+            principal = Principal(owner=owner, kind="user")
+            budget = (f"user#{owner}", self._limits.user_requests, self._limits.user_bytes)
+        name, max_requests, max_bytes = budget
         self._limiter.charge(
-            f"user#{owner}",
-            body_bytes=body_bytes,
-            max_requests=self._limits.user_requests,
-            max_bytes=self._limits.user_bytes,
+            name, body_bytes=len(request.raw_body or b""), max_requests=max_requests, max_bytes=max_bytes
         )
-        return Principal(owner=owner, kind="user")
+        return principal

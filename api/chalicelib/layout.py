@@ -10,7 +10,6 @@ from __future__ import annotations
 
 RECORDINGS_ROOT = "recordings/"
 EVENTS_DIR = "events/"
-LIVE_DIR = "live/"
 SCREENSHOT_NAME = "screenshot.jpg"
 ERRORS_PREFIX = "errors/"
 

@@ -30,6 +30,14 @@ def api_events(
         time.sleep(0.5)
 
 
+def start_demo(page: Page, stack: RunningStack, account: dict[str, Any]) -> str:
+    """Open the demo page signed in; returns the id of the recording it starts."""
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/demo.html")
+    expect(page.locator("#status")).to_contain_text("Recording")
+    return page.evaluate("window.__recorder.id")
+
+
 def test_sign_up_and_create_an_ingest_key_in_the_site(page: Page, stack: RunningStack) -> None:
     email = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
     page.goto(f"{stack.site}/index.html")
@@ -51,10 +59,7 @@ def test_sign_up_and_create_an_ingest_key_in_the_site(page: Page, stack: Running
 def test_demo_recording_lists_with_thumbnail_and_replays_the_dom(
     page: Page, stack: RunningStack, account: dict[str, Any]
 ) -> None:
-    signed_in(page, stack, account)
-    page.goto(f"{stack.site}/demo.html")
-    expect(page.locator("#status")).to_contain_text("Recording")
-    recording_id = page.evaluate("window.__recorder.id")
+    recording_id = start_demo(page, stack, account)
     page.click("#like")
     page.click("#like")
     page.click("#share")
@@ -151,10 +156,7 @@ def test_bookmarklet_records_a_page_on_another_origin(
 def test_leaving_the_page_mid_recording_loses_no_event(
     page: Page, stack: RunningStack, account: dict[str, Any]
 ) -> None:
-    signed_in(page, stack, account)
-    page.goto(f"{stack.site}/demo.html")
-    expect(page.locator("#status")).to_contain_text("Recording")
-    recording_id = page.evaluate("window.__recorder.id")
+    recording_id = start_demo(page, stack, account)
     page.evaluate(
         "addEventListener('pagehide', () => localStorage.setItem('emitted', String(window.__recorder.stats.emitted)))"
     )
