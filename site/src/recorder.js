@@ -5,7 +5,7 @@
  *   ingestUrl: "https://<api>/api",   // API base URL (required)
  *   ingestKey: "rrk_...",             // write-only ingest key (required)
  *   maskAllInputs: true,              // privacy: input values masked unless the element has data-rr-unmask
- *   flushIntervalMs: 5000,            // send a batch at least this often (2000..5000 recommended)
+ *   flushIntervalMs: 5000,            // no event waits longer than this to be sent (2000..5000 recommended)
  *   maxBatchEvents: 1000,             // ...or as soon as this many events are waiting
  *   maxBatchBytes: 1024 * 1024,       // ...or this many (estimated) JSON bytes
  *   maxAttempts: 8,                   // retries per batch (same seq) before giving up loudly
@@ -17,7 +17,10 @@
  *
  * The recorder never blocks the page: rrweb's callback only appends to an array; the
  * batch is serialised, gzip-compressed (CompressionStream) and sent asynchronously, one
- * request at a time. The first flush creates the recording and carries the first batch.
+ * request at a time. The flush clock starts with the first event that finds the buffer
+ * empty and fires flushIntervalMs later, so every event leaves within that bound, an
+ * active page sends at most one batch per interval, and an idle page sends nothing and
+ * keeps no timer running. The first flush creates the recording and carries the first batch.
  * A failed batch is retried with the same seq (the API stores a seq once). When the page
  * is hidden or left, what is waiting goes out at once through sendBeacon, compressed
  * synchronously (fflate) to fit the browser's 64 KB budget for such requests.
@@ -75,10 +78,13 @@ export function startRecording(options) {
   if (!config.ingestUrl || !config.ingestKey) throw new Error("rrweb recorder: ingestUrl and ingestKey are required");
   const base = config.ingestUrl.replace(/\/$/, "");
   const recordingId = config.recordingId || newRecordingId();
-  const stats = { emitted: 0, sentEvents: 0, requests: 0, bytesSent: 0, jsonBytes: 0, gaveUp: 0 };
+  // maxWaitMs: the longest any event waited in the buffer before its batch was taken.
+  const stats = { emitted: 0, sentEvents: 0, requests: 0, bytesSent: 0, jsonBytes: 0, gaveUp: 0, maxWaitMs: 0 };
 
   let buffer = [];
   let bufferBytes = 0;
+  let bufferSince = 0; // when the oldest waiting event arrived
+  let flushTimer = null;
   // Seqs start from this page's start time (ms x 1000): a recording resumed on another
   // page (same recordingId) never reuses a seq the API already stored, and events stay
   // ordered across pages.
@@ -112,7 +118,10 @@ export function startRecording(options) {
   let creating = false;
 
   function takeBatch() {
+    clearTimeout(flushTimer);
+    flushTimer = null;
     if (!buffer.length) return;
+    stats.maxWaitMs = Math.max(stats.maxWaitMs, Date.now() - bufferSince);
     queue.push({ seq: seq++, events: buffer, attempts: 0 });
     buffer = [];
     bufferBytes = 0;
@@ -237,6 +246,11 @@ export function startRecording(options) {
   const stopRecording = record({
     emit(event) {
       if (closed) return;
+      if (!buffer.length) {
+        bufferSince = Date.now();
+        // stop() drains what teardown still emits itself.
+        if (!stopped) flushTimer = setTimeout(flush, config.flushIntervalMs);
+      }
       buffer.push(event);
       stats.emitted += 1;
       // Only full snapshots are large; measuring them is cheap next to recording them.
@@ -251,12 +265,6 @@ export function startRecording(options) {
     collectFonts: false,
   });
 
-  // The first batch (meta and full snapshot: what makes a recording replayable) leaves
-  // after a second; then one every flushIntervalMs.
-  let timer = setTimeout(() => {
-    flush();
-    timer = setInterval(flush, config.flushIntervalMs);
-  }, Math.min(1000, config.flushIntervalMs));
   const onHide = () => {
     if (document.visibilityState === "hidden") flushOnExit();
   };
@@ -299,8 +307,7 @@ export function startRecording(options) {
       if (stopped) return;
       stopped = true;
       if (stopRecording) stopRecording();
-      clearTimeout(timer);
-      clearInterval(timer);
+      clearTimeout(flushTimer);
       document.removeEventListener("visibilitychange", onHide);
       window.removeEventListener("pagehide", flushOnExit);
       // rrweb may still emit what it had queued while tearing down: let it, then drain

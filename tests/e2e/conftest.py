@@ -81,11 +81,29 @@ def account(stack: RunningStack) -> dict[str, Any]:
     return {"email": email, "headers": headers, "tokens": tokens, "http": http}
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so fixtures can tell a failed test."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     opened = context.new_page()
+    console: list[str] = []
+    opened.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    opened.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
     yield opened
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # What the browser showed and said when the test failed, for the report.
+        try:
+            artifact(opened, f"failed-{request.node.name}")
+        finally:
+            print(f"page at failure: {opened.url}", *console[-50:], sep="\n")
     context.close()
 
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 import requests
 from playwright.sync_api import Page, expect
 
@@ -153,19 +154,26 @@ def test_bookmarklet_records_a_page_on_another_origin(
     expect(page.locator("#rrweb-s3-csp-banner")).to_contain_text("Content-Security-Policy")
 
 
+@pytest.mark.parametrize("created", [False, True], ids=["before-create", "after-create"])
 def test_leaving_the_page_mid_recording_loses_no_event(
-    page: Page, stack: RunningStack, account: dict[str, Any]
+    page: Page, stack: RunningStack, account: dict[str, Any], created: bool
 ) -> None:
     recording_id = start_demo(page, stack, account)
     page.evaluate(
         "addEventListener('pagehide', () => localStorage.setItem('emitted', String(window.__recorder.stats.emitted)))"
     )
+    if created:
+        # The recording exists before leaving: the exit batch goes to its events route.
+        page.evaluate("window.__recorder.flush()")
+        api_events(account, stack.api, recording_id, at_least=1)
     for round_ in range(3):
         page.click("#like")
         page.type("#search", f"round {round_} ", delay=10)
         page.mouse.move(100 + 50 * round_, 300)
-        page.wait_for_timeout(1500)
-    # Leave before the 5 s flush: only the pagehide keepalive requests can save these.
+        page.wait_for_timeout(600)
+    assert page.evaluate("window.__recorder.stats.requests") == (1 if created else 0)
+    # Leave before the 5 s flush: only the exit path (sendBeacon) can save these events,
+    # through the create route when no flush has created the recording yet.
     page.goto(f"{stack.site}/index.html")
     emitted = int(page.evaluate("localStorage.getItem('emitted')"))
     assert emitted > 10
