@@ -7,7 +7,7 @@
  *   maskAllInputs: true,              // privacy: input values masked unless the element has data-rr-unmask
  *   flushIntervalMs: 5000,            // no event waits longer than this to be sent (2000..5000 recommended)
  *   maxBatchEvents: 1000,             // ...or as soon as this many events are waiting
- *   maxBatchBytes: 1024 * 1024,       // ...or this many (estimated) JSON bytes
+ *   maxBatchBytes: 128 * 1024,        // ...or this many JSON bytes (snapshots and mutations measured)
  *   maxAttempts: 8,                   // retries per batch (same seq) before giving up loudly
  *   screenshot: true,                 // upload a viewport thumbnail with html2canvas
  *   recordingId: undefined,           // resume/idempotent id (8-64 of A-Z a-z 0-9 _ -)
@@ -23,13 +23,19 @@
  * keeps no timer running. The first flush creates the recording and carries the first batch.
  * A failed batch is retried with the same seq (the API stores a seq once). When the page
  * is hidden or left, what is waiting goes out at once through sendBeacon, compressed
- * synchronously (fflate) to fit the browser's 64 KB budget for such requests.
+ * synchronously (fflate) to fit the browser's 64 KB budget for such requests; a batch
+ * too big for that budget is never kept waiting (maxBatchBytes sends it at once).
  */
 import { gzipSync, strToU8 } from "fflate";
 import { record } from "rrweb";
 
-const KEEPALIVE_LIMIT = 60 * 1024;
-const HANDED_OVER = Symbol("handed over to the exit path");
+// Browsers give keepalive fetches and beacons 64 KB in flight in total. Ordinary sends
+// use keepalive only up to this size, so a page being left always has most of the
+// budget for what the exit path must send.
+const KEEPALIVE_LIMIT = 24 * 1024;
+// html2canvas paints the thumbnail from a copy of the page in an iframe of its own:
+// recorded, it would double the recording and show up in the replay.
+const NOT_RECORDED = ".html2canvas-container";
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 
 function newRecordingId() {
@@ -63,13 +69,14 @@ async function gzip(text) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const MAX_BACKOFF_MS = 30000;
 
 export function startRecording(options) {
   const config = {
     maskAllInputs: true,
     flushIntervalMs: 5000,
     maxBatchEvents: 1000,
-    maxBatchBytes: 1024 * 1024,
+    maxBatchBytes: 128 * 1024,
     maxAttempts: 8,
     screenshot: true,
     onError: () => {},
@@ -78,7 +85,8 @@ export function startRecording(options) {
   if (!config.ingestUrl || !config.ingestKey) throw new Error("rrweb recorder: ingestUrl and ingestKey are required");
   const base = config.ingestUrl.replace(/\/$/, "");
   const recordingId = config.recordingId || newRecordingId();
-  // maxWaitMs: the longest any event waited in the buffer before its batch was taken.
+  // maxWaitMs: the longest any event waited between being recorded and the first
+  // request carrying it (time in the buffer plus time queued behind earlier batches).
   const stats = { emitted: 0, sentEvents: 0, requests: 0, bytesSent: 0, jsonBytes: 0, gaveUp: 0, maxWaitMs: 0 };
 
   let buffer = [];
@@ -92,6 +100,7 @@ export function startRecording(options) {
   const queue = []; // batches with their seq, oldest first
   let sending = null;
   let stopped = false;
+  let stopping = null;
   let closed = false; // after stop() resolved: the recording has ended
 
   const fail = (error) => {
@@ -115,42 +124,49 @@ export function startRecording(options) {
     rejectCreated = reject;
   });
   created.catch(fail);
-  let creating = false;
+  let creating = false; // a create has been confirmed: later batches go to .../events
 
   function takeBatch() {
     clearTimeout(flushTimer);
     flushTimer = null;
     if (!buffer.length) return;
-    stats.maxWaitMs = Math.max(stats.maxWaitMs, Date.now() - bufferSince);
-    queue.push({ seq: seq++, events: buffer, attempts: 0 });
+    queue.push({ seq: seq++, events: buffer, since: bufferSince, attempts: 0 });
     buffer = [];
     bufferBytes = 0;
   }
 
-  async function sendOne(batch) {
+  function request(batch) {
     const first = !creating;
     const payload = first
       ? { id: recordingId, url: location.href, title: document.title, seq: batch.seq, events: batch.events }
       : { seq: batch.seq, events: batch.events };
-    const json = JSON.stringify(payload);
-    const body = await gzip(json);
-    // The page was hidden while this batch was being compressed: the exit path sent it.
-    if (batch.handedOver) return HANDED_OVER;
     const path = first ? "/recordings" : `/recordings/${recordingId}/events`;
-    batch.onWire = true;
-    const response = await fetch(`${base}${path}?${keyQuery}`, {
-      method: "POST",
-      headers: { "Content-Type": "text/plain" },
-      body,
-      keepalive: body.byteLength <= KEEPALIVE_LIMIT, // survives the page going away
-    });
+    return { first, json: JSON.stringify(payload), url: `${base}${path}?${keyQuery}` };
+  }
+
+  function sent(batch, json, body) {
+    if (!batch.attempts && !batch.counted) stats.maxWaitMs = Math.max(stats.maxWaitMs, Date.now() - batch.since);
+    batch.counted = true;
     stats.requests += 1;
     stats.bytesSent += body.byteLength;
     stats.jsonBytes += json.length;
+  }
+
+  async function sendOne(batch) {
+    const { first, json, url } = request(batch);
+    const body = await gzip(json);
+    // The page was hidden while this batch was being compressed: the exit path sent it.
+    if (batch.handedOver) return null;
+    batch.onWire = true;
+    batch.keepalive = body.byteLength <= KEEPALIVE_LIMIT; // survives the page going away
+    const sending = fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: batch.keepalive });
+    sent(batch, json, body);
+    const response = await sending;
     if (first && response.ok) {
       creating = true;
       resolveCreated(await response.clone().json());
     } else if (first && response.status >= 400 && response.status < 500 && response.status !== 429) {
+      // Refused for good (a revoked key, say): there will be no recording to attach to.
       rejectCreated(new Error(`creating the recording failed: HTTP ${response.status}`));
     }
     return response;
@@ -169,7 +185,9 @@ export function startRecording(options) {
         batch.inFlight = false;
         batch.onWire = false;
       }
-      if (response === HANDED_OVER) {
+      // The exit path sent it meanwhile (while it was being compressed, or while a
+      // request the browser would cancel with the page was on the wire).
+      if (batch.handedOver) {
         queue.splice(queue.indexOf(batch), 1);
         continue;
       }
@@ -183,12 +201,11 @@ export function startRecording(options) {
       if (!retryable || batch.attempts >= config.maxAttempts) {
         stats.gaveUp += 1;
         queue.shift();
-        if (!creating) rejectCreated(new Error("the recording could not be created"));
         fail(new Error(`gave up on batch ${batch.seq} (${batch.events.length} events): ${response ? `HTTP ${response.status}` : "network error"}`));
         continue;
       }
       const retryAfter = response && Number(response.headers.get("Retry-After"));
-      const backoff = retryAfter ? retryAfter * 1000 : Math.min(30000, 500 * 2 ** batch.attempts);
+      const backoff = Math.min(MAX_BACKOFF_MS, retryAfter ? retryAfter * 1000 : 500 * 2 ** batch.attempts);
       await sleep(backoff * (0.5 + Math.random() / 2));
     }
   }
@@ -212,33 +229,30 @@ export function startRecording(options) {
 
   // The page is going away: send what waits at once. Compression must be synchronous
   // here (fflate), and everything leaves through sendBeacon, whose requests the browser
-  // delivers after the page is gone; both it and keepalive fetch share a 64 KB budget,
-  // which gzip keeps nearly every exit inside. The key rides in the query (a beacon
-  // cannot set headers); the API recognises gzip by its magic bytes.
+  // delivers after the page is gone. The key rides in the query (a beacon cannot set
+  // headers); the API recognises gzip by its magic bytes. Until a create has been
+  // confirmed, every exit batch goes through the create route, which is idempotent and
+  // appends its batch: whichever lands first creates the recording, in any order.
   function flushOnExit() {
     takeBatch();
-    // A batch already on the wire keeps its own (keepalive) request; every other one,
-    // including one still being compressed, goes out now.
-    const pending = queue.filter((batch) => !batch.onWire && !batch.handedOver);
+    // A batch on the wire with keepalive keeps its own request; every other one,
+    // including one being compressed or one the browser would cancel, goes out now.
+    const pending = queue.filter((batch) => !batch.handedOver && !(batch.onWire && batch.keepalive));
     for (const batch of pending) {
-      batch.handedOver = true;
-      // Until a create has been confirmed, every exit batch goes through the create
-      // route, which is idempotent and appends its batch: whichever lands first
-      // creates the recording, in any order.
-      const first = !creating;
-      const payload = { seq: batch.seq, events: batch.events };
-      const json = JSON.stringify(first ? { id: recordingId, url: location.href, title: document.title, ...payload } : payload);
+      const { json, url } = request(batch);
       const body = gzipSync(strToU8(json), { level: 6, mtime: 0 });
-      const url = `${base}${first ? "/recordings" : `/recordings/${recordingId}/events`}?${keyQuery}`;
       const blob = new Blob([body], { type: "text/plain" });
-      if (!(navigator.sendBeacon && navigator.sendBeacon(url, blob))) {
+      if (navigator.sendBeacon) {
+        // Refused (over the budget): it stays queued, and goes out as usual if the page
+        // lives on (only hidden). Later batches wait behind it, keeping the order.
+        if (!navigator.sendBeacon(url, blob)) break;
+      } else {
         fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: true }).catch(fail);
       }
-      stats.requests += 1;
-      stats.bytesSent += body.byteLength;
-      stats.jsonBytes += json.length;
+      batch.handedOver = true;
+      sent(batch, json, body);
       stats.sentEvents += batch.events.length;
-      // One being compressed is dropped by pump when compression ends.
+      // One being compressed or on the wire is dropped by pump when that ends.
       if (!batch.inFlight) queue.splice(queue.indexOf(batch), 1);
     }
   }
@@ -253,14 +267,16 @@ export function startRecording(options) {
       }
       buffer.push(event);
       stats.emitted += 1;
-      // Only full snapshots are large; measuring them is cheap next to recording them.
-      // They wait for the next flush like everything else unless the size bound is hit.
-      bufferBytes += event.type === 2 ? JSON.stringify(event).length : 200;
+      // Full snapshots and DOM mutations can be large; measuring them is cheap next to
+      // recording them. Everything else is small and estimated.
+      const measured = event.type === 2 || (event.type === 3 && event.data.source === 0);
+      bufferBytes += measured ? JSON.stringify(event).length : 200;
       if (buffer.length >= config.maxBatchEvents || bufferBytes >= config.maxBatchBytes) flush();
     },
     maskAllInputs: config.maskAllInputs,
     maskInputFn: (text, element) =>
       config.maskAllInputs && !(element && element.closest && element.closest("[data-rr-unmask]")) ? "*".repeat(text.length) : text,
+    blockSelector: NOT_RECORDED,
     recordCanvas: false,
     collectFonts: false,
   });
@@ -298,26 +314,32 @@ export function startRecording(options) {
     if (!response.ok) throw new Error(`screenshot upload failed: HTTP ${response.status}`);
   }
 
+  async function drain() {
+    stopped = true;
+    if (stopRecording) stopRecording();
+    clearTimeout(flushTimer);
+    // rrweb may still emit what it had queued while tearing down: let it, then drain
+    // until nothing is left (pump gives every batch up after maxAttempts, so this ends).
+    // The exit listeners stay until then: leaving the page mid-drain still sends it all.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    do {
+      await flush();
+      while (sending || queue.length) await (sending || kick()).catch(() => {});
+    } while (buffer.length);
+    closed = true;
+    document.removeEventListener("visibilitychange", onHide);
+    window.removeEventListener("pagehide", flushOnExit);
+  }
+
   return {
     id: recordingId,
     stats,
     flush,
     maskFormValues: (doc) => maskFormValues(doc, config.maskAllInputs),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      if (stopRecording) stopRecording();
-      clearTimeout(flushTimer);
-      document.removeEventListener("visibilitychange", onHide);
-      window.removeEventListener("pagehide", flushOnExit);
-      // rrweb may still emit what it had queued while tearing down: let it, then drain
-      // until nothing is left (pump gives every batch up after maxAttempts, so this ends).
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      do {
-        await flush();
-        while (sending || queue.length) await (sending || kick()).catch(() => {});
-      } while (buffer.length);
-      closed = true;
+    /** Flushes, waits until everything is sent (or given up), and ends the recording. */
+    stop() {
+      if (!stopping) stopping = drain();
+      return stopping;
     },
   };
 }

@@ -39,6 +39,16 @@ def start_demo(page: Page, stack: RunningStack, account: dict[str, Any]) -> str:
     return page.evaluate("window.__recorder.id")
 
 
+def bookmarklet_code(page: Page, stack: RunningStack, account: dict[str, Any]) -> str:
+    """The script behind the signed-in account's bookmarklet link (what clicking it runs)."""
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/bookmarklet.html")
+    link = page.locator("#bookmarklet")
+    expect(link).to_have_attribute("href", re.compile(r"^javascript:"))
+    expect(link).to_be_visible()
+    return requests.utils.unquote(link.get_attribute("href")[len("javascript:") :])
+
+
 def test_sign_up_and_create_an_ingest_key_in_the_site(page: Page, stack: RunningStack) -> None:
     email = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
     page.goto(f"{stack.site}/index.html")
@@ -61,6 +71,9 @@ def test_demo_recording_lists_with_thumbnail_and_replays_the_dom(
     page: Page, stack: RunningStack, account: dict[str, Any]
 ) -> None:
     recording_id = start_demo(page, stack, account)
+    # Create the recording at once, so the thumbnail is painted while the page records.
+    with page.expect_response(lambda r: r.url.startswith(stack.aws) and r.request.method == "POST", timeout=20_000):
+        page.evaluate("window.__recorder.flush()")
     page.click("#like")
     page.click("#like")
     page.click("#share")
@@ -87,6 +100,9 @@ def test_demo_recording_lists_with_thumbnail_and_replays_the_dom(
 
     events = api_events(account, stack.api, recording_id, at_least=emitted)
     assert len(events) == emitted
+    # html2canvas paints from a copy of the page in an iframe of its own: the recording
+    # must not carry that copy (a second snapshot of the page, and a stray replay frame).
+    assert not [e for e in events if e["type"] == 3 and e["data"].get("isAttachIframe")]
 
     # The list shows it, newest first, with its screenshot thumbnail.
     deadline = time.monotonic() + 30
@@ -122,14 +138,7 @@ def test_demo_recording_lists_with_thumbnail_and_replays_the_dom(
 def test_bookmarklet_records_a_page_on_another_origin(
     page: Page, stack: RunningStack, account: dict[str, Any], other_origin: str
 ) -> None:
-    signed_in(page, stack, account)
-    page.goto(f"{stack.site}/bookmarklet.html")
-    link = page.locator("#bookmarklet")
-    expect(link).to_have_attribute("href", re.compile(r"^javascript:"))
-    expect(link).to_be_visible()
-    href = link.get_attribute("href")
-    code = requests.utils.unquote(href[len("javascript:") :])
-
+    code = bookmarklet_code(page, stack, account)
     page.goto(f"{other_origin}/article.html")
     page.evaluate(code)  # what clicking the bookmark does
     badge = page.locator("#rrweb-s3-badge")
@@ -180,3 +189,25 @@ def test_leaving_the_page_mid_recording_loses_no_event(
     events = api_events(account, stack.api, recording_id, at_least=emitted)
     assert len(events) == emitted
     assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
+
+
+def test_a_long_page_sends_its_snapshot_at_once_and_leaving_loses_nothing(
+    page: Page, stack: RunningStack, account: dict[str, Any], other_origin: str
+) -> None:
+    code = bookmarklet_code(page, stack, account)
+    page.goto(f"{other_origin}/long.html")
+    page.evaluate(code)
+    page.wait_for_function("window.__rrwebS3")
+    page.evaluate(
+        "addEventListener('pagehide', () => localStorage.setItem('emitted', String(window.__rrwebS3.stats.emitted)))"
+    )
+    # Far above what a beacon may carry, so it must not wait for the 5 s flush.
+    page.wait_for_function("window.__rrwebS3.stats.requests >= 1", timeout=3_000)
+    recording_id = page.evaluate("window.__rrwebS3.id")
+    page.type("#filter", "item 42", delay=10)
+    page.goto(f"{other_origin}/article.html")
+    emitted = int(page.evaluate("localStorage.getItem('emitted')"))
+    events = api_events(account, stack.api, recording_id, at_least=emitted)
+    assert len(events) == emitted
+    snapshot = next(e for e in events if e["type"] == 2)
+    assert len(json.dumps(snapshot)) > 128 * 1024
