@@ -145,8 +145,8 @@ export function startRecording(options) {
   }
 
   function sent(batch, json, body) {
-    if (!batch.attempts && !batch.counted) stats.maxWaitMs = Math.max(stats.maxWaitMs, Date.now() - batch.since);
-    batch.counted = true;
+    if (!batch.sentOnce) stats.maxWaitMs = Math.max(stats.maxWaitMs, Date.now() - batch.since);
+    batch.sentOnce = true;
     stats.requests += 1;
     stats.bytesSent += body.byteLength;
     stats.jsonBytes += json.length;
@@ -159,9 +159,9 @@ export function startRecording(options) {
     if (batch.handedOver) return null;
     batch.onWire = true;
     batch.keepalive = body.byteLength <= KEEPALIVE_LIMIT; // survives the page going away
-    const sending = fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: batch.keepalive });
+    const pending = fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: batch.keepalive });
     sent(batch, json, body);
-    const response = await sending;
+    const response = await pending;
     if (first && response.ok) {
       creating = true;
       resolveCreated(await response.clone().json());
