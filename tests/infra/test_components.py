@@ -134,7 +134,14 @@ def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:
 
     names = zipfile.ZipFile(package("dev").zip_path).namelist()
     requirements = (ROOT / "api" / "requirements.txt").read_text().splitlines()
-    modules = {"orjson": "orjson/", "pyjwt": "jwt/", "cryptography": "cryptography/", "requests": "requests/"}
+    modules = {
+        "orjson": "orjson/",
+        "pyjwt": "jwt/",
+        "cryptography": "cryptography/",
+        "requests": "requests/",
+        "msgspec": "msgspec/",
+        "aws-lambda-powertools": "aws_lambda_powertools/",
+    }
     for line in requirements:
         name = line.split("==")[0].split("[")[0].strip().lower()
         if name and not name.startswith("#"):
