@@ -16,6 +16,7 @@ from infra.api import Api, ApiArgs  # noqa: E402
 from infra.auth import Auth, AuthArgs  # noqa: E402
 from infra.ingest import Ingest, IngestArgs  # noqa: E402
 from infra.metadata import Metadata, MetadataArgs  # noqa: E402
+from infra.monitoring import Monitoring, MonitoringArgs  # noqa: E402
 from infra.packaging import package  # noqa: E402
 from infra.settings import StackSettings  # noqa: E402
 from infra.site import Site, SiteArgs  # noqa: E402
@@ -63,6 +64,22 @@ site = Site(
         client_id=auth.client.id,
     ),
 )
+monitoring = Monitoring(
+    f"{settings.prefix}-monitoring",
+    MonitoringArgs(
+        settings=settings,
+        account_id=account_id,
+        region=region,
+        api_name=api.rest_api.name,
+        stage=api.stage.stage_name,
+        functions={logical: function.name for logical, function in api.functions.items()},
+        stream=ingest.stream.name,
+        delivery_stream=ingest.delivery.name,
+        table=metadata.table.name,
+        access_table=metadata.access_table.name,
+        reaper_failures=api.reaper_failures.name,
+    ),
+)
 
 pulumi.export("api_url", api.url)
 pulumi.export("site_url", site.url)
@@ -72,3 +89,6 @@ pulumi.export("stream", ingest.stream.name)
 pulumi.export("delivery_stream", ingest.delivery.name)
 pulumi.export("user_pool_id", auth.user_pool.id)
 pulumi.export("user_pool_client_id", auth.client.id)
+pulumi.export("alarm_topic_arn", monitoring.topic.arn)
+pulumi.export("dashboard", monitoring.dashboard.dashboard_name)
+pulumi.export("reaper_dead_letter_queue", api.reaper_failures.url)

@@ -21,6 +21,14 @@ from infra.packaging import ChalicePackage
 from infra.settings import StackSettings
 
 STAGE = "api"
+# The reaper runs on S3 notifications, which Lambda invokes asynchronously: a failed
+# event is retried this often, then kept in the dead-letter queue for a re-drive
+# (docs/operations.md). An hour bounds how long a throttled event may wait before it
+# is set aside, so a stuck reaper shows up in the queue (and its alarm) within the hour.
+REAPER_RETRIES = 2
+REAPER_MAX_EVENT_AGE_SECONDS = 3600
+# SQS's longest retention: two weeks to notice the alarm and re-drive.
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -65,6 +73,7 @@ class Arns:
     access_table: str
     stream: str
     log_group: str
+    reaper_failures: str
 
 
 def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
@@ -89,10 +98,13 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
 
 
 def reaper_policy(arns: Arns) -> list[dict[str, Any]]:
-    """The orphan reaper: look a recording up, delete a late object."""
+    """The orphan reaper: look a recording up, delete a late object, set a failed event aside."""
     return [
         policies.statement(["dynamodb:GetItem"], [arns.table]),
         policies.statement(["s3:DeleteObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]),
+        # Lambda sends a failed asynchronous event to the on-failure destination with
+        # the function's own role.
+        policies.statement(["sqs:SendMessage"], [arns.reaper_failures]),
     ]
 
 
@@ -104,7 +116,7 @@ FUNCTION_POLICIES: dict[str, Callable[[Arns], list[dict[str, Any]]]] = {
 }
 
 
-def _kebab(name: str) -> str:
+def kebab(name: str) -> str:
     """``APIHandler`` -> ``api-handler``, ``ReapOrphans`` -> ``reap-orphans``."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name).lower()
 
@@ -131,6 +143,7 @@ class Api(pulumi.ComponentResource):
     functions: dict[str, aws.lambda_.Function]
     rest_api: aws.apigateway.RestApi
     stage: aws.apigateway.Stage
+    reaper_failures: aws.sqs.Queue
     url: pulumi.Output[str]
     domain: pulumi.Output[str]
 
@@ -154,33 +167,46 @@ class Api(pulumi.ComponentResource):
             "RRWEB_LIMIT_USER_BYTES": str(settings.user_bytes_per_minute),
         }
 
+        # Created before the functions: the reaper's policy names it.
+        self.reaper_failures = aws.sqs.Queue(
+            f"{name}-reap-orphans-failures",
+            message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            tags={"rrweb:stack": settings.stack},
+            opts=child,
+        )
         self.functions = {}
         for logical, spec in sorted(args.package.functions().items()):
             if logical not in FUNCTION_POLICIES:
                 raise ValueError(f"function {logical} has no least-privilege policy in infra/api.py")
-            function_name = f"{settings.prefix}-{_kebab(logical)}"
+            function_name = f"{settings.prefix}-{kebab(logical)}"
             logs = aws.cloudwatch.LogGroup(
-                f"{name}-{_kebab(logical)}-logs",
+                f"{name}-{kebab(logical)}-logs",
                 name=f"/aws/lambda/{function_name}",
                 retention_in_days=settings.log_retention_days,
                 opts=child,
             )
             role = aws.iam.Role(
-                f"{name}-{_kebab(logical)}-role",
+                f"{name}-{kebab(logical)}-role",
                 assume_role_policy=policies.assume_role("lambda.amazonaws.com"),
                 opts=child,
             )
             builder = FUNCTION_POLICIES[logical]
             role_policy = aws.iam.RolePolicy(
-                f"{name}-{_kebab(logical)}-policy",
+                f"{name}-{kebab(logical)}-policy",
                 role=role.id,
                 policy=pulumi.Output.all(
-                    args.bucket_arn, args.table_arn, args.access_table_arn, args.stream_arn, logs.arn
+                    args.bucket_arn,
+                    args.table_arn,
+                    args.access_table_arn,
+                    args.stream_arn,
+                    logs.arn,
+                    self.reaper_failures.arn,
                 ).apply(lambda a, builder=builder: function_policy(builder, Arns(*a))),
                 opts=child,
             )
             self.functions[logical] = aws.lambda_.Function(
-                f"{name}-{_kebab(logical)}",
+                f"{name}-{kebab(logical)}",
                 name=function_name,
                 runtime=spec["Runtime"],
                 handler=spec["Handler"],
@@ -258,7 +284,9 @@ class Api(pulumi.ComponentResource):
         self.domain = pulumi.Output.all(self.rest_api.id, args.region).apply(
             lambda a: f"{a[0]}.execute-api.{a[1]}.amazonaws.com"
         )
-        self.register_outputs({"url": self.url, "rest_api_id": self.rest_api.id})
+        self.register_outputs(
+            {"url": self.url, "rest_api_id": self.rest_api.id, "reaper_failures": self.reaper_failures.url}
+        )
 
     def _event_sources(
         self, name: str, logical: str, spec: dict[str, Any], function: aws.lambda_.Function, args: ApiArgs
@@ -269,7 +297,7 @@ class Api(pulumi.ComponentResource):
                 raise ValueError(f"{logical}.{event_name}: event type {event['Type']} is not wired by infra/api.py")
             properties = event["Properties"]
             aws.lambda_.EventSourceMapping(
-                f"{name}-{_kebab(logical)}-{_kebab(event_name)}",
+                f"{name}-{kebab(logical)}-{kebab(event_name)}",
                 event_source_arn=args.stream_arn,
                 function_name=function.arn,
                 starting_position=properties.get("StartingPosition", "LATEST"),
@@ -279,7 +307,16 @@ class Api(pulumi.ComponentResource):
             )
 
     def _reaper_trigger(self, name: str, args: ApiArgs) -> None:
+        """S3 object-created notifications invoke the reaper; what still fails goes to its queue."""
         reaper = self.functions["ReapOrphans"]
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-reap-orphans-on-failure",
+            function_name=reaper.name,
+            maximum_retry_attempts=REAPER_RETRIES,
+            maximum_event_age_in_seconds=REAPER_MAX_EVENT_AGE_SECONDS,
+            destination_config={"on_failure": {"destination": self.reaper_failures.arn}},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         permission = aws.lambda_.Permission(
             f"{name}-invoke-from-bucket",
             action="lambda:InvokeFunction",

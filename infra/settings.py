@@ -5,6 +5,7 @@ README's "Configuration" table lists the same keys; a test keeps the two in step
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -42,6 +43,9 @@ class StackSettings:
     key_bytes_per_minute: int = 64 * 1024 * 1024
     user_requests_per_minute: int = 1200
     user_bytes_per_minute: int = 128 * 1024 * 1024
+    # Where alarm notifications go; without it the topic still exists, so a subscription
+    # can be added by hand (or another tool) without touching the alarms.
+    alarm_email: str | None = None
 
     @property
     def prefix(self) -> str:
@@ -75,6 +79,8 @@ class StackSettings:
             < 1
         ):
             raise ValueError("rate limits must be >= 1")
+        if self.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
+            raise ValueError("alarmEmail must be one email address")
         if self.chalice_stage not in ("dev", "prod"):
             raise ValueError("chaliceStage must be a stage of api/.chalice/config.json: dev or prod")
         return self
@@ -111,6 +117,7 @@ class StackSettings:
             key_bytes_per_minute=pick("keyBytesPerMinute", "get_int"),
             user_requests_per_minute=pick("userRequestsPerMinute", "get_int"),
             user_bytes_per_minute=pick("userBytesPerMinute", "get_int"),
+            alarm_email=config.get("alarmEmail") or None,
         ).validate()
 
     def data_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
@@ -144,4 +151,5 @@ CONFIG_KEYS = (
     "keyBytesPerMinute",
     "userRequestsPerMinute",
     "userBytesPerMinute",
+    "alarmEmail",
 )

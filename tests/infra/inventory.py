@@ -76,6 +76,17 @@ class Mocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_{name}",
                 "endpoint": f"cognito-idp.{REGION}.amazonaws.com/{name}",
             }
+        elif typ == "aws:sqs/queue:Queue":
+            outputs |= {
+                "arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}",
+                "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}",
+            }
+        elif typ == "aws:sns/topic:Topic":
+            outputs |= {"arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"}
+        elif typ == "aws:kms/key:Key":
+            outputs |= {"arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}", "keyId": name}
+        elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            outputs |= {"arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"}
         elif typ == "aws:cloudfront/distribution:Distribution":
             outputs |= {
                 "arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{name}",

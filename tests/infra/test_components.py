@@ -110,6 +110,8 @@ def test_kinesis_consumers_declared_by_the_app_get_an_event_source_mapping(mocks
         ({"kinesis_mode": "fast"}, "kinesisMode"),
         ({"retention_days": 0}, "retentionDays"),
         ({"chalice_stage": "staging"}, "chaliceStage"),
+        ({"alarm_email": "ops@example.com, oncall@example.com"}, "alarmEmail"),
+        ({"alarm_email": "ops"}, "alarmEmail"),
     ],
 )
 def test_settings_aws_would_refuse_are_refused_before_anything_is_created(change: dict[str, Any], message: str) -> None:
@@ -126,7 +128,9 @@ def test_readme_documents_every_config_key_with_its_default() -> None:
         shown = str(default).lower() if isinstance(default, bool) else str(default)
         if isinstance(default, tuple):
             shown = json.dumps(list(default))
-        assert f"| `{key}` | `{shown}` |" in readme, f"README lacks a row for {key} with default {shown}"
+        # A key with no default (unset unless configured) says so in words.
+        row = f"| `{key}` | (unset) |" if default is None else f"| `{key}` | `{shown}` |"
+        assert row in readme, f"README lacks a row for {key} with default {shown}"
 
 
 def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:
@@ -150,3 +154,69 @@ def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:
     assert "chalicelib/auth.py" in names
     # Compiled parts are Linux x86_64 builds for the Lambda runtime's Python.
     assert any(n.endswith("x86_64-linux-gnu.so") or n.endswith(".abi3.so") for n in names)
+
+
+def monitoring_args(settings: StackSettings) -> Any:
+    from infra.monitoring import MonitoringArgs
+
+    return MonitoringArgs(
+        settings=settings,
+        account_id="123456789012",
+        region="us-east-1",
+        api_name="unit-api",
+        stage="api",
+        functions={"APIHandler": "unit-api-handler", "ReapOrphans": "unit-reap-orphans"},
+        stream="unit-events",
+        delivery_stream="unit-delivery",
+        table="unit-table",
+        access_table="unit-access",
+        reaper_failures="unit-reaper-failures",
+    )
+
+
+@pytest.mark.parametrize("email", [None, "oncall@example.com"])
+def test_alarm_email_is_subscribed_only_when_configured(mocks: RecordingMocks, email: str | None) -> None:
+    from infra.monitoring import Monitoring
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        return Monitoring("unit-monitoring", monitoring_args(StackSettings(stack="unit", alarm_email=email))).topic.arn
+
+    declare()
+    subscriptions = [r for r in mocks.created if r.typ == "aws:sns/topicSubscription:TopicSubscription"]
+    topics = [r for r in mocks.created if r.typ == "aws:sns/topic:Topic"]
+    assert len(topics) == 1, "the topic exists whether or not anyone subscribes"
+    if email is None:
+        assert subscriptions == []
+    else:
+        (subscription,) = subscriptions
+        assert subscription.inputs["protocol"] == "email"
+        assert subscription.inputs["endpoint"] == email
+        assert subscription.inputs["topic"].startswith("arn:aws:sns:us-east-1:123456789012:unit-monitoring-alarms")
+
+
+def test_alarm_email_is_read_from_stack_config() -> None:
+    class Config:
+        """The two getters ``from_config`` uses, over a plain dict."""
+
+        def __init__(self, values: dict[str, str]) -> None:
+            self.values = values
+
+        def get(self, key: str) -> str | None:
+            return self.values.get(key)
+
+        get_int = get_float = get_bool = get_object = get
+
+    assert StackSettings.from_config(Config({}), "unit").alarm_email is None
+    configured = StackSettings.from_config(Config({"alarmEmail": "oncall@example.com"}), "unit")
+    assert configured.alarm_email == "oncall@example.com"
+
+
+def test_a_table_throttle_alarm_refuses_more_metrics_than_cloudwatch_allows() -> None:
+    from infra.monitoring import MAX_ALARM_METRICS, throttle_queries
+
+    operations = [f"Op{i}" for i in range(MAX_ALARM_METRICS)]
+    with pytest.raises(ValueError, match="CloudWatch allows"):
+        throttle_queries("unit-table", operations, ())
+    queries = throttle_queries("unit-table", operations[: MAX_ALARM_METRICS - 2], ())
+    assert len([q for q in queries if "metric" in q]) == MAX_ALARM_METRICS

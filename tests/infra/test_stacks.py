@@ -13,13 +13,16 @@ from app import app
 from chalicelib import layout
 from chalicelib.events import prepare_batch
 from local.delivery import expand_prefix
-from tests.infra.conftest import STACKS, Inventory
+from tests.infra.conftest import ROOT, STACKS, Inventory
 
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 FIREHOSE = "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream"
 REST_API = "aws:apigateway/restApi:RestApi"
 FUNCTION = "aws:lambda/function:Function"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+QUEUE = "aws:sqs/queue:Queue"
+TOPIC = "aws:sns/topic:Topic"
 
 EXPECTED_INVENTORY = {
     "rrweb:index:Storage": 1,
@@ -42,6 +45,17 @@ EXPECTED_INVENTORY = {
     "aws:cloudfront/distribution:Distribution": 1,
     "aws:cloudfront/originAccessControl:OriginAccessControl": 1,
     "aws:s3/bucketNotification:BucketNotification": 1,
+    "rrweb:index:Monitoring": 1,
+    ALARM: 13,
+    "aws:cloudwatch/dashboard:Dashboard": 1,
+    TOPIC: 1,
+    "aws:sns/topicPolicy:TopicPolicy": 1,
+    "aws:kms/key:Key": 1,
+    "aws:kms/keyPolicy:KeyPolicy": 1,
+    # No stack file sets alarmEmail: the topic has no subscriber.
+    "aws:sns/topicSubscription:TopicSubscription": 0,
+    QUEUE: 1,
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": 1,
 }
 
 
@@ -50,7 +64,18 @@ def test_inventory_of_a_stack(inventories: dict[str, Inventory], stack: str) -> 
     counts = Counter(r["type"] for r in inventories[stack].resources)
     assert {typ: counts[typ] for typ in EXPECTED_INVENTORY} == EXPECTED_INVENTORY
     exports = inventories[stack].exports
-    for key in ("api_url", "site_url", "bucket", "table", "stream", "user_pool_id", "user_pool_client_id"):
+    for key in (
+        "api_url",
+        "site_url",
+        "bucket",
+        "table",
+        "stream",
+        "user_pool_id",
+        "user_pool_client_id",
+        "alarm_topic_arn",
+        "dashboard",
+        "reaper_dead_letter_queue",
+    ):
         assert exports[key], f"{stack} exports no {key}"
 
 
@@ -63,7 +88,7 @@ def physical_names(inventory: Inventory) -> set[str]:
         if resource["type"].startswith(("rrweb:", "pulumi:")) or resource["type"] in scoped:
             continue
         inputs = resource["inputs"]
-        explicit = inputs.get("name") if isinstance(inputs.get("name"), str) else None
+        explicit = next((inputs[k] for k in ("name", "dashboardName") if isinstance(inputs.get(k), str)), None)
         names.add(explicit or resource["name"])
     return names
 
@@ -112,6 +137,12 @@ def iam_documents(inventory: Inventory) -> list[tuple[str, dict[str, Any]]]:
     documents += [
         (r["urn"], json.loads(r["inputs"]["assumeRolePolicy"])) for r in inventory.of_type("aws:iam/role:Role")
     ]
+    # Resource policies on the alarm topic and its key are held to the same rule.
+    documents += [
+        (r["urn"], json.loads(r["inputs"]["policy"]))
+        for typ in ("aws:kms/keyPolicy:KeyPolicy", "aws:sns/topicPolicy:TopicPolicy")
+        for r in inventory.of_type(typ)
+    ]
     return documents
 
 
@@ -152,7 +183,13 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
         "logs:CreateLogStream",
         "logs:PutLogEvents",
     }
-    assert reaper == {"dynamodb:GetItem", "s3:DeleteObject", "logs:CreateLogStream", "logs:PutLogEvents"}
+    assert reaper == {
+        "dynamodb:GetItem",
+        "s3:DeleteObject",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+    }
     assert "dynamodb:Scan" not in api
     assert table["hashKey"] == "owner"
     assert "dynamodb:Scan" not in reaper
@@ -307,3 +344,215 @@ def test_orphan_reaper_is_wired_to_new_recording_objects(inventories: dict[str, 
     assert target["events"] == ["s3:ObjectCreated:*"]
     assert target["filterPrefix"] == layout.RECORDINGS_ROOT
     assert target["lambdaFunctionArn"].endswith("-reap-orphans")
+
+
+def alarms_by_role(inventory: Inventory) -> dict[str, dict[str, Any]]:
+    """The stack's alarms by role: the alarm name without the stack's prefix."""
+    prefix = f"rrweb-s3-storage-{inventory.stack}-"
+    alarms = {}
+    for alarm in inventory.of_type(ALARM):
+        name = alarm["inputs"]["name"]
+        assert name.startswith(prefix), f"{alarm['urn']} is not named after its stack"
+        alarms[name.removeprefix(prefix)] = alarm["inputs"]
+    return alarms
+
+
+def table_operations(inventory: Inventory, table_arn: str) -> set[str]:
+    """DynamoDB operations the functions' deployed policies allow on one table (or its indexes)."""
+    operations = set()
+    for policy in inventory.of_type(ROLE_POLICY):
+        for statement in json.loads(policy["inputs"]["policy"])["Statement"]:
+            if any(r == table_arn or r.startswith(f"{table_arn}/") for r in statement["Resource"]):
+                operations |= {a.removeprefix("dynamodb:") for a in statement["Action"] if a.startswith("dynamodb:")}
+    return operations
+
+
+def expected_alarms(inventory: Inventory) -> dict[str, tuple[str, str, dict[str, str]]]:
+    """Per role: the namespace, metric and dimensions naming this stack's own resources."""
+    api = inventory.one(REST_API)["inputs"]["name"]
+    stage = inventory.one("aws:apigateway/stage:Stage")["inputs"]["stageName"]
+    handler = find(inventory, FUNCTION, "-api-handler")["inputs"]["name"]
+    reaper = find(inventory, FUNCTION, "-reap-orphans")["inputs"]["name"]
+    stream = inventory.one("aws:kinesis/stream:Stream")["inputs"]["name"]
+    delivery = inventory.one(FIREHOSE)["inputs"]["name"]
+    queue = inventory.one(QUEUE)["inputs"]["name"]
+    return {
+        "api-5xx": ("AWS/ApiGateway", "5XXError", {"ApiName": api, "Stage": stage}),
+        "api-handler-errors": ("AWS/Lambda", "Errors", {"FunctionName": handler}),
+        "api-handler-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": handler}),
+        "reap-orphans-errors": ("AWS/Lambda", "Errors", {"FunctionName": reaper}),
+        "reap-orphans-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": reaper}),
+        "stream-iterator-age": ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": stream}),
+        "stream-write-throttled": ("AWS/Kinesis", "WriteProvisionedThroughputExceeded", {"StreamName": stream}),
+        "delivery-freshness": ("AWS/Firehose", "DeliveryToS3.DataFreshness", {"DeliveryStreamName": delivery}),
+        "delivery-failures": ("AWS/Firehose", "DeliveryToS3.Success", {"DeliveryStreamName": delivery}),
+        "delivery-partitions-exceeded": ("AWS/Firehose", "PartitionCountExceeded", {"DeliveryStreamName": delivery}),
+        "reap-orphans-dead-letters": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue}),
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alarm_watches_this_stacks_resources_and_notifies_the_topic(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    alarms = alarms_by_role(inventory)
+    expected = expected_alarms(inventory)
+    assert set(alarms) == {*expected, "recordings-table-throttled", "access-table-throttled"}
+    for role, (namespace, metric, dimensions) in expected.items():
+        alarm = alarms[role]
+        assert (alarm["namespace"], alarm["metricName"], alarm["dimensions"]) == (namespace, metric, dimensions), role
+    topic = inventory.exports["alarm_topic_arn"]
+    for role, alarm in alarms.items():
+        assert alarm["alarmActions"] == [topic], f"{role} notifies {alarm['alarmActions']}"
+        assert alarm["okActions"] == [topic], f"{role} does not say when it clears"
+        assert f"docs/operations.md#{role}" in alarm["alarmDescription"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_throttle_alarms_cover_every_operation_the_functions_may_call(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    alarms = alarms_by_role(inventory)
+    for role, suffix, indexes in (
+        ("recordings", "-metadata-recordings", set()),
+        ("access", "-metadata-access", {"byOwner"}),
+    ):
+        table = find(inventory, "aws:dynamodb/table:Table", suffix)
+        name = table["inputs"]["name"]
+        table_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{name}"
+        queries = alarms[f"{role}-table-throttled"]["metricQueries"]
+        metrics = [q["metric"] for q in queries if "metric" in q]
+        assert all(m["namespace"] == "AWS/DynamoDB" and m["dimensions"]["TableName"] == name for m in metrics)
+        per_operation = {m["dimensions"]["Operation"] for m in metrics if m["metricName"] == "ThrottledRequests"}
+        assert per_operation == table_operations(inventory, table_arn), role
+        events = {
+            (m["metricName"], m["dimensions"].get("GlobalSecondaryIndexName"))
+            for m in metrics
+            if "Events" in m["metricName"]
+        }
+        assert events == {
+            (e, index) for e in ("ReadThrottleEvents", "WriteThrottleEvents") for index in {None, *indexes}
+        }
+        (result,) = [q for q in queries if q.get("returnData")]
+        assert result["expression"] == f"SUM([{','.join(q['id'] for q in queries if 'metric' in q)}])"
+
+
+def test_thresholds_leave_room_for_normal_buffering(inventories: dict[str, Inventory]) -> None:
+    for stack in STACKS:
+        inventory = inventories[stack]
+        alarms = alarms_by_role(inventory)
+        buffer = firehose_settings(inventory)["bufferingInterval"]
+        # Dynamic partitioning may hold a record 1.5 buffer intervals by design.
+        assert alarms["delivery-freshness"]["threshold"] > 1.5 * buffer
+        assert alarms["delivery-failures"]["comparisonOperator"] == "LessThanThreshold"
+        assert alarms["delivery-failures"]["threshold"] == 1
+        retention_ms = inventory.one("aws:kinesis/stream:Stream")["inputs"]["retentionPeriod"] * 3600 * 1000
+        assert alarms["stream-iterator-age"]["threshold"] < retention_ms / 10
+        # Firehose polls every shard every second: no reads at all is trouble.
+        assert alarms["stream-iterator-age"]["treatMissingData"] == "breaching"
+        # The rest exist only on traffic or trouble: silence must not alarm.
+        quiet = {role for role, alarm in alarms.items() if alarm["treatMissingData"] == "notBreaching"}
+        assert quiet == set(alarms) - {"stream-iterator-age"}, stack
+
+
+def test_reaper_failures_go_to_an_encrypted_two_week_queue_it_may_only_send_to(
+    inventories: dict[str, Inventory],
+) -> None:
+    inventory = inventories["dev"]
+    queue = inventory.one(QUEUE)["inputs"]
+    queue_arn = f"arn:aws:sqs:us-east-1:123456789012:{queue['name']}"
+    assert queue["sqsManagedSseEnabled"] is True
+    assert queue["messageRetentionSeconds"] == 14 * 24 * 3600
+    config = inventory.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")["inputs"]
+    assert config["functionName"] == find(inventory, FUNCTION, "-reap-orphans")["inputs"]["name"]
+    assert config["destinationConfig"]["onFailure"]["destination"] == queue_arn
+    assert 0 <= config["maximumRetryAttempts"] <= 2
+    assert 60 <= config["maximumEventAgeInSeconds"] <= 6 * 3600
+    reaper = function_policy(inventory, "reap-orphans")["Statement"]
+    statements = [s for s in reaper if any(a.startswith("sqs:") for a in s["Action"])]
+    assert statements == [{"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [queue_arn]}]
+    api = {a for s in function_policy(inventory, "api-handler")["Statement"] for a in s["Action"]}
+    assert not any(a.startswith("sqs:") for a in api)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_alarm_topic_is_encrypted_with_a_key_only_this_stacks_alarms_may_use(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    topic = inventory.one(TOPIC)["inputs"]
+    key_name = inventory.one("aws:kms/key:Key")["name"]
+    key_arn = f"arn:aws:kms:us-east-1:123456789012:key/{key_name}-a1b2c3d"
+    assert topic["kmsMasterKeyId"] == key_arn
+    alarms = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:rrweb-s3-storage-{stack}-*"
+    for typ, resource, actions in (
+        ("aws:kms/keyPolicy:KeyPolicy", key_arn, ["kms:Decrypt", "kms:GenerateDataKey"]),
+        ("aws:sns/topicPolicy:TopicPolicy", inventory.exports["alarm_topic_arn"], ["sns:Publish"]),
+    ):
+        statements = json.loads(inventory.one(typ)["inputs"]["policy"])["Statement"]
+        (service,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+        assert service["Action"] == actions, typ
+        assert service["Resource"] == [resource], typ
+        assert service["Condition"]["ArnLike"] == {"aws:SourceArn": alarms}, typ
+        assert service["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}, typ
+        assert all(s["Resource"] == [resource] for s in statements), typ
+
+
+def metric_names(body: dict[str, Any]) -> set[str]:
+    """Every string a dashboard's metric widgets name (namespaces, metrics, dimension values)."""
+    return {
+        part
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for metric in widget["properties"]["metrics"]
+        for part in metric
+        if isinstance(part, str)
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_dashboard_shows_this_stacks_resources(inventories: dict[str, Inventory], stack: str) -> None:
+    inventory = inventories[stack]
+    dashboard = inventory.one("aws:cloudwatch/dashboard:Dashboard")["inputs"]
+    assert dashboard["dashboardName"] == inventory.exports["dashboard"] == f"rrweb-s3-storage-{stack}"
+    body = json.loads(dashboard["dashboardBody"])
+    names = metric_names(body)
+    own = {dimensions_value for _, _, dims in expected_alarms(inventory).values() for dimensions_value in dims.values()}
+    own |= {t["inputs"]["name"] for t in inventory.of_type("aws:dynamodb/table:Table")}
+    assert own <= names, f"the dashboard misses {sorted(own - names)}"
+    for metric in (
+        "Count",
+        "Latency",
+        "5XXError",
+        "Errors",
+        "Duration",
+        "Throttles",
+        "ConcurrentExecutions",
+        "IncomingRecords",
+        "IncomingBytes",
+        "GetRecords.IteratorAgeMilliseconds",
+        "WriteProvisionedThroughputExceeded",
+        "DeliveryToS3.DataFreshness",
+        "DeliveryToS3.Success",
+        "ConsumedReadCapacityUnits",
+        "ConsumedWriteCapacityUnits",
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+        "ApproximateNumberOfMessagesVisible",
+    ):
+        assert metric in names, f"the dashboard does not chart {metric}"
+    assert all(w["properties"]["region"] == "us-east-1" for w in body["widgets"] if w["type"] == "metric")
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert set(alarm_widget["properties"]["alarms"]) == {
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{a['inputs']['name']}" for a in inventory.of_type(ALARM)
+    }
+    others = {s for s in STACKS if s != stack}
+    assert not any(f"rrweb-s3-storage-{other}-" in name for other in others for name in names)
+
+
+def test_operations_guide_explains_every_alarm(inventories: dict[str, Inventory]) -> None:
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    for role in alarms_by_role(inventories["dev"]):
+        assert f"### `{role}`" in guide, f"docs/operations.md does not explain {role}"

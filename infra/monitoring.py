@@ -1,0 +1,554 @@
+"""Monitoring: the stack's alarms, the topic they notify, and one dashboard.
+
+Every alarm watches a resource of this stack and notifies one SNS topic on ALARM and
+on OK; docs/operations.md says what each alarm means and what to do about it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from chalicelib.keys import INDEX_BY_OWNER
+from infra import policies
+from infra.api import FUNCTION_POLICIES, Arns, kebab
+from infra.settings import StackSettings
+
+# A CloudWatch metric math alarm may name at most this many metrics.
+MAX_ALARM_METRICS = 10
+# Counters of trouble (errors, throttles) are judged per minute, and alarm when three
+# of the last five minutes saw any: one stray minute (a retried throttle, a cold
+# dependency) stays quiet, a failure that persists is reported within five minutes.
+TROUBLE_PERIOD = 60
+TROUBLE_WINDOW = 5
+TROUBLE_MINUTES = 3
+# Firehose reads within seconds of a write; ten minutes behind is far beyond any
+# buffering on the way and still leaves the stream's 24 hours (at least) to catch up.
+ITERATOR_AGE_LIMIT_MS = 10 * 60 * 1000
+# Firehose flushes a partition after the buffer interval, up to 1.5 times it with
+# dynamic partitioning; five times it means delivery is failing or retrying.
+FRESHNESS_BUFFERS = 5
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """How one metric (or metric math expression) is judged; every alarm is built from one."""
+
+    statistic: str
+    threshold: float
+    comparison: str = "GreaterThanOrEqualToThreshold"
+    period: int = TROUBLE_PERIOD
+    evaluation_periods: int = TROUBLE_WINDOW
+    datapoints_to_alarm: int = TROUBLE_MINUTES
+    # Most metrics here exist only while something happens (a request, a delivery,
+    # a throttle): no data is no trouble.
+    missing: str = "notBreaching"
+
+
+TROUBLE = AlarmSpec(statistic="Sum", threshold=1)
+
+
+@dataclass
+class MonitoringArgs:
+    """Inputs of the Monitoring component: the names CloudWatch knows this stack's resources by."""
+
+    settings: StackSettings
+    account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    api_name: pulumi.Input[str]
+    stage: pulumi.Input[str]
+    # Function names by the logical id Chalice gave them (``APIHandler``, ``ReapOrphans``).
+    functions: Mapping[str, pulumi.Input[str]]
+    stream: pulumi.Input[str]
+    delivery_stream: pulumi.Input[str]
+    table: pulumi.Input[str]
+    access_table: pulumi.Input[str]
+    # The name of the orphan reaper's dead-letter queue.
+    reaper_failures: pulumi.Input[str]
+
+
+def granted_operations(table_field: str) -> list[str]:
+    """DynamoDB operations some function's policy allows on one table (an ``Arns`` field).
+
+    ``ThrottledRequests`` exists per operation only, so the throttle alarm must name
+    each operation; deriving them from the policies means a newly granted call is
+    watched as soon as it can be made.
+    """
+    marker = Arns(
+        bucket="bucket",
+        table="table",
+        access_table="access_table",
+        stream="stream",
+        log_group="log_group",
+        reaper_failures="reaper_failures",
+    )
+    target = getattr(marker, table_field)
+    operations: set[str] = set()
+    for builder in FUNCTION_POLICIES.values():
+        for statement in builder(marker):
+            if any(resource == target or resource.startswith(f"{target}/") for resource in statement["Resource"]):
+                operations |= {
+                    action.removeprefix("dynamodb:") for action in statement["Action"] if action.startswith("dynamodb:")
+                }
+    return sorted(operations)
+
+
+def alarm_prefix(settings: StackSettings) -> str:
+    """Every alarm's name starts with this, so the topic and key can admit exactly this stack's alarms."""
+    return f"{settings.prefix}-"
+
+
+def key_policy(*, key_arn: str, account_id: str, alarm_arn_pattern: str) -> str:
+    """The topic key: the account administers it (through IAM), this stack's alarms encrypt with it.
+
+    The AWS-managed ``alias/aws/sns`` key cannot be used here: its policy is fixed and
+    does not admit CloudWatch, whose notifications to a topic encrypted with it fail.
+    """
+    root = {"AWS": f"arn:aws:iam::{account_id}:root"}
+    administration = policies.statement(
+        [
+            "kms:CancelKeyDeletion",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:DisableKey",
+            "kms:DisableKeyRotation",
+            "kms:EnableKey",
+            "kms:EnableKeyRotation",
+            "kms:GenerateDataKey",
+            "kms:GetKeyPolicy",
+            "kms:GetKeyRotationStatus",
+            "kms:ListKeyRotations",
+            "kms:ListResourceTags",
+            "kms:PutKeyPolicy",
+            "kms:ScheduleKeyDeletion",
+            "kms:TagResource",
+            "kms:UntagResource",
+            "kms:UpdateKeyDescription",
+        ],
+        [key_arn],
+    )
+    alarms = policies.statement(
+        ["kms:Decrypt", "kms:GenerateDataKey"],
+        [key_arn],
+        StringEquals={"aws:SourceAccount": account_id},
+        ArnLike={"aws:SourceArn": alarm_arn_pattern},
+    )
+    return policies.document(
+        [
+            {"Sid": "AccountAdministersThroughIam", "Principal": root, **administration},
+            {"Sid": "StackAlarmsEncrypt", "Principal": {"Service": "cloudwatch.amazonaws.com"}, **alarms},
+        ]
+    )
+
+
+def topic_policy(*, topic_arn: str, account_id: str, alarm_arn_pattern: str) -> str:
+    """Only this stack's alarms publish through the service principal; people use IAM."""
+    publish = policies.statement(
+        ["sns:Publish"],
+        [topic_arn],
+        StringEquals={"aws:SourceAccount": account_id},
+        ArnLike={"aws:SourceArn": alarm_arn_pattern},
+    )
+    return policies.document(
+        [{"Sid": "StackAlarmsPublish", "Principal": {"Service": "cloudwatch.amazonaws.com"}, **publish}]
+    )
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Alarms on ingest, functions, stream, delivery, tables and the reaper's dead letters."""
+
+    topic: aws.sns.Topic
+    alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    dashboard: aws.cloudwatch.Dashboard
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rrweb:index:Monitoring", name, None, opts)
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        self._prefix = alarm_prefix(settings)
+        alarm_arn_pattern = pulumi.Output.all(args.region, args.account_id).apply(
+            lambda a: f"arn:aws:cloudwatch:{a[0]}:{a[1]}:alarm:{self._prefix}*"
+        )
+
+        key = aws.kms.Key(
+            f"{name}-topic-key",
+            description=f"{settings.prefix}: alarm notifications",
+            enable_key_rotation=True,
+            # A PR stack's key goes with it; seven days is the shortest wait AWS allows.
+            deletion_window_in_days=7,
+            tags={"rrweb:stack": settings.stack},
+            opts=child,
+        )
+        key_policy_resource = aws.kms.KeyPolicy(
+            f"{name}-topic-key-policy",
+            key_id=key.key_id,
+            policy=pulumi.Output.all(key.arn, args.account_id, alarm_arn_pattern).apply(
+                lambda a: key_policy(key_arn=a[0], account_id=a[1], alarm_arn_pattern=a[2])
+            ),
+            opts=child,
+        )
+        self.topic = aws.sns.Topic(
+            f"{name}-alarms",
+            kms_master_key_id=key.arn,
+            tags={"rrweb:stack": settings.stack},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[key_policy_resource]),
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-alarms-policy",
+            arn=self.topic.arn,
+            policy=pulumi.Output.all(self.topic.arn, args.account_id, alarm_arn_pattern).apply(
+                lambda a: topic_policy(topic_arn=a[0], account_id=a[1], alarm_arn_pattern=a[2])
+            ),
+            opts=child,
+        )
+        if settings.alarm_email:
+            # Email subscriptions stay pending until the address confirms the link AWS sends.
+            aws.sns.TopicSubscription(
+                f"{name}-alarms-email",
+                topic=self.topic.arn,
+                protocol="email",
+                endpoint=settings.alarm_email,
+                opts=child,
+            )
+
+        self.alarms = {}
+        self._ingest_alarms(args)
+        self._function_alarms(args)
+        self._stream_alarms(args)
+        self._delivery_alarms(args)
+        self._table_alarms(args)
+        self._alarm(
+            "reap-orphans-dead-letters",
+            "An S3 notification the orphan reaper failed on, after retries, waits in its dead-letter queue.",
+            AlarmSpec(statistic="Maximum", threshold=1, period=300, evaluation_periods=1, datapoints_to_alarm=1),
+            metric=("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": args.reaper_failures}),
+        )
+
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=settings.prefix,
+            dashboard_body=pulumi.Output.all(
+                region=args.region,
+                api=args.api_name,
+                stage=args.stage,
+                functions=dict(args.functions),
+                stream=args.stream,
+                delivery=args.delivery_stream,
+                table=args.table,
+                access_table=args.access_table,
+                queue=args.reaper_failures,
+                alarms=[alarm.arn for _, alarm in sorted(self.alarms.items())],
+            ).apply(lambda values: dashboard_body(**values)),
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "topic_arn": self.topic.arn,
+                "dashboard": self.dashboard.dashboard_name,
+                "alarms": [alarm.name for _, alarm in sorted(self.alarms.items())],
+            }
+        )
+
+    def _alarm(
+        self,
+        role: str,
+        description: str,
+        spec: AlarmSpec,
+        *,
+        metric: tuple[str, str, Mapping[str, pulumi.Input[str]]] | None = None,
+        queries: Sequence[Mapping[str, Any]] | None = None,
+    ) -> aws.cloudwatch.MetricAlarm:
+        """One alarm named ``<stack prefix>-<role>``, notifying the topic when it fires and when it clears."""
+        single: dict[str, Any] = {}
+        if metric is not None:
+            namespace, metric_name, dimensions = metric
+            single = {
+                "namespace": namespace,
+                "metric_name": metric_name,
+                "dimensions": dict(dimensions),
+                "statistic": spec.statistic,
+                "period": spec.period,
+            }
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{role}",
+            name=f"{self._prefix}{role}",
+            alarm_description=f"{description} See docs/operations.md#{role}.",
+            comparison_operator=spec.comparison,
+            threshold=spec.threshold,
+            evaluation_periods=spec.evaluation_periods,
+            datapoints_to_alarm=spec.datapoints_to_alarm,
+            treat_missing_data=spec.missing,
+            metric_queries=list(queries) if queries is not None else None,
+            alarm_actions=[self.topic.arn],
+            ok_actions=[self.topic.arn],
+            opts=pulumi.ResourceOptions(parent=self),
+            **single,
+        )
+        self.alarms[role] = alarm
+        return alarm
+
+    def _ingest_alarms(self, args: MonitoringArgs) -> None:
+        self._alarm(
+            "api-5xx",
+            "The REST API answered with 5xx in three of the last five minutes.",
+            TROUBLE,
+            metric=("AWS/ApiGateway", "5XXError", {"ApiName": args.api_name, "Stage": args.stage}),
+        )
+
+    def _function_alarms(self, args: MonitoringArgs) -> None:
+        for logical, function_name in sorted(args.functions.items()):
+            role = kebab(logical)
+            dimensions = {"FunctionName": function_name}
+            self._alarm(
+                f"{role}-errors",
+                f"{logical} failed (an unhandled error or a timeout) in three of the last five minutes.",
+                TROUBLE,
+                metric=("AWS/Lambda", "Errors", dimensions),
+            )
+            self._alarm(
+                f"{role}-throttles",
+                f"{logical} was refused for lack of concurrency in three of the last five minutes.",
+                TROUBLE,
+                metric=("AWS/Lambda", "Throttles", dimensions),
+            )
+
+    def _stream_alarms(self, args: MonitoringArgs) -> None:
+        dimensions = {"StreamName": args.stream}
+        self._alarm(
+            "stream-iterator-age",
+            "The delivery stream reads the Kinesis stream more than ten minutes behind, or not at all.",
+            AlarmSpec(
+                statistic="Maximum",
+                threshold=ITERATOR_AGE_LIMIT_MS,
+                comparison="GreaterThanThreshold",
+                period=300,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                # Firehose reads every shard every second, so the metric always has
+                # data while it reads; none for fifteen minutes means it stopped.
+                missing="breaching",
+            ),
+            metric=("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", dimensions),
+        )
+        self._alarm(
+            "stream-write-throttled",
+            "PutRecords was throttled (records refused, the API answered 503) in three of the last five minutes.",
+            TROUBLE,
+            metric=("AWS/Kinesis", "WriteProvisionedThroughputExceeded", dimensions),
+        )
+
+    def _delivery_alarms(self, args: MonitoringArgs) -> None:
+        dimensions = {"DeliveryStreamName": args.delivery_stream}
+        buffer = args.settings.firehose_buffer_seconds
+        self._alarm(
+            "delivery-freshness",
+            f"The oldest record waiting in Firehose is older than {FRESHNESS_BUFFERS} buffer intervals.",
+            AlarmSpec(
+                statistic="Maximum",
+                threshold=FRESHNESS_BUFFERS * buffer,
+                comparison="GreaterThanThreshold",
+                period=300,
+                evaluation_periods=2,
+                datapoints_to_alarm=2,
+            ),
+            metric=("AWS/Firehose", "DeliveryToS3.DataFreshness", dimensions),
+        )
+        self._alarm(
+            "delivery-failures",
+            "Firehose failed some of its S3 puts for fifteen minutes (it retries them; see the delivery logs).",
+            AlarmSpec(
+                statistic="Average",
+                threshold=1,
+                comparison="LessThanThreshold",
+                period=300,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+            ),
+            metric=("AWS/Firehose", "DeliveryToS3.Success", dimensions),
+        )
+        self._alarm(
+            "delivery-partitions-exceeded",
+            "Firehose had more active partitions than allowed; the excess records went to the errors/ prefix.",
+            AlarmSpec(statistic="Maximum", threshold=1, period=300, evaluation_periods=1, datapoints_to_alarm=1),
+            metric=("AWS/Firehose", "PartitionCountExceeded", dimensions),
+        )
+
+    def _table_alarms(self, args: MonitoringArgs) -> None:
+        for role, table, table_field, indexes in (
+            ("recordings", args.table, "table", ()),
+            ("access", args.access_table, "access_table", (INDEX_BY_OWNER,)),
+        ):
+            self._alarm(
+                f"{role}-table-throttled",
+                f"DynamoDB throttled requests to the {role} table in three of the last five minutes.",
+                TROUBLE,
+                queries=throttle_queries(table, granted_operations(table_field), indexes),
+            )
+
+
+def throttle_queries(
+    table: pulumi.Input[str], operations: Sequence[str], global_indexes: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Metric math: every throttle metric of one table (per operation, table and indexes), summed."""
+
+    def metric(metric_name: str, dimensions: dict[str, pulumi.Input[str]]) -> dict[str, Any]:
+        return {
+            "namespace": "AWS/DynamoDB",
+            "metric_name": metric_name,
+            "dimensions": dimensions,
+            "stat": "Sum",
+            "period": TROUBLE_PERIOD,
+        }
+
+    metrics = [metric("ThrottledRequests", {"TableName": table, "Operation": op}) for op in operations]
+    metrics += [metric(name, {"TableName": table}) for name in ("ReadThrottleEvents", "WriteThrottleEvents")]
+    metrics += [
+        metric(name, {"TableName": table, "GlobalSecondaryIndexName": index})
+        for index in global_indexes
+        for name in ("ReadThrottleEvents", "WriteThrottleEvents")
+    ]
+    if len(metrics) > MAX_ALARM_METRICS:
+        raise ValueError(f"a throttle alarm would name {len(metrics)} metrics; CloudWatch allows {MAX_ALARM_METRICS}")
+    ids = [f"m{i}" for i in range(len(metrics))]
+    return [
+        *({"id": i, "metric": m, "return_data": False} for i, m in zip(ids, metrics, strict=True)),
+        {"id": "throttled", "expression": f"SUM([{','.join(ids)}])", "label": "throttled", "return_data": True},
+    ]
+
+
+def dashboard_body(
+    *,
+    region: str,
+    api: str,
+    stage: str,
+    functions: dict[str, str],
+    stream: str,
+    delivery: str,
+    table: str,
+    access_table: str,
+    queue: str,
+    alarms: list[str],
+) -> str:
+    """The stack's dashboard: one row per stage of the data path, alarm states on top."""
+    api_dims = ["ApiName", api, "Stage", stage]
+    names = sorted(functions.values())
+    rows: list[list[dict[str, Any]]] = [
+        [_alarm_widget("Alarms", alarms)],
+        [
+            _widget("Ingest requests", "Sum", [["AWS/ApiGateway", "Count", *api_dims]]),
+            _widget(
+                "Ingest latency (ms)",
+                "p99",
+                [
+                    ["AWS/ApiGateway", "Latency", *api_dims, {"stat": "p50", "label": "p50"}],
+                    ["AWS/ApiGateway", "Latency", *api_dims, {"label": "p99"}],
+                    ["AWS/ApiGateway", "IntegrationLatency", *api_dims, {"label": "integration p99"}],
+                ],
+            ),
+            _widget(
+                "API errors",
+                "Sum",
+                [["AWS/ApiGateway", "5XXError", *api_dims], ["AWS/ApiGateway", "4XXError", *api_dims]],
+            ),
+        ],
+        [
+            _widget("Lambda errors", "Sum", [["AWS/Lambda", "Errors", "FunctionName", n] for n in names]),
+            _widget("Lambda duration p99 (ms)", "p99", [["AWS/Lambda", "Duration", "FunctionName", n] for n in names]),
+            _widget("Lambda throttles", "Sum", [["AWS/Lambda", "Throttles", "FunctionName", n] for n in names]),
+            _widget(
+                "Lambda concurrency",
+                "Maximum",
+                [["AWS/Lambda", "ConcurrentExecutions", "FunctionName", n] for n in names],
+            ),
+        ],
+        [
+            _widget(
+                "Stream incoming",
+                "Sum",
+                [
+                    ["AWS/Kinesis", "IncomingRecords", "StreamName", stream],
+                    ["AWS/Kinesis", "IncomingBytes", "StreamName", stream, {"yAxis": "right"}],
+                ],
+            ),
+            _widget(
+                "Stream iterator age (ms)",
+                "Maximum",
+                [["AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "StreamName", stream]],
+            ),
+            _widget(
+                "Stream throttles",
+                "Sum",
+                [
+                    ["AWS/Kinesis", "WriteProvisionedThroughputExceeded", "StreamName", stream],
+                    ["AWS/Kinesis", "ReadProvisionedThroughputExceeded", "StreamName", stream],
+                ],
+            ),
+        ],
+        [
+            _widget(
+                "Delivery freshness (s)",
+                "Maximum",
+                [["AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", delivery]],
+            ),
+            _widget(
+                "Delivery success",
+                "Average",
+                [
+                    ["AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", delivery],
+                    ["AWS/Firehose", "PartitionCountExceeded", "DeliveryStreamName", delivery, {"stat": "Maximum"}],
+                ],
+            ),
+        ],
+        [
+            _widget(
+                "Table consumed capacity",
+                "Sum",
+                [
+                    ["AWS/DynamoDB", metric, "TableName", name]
+                    for name in (table, access_table)
+                    for metric in ("ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits")
+                ],
+            ),
+            _widget(
+                "Table throttles",
+                "Sum",
+                [
+                    ["AWS/DynamoDB", metric, "TableName", name]
+                    for name in (table, access_table)
+                    for metric in ("ReadThrottleEvents", "WriteThrottleEvents")
+                ],
+            ),
+            _widget(
+                "Reaper dead letters",
+                "Maximum",
+                [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue]],
+            ),
+        ],
+    ]
+    # Rows of equal-width widgets across the dashboard's 24 columns; metric widgets
+    # must name their region.
+    widgets = []
+    for y, row in enumerate(rows):
+        width = 24 // len(row)
+        for x, widget in enumerate(row):
+            if widget["type"] == "metric":
+                widget["properties"]["region"] = region
+            widgets.append({**widget, "x": x * width, "y": y * 6, "width": width, "height": 6})
+    return json.dumps({"widgets": widgets}, sort_keys=True)
+
+
+def _widget(title: str, stat: str, metrics: list[list[Any]]) -> dict[str, Any]:
+    return {
+        "type": "metric",
+        "properties": {"title": title, "view": "timeSeries", "stat": stat, "period": 60, "metrics": metrics},
+    }
+
+
+def _alarm_widget(title: str, alarms: list[str]) -> dict[str, Any]:
+    return {"type": "alarm", "properties": {"title": title, "alarms": alarms}}
