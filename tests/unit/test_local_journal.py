@@ -1,0 +1,107 @@
+"""The embedded AWS's write-ahead journal: framing, torn tails, group commit, segments."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from local.journal import Entry, Journal, decode, read_segment
+
+
+def entry(n: int, size: int = 10) -> Entry:
+    return Entry(meta={"method": "PUT", "path": f"/bucket/key-{n}", "n": n}, body=bytes([n % 256]) * size)
+
+
+def test_appended_entries_read_back_in_order(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    assert journal.open() == 1
+    for n in range(5):
+        journal.commit(entry(n))
+    journal.close()
+    got = list(journal.entries(journal.segments()))
+    assert [e.meta["n"] for e in got] == [0, 1, 2, 3, 4]
+    assert got[3].body == b"\x03" * 10
+
+
+def test_a_closed_journal_writes_nothing(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.commit(entry(1))  # before open: the stack restores its snapshot unjournaled
+    assert journal.segments() == []
+
+
+def test_a_torn_tail_is_ignored_and_what_precedes_it_kept(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.open()
+    for n in range(3):
+        journal.commit(entry(n, size=100))
+    journal.close()
+    path = journal.path(1)
+    whole = path.read_bytes()
+    for cut in (1, 7, 50, len(entry(2, 100).encode()) - 1):
+        path.write_bytes(whole[:-cut])
+        assert [e.meta["n"] for e in read_segment(path)] == [0, 1]
+
+
+def test_a_corrupt_entry_ends_the_segment(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.open()
+    for n in range(3):
+        journal.commit(entry(n, size=100))
+    journal.close()
+    path = journal.path(1)
+    data = bytearray(path.read_bytes())
+    data[len(entry(0, 100).encode()) + 20] ^= 0xFF  # a flipped byte inside the second entry
+    path.write_bytes(bytes(data))
+    assert [e.meta["n"] for e in read_segment(path)] == [0]
+
+
+def test_group_commit_shares_fsyncs_and_returns_only_once_durable(tmp_path: Path) -> None:
+    durable = {"size": 0}
+    lock = threading.Lock()
+
+    def slow_fsync(fd: int) -> None:
+        size = os.fstat(fd).st_size  # what this fsync covers: everything written before it
+        time.sleep(0.02)
+        os.fsync(fd)
+        with lock:
+            durable["size"] = max(durable["size"], size)
+
+    journal = Journal(tmp_path, fsync=slow_fsync)
+    journal.open()
+    failures: list[str] = []
+
+    def writer(n: int) -> None:
+        journal.commit(entry(n, size=50))
+        with lock:
+            covered = journal.path(1).read_bytes()[: durable["size"]]
+        if n not in [e.meta["n"] for e in decode(covered)[0]]:
+            failures.append(f"entry {n} returned before an fsync covered it")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert journal.fsyncs < 32 / 2, f"{journal.fsyncs} fsyncs for 32 concurrent commits"
+    journal.close()
+    assert sorted(e.meta["n"] for e in journal.entries(journal.segments())) == list(range(32))
+
+
+def test_rotation_splits_segments_and_truncation_keeps_the_current(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.open()
+    journal.commit(entry(1))
+    assert journal.rotate() == 2
+    journal.commit(entry(2))
+    assert [e.meta["n"] for e in read_segment(journal.path(1))] == [1]
+    assert [e.meta["n"] for e in read_segment(journal.path(2))] == [2]
+    assert journal.delete_before(3) == 1  # segment 2 is being written: kept
+    assert journal.segments() == [2]
+    journal.close()
+    # A new process continues after the last segment, leaving the old ones to replay.
+    again = Journal(tmp_path)
+    assert again.open() == 3
+    assert [e.meta["n"] for e in again.entries([2])] == [2]
