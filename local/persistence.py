@@ -1,9 +1,14 @@
 """Keeps the local stack's data across restarts.
 
 moto holds everything in memory, so the stack's bucket and table are mirrored into a
-data folder: incrementally every few seconds (only changed objects are copied) and
-completely at shutdown, after delivery has drained the stream. On start the mirror
-is loaded back before the API takes requests.
+data folder: incrementally at every checkpoint (only changed objects are copied; see
+``LocalStack.checkpoint``) and at shutdown, after delivery has drained the stream. On
+start the mirror is loaded back before the API takes requests, and the embedded AWS's
+journal replays what was acknowledged after it.
+
+Every file is replaced atomically (written, fsynced, renamed), items before the
+manifest, so a save cut short by a crash leaves a mix of this save and the last one
+that restores cleanly; the journal segments it was to cover are still on disk then.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from .resources import Names
 
 def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
+    with temporary.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())  # the rename must never name a file whose bytes are not on disk
     os.replace(temporary, path)
 
 
@@ -91,8 +99,3 @@ class Snapshot:
                     while request:
                         request = self._dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems")
             return len(tables.get(self._names.table, []))
-
-    def run(self, stop: threading.Event, *, interval: float) -> None:
-        """Save every ``interval`` seconds until stopped."""
-        while not stop.wait(interval):
-            self.save()

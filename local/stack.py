@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import json
 import logging
 import os
 import re
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from . import aws_server
 from .delivery import LocalDelivery
 from .persistence import Snapshot
 from .resources import Names, provision
@@ -25,8 +31,37 @@ from .site import SiteServer
 
 logger = logging.getLogger("rrweb.local")
 
-# moto accepts any credentials; these only name the local account.
-_LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# The access key id only names the local account; the secret is the stack's own.
+ACCESS_KEY_ID = "local"
+CREDENTIALS_FILE = "aws-credentials.json"
+
+
+def local_credentials(data_dir: Path) -> dict[str, str]:
+    """The stack's AWS credentials: a random secret made on first start, kept 0600.
+
+    The embedded AWS checks browser uploads' signatures with it, so it must not be a
+    constant anyone could sign with; it lives in the data folder so that presigned
+    uploads handed out before a restart still verify after it.
+    """
+    path = data_dir / CREDENTIALS_FILE
+    if path.exists():
+        os.chmod(path, 0o600)
+        try:
+            saved = json.loads(path.read_text())
+            if isinstance(saved.get("secretAccessKey"), str) and len(saved["secretAccessKey"]) >= 32:
+                return {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": saved["secretAccessKey"]}
+        except (ValueError, AttributeError):
+            logger.warning("%s is unreadable; making a new secret", path)
+    secret = secrets.token_urlsafe(32)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"accessKeyId": ACCESS_KEY_ID, "secretAccessKey": secret}, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": secret}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +90,11 @@ class LocalStack:
         self._server: Any = None
         self._site: SiteServer | None = None
         self._snapshot: Snapshot | None = None
+        self._delivery: LocalDelivery | None = None
+        self._intake = Intake()
+        self._credentials: dict[str, str] = {}
+        self._control_token = secrets.token_urlsafe(32)
+        self._checkpoint_lock = threading.Lock()
 
     @property
     def aws_url(self) -> str:
@@ -79,10 +119,11 @@ class LocalStack:
     def start(self) -> None:
         """Start everything; returns once the API answers."""
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
+        self._credentials = local_credentials(self.options.data_dir)
         self._start_moto()
         os.environ.update(
             {
-                **_LOCAL_CREDENTIALS,
+                **self._credentials,
                 "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_REGION": "us-east-1",
                 "AWS_ENDPOINT_URL": self.aws_url,
@@ -95,16 +136,19 @@ class LocalStack:
         self._snapshot = Snapshot(session=session, names=self.names, directory=self.options.data_dir / "state")
         restored = self._snapshot.restore()
         logger.info("restored %d recordings' metadata items", restored)
+        # What was acknowledged after the snapshot, replayed before the API takes requests.
+        replayed = self._journal("replay")
+        logger.info("replayed %(entries)d journaled writes (%(applied)d applied)", replayed)
 
         from chalicelib.aws import get_store
 
-        delivery = LocalDelivery(
+        self._delivery = LocalDelivery(
             session=session,
             delivery_stream=self.names.delivery,
             on_object=lambda key: get_store().recordings.reap_if_orphan(key),
         )
-        self._spawn("delivery", delivery.run, self._stop, interval=self.options.delivery_interval)
-        self._spawn("snapshot", self._snapshot.run, self._stop, interval=self.options.snapshot_interval)
+        self._spawn("delivery", self._delivery.run, self._stop, interval=self.options.delivery_interval)
+        self._spawn("checkpoint", self._checkpoints, interval=self.options.snapshot_interval)
         self._start_api()
         self._site = SiteServer(
             host=self.options.host,
@@ -124,6 +168,40 @@ class LocalStack:
         thread.start()
         self._threads.append(thread)
 
+    def _journal(self, action: str, query: str = "") -> dict[str, Any]:
+        request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
+            f"{self.aws_url}/_rrweb/journal/{action}{query}",
+            data=b"",
+            method="POST",
+            headers={aws_server.CONTROL_HEADER: self._control_token},
+        )
+        with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def checkpoint(self) -> None:
+        """Make the snapshot cover the journal's older segments, then delete them.
+
+        Rotate first: every write in the older segments happened before. Then deliver,
+        so the Kinesis records among them are in S3; then save the snapshot, which now
+        holds all of it; only then are those segments deleted. A crash at any step
+        leaves them on disk, and the next start replays them over the snapshot.
+        """
+        with self._checkpoint_lock:
+            segment = self._journal("rotate")["segment"]
+            if self._delivery is not None:
+                self._delivery.deliver()
+            if self._snapshot is not None:
+                self._snapshot.save()
+            self._journal("truncate", f"?before={segment}")
+
+    def _checkpoints(self, *, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.checkpoint()
+            except Exception:
+                # The segments stay on disk until a checkpoint succeeds: nothing is lost.
+                logger.exception("checkpoint failed; retrying")
+
     def _start_moto(self) -> None:
         log = (self.options.data_dir / "moto.log").open("ab")
         # A process of its own: moto spends milliseconds of CPU per request, which
@@ -139,8 +217,15 @@ class LocalStack:
                 "local.aws_server",
                 self.options.host,
                 str(self.options.aws_port),
-                str(self.options.data_dir / "cognito.pickle"),
+                str(self.options.data_dir),
             ],
+            env={
+                **os.environ,
+                aws_server.ENV_ACCESS_KEY: self._credentials["AWS_ACCESS_KEY_ID"],
+                aws_server.ENV_SECRET_KEY: self._credentials["AWS_SECRET_ACCESS_KEY"],
+                aws_server.ENV_CONTROL_TOKEN: self._control_token,
+                "MOTO_DISABLE_GLOBAL_CORS": "true",
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -160,23 +245,29 @@ class LocalStack:
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
         app.__class__ = CustomLocalChalice
         self._server = LocalDevServer(
-            app, config, self.options.host, self.options.api_port, handler_cls=_redacting_handler()
+            app, config, self.options.host, self.options.api_port, handler_cls=_redacting_handler(self._intake)
         )
         self._spawn("api", self._server.serve_forever)
         _wait_for(f"{self.api_url}/health", None)
 
     def stop(self) -> None:
-        """Stop taking requests, deliver what is in flight, save, and stop moto."""
+        """Stop taking requests, finish those in flight, deliver, save, and stop moto.
+
+        In that order: a request answered after delivery drained, or after moto
+        stopped, would be acknowledged and lost, or fail.
+        """
         if self._site is not None:
             self._site.stop()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server.server_close()
+            self._server.shutdown()  # no more accepts...
+            self._server.server.server_close()  # ...and new connections are refused
+            if not self._intake.close(timeout=60):
+                logger.warning("requests still running after 60 s; stopping anyway")
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=60)
-        if self._snapshot is not None:
-            self._snapshot.save()
+        if self._snapshot is not None and self._moto is not None and self._moto.poll() is None:
+            self.checkpoint()
         if self._moto is not None:
             self._moto.terminate()
             self._moto.wait(timeout=30)
@@ -192,14 +283,182 @@ class LocalStack:
 _KEY_IN_QUERY = re.compile(r"(ingestKey=)[^&\s\"]+")
 
 
-def _redacting_handler() -> type:
+def redact(value: Any) -> Any:
+    """A log argument without ingest keys; only strings can hold one (``%d`` needs its int)."""
+    return _KEY_IN_QUERY.sub(r"\1[redacted]", value) if isinstance(value, str) else value
+
+
+class Intake:
+    """The API's connections and the requests in flight, so a stop can drain them.
+
+    Chalice's server is a threading HTTP server with keep-alive: closing its listening
+    socket stops new connections, but not new requests on open ones. So a request is
+    admitted only while intake is open; at close, idle connections are shut, and the
+    requests already admitted are waited for.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._open = True
+        self._active = 0
+        self._idle: set[socket.socket] = set()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether new requests are admitted."""
+        return self._open
+
+    def connected(self, connection: socket.socket) -> None:
+        """A new connection, idle until its first request."""
+        with self._cond:
+            if self._open:
+                self._idle.add(connection)
+                return
+        _shut(connection)
+
+    def disconnected(self, connection: socket.socket) -> None:
+        """The connection is gone."""
+        with self._cond:
+            self._idle.discard(connection)
+
+    def enter(self, connection: socket.socket) -> bool:
+        """Admit a request whose head was read; False once intake is closed."""
+        with self._cond:
+            if not self._open:
+                return False
+            self._idle.discard(connection)
+            self._active += 1
+            return True
+
+    def leave(self, connection: socket.socket) -> None:
+        """The admitted request was answered."""
+        with self._cond:
+            self._active -= 1
+            if self._open:
+                self._idle.add(connection)
+            self._cond.notify_all()
+
+    def close(self, *, timeout: float) -> bool:
+        """Admit nothing more, shut idle connections, wait for the rest; False on timeout."""
+        with self._cond:
+            self._open = False
+            idle, self._idle = self._idle, set()
+        for connection in idle:
+            _shut(connection)
+        with self._cond:
+            return self._cond.wait_for(lambda: self._active == 0, timeout=timeout)
+
+
+def _shut(connection: socket.socket) -> None:
+    # Wakes a handler blocked reading the next request: it reads end-of-file and ends.
+    with contextlib.suppress(OSError):  # already closed by the client
+        connection.shutdown(socket.SHUT_RDWR)
+
+
+# The API's own error codes for what the HTTP server refuses before Chalice sees it.
+_SERVER_ERRORS = {
+    HTTPStatus.NOT_IMPLEMENTED: (HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed"),
+    HTTPStatus.METHOD_NOT_ALLOWED: (HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed"),
+    HTTPStatus.REQUEST_URI_TOO_LONG: (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long"),
+    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: (HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
+    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: (HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "http_version_not_supported"),
+}
+_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+_MAX_DRAIN = 1 << 20
+
+
+def _redacting_handler(intake: Intake) -> type:
     from chalice.local import ChaliceRequestHandler
 
     class RedactingHandler(ChaliceRequestHandler):
-        """Chalice's request handler, logging request lines without secrets."""
+        """Chalice's request handler: secret-free log, JSON errors, drainable intake."""
+
+        _admitted = False
+
+        def setup(self) -> None:
+            super().setup()
+            intake.connected(self.connection)
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                intake.disconnected(self.connection)
+
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            if not intake.enter(self.connection):
+                # Stopping: the request is dropped unanswered, so never acknowledged.
+                self.close_connection = True
+                return False
+            self._admitted = True
+            return True
+
+        def handle_one_request(self) -> None:
+            self._admitted = False
+            try:
+                super().handle_one_request()
+            finally:
+                if self._admitted:
+                    intake.leave(self.connection)
+                if not intake.is_open:
+                    self.close_connection = True
+
+        def end_headers(self) -> None:
+            if not intake.is_open and not self.close_connection:
+                self.send_header("Connection", "close")
+            super().end_headers()
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """Errors of the HTTP layer (bad method, request line, headers) as API JSON."""
+            status, error = _SERVER_ERRORS.get(HTTPStatus(code), (HTTPStatus(code), "bad_request"))
+            if status == HTTPStatus.METHOD_NOT_ALLOWED:
+                text = f"method {str(self.command)[:32]!r} is not allowed"
+            else:
+                text = status.description or status.phrase
+            self.log_error("code %d, message %s", status, message)
+            self._drain(status)
+            if self.request_version == "HTTP/0.9":
+                self.request_version = "HTTP/1.1"  # a bad request line: still answer with a status line
+            self.close_connection = True
+            body = json.dumps({"error": {"code": error, "message": text}}).encode()
+            self.send_response(status, status.phrase)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if status == HTTPStatus.METHOD_NOT_ALLOWED:
+                self.send_header("Allow", _METHODS)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _drain(self, status: HTTPStatus) -> None:
+            # Read what the client is still sending, so closing the connection does not
+            # reset it before the client reads the answer.
+            try:
+                if status == HTTPStatus.REQUEST_URI_TOO_LONG:
+                    line = self.raw_requestline
+                    read = 0
+                    while not line.endswith(b"\n") and read < _MAX_DRAIN:
+                        line = self.rfile.readline(65537)
+                        read += len(line)
+                        if not line:
+                            return
+                    while read < _MAX_DRAIN:
+                        line = self.rfile.readline(65537)
+                        read += len(line)
+                        if line in (b"\r\n", b"\n", b""):
+                            return
+                elif getattr(self, "headers", None) is not None:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    if 0 < length <= _MAX_DRAIN:
+                        self.rfile.read(length)
+            except (OSError, ValueError):
+                pass  # the client went away, or sent a length that is not a number
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base class signature)
-            super().log_message(format, *(_KEY_IN_QUERY.sub(r"\1[redacted]", str(arg)) for arg in args))
+            super().log_message(format, *(redact(arg) for arg in args))
 
     return RedactingHandler
 

@@ -1,0 +1,229 @@
+"""The guard in front of the embedded AWS: who may talk to it, and journal replay.
+
+moto's WSGI app runs in this process behind the guard, served on a free loopback port,
+so boto3 talks to it as the stack does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+import local  # noqa: F401  (puts api/ on the import path)
+from chalicelib import records
+from local.aws_server import CONTROL_HEADER, Guard
+from local.delivery import LocalDelivery
+from local.journal import Journal
+from local.resources import Names, provision
+
+NAMES = Names.for_stack("guard")
+SECRET = "guard-test-secret-0123456789abcdefghijkl"
+TOKEN = "control-token-for-tests"
+
+
+@dataclass
+class Served:
+    url: str
+    port: int
+    guard: Guard
+    session: Any
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(data: Path, port: int) -> tuple[Guard, Any]:
+    guard = Guard(
+        DomainDispatcherApplication(create_backend_app),
+        host="127.0.0.1",
+        port=port,
+        access_key="local",
+        secret_key=SECRET,
+        control_token=TOKEN,
+        journal=Journal(data / "journal"),
+        cognito_file=data / "cognito.pickle",
+    )
+    server = make_server("127.0.0.1", port, guard, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return guard, server
+
+
+def reset(url: str) -> None:
+    assert requests.post(f"{url}/moto-api/reset", timeout=10).ok
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    port = _free_port()
+    guard, server = serve(tmp_path, port)
+    url = f"http://127.0.0.1:{port}"
+    reset(url)
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key=SECRET, region_name="us-east-1")
+    try:
+        yield Served(url=url, port=port, guard=guard, session=session)
+    finally:
+        reset(url)
+        server.shutdown()
+        guard.journal.close()
+
+
+def client(served: Served, service: str) -> Any:
+    return served.session.client(service, endpoint_url=served.url, config=Config(signature_version="s3v4"))
+
+
+def control(served: Served, action: str) -> requests.Response:
+    return requests.post(f"{served.url}/_rrweb/journal/{action}", headers={CONTROL_HEADER: TOKEN}, timeout=30)
+
+
+def test_a_foreign_host_name_is_refused(served: Served) -> None:
+    # DNS rebinding: a page's own name resolving to 127.0.0.1 still says so in Host.
+    response = requests.get(f"{served.url}/", headers={"Host": f"attacker.example:{served.port}"}, timeout=10)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden_host"
+
+
+def test_browser_origins_are_refused_without_cors_headers(served: Served) -> None:
+    provision(_endpoint_session(served), NAMES)
+    origin = {"Origin": "https://some-page.example"}
+    for method, path, headers in (
+        ("GET", f"/{NAMES.bucket}", {}),
+        ("POST", "/", {"X-Amz-Target": "DynamoDB_20120810.Scan", "Content-Type": "application/x-amz-json-1.0"}),
+        ("OPTIONS", f"/{NAMES.bucket}", {"Access-Control-Request-Method": "GET"}),
+        ("OPTIONS", "/", {"Access-Control-Request-Method": "POST"}),
+    ):
+        response = requests.request(method, served.url + path, headers={**origin, **headers}, data=b"{}", timeout=10)
+        assert response.status_code == 403, (method, path)
+        assert not [h for h in response.headers if h.lower().startswith("access-control-")], (method, path)
+    # The same listing without an Origin (the stack's own clients) works, and carries no CORS either.
+    listed = requests.get(f"{served.url}/{NAMES.bucket}", timeout=10)
+    assert listed.status_code == 200
+    assert "Access-Control-Allow-Origin" not in listed.headers
+    preflight = requests.options(
+        f"{served.url}/{NAMES.bucket}", headers={**origin, "Access-Control-Request-Method": "POST"}, timeout=10
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_control_endpoints_need_the_token(served: Served) -> None:
+    assert requests.post(f"{served.url}/_rrweb/journal/rotate", timeout=10).status_code == 403
+    forged = requests.post(f"{served.url}/_rrweb/journal/rotate", headers={CONTROL_HEADER: "guess"}, timeout=10)
+    assert forged.status_code == 403
+
+
+def _endpoint_session(served: Served) -> Any:
+    class WithEndpoint:
+        def client(self, service: str, **kwargs: Any) -> Any:
+            return client(served, service)
+
+    return WithEndpoint()
+
+
+def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(served: Served) -> None:
+    session = _endpoint_session(served)
+    provision(session, NAMES)
+    assert control(served, "replay").json()["segment"] == 1  # nothing to replay; journaling starts
+    s3, dynamodb, kinesis = client(served, "s3"), client(served, "dynamodb"), client(served, "kinesis")
+    s3.put_object(Bucket=NAMES.bucket, Key="recordings/a/chunk.gz", Body=b"chunk")
+    dynamodb.put_item(TableName=NAMES.table, Item={"owner": {"S": "o"}, "recordingId": {"S": "r"}})
+    dynamodb.update_item(
+        TableName=NAMES.table,
+        Key={"owner": {"S": "o"}, "recordingId": {"S": "r"}},
+        UpdateExpression="ADD seqs :seq, eventCount :n",
+        ConditionExpression="NOT contains(seqs, :s)",
+        ExpressionAttributeValues={":seq": {"NS": ["0"]}, ":s": {"N": "0"}, ":n": {"N": "2"}},
+    )
+    payload = gzip.compress(json.dumps({"seq": 0, "events": [{"type": 4}, {"type": 2}]}).encode())
+    lines = records.build_records(owner="o", recording="r", seq=0, payload=payload, received=1, events=2)
+    stream_arn = kinesis.describe_stream(StreamName=NAMES.stream)["StreamDescription"]["StreamARN"]
+    kinesis.put_records(StreamARN=stream_arn, Records=[{"Data": line, "PartitionKey": "r"} for line in lines])
+    # A refused conditional write is not journaled.
+    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+        dynamodb.put_item(
+            TableName=NAMES.table,
+            Item={"owner": {"S": "o"}, "recordingId": {"S": "r"}},
+            ConditionExpression="attribute_not_exists(recordingId)",
+        )
+    assert len(list(served.guard.journal.entries(served.guard.journal.segments()))) == 4
+
+    # A hard kill: moto's memory is gone, the journal is not. A new process provisions and replays.
+    served.guard.journal.close()
+    reset(served.url)
+    port = _free_port()
+    guard, server = serve(served.guard.journal.directory.parent, port)
+    again = Served(url=f"http://127.0.0.1:{port}", port=port, guard=guard, session=served.session)
+    try:
+        provision(_endpoint_session(again), NAMES)
+        replayed = control(again, "replay").json()
+        assert replayed == {"entries": 4, "applied": 4, "segment": 2}
+        s3, dynamodb = client(again, "s3"), client(again, "dynamodb")
+        assert s3.get_object(Bucket=NAMES.bucket, Key="recordings/a/chunk.gz")["Body"].read() == b"chunk"
+        item = dynamodb.get_item(TableName=NAMES.table, Key={"owner": {"S": "o"}, "recordingId": {"S": "r"}})["Item"]
+        assert item["eventCount"] == {"N": "2"}
+
+        # Replayed again over a state that holds it (a snapshot newer than the segments):
+        # the conditional update refuses, the object is overwritten, the record is sent twice.
+        delivery = LocalDelivery(session=_endpoint_session(again), delivery_stream=NAMES.delivery)
+        assert delivery.deliver() == len(lines)
+        for entry in guard.journal.entries([1]):
+            guard._call(guard.replay_environ(entry))
+        assert delivery.deliver() == len(lines)
+        item = dynamodb.get_item(TableName=NAMES.table, Key={"owner": {"S": "o"}, "recordingId": {"S": "r"}})["Item"]
+        assert item["eventCount"] == {"N": "2"}
+        chunks = [
+            s3.get_object(Bucket=NAMES.bucket, Key=entry["Key"])["Body"].read()
+            for entry in s3.list_objects_v2(Bucket=NAMES.bucket, Prefix="recordings/owner=o/")["Contents"]
+        ]
+        assert len(chunks) == 2  # the record was delivered twice...
+        parts = [part for chunk in chunks for part in records.parse_object(gzip.decompress(chunk))]
+        whole = records.assemble(parts)
+        assert list(whole) == [0]  # ...and reads back once
+        assert records.payload_events(whole[0]) == [{"type": 4}, {"type": 2}]
+    finally:
+        server.shutdown()
+        guard.journal.close()
+
+
+def test_a_verified_upload_is_stored_and_journaled_with_cors(served: Served) -> None:
+    provision(_endpoint_session(served), NAMES)
+    control(served, "replay")
+    post = client(served, "s3").generate_presigned_post(
+        Bucket=NAMES.bucket,
+        Key="shot.jpg",
+        Fields={"Content-Type": "image/jpeg"},
+        Conditions=[{"Content-Type": "image/jpeg"}, ["content-length-range", 1, 100]],
+        ExpiresIn=60,
+    )
+    origin = {"Origin": "https://any-page.example"}
+    files = {"file": ("shot.jpg", b"\xff\xd8ok", "image/jpeg")}
+    too_big = requests.post(
+        post["url"], data=post["fields"], files={"file": ("a", b"x" * 101)}, headers=origin, timeout=10
+    )
+    assert too_big.status_code == 403
+    assert "<Code>AccessDenied</Code>" in too_big.text
+    assert "Access-Control-Allow-Origin" not in too_big.headers
+    stored = requests.post(post["url"], data=post["fields"], files=files, headers=origin, timeout=10)
+    assert stored.status_code == 204, stored.text
+    assert stored.headers["Access-Control-Allow-Origin"] == "*"
+    got = client(served, "s3").get_object(Bucket=NAMES.bucket, Key="shot.jpg")
+    assert (got["Body"].read(), got["ContentType"]) == (b"\xff\xd8ok", "image/jpeg")
+    (entry,) = served.guard.journal.entries(served.guard.journal.segments())
+    assert entry.meta["method"] == "POST"
+    assert "HTTP_ORIGIN" not in entry.meta["headers"]
+    assert b"\xff\xd8ok" in entry.body
