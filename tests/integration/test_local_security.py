@@ -1,0 +1,154 @@
+"""The local stack's embedded AWS listens to the stack alone, and its API's HTTP errors are JSON."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+import requests
+
+from tests.integration.conftest import RunningStack
+from tests.support.accounts import sign_up_and_in
+
+pytestmark = pytest.mark.integration
+
+PAGE = {"Origin": "https://a-page-the-developer-visits.example"}
+JPEG = b"\xff\xd8\xff\xe0" + b"thumbnail" * 100
+
+
+def no_cors(response: requests.Response) -> bool:
+    return not [name for name in response.headers if name.lower().startswith("access-control-")]
+
+
+def stack_s3(stack: RunningStack, data_dir: Path) -> Any:
+    saved = json.loads((data_dir / "aws-credentials.json").read_text())
+    return boto3.client(
+        "s3",
+        endpoint_url=stack.aws,
+        region_name="us-east-1",
+        aws_access_key_id=saved["accessKeyId"],
+        aws_secret_access_key=saved["secretAccessKey"],
+    )
+
+
+def test_the_aws_secret_is_random_private_and_never_logged(stack: RunningStack, data_dir: Path) -> None:
+    path = data_dir / "aws-credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = json.loads(path.read_text())["secretAccessKey"]
+    assert len(secret) >= 32
+    assert secret != "local"
+    for log in (stack.log, data_dir / "moto.log"):
+        assert secret not in log.read_text()
+
+
+def test_browser_origins_cannot_reach_moto(stack: RunningStack) -> None:
+    bucket = requests.get(f"{stack.aws}/", timeout=10).text.split("<Name>")[1].split("</Name>")[0]
+    attempts = [
+        requests.get(f"{stack.aws}/{bucket}", headers=PAGE, timeout=10),
+        requests.post(
+            f"{stack.aws}/",
+            data=json.dumps({"TableName": "rrweb-s3-storage-local-recordings"}),
+            headers={**PAGE, "X-Amz-Target": "DynamoDB_20120810.Scan", "Content-Type": "application/x-amz-json-1.0"},
+            timeout=10,
+        ),
+        requests.options(f"{stack.aws}/{bucket}", headers={**PAGE, "Access-Control-Request-Method": "GET"}, timeout=10),
+        requests.options(
+            f"{stack.aws}/",
+            headers={**PAGE, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-amz-target"},
+            timeout=10,
+        ),
+        requests.delete(f"{stack.aws}/{bucket}/anything", headers=PAGE, timeout=10),
+        # DNS rebinding: the page's own host name, resolved to loopback.
+        requests.get(f"{stack.aws}/{bucket}", headers={"Host": "rebind.example:80"}, timeout=10),
+    ]
+    for response in attempts:
+        assert response.status_code == 403, (response.request.method, response.request.url, response.text)
+        assert no_cors(response), response.headers
+        assert "error" in response.json()
+
+
+def test_presigned_uploads_are_held_to_their_policy(stack: RunningStack, data_dir: Path) -> None:
+    with requests.Session() as http:
+        _, owner = sign_up_and_in(stack.api, http)
+        created = http.post(f"{stack.api}/recordings", json={}, headers=owner, timeout=30).json()
+    upload, recording_id = created["screenshotUpload"], created["recording"]["id"]
+    url, fields = upload["url"], upload["fields"]
+    assert urlsplit(url).netloc == urlsplit(stack.aws).netloc
+    s3 = stack_s3(stack, data_dir)
+    bucket = urlsplit(url).path.strip("/")
+
+    def post(form: dict[str, str], body: bytes, content_type: str = "image/jpeg") -> requests.Response:
+        return requests.post(
+            url, data=form, files={"file": ("screenshot.jpg", body, content_type)}, headers=PAGE, timeout=60
+        )
+
+    other_key = fields["key"].replace(recording_id, "someone-elses-recording")
+    forged = {**fields}
+    forged["policy"] = boto3.client(
+        "s3",
+        endpoint_url=stack.aws,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # what the stack used to sign with, for anyone to copy
+    ).generate_presigned_post(
+        Bucket=bucket, Key=fields["key"], Fields={"Content-Type": "text/html"}
+    )["fields"]["policy"]
+    refusals = {
+        "100 MB": post(fields, b"\0" * (100 * 1024 * 1024)),
+        "text/html": post({**fields, "Content-Type": "text/html"}, b"<script>alert(1)</script>", "text/html"),
+        "another key": post({**fields, "key": other_key}, JPEG),
+        "forged policy": post(forged, JPEG),
+        "an extra field": post({**fields, "acl": "public-read"}, JPEG),
+    }
+    for what, response in refusals.items():
+        assert response.status_code in (400, 403), (what, response.status_code, response.text)
+        assert "<Error><Code>" in response.text, what
+        assert no_cors(response), what
+    for key in (fields["key"], other_key):
+        with pytest.raises(s3.exceptions.ClientError):
+            s3.head_object(Bucket=bucket, Key=key)
+
+    stored = post(fields, JPEG)
+    assert stored.status_code == 204, stored.text
+    assert stored.headers["Access-Control-Allow-Origin"] == "*"
+    got = s3.get_object(Bucket=bucket, Key=fields["key"])
+    assert (got["Body"].read(), got["ContentType"]) == (JPEG, "image/jpeg")
+    # The site shows it through the presigned GET URL (an <img>, which sends no Origin).
+    shown = requests.get(
+        requests.get(f"{stack.api}/recordings/{recording_id}", headers=owner, timeout=30).json()["screenshotUrl"],
+        timeout=30,
+    )
+    assert shown.content == JPEG
+
+
+def raw_request(api: str, request: bytes) -> tuple[int, dict[str, Any]]:
+    host, port = urlsplit(api).hostname, urlsplit(api).port
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_http_layer_errors_are_api_json_and_logged(stack: RunningStack) -> None:
+    brew = requests.request("BREW", f"{stack.api}/recordings", timeout=30)
+    assert brew.status_code == 405
+    assert brew.json()["error"]["code"] == "method_not_allowed"
+    long_url = requests.get(f"{stack.api}/recordings?ingestKey=rrk_x_secret&pad={'a' * 70_000}", timeout=30)
+    assert long_url.status_code == 414
+    assert long_url.json()["error"]["code"] == "uri_too_long"
+    status, body = raw_request(stack.api, b"NONSENSE\r\n\r\n")
+    assert (status, body["error"]["code"]) == (400, "bad_request")
+    # The server is still up and answering after all of that.
+    assert requests.get(f"{stack.api}/health", timeout=30).status_code == 200
+    log = stack.log.read_text()
+    assert "code 405" in log
+    assert "code 414" in log
