@@ -6,16 +6,18 @@ from typing import Any
 
 from chalice import Chalice, Response
 
-from chalicelib import events, validation
+from chalicelib import events, observability, validation
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_store
 from chalicelib.cors import ANY
-from chalicelib.http import JSON, endpoint, normalise_framework_errors, with_cors
+from chalicelib.http import endpoint, json_headers, normalise_framework_errors, with_cors
 
 app = Chalice(app_name="rrweb-s3-storage")
 # Gzip request bodies and event pages travel as binary through API Gateway. The
 # recorder sends gzip as text/plain (a CORS-simple request: no preflight).
 app.api.binary_types = [*app.api.binary_types, "application/gzip", "application/x-ndjson", "text/plain"]
+# One JSON log line per request (request id, route, status, time), never a body or key.
+observability.install(app)
 
 EVENT_BODY_TYPES = ["application/json", "application/octet-stream", "application/gzip", "text/plain"]
 JSON_BODY_TYPES = ["application/json", "text/plain"]
@@ -48,7 +50,7 @@ def health() -> dict[str, str]:
 def sign_up() -> Response:
     """Register with email and password; Cognito emails a confirmation code."""
     body = get_store().accounts.sign_up(validation.json_object(app.current_request.raw_body))
-    return Response(body=body, status_code=201, headers=JSON)
+    return Response(body=body, status_code=201, headers=json_headers())
 
 
 @app.route("/auth/confirm", methods=["POST"], content_types=JSON_BODY_TYPES)
@@ -80,7 +82,7 @@ def create_key(principal: Principal) -> Response:
     key = get_store().keys.create(
         principal.owner, validation.json_object(app.current_request.raw_body, allow_empty=True)
     )
-    return Response(body=key, status_code=201, headers=JSON)
+    return Response(body=key, status_code=201, headers=json_headers())
 
 
 @app.route("/keys", methods=["GET"])
@@ -112,7 +114,7 @@ def create_recording(principal: Principal) -> Response:
         body=request.raw_body or b"",
         content_encoding=request.headers.get("content-encoding"),
     )
-    return Response(body=body, status_code=201 if created else 200, headers=JSON)
+    return Response(body=body, status_code=201 if created else 200, headers=json_headers())
 
 
 @app.route("/recordings", methods=["GET"])
@@ -155,7 +157,7 @@ def post_events(principal: Principal, recording_id: str) -> Response:
         body=request.raw_body or b"",
         content_encoding=request.headers.get("content-encoding"),
     )
-    return Response(body=accepted, status_code=202, headers=JSON)
+    return Response(body=accepted, status_code=202, headers=json_headers())
 
 
 @app.route("/recordings/{recording_id}/events", methods=["GET"])

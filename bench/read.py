@@ -97,7 +97,7 @@ def stored_bytes(s3: Any, bucket: str, owner: str, recording_id: str) -> int:
 
 def storage_with_firehose_buffering(store: Any, delivery: Any, posted: list[workload.Posted]) -> int:
     """S3 bytes when delivery buffers like Firehose: 60 s per object at a 3 s flush = 20 batches."""
-    recording_id = store.recordings.create(OWNER, {})[0]["recording"]["id"]
+    recording_id = store.recordings.create(OWNER)[0]["recording"]["id"]
     for position, batch in enumerate(posted, start=1):
         post(store, recording_id, batch)
         if position % FIREHOSE_BATCHES_PER_OBJECT == 0:
@@ -112,7 +112,7 @@ def run() -> dict[str, Any]:
     expected = workload.all_events(posted)
     plain = workload.plain_json_lines(expected)
     with in_process_stack() as (store, delivery):
-        recording_id = store.recordings.create(OWNER, {})[0]["recording"]["id"]
+        recording_id = store.recordings.create(OWNER)[0]["recording"]["id"]
         for batch in posted:
             post(store, recording_id, batch)
             delivery.deliver()  # one chunk object per batch, as a long recording accumulates

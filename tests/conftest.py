@@ -102,6 +102,10 @@ class AuthedHttp:
         self._http = http
         self._headers = headers
 
+    def acting_as(self, headers: dict[str, str]) -> AuthedHttp:
+        """The same test client sending other credentials."""
+        return AuthedHttp(self._http, headers)
+
     def request(self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | str = b"") -> Any:
         given = headers or {}
         merged = given if any(k.lower() == "authorization" for k in given) else {**self._headers, **given}
@@ -134,7 +138,7 @@ def anonymous(aws: Any) -> Iterator[Any]:
 @pytest.fixture
 def client(anonymous: AuthedHttp, user: User) -> AuthedHttp:
     """The test client acting as the default user."""
-    return AuthedHttp(anonymous._http, user.headers)
+    return anonymous.acting_as(user.headers)
 
 
 @pytest.fixture

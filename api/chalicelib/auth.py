@@ -4,7 +4,7 @@ Credentials are an ``Authorization: Bearer`` header holding either a Cognito acc
 token (a signed-in user: every route) or an ingest key (``rrk_...``: create recordings
 and post events only). Browsers' ``sendBeacon`` cannot set headers, so an ingest key
 may also come as the ``ingestKey`` query parameter. Every authenticated request is
-charged to its key's or user's rate limit before any work is done.
+charged before any work is done: an ingest key to its own budget and its owner's, a user to theirs.
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ def _credential(request: Request) -> str | None:
         if scheme.lower() != "bearer" or not value.strip():
             raise UnauthorizedError("use Authorization: Bearer <access token or ingest key>")
         return value.strip()
-    query = request.query_params or {}
-    return query.get("ingestKey")
+    value = (request.query_params or {}).get("ingestKey")
+    # URLs end up in logs and browser history: only a write-only ingest key, which
+    # every recorded page already holds, may travel there, never an access token.
+    if value is not None and not value.startswith(PREFIX):
+        raise UnauthorizedError("only an ingest key may be sent in the URL; send tokens as Authorization: Bearer")
+    return value
 
 
 class Authenticator:
@@ -66,7 +70,14 @@ class Authenticator:
             if access != INGEST:
                 raise ForbiddenError("ingest keys may only create recordings and post events")
             principal = Principal(owner=owner, kind="key", key_id=key_id)
-            budget = (f"key#{key_id}", self._limits.key_requests, self._limits.key_bytes)
+            # The key's own budget first; the owner's budget below as well, so minting
+            # more keys never multiplies what one owner may send.
+            self._limiter.charge(
+                f"key#{key_id}",
+                body_bytes=len(request.raw_body or b""),
+                max_requests=self._limits.key_requests,
+                max_bytes=self._limits.key_bytes,
+            )
         elif credential.startswith("rrk"):
             raise UnauthorizedError("malformed ingest key")
         else:
@@ -74,9 +85,10 @@ class Authenticator:
             if not isinstance(owner, str) or not _OWNER.match(owner):
                 raise UnauthorizedError("token subject is not a valid owner id")
             principal = Principal(owner=owner, kind="user")
-            budget = (f"user#{owner}", self._limits.user_requests, self._limits.user_bytes)
-        name, max_requests, max_bytes = budget
         self._limiter.charge(
-            name, body_bytes=len(request.raw_body or b""), max_requests=max_requests, max_bytes=max_bytes
+            f"user#{owner}",
+            body_bytes=len(request.raw_body or b""),
+            max_requests=self._limits.user_requests,
+            max_bytes=self._limits.user_bytes,
         )
         return principal

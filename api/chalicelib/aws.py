@@ -40,6 +40,7 @@ class Store:
     authenticator: Authenticator
     accounts: Accounts
     s3: Any
+    dynamodb: Any
 
 
 @lru_cache(maxsize=1)
@@ -77,6 +78,7 @@ def get_store() -> Store:
             cognito=session.client("cognito-idp", config=client_config), client_id=config.user_pool_client_id
         ),
         s3=s3,
+        dynamodb=dynamodb,
     )
 
 

@@ -7,6 +7,15 @@ responses by hand.
 
 from __future__ import annotations
 
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
 
 class ApiError(Exception):
     """A failure the client can act on, carried to the response unchanged."""
@@ -102,3 +111,41 @@ class TooManyRequestsError(ApiError):
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+
+
+# AWS answers that mean "not now": throttling, a dependency's own 5xx, a transaction
+# racing another. The request changed nothing the client cannot safely repeat (every
+# write path is idempotent by seq or id), so the client is told to retry.
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "InternalError",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "TransactionConflictException",
+        "KMSThrottlingException",
+    }
+)
+_TRANSIENT_TRANSPORT = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)
+
+
+def transient_aws_error(exc: BaseException) -> ServiceUnavailableError | None:
+    """The 503 for an AWS failure worth retrying, or None for any other exception."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if error.get("Code") in _TRANSIENT_CODES or status >= 500:
+            return ServiceUnavailableError("a storage service is busy; retry the same request", retry_after=1)
+    elif isinstance(exc, BotoCoreError) and isinstance(exc, _TRANSIENT_TRANSPORT):
+        return ServiceUnavailableError("a storage service is unreachable; retry the same request", retry_after=1)
+    return None

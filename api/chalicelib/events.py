@@ -23,8 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from . import layout, records, settings, validation
 from .errors import ApiError, NotAcceptableError, PayloadTooLargeError, ServiceUnavailableError
 from .recordings import Recordings, RecordingStore, new_id, now_ms
@@ -121,22 +119,29 @@ def is_gzip(body: bytes, content_encoding: str | None) -> bool:
     return _encoding(content_encoding) == "gzip" or body[:2] == validation.GZIP_MAGIC
 
 
-def prepare_batch(*, owner: str, recording_id: str, body: bytes, content_encoding: str | None) -> PreparedBatch:
-    """The handler's own work, no AWS call: decode, inflate, validate, build the records.
+def _inflated(body: bytes, content_encoding: str | None) -> tuple[bytes, bytes | None]:
+    """The body's JSON (inflated, bounded) and its gzip bytes as sent, or None for a plain body.
 
-    A gzip body is kept as the stored payload byte for byte; only a plain body is
-    compressed here.
+    The limits apply to what arrived: MAX_BODY_BYTES on the wire, MAX_BATCH_BYTES inflated.
     """
     if len(body) > settings.MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
-    if is_gzip(body, content_encoding):
-        inflated = validation.inflate(body, limit=settings.MAX_BATCH_BYTES)
-        payload = body
-    else:
-        inflated = body
-        payload = b""
-    batch = validation.event_batch(inflated)
-    if not payload:
+    if body and is_gzip(body, content_encoding):
+        return validation.inflate(body, limit=settings.MAX_BATCH_BYTES), body
+    return body, None
+
+
+def _prepared(
+    *,
+    owner: str,
+    recording_id: str,
+    batch: validation.Batch,
+    inflated: bytes,
+    payload: bytes | None,
+    part_size: int,
+) -> PreparedBatch:
+    # A gzip body is stored as sent; only a plain body is compressed here.
+    if payload is None:
         payload = gzip.compress(inflated, compresslevel=_SERVER_GZIP_LEVEL, mtime=0)
     return PreparedBatch(
         batch=batch,
@@ -147,8 +152,33 @@ def prepare_batch(*, owner: str, recording_id: str, body: bytes, content_encodin
             payload=payload,
             received=now_ms(),
             events=batch.event_count,
+            part_size=part_size,
         ),
         stored_bytes=len(payload),
+    )
+
+
+def prepare_batch(
+    *,
+    owner: str,
+    recording_id: str,
+    body: bytes,
+    content_encoding: str | None,
+    part_size: int = settings.MAX_PART_PAYLOAD_BYTES,
+) -> PreparedBatch:
+    """The handler's own work, no AWS call: decode, inflate, validate, build the records.
+
+    A gzip body is kept as the stored payload byte for byte; only a plain body is
+    compressed here.
+    """
+    inflated, payload = _inflated(body, content_encoding)
+    return _prepared(
+        owner=owner,
+        recording_id=recording_id,
+        batch=validation.event_batch(inflated),
+        inflated=inflated,
+        payload=payload,
+        part_size=part_size,
     )
 
 
@@ -161,6 +191,7 @@ def ingest(
     recording_id: str,
     body: bytes,
     content_encoding: str | None,
+    part_size: int = settings.MAX_PART_PAYLOAD_BYTES,
 ) -> dict[str, Any]:
     """Accept one event batch for a recording; returns the 202 body.
 
@@ -168,7 +199,9 @@ def ingest(
     in the stream, and a retry after a failure finds its seq uncounted and writes again.
     """
     validation.recording_id(recording_id)
-    prepared = prepare_batch(owner=owner, recording_id=recording_id, body=body, content_encoding=content_encoding)
+    prepared = prepare_batch(
+        owner=owner, recording_id=recording_id, body=body, content_encoding=content_encoding, part_size=part_size
+    )
     return commit(
         recordings=recordings, store=store, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared
     )
@@ -183,7 +216,12 @@ def commit(
     recording_id: str,
     prepared: PreparedBatch,
 ) -> dict[str, Any]:
-    """Write a validated batch to the stream, then count it; returns the 202 body."""
+    """Write a validated batch to the stream, then count it; returns the 202 body.
+
+    If anything fails after the stream took the records, the client is told to retry
+    (503): the retry writes the same seq again, which the reader drops as a repeat, and
+    counts it once.
+    """
     batch = prepared.batch
     item = recordings.require(owner, recording_id)
     result = {"recording": recording_id, "seq": batch.seq, "events": batch.event_count, "duplicate": True}
@@ -202,29 +240,36 @@ def create_recording(
     owner: str,
     body: bytes,
     content_encoding: str | None,
+    part_size: int = settings.MAX_PART_PAYLOAD_BYTES,
 ) -> tuple[dict[str, Any], bool]:
     """Create a recording; the body may also carry its first batch (``seq`` and ``events``).
 
     One request instead of two for a recorder's start. Everything is validated before
-    anything is written, so a bad batch creates no recording either.
+    anything is written, so a bad batch creates no recording either. The limits are
+    those of the events route, applied to the body as sent; a gzip body is stored as
+    sent (the reader ignores the recording's own fields in it).
     """
-    if len(body) > settings.MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
-    raw = validation.inflate(body, limit=settings.MAX_BATCH_BYTES) if body and is_gzip(body, content_encoding) else body
-    data = validation.json_object(raw, allow_empty=True)
-    first = {name: data.pop(name) for name in ("seq", "events") if name in data}
+    inflated, payload = _inflated(body, content_encoding)
+    fields = validation.create_body(inflated)
+    recording_id = fields.id or new_id()
     prepared = None
-    if first:
-        data["id"] = validation.recording_id(data["id"]) if "id" in data else new_id()
-        prepared = prepare_batch(owner=owner, recording_id=data["id"], body=orjson.dumps(first), content_encoding=None)
-    created, inserted = recordings.create(owner, data)
+    if fields.batch is not None:
+        prepared = _prepared(
+            owner=owner,
+            recording_id=recording_id,
+            batch=fields.batch,
+            inflated=inflated,
+            payload=payload,
+            part_size=part_size,
+        )
+    created, inserted = recordings.create(owner, recording_id=recording_id, url=fields.url, title=fields.title)
     if prepared is not None:
         created["firstBatch"] = commit(
             recordings=recordings,
             store=store,
             writer=writer,
             owner=owner,
-            recording_id=data["id"],
+            recording_id=recording_id,
             prepared=prepared,
         )
     return created, inserted
@@ -360,7 +405,7 @@ def _collect(
         events = records.payload_events(payloads[seq])
         first = start["i"] if seq == start["s"] else 0
         for index in range(first, len(events)):
-            line = orjson.dumps(events[index]) + b"\n"
+            line = events[index] + b"\n"
             if lines and size + len(line) > budget:
                 return lines, {"s": seq, "i": index}
             lines.append(line)

@@ -7,16 +7,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Chalice
 from chalice.app import Request, Response
 
 from .auth import INGEST, PUBLIC, Principal
 from .cors import ANY, SITE, CorsPolicy
-from .errors import ApiError
+from .errors import ApiError, transient_aws_error
 
 logger = logging.getLogger("rrweb")
 
-JSON = {"Content-Type": "application/json"}
+
+def json_headers() -> dict[str, str]:
+    """Headers of a JSON response: a new dict each time, since responses get CORS headers added."""
+    return {"Content-Type": "application/json"}
 
 
 def error_response(code: str, message: str, status: int, headers: dict[str, str] | None = None) -> Response:
@@ -24,7 +28,7 @@ def error_response(code: str, message: str, status: int, headers: dict[str, str]
     return Response(
         body={"error": {"code": code, "message": message}},
         status_code=status,
-        headers={**JSON, **(headers or {})},
+        headers={**json_headers(), **(headers or {})},
     )
 
 
@@ -47,6 +51,12 @@ def endpoint(
                 return view(**kwargs)
             except ApiError as exc:
                 return error_response(exc.code, exc.message, exc.status, exc.headers)
+            except (ClientError, BotoCoreError) as exc:
+                unavailable = transient_aws_error(exc)
+                if unavailable is None:
+                    raise
+                logger.warning("dependency busy: %s", type(exc).__name__)
+                return error_response(unavailable.code, unavailable.message, unavailable.status, unavailable.headers)
 
         wrapper.cors_audience = audience  # type: ignore[attr-defined]
         return wrapper
@@ -91,7 +101,8 @@ def with_cors(app: Chalice, policy: CorsPolicy, request: Request, response: Resp
     else:
         audience = _audience(app, path, request.method)
         headers = policy.response_headers(audience, origin) if audience else {}
-    response.headers.update(headers)
+    # A new dict: a response's headers may be a dict shared with other responses.
+    response.headers = {**response.headers, **headers}
     return response
 
 

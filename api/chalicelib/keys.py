@@ -36,9 +36,12 @@ def _hash(secret: str) -> str:
 class Keys:
     """Create, list, revoke and verify ingest keys."""
 
-    def __init__(self, *, table: Any, cache_seconds: float = settings.KEY_CACHE_SECONDS) -> None:
+    def __init__(
+        self, *, table: Any, cache_seconds: float = settings.KEY_CACHE_SECONDS, cache_entries: int = _CACHE_ENTRIES
+    ) -> None:
         self._table = table
         self._cache_seconds = cache_seconds
+        self._cache_entries = cache_entries
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
 
@@ -118,6 +121,11 @@ class Keys:
             raise UnauthorizedError("ingest key has been revoked")
         return item["owner"], key_id
 
+    def cached(self) -> int:
+        """How many key ids this function keeps in memory (bounded by ``cache_entries``)."""
+        with self._lock:
+            return len(self._cache)
+
     def _lookup(self, key_id: str) -> dict[str, Any] | None:
         now = time.monotonic()
         with self._lock:
@@ -127,10 +135,10 @@ class Keys:
         item = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item")
         with self._lock:
             # Bounded: a flood of made-up key ids cannot grow a warm function's memory.
-            if len(self._cache) >= _CACHE_ENTRIES:
+            if len(self._cache) >= self._cache_entries:
                 for stale in [k for k, (at, _) in self._cache.items() if now - at >= self._cache_seconds]:
                     del self._cache[stale]
-                while len(self._cache) >= _CACHE_ENTRIES:
+                while len(self._cache) >= self._cache_entries:
                     del self._cache[next(iter(self._cache))]
             self._cache[key_id] = (now, item)
         return item

@@ -182,15 +182,15 @@ class Recordings:
         self._bucket = bucket
         self._retention_days = retention_days
 
-    def create(self, owner: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def create(
+        self, owner: str, *, recording_id: str | None = None, url: str | None = None, title: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """Create a recording (or return the existing one for a retried client id).
 
-        Returns the response body and whether a new recording was made.
+        ``url`` and ``title`` arrive validated (``validation.create_body``). Returns the
+        response body and whether a new recording was made.
         """
-        client_id = body.get("id")
-        recording_id = validation.recording_id(client_id) if client_id is not None else new_id()
-        url = validation.optional_text(body, "url", max_length=2048)
-        title = validation.optional_text(body, "title", max_length=512)
+        recording_id = validation.recording_id(recording_id) if recording_id is not None else new_id()
         created = now_ms()
         item: dict[str, Any] = {
             "owner": owner,

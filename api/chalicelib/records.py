@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import msgspec
 import orjson
 
 from .settings import MAX_PART_PAYLOAD_BYTES
@@ -120,6 +121,21 @@ def assemble(records: Iterable[RecordPart]) -> dict[int, bytes]:
     return whole
 
 
-def payload_events(payload: bytes) -> list:
-    """The events of one assembled payload (a gzip ``{"seq", "events"}`` body)."""
-    return orjson.loads(gzip.decompress(payload))["events"]
+class _StoredBatch(msgspec.Struct, gc=False):
+    """A stored payload: the events as raw JSON; other fields (a create body's) ignored."""
+
+    events: list[msgspec.Raw]
+
+
+_STORED = msgspec.json.Decoder(_StoredBatch)
+
+
+def payload_events(payload: bytes) -> list[bytes]:
+    """The events of one assembled payload (a gzip ``{"seq", "events", ...}`` body), each as the JSON it arrived as.
+
+    Events are sliced out of the stored bytes, never parsed into Python objects: they
+    were validated when they arrived. A JSON string cannot hold a raw newline, so a
+    newline in an event is whitespace and is dropped, keeping one event per line.
+    """
+    events = _STORED.decode(gzip.decompress(payload)).events
+    return [raw if b"\n" not in raw else raw.replace(b"\n", b"").replace(b"\r", b"") for raw in map(bytes, events)]

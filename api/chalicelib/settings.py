@@ -19,6 +19,17 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 # inlined stylesheets; a gzip body is cut off while inflating past it.
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 MAX_EVENTS_PER_BATCH = 20_000
+# A gzip body may be several members (each flush of a stream compressor is one); the
+# recorder sends one. More than this is not a real client.
+MAX_GZIP_MEMBERS = 64
+# Bodies of the small JSON routes (sign-in, keys, ...): far below the ingest limits,
+# so the public routes cannot be made to parse megabytes.
+MAX_SMALL_BODY_BYTES = 64 * 1024
+# Event timestamps are milliseconds (rrweb uses Date.now()): at least 1, at most
+# JavaScript's largest safe integer, so each is finite and DynamoDB stores the span
+# exactly (no underflow below 1e-130, no overflow above 9.9e125).
+MIN_TIMESTAMP = 1
+MAX_TIMESTAMP = 2**53 - 1
 # JavaScript's Number.MAX_SAFE_INTEGER: the recorder counts batches in JS.
 MAX_SEQ = 2**53 - 1
 # A Kinesis record holds at most 1 MiB (data plus partition key). Each part carries

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -26,11 +27,20 @@ _LEEWAY_S = 30
 class TokenVerifier:
     """Verifies access tokens of one user pool and app client."""
 
-    def __init__(self, *, issuer: str, client_id: str, jwks_url: str, http: Any = requests) -> None:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        client_id: str,
+        jwks_url: str,
+        http: Any = requests,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._issuer = issuer
         self._client_id = client_id
         self._jwks_url = jwks_url
         self._http = http
+        self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
         self._lock = threading.Lock()
@@ -40,11 +50,11 @@ class TokenVerifier:
         response.raise_for_status()
         keys = jwt.PyJWKSet.from_dict(response.json()).keys
         self._keys = {key.key_id: key for key in keys if key.key_id}
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._clock()
 
     def _key(self, kid: str) -> jwt.PyJWK:
         with self._lock:
-            age = time.monotonic() - self._fetched_at
+            age = self._clock() - self._fetched_at
             if age > _JWKS_TTL_S or (kid not in self._keys and age > _REFETCH_MIN_INTERVAL_S):
                 try:
                     self._refresh()
@@ -54,7 +64,7 @@ class TokenVerifier:
                             "the sign-in service's keys are unreachable", retry_after=5
                         ) from None
                     # Keep verifying with the keys we have; try again in a minute.
-                    self._fetched_at = time.monotonic() - _JWKS_TTL_S + _REFETCH_MIN_INTERVAL_S
+                    self._fetched_at = self._clock() - _JWKS_TTL_S + _REFETCH_MIN_INTERVAL_S
             key = self._keys.get(kid)
         if key is None:
             raise UnauthorizedError("token is signed by an unknown key")

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
+from msgspec import Meta
 
 from . import settings
-from .errors import BadRequestError, PayloadTooLargeError
+from .errors import ApiError, BadRequestError, PayloadTooLargeError
 
 # Strict on purpose: the id becomes part of S3 keys and DynamoDB keys, so no slashes,
 # dots, '=' or non-ASCII can reach them.
@@ -75,35 +78,50 @@ def inflate(data: bytes, *, limit: int) -> bytes:
     """Inflate a (possibly multi-member) gzip body, stopping as soon as it passes ``limit``.
 
     The output is produced in bounded steps, so a gzip bomb costs at most ``limit``
-    bytes of memory before it is refused.
+    bytes of memory before it is refused. Every step either produces output, consumes
+    input or ends the member, so no body can keep the loop turning without progress.
     """
     out = bytearray()
     remaining = data
+    members = 0
     try:
         while remaining:
             if not remaining.startswith(GZIP_MAGIC):
                 raise BadRequestError("body is not valid gzip", code="invalid_gzip")
+            members += 1
+            if members > settings.MAX_GZIP_MEMBERS:
+                raise BadRequestError(
+                    f"a gzip body holds at most {settings.MAX_GZIP_MEMBERS} members", code="invalid_gzip"
+                )
             inflater = zlib.decompressobj(wbits=31)
-            chunk = remaining
-            while chunk:
-                out += inflater.decompress(chunk, _INFLATE_STEP)
+            pending = remaining
+            while not inflater.eof:
+                piece = inflater.decompress(pending, _INFLATE_STEP)
+                out += piece
                 if len(out) > limit:
                     raise PayloadTooLargeError(f"inflated body exceeds {limit} bytes", code="batch_too_large")
-                chunk = inflater.unconsumed_tail
-            if not inflater.eof:
-                raise BadRequestError("gzip body is truncated", code="invalid_gzip")
+                consumed = len(pending) - len(inflater.unconsumed_tail)
+                pending = inflater.unconsumed_tail
+                if not piece and not consumed and not inflater.eof:
+                    raise BadRequestError("gzip body is truncated", code="invalid_gzip")
+            # At the end of a member zlib may leave input in both unconsumed_tail and
+            # unused_data; unused_data alone is what follows the member.
             remaining = inflater.unused_data
     except zlib.error as exc:
         raise BadRequestError(f"body is not valid gzip: {exc}", code="invalid_gzip") from None
     return bytes(out)
 
 
-def json_object(raw: bytes | str | None, *, allow_empty: bool = False) -> dict[str, Any]:
-    """Parse a JSON object body."""
+def json_object(
+    raw: bytes | str | None, *, allow_empty: bool = False, max_bytes: int = settings.MAX_SMALL_BODY_BYTES
+) -> dict[str, Any]:
+    """Parse a small JSON object body (at most ``max_bytes``, checked before parsing)."""
     if not raw:
         if allow_empty:
             return {}
         raise BadRequestError("request body must be a JSON object", code="invalid_json")
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(f"request body exceeds {max_bytes} bytes", code="body_too_large")
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -123,59 +141,207 @@ def optional_text(body: dict[str, Any], name: str, *, max_length: int) -> str | 
     return value
 
 
+# The batch schema. Only what the API needs is decoded: ``seq``, and each event's
+# ``type`` and ``timestamp``. Everything else in an event (its ``data``: DOM trees,
+# stylesheets, images) is checked for well-formed JSON by msgspec in C and skipped,
+# never turned into Python objects, so a batch costs memory for its bytes and its
+# event count, not for how many values or how long strings it holds.
+_Timestamp = (
+    Annotated[int, Meta(ge=settings.MIN_TIMESTAMP, le=settings.MAX_TIMESTAMP)]
+    | Annotated[float, Meta(ge=settings.MIN_TIMESTAMP, le=settings.MAX_TIMESTAMP)]
+)
+_EventType = Annotated[int, Meta(ge=-settings.MAX_SEQ, le=settings.MAX_SEQ)]
+_Seq = Annotated[int, Meta(ge=0, le=settings.MAX_SEQ)]
+
+
+class _Event(msgspec.Struct, gc=False):
+    type: _EventType
+    timestamp: _Timestamp
+
+
+class _Opaque(msgspec.Struct, gc=False):
+    """An event whose fields are all skipped: the cheapest way to count events first."""
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    seq: _Seq
+    events: Annotated[list[_Event], Meta(min_length=1)]
+
+
+class _CreateBatch(msgspec.Struct, gc=False):
+    """The batch inside a create body, whose other fields are the recording's own."""
+
+    seq: _Seq
+    events: Annotated[list[_Event], Meta(min_length=1)]
+
+
+class _BatchCount(msgspec.Struct, gc=False):
+    events: list[_Opaque] = []
+
+
+_NULL = msgspec.Raw(b"null")
+
+
+class _CreateFields(msgspec.Struct, gc=False):
+    """A create body: its own fields, kept raw until their size is known, and an optional batch."""
+
+    id: msgspec.Raw = _NULL
+    url: msgspec.Raw = _NULL
+    title: msgspec.Raw = _NULL
+    seq: msgspec.Raw = _NULL
+    events: msgspec.Raw = _NULL
+
+
+_BATCH = msgspec.json.Decoder(_Batch)
+_BATCH_COUNT = msgspec.json.Decoder(_BatchCount)
+_CREATE = msgspec.json.Decoder(_CreateFields)
+_CREATE_BATCH = msgspec.json.Decoder(_CreateBatch)
+_STRING = msgspec.json.Decoder(str)
+_ERROR_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`\Z")
+_UTF8_STEP = 1024 * 1024
+
+
 @dataclass(frozen=True, kw_only=True)
 class Batch:
     """A validated event batch, ready to be written."""
 
     seq: int
     event_count: int
-    first_timestamp: float
-    last_timestamp: float
+    first_timestamp: int | float
+    last_timestamp: int | float
     raw_bytes: int
 
 
-_BATCH_FIELDS = frozenset({"seq", "events"})
+def _schema_error(exc: msgspec.ValidationError) -> ApiError:
+    """The API error for a batch that is JSON but not a batch, naming where it is wrong."""
+    message = str(exc)
+    match = _ERROR_PATH.search(message)
+    path = match.group("path") if match else ""
+    if not path and message.startswith("Expected `object`"):
+        return BadRequestError("request body must be a JSON object", code="invalid_json")
+    if path.startswith(".events["):
+        return BadRequestError(message, code="invalid_event")
+    return BadRequestError(message, code="invalid_batch")
+
+
+def _decode(decoder: msgspec.json.Decoder, data: bytes) -> Any:
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise _schema_error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequestError(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise BadRequestError("JSON nested deeper than the interpreter's recursion limit", code="too_deep") from None
+
+
+def _require_utf8(data: bytes) -> None:
+    """Refuse bytes that are not UTF-8, in bounded steps (skipped strings are not checked by msgspec)."""
+    if data.isascii():
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    try:
+        for at in range(0, len(view), _UTF8_STEP):
+            decoder.decode(view[at : at + _UTF8_STEP])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise BadRequestError("request body is not valid UTF-8", code="invalid_json") from None
+
+
+def _count_events(data: bytes) -> None:
+    """Refuse more than MAX_EVENTS_PER_BATCH events before an object is made for each.
+
+    Every event is a JSON object, so a body with few ``{`` cannot hold many events; only
+    a body with more braces than the limit is counted, with fields-free placeholders.
+    """
+    if data.count(b"{") <= settings.MAX_EVENTS_PER_BATCH:
+        return
+    counted = _decode(_BATCH_COUNT, data)
+    if len(counted.events) > settings.MAX_EVENTS_PER_BATCH:
+        raise PayloadTooLargeError(
+            f"a batch holds at most {settings.MAX_EVENTS_PER_BATCH} events", code="batch_too_large"
+        )
 
 
 def event_batch(body: bytes) -> Batch:
     """Validate an inflated ``{"seq": n, "events": [...]}`` body.
 
-    Every event must be an object with an integer ``type`` and a numeric
-    ``timestamp``, which is what rrweb's player needs to place it.
+    Every event must be an object with an integer ``type`` and a ``timestamp`` in
+    milliseconds (MIN_TIMESTAMP..MAX_TIMESTAMP), which is what rrweb's player needs to
+    place it; the rest must be well-formed JSON. Nothing is written before this passes.
     """
-    data = json_object(body)
-    unknown = set(data) - _BATCH_FIELDS
-    if unknown:
-        raise BadRequestError(f"unknown fields: {', '.join(sorted(unknown))}", code="invalid_batch")
-    seq = data.get("seq")
-    if type(seq) is not int or not 0 <= seq <= settings.MAX_SEQ:
-        raise BadRequestError("seq must be a non-negative integer", code="invalid_batch")
-    events = data.get("events")
-    if type(events) is not list or not events:
-        raise BadRequestError("events must be a non-empty array", code="invalid_batch")
-    if len(events) > settings.MAX_EVENTS_PER_BATCH:
-        raise PayloadTooLargeError(
-            f"a batch holds at most {settings.MAX_EVENTS_PER_BATCH} events", code="batch_too_large"
-        )
-    first = last = None
-    for position, event in enumerate(events):
-        if type(event) is not dict:
-            raise BadRequestError(f"events[{position}] is not an object", code="invalid_event")
-        kind = event.get("type")
-        stamp = event.get("timestamp")
-        if type(kind) is not int or type(stamp) not in (int, float):
-            raise BadRequestError(
-                f"events[{position}] needs an integer type and a numeric timestamp",
-                code="invalid_event",
-            )
-        if first is None or stamp < first:
-            first = stamp
-        if last is None or stamp > last:
-            last = stamp
+    if not body:
+        raise BadRequestError("request body must be a JSON object", code="invalid_json")
+    _require_utf8(body)
+    _count_events(body)
+    batch = _decode(_BATCH, body)
+    stamps = [event.timestamp for event in batch.events]
     return Batch(
-        seq=seq,
-        event_count=len(events),
-        first_timestamp=first,
-        last_timestamp=last,
+        seq=batch.seq,
+        event_count=len(batch.events),
+        first_timestamp=min(stamps),
+        last_timestamp=max(stamps),
         raw_bytes=len(body),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateBody:
+    """A validated create body: the recording's own fields, and whether it carries a batch."""
+
+    id: str | None
+    url: str | None
+    title: str | None
+    batch: Batch | None
+
+
+def _raw_text(raw: msgspec.Raw, name: str, *, max_length: int) -> str | None:
+    if raw == _NULL:
+        return None
+    # Six bytes per character at most (\uXXXX): a longer raw value is refused unread.
+    if len(raw) > 6 * max_length + 2:
+        raise BadRequestError(f"{name} must be a string of at most {max_length} characters")
+    try:
+        value = _STRING.decode(raw)
+    except msgspec.ValidationError:
+        raise BadRequestError(f"{name} must be a string of at most {max_length} characters") from None
+    if len(value) > max_length:
+        raise BadRequestError(f"{name} must be a string of at most {max_length} characters")
+    return value
+
+
+def create_body(body: bytes) -> CreateBody:
+    """Validate an inflated create body: ``id``, ``url``, ``title``, and optionally ``seq`` and ``events``.
+
+    Other fields are ignored (older and newer recorders may send more). With ``seq``
+    or ``events`` present, the body must also be a valid batch.
+    """
+    if not body:
+        return CreateBody(id=None, url=None, title=None, batch=None)
+    _require_utf8(body)
+    fields = _decode(_CREATE, body)
+    recording = _raw_text(fields.id, "id", max_length=64)
+    create = CreateBody(
+        id=recording_id(recording) if recording is not None else None,
+        url=_raw_text(fields.url, "url", max_length=2048),
+        title=_raw_text(fields.title, "title", max_length=512),
+        batch=None,
+    )
+    if fields.seq == _NULL and fields.events == _NULL:
+        return create
+    _count_events(body)
+    batch = _decode(_CREATE_BATCH, body)
+    stamps = [event.timestamp for event in batch.events]
+    return CreateBody(
+        id=create.id,
+        url=create.url,
+        title=create.title,
+        batch=Batch(
+            seq=batch.seq,
+            event_count=len(batch.events),
+            first_timestamp=min(stamps),
+            last_timestamp=max(stamps),
+            raw_bytes=len(body),
+        ),
     )

@@ -83,7 +83,7 @@ def test_no_data_of_one_user_reaches_another_through_any_route(
     )
     deliver()
     b = make_user(aws, "b@example.com")
-    as_b = AuthedHttp(anonymous._http, b.headers)
+    as_b = anonymous.acting_as(b.headers)
     seen: list[str] = []
     for response in (
         as_b.get("/recordings"),

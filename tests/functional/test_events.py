@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import json
 import os
@@ -12,10 +13,13 @@ import time
 from typing import Any
 
 import orjson
+import pytest
 
+import app as app_module
 from chalicelib import records, settings
 from chalicelib.aws import get_store
-from tests.conftest import create_recording, post_gzip, post_json, read_events, stream_records
+from chalicelib.events import EventWriter
+from tests.conftest import NAMES, create_recording, post_gzip, post_json, read_events, stream_records
 from tests.support import rrweb_stream
 
 
@@ -123,11 +127,18 @@ class FlakyKinesis:
         return {"FailedRecordCount": len(refused), "Records": out}
 
 
-def test_partial_put_failures_are_retried_until_every_part_is_stored(client: Any, deliver: Any, aws: Any) -> None:
+def use_writer(monkeypatch: pytest.MonkeyPatch, writer: EventWriter) -> None:
+    """Serve the app with the given event writer (everything else as configured)."""
+    store = dataclasses.replace(get_store(), writer=writer)
+    monkeypatch.setattr(app_module, "get_store", lambda: store)
+
+
+def test_partial_put_failures_are_retried_until_every_part_is_stored(
+    client: Any, deliver: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     recording_id = create_recording(client)
-    writer = get_store().writer
-    flaky = FlakyKinesis(writer._kinesis, refuse=lambda call, i: call == 1 and i % 2 == 0)
-    writer._kinesis = flaky
+    flaky = FlakyKinesis(aws.client("kinesis"), refuse=lambda call, i: call == 1 and i % 2 == 0)
+    use_writer(monkeypatch, EventWriter(kinesis=flaky, stream=NAMES.stream, sleep=lambda _: None))
     big = {"type": 2, "timestamp": 1, "data": {"blob": base64.b64encode(os.urandom(2_000_000)).decode()}}
     response = post_gzip(client, events_path(recording_id), {"seq": 0, "events": [big]})
     assert response.status_code == 202
@@ -136,19 +147,19 @@ def test_partial_put_failures_are_retried_until_every_part_is_stored(client: Any
     assert read_events(client, recording_id) == [big]
 
 
-def test_kinesis_refusing_answers_503_with_retry_after_and_counts_nothing(client: Any, deliver: Any) -> None:
+def test_kinesis_refusing_answers_503_with_retry_after_and_counts_nothing(
+    client: Any, deliver: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     recording_id = create_recording(client)
-    writer = get_store().writer
-    real = writer._kinesis
-    writer._kinesis = FlakyKinesis(real, refuse=lambda call, i: True)
-    writer._sleep = lambda _: None
+    refusing = FlakyKinesis(aws.client("kinesis"), refuse=lambda call, i: True)
+    use_writer(monkeypatch, EventWriter(kinesis=refusing, stream=NAMES.stream, sleep=lambda _: None))
     batch = {"seq": 0, "events": [{"type": 4, "timestamp": 1}]}
     response = post_gzip(client, events_path(recording_id), batch)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert response.json_body["error"]["code"] == "unavailable"
     assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 0
-    writer._kinesis = real
+    use_writer(monkeypatch, get_store().writer)  # the stack's own writer: the stream takes records again
     assert post_gzip(client, events_path(recording_id), batch).status_code == 202
     deliver()
     assert read_events(client, recording_id) == batch["events"]
@@ -197,7 +208,7 @@ def test_event_larger_than_a_plain_page_needs_gzip(client: Any, deliver: Any) ->
 def test_reader_fetches_chunk_objects_concurrently(client: Any, deliver: Any) -> None:
     recording_id = create_recording(client)
     for seq in range(12):
-        post_json(client, events_path(recording_id), {"seq": seq, "events": [{"type": 3, "timestamp": seq}]})
+        post_json(client, events_path(recording_id), {"seq": seq, "events": [{"type": 3, "timestamp": seq + 1}]})
         deliver()
     in_flight = 0
     peak = 0
@@ -215,10 +226,10 @@ def test_reader_fetches_chunk_objects_concurrently(client: Any, deliver: Any) ->
         with lock:
             in_flight -= 1
 
-    events = get_store().reader._s3.meta.events
+    events = get_store().s3.meta.events  # the reader's client
     events.register("before-call.s3.GetObject", enter)
     events.register("after-call.s3.GetObject", leave)
-    assert [e["timestamp"] for e in read_events(client, recording_id)] == list(range(12))
+    assert [e["timestamp"] for e in read_events(client, recording_id)] == list(range(1, 13))
     assert peak > 1
 
 
@@ -239,7 +250,7 @@ def test_later_pages_list_again_but_do_not_refetch_chunks(client: Any, deliver: 
         post_gzip(client, events_path(recording_id), {"seq": seq, "events": events})
         deliver()
     calls: list[str] = []
-    get_store().reader._s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
     get_store().reader.cache.clear()
     assert read_events(client, recording_id, gzip_ok=False) == stream
     gets = calls.count("GetObject")

@@ -82,7 +82,7 @@ def test_list_is_newest_first_and_cursor_pages_cover_everything_once(
 def test_list_uses_query_never_scan(client: Any) -> None:
     create_recording(client)
     operations: list[str] = []
-    table_client = get_store().metadata._table.meta.client
+    table_client = get_store().dynamodb.meta.client  # the client every table of the store uses
     table_client.meta.events.register(
         "before-parameter-build.dynamodb",
         lambda model, params, **_: operations.append(model.name) if params.get("TableName") == NAMES.table else None,

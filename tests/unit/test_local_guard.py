@@ -194,7 +194,7 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
         parts = [part for chunk in chunks for part in records.parse_object(gzip.decompress(chunk))]
         whole = records.assemble(parts)
         assert list(whole) == [0]  # ...and reads back once
-        assert records.payload_events(whole[0]) == [{"type": 4}, {"type": 2}]
+        assert [json.loads(event) for event in records.payload_events(whole[0])] == [{"type": 4}, {"type": 2}]
     finally:
         server.shutdown()
         guard.journal.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import time
 import tracemalloc
 
+import jwt as pyjwt
 import pytest
 
 from chalicelib import validation
@@ -67,11 +69,12 @@ def test_key_cache_is_bounded_against_floods_of_made_up_keys() -> None:
             Table.reads += 1
             return {}
 
-    store = keys_module.Keys(table=Table(), cache_seconds=60)
-    for n in range(keys_module._CACHE_ENTRIES + 500):
+    store = keys_module.Keys(table=Table(), cache_seconds=60, cache_entries=64)
+    for n in range(64 + 500):
         with pytest.raises(keys_module.UnauthorizedError):
             store.verify(f"rrk_{n:016x}_{'A' * 43}")
-    assert len(store._cache) <= keys_module._CACHE_ENTRIES
+    assert Table.reads == 564  # every made-up id was looked up...
+    assert store.cached() <= 64  # ...and the memory kept for them stayed bounded
 
 
 def test_jwks_outage_keeps_verifying_with_cached_keys() -> None:
@@ -92,8 +95,19 @@ def test_jwks_outage_keeps_verifying_with_cached_keys() -> None:
 
     public = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json")).as_dict(private=False)
     JWKS = {"keys": [{**public, "kid": "k1", "alg": "RS256", "use": "sig"}]}  # noqa: N806
-    verifier = TokenVerifier(issuer="https://issuer", client_id="c", jwks_url="https://jwks", http=Flaky())
-    assert verifier._key("k1").key_id == "k1"
+    private = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json")).as_pem(private=True)
+    now = time.time()
+    token = pyjwt.encode(
+        {"iss": "https://issuer", "sub": "u", "exp": now + 3600, "iat": now, "token_use": "access", "client_id": "c"},
+        private,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
+    clock = [1000.0]
+    verifier = TokenVerifier(
+        issuer="https://issuer", client_id="c", jwks_url="https://jwks", http=Flaky(), clock=lambda: clock[0]
+    )
+    assert verifier.verify(token)["sub"] == "u"
     Flaky.up = False
-    verifier._fetched_at -= 7200  # the hourly refresh is due, and the endpoint is down
-    assert verifier._key("k1").key_id == "k1"
+    clock[0] += 7200  # the hourly refresh is due, and the endpoint is down
+    assert verifier.verify(token)["sub"] == "u"
