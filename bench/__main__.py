@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import browser, ingest, read
+from bench import browser, durability, ingest, limits, read
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -21,6 +21,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         browser_figures = browser.run(Path(tmp))
     read_figures = read.run()
+    print("worst-case requests (handler's own work):")
+    limit_figures = limits.run()
+    with tempfile.TemporaryDirectory() as tmp:
+        durability_figures = durability.run(Path(tmp))
     targets = {
         "ingest_handler_vs_json_loads_max_1_5x": ingest_figures["handler_cost"]["ratio_gzip_body"] <= 1.5,
         "read_speedup_min_3x": read_figures["read"]["speedup_gzip"] >= 3,
@@ -28,6 +32,9 @@ def main() -> None:
         "storage_min_5x_fewer_bytes": read_figures["storage"]["ratio"] >= 5,
         "browser_requests_per_minute_max_12": browser_figures["requests_per_minute"] <= 12,
         "browser_bytes_min_5x_fewer": (browser_figures["bytes_ratio"] or 0) >= 5,
+        "worst_accepted_request_max_64mb": limit_figures["worst_accepted_peak_mb"] <= 64,
+        "load_acknowledged_all_readable": durability_figures["steady"]["acknowledged_lost"] == 0,
+        **durability_figures["targets_met"],
     }
     results = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -36,6 +43,8 @@ def main() -> None:
         "ingest": ingest_figures,
         **read_figures,
         "browser": browser_figures,
+        "limits": limit_figures,
+        "durability": durability_figures,
         "targets_met": targets,
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import settings, validation
-from .errors import BadRequestError, ConflictError, NotFoundError, UnauthorizedError
+from .errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError
 
 INDEX_BY_OWNER = "byOwner"
 PREFIX = "rrk_"
@@ -48,7 +48,20 @@ class Keys:
     def create(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
         """A new key; the only response that ever contains its secret."""
         name = validation.optional_text(body, "name", max_length=100) or "ingest key"
-        active = [key for key in self.list(owner) if not key["revoked"]]
+        keys = self.list(owner)
+        # Revoked keys count here: creating and revoking in a loop must not mint a
+        # fresh rate budget every time.
+        now_ms = int(time.time() * 1000)
+        window_ms = settings.KEY_CREATION_WINDOW_S * 1000
+        recent = sorted(key["createdAt"] for key in keys if key["createdAt"] > now_ms - window_ms)
+        if len(recent) >= settings.MAX_KEYS_CREATED_PER_WINDOW:
+            wait_s = (recent[-settings.MAX_KEYS_CREATED_PER_WINDOW] + window_ms - now_ms) // 1000 + 1
+            raise TooManyRequestsError(
+                f"at most {settings.MAX_KEYS_CREATED_PER_WINDOW} keys may be created per "
+                f"{settings.KEY_CREATION_WINDOW_S // 3600} hours",
+                retry_after=wait_s,
+            )
+        active = [key for key in keys if not key["revoked"]]
         if len(active) >= settings.MAX_KEYS_PER_OWNER:
             raise ConflictError(
                 f"at most {settings.MAX_KEYS_PER_OWNER} active keys; revoke one first", code="too_many_keys"

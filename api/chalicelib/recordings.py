@@ -312,7 +312,13 @@ class Recordings:
             "durationMs": (last - first) if first is not None and last is not None else 0,
             "screenshotUrl": self._s3.generate_presigned_url(
                 "get_object",
-                Params={"Bucket": self._bucket, "Key": layout.screenshot_key(owner, item["recordingId"])},
+                # Whatever was uploaded, the link serves it as an image, never as a page.
+                Params={
+                    "Bucket": self._bucket,
+                    "Key": layout.screenshot_key(owner, item["recordingId"]),
+                    "ResponseContentType": "image/jpeg",
+                    "ResponseContentDisposition": "inline",
+                },
                 ExpiresIn=settings.PRESIGN_SECONDS,
             ),
         }

@@ -49,6 +49,10 @@ PRESIGN_SECONDS = 900
 # revocation takes effect everywhere within this many seconds.
 KEY_CACHE_SECONDS = 5
 MAX_KEYS_PER_OWNER = 20
+# Key creations per owner per window, revoked keys included (the index that lists
+# keys is eventually consistent, so a burst of parallel creates may pass a few more).
+MAX_KEYS_CREATED_PER_WINDOW = 30
+KEY_CREATION_WINDOW_S = 24 * 3600
 
 
 @dataclass(frozen=True, kw_only=True)

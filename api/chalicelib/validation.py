@@ -137,7 +137,7 @@ def optional_text(body: dict[str, Any], name: str, *, max_length: int) -> str | 
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > max_length:
-        raise BadRequestError(f"{name} must be a string of at most {max_length} characters")
+        raise BadRequestError(f"{name} must be a string of at most {max_length} characters", code="invalid_field")
     return value
 
 
@@ -296,18 +296,19 @@ class CreateBody:
     batch: Batch | None
 
 
-def _raw_text(raw: msgspec.Raw, name: str, *, max_length: int) -> str | None:
+def _raw_text(raw: msgspec.Raw, name: str, *, max_length: int, code: str = "invalid_field") -> str | None:
     if raw == _NULL:
         return None
+    refused = BadRequestError(f"{name} must be a string of at most {max_length} characters", code=code)
     # Six bytes per character at most (\uXXXX): a longer raw value is refused unread.
     if len(raw) > 6 * max_length + 2:
-        raise BadRequestError(f"{name} must be a string of at most {max_length} characters")
+        raise refused
     try:
         value = _STRING.decode(raw)
     except msgspec.ValidationError:
-        raise BadRequestError(f"{name} must be a string of at most {max_length} characters") from None
+        raise refused from None
     if len(value) > max_length:
-        raise BadRequestError(f"{name} must be a string of at most {max_length} characters")
+        raise refused
     return value
 
 
@@ -321,7 +322,7 @@ def create_body(body: bytes) -> CreateBody:
         return CreateBody(id=None, url=None, title=None, batch=None)
     _require_utf8(body)
     fields = _decode(_CREATE, body)
-    recording = _raw_text(fields.id, "id", max_length=64)
+    recording = _raw_text(fields.id, "id", max_length=64, code="invalid_id")
     create = CreateBody(
         id=recording_id(recording) if recording is not None else None,
         url=_raw_text(fields.url, "url", max_length=2048),

@@ -137,22 +137,41 @@ def test_recording_id_outside_the_strict_pattern_is_refused(client: Any, aws: An
         client.post("/recordings", body=json.dumps({"id": bad}), headers={"Content-Type": "application/json"}),
     ]
     for response in responses:
-        assert 400 <= response.status_code < 500, response.body
-        assert "error" in json.loads(response.body)
+        assert_error(response, 400, "invalid_id")
     assert stream_records(aws) == []
     assert client.get("/recordings").json_body["recordings"] == []
 
 
 @pytest.mark.parametrize(
-    "body",
-    [b"[1]", b"{bad", b'{"id": 5}', b'{"url": 7}', b'{"title": "' + b"t" * 600 + b'"}'],
-    ids=["array", "not json", "id not a string", "url not a string", "title too long"],
+    ("body", "code"),
+    [
+        (b"[1]", "invalid_json"),
+        (b"{bad", "invalid_json"),
+        (b'{"id": 5}', "invalid_id"),
+        (b'{"id": "' + b"i" * 5000 + b'"}', "invalid_id"),
+        (b'{"url": 7}', "invalid_field"),
+        (b'{"title": "' + b"t" * 600 + b'"}', "invalid_field"),
+        (b'{"title": "' + b"\\u00e9" * 600 + b'"}', "invalid_field"),
+        (b'{"seq": 0}', "invalid_batch"),
+        (b'{"events": [{"type": 3, "timestamp": 5}]}', "invalid_batch"),
+    ],
+    ids=[
+        "array",
+        "not json",
+        "id not a string",
+        "id of 5000 characters",
+        "url not a string",
+        "title too long",
+        "title too long in escapes",
+        "seq without events",
+        "events without seq",
+    ],
 )
-def test_bad_create_body_is_refused(client: Any, body: bytes) -> None:
+def test_bad_create_body_is_refused(client: Any, aws: Any, body: bytes, code: str) -> None:
     response = client.post("/recordings", body=body, headers={"Content-Type": "application/json"})
-    assert response.status_code == 400
-    assert "error" in json.loads(response.body)
+    assert_error(response, 400, code)
     assert client.get("/recordings").json_body["recordings"] == []
+    assert stream_records(aws) == []
 
 
 @pytest.mark.parametrize("limit", ["abc", "0", "-1", "1.5", "201", "1e3", "", "٣"])

@@ -1,0 +1,30 @@
+"""Bounded work per request: the worst bodies a public ingest key can send stay within budget.
+
+The budget (docs/architecture.md) is 64 MiB for the handler's own work on one request,
+accepted or refused; bench/limits.py prints the same cases' figures and times.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import limits
+
+EXPECTED = {
+    "16 MiB string with one 4-byte character": None,
+    "5 million empty objects in one event": None,
+    "20,000 events": None,
+    "nesting 500 deep": None,
+    "400,000 events": "batch_too_large",
+    "nesting 100,000 deep": "too_deep",
+    "gzip bomb (1 GiB of zeros)": "batch_too_large",
+    "gzip member ending on the inflate step": "invalid_json",
+}
+
+
+@pytest.mark.parametrize("case", limits.CASES, ids=[case.name for case in limits.CASES])
+def test_worst_case_bodies_get_their_answer_within_the_memory_budget(case: limits.Case) -> None:
+    measured = limits.measure(case.make())
+    assert measured.accepted is case.accepted
+    assert measured.error == EXPECTED[case.name]
+    assert measured.peak_bytes <= limits.MEMORY_BUDGET_BYTES, f"{measured.peak_bytes / 2**20:.1f} MiB"
