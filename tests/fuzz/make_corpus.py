@@ -152,7 +152,7 @@ def entries() -> list[dict[str, Any]]:
             202,
             None,
             headers=GZIP,
-            why="a member whose output ends exactly on the inflater's 256 KiB step, then another: used to hang",
+            why="a member whose output ends exactly on the inflater's first 256 KiB step, then another member",
         ),
         e(
             "gzip-member-ends-on-512kib-then-member",
@@ -160,7 +160,15 @@ def entries() -> list[dict[str, Any]]:
             202,
             None,
             headers=GZIP,
-            why="the same on two steps",
+            why="a member ending on the second 256 KiB step, then another: hung the inflate loop of before ea560f1",
+        ),
+        e(
+            "gzip-member-ends-on-1mib-then-member",
+            lambda: members_at(padded_batch(4 * STEP + 100), 4 * STEP),
+            202,
+            None,
+            headers=GZIP,
+            why="the same on the fourth step (also hung before ea560f1)",
         ),
         e(
             "gzip-single-member-exactly-256kib",
