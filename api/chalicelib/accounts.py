@@ -35,6 +35,9 @@ def _translate(exc: ClientError) -> ApiError:
     message = exc.response.get("Error", {}).get("Message", "")
     if code == "UsernameExistsException":
         return ConflictError("an account with this email exists", code="account_exists")
+    if code == "InvalidParameterException" and "username" in message.lower():
+        # Cognito's own email rules are stricter than a syntax check.
+        return BadRequestError("this email address is not accepted", code="invalid_email")
     if code in ("InvalidPasswordException", "InvalidParameterException"):
         return BadRequestError(message or "invalid password", code="invalid_password")
     if code in ("CodeMismatchException", "ExpiredCodeException"):

@@ -127,8 +127,13 @@ def _inflated(body: bytes, content_encoding: str | None) -> tuple[bytes, bytes |
     if len(body) > settings.MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
     if body and is_gzip(body, content_encoding):
-        return validation.inflate(body, limit=settings.MAX_BATCH_BYTES), body
-    return body, None
+        inflated, payload = validation.inflate(body, limit=settings.MAX_BATCH_BYTES), body
+    else:
+        inflated, payload = body, None
+    clean = validation.well_formed(inflated)
+    if clean is not inflated:
+        return clean, None  # stored as repaired, so the server compresses it
+    return inflated, payload
 
 
 def _prepared(

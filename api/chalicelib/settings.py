@@ -28,6 +28,10 @@ MAX_SMALL_BODY_BYTES = 64 * 1024
 # Event timestamps are milliseconds (rrweb uses Date.now()): at least 1, at most
 # JavaScript's largest safe integer, so each is finite and DynamoDB stores the span
 # exactly (no underflow below 1e-130, no overflow above 9.9e125).
+# JSON nesting always accepted: two levels per DOM level in an rrweb snapshot, so a page
+# 2,000 elements deep. Somewhat deeper is refused (400 too_deep) at the interpreter's
+# recursion limit, which validation raises to this plus 1,000.
+MAX_JSON_DEPTH = 4000
 MIN_TIMESTAMP = 1
 MAX_TIMESTAMP = 2**53 - 1
 # JavaScript's Number.MAX_SAFE_INTEGER: the recorder counts batches in JS.

@@ -10,6 +10,7 @@ import base64
 import binascii
 import codecs
 import re
+import sys
 import zlib
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -192,11 +193,25 @@ class _CreateFields(msgspec.Struct, gc=False):
     events: msgspec.Raw = _NULL
 
 
+# msgspec refuses nesting at the interpreter's recursion limit, less the frames
+# already in use, which differ between Lambda and the local stack. A limit well above
+# MAX_JSON_DEPTH makes "up to MAX_JSON_DEPTH levels" hold wherever the call sits.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), settings.MAX_JSON_DEPTH + 1000))
+
 _BATCH = msgspec.json.Decoder(_Batch)
 _BATCH_COUNT = msgspec.json.Decoder(_BatchCount)
 _CREATE = msgspec.json.Decoder(_CreateFields)
 _CREATE_BATCH = msgspec.json.Decoder(_CreateBatch)
 _STRING = msgspec.json.Decoder(str)
+# A \uXXXX escape of a UTF-16 surrogate that is not part of a pair, and not itself
+# escaped text (an even run of backslashes before it). Browsers' JSON.stringify writes
+# these for text cut inside an emoji; msgspec refuses them.
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)((?:\\\\)*)"
+    rb"(\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _ERROR_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`\Z")
 _UTF8_STEP = 1024 * 1024
 
@@ -232,7 +247,20 @@ def _decode(decoder: msgspec.json.Decoder, data: bytes) -> Any:
     except msgspec.DecodeError as exc:
         raise BadRequestError(f"request body is not valid JSON: {exc}", code="invalid_json") from None
     except RecursionError:
-        raise BadRequestError("JSON nested deeper than the interpreter's recursion limit", code="too_deep") from None
+        raise BadRequestError(
+            f"JSON nested deeper than about {settings.MAX_JSON_DEPTH} levels", code="too_deep"
+        ) from None
+
+
+def well_formed(data: bytes) -> bytes:
+    """``data`` with every lone UTF-16 surrogate escape replaced by U+FFFD (``data`` itself if none).
+
+    Valid JSON, and what browsers send for text cut inside an emoji, but no decoder or
+    player can make a string of it: one such character must not refuse a whole batch.
+    """
+    if not _SURROGATE_ESCAPE.search(data):
+        return data
+    return _LONE_SURROGATE.sub(rb"\1\\ufffd", data)
 
 
 def _require_utf8(data: bytes) -> None:

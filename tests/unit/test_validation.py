@@ -111,3 +111,34 @@ def test_jwks_outage_keeps_verifying_with_cached_keys() -> None:
     Flaky.up = False
     clock[0] += 7200  # the hourly refresh is due, and the endpoint is down
     assert verifier.verify(token)["sub"] == "u"
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        (rb'"\ud800"', rb'"\ufffd"'),  # a high surrogate alone
+        (rb'"\udc00x"', rb'"\ufffdx"'),  # a low surrogate alone
+        (rb'"x\ud83dy\ude00"', rb'"x\ufffdy\ufffd"'),  # two halves apart
+        (rb'"\ud83d\ude00"', rb'"\ud83d\ude00"'),  # a pair: an emoji, untouched
+        (rb'"\\ud800"', rb'"\\ud800"'),  # escaped backslash: text, not an escape
+        (rb'"\\\ud800"', rb'"\\\ufffd"'),  # an escaped backslash, then a lone escape
+    ],
+)
+def test_lone_surrogate_escapes_become_replacement_characters(sent: bytes, kept: bytes) -> None:
+    assert validation.well_formed(sent) == kept
+
+
+def test_nesting_up_to_the_documented_depth_is_accepted_wherever_the_call_sits() -> None:
+    from chalicelib import settings
+
+    depth = settings.MAX_JSON_DEPTH - 4
+    body = b'{"seq":0,"events":[{"type":2,"timestamp":5,"data":' + b"[" * depth + b"]" * depth + b"}]}"
+
+    def nested(levels: int) -> validation.Batch:
+        return nested(levels - 1) if levels else validation.event_batch(body)
+
+    assert nested(200).event_count == 1  # 200 frames deeper than a handler needs
+    too_deep = body.replace(b"[" * depth, b"[" * (depth + 2000)).replace(b"]" * depth, b"]" * (depth + 2000))
+    with pytest.raises(BadRequestError) as refused:
+        validation.event_batch(too_deep)
+    assert refused.value.code == "too_deep"
