@@ -231,7 +231,10 @@ def commit(
     item = recordings.require(owner, recording_id)
     result = {"recording": recording_id, "seq": batch.seq, "events": batch.event_count, "duplicate": True}
     if batch.seq in item.get("seqs", ()):
-        return result  # already written and counted: a retry whose first attempt succeeded
+        # Already written and counted: a retry whose first attempt got that far. Its
+        # time span may not have been widened yet (the attempt failed after counting).
+        store.widen_span(owner, recording_id, batch, item=item)
+        return result
     writer.put(prepared.records, partition_key=recording_id)
     result["duplicate"] = not store.record_batch(owner, recording_id, batch, stored=prepared.stored_bytes)
     return result

@@ -138,20 +138,31 @@ class RecordingStore:
             if _is_conditional_failure(exc):
                 return False
             raise
-        # Batches may arrive out of order (client retries): widen the time span only
-        # where this batch lies outside it, with a condition so racing writers agree.
-        if updated["firstEventAt"] > first:
-            self._extend(key, "firstEventAt", first, "firstEventAt > :v")
-        if updated["lastEventAt"] < last:
-            self._extend(key, "lastEventAt", last, "lastEventAt < :v")
+        self.widen_span(owner, recording_id, batch, item=updated)
         return True
+
+    def widen_span(self, owner: str, recording_id: str, batch: validation.Batch, *, item: dict[str, Any]) -> None:
+        """Widen the recording's time span to cover ``batch``, where ``item`` shows it does not yet.
+
+        Batches may arrive out of order (client retries): each end moves only outward,
+        with a condition so racing writers agree. It is its own idempotent step, so a
+        retry of a batch already counted repairs a span whose first widening failed.
+        """
+        key = {"owner": owner, "recordingId": recording_id}
+        first = Decimal(str(batch.first_timestamp))
+        last = Decimal(str(batch.last_timestamp))
+        if "firstEventAt" not in item or item["firstEventAt"] > first:
+            self._extend(key, "firstEventAt", first, "(attribute_not_exists(firstEventAt) OR firstEventAt > :v)")
+        if "lastEventAt" not in item or item["lastEventAt"] < last:
+            self._extend(key, "lastEventAt", last, "(attribute_not_exists(lastEventAt) OR lastEventAt < :v)")
 
     def _extend(self, key: dict[str, str], field: str, value: Decimal, condition: str) -> None:
         try:
             self._table.update_item(
                 Key=key,
                 UpdateExpression=f"SET {field} = :v",
-                ConditionExpression=condition,
+                # Never on a deleted or deleting recording: that would resurrect its item.
+                ConditionExpression=f"attribute_exists(recordingId) AND attribute_not_exists(deleting) AND {condition}",
                 ExpressionAttributeValues={":v": value},
             )
         except ClientError as exc:

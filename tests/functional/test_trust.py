@@ -225,3 +225,27 @@ def test_screenshot_link_is_always_served_as_a_jpeg(client: AuthedHttp) -> None:
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     assert query["response-content-type"] == ["image/jpeg"]
     assert query["response-content-disposition"] == ["inline"]
+
+
+def test_a_span_left_narrow_by_a_failed_attempt_is_widened_by_its_retry(client: AuthedHttp) -> None:
+    recording_id = create_recording(client)
+    post = {"headers": {"Content-Type": "application/json"}}
+    later = json.dumps({"seq": 5, "events": [{"type": 3, "timestamp": 1000}]})
+    assert client.post(events_path(recording_id), body=later, **post).status_code == 202
+    throttled = [True]
+
+    def throttle(params: dict[str, Any], **_: Any) -> None:
+        # The count went through; the widening that follows it is throttled once.
+        if throttled[0] and params.get("UpdateExpression", "").startswith("SET firstEventAt"):
+            throttled[0] = False
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "UpdateItem"
+            )
+
+    get_store().dynamodb.meta.client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", throttle)
+    earlier = json.dumps({"seq": 3, "events": [{"type": 3, "timestamp": 100}]})
+    assert_error(client.post(events_path(recording_id), body=earlier, **post), 503, "unavailable")
+    retry = client.post(events_path(recording_id), body=earlier, **post)
+    assert (retry.status_code, retry.json_body["duplicate"]) == (202, True)
+    recording = client.get(f"/recordings/{recording_id}").json_body
+    assert (recording["eventCount"], recording["firstEventAt"], recording["durationMs"]) == (2, 100, 900)
