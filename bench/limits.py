@@ -71,6 +71,12 @@ def too_many_events() -> bytes:
     return gzip.compress(_batch(b",".join([event] * 400_000)), 9)
 
 
+def most_minimal_events() -> bytes:
+    """As many of the smallest valid events as 16 MiB holds (about 700,000): each becomes a struct."""
+    event = b'{"type":1,"timestamp":1}'
+    return gzip.compress(_batch(b",".join([event] * ((settings.MAX_BATCH_BYTES - 64) // (len(event) + 1)))), 9)
+
+
 def gzip_bomb() -> bytes:
     """1 GiB of zeros in about 1 MB."""
     return gzip.compress(b"\0" * (1024 * 1024 * 1024), 9)
@@ -96,6 +102,7 @@ CASES = [
     Case("20,000 events", most_events, True),
     Case("nesting 3,990 deep (always accepted)", lambda: deep_nesting(3990), True),
     Case("400,000 events", too_many_events, False),
+    Case("700,000 minimal events", most_minimal_events, False),
     Case("nesting 100,000 deep", lambda: deep_nesting(100_000), False),
     Case("gzip bomb (1 GiB of zeros)", gzip_bomb, False),
     Case("gzip member ending on the inflate step", member_on_the_inflate_step, False),

@@ -50,7 +50,7 @@ def sequential_baseline(s3: Any, bucket: str, owner: str, recording_id: str) -> 
     for key in keys:
         parts += records.parse_object(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     payloads = records.assemble(parts)
-    return [event for seq in sorted(payloads) for event in records.payload_events(payloads[seq])]
+    return [orjson.loads(event) for seq in sorted(payloads) for event in records.payload_events(payloads[seq])]
 
 
 def read_with_reader(reader: Any, owner: str, recording_id: str, *, accept_gzip: bool) -> tuple[list[Any], int]:

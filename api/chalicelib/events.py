@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import layout, records, settings, validation
-from .errors import ApiError, NotAcceptableError, PayloadTooLargeError, ServiceUnavailableError
+from .errors import ApiError, ConflictError, NotAcceptableError, PayloadTooLargeError, ServiceUnavailableError
 from .recordings import Recordings, RecordingStore, new_id, now_ms
 
 # PutRecords limits: 500 records and 5 MiB (data plus partition keys) per call.
@@ -235,6 +235,11 @@ def commit(
         # time span may not have been widened yet (the attempt failed after counting).
         store.widen_span(owner, recording_id, batch, item=item)
         return result
+    if len(item.get("seqs", ())) >= settings.MAX_BATCHES_PER_RECORDING:
+        raise ConflictError(
+            f"a recording holds at most {settings.MAX_BATCHES_PER_RECORDING} batches; start a new recording",
+            code="recording_full",
+        )
     writer.put(prepared.records, partition_key=recording_id)
     result["duplicate"] = not store.record_batch(owner, recording_id, batch, stored=prepared.stored_bytes)
     return result

@@ -9,6 +9,7 @@ drops out of the sparse index at once and late deliveries can be recognised as o
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 import urllib.parse
@@ -18,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import layout, settings, validation
-from .errors import ApiError, NotFoundError
+from .errors import ApiError, BadRequestError, NotFoundError
 
 INDEX_BY_CREATED = "byCreated"
 TTL_ATTRIBUTE = "expiresAt"
@@ -248,6 +249,9 @@ class Recordings:
         after = validation.decode_cursor(cursor, {"recordingId": str, "createdKey": str})
         if after is not None:
             validation.recording_id(after["recordingId"])
+            # The index key this API wrote: DynamoDB refuses a malformed start key (a 500).
+            if not re.fullmatch(r"[0-9]{13}#" + re.escape(after["recordingId"]), after["createdKey"]):
+                raise BadRequestError("cursor is not one this API returned", code="invalid_cursor")
         items, following = self._store.page(owner, limit=limit, after=after)
         return {
             "recordings": [self.public(owner, item) for item in items],

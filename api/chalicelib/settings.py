@@ -22,6 +22,11 @@ MAX_EVENTS_PER_BATCH = 20_000
 # A gzip body may be several members (each flush of a stream compressor is one); the
 # recorder sends one. More than this is not a real client.
 MAX_GZIP_MEMBERS = 64
+# Batches one recording may hold: its item keeps the set of counted seqs (about 10
+# bytes each for the recorder's 16-digit seqs), which must stay under DynamoDB's
+# 400 KB item limit. 30,000 batches is over 40 hours at one batch every 5 s; past it,
+# the recording is full (409) before anything is written.
+MAX_BATCHES_PER_RECORDING = 30_000
 # Bodies of the small JSON routes (sign-in, keys, ...): far below the ingest limits,
 # so the public routes cannot be made to parse megabytes.
 MAX_SMALL_BODY_BYTES = 64 * 1024

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import settings, validation
 from chalicelib.aws import get_store
-from tests.conftest import AuthedHttp, User, create_recording, stream_records
+from tests.conftest import NAMES, AuthedHttp, User, create_recording, stream_records
 from tests.functional.test_bad_input import assert_error
 
 GOOD = {"type": 3, "timestamp": 1_700_000_000_000}
@@ -249,3 +249,24 @@ def test_a_span_left_narrow_by_a_failed_attempt_is_widened_by_its_retry(client: 
     assert (retry.status_code, retry.json_body["duplicate"]) == (202, True)
     recording = client.get(f"/recordings/{recording_id}").json_body
     assert (recording["eventCount"], recording["firstEventAt"], recording["durationMs"]) == (2, 100, 900)
+
+
+def test_a_full_recording_is_refused_before_anything_is_written(client: AuthedHttp, aws: Any, owner: str) -> None:
+    recording_id = create_recording(client)
+    # As if it had taken its limit of batches (recorder seqs are 16 digits).
+    aws.resource("dynamodb").Table(NAMES.table).update_item(
+        Key={"owner": owner, "recordingId": recording_id},
+        UpdateExpression="ADD seqs :s",
+        ExpressionAttributeValues={":s": {10**15 + n for n in range(settings.MAX_BATCHES_PER_RECORDING)}},
+    )
+    batch = json.dumps({"seq": 1, "events": [GOOD]})
+    response = client.post(events_path(recording_id), body=batch, headers={"Content-Type": "application/json"})
+    assert_error(response, 409, "recording_full")
+    assert stream_records(aws) == []
+
+
+def test_a_list_cursor_with_a_forged_index_key_is_refused(client: AuthedHttp) -> None:
+    recording_id = create_recording(client)
+    for created_key in ("", f"123#{recording_id}", f"{'1' * 13}#someone-else"):
+        cursor = validation.encode_cursor({"recordingId": recording_id, "createdKey": created_key})
+        assert_error(client.get(f"/recordings?cursor={cursor}"), 400, "invalid_cursor")

@@ -16,6 +16,7 @@ EXPECTED = {
     "20,000 events": None,
     "nesting 3,990 deep (always accepted)": None,
     "400,000 events": "batch_too_large",
+    "700,000 minimal events": "batch_too_large",
     "nesting 100,000 deep": "too_deep",
     "gzip bomb (1 GiB of zeros)": "batch_too_large",
     "gzip member ending on the inflate step": "invalid_json",

@@ -122,6 +122,7 @@ def test_jwks_outage_keeps_verifying_with_cached_keys() -> None:
         (rb'"\ud83d\ude00"', rb'"\ud83d\ude00"'),  # a pair: an emoji, untouched
         (rb'"\\ud800"', rb'"\\ud800"'),  # escaped backslash: text, not an escape
         (rb'"\\\ud800"', rb'"\\\ufffd"'),  # an escaped backslash, then a lone escape
+        (rb'"\\ud800\udc00"', rb'"\\ud800\ufffd"'),  # text that looks like a high half, then a lone low
     ],
 )
 def test_lone_surrogate_escapes_become_replacement_characters(sent: bytes, kept: bytes) -> None:
