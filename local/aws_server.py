@@ -61,8 +61,9 @@ ENV_SECRET_KEY = "RRWEB_LOCAL_AWS_SECRET_ACCESS_KEY"  # noqa: S105 (a variable n
 ENV_CONTROL_TOKEN = "RRWEB_LOCAL_CONTROL_TOKEN"  # noqa: S105 (a variable name)
 CONTROL_HEADER = "X-Rrweb-Control"
 REGION = "us-east-1"
-# Form uploads are read before moto sees them; a bigger one is refused unread.
-MAX_FORM_BYTES = 128 * 1024 * 1024
+# Form uploads are read before moto sees them; a bigger one is refused unread. The
+# only form the stack signs is a screenshot (2 MiB) with a few short fields.
+MAX_FORM_BYTES = 4 * 1024 * 1024
 
 _JOURNALED_DYNAMODB = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 _JOURNALED_KINESIS = frozenset({"PutRecord", "PutRecords"})
@@ -102,7 +103,9 @@ def save(path: Path) -> None:
         state[where] = copies
     data = pickle.dumps(state)
     temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as out:
+    # Owner-only: moto keeps users' passwords and refresh tokens in these objects.
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+        os.fchmod(out.fileno(), 0o600)
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
@@ -189,6 +192,28 @@ def _json(start_response: StartResponse, status: int, code: str, message: str) -
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 500: "Server Error"}
 
 
+_JWKS_PATH = re.compile(r"\A/[\w-]+/\.well-known/jwks\.json\Z")
+
+
+def _from_the_stack(environ: dict[str, Any]) -> bool:
+    """Whether a request (without an Origin) is one the stack makes, not one a page can.
+
+    A page can make GETs (an image) and simple POSTs without an Origin or any custom
+    header. The stack's requests are SigV4-signed (Authorization), name their operation
+    in X-Amz-Target (Cognito's unsigned calls), or are reads: a presigned GET, the
+    pool's public keys, moto's health page. moto's other /moto-api/ routes (recorder,
+    reset, state) are never served: some of them change state on a plain GET.
+    """
+    path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+    if path.startswith("/moto-api/"):
+        return path == "/moto-api/" and method in ("GET", "HEAD")
+    if "HTTP_AUTHORIZATION" in environ or "HTTP_X_AMZ_TARGET" in environ:
+        return True
+    if method not in ("GET", "HEAD"):
+        return False
+    return "X-Amz-Signature=" in environ.get("QUERY_STRING", "") or bool(_JWKS_PATH.match(path))
+
+
 class Guard:
     """WSGI middleware in front of moto: who may talk to it, and durability of its writes."""
 
@@ -233,6 +258,8 @@ class Guard:
             return self._form_upload(environ, start_response, cors=has_origin)
         if has_origin:
             return _json(start_response, 403, "forbidden_origin", "browser requests are refused, except S3 uploads")
+        if not _from_the_stack(environ):
+            return _json(start_response, 403, "unsigned", "only signed AWS requests are served")
         return self._forward(environ, start_response)
 
     # -- browsers

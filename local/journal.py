@@ -98,6 +98,7 @@ class Journal:
         self._appended = 0  # number of the last entry written
         self._durable = 0  # entries up to this number are fsynced
         self._syncing = False
+        self._broken: OSError | None = None
         self.fsyncs = 0  # how many fsyncs covered appends (group commit shares them)
 
     def segments(self) -> list[int]:
@@ -181,11 +182,24 @@ class Journal:
         """
         frame = entry.encode()
         with self._cond:
+            if self._broken is not None:
+                raise OSError(f"the journal stopped taking writes after a disk error: {self._broken}")
             if self._fd is None:
                 return 0
+            start = os.lseek(self._fd, 0, os.SEEK_CUR)
             view = memoryview(frame)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            try:
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError as exc:
+                # A torn frame would end replay there, hiding every later (acknowledged)
+                # entry: cut it off, or refuse all writes from now on.
+                try:
+                    os.ftruncate(self._fd, start)
+                    os.lseek(self._fd, start, os.SEEK_SET)
+                except OSError:
+                    self._broken = exc
+                raise
             self._appended += 1
             return self._appended
 
@@ -193,6 +207,8 @@ class Journal:
         """Return once the entry with this ticket is on disk (group commit)."""
         with self._cond:
             while self._durable < ticket:
+                if self._broken is not None:
+                    raise OSError(f"the journal stopped taking writes after a disk error: {self._broken}")
                 if self._syncing:
                     self._cond.wait()
                     continue
@@ -203,6 +219,11 @@ class Journal:
                 try:
                     if fd is not None:
                         self._fsync(fd)
+                except OSError as exc:
+                    # After a failed fsync the kernel may drop the pages and a later
+                    # fsync succeed: nothing written since can be trusted to be there.
+                    self._broken = exc
+                    raise
                 finally:
                     self._cond.acquire()
                     self._syncing = False

@@ -15,6 +15,7 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
@@ -94,7 +95,8 @@ def parse_form(content_type: str, chunks: Iterable[bytes]) -> FormUpload:
     ended = False
 
     def events() -> Iterable[Any]:
-        for chunk in [*chunks, None]:
+        # Lazily: the body is read as the parser asks for it, never all at once.
+        for chunk in itertools.chain(chunks, [None]):
             decoder.receive_data(chunk)
             while True:
                 try:
@@ -233,6 +235,10 @@ def verify(
     # What the conditions are matched against: the form's fields, the bucket from the
     # URL, and the key after S3's ${filename} substitution (moto substitutes alike).
     values = {**fields, "bucket": bucket}
+    if "${filename}" in fields["key"] and not form.filename:
+        # moto substitutes only for a real file part; without one it would store the
+        # literal key, which no condition checked.
+        raise _malformed("The key uses ${filename} but the file part has no filename.")
     values["key"] = fields["key"].replace("${filename}", os.path.basename(form.filename))
     covered = {"bucket"}
     for entry in document["conditions"]:

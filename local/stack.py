@@ -362,7 +362,11 @@ _SERVER_ERRORS = {
     HTTPStatus.REQUEST_URI_TOO_LONG: (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long"),
     HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: (HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
     HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: (HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "http_version_not_supported"),
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large"),
+    HTTPStatus.LENGTH_REQUIRED: (HTTPStatus.BAD_REQUEST, "invalid_content_length"),
 }
+# API Gateway refuses larger request bodies itself; the app answers anything up to it.
+_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 _METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 _MAX_DRAIN = 1 << 20
 
@@ -374,6 +378,20 @@ def _redacting_handler(intake: Intake) -> type:
         """Chalice's request handler: secret-free log, JSON errors, drainable intake."""
 
         _admitted = False
+        # A client that stops sending mid-request gets its connection closed, as API
+        # Gateway does, instead of holding a thread forever.
+        timeout = 30
+
+        def _generic_handle(self) -> None:
+            # Chalice reads whatever Content-Length says into memory: check it first.
+            length = self.headers.get("Content-Length", "0").strip()
+            if not length.isascii() or not length.isdigit():
+                self.send_error(HTTPStatus.LENGTH_REQUIRED)
+                return
+            if int(length) > _MAX_REQUEST_BYTES:
+                self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+                return
+            super()._generic_handle()
 
         def setup(self) -> None:
             super().setup()

@@ -13,6 +13,7 @@ import boto3
 import pytest
 import requests
 
+from local.resources import Names
 from tests.integration.conftest import RunningStack
 from tests.support.accounts import sign_up_and_in
 
@@ -48,8 +49,11 @@ def test_the_aws_secret_is_random_private_and_never_logged(stack: RunningStack, 
 
 
 def test_browser_origins_cannot_reach_moto(stack: RunningStack) -> None:
-    bucket = requests.get(f"{stack.aws}/", timeout=10).text.split("<Name>")[1].split("</Name>")[0]
+    bucket = Names.for_stack("local").bucket
     attempts = [
+        # Unsigned, without an Origin: what <img> or a no-cors fetch sends.
+        requests.get(f"{stack.aws}/", timeout=10),
+        requests.get(f"{stack.aws}/moto-api/recorder/start-recording", timeout=10),
         requests.get(f"{stack.aws}/{bucket}", headers=PAGE, timeout=10),
         requests.post(
             f"{stack.aws}/",

@@ -19,6 +19,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from moto.moto_api._internal.models import moto_api_backend
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -65,7 +66,9 @@ def serve(data: Path, port: int) -> tuple[Guard, Any]:
 
 
 def reset(url: str) -> None:
-    assert requests.post(f"{url}/moto-api/reset", timeout=10).ok
+    """Forget moto's state (in this process: its reset route is closed to HTTP callers)."""
+    del url
+    moto_api_backend.reset()
 
 
 @pytest.fixture
@@ -110,15 +113,47 @@ def test_browser_origins_are_refused_without_cors_headers(served: Served) -> Non
         response = requests.request(method, served.url + path, headers={**origin, **headers}, data=b"{}", timeout=10)
         assert response.status_code == 403, (method, path)
         assert not [h for h in response.headers if h.lower().startswith("access-control-")], (method, path)
-    # The same listing without an Origin (the stack's own clients) works, and carries no CORS either.
-    listed = requests.get(f"{served.url}/{NAMES.bucket}", timeout=10)
-    assert listed.status_code == 200
-    assert "Access-Control-Allow-Origin" not in listed.headers
+    # The same listing signed by the stack's own clients works, and carries no CORS either.
+    listed = client(served, "s3").list_objects_v2(Bucket=NAMES.bucket)["ResponseMetadata"]
+    assert listed["HTTPStatusCode"] == 200
+    assert "access-control-allow-origin" not in listed["HTTPHeaders"]
     preflight = requests.options(
         f"{served.url}/{NAMES.bucket}", headers={**origin, "Access-Control-Request-Method": "POST"}, timeout=10
     )
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/moto-api/recorder/start-recording", {}),  # turns on moto's request recorder
+        ("GET", "/moto-api/recorder/replay-recording", {}),
+        ("GET", "/moto-api/data.json", {}),
+        ("POST", "/moto-api/reset", {}),
+        ("GET", f"/{NAMES.bucket}", {}),  # an unsigned listing
+        ("POST", "/", {"Content-Type": "text/plain"}),  # a simple POST a page may send
+        ("DELETE", f"/{NAMES.bucket}/recordings/x", {}),
+        ("GET", "/moto-api/recorder/start-recording", {"Authorization": "AWS4-HMAC-SHA256 Credential=x"}),
+    ],
+)
+def test_requests_a_page_can_make_without_an_origin_are_refused(
+    served: Served, method: str, path: str, headers: dict[str, str]
+) -> None:
+    # <img>, <script> and no-cors fetches send no Origin and no custom header.
+    browser = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", **headers}
+    response = requests.request(method, served.url + path, headers=browser, timeout=10)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "unsigned"
+
+
+def test_what_the_stack_itself_asks_unsigned_is_served(served: Served) -> None:
+    provision(_endpoint_session(served), NAMES)
+    assert requests.get(f"{served.url}/moto-api/", timeout=10).status_code == 200  # the health check
+    s3 = client(served, "s3")
+    s3.put_object(Bucket=NAMES.bucket, Key="recordings/o/shot.jpg", Body=b"jpeg")
+    link = s3.generate_presigned_url("get_object", Params={"Bucket": NAMES.bucket, "Key": "recordings/o/shot.jpg"})
+    assert requests.get(link, timeout=10).content == b"jpeg"  # a presigned link, as an <img> loads it
 
 
 def test_control_endpoints_need_the_token(served: Served) -> None:

@@ -6,6 +6,9 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from local.journal import Entry, Journal, decode, read_segment
 
@@ -105,3 +108,47 @@ def test_rotation_splits_segments_and_truncation_keeps_the_current(tmp_path: Pat
     again = Journal(tmp_path)
     assert again.open() == 3
     assert [e.meta["n"] for e in again.entries([2])] == [2]
+
+
+def test_a_failed_write_leaves_no_torn_frame_before_later_entries(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.open()
+    journal.commit(entry(1))
+    # A disk that takes part of a frame, then fails, as a full disk does.
+    real_write = os.write
+    calls = {"n": 0}
+
+    def partial_then_fail(fd: int, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real_write(fd, bytes(data[:7]))
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "write", partial_then_fail)
+        with pytest.raises(OSError, match="No space left"):
+            journal.commit(entry(2))
+    journal.commit(entry(3))
+    journal.close()
+    assert [e.meta["n"] for e in journal.entries(journal.segments())] == [1, 3]
+
+
+def test_after_a_failed_fsync_nothing_more_is_acknowledged(tmp_path: Path) -> None:
+    failing = {"on": False}
+
+    def fsync(fd: int) -> None:
+        if failing["on"]:
+            raise OSError(5, "Input/output error")
+        os.fsync(fd)
+
+    journal = Journal(tmp_path, fsync=fsync)
+    journal.open()
+    journal.commit(entry(1))
+    failing["on"] = True
+    with pytest.raises(OSError, match="Input/output error"):
+        journal.commit(entry(2))
+    failing["on"] = False  # the kernel may have dropped the pages: a later fsync proves nothing
+    with pytest.raises(OSError, match="stopped taking writes"):
+        journal.commit(entry(3))
+    journal.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -183,3 +185,32 @@ def test_the_error_body_is_s3_xml() -> None:
     xml = FormRejectedError(403, "AccessDenied", "a <b> & c").xml().decode()
     assert "<Code>AccessDenied</Code>" in xml
     assert "<Message>a &lt;b&gt; &amp; c</Message>" in xml
+
+
+def test_a_filename_placeholder_without_a_file_name_is_malformed() -> None:
+    fields = presigned(key="recordings/owner=o/recording=r/${filename}screenshot.jpg")["fields"]
+    prepared = requests.Request(
+        "POST", "http://127.0.0.1:5000/", files=[*[(n, (None, v)) for n, v in fields.items()], ("file", (None, "x"))]
+    ).prepare()
+    form = parse_form(prepared.headers["Content-Type"], [prepared.body])
+    with pytest.raises(FormRejectedError) as caught:
+        verify(form, bucket=BUCKET, access_key="local", secret_key=SECRET, region="us-east-1")
+    assert caught.value.status == 400
+
+
+def test_parse_pulls_the_body_as_it_goes_never_all_at_once() -> None:
+    prepared = encode(presigned()["fields"], b"z" * 2_000_000)
+    body = prepared.body
+    pulled: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for at in range(0, len(body), 65536):
+            pulled.append(at)
+            yield body[at : at + 65536]
+
+    tracemalloc.start()
+    form = parse_form(prepared.headers["Content-Type"], chunks())
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert form.file_size == 2_000_000
+    assert peak < 1_000_000  # chunks are read and dropped, not collected into a list first
