@@ -280,12 +280,18 @@ class LocalStack:
         self.stop()
 
 
-_KEY_IN_QUERY = re.compile(r"(ingestKey=)[^&\s\"]+")
+# The parameter's value whatever its spelling (Chalice decodes "ingest%4Bey"), and any
+# ingest key or token shape anywhere in the line.
+_KEY_IN_QUERY = re.compile(
+    r"(ingest(?:K|%4[bB])ey=)[^&\s\"]+|rrk_[0-9a-f]{16}_[A-Za-z0-9_-]+|eyJ[\w-]+\.[\w-]+\.[\w-]*"
+)
 
 
 def redact(value: Any) -> Any:
     """A log argument without ingest keys; only strings can hold one (``%d`` needs its int)."""
-    return _KEY_IN_QUERY.sub(r"\1[redacted]", value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    return _KEY_IN_QUERY.sub(lambda m: (m.group(1) or "") + "[redacted]", value)
 
 
 class Intake:
