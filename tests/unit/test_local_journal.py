@@ -34,13 +34,18 @@ def test_a_closed_journal_writes_nothing(tmp_path: Path) -> None:
     assert journal.segments() == []
 
 
-def test_a_torn_tail_is_ignored_and_what_precedes_it_kept(tmp_path: Path) -> None:
+def three_entries(tmp_path: Path) -> Path:
+    """A closed segment holding entries 0, 1 and 2 of 100 bytes each; returns its path."""
     journal = Journal(tmp_path)
     journal.open()
     for n in range(3):
         journal.commit(entry(n, size=100))
     journal.close()
-    path = journal.path(1)
+    return journal.path(1)
+
+
+def test_a_torn_tail_is_ignored_and_what_precedes_it_kept(tmp_path: Path) -> None:
+    path = three_entries(tmp_path)
     whole = path.read_bytes()
     for cut in (1, 7, 50, len(entry(2, 100).encode()) - 1):
         path.write_bytes(whole[:-cut])
@@ -48,12 +53,7 @@ def test_a_torn_tail_is_ignored_and_what_precedes_it_kept(tmp_path: Path) -> Non
 
 
 def test_a_corrupt_entry_ends_the_segment(tmp_path: Path) -> None:
-    journal = Journal(tmp_path)
-    journal.open()
-    for n in range(3):
-        journal.commit(entry(n, size=100))
-    journal.close()
-    path = journal.path(1)
+    path = three_entries(tmp_path)
     data = bytearray(path.read_bytes())
     data[len(entry(0, 100).encode()) + 20] ^= 0xFF  # a flipped byte inside the second entry
     path.write_bytes(bytes(data))
