@@ -64,6 +64,9 @@ site = Site(
         client_id=auth.client.id,
     ),
 )
+# The replay page reads compacted event blocks straight from the bucket: its origin
+# (known only now that the site exists) and the extra allowed origins may GET them.
+storage.allow_site_reads([site.url, *settings.allowed_origins])
 monitoring = Monitoring(
     f"{settings.prefix}-monitoring",
     MonitoringArgs(
@@ -78,6 +81,7 @@ monitoring = Monitoring(
         table=metadata.table.name,
         access_table=metadata.access_table.name,
         reaper_failures=api.reaper_failures.name,
+        consumer_failures=api.consumer_failures.name,
     ),
 )
 
@@ -92,3 +96,4 @@ pulumi.export("user_pool_client_id", auth.client.id)
 pulumi.export("alarm_topic_arn", monitoring.topic.arn)
 pulumi.export("dashboard", monitoring.dashboard.dashboard_name)
 pulumi.export("reaper_dead_letter_queue", api.reaper_failures.url)
+pulumi.export("consumer_failures_queue", api.consumer_failures.url)

@@ -15,12 +15,16 @@ import pulumi_aws as aws
 
 from chalicelib import layout
 from chalicelib.keys import INDEX_BY_OWNER
-from chalicelib.recordings import INDEX_BY_CREATED
+from chalicelib.recordings import INDEX_BY_CREATED, INDEX_PENDING_COMPACTION
 from infra import policies
 from infra.packaging import ChalicePackage
 from infra.settings import StackSettings
 
 STAGE = "api"
+# The functions the data path is built on (Chalice's logical ids for ``consume_events``
+# and ``compact_recordings``); monitoring watches them by these names.
+CONSUMER = "ConsumeEvents"
+COMPACTOR = "CompactRecordings"
 # The reaper runs on S3 notifications, which Lambda invokes asynchronously: a failed
 # event is retried this often, then kept in the dead-letter queue for a re-drive
 # (docs/operations.md). An hour bounds how long a throttled event may wait before it
@@ -74,6 +78,7 @@ class Arns:
     stream: str
     log_group: str
     reaper_failures: str
+    consumer_failures: str
 
 
 def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
@@ -108,12 +113,55 @@ def reaper_policy(arns: Arns) -> list[dict[str, Any]]:
     ]
 
 
+def consumer_policy(arns: Arns) -> list[dict[str, Any]]:
+    """The stream consumer: read the stream, count into a recording's item, write its chunks.
+
+    Lambda's event source mapping polls the stream with the function's own role, and
+    sends a batch it gave up on to the on-failure destination with it too; the consumer
+    itself reports records it can never store to the same queue.
+    """
+    return [
+        policies.statement(
+            [
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+            ],
+            [arns.stream],
+        ),
+        policies.statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [arns.table]),
+        policies.statement(["s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]),
+        policies.statement(["sqs:SendMessage"], [arns.consumer_failures]),
+    ]
+
+
+def compactor_policy(arns: Arns) -> list[dict[str, Any]]:
+    """The compactor: find idle recordings through the sparse index, rewrite their objects."""
+    return [
+        policies.statement(["dynamodb:Query"], [f"{arns.table}/index/{INDEX_PENDING_COMPACTION}"]),
+        policies.statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [arns.table]),
+        policies.statement(["s3:ListBucket"], [arns.bucket], StringLike={"s3:prefix": [f"{layout.RECORDINGS_ROOT}*"]}),
+        policies.statement(
+            ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]
+        ),
+    ]
+
+
 # Every function Chalice packages must be listed here with its exact needs: a new
 # handler without an entry fails the deployment instead of running with broad rights.
 FUNCTION_POLICIES: dict[str, Callable[[Arns], list[dict[str, Any]]]] = {
     "APIHandler": api_handler_policy,
     "ReapOrphans": reaper_policy,
+    CONSUMER: consumer_policy,
+    COMPACTOR: compactor_policy,
 }
+
+
+def schedule_expression(minutes: int) -> str:
+    """An EventBridge rate expression (its unit is singular for one)."""
+    return "rate(1 minute)" if minutes == 1 else f"rate({minutes} minutes)"
 
 
 def kebab(name: str) -> str:
@@ -144,6 +192,7 @@ class Api(pulumi.ComponentResource):
     rest_api: aws.apigateway.RestApi
     stage: aws.apigateway.Stage
     reaper_failures: aws.sqs.Queue
+    consumer_failures: aws.sqs.Queue
     url: pulumi.Output[str]
     domain: pulumi.Output[str]
 
@@ -165,9 +214,10 @@ class Api(pulumi.ComponentResource):
             "RRWEB_LIMIT_KEY_BYTES": str(settings.key_bytes_per_minute),
             "RRWEB_LIMIT_USER_REQUESTS": str(settings.user_requests_per_minute),
             "RRWEB_LIMIT_USER_BYTES": str(settings.user_bytes_per_minute),
+            "RRWEB_COMPACT_IDLE_SECONDS": str(settings.compact_idle_minutes * 60),
         }
 
-        # Created before the functions: the reaper's policy names it.
+        # Created before the functions: their policies name them.
         self.reaper_failures = aws.sqs.Queue(
             f"{name}-reap-orphans-failures",
             message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
@@ -175,6 +225,16 @@ class Api(pulumi.ComponentResource):
             tags={"rrweb:stack": settings.stack},
             opts=child,
         )
+        # The consumer's on-failure destination: the coordinates of a batch Lambda gave
+        # up on after retries, and the records the consumer could never store.
+        self.consumer_failures = aws.sqs.Queue(
+            f"{name}-consume-events-failures",
+            message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            tags={"rrweb:stack": settings.stack},
+            opts=child,
+        )
+        environment["RRWEB_FAILURE_QUEUE_URL"] = self.consumer_failures.url
         self.functions = {}
         for logical, spec in sorted(args.package.functions().items()):
             if logical not in FUNCTION_POLICIES:
@@ -202,6 +262,7 @@ class Api(pulumi.ComponentResource):
                     args.stream_arn,
                     logs.arn,
                     self.reaper_failures.arn,
+                    self.consumer_failures.arn,
                 ).apply(lambda a, builder=builder: function_policy(builder, Arns(*a))),
                 opts=child,
             )
@@ -211,7 +272,9 @@ class Api(pulumi.ComponentResource):
                 runtime=spec["Runtime"],
                 handler=spec["Handler"],
                 architectures=spec.get("Architectures", ["x86_64"]),
-                memory_size=settings.lambda_memory_mb,
+                # lambdaMemoryMb is the floor; a function whose Chalice config asks
+                # for more (the compactor holds a recording's blocks) gets that.
+                memory_size=max(settings.lambda_memory_mb, spec.get("MemorySize", 0)),
                 timeout=spec["Timeout"],
                 code=code,
                 role=role.arn,
@@ -285,26 +348,92 @@ class Api(pulumi.ComponentResource):
             lambda a: f"{a[0]}.execute-api.{a[1]}.amazonaws.com"
         )
         self.register_outputs(
-            {"url": self.url, "rest_api_id": self.rest_api.id, "reaper_failures": self.reaper_failures.url}
+            {
+                "url": self.url,
+                "rest_api_id": self.rest_api.id,
+                "reaper_failures": self.reaper_failures.url,
+                "consumer_failures": self.consumer_failures.url,
+            }
         )
 
     def _event_sources(
         self, name: str, logical: str, spec: dict[str, Any], function: aws.lambda_.Function, args: ApiArgs
     ) -> None:
-        """Event source mappings the app declares (``@app.on_kinesis_record`` on the stack's stream)."""
+        """Triggers the app declares: ``@app.on_kinesis_record`` and ``@app.schedule``.
+
+        The stack's config wins over what the decorators say: they name a stream, a
+        batch size, a batching window and a rate only because Chalice requires them,
+        while each stack sizes its consumer and compaction in Pulumi.<stack>.yaml.
+        """
         for event_name, event in sorted(spec.get("Events", {}).items()):
-            if event["Type"] != "Kinesis":
+            child = f"{name}-{kebab(logical)}-{kebab(event_name)}"
+            if event["Type"] == "Kinesis":
+                self._stream_consumer(child, event["Properties"], function, args)
+            elif event["Type"] == "Schedule":
+                self._schedule(child, logical, event["Properties"], function, args.settings)
+            else:
                 raise ValueError(f"{logical}.{event_name}: event type {event['Type']} is not wired by infra/api.py")
-            properties = event["Properties"]
-            aws.lambda_.EventSourceMapping(
-                f"{name}-{kebab(logical)}-{kebab(event_name)}",
-                event_source_arn=args.stream_arn,
-                function_name=function.arn,
-                starting_position=properties.get("StartingPosition", "LATEST"),
-                batch_size=properties.get("BatchSize", 100),
-                maximum_batching_window_in_seconds=properties.get("MaximumBatchingWindowInSeconds", 0),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+
+    def _stream_consumer(
+        self, name: str, properties: dict[str, Any], function: aws.lambda_.Function, args: ApiArgs
+    ) -> None:
+        """The event source mapping on the stack's own stream (whatever stream the decorator names)."""
+        settings = args.settings
+        aws.lambda_.EventSourceMapping(
+            name,
+            event_source_arn=args.stream_arn,
+            function_name=function.arn,
+            # The only thing taken from the decorator: where a new mapping starts reading.
+            starting_position=properties.get("StartingPosition", "TRIM_HORIZON"),
+            batch_size=settings.consumer_batch_size,
+            maximum_batching_window_in_seconds=settings.consumer_batching_window_seconds,
+            parallelization_factor=settings.consumer_parallelization,
+            # A failing batch is split until the failing record is alone, so one bad
+            # record holds back its shard only for its own retries.
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=settings.consumer_max_retries,
+            maximum_record_age_in_seconds=settings.consumer_max_record_age_seconds,
+            # The consumer answers which records failed; the rest count as done.
+            function_response_types=["ReportBatchItemFailures"],
+            destination_config={"on_failure": {"destination_arn": self.consumer_failures.arn}},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _schedule(
+        self,
+        name: str,
+        logical: str,
+        properties: dict[str, Any],
+        function: aws.lambda_.Function,
+        settings: StackSettings,
+    ) -> None:
+        """An EventBridge rule invoking the function; the compactor runs every ``compactEveryMinutes``."""
+        if logical == COMPACTOR:
+            expression = schedule_expression(settings.compact_every_minutes)
+        else:
+            expression = properties["Schedule"]
+        rule = aws.cloudwatch.EventRule(
+            name,
+            # Named like the function: an auto-name from this resource's long logical
+            # name would pass EventBridge's 64 characters on a pr-<n> stack.
+            name=f"{settings.prefix}-{kebab(logical)}",
+            schedule_expression=expression,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        permission = aws.lambda_.Permission(
+            f"{name}-invoke",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-target",
+            rule=rule.name,
+            arn=function.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+        )
 
     def _reaper_trigger(self, name: str, args: ApiArgs) -> None:
         """S3 object-created notifications invoke the reaper; what still fails goes to its queue."""

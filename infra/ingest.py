@@ -1,4 +1,11 @@
-"""Ingest: the Kinesis stream the API writes, and the Firehose stream that delivers it to S3."""
+"""Ingest: the Kinesis stream the API writes, and the Firehose stream that archives it raw.
+
+The replay path does not go through Firehose: the stream consumer (``consume_events``,
+wired in ``infra/api.py``) writes each recording's objects within seconds. Firehose
+keeps the raw stream under ``archive/`` by arrival hour, for re-drive, rebuild and
+analytics, without dynamic partitioning (which buffers >= 60 s and caps active
+partitions at 500 per stream).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ class IngestArgs:
 
 
 class Ingest(pulumi.ComponentResource):
-    """Encrypted Kinesis stream and a delivery stream partitioned by owner and recording."""
+    """Encrypted Kinesis stream and the raw archive's delivery stream (time-prefixed, GZIP)."""
 
     stream: aws.kinesis.Stream
     delivery: aws.kinesis.FirehoseDeliveryStream
@@ -75,15 +82,15 @@ class Ingest(pulumi.ComponentResource):
             extended_s3_configuration={
                 "role_arn": role.arn,
                 "bucket_arn": args.bucket_arn,
-                "prefix": layout.EVENTS_PREFIX_TEMPLATE,
+                # Ingest records end with a newline, so objects are JSON lines as
+                # delivered: no processing configuration, no delimiter to append.
+                "prefix": layout.ARCHIVE_PREFIX_TEMPLATE,
                 "error_output_prefix": layout.ERROR_PREFIX_TEMPLATE,
                 # Records carry already-compressed payloads as base64, which GZIP
-                # still shrinks by about a quarter; the reader inflates objects.
+                # still shrinks by about a quarter.
                 "compression_format": "GZIP",
-                "buffering_interval": settings.firehose_buffer_seconds,
-                "buffering_size": settings.firehose_buffer_mb,
-                "dynamic_partitioning_configuration": {"enabled": True},
-                "processing_configuration": {"enabled": True, "processors": firehose_processors()},
+                "buffering_interval": settings.archive_buffer_seconds,
+                "buffering_size": settings.archive_buffer_mb,
                 "cloudwatch_logging_options": {
                     "enabled": True,
                     "log_group_name": logs.name,
@@ -97,22 +104,11 @@ class Ingest(pulumi.ComponentResource):
         self.register_outputs({"stream": self.stream.name, "delivery": self.delivery.name})
 
 
-def firehose_processors() -> list[dict]:
-    """``chalicelib.layout.FIREHOSE_PROCESSORS`` in pulumi-aws's argument shape."""
-    return [
-        {
-            "type": processor["Type"],
-            "parameters": [
-                {"parameter_name": p["ParameterName"], "parameter_value": p["ParameterValue"]}
-                for p in processor["Parameters"]
-            ],
-        }
-        for processor in layout.FIREHOSE_PROCESSORS
-    ]
-
-
 def delivery_policy(*, stream_arn: str, bucket_arn: str, log_group_arn: str, log_stream: str) -> str:
-    """What Firehose needs: read the stream, write the two prefixes, log delivery errors."""
+    """What Firehose needs: read the stream, write the archive and error prefixes, log delivery errors.
+
+    Nothing under ``recordings/``: the archive never touches a recording's objects.
+    """
     group = log_group_arn.removesuffix(":*")
     return policies.document(
         [
@@ -125,7 +121,7 @@ def delivery_policy(*, stream_arn: str, bucket_arn: str, log_group_arn: str, log
             ),
             policies.statement(
                 ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
-                [f"{bucket_arn}/{layout.RECORDINGS_ROOT}*", f"{bucket_arn}/{layout.ERRORS_PREFIX}*"],
+                [f"{bucket_arn}/{layout.ARCHIVE_PREFIX}*", f"{bucket_arn}/{layout.ERRORS_PREFIX}*"],
             ),
             policies.statement(["logs:PutLogEvents"], [f"{group}:log-stream:{log_stream}"]),
         ]

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from chalicelib.keys import INDEX_BY_OWNER
-from chalicelib.recordings import INDEX_BY_CREATED, TTL_ATTRIBUTE
+from chalicelib.recordings import INDEX_BY_CREATED, INDEX_PENDING_COMPACTION, PENDING_ATTRIBUTE, TTL_ATTRIBUTE
 from infra.settings import StackSettings
 
 
@@ -20,8 +20,9 @@ class MetadataArgs:
 
 
 class Metadata(pulumi.ComponentResource):
-    """On-demand tables: recordings (``owner``/``recordingId``, LSI ``byCreated``) and access
-    (ingest keys by ``pk``, GSI ``byOwner``; rate counters that expire by TTL)."""
+    """On-demand tables: recordings (``owner``/``recordingId``, LSI ``byCreated``, sparse GSI
+    ``byPendingCompaction``) and access (ingest keys by ``pk``, GSI ``byOwner``; rate
+    counters that expire by TTL)."""
 
     table: aws.dynamodb.Table
     access_table: aws.dynamodb.Table
@@ -38,9 +39,22 @@ class Metadata(pulumi.ComponentResource):
                 {"name": "owner", "type": "S"},
                 {"name": "recordingId", "type": "S"},
                 {"name": "createdKey", "type": "S"},
+                {"name": PENDING_ATTRIBUTE, "type": "S"},
+                {"name": "updatedAt", "type": "N"},
             ],
             local_secondary_indexes=[
                 {"name": INDEX_BY_CREATED, "range_key": "createdKey", "projection_type": "ALL"},
+            ],
+            # Sparse: only recordings with events not yet compacted carry the attribute
+            # (one of a few shard values, so no single hot partition), oldest update
+            # first. The compactor reads the keys and fetches the item itself.
+            global_secondary_indexes=[
+                {
+                    "name": INDEX_PENDING_COMPACTION,
+                    "hash_key": PENDING_ATTRIBUTE,
+                    "range_key": "updatedAt",
+                    "projection_type": "KEYS_ONLY",
+                }
             ],
             ttl={"attribute_name": TTL_ATTRIBUTE, "enabled": True},
             point_in_time_recovery={"enabled": settings.point_in_time_recovery},

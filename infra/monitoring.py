@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from chalicelib.keys import INDEX_BY_OWNER
+from chalicelib.recordings import INDEX_PENDING_COMPACTION
 from infra import policies
-from infra.api import FUNCTION_POLICIES, Arns, kebab
+from infra.api import COMPACTOR, CONSUMER, FUNCTION_POLICIES, Arns, kebab
 from infra.settings import StackSettings
 
 # A CloudWatch metric math alarm may name at most this many metrics.
@@ -27,12 +28,24 @@ MAX_ALARM_METRICS = 10
 TROUBLE_PERIOD = 60
 TROUBLE_WINDOW = 5
 TROUBLE_MINUTES = 3
-# Firehose reads within seconds of a write; ten minutes behind is far beyond any
-# buffering on the way and still leaves the stream's 24 hours (at least) to catch up.
+# The stream's readers (the consumer and Firehose) read within seconds of a write; ten
+# minutes behind is far beyond any batching on the way and still leaves the stream's
+# 24 hours (at least) to catch up.
 ITERATOR_AGE_LIMIT_MS = 10 * 60 * 1000
-# Firehose flushes a partition after the buffer interval, up to 1.5 times it with
-# dynamic partitioning; five times it means delivery is failing or retrying.
-FRESHNESS_BUFFERS = 5
+# Events are readable once the consumer has written them: a consumer a minute behind
+# for five minutes means replay and live tail are no longer seconds-fresh.
+CONSUMER_AGE_LIMIT_MS = 60 * 1000
+CONSUMER_AGE_MINUTES = 5
+# Without dynamic partitioning Firehose flushes the archive after its buffer interval;
+# three of them (and never under fifteen minutes, for short buffers) means delivery
+# is failing or retrying.
+FRESHNESS_BUFFERS = 3
+FRESHNESS_FLOOR_SECONDS = 15 * 60
+
+
+def freshness_threshold(buffer_seconds: int) -> int:
+    """Seconds past which the archive's oldest undelivered record is a warning."""
+    return max(FRESHNESS_BUFFERS * buffer_seconds, FRESHNESS_FLOOR_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,10 @@ class AlarmSpec:
 
 
 TROUBLE = AlarmSpec(statistic="Sum", threshold=1)
+# Any occurrence at all, judged per period (one minute unless replaced).
+ANY_IN_ONE_PERIOD = AlarmSpec(
+    statistic="Sum", threshold=0, comparison="GreaterThanThreshold", evaluation_periods=1, datapoints_to_alarm=1
+)
 
 
 @dataclass
@@ -62,7 +79,7 @@ class MonitoringArgs:
     region: pulumi.Input[str]
     api_name: pulumi.Input[str]
     stage: pulumi.Input[str]
-    # Function names by the logical id Chalice gave them (``APIHandler``, ``ReapOrphans``).
+    # Function names by the logical id Chalice gave them (``APIHandler``, ``ConsumeEvents``, ...).
     functions: Mapping[str, pulumi.Input[str]]
     stream: pulumi.Input[str]
     delivery_stream: pulumi.Input[str]
@@ -70,6 +87,8 @@ class MonitoringArgs:
     access_table: pulumi.Input[str]
     # The name of the orphan reaper's dead-letter queue.
     reaper_failures: pulumi.Input[str]
+    # The name of the stream consumer's failure queue.
+    consumer_failures: pulumi.Input[str]
 
 
 def granted_operations(table_field: str) -> list[str]:
@@ -86,6 +105,7 @@ def granted_operations(table_field: str) -> list[str]:
         stream="stream",
         log_group="log_group",
         reaper_failures="reaper_failures",
+        consumer_failures="consumer_failures",
     )
     target = getattr(marker, table_field)
     operations: set[str] = set()
@@ -160,7 +180,7 @@ def topic_policy(*, topic_arn: str, account_id: str, alarm_arn_pattern: str) -> 
 
 
 class Monitoring(pulumi.ComponentResource):
-    """Alarms on ingest, functions, stream, delivery, tables and the reaper's dead letters."""
+    """Alarms on ingest, functions, the consumer, stream, archive, tables and failure queues."""
 
     topic: aws.sns.Topic
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
@@ -220,6 +240,7 @@ class Monitoring(pulumi.ComponentResource):
         self.alarms = {}
         self._ingest_alarms(args)
         self._function_alarms(args)
+        self._consumer_alarms(args)
         self._stream_alarms(args)
         self._delivery_alarms(args)
         self._table_alarms(args)
@@ -243,6 +264,7 @@ class Monitoring(pulumi.ComponentResource):
                 table=args.table,
                 access_table=args.access_table,
                 queue=args.reaper_failures,
+                consumer_queue=args.consumer_failures,
                 alarms=[alarm.arn for _, alarm in sorted(self.alarms.items())],
             ).apply(lambda values: dashboard_body(**values)),
             opts=child,
@@ -302,27 +324,75 @@ class Monitoring(pulumi.ComponentResource):
         )
 
     def _function_alarms(self, args: MonitoringArgs) -> None:
+        # The consumer reports failed records in its answer and never raises for one, so
+        # any error of its own (an exception, a timeout) is a fault to look at. The
+        # compactor runs once per compactEveryMinutes: a three-minutes-of-five rule
+        # would never see three failing runs, so any failed run alarms.
+        every_run = args.settings.compact_every_minutes * 60
+        errors = {
+            CONSUMER: (ANY_IN_ONE_PERIOD, "failed (an unhandled error or a timeout) in the last minute"),
+            COMPACTOR: (
+                replace(ANY_IN_ONE_PERIOD, period=every_run),
+                "failed (an unhandled error or a timeout) in its last run",
+            ),
+        }
+        throttles = {
+            COMPACTOR: (
+                replace(ANY_IN_ONE_PERIOD, period=every_run),
+                "was refused for lack of concurrency in its last run",
+            ),
+        }
         for logical, function_name in sorted(args.functions.items()):
             role = kebab(logical)
             dimensions = {"FunctionName": function_name}
-            self._alarm(
-                f"{role}-errors",
-                f"{logical} failed (an unhandled error or a timeout) in three of the last five minutes.",
-                TROUBLE,
-                metric=("AWS/Lambda", "Errors", dimensions),
+            spec, what = errors.get(
+                logical, (TROUBLE, "failed (an unhandled error or a timeout) in three of the last five minutes")
             )
-            self._alarm(
-                f"{role}-throttles",
-                f"{logical} was refused for lack of concurrency in three of the last five minutes.",
-                TROUBLE,
-                metric=("AWS/Lambda", "Throttles", dimensions),
+            self._alarm(f"{role}-errors", f"{logical} {what}.", spec, metric=("AWS/Lambda", "Errors", dimensions))
+            spec, what = throttles.get(
+                logical, (TROUBLE, "was refused for lack of concurrency in three of the last five minutes")
             )
+            self._alarm(f"{role}-throttles", f"{logical} {what}.", spec, metric=("AWS/Lambda", "Throttles", dimensions))
+
+    def _consumer_alarms(self, args: MonitoringArgs) -> None:
+        if CONSUMER not in args.functions:
+            return
+        role = kebab(CONSUMER)
+        self._alarm(
+            f"{role}-iterator-age",
+            "The stream consumer has been more than a minute behind the stream for five minutes: "
+            "new events are no longer readable within seconds.",
+            AlarmSpec(
+                statistic="Maximum",
+                threshold=CONSUMER_AGE_LIMIT_MS,
+                comparison="GreaterThanThreshold",
+                period=60,
+                evaluation_periods=CONSUMER_AGE_MINUTES,
+                datapoints_to_alarm=CONSUMER_AGE_MINUTES,
+            ),
+            metric=("AWS/Lambda", "IteratorAge", {"FunctionName": args.functions[CONSUMER]}),
+        )
+        self._alarm(
+            f"{role}-failures",
+            "The stream consumer skipped records (a batch given up after retries, or records it can never "
+            "store); they are still in archive/ and a rebuild restores them.",
+            AlarmSpec(
+                statistic="Maximum",
+                threshold=0,
+                comparison="GreaterThanThreshold",
+                period=300,
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
+            ),
+            metric=("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": args.consumer_failures}),
+        )
 
     def _stream_alarms(self, args: MonitoringArgs) -> None:
         dimensions = {"StreamName": args.stream}
         self._alarm(
             "stream-iterator-age",
-            "The delivery stream reads the Kinesis stream more than ten minutes behind, or not at all.",
+            "A reader of the Kinesis stream (the consumer or the archive's Firehose) is more than ten minutes "
+            "behind, or nothing reads it at all.",
             AlarmSpec(
                 statistic="Maximum",
                 threshold=ITERATOR_AGE_LIMIT_MS,
@@ -330,8 +400,9 @@ class Monitoring(pulumi.ComponentResource):
                 period=300,
                 evaluation_periods=3,
                 datapoints_to_alarm=3,
-                # Firehose reads every shard every second, so the metric always has
-                # data while it reads; none for fifteen minutes means it stopped.
+                # Firehose and Lambda poll every shard every second, so the metric
+                # always has data while they read; none for fifteen minutes means
+                # both stopped.
                 missing="breaching",
             ),
             metric=("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", dimensions),
@@ -344,14 +415,18 @@ class Monitoring(pulumi.ComponentResource):
         )
 
     def _delivery_alarms(self, args: MonitoringArgs) -> None:
+        # The archive is not on the replay path: a lagging archive delays rebuilds and
+        # analytics, never replay. These alarms are warnings.
         dimensions = {"DeliveryStreamName": args.delivery_stream}
-        buffer = args.settings.firehose_buffer_seconds
+        threshold = freshness_threshold(args.settings.archive_buffer_seconds)
         self._alarm(
             "delivery-freshness",
-            f"The oldest record waiting in Firehose is older than {FRESHNESS_BUFFERS} buffer intervals.",
+            f"The oldest record waiting for the raw archive is older than {threshold} s "
+            f"({FRESHNESS_BUFFERS} buffer intervals, at least {FRESHNESS_FLOOR_SECONDS // 60} minutes). "
+            "A warning: replay does not read the archive, rebuilds and analytics lag behind.",
             AlarmSpec(
                 statistic="Maximum",
-                threshold=FRESHNESS_BUFFERS * buffer,
+                threshold=threshold,
                 comparison="GreaterThanThreshold",
                 period=300,
                 evaluation_periods=2,
@@ -361,7 +436,8 @@ class Monitoring(pulumi.ComponentResource):
         )
         self._alarm(
             "delivery-failures",
-            "Firehose failed some of its S3 puts for fifteen minutes (it retries them; see the delivery logs).",
+            "Firehose failed some of its archive puts for fifteen minutes (it retries them; see the delivery logs). "
+            "A warning: replay does not read the archive.",
             AlarmSpec(
                 statistic="Average",
                 threshold=1,
@@ -372,16 +448,10 @@ class Monitoring(pulumi.ComponentResource):
             ),
             metric=("AWS/Firehose", "DeliveryToS3.Success", dimensions),
         )
-        self._alarm(
-            "delivery-partitions-exceeded",
-            "Firehose had more active partitions than allowed; the excess records went to the errors/ prefix.",
-            AlarmSpec(statistic="Maximum", threshold=1, period=300, evaluation_periods=1, datapoints_to_alarm=1),
-            metric=("AWS/Firehose", "PartitionCountExceeded", dimensions),
-        )
 
     def _table_alarms(self, args: MonitoringArgs) -> None:
         for role, table, table_field, indexes in (
-            ("recordings", args.table, "table", ()),
+            ("recordings", args.table, "table", (INDEX_PENDING_COMPACTION,)),
             ("access", args.access_table, "access_table", (INDEX_BY_OWNER,)),
         ):
             self._alarm(
@@ -433,11 +503,13 @@ def dashboard_body(
     table: str,
     access_table: str,
     queue: str,
+    consumer_queue: str,
     alarms: list[str],
 ) -> str:
     """The stack's dashboard: one row per stage of the data path, alarm states on top."""
     api_dims = ["ApiName", api, "Stage", stage]
     names = sorted(functions.values())
+    consumer = functions.get(CONSUMER)
     rows: list[list[dict[str, Any]]] = [
         [_alarm_widget("Alarms", alarms)],
         [
@@ -492,17 +564,24 @@ def dashboard_body(
         ],
         [
             _widget(
-                "Delivery freshness (s)",
+                "Consumer iterator age (ms)",
+                "Maximum",
+                [["AWS/Lambda", "IteratorAge", "FunctionName", n] for n in ([consumer] if consumer else [])],
+            ),
+            _widget(
+                "Consumer failures (queued)",
+                "Maximum",
+                [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", consumer_queue]],
+            ),
+            _widget(
+                "Archive freshness (s)",
                 "Maximum",
                 [["AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", delivery]],
             ),
             _widget(
-                "Delivery success",
+                "Archive delivery success",
                 "Average",
-                [
-                    ["AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", delivery],
-                    ["AWS/Firehose", "PartitionCountExceeded", "DeliveryStreamName", delivery, {"stat": "Maximum"}],
-                ],
+                [["AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName", delivery]],
             ),
         ],
         [

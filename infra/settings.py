@@ -19,9 +19,26 @@ class StackSettings:
 
     stack: str
     retention_days: int = 30
-    live_chunk_expiry_days: int = 1
-    firehose_buffer_seconds: int = 60
-    firehose_buffer_mb: int = 64
+    # The raw archive (Firehose's copy of the stream) is off the replay path: a long
+    # buffer means fewer, larger objects. Without dynamic partitioning Firehose takes
+    # 0..900 s and 1..128 MB, whichever fills first.
+    archive_buffer_seconds: int = 300
+    archive_buffer_mb: int = 128
+    # How long the raw archive is kept: the window ``make rebuild`` can restore from,
+    # and the bound for a deleted recording's raw copy to leave storage.
+    archive_retention_days: int = 7
+    # The stream consumer (Lambda's event source mapping on the stream): how long it
+    # gathers records before an invocation, how many batches of one shard run at once,
+    # and how hard it tries before a batch goes to its failure queue.
+    consumer_batching_window_seconds: int = 1
+    consumer_parallelization: int = 1
+    consumer_batch_size: int = 500
+    consumer_max_retries: int = 5
+    consumer_max_record_age_seconds: int = 86400
+    # Compaction: a recording idle this long becomes one object; the compactor runs
+    # this often.
+    compact_idle_minutes: int = 30
+    compact_every_minutes: int = 5
     # One provisioned shard (1 MB/s, 1,000 records/s: several hundred concurrent
     # recordings) costs a third of on-demand's stream-hour floor.
     kinesis_mode: str = "provisioned"
@@ -37,7 +54,8 @@ class StackSettings:
     manage_api_gateway_account: bool = False
     chalice_stage: str = "dev"
     # Extra origins allowed to read recordings (the stack's own site reaches the API
-    # through its CloudFront distribution, same-origin, and needs no entry).
+    # through its CloudFront distribution, same-origin, and needs no entry; it and these
+    # origins may also fetch compacted event blocks straight from the bucket).
     allowed_origins: tuple[str, ...] = ()
     key_requests_per_minute: int = 600
     key_bytes_per_minute: int = 64 * 1024 * 1024
@@ -54,16 +72,19 @@ class StackSettings:
 
     def validate(self) -> StackSettings:
         """Refuse settings AWS would refuse, before anything is created."""
-        if not 60 <= self.firehose_buffer_seconds <= 900:
-            raise ValueError("firehoseBufferSeconds must be 60..900 (dynamic partitioning has no zero buffering)")
-        if not 64 <= self.firehose_buffer_mb <= 128:
-            raise ValueError("firehoseBufferMb must be 64..128 (dynamic partitioning needs at least 64)")
+        self._validate_archive()
+        self._validate_consumer()
         if self.kinesis_mode not in ("on-demand", "provisioned"):
             raise ValueError("kinesisMode must be 'on-demand' or 'provisioned'")
         if self.kinesis_shards < 1 or not 24 <= self.kinesis_retention_hours <= 8760:
             raise ValueError("kinesisShards must be >= 1 and kinesisRetentionHours 24..8760")
-        if self.retention_days < 1 or self.live_chunk_expiry_days < 1:
-            raise ValueError("retentionDays and liveChunkExpiryDays must be >= 1")
+        if self.retention_days < 1:
+            raise ValueError("retentionDays must be >= 1")
+        if not 1 <= self.archive_retention_days <= self.retention_days:
+            raise ValueError(
+                "archiveRetentionDays must be 1..retentionDays (the archive holds the same events: "
+                "keeping it longer would keep recordings past their retention)"
+            )
         if any(
             not origin.startswith(("https://", "http://localhost", "http://127.0.0.1"))
             for origin in self.allowed_origins
@@ -85,6 +106,33 @@ class StackSettings:
             raise ValueError("chaliceStage must be a stage of api/.chalice/config.json: dev or prod")
         return self
 
+    def _validate_archive(self) -> None:
+        if not 0 <= self.archive_buffer_seconds <= 900:
+            raise ValueError("archiveBufferSeconds must be 0..900 (Firehose's buffer interval)")
+        if not 1 <= self.archive_buffer_mb <= 128:
+            raise ValueError("archiveBufferMb must be 1..128 (Firehose's buffer size)")
+
+    def _validate_consumer(self) -> None:
+        # Lambda's limits for a Kinesis event source mapping.
+        if not 0 <= self.consumer_batching_window_seconds <= 300:
+            raise ValueError("consumerBatchingWindowSeconds must be 0..300")
+        if not 1 <= self.consumer_parallelization <= 10:
+            raise ValueError("consumerParallelization must be 1..10 (concurrent batches per shard)")
+        if not 1 <= self.consumer_batch_size <= 10000:
+            raise ValueError("consumerBatchSize must be 1..10000")
+        if not 0 <= self.consumer_max_retries <= 10000:
+            raise ValueError("consumerMaxRetries must be 0..10000")
+        if not 60 <= self.consumer_max_record_age_seconds <= 604800:
+            raise ValueError("consumerMaxRecordAgeSeconds must be 60..604800")
+        # A record the stream drops before Lambda gives up on it is lost without a
+        # trace in the failure queue.
+        if self.consumer_max_record_age_seconds > self.kinesis_retention_hours * 3600:
+            raise ValueError("consumerMaxRecordAgeSeconds must not exceed kinesisRetentionHours (in seconds)")
+        if self.compact_idle_minutes < 5:
+            raise ValueError("compactIdleMinutes must be >= 5 (a recording that pauses must not be compacted)")
+        if not 1 <= self.compact_every_minutes <= 60:
+            raise ValueError("compactEveryMinutes must be 1..60")
+
     @classmethod
     def from_config(cls, config: pulumi.Config, stack: str) -> StackSettings:
         """Read the stack's config (Pulumi.<stack>.yaml) over the defaults."""
@@ -97,9 +145,16 @@ class StackSettings:
         return cls(
             stack=stack,
             retention_days=pick("retentionDays", "get_int"),
-            live_chunk_expiry_days=pick("liveChunkExpiryDays", "get_int"),
-            firehose_buffer_seconds=pick("firehoseBufferSeconds", "get_int"),
-            firehose_buffer_mb=pick("firehoseBufferMb", "get_int"),
+            archive_buffer_seconds=pick("archiveBufferSeconds", "get_int"),
+            archive_buffer_mb=pick("archiveBufferMb", "get_int"),
+            archive_retention_days=pick("archiveRetentionDays", "get_int"),
+            consumer_batching_window_seconds=pick("consumerBatchingWindowSeconds", "get_int"),
+            consumer_parallelization=pick("consumerParallelization", "get_int"),
+            consumer_batch_size=pick("consumerBatchSize", "get_int"),
+            consumer_max_retries=pick("consumerMaxRetries", "get_int"),
+            consumer_max_record_age_seconds=pick("consumerMaxRecordAgeSeconds", "get_int"),
+            compact_idle_minutes=pick("compactIdleMinutes", "get_int"),
+            compact_every_minutes=pick("compactEveryMinutes", "get_int"),
             kinesis_mode=pick("kinesisMode", "get"),
             kinesis_shards=pick("kinesisShards", "get_int"),
             kinesis_retention_hours=pick("kinesisRetentionHours", "get_int"),
@@ -131,9 +186,16 @@ def _snake(key: str) -> str:
 
 CONFIG_KEYS = (
     "retentionDays",
-    "liveChunkExpiryDays",
-    "firehoseBufferSeconds",
-    "firehoseBufferMb",
+    "archiveBufferSeconds",
+    "archiveBufferMb",
+    "archiveRetentionDays",
+    "consumerBatchingWindowSeconds",
+    "consumerParallelization",
+    "consumerBatchSize",
+    "consumerMaxRetries",
+    "consumerMaxRecordAgeSeconds",
+    "compactIdleMinutes",
+    "compactEveryMinutes",
     "kinesisMode",
     "kinesisShards",
     "kinesisRetentionHours",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -12,9 +14,13 @@ from chalicelib import layout
 from infra.buckets import deny_insecure_transport, lock_down
 from infra.settings import StackSettings
 
-# Live chunks are tagged by their writer so one lifecycle rule can expire them,
-# whatever owner and recording prefix they sit under.
-LIVE_TAG = {"key": "rrweb-kind", "value": "live"}
+# Screenshots are uploaded by the recorded page itself (any origin) with a presigned POST.
+UPLOAD_RULE = {"allowed_methods": ["POST"], "allowed_origins": ["*"], "allowed_headers": ["*"], "max_age_seconds": 3600}
+# The replay page fetches compacted event blocks straight from the bucket (presigned
+# GETs with a Range header) and needs to read which bytes it got.
+READ_METHODS = ["GET", "HEAD"]
+READ_HEADERS = ["Range"]
+READ_EXPOSED_HEADERS = ["Content-Length", "Content-Range", "ETag"]
 
 
 @dataclass
@@ -25,14 +31,20 @@ class StorageArgs:
 
 
 class Storage(pulumi.ComponentResource):
-    """The bucket holding events, screenshots and Firehose error output."""
+    """The bucket holding events, screenshots, the raw archive and Firehose error output.
+
+    Its CORS configuration names the site's origin, which exists only after the Site
+    component: the composition root calls ``allow_site_reads`` once the site is built.
+    """
 
     bucket: aws.s3.Bucket
+    cors: aws.s3.BucketCorsConfiguration | None = None
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rrweb:index:Storage", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)
+        self._name = name
 
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
@@ -49,24 +61,30 @@ class Storage(pulumi.ComponentResource):
             aws.s3.BucketVersioning(
                 f"{name}-versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
             )
+        # No age-based rule for the consumer's small objects: compaction removes them
+        # only after verifying the compacted object, and an expiry could delete events
+        # that were never compacted.
         rules: list[dict] = [
-            {
-                "id": "expire-live-chunks",
-                "status": "Enabled",
-                "filter": {"tag": LIVE_TAG},
-                "expiration": {"days": settings.live_chunk_expiry_days},
-            },
             {
                 "id": "expire-recordings",
                 "status": "Enabled",
                 "filter": {"prefix": layout.RECORDINGS_ROOT},
                 "expiration": {"days": settings.retention_days},
             },
+            # The raw archive and Firehose's error output hold raw ingest records: both
+            # go after archiveRetentionDays, which bounds how long a deleted recording's
+            # raw copy stays in storage.
+            {
+                "id": "expire-archive",
+                "status": "Enabled",
+                "filter": {"prefix": layout.ARCHIVE_PREFIX},
+                "expiration": {"days": settings.archive_retention_days},
+            },
             {
                 "id": "expire-delivery-errors",
                 "status": "Enabled",
                 "filter": {"prefix": layout.ERRORS_PREFIX},
-                "expiration": {"days": settings.retention_days},
+                "expiration": {"days": settings.archive_retention_days},
             },
             {
                 "id": "abort-incomplete-uploads",
@@ -85,21 +103,6 @@ class Storage(pulumi.ComponentResource):
                 }
             )
         aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.id, rules=rules, opts=child)
-        # Screenshots are uploaded by the recording page itself (any origin) with a
-        # presigned POST, so the browser needs CORS for POST only.
-        aws.s3.BucketCorsConfiguration(
-            f"{name}-cors",
-            bucket=self.bucket.id,
-            cors_rules=[
-                {
-                    "allowed_methods": ["POST"],
-                    "allowed_origins": ["*"],
-                    "allowed_headers": ["*"],
-                    "max_age_seconds": 3600,
-                }
-            ],
-            opts=child,
-        )
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
@@ -108,6 +111,42 @@ class Storage(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
         )
         self.register_outputs({"bucket": self.bucket.id, "bucket_arn": self.bucket.arn})
+
+    def allow_site_reads(self, origins: pulumi.Input[Sequence[pulumi.Input[str]]]) -> aws.s3.BucketCorsConfiguration:
+        """The bucket's CORS: uploads (POST) from any page, reads (GET, HEAD) from ``origins`` only.
+
+        ``origins`` are the site's URL and ``allowedOrigins`` (URLs are cut to their
+        origin, as browsers send it). A bucket has one CORS configuration, so this is
+        called exactly once.
+        """
+        if self.cors is not None:
+            raise ValueError(f"{self._name}: the bucket's CORS configuration is already set")
+        self.cors = aws.s3.BucketCorsConfiguration(
+            f"{self._name}-cors",
+            bucket=self.bucket.id,
+            cors_rules=[
+                UPLOAD_RULE,
+                {
+                    "allowed_methods": READ_METHODS,
+                    "allowed_origins": pulumi.Output.from_input(origins).apply(
+                        lambda urls: sorted({origin_of(url) for url in urls})
+                    ),
+                    "allowed_headers": READ_HEADERS,
+                    "expose_headers": READ_EXPOSED_HEADERS,
+                    "max_age_seconds": 3600,
+                },
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return self.cors
+
+
+def origin_of(url: str) -> str:
+    """``https://d111.cloudfront.net/`` -> ``https://d111.cloudfront.net`` (scheme, host, port)."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        raise ValueError(f"{url!r} is not an origin")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def tls_only_policy(bucket_arn: str) -> str:

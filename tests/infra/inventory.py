@@ -85,6 +85,8 @@ class Mocks(pulumi.runtime.Mocks):
             outputs |= {"arn": f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"}
         elif typ == "aws:kms/key:Key":
             outputs |= {"arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{name}", "keyId": name}
+        elif typ == "aws:cloudwatch/eventRule:EventRule":
+            outputs |= {"arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}"}
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
             outputs |= {"arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"}
         elif typ == "aws:cloudfront/distribution:Distribution":

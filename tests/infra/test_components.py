@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from infra.packaging import ChalicePackage, package
 from infra.settings import CONFIG_KEYS, StackSettings
-from tests.infra.inventory import Mocks
+from tests.infra.inventory import Mocks, physical_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,12 +49,12 @@ def test_storage_of_a_dev_stack_can_be_destroyed_with_its_objects(mocks: Recordi
     return pulumi.Output.all(storage.bucket.urn, storage.bucket.force_destroy).apply(check)
 
 
-def api_args(template: dict[str, Any]) -> Any:
+def api_args(template: dict[str, Any], settings: StackSettings | None = None) -> Any:
     from infra.api import ApiArgs
 
     real = package("dev")
     return ApiArgs(
-        settings=StackSettings(stack="unit"),
+        settings=settings or StackSettings(stack="unit"),
         package=ChalicePackage(zip_path=real.zip_path, template=template, source_hash=real.source_hash),
         bucket="unit-bucket",
         bucket_arn="arn:aws:s3:::unit-bucket",
@@ -79,34 +80,162 @@ def test_a_function_without_a_least_privilege_policy_is_refused(mocks: Recording
         Api("unit-api", api_args(template))
 
 
-def test_kinesis_consumers_declared_by_the_app_get_an_event_source_mapping(mocks: RecordingMocks) -> None:
+def declare_api(mocks: RecordingMocks, template: dict[str, Any], settings: StackSettings) -> list[Any]:
+    """Build the Api component; returns what it created once all of it is registered."""
+    from infra.api import Api
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        return Api("unit-api", api_args(template, settings)).url
+
+    # Checked once the whole component is registered: nothing orders the triggers before
+    # the API's URL, so a check inside an apply on the URL could run before they exist.
+    declare()
+    return mocks.created
+
+
+def of_type(created: list[Any], typ: str) -> list[Any]:
+    return [r for r in created if r.typ == typ]
+
+
+def named(resource: Any) -> str:
+    """The name AWS would see for a created resource (explicit, or Pulumi's auto-name)."""
+    return physical_name(resource.typ, resource.name, resource.inputs)
+
+
+# Every consumer setting differs from its default and from what the decorator says
+# (batch_size=500, maximum_batching_window_in_seconds=1), so a value taken from the
+# wrong place shows.
+CONSUMER_SETTINGS = {
+    "consumer_batch_size": 123,
+    "consumer_batching_window_seconds": 7,
+    "consumer_parallelization": 3,
+    "consumer_max_retries": 4,
+    "consumer_max_record_age_seconds": 3600,
+}
+
+
+def test_the_stream_consumer_is_mapped_to_the_stacks_stream_with_the_stacks_settings(mocks: RecordingMocks) -> None:
+    template = copy.deepcopy(package("dev").template)
+    (kinesis,) = template["Resources"]["ConsumeEvents"]["Properties"]["Events"].values()
+    assert kinesis["Type"] == "Kinesis", "the app's consumer is declared with @app.on_kinesis_record"
+    created = declare_api(mocks, template, StackSettings(stack="unit", **CONSUMER_SETTINGS))
+    (mapping,) = of_type(created, "aws:lambda/eventSourceMapping:EventSourceMapping")
+    (queue,) = [q for q in of_type(created, "aws:sqs/queue:Queue") if q.name == "unit-api-consume-events-failures"]
+    inputs = mapping.inputs
+    # The stack's stream, not the one the decorator names.
+    assert inputs["eventSourceArn"] == "arn:aws:kinesis:us-east-1:123456789012:stream/unit-events"
+    assert inputs["functionName"].endswith(":function:rrweb-s3-storage-unit-consume-events")
+    assert inputs["startingPosition"] == "TRIM_HORIZON"
+    assert inputs["batchSize"] == 123
+    assert inputs["maximumBatchingWindowInSeconds"] == 7
+    assert inputs["parallelizationFactor"] == 3
+    assert inputs["maximumRetryAttempts"] == 4
+    assert inputs["maximumRecordAgeInSeconds"] == 3600
+    assert inputs["bisectBatchOnFunctionError"] is True
+    assert inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert inputs["destinationConfig"] == {
+        "onFailure": {"destinationArn": f"arn:aws:sqs:us-east-1:123456789012:{named(queue)}"}
+    }
+    assert queue.inputs["sqsManagedSseEnabled"] is True
+    assert queue.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
+
+
+def test_functions_learn_the_failure_queue_and_the_idle_time_before_compaction(mocks: RecordingMocks) -> None:
+    template = copy.deepcopy(package("dev").template)
+    created = declare_api(mocks, template, StackSettings(stack="unit", compact_idle_minutes=45))
+    (queue,) = [q for q in of_type(created, "aws:sqs/queue:Queue") if q.name == "unit-api-consume-events-failures"]
+    functions = {f.name: f.inputs for f in of_type(created, "aws:lambda/function:Function")}
+    for logical in ("consume-events", "compact-recordings"):
+        variables = functions[f"unit-api-{logical}"]["environment"]["variables"]
+        assert (
+            variables["RRWEB_FAILURE_QUEUE_URL"] == f"https://sqs.us-east-1.amazonaws.com/123456789012/{named(queue)}"
+        )
+        assert variables["RRWEB_COMPACT_IDLE_SECONDS"] == "2700"
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expression"), [(1, "rate(1 minute)"), (5, "rate(5 minutes)"), (17, "rate(17 minutes)")]
+)
+def test_the_compactor_runs_on_the_stacks_schedule(mocks: RecordingMocks, minutes: int, expression: str) -> None:
+    template = copy.deepcopy(package("dev").template)
+    (schedule,) = template["Resources"]["CompactRecordings"]["Properties"]["Events"].values()
+    assert schedule["Type"] == "Schedule", "the app's compactor is declared with @app.schedule"
+    created = declare_api(mocks, template, StackSettings(stack="unit", compact_every_minutes=minutes))
+    (rule,) = of_type(created, "aws:cloudwatch/eventRule:EventRule")
+    (target,) = of_type(created, "aws:cloudwatch/eventTarget:EventTarget")
+    (permission,) = [
+        p
+        for p in of_type(created, "aws:lambda/permission:Permission")
+        if p.inputs["principal"] == "events.amazonaws.com"
+    ]
+    assert rule.inputs["scheduleExpression"] == expression
+    compactor = "rrweb-s3-storage-unit-compact-recordings"
+    assert target.inputs["rule"] == named(rule)
+    assert target.inputs["arn"] == f"arn:aws:lambda:us-east-1:123456789012:function:{compactor}"
+    assert permission.inputs["action"] == "lambda:InvokeFunction"
+    assert permission.inputs["function"] == compactor
+    assert permission.inputs["sourceArn"] == f"arn:aws:events:us-east-1:123456789012:rule/{named(rule)}"
+
+
+def test_an_event_type_the_program_does_not_wire_is_refused(mocks: RecordingMocks) -> None:
     from infra.api import Api
 
     template = copy.deepcopy(package("dev").template)
     template["Resources"]["ReapOrphans"]["Properties"]["Events"] = {
-        "LiveChunks": {
-            "Type": "Kinesis",
-            "Properties": {"Stream": "unit-events", "BatchSize": 50, "StartingPosition": "LATEST"},
-        }
+        "Queue": {"Type": "SQS", "Properties": {"Queue": "arn:aws:sqs:us-east-1:123456789012:q"}}
     }
+    with pytest.raises(ValueError, match=r"ReapOrphans\.Queue: event type SQS is not wired"):
+        Api("unit-api", api_args(template))
 
-    @pulumi.runtime.test
-    def declare() -> Any:
-        return Api("unit-api", api_args(template)).url
 
-    # Checked once the whole component is registered: nothing orders the mapping before
-    # the API's URL, so a check inside an apply on the URL could run before it exists.
-    declare()
-    (mapping,) = [r for r in mocks.created if r.typ == "aws:lambda/eventSourceMapping:EventSourceMapping"]
-    assert mapping.inputs["eventSourceArn"].endswith(":stream/unit-events")
-    assert mapping.inputs["batchSize"] == 50
+@pulumi.runtime.test
+def test_bucket_reads_are_allowed_from_the_site_only_and_uploads_from_anywhere(mocks: RecordingMocks) -> Any:
+    from infra.storage import Storage, StorageArgs
+
+    storage = Storage("unit-storage", StorageArgs(settings=StackSettings(stack="unit")))
+    cors = storage.allow_site_reads(
+        [pulumi.Output.from_input("https://d111.cloudfront.net/"), "https://app.example.com"]
+    )
+    with pytest.raises(ValueError, match="already set"):
+        storage.allow_site_reads(["https://other.example.com"])
+
+    def check(values: list[Any]) -> None:
+        urn, rules = values
+        by_methods = {tuple(rule["allowed_methods"]): rule for rule in rules}
+        assert set(by_methods) == {("POST",), ("GET", "HEAD")}, urn
+        reads = by_methods[("GET", "HEAD")]
+        assert reads["allowed_origins"] == ["https://app.example.com", "https://d111.cloudfront.net"], urn
+        assert reads["allowed_headers"] == ["Range"], urn
+        assert set(reads["expose_headers"]) == {"Content-Range", "Content-Length", "ETag"}, urn
+        assert by_methods[("POST",)]["allowed_origins"] == ["*"], urn
+
+    return pulumi.Output.all(cors.urn, cors.cors_rules).apply(check)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"firehose_buffer_seconds": 0}, "firehoseBufferSeconds"),
-        ({"firehose_buffer_mb": 5}, "firehoseBufferMb"),
+        ({"archive_buffer_seconds": 901}, "archiveBufferSeconds"),
+        ({"archive_buffer_seconds": -1}, "archiveBufferSeconds"),
+        ({"archive_buffer_mb": 0}, "archiveBufferMb"),
+        ({"archive_buffer_mb": 129}, "archiveBufferMb"),
+        ({"archive_retention_days": 0}, "archiveRetentionDays"),
+        ({"archive_retention_days": 31}, "archiveRetentionDays"),
+        ({"consumer_batching_window_seconds": 301}, "consumerBatchingWindowSeconds"),
+        ({"consumer_parallelization": 0}, "consumerParallelization"),
+        ({"consumer_parallelization": 11}, "consumerParallelization"),
+        ({"consumer_batch_size": 0}, "consumerBatchSize"),
+        ({"consumer_batch_size": 10001}, "consumerBatchSize"),
+        ({"consumer_max_retries": -1}, "consumerMaxRetries"),
+        ({"consumer_max_retries": 10001}, "consumerMaxRetries"),
+        ({"consumer_max_record_age_seconds": 59}, "consumerMaxRecordAgeSeconds"),
+        ({"consumer_max_record_age_seconds": 604801}, "consumerMaxRecordAgeSeconds"),
+        # Longer than the stream keeps records (24 hours by default).
+        ({"consumer_max_record_age_seconds": 86401}, "consumerMaxRecordAgeSeconds"),
+        ({"compact_idle_minutes": 4}, "compactIdleMinutes"),
+        ({"compact_every_minutes": 0}, "compactEveryMinutes"),
+        ({"compact_every_minutes": 61}, "compactEveryMinutes"),
         ({"kinesis_mode": "fast"}, "kinesisMode"),
         ({"retention_days": 0}, "retentionDays"),
         ({"chalice_stage": "staging"}, "chaliceStage"),
@@ -116,6 +245,19 @@ def test_kinesis_consumers_declared_by_the_app_get_an_event_source_mapping(mocks
 )
 def test_settings_aws_would_refuse_are_refused_before_anything_is_created(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
+        StackSettings(stack="unit", **change).validate()
+
+
+def test_the_limits_aws_accepts_are_accepted() -> None:
+    for change in (
+        {"archive_buffer_seconds": 0, "archive_buffer_mb": 1},
+        {"archive_buffer_seconds": 900, "archive_buffer_mb": 128},
+        {"consumer_batching_window_seconds": 0, "consumer_parallelization": 10, "consumer_batch_size": 10000},
+        {"consumer_max_retries": 0, "consumer_max_record_age_seconds": 60},
+        {"kinesis_retention_hours": 168, "consumer_max_record_age_seconds": 604800},
+        {"compact_idle_minutes": 5, "compact_every_minutes": 1},
+        {"archive_retention_days": 30},
+    ):
         StackSettings(stack="unit", **change).validate()
 
 
@@ -131,6 +273,10 @@ def test_readme_documents_every_config_key_with_its_default() -> None:
         # A key with no default (unset unless configured) says so in words.
         row = f"| `{key}` | (unset) |" if default is None else f"| `{key}` | `{shown}` |"
         assert row in readme, f"README lacks a row for {key} with default {shown}"
+    # ... and no row for a key the program no longer reads.
+    table = readme.split("### Configuration", 1)[1].split("\n### ", 1)[0]
+    listed = set(re.findall(r"^\| `([A-Za-z]+)` \|", table, flags=re.MULTILINE))
+    assert listed == set(CONFIG_KEYS), f"README's table differs: {sorted(listed ^ set(CONFIG_KEYS))}"
 
 
 def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:
@@ -165,12 +311,18 @@ def monitoring_args(settings: StackSettings) -> Any:
         region="us-east-1",
         api_name="unit-api",
         stage="api",
-        functions={"APIHandler": "unit-api-handler", "ReapOrphans": "unit-reap-orphans"},
+        functions={
+            "APIHandler": "unit-api-handler",
+            "ReapOrphans": "unit-reap-orphans",
+            "ConsumeEvents": "unit-consume-events",
+            "CompactRecordings": "unit-compact-recordings",
+        },
         stream="unit-events",
         delivery_stream="unit-delivery",
         table="unit-table",
         access_table="unit-access",
         reaper_failures="unit-reaper-failures",
+        consumer_failures="unit-consumer-failures",
     )
 
 
