@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
+from chalice.app import KinesisEvent
 
-from chalicelib import events, observability, validation
+from chalicelib import observability, reader, validation
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_store
+from chalicelib.consumer import StreamRecord
 from chalicelib.cors import ANY
 from chalicelib.http import endpoint, json_headers, normalise_framework_errors, with_cors
 
@@ -105,14 +107,8 @@ def revoke_key(principal: Principal, key_id: str) -> Response:
 def create_recording(principal: Principal) -> Response:
     """Create a recording (with its first batch, optionally), or return it again for a retried id."""
     request = app.current_request
-    store = get_store()
-    body, created = events.create_recording(
-        recordings=store.recordings,
-        store=store.metadata,
-        writer=store.writer,
-        owner=principal.owner,
-        body=request.raw_body or b"",
-        content_encoding=request.headers.get("content-encoding"),
+    body, created = get_store().ingest.create(
+        principal.owner, request.raw_body or b"", request.headers.get("content-encoding")
     )
     return Response(body=body, status_code=201 if created else 200, headers=json_headers())
 
@@ -147,15 +143,8 @@ def delete_recording(principal: Principal, recording_id: str) -> Response:
 def post_events(principal: Principal, recording_id: str) -> Response:
     """Append one batch ``{"seq", "events"}``; gzip bodies welcome."""
     request = app.current_request
-    store = get_store()
-    accepted = events.ingest(
-        recordings=store.recordings,
-        store=store.metadata,
-        writer=store.writer,
-        owner=principal.owner,
-        recording_id=recording_id,
-        body=request.raw_body or b"",
-        content_encoding=request.headers.get("content-encoding"),
+    accepted = get_store().ingest.append(
+        principal.owner, recording_id, request.raw_body or b"", request.headers.get("content-encoding")
     )
     return Response(body=accepted, status_code=202, headers=json_headers())
 
@@ -163,22 +152,37 @@ def post_events(principal: Principal, recording_id: str) -> Response:
 @app.route("/recordings/{recording_id}/events", methods=["GET"])
 @api(USER)
 def get_events(principal: Principal, recording_id: str) -> Response:
-    """The recording's events in order as JSON lines, a page per call."""
+    """The recording's events in order as JSON lines, a page per call.
+
+    ``watch=1`` (the replay page following a live recording) makes its recorder flush faster.
+    """
     request = app.current_request
-    store = get_store()
-    store.recordings.require(principal.owner, recording_id)
-    page = store.reader.page(
+    query = request.query_params or {}
+    page = get_store().reader.page(
         principal.owner,
         recording_id,
-        cursor=(request.query_params or {}).get("after"),
-        accept_gzip=events.accepts_gzip(request.headers.get("accept-encoding")),
+        cursor=query.get("after"),
+        accept_gzip=reader.accepts_gzip(request.headers.get("accept-encoding")),
+        watch=validation.flag(query.get("watch"), name="watch"),
     )
-    headers = {"Content-Type": "application/x-ndjson", "Vary": "Accept-Encoding", "X-Event-Count": str(page.events)}
+    headers = {
+        "Content-Type": "application/x-ndjson",
+        "Vary": "Accept-Encoding",
+        "X-Event-Count": str(page.events),
+        "X-Tail-Cursor": page.tail_cursor,
+    }
     if page.gzip:
         headers["Content-Encoding"] = "gzip"
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     return Response(body=page.body, status_code=200, headers=headers)
+
+
+@app.route("/recordings/{recording_id}/blocks", methods=["GET"])
+@api(USER)
+def get_blocks(principal: Principal, recording_id: str) -> dict[str, Any]:
+    """Short-lived presigned byte ranges of the compacted events, to fetch straight from S3."""
+    return get_store().reader.blocks(principal.owner, recording_id)
 
 
 def preflight(**_: str) -> Response:
@@ -188,6 +192,44 @@ def preflight(**_: str) -> Response:
 
 for _path in list(app.routes):
     app.route(_path, methods=["OPTIONS"])(preflight)
+
+
+# The stream the consumer reads. Only the decorator needs a name; the stack's event
+# source mapping (infra/api.py) binds the function to the stack's own stream, with the
+# batching window, parallelization, retries and failure queue of the stack's config.
+CONSUMED_STREAM = "rrweb-s3-storage-events"
+
+
+@app.on_kinesis_record(
+    stream=CONSUMED_STREAM,
+    batch_size=500,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=1,
+    name="consume_events",
+)
+def consume_events(event: KinesisEvent) -> dict[str, Any]:
+    """The events-concatenation consumer: one S3 object per recording per invocation."""
+    outcome = get_store().consumer.consume(StreamRecord.from_lambda(record.to_dict()) for record in event)
+    observability.logger.info(
+        "consumed",
+        extra={
+            "records": outcome.records,
+            "objects": outcome.objects,
+            "dropped": outcome.dropped,
+            "poison": outcome.poison,
+            "failed": len(outcome.failed),
+        },
+    )
+    return outcome.response()
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="compact_recordings")
+def compact_recordings(event: Any) -> dict[str, int]:
+    """Compact recordings idle for the configured time into one object each."""
+    del event
+    counts = get_store().compactor.run()
+    observability.logger.info("compaction run", extra={"outcomes": counts})
+    return counts
 
 
 @app.lambda_function(name="reap_orphans")

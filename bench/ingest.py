@@ -1,6 +1,6 @@
 """Ingest cost: the POST handler's own work against a bare ``json.loads``, and throughput.
 
-The handler's own work is ``events.prepare_batch``: decode, inflate, validate and
+The handler's own work is ``ingest.prepare_batch``: decode, inflate, validate and
 build the Kinesis records (the AWS call excluded). It is timed against stdlib
 ``json.loads`` of the same (uncompressed) payload, interleaved in one run, the best
 of several rounds, so machine noise affects both sides alike.
@@ -17,7 +17,7 @@ import requests
 
 from bench import workload
 from bench.harness import OWNER, in_process_stack
-from chalicelib.events import prepare_batch
+from chalicelib.ingest import prepare_batch
 
 ROUNDS = 7
 

@@ -7,7 +7,7 @@ events, of deep nesting) and the refused ones (a gzip bomb, 400,000 tiny events,
 past the limit, a gzip member ending on the inflate step that once hung the handler).
 
 Memory is the peak of what Python's allocator hands out (tracemalloc: the inflated
-JSON, msgspec's and zlib's buffers, the Kinesis records) during ``events.prepare_batch``,
+JSON, msgspec's and zlib's buffers, the Kinesis records) during ``ingest.prepare_batch``,
 everything a request does before its AWS calls, on top of the body it was given (at
 most 4 MiB, which Lambda also holds base64-encoded in the event). CPU is that work's
 time as a ratio to ``json.loads`` of the same inflated bytes, measured in this run.
@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import local  # noqa: F401  (puts api/ on the import path)
-from chalicelib import events, settings
+from chalicelib import ingest as events
+from chalicelib import settings
 from chalicelib.errors import ApiError
 
 STAMP = 1_700_000_000_000

@@ -18,7 +18,7 @@ import orjson
 from bench import workload
 from bench.harness import OWNER, in_process_stack
 from chalicelib import layout, records
-from chalicelib.events import ingest
+from chalicelib.ingest import ingest
 
 LATENCY_S = 0.020
 CHUNKS = 500
@@ -103,7 +103,7 @@ def storage_with_firehose_buffering(store: Any, delivery: Any, posted: list[work
         if position % FIREHOSE_BATCHES_PER_OBJECT == 0:
             delivery.deliver()
     delivery.deliver()
-    return stored_bytes(store.s3, store.reader._bucket, OWNER, recording_id)
+    return stored_bytes(store.s3, store.events._bucket, OWNER, recording_id)
 
 
 def run() -> dict[str, Any]:
@@ -116,7 +116,7 @@ def run() -> dict[str, Any]:
         for batch in posted:
             post(store, recording_id, batch)
             delivery.deliver()  # one chunk object per batch, as a long recording accumulates
-        bucket = store.reader._bucket
+        bucket = store.events._bucket
         s3 = store.s3
         listed = [
             entry
@@ -129,14 +129,14 @@ def run() -> dict[str, Any]:
         buffered = storage_with_firehose_buffering(store, delivery, posted)
 
         meter = S3Meter(s3)
-        store.reader.cache.clear()
+        store.events.cache.clear()
         baseline_events, baseline_s = _timed(lambda: sequential_baseline(s3, bucket, OWNER, recording_id))
         baseline_requests, meter.requests = meter.requests, 0
         (reader_events, pages), reader_s = _timed(
             lambda: read_with_reader(store.reader, OWNER, recording_id, accept_gzip=True)
         )
         reader_requests, meter.requests = meter.requests, 0
-        store.reader.cache.clear()  # a cold function for each measured read
+        store.events.cache.clear()  # a cold function for each measured read
         (plain_events, plain_pages), plain_s = _timed(
             lambda: read_with_reader(store.reader, OWNER, recording_id, accept_gzip=False)
         )

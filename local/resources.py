@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib import layout
 from chalicelib.keys import INDEX_BY_OWNER
-from chalicelib.recordings import INDEX_BY_CREATED, TTL_ATTRIBUTE
+from chalicelib.recordings import INDEX_BY_CREATED, INDEX_PENDING_COMPACTION, PENDING_ATTRIBUTE, TTL_ATTRIBUTE
 
 PROJECT = "rrweb-s3-storage"
 ACCOUNT = "123456789012"
@@ -29,6 +29,8 @@ class Names:
     stream: str
     delivery: str
     user_pool: str
+    # The stream consumer's on-failure destination (an SQS queue)
+    failures: str
 
     @classmethod
     def for_stack(cls, stack: str) -> Names:
@@ -41,6 +43,7 @@ class Names:
             stream=f"{base}-events",
             delivery=f"{base}-delivery",
             user_pool=f"{base}-users",
+            failures=f"{base}-consume-events-failures",
         )
 
     def environment(self) -> dict[str, str]:
@@ -63,7 +66,7 @@ def _exists(call: Any, missing: str) -> bool:
     return True
 
 
-def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb: int = 64) -> dict[str, str]:
+def provision(session: Any, names: Names, *, buffer_seconds: int = 300, buffer_mb: int = 128) -> dict[str, str]:
     """Create the stack's resources unless they exist; returns the Cognito ids as API variables."""
     s3 = session.client("s3")
     dynamodb = session.client("dynamodb")
@@ -101,16 +104,15 @@ def provision(session: Any, names: Names, *, buffer_seconds: int = 60, buffer_mb
             ExtendedS3DestinationConfiguration={
                 "RoleARN": role,
                 "BucketARN": f"arn:aws:s3:::{names.bucket}",
-                "Prefix": layout.EVENTS_PREFIX_TEMPLATE,
+                "Prefix": layout.ARCHIVE_PREFIX_TEMPLATE,
                 "ErrorOutputPrefix": layout.ERROR_PREFIX_TEMPLATE,
                 "CompressionFormat": "GZIP",
                 "BufferingHints": {"IntervalInSeconds": buffer_seconds, "SizeInMBs": buffer_mb},
-                "DynamicPartitioningConfiguration": {"Enabled": True},
-                "ProcessingConfiguration": {"Enabled": True, "Processors": layout.FIREHOSE_PROCESSORS},
             },
         )
 
-    return _user_pool(session.client("cognito-idp"), names)
+    queue_url = session.client("sqs").create_queue(QueueName=names.failures)["QueueUrl"]
+    return {**_user_pool(session.client("cognito-idp"), names), "RRWEB_FAILURE_QUEUE_URL": queue_url}
 
 
 def _user_pool(cognito: Any, names: Names) -> dict[str, str]:
@@ -177,6 +179,18 @@ def table_schema() -> dict[str, Any]:
             {"AttributeName": "owner", "AttributeType": "S"},
             {"AttributeName": "recordingId", "AttributeType": "S"},
             {"AttributeName": "createdKey", "AttributeType": "S"},
+            {"AttributeName": PENDING_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": "updatedAt", "AttributeType": "N"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": INDEX_PENDING_COMPACTION,
+                "KeySchema": [
+                    {"AttributeName": PENDING_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
         ],
         "LocalSecondaryIndexes": [
             {

@@ -17,6 +17,7 @@ import local  # noqa: F401  (puts api/ on the import path)
 from chalicelib.aws import get_cors, get_store
 from chalicelib.settings import get_settings
 from local.delivery import LocalDelivery
+from local.event_source import MappingConfig, consumer_source
 from local.resources import Names, provision
 
 NAMES = Names.for_stack("test")
@@ -143,13 +144,20 @@ def client(anonymous: AuthedHttp, user: User) -> AuthedHttp:
 
 @pytest.fixture
 def deliver(aws: Any) -> Callable[[], int]:
-    """Run the delivery stream once: Kinesis records into S3 in the AWS layout."""
-    delivery = LocalDelivery(
-        session=aws,
-        delivery_stream=NAMES.delivery,
-        on_object=lambda key: get_store().recordings.reap_if_orphan(key),
+    """Run the stream consumer once over everything on the stream, as Lambda would invoke it."""
+    source = consumer_source(
+        aws,
+        stream=NAMES.stream,
+        failure_queue_url=os.environ["RRWEB_FAILURE_QUEUE_URL"],
+        config=MappingConfig(),
     )
-    return delivery.deliver
+    return lambda: source.poll(flush=True)
+
+
+@pytest.fixture
+def archive(aws: Any) -> Callable[[], int]:
+    """Run the archive's delivery stream once: the raw stream into ``archive/``."""
+    return LocalDelivery(session=aws, delivery_stream=NAMES.delivery).deliver
 
 
 @pytest.fixture

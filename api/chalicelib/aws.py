@@ -15,11 +15,15 @@ import boto3
 from botocore.config import Config
 
 from .accounts import Accounts
+from .archive import Archive
 from .auth import Authenticator
+from .compaction import Compactor
+from .consumer import FailureQueue, StreamConsumer
 from .cors import CorsPolicy
-from .events import EventReader, EventWriter
+from .ingest import EventWriter, Ingest
 from .keys import Keys
 from .limits import RateLimiter
+from .reader import EventReader, Reader
 from .recordings import Recordings, RecordingStore
 from .settings import get_settings
 from .tokens import TokenVerifier
@@ -30,12 +34,17 @@ _READ_CONCURRENCY = 32
 
 @dataclass(frozen=True, kw_only=True)
 class Store:
-    """Everything the routes need, wired to the stack's resources."""
+    """Everything the routes and functions need, wired to the stack's resources."""
 
     recordings: Recordings
     metadata: RecordingStore
     writer: EventWriter
-    reader: EventReader
+    events: EventReader
+    ingest: Ingest
+    reader: Reader
+    consumer: StreamConsumer
+    compactor: Compactor
+    archive: Archive
     keys: Keys
     authenticator: Authenticator
     accounts: Accounts
@@ -60,11 +69,26 @@ def get_store() -> Store:
     metadata = RecordingStore(table=dynamodb.Table(config.table))
     access = dynamodb.Table(config.access_table)
     keys = Keys(table=access)
+    recordings = Recordings(store=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days)
+    writer = EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream)
+    events = EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY)
     return Store(
-        recordings=Recordings(store=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days),
+        recordings=recordings,
         metadata=metadata,
-        writer=EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream),
-        reader=EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY),
+        writer=writer,
+        events=events,
+        ingest=Ingest(recordings=recordings, store=metadata, writer=writer),
+        reader=Reader(recordings=recordings, store=metadata, events=events),
+        consumer=StreamConsumer(
+            s3=s3,
+            bucket=config.bucket,
+            store=metadata,
+            failures=FailureQueue(sqs=session.client("sqs", config=client_config), queue_url=config.failure_queue_url),
+        ),
+        compactor=Compactor(
+            s3=s3, bucket=config.bucket, store=metadata, reader=events, idle_seconds=config.compact_idle_seconds
+        ),
+        archive=Archive(s3=s3, bucket=config.bucket, store=metadata),
         keys=keys,
         authenticator=Authenticator(
             verifier=TokenVerifier(

@@ -13,25 +13,24 @@ EVENTS_DIR = "events/"
 SCREENSHOT_NAME = "screenshot.jpg"
 ERRORS_PREFIX = "errors/"
 
-# Firehose dynamic partitioning: the JQ query pulls the partition keys out of each
-# ingest record, and the prefix places the record's object under its recording.
-PARTITION_QUERY = "{owner: .owner, recording: .recording}"
-EVENTS_PREFIX_TEMPLATE = (
-    "recordings/owner=!{partitionKeyFromQuery:owner}/recording=!{partitionKeyFromQuery:recording}/events/"
-)
+# The archive: Firehose writes the raw stream (ingest record lines, GZIP) under an
+# hour prefix of arrival time, without dynamic partitioning, so it has no partition
+# ceiling. Nothing reads it on the replay path; ``ops.rebuild`` replays it.
+ARCHIVE_PREFIX = "archive/"
+ARCHIVE_PREFIX_TEMPLATE = "archive/!{timestamp:yyyy/MM/dd/HH}/"
 ERROR_PREFIX_TEMPLATE = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
-# The delivery stream's record processors, in the Firehose API's shape: partition
-# keys by JQ, and a newline after every record so objects are JSON lines.
-FIREHOSE_PROCESSORS = [
-    {
-        "Type": "MetadataExtraction",
-        "Parameters": [
-            {"ParameterName": "MetadataExtractionQuery", "ParameterValue": PARTITION_QUERY},
-            {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
-        ],
-    },
-    {"Type": "AppendDelimiterToRecord", "Parameters": []},
-]
+
+# Objects under a recording's events/ prefix:
+# - chunks the stream consumer writes, one per recording per invocation, named by the
+#   shard and the first sequence number of the invocation's batch (a retried
+#   invocation rewrites the same key): ``<shard>-<sequence>.gz``;
+# - chunks rebuilt from the archive: ``archive-<digest>.gz``;
+# - the compacted recording, generation g: ``compacted-<g>-<digest>.jsonl.gz`` (plain
+#   rrweb events, one per line) and its index ``compacted-<g>.json``, written last and
+#   only once: the index is what makes a generation exist.
+CHUNK_SUFFIX = ".gz"
+COMPACTED_PREFIX = "compacted-"
+_GENERATION_DIGITS = 8
 
 
 def recording_prefix(owner: str, recording: str) -> str:
@@ -40,7 +39,7 @@ def recording_prefix(owner: str, recording: str) -> str:
 
 
 def events_prefix(owner: str, recording: str) -> str:
-    """The prefix the delivery stream writes a recording's event chunks under."""
+    """The prefix holding a recording's event objects (chunks and compacted generations)."""
     return recording_prefix(owner, recording) + EVENTS_DIR
 
 
@@ -57,3 +56,30 @@ def parse_recording_key(key: str) -> tuple[str, str] | None:
     if len(parts) < 3 or not parts[0].startswith("owner=") or not parts[1].startswith("recording="):
         return None
     return parts[0][len("owner=") :], parts[1][len("recording=") :]
+
+
+def chunk_key(owner: str, recording: str, name: str) -> str:
+    """The key of one chunk object of a recording (``name`` without the suffix)."""
+    return f"{events_prefix(owner, recording)}{name}{CHUNK_SUFFIX}"
+
+
+def compacted_index_key(owner: str, recording: str, generation: int) -> str:
+    """The key of a compacted generation's index (its commit point)."""
+    return f"{events_prefix(owner, recording)}{COMPACTED_PREFIX}{generation:0{_GENERATION_DIGITS}d}.json"
+
+
+def compacted_data_key(owner: str, recording: str, generation: int, digest: str) -> str:
+    """The key of a compacted generation's events, named by their content's digest."""
+    return f"{events_prefix(owner, recording)}{COMPACTED_PREFIX}{generation:0{_GENERATION_DIGITS}d}-{digest}.jsonl.gz"
+
+
+def compacted_generation(key: str) -> tuple[int, bool] | None:
+    """(generation, is_index) for a compacted object's key, else None (a chunk)."""
+    name = key.rsplit("/", 1)[-1]
+    if not name.startswith(COMPACTED_PREFIX):
+        return None
+    rest = name[len(COMPACTED_PREFIX) :]
+    digits = rest[:_GENERATION_DIGITS]
+    if not digits.isdigit():
+        return None
+    return int(digits), rest[_GENERATION_DIGITS:] == ".json"

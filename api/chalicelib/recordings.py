@@ -5,6 +5,11 @@ index ``byCreated`` sorts an owner's recordings by ``createdKey``
 (``<createdAt ms, 13 digits>#<id>``) so the list is one Query, newest first. A
 recording being deleted keeps a tombstone (``deleting``) without ``createdKey``, so it
 drops out of the sparse index at once and late deliveries can be recognised as orphans.
+
+The sparse global index ``byPendingCompaction`` holds recordings with events not yet
+compacted: partition key ``pendingCompaction`` (one of ``COMPACTION_SHARDS`` shards,
+set with every counted batch), sort key ``updatedAt``. The compactor queries each shard
+for items idle past a cutoff: no Scan, and O(1) requests per recording.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 import secrets
 import time
 import urllib.parse
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +28,8 @@ from . import layout, settings, validation
 from .errors import ApiError, BadRequestError, NotFoundError
 
 INDEX_BY_CREATED = "byCreated"
+INDEX_PENDING_COMPACTION = "byPendingCompaction"
+PENDING_ATTRIBUTE = "pendingCompaction"
 TTL_ATTRIBUTE = "expiresAt"
 _NAMES = {"#owner": "owner", "#id": "recordingId"}
 _PUBLIC_FIELDS = (
@@ -36,6 +44,8 @@ _PUBLIC_FIELDS = (
     "batchCount",
     "firstEventAt",
     "lastEventAt",
+    PENDING_ATTRIBUTE,
+    "compactedGeneration",
 )
 
 
@@ -48,6 +58,11 @@ def _number(value: Any) -> int | float | None:
     if value is None:
         return None
     return int(value) if value == int(value) else float(value)
+
+
+def compaction_shard(recording_id: str) -> str:
+    """The index shard a recording waits for compaction in (stable per recording)."""
+    return str(zlib.crc32(recording_id.encode()) % settings.COMPACTION_SHARDS)
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -115,7 +130,8 @@ class RecordingStore:
                 Key=key,
                 UpdateExpression=(
                     "ADD eventCount :n, rawBytes :raw, storedBytes :stored, batchCount :one, seqs :seqs "
-                    "SET updatedAt = :now, firstEventAt = if_not_exists(firstEventAt, :first), "
+                    "SET updatedAt = :now, pendingCompaction = :shard, "
+                    "firstEventAt = if_not_exists(firstEventAt, :first), "
                     "lastEventAt = if_not_exists(lastEventAt, :last)"
                 ),
                 ConditionExpression=(
@@ -130,6 +146,7 @@ class RecordingStore:
                     ":seqs": {batch.seq},
                     ":seq": batch.seq,
                     ":now": now_ms(),
+                    ":shard": compaction_shard(recording_id),
                     ":first": first,
                     ":last": last,
                 },
@@ -165,6 +182,64 @@ class RecordingStore:
                 # Never on a deleted or deleting recording: that would resurrect its item.
                 ConditionExpression=f"attribute_exists(recordingId) AND attribute_not_exists(deleting) AND {condition}",
                 ExpressionAttributeValues={":v": value},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def mark_watched(self, owner: str, recording_id: str, *, item: dict[str, Any]) -> None:
+        """Note that someone follows the recording live (at most one write per refresh period)."""
+        now = now_ms()
+        if int(item.get("watchedUntil", 0)) - now > (settings.WATCH_SECONDS - settings.WATCH_REFRESH_SECONDS) * 1000:
+            return
+        try:
+            self._table.update_item(
+                Key={"owner": owner, "recordingId": recording_id},
+                UpdateExpression="SET watchedUntil = :until",
+                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(deleting)",
+                ExpressionAttributeNames={"#id": "recordingId"},
+                ExpressionAttributeValues={":until": now + settings.WATCH_SECONDS * 1000},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def pending_compaction(self, shard: str, *, idle_before: int, limit: int = 100) -> list[dict[str, Any]]:
+        """Keys and ``updatedAt`` of up to ``limit`` recordings in ``shard`` idle since before ``idle_before`` ms."""
+        result = self._table.query(
+            IndexName=INDEX_PENDING_COMPACTION,
+            KeyConditionExpression="#p = :shard AND updatedAt < :cutoff",
+            ExpressionAttributeNames={"#p": PENDING_ATTRIBUTE},
+            ExpressionAttributeValues={":shard": shard, ":cutoff": idle_before},
+            Limit=limit,
+        )
+        return result.get("Items", [])
+
+    def finish_compaction(self, owner: str, recording_id: str, *, updated_at: Any, generation: int) -> bool:
+        """Leave the pending index, unless a batch arrived since ``updated_at``; True when it left."""
+        try:
+            self._table.update_item(
+                Key={"owner": owner, "recordingId": recording_id},
+                UpdateExpression=f"REMOVE {PENDING_ATTRIBUTE} SET compactedGeneration = :g",
+                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(deleting) AND updatedAt = :seen",
+                ExpressionAttributeNames={"#id": "recordingId"},
+                ExpressionAttributeValues={":seen": updated_at, ":g": generation},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def reschedule_compaction(self, owner: str, recording_id: str) -> None:
+        """Put a recording back in the pending index: events arrived after its compaction."""
+        try:
+            self._table.update_item(
+                Key={"owner": owner, "recordingId": recording_id},
+                UpdateExpression=f"SET {PENDING_ATTRIBUTE} = :shard, updatedAt = :now",
+                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(deleting)",
+                ExpressionAttributeNames={"#id": "recordingId"},
+                ExpressionAttributeValues={":shard": compaction_shard(recording_id), ":now": now_ms()},
             )
         except ClientError as exc:
             if not _is_conditional_failure(exc):
@@ -325,6 +400,9 @@ class Recordings:
             "firstEventAt": first,
             "lastEventAt": last,
             "durationMs": (last - first) if first is not None and last is not None else 0,
+            # Still taking events: the replay page follows it live until this turns false.
+            "live": now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS and bool(item.get("batchCount")),
+            "compacted": PENDING_ATTRIBUTE not in item and "compactedGeneration" in item,
             "screenshotUrl": self._s3.generate_presigned_url(
                 "get_object",
                 # Whatever was uploaded, the link serves it as an image, never as a page.

@@ -34,7 +34,11 @@ def build_records(
     events: int,
     part_size: int = MAX_PART_PAYLOAD_BYTES,
 ) -> list[bytes]:
-    """Encode one batch's gzip payload as ingest records (the delivery stream adds the newline)."""
+    """Encode one batch's gzip payload as ingest records, each one JSON line ending in a newline.
+
+    The newline is part of the record, so the archive (Firehose without record
+    processing concatenates records as they are) is JSON lines too.
+    """
     chunks = [payload[at : at + part_size] for at in range(0, len(payload), part_size)]
     # Parts of one attempt share the payload's checksum, so parts of two attempts at the
     # same seq (a retry whose bytes differ) are never joined together.
@@ -55,6 +59,7 @@ def build_records(
                 "data": base64.b64encode(chunk).decode("ascii"),
             }
         )
+        + b"\n"
         for index, chunk in enumerate(chunks)
     ]
 
@@ -95,8 +100,13 @@ def parse_record(line: bytes) -> RecordPart | None:
 
 
 def parse_object(body: bytes) -> Iterable[RecordPart]:
-    """Decode the records of one delivered object (GZIP, newline-delimited lines)."""
+    """Decode the records of one chunk or archive object (GZIP, newline-delimited lines)."""
     data = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+    return parse_lines(data)
+
+
+def parse_lines(data: bytes) -> Iterable[RecordPart]:
+    """Decode newline-delimited ingest records, skipping anything that is not one."""
     for line in data.split(b"\n"):
         if line.strip():
             record = parse_record(line)

@@ -48,6 +48,24 @@ MAX_PART_PAYLOAD_BYTES = 700 * 1024
 # Bytes of one /events response body as sent. Binary responses travel base64 in
 # Lambda's 6 MB synchronous response, so 3 MiB keeps well clear of that cap.
 MAX_PAGE_BYTES = 3 * 1024 * 1024
+# Live tail. A recording is "live" while its last batch is this recent; the replay page
+# follows it until it is not. A watcher's poll marks the recording watched for
+# WATCH_SECONDS (written at most every WATCH_REFRESH_SECONDS), and while it is, ingest
+# responses tell the recorder to flush every LIVE_FLUSH_MS instead of its own interval.
+LIVE_IDLE_MS = 60_000
+WATCH_SECONDS = 30
+WATCH_REFRESH_SECONDS = 15
+LIVE_FLUSH_MS = 2000
+# Compaction: recordings idle this long become one object. Idle recordings are found
+# through a sparse index whose partition key is one of this many shards (never one
+# hot partition); the compactor reads them all.
+COMPACT_IDLE_SECONDS = 1800
+COMPACTION_SHARDS = 16
+# A compacted object is a sequence of gzip members, each about this many bytes of
+# JSON lines, so a reader can fetch (and inflate) any member alone by byte range.
+COMPACTED_BLOCK_BYTES = 1024 * 1024
+# Presigned block URLs are short-lived: the replay page fetches them at once.
+BLOCK_URL_SECONDS = 300
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 200
 SCREENSHOT_MAX_BYTES = 2 * 1024 * 1024
@@ -93,6 +111,10 @@ class Settings:
     # Origins of the site: the only pages that may read recordings and manage keys.
     allowed_origins: tuple[str, ...]
     limits: Limits
+    # Where the stream consumer reports records it can never store (an SQS queue URL);
+    # None when no queue is configured (the record is then only logged).
+    failure_queue_url: str | None = None
+    compact_idle_seconds: int = COMPACT_IDLE_SECONDS
 
     @property
     def issuer(self) -> str:
@@ -143,4 +165,6 @@ def get_settings() -> Settings:
             user_requests=_int("RRWEB_LIMIT_USER_REQUESTS", defaults.user_requests),
             user_bytes=_int("RRWEB_LIMIT_USER_BYTES", defaults.user_bytes),
         ),
+        failure_queue_url=os.environ.get("RRWEB_FAILURE_QUEUE_URL") or None,
+        compact_idle_seconds=_int("RRWEB_COMPACT_IDLE_SECONDS", COMPACT_IDLE_SECONDS),
     )

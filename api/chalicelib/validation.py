@@ -48,6 +48,15 @@ def list_limit(value: str | None) -> int:
     return int(value)
 
 
+def flag(value: str | None, *, name: str) -> bool:
+    """A boolean query parameter: absent, ``0`` or ``false`` is False; ``1`` or ``true`` is True."""
+    if value is None or value in ("0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise BadRequestError(f"{name} must be 1 or 0", code="invalid_parameter")
+
+
 def encode_cursor(position: dict[str, Any]) -> str:
     """An opaque, URL-safe cursor for a position."""
     return base64.urlsafe_b64encode(orjson.dumps(position)).rstrip(b"=").decode("ascii")

@@ -18,7 +18,7 @@ import pytest
 import app as app_module
 from chalicelib import records, settings
 from chalicelib.aws import get_store
-from chalicelib.events import EventWriter
+from chalicelib.ingest import EventWriter
 from tests.conftest import NAMES, create_recording, post_gzip, post_json, read_events, stream_records
 from tests.support import rrweb_stream
 
@@ -129,7 +129,8 @@ class FlakyKinesis:
 
 def use_writer(monkeypatch: pytest.MonkeyPatch, writer: EventWriter) -> None:
     """Serve the app with the given event writer (everything else as configured)."""
-    store = dataclasses.replace(get_store(), writer=writer)
+    current = get_store()
+    store = dataclasses.replace(current, writer=writer, ingest=dataclasses.replace(current.ingest, writer=writer))
     monkeypatch.setattr(app_module, "get_store", lambda: store)
 
 
@@ -251,7 +252,7 @@ def test_later_pages_list_again_but_do_not_refetch_chunks(client: Any, deliver: 
         deliver()
     calls: list[str] = []
     get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
-    get_store().reader.cache.clear()
+    get_store().events.cache.clear()
     assert read_events(client, recording_id, gzip_ok=False) == stream
     gets = calls.count("GetObject")
     lists = calls.count("ListObjectsV2")

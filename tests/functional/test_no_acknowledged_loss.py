@@ -47,12 +47,15 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import events, records
+from chalicelib import ingest as events
+from chalicelib import records
 from chalicelib import settings as api_settings
-from chalicelib.errors import ApiError, NotAcceptableError, transient_aws_error
-from chalicelib.events import EventReader, EventWriter
+from chalicelib.consumer import FailureQueue, StreamConsumer, StreamRecord
+from chalicelib.errors import ApiError, NotAcceptableError, ServiceUnavailableError, transient_aws_error
+from chalicelib.ingest import EventWriter
+from chalicelib.reader import EventReader
 from chalicelib.recordings import Recordings, RecordingStore
-from local.delivery import LocalDelivery
+from local.event_source import KinesisEventSource, MappingConfig
 from tests.conftest import NAMES
 from tests.support.faults import (
     DYNAMODB_FAULTS,
@@ -158,6 +161,52 @@ class Recording:
     new_acks: Counter[int] = field(default_factory=Counter)
 
 
+def table_without_faults(aws: Any) -> Any:
+    """The recordings table on a client of its own (the consumer's, without injected faults)."""
+    return aws.resource("dynamodb").Table(NAMES.table)
+
+
+class ConsumerRun:
+    """The stream consumer behind a local event source mapping, both on faulty clients.
+
+    A batch the mapping gives up on is not skipped here (on AWS it would go to the
+    failure queue, to be rebuilt from the archive): the invocation fails, its records
+    stay buffered, and the next invocation takes them again, as the property needs.
+    """
+
+    def __init__(self, session: Any, store: RecordingStore) -> None:
+        consumer = StreamConsumer(
+            s3=session.client("s3"),
+            bucket=NAMES.bucket,
+            store=store,
+            failures=FailureQueue(sqs=None, queue_url=None),
+            workers=1,
+        )
+        stream_arn = store_stream_arn(session)
+        self.source = KinesisEventSource(
+            kinesis=session.client("kinesis"),
+            stream_arn=stream_arn,
+            handler=lambda event: consumer.consume(StreamRecord.from_lambda(r) for r in event["Records"]).response(),
+            on_failure=self._gave_up,
+            config=MappingConfig(max_retries=2),
+        )
+
+    @staticmethod
+    def _gave_up(message: dict[str, Any]) -> None:
+        # As a failed invocation: the caller runs the consumer again.
+        raise ServiceUnavailableError(f"consumer invocation failed: {message['requestContext']['condition']}")
+
+    def deliver(self) -> int:
+        """Poll every shard once and invoke for all it read."""
+        return self.source.poll(flush=True)
+
+
+def store_stream_arn(session: Any) -> str:
+    """The stack's stream ARN."""
+    client = session._session.client("kinesis")
+    return client.describe_stream_summary(StreamName=NAMES.stream)["StreamDescriptionSummary"]["StreamARN"]
+
+
 class Rig:
     """The domain objects over moto, with faults on every client they call, and the client model."""
 
@@ -187,7 +236,9 @@ class Rig:
             fail_calls(reader_s3, operation, lambda _, site=f"reader {operation}": self.faults.take(site))
         self.reader = EventReader(s3=reader_s3, bucket=NAMES.bucket, workers=4)
 
-        self.delivery = LocalDelivery(session=FlakySession(aws, self._consumer_faults), delivery_stream=NAMES.delivery)
+        self.delivery = ConsumerRun(
+            FlakySession(aws, self._consumer_faults), RecordingStore(table=table_without_faults(aws))
+        )
         # The truth, read without faults.
         self.truth = aws.resource("dynamodb").Table(NAMES.table)
 

@@ -90,7 +90,7 @@ def test_json_value_bomb_costs_its_bytes_not_an_object_per_value(client: AuthedH
     # The old parse made five million dicts: over 500 MB. Now: the inflated bytes, once.
     assert peak < 64 * 1024 * 1024
     deliver()
-    page = get_store().reader.page(owner, recording_id, cursor=None, accept_gzip=True)
+    page = get_store().events.page(owner, recording_id, cursor=None, accept_gzip=True)
     assert page.events == 1
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib import validation
 from chalicelib.errors import BadRequestError, PayloadTooLargeError
-from chalicelib.events import accepts_gzip
+from chalicelib.reader import accepts_gzip
 
 
 def test_gzip_bomb_is_cut_off_while_inflating() -> None:

@@ -1,30 +1,22 @@
-"""Event batches: ingest into Kinesis, and read back from S3 in order.
+"""The write path: an event batch from request body to the stream, then the 202.
 
-Write path: inflate (bounded) and validate the body, check the recording, then send
-the batch's gzip payload (the client's own bytes when it sent gzip) as one or more
-ingest records with PutRecords. Only after Kinesis took every record is the batch
-counted and acknowledged.
-
-Read path: list the recording's event prefix, fetch all chunk objects concurrently,
-decode their records, drop repeats, join parts, and page the events out by
-(seq, position) as JSON lines.
+Inflate (bounded) and validate the body, check the recording, then send the batch's
+gzip payload (the client's own bytes when it sent gzip) as one or more ingest records
+with PutRecords. Only after Kinesis took every record is the batch counted and
+acknowledged. What happens after the 202 is in ``consumer.py``.
 """
 
 from __future__ import annotations
 
 import gzip
 import random
-import threading
 import time
-import zlib
-from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from . import layout, records, settings, validation
-from .errors import ApiError, ConflictError, NotAcceptableError, PayloadTooLargeError, ServiceUnavailableError
+from . import records, settings, validation
+from .errors import ApiError, ConflictError, PayloadTooLargeError, ServiceUnavailableError
 from .recordings import Recordings, RecordingStore, new_id, now_ms
 
 # PutRecords limits: 500 records and 5 MiB (data plus partition keys) per call.
@@ -229,7 +221,14 @@ def commit(
     """
     batch = prepared.batch
     item = recordings.require(owner, recording_id)
-    result = {"recording": recording_id, "seq": batch.seq, "events": batch.event_count, "duplicate": True}
+    result = {
+        "recording": recording_id,
+        "seq": batch.seq,
+        "events": batch.event_count,
+        "duplicate": True,
+        # Someone follows this recording live: the recorder flushes every LIVE_FLUSH_MS.
+        "live": int(item.get("watchedUntil", 0)) > now_ms(),
+    }
     if batch.seq in item.get("seqs", ()):
         # Already written and counted: a retry whose first attempt got that far. Its
         # time span may not have been widened yet (the attempt failed after counting).
@@ -289,153 +288,32 @@ def create_recording(
 
 
 @dataclass(frozen=True, kw_only=True)
-class Page:
-    """One /events response: JSON lines, their encoding and the next cursor."""
+class Ingest:
+    """The ingest service the routes call: create a recording, append a batch."""
 
-    body: bytes
-    gzip: bool
-    events: int
-    next_cursor: str | None
+    recordings: Recordings
+    store: RecordingStore
+    writer: EventWriter
 
-
-class ChunkCache:
-    """Delivered chunk bodies by key, least recently used out first, bounded in bytes.
-
-    Delivery never rewrites an object (every key is new), so a body fetched once is
-    valid for as long as its key is listed: the next page of a recording, read by the
-    same warm function, costs one LIST instead of every GET again.
-    """
-
-    def __init__(self, *, max_bytes: int) -> None:
-        self._max_bytes = max_bytes
-        self._bodies: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        """The cached body, or None."""
-        with self._lock:
-            body = self._bodies.get(key)
-            if body is not None:
-                self._bodies.move_to_end(key)
-            return body
-
-    def put(self, key: str, body: bytes) -> None:
-        """Keep a body, evicting the least recently used beyond the bound."""
-        if len(body) > self._max_bytes:
-            return
-        with self._lock:
-            if key in self._bodies:
-                return
-            self._bodies[key] = body
-            self._size += len(body)
-            while self._size > self._max_bytes:
-                _, evicted = self._bodies.popitem(last=False)
-                self._size -= len(evicted)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._bodies.clear()
-            self._size = 0
-
-
-class EventReader:
-    """Reads a recording's delivered chunk objects back as ordered events."""
-
-    def __init__(self, *, s3: Any, bucket: str, workers: int = 32, cache_bytes: int = 64 * 1024 * 1024) -> None:
-        self._s3 = s3
-        self._bucket = bucket
-        self._workers = workers
-        self._pool: ThreadPoolExecutor | None = None
-        self.cache = ChunkCache(max_bytes=cache_bytes)
-
-    def chunk_keys(self, owner: str, recording_id: str) -> list[str]:
-        """Keys of every delivered chunk object of the recording."""
-        paginator = self._s3.get_paginator("list_objects_v2")
-        prefix = layout.events_prefix(owner, recording_id)
-        return [
-            entry["Key"]
-            for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix)
-            for entry in page.get("Contents", [])
-        ]
-
-    def _fetch(self, key: str) -> bytes:
-        body = self.cache.get(key)
-        if body is None:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-            self.cache.put(key, body)
-        return body
-
-    def payloads(self, owner: str, recording_id: str) -> dict[int, bytes]:
-        """Every complete batch payload of the recording, by seq, each once."""
-        keys = self.chunk_keys(owner, recording_id)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="s3-read")
-        parts: list[records.RecordPart] = []
-        for body in self._pool.map(self._fetch, keys):
-            parts.extend(
-                part for part in records.parse_object(body) if part.owner == owner and part.recording == recording_id
-            )
-        return records.assemble(parts)
-
-    def page(self, owner: str, recording_id: str, *, cursor: str | None, accept_gzip: bool) -> Page:
-        """The events after ``cursor``, as many as fit one response."""
-        start = validation.decode_cursor(cursor, {"s": int, "i": int}) or {"s": 0, "i": 0}
-        payloads = self.payloads(owner, recording_id)
-        # Uncompressed budget: gzip shrinks rrweb JSON many times over, and the result
-        # is checked against the real cap below.
-        budget = settings.MAX_PAGE_BYTES * (4 if accept_gzip else 1)
-        while True:
-            lines, next_position = _collect(payloads, start, budget)
-            if not accept_gzip:
-                if len(lines) == 1 and len(lines[0]) > budget:
-                    raise NotAcceptableError(
-                        "an event is larger than one uncompressed response; request with Accept-Encoding: gzip",
-                        code="gzip_required",
-                    )
-                body, compressed = b"".join(lines), False
-                break
-            body = zlib.compress(b"".join(lines), 6, wbits=31)
-            compressed = True
-            if len(body) <= settings.MAX_PAGE_BYTES or len(lines) <= 1:
-                break
-            budget = max(1, budget // 2)
-        return Page(
+    def create(self, owner: str, body: bytes, content_encoding: str | None) -> tuple[dict[str, Any], bool]:
+        """``create_recording`` on this stack's resources."""
+        return create_recording(
+            recordings=self.recordings,
+            store=self.store,
+            writer=self.writer,
+            owner=owner,
             body=body,
-            gzip=compressed,
-            events=len(lines),
-            next_cursor=validation.encode_cursor(next_position) if next_position else None,
+            content_encoding=content_encoding,
         )
 
-
-def _collect(
-    payloads: dict[int, bytes], start: dict[str, int], budget: int
-) -> tuple[list[bytes], dict[str, int] | None]:
-    lines: list[bytes] = []
-    size = 0
-    for seq in sorted(s for s in payloads if s >= start["s"]):
-        events = records.payload_events(payloads[seq])
-        first = start["i"] if seq == start["s"] else 0
-        for index in range(first, len(events)):
-            line = events[index] + b"\n"
-            if lines and size + len(line) > budget:
-                return lines, {"s": seq, "i": index}
-            lines.append(line)
-            size += len(line)
-    return lines, None
-
-
-def accepts_gzip(header: str | None) -> bool:
-    """Whether an Accept-Encoding header admits gzip (and does not refuse it with q=0)."""
-    for entry in (header or "").split(","):
-        name, _, params = entry.strip().partition(";")
-        if name.strip().lower() in ("gzip", "*"):
-            quality = params.strip().lower()
-            if not quality.startswith("q="):
-                return True
-            try:
-                return float(quality[2:]) > 0
-            except ValueError:
-                return False
-    return False
+    def append(self, owner: str, recording_id: str, body: bytes, content_encoding: str | None) -> dict[str, Any]:
+        """``ingest`` on this stack's resources."""
+        return ingest(
+            recordings=self.recordings,
+            store=self.store,
+            writer=self.writer,
+            owner=owner,
+            recording_id=recording_id,
+            body=body,
+            content_encoding=content_encoding,
+        )

@@ -1,0 +1,191 @@
+"""Compaction: a recording idle for a while becomes one object of plain rrweb events.
+
+Finding the work costs no Scan: every counted batch puts its recording in one shard of
+the sparse index ``byPendingCompaction`` (sort key ``updatedAt``), and each run queries
+every shard for recordings idle since before the cutoff. A recording costs O(1) index
+requests: it is returned once and leaves the index when compacted.
+
+Compacting one recording, in steps that each leave the recording fully readable:
+
+1. read it all (the newest compacted generation plus every chunk not folded into it);
+2. write generation g+1 (``compacted.py``) under a key named by its digest;
+3. read it back and check the digest and the event count;
+4. commit: create the index of g+1, only if none exists (a concurrent run that loses
+   this race stops here and deletes nothing);
+5. delete the chunks it folded and the older generation;
+6. leave the pending index, unless a batch arrived meanwhile.
+
+A crash after any step loses nothing (chunks are deleted only after a verified commit)
+and a rerun finishes the job: before step 4 it writes the same generation again (the
+bytes are deterministic), after it there is nothing new to fold, so it cleans up and
+leaves the index. Events that arrive after compaction land in new chunks, which the
+reader serves beside the compacted object and the next compaction folds in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import compacted, layout, settings
+from .compacted import CompactedIndex
+from .reader import EventReader, Listing
+from .recordings import RecordingStore, now_ms
+
+logger = logging.getLogger("rrweb.compaction")
+
+
+class CompactionError(RuntimeError):
+    """The written object did not read back as written; nothing was removed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """What compacting one recording did."""
+
+    outcome: str  # "compacted", "unchanged", "waiting", "gone" or "raced"
+    generation: int = 0
+    events: int = 0
+    folded: int = 0
+    stored_bytes: int = 0
+
+
+class Compactor:
+    """Compacts idle recordings of one stack."""
+
+    def __init__(
+        self,
+        *,
+        s3: Any,
+        bucket: str,
+        store: RecordingStore,
+        reader: EventReader,
+        idle_seconds: int = settings.COMPACT_IDLE_SECONDS,
+        block_bytes: int = settings.COMPACTED_BLOCK_BYTES,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._store = store
+        self._reader = reader
+        self._idle_ms = idle_seconds * 1000
+        self._block_bytes = block_bytes
+        self._clock = clock
+
+    def run(self, *, per_shard: int = 100) -> dict[str, int]:
+        """Compact up to ``per_shard`` idle recordings of every shard; counts by outcome."""
+        cutoff = self._clock() - self._idle_ms
+        counts: dict[str, int] = {}
+        for shard in range(settings.COMPACTION_SHARDS):
+            for key in self._store.pending_compaction(str(shard), idle_before=cutoff, limit=per_shard):
+                try:
+                    outcome = self.compact(key["owner"], key["recordingId"]).outcome
+                except Exception:
+                    # One recording's failure must not stop the others; it stays pending.
+                    logger.exception("compaction failed; it is retried on the next run")
+                    outcome = "failed"
+                counts[outcome] = counts.get(outcome, 0) + 1
+        return counts
+
+    def compact(self, owner: str, recording_id: str) -> Result:
+        """Fold the recording's chunks into a new compacted generation (see the module's steps)."""
+        item = self._store.get(owner, recording_id)
+        if item is None:
+            return Result(outcome="gone")
+        listing = self._reader.listing(owner, recording_id)
+        contents = self._reader.contents(owner, recording_id, listing)
+        previous = contents.index
+        folded_before = previous.folded if previous else frozenset()
+        new_chunks = [key for key in listing.chunks if key not in folded_before]
+        if contents.incomplete:
+            # A batch split across records, not all delivered yet: folding now would
+            # delete the parts that did arrive. The next run sees it whole.
+            return Result(outcome="waiting")
+        if not new_chunks:
+            stale = self._stale(listing, previous)
+            self._delete([key for key in listing.chunks if key in folded_before] + stale)
+            generation = previous.generation if previous else 0
+            self._store.finish_compaction(owner, recording_id, updated_at=item["updatedAt"], generation=generation)
+            return Result(outcome="unchanged", generation=generation)
+
+        generation = (previous.generation if previous else 0) + 1
+        seqs = sorted(contents.events)
+        encoded = compacted.encode(
+            [line + b"\n" for seq in seqs for line in contents.events[seq]], block_bytes=self._block_bytes
+        )
+        data_key = layout.compacted_data_key(owner, recording_id, generation, encoded.sha256[:16])
+        self._s3.put_object(Bucket=self._bucket, Key=data_key, Body=encoded.body, ContentType="application/gzip")
+        self._verify(data_key, encoded)
+        index = CompactedIndex(
+            generation=generation,
+            data_key=data_key,
+            seqs=tuple((seq, len(contents.events[seq])) for seq in seqs),
+            blocks=encoded.blocks,
+            folded=folded_before | frozenset(new_chunks),
+            sha256=encoded.sha256,
+            events=encoded.events,
+            stored_bytes=len(encoded.body),
+        )
+        if not self._commit(layout.compacted_index_key(owner, recording_id, generation), index):
+            return Result(outcome="raced", generation=generation)
+        old = []
+        if previous is not None:
+            old = [previous.data_key, layout.compacted_index_key(owner, recording_id, previous.generation)]
+        leftovers = [key for key in listing.chunks if key in folded_before]
+        self._delete(new_chunks + leftovers + old + self._stale(listing, None))
+        self._store.finish_compaction(owner, recording_id, updated_at=item["updatedAt"], generation=generation)
+        return Result(
+            outcome="compacted",
+            generation=generation,
+            events=encoded.events,
+            folded=len(new_chunks),
+            stored_bytes=len(encoded.body),
+        )
+
+    def _verify(self, key: str, encoded: compacted.Encoded) -> None:
+        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        digest = hashlib.sha256()
+        events = 0
+        for block in encoded.blocks:
+            data = zlib.decompress(body[block.offset : block.offset + block.length], wbits=31)
+            digest.update(data)
+            events += data.count(b"\n")
+        if body != encoded.body or digest.hexdigest() != encoded.sha256 or events != encoded.events:
+            raise CompactionError(f"{key} did not read back as written; its chunks are kept")
+
+    def _commit(self, key: str, index: CompactedIndex) -> bool:
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=index.to_json(), ContentType="application/json", IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                logger.info("another run committed this generation first", extra={"key": key})
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def _stale(listing: Listing, index: CompactedIndex | None) -> list[str]:
+        """Older generations, plus data of the current one its index does not name (a lost race)."""
+        keys = list(listing.stale)
+        if index is not None:
+            keys += [key for number, key in listing.data if number == index.generation and key != index.data_key]
+        return keys
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            if not batch:
+                continue
+            result = self._s3.delete_objects(
+                Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            )
+            if result.get("Errors"):
+                raise RuntimeError(f"S3 refused to delete {len(result['Errors'])} objects; the next run retries")

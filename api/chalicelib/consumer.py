@@ -1,0 +1,208 @@
+"""What happens to a batch after the 202: the stream consumer, and where its objects go.
+
+The journey of one batch, from the API's acknowledgement to its last resting place:
+
+1. ``ingest.py`` put the batch on the Kinesis stream as one or more ingest records
+   (``records.py``: a JSON line each, partition key = recording id) and counted it; only
+   then did the client get its 202.
+2. **Here**, within seconds: Lambda's event source mapping hands this consumer the
+   records of one shard, at most ``consumerBatchSize`` of them, after at most
+   ``consumerBatchingWindowSeconds``. The consumer groups them by recording and writes
+   ONE gzip object per recording per invocation under the recording's prefix
+   (``recordings/owner=<o>/recording=<r>/events/<shard>-<first sequence>.gz``). The key
+   comes from the shard and the first sequence number of the invocation, so a retried
+   invocation overwrites the same key instead of adding a copy; copies that do happen
+   (a partial retry starts elsewhere) carry the same (seq, part), which the reader drops.
+   Records of a deleted recording are dropped. A record that is not an ingest record at
+   all can never be stored: it is reported to the failure queue and skipped, so it never
+   blocks its shard. Any other failure is reported per record (partial batch response):
+   Lambda retries from the first failed record, bisects on errors, gives up after
+   ``consumerMaxRetries`` and then sends the batch's coordinates to the same queue.
+3. The reader (``reader.py``) lists the recording's prefix and serves every object in
+   it, in seq order, each seq once: the events are readable as soon as step 2 wrote them.
+4. Firehose, reading the same stream independently, writes the raw records to
+   ``archive/<yyyy>/<MM>/<dd>/<HH>/``: nothing reads it on the replay path, and
+   ``ops.rebuild`` (``archive.py``) rebuilds any recording's objects from it.
+5. Once the recording has been idle for ``compactIdleMinutes``, ``compaction.py``
+   concatenates its objects into one compressed JSON-lines object of plain rrweb events,
+   verifies it, and only then removes the small objects.
+6. DELETE tombstones the recording (hidden at once), deletes its prefix, and objects
+   written after that are removed on arrival (``reap_orphans``); the raw archive copy
+   expires with the archive (``archiveRetentionDays``).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import logging
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import layout, records
+from .recordings import PENDING_ATTRIBUTE, RecordingStore
+
+logger = logging.getLogger("rrweb.consumer")
+
+# Chunk objects are read by the API and then by compaction: level 6 is zlib's balance.
+_GZIP_LEVEL = 6
+# Owner ids are Cognito subs (or the local default owner); recording ids match the
+# API's pattern. Anything else in a record must never become part of an S3 key.
+_OWNER = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_RECORDING = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One Kinesis record as Lambda delivers it: its shard, sequence number and data."""
+
+    shard: str
+    sequence: str
+    data: bytes
+
+    @classmethod
+    def from_lambda(cls, record: dict[str, Any]) -> StreamRecord:
+        """From one entry of a Lambda Kinesis event (``eventID`` is ``<shard>:<sequence>``)."""
+        kinesis = record["kinesis"]
+        return cls(
+            shard=record["eventID"].split(":", 1)[0],
+            sequence=kinesis["sequenceNumber"],
+            data=base64.b64decode(kinesis["data"]),
+        )
+
+
+@dataclass(kw_only=True)
+class Outcome:
+    """What one invocation did: the partial batch response and counts for the log."""
+
+    failed: list[str] = field(default_factory=list)
+    # keys of the objects written
+    keys: list[str] = field(default_factory=list)
+    objects: int = 0
+    records: int = 0
+    dropped: int = 0
+    poison: int = 0
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        """Lambda's partial batch response: retry from the earliest failed record."""
+        ordered = sorted(set(self.failed), key=int)
+        return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in ordered]}
+
+
+class FailureQueue:
+    """Where records that can never be stored are reported (an SQS queue), for a person to look at."""
+
+    def __init__(self, *, sqs: Any, queue_url: str | None) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def report(self, record: StreamRecord, reason: str) -> None:
+        """Send the record's coordinates (never its data: it may hold page content) and why."""
+        message = {
+            "reason": reason,
+            "shard": record.shard,
+            "sequenceNumber": record.sequence,
+            "bytes": len(record.data),
+        }
+        logger.error("unstorable stream record", extra={"failure": message})
+        if self._queue_url:
+            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(message))
+
+
+def _parse(record: StreamRecord) -> records.RecordPart | None:
+    part = records.parse_record(record.data)
+    if part is None or not _OWNER.fullmatch(part.owner) or not _RECORDING.fullmatch(part.recording):
+        return None
+    return part
+
+
+class StreamConsumer:
+    """Writes each invocation's records to S3, one object per recording."""
+
+    def __init__(
+        self, *, s3: Any, bucket: str, store: RecordingStore, failures: FailureQueue, workers: int = 16
+    ) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._store = store
+        self._failures = failures
+        # One worker writes in the calling thread (deterministic, for tests that inject faults).
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="consume") if workers > 1 else None
+
+    def consume(self, batch: Iterable[StreamRecord]) -> Outcome:
+        """Store one invocation's records; the outcome names the records to retry."""
+        batch = list(batch)
+        outcome = Outcome(records=len(batch))
+        if not batch:
+            return outcome
+        # Same batch, same name: a retried invocation overwrites its own objects.
+        name = f"{batch[0].shard}-{batch[0].sequence}"
+        groups: dict[tuple[str, str], list[StreamRecord]] = {}
+        for record in batch:
+            part = _parse(record)
+            if part is None:
+                try:
+                    self._failures.report(record, "not an ingest record")
+                    outcome.poison += 1
+                except Exception:
+                    logger.exception("could not report an unstorable record; it will be retried")
+                    outcome.failed.append(record.sequence)
+                continue
+            groups.setdefault((part.owner, part.recording), []).append(record)
+        write = lambda item: self._write(name, *item)  # noqa: E731 (one expression, two uses)
+        results = self._pool.map(write, groups.items()) if self._pool else map(write, groups.items())
+        for (key, group), result in zip(groups.items(), results, strict=True):
+            if result is None:
+                outcome.failed.append(group[0].sequence)
+            elif result:
+                outcome.objects += 1
+                outcome.keys.append(result)
+            else:
+                outcome.dropped += len(group)
+                logger.info("dropped records of a deleted recording", extra={"recording": key[1]})
+        return outcome
+
+    def _write(self, name: str, owner_recording: tuple[str, str], group: list[StreamRecord]) -> str | None:
+        """The key written, "" when the recording is gone (dropped), None on failure."""
+        owner, recording = owner_recording
+        try:
+            item = self._store.get_any(owner, recording)
+            if item is None or item.get("deleting"):
+                return ""
+            return store_chunk(
+                s3=self._s3,
+                bucket=self._bucket,
+                store=self._store,
+                item=item,
+                name=name,
+                lines=[record.data for record in group],
+            )
+        except Exception:
+            logger.exception("could not store a recording's records; they will be retried")
+            return None
+
+
+def store_chunk(
+    *, s3: Any, bucket: str, store: RecordingStore, item: dict[str, Any], name: str, lines: list[bytes]
+) -> str:
+    """Write ingest record lines as one chunk object of the recording ``item`` describes.
+
+    A recording that was compacted already goes back in line for compaction, so these
+    events join its compacted object once it is idle again.
+    """
+    owner, recording = item["owner"], item["recordingId"]
+    body = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+    key = layout.chunk_key(owner, recording, name)
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0),
+        ContentType="application/gzip",
+    )
+    if PENDING_ATTRIBUTE not in item and "compactedGeneration" in item:
+        store.reschedule_compaction(owner, recording)
+    return key

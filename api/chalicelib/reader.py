@@ -1,0 +1,323 @@
+"""The read path: a recording's events from S3, in order, each batch once.
+
+A recording's ``events/`` prefix holds chunk objects (ingest record lines, written by
+the stream consumer, rebuilt from the archive, or delivered by the earlier Firehose
+path) and, once it was idle, compacted generations (``compacted.py``). The reader lists
+the prefix once, takes the newest committed generation (the one with an index), reads
+every chunk not folded into it, drops batches it already holds and repeated records,
+joins parts, and pages the events out by (seq, position) as JSON lines.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import layout, records, settings, validation
+from .compacted import CompactedIndex
+from .errors import NotAcceptableError
+from .recordings import Recordings, RecordingStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """One /events response: JSON lines, their encoding and the cursors."""
+
+    body: bytes
+    gzip: bool
+    events: int
+    # Where the next page starts, when this one was cut short.
+    next_cursor: str | None
+    # Where to ask for events that arrive later (live tail): just after the last one.
+    tail_cursor: str
+
+
+class ChunkCache:
+    """Object bodies by key, least recently used out first, bounded in bytes.
+
+    A key is never rewritten with other content (a consumer retry writes the same
+    records again; compacted objects are named by their digest; an index is created
+    once), so a body fetched once is valid for as long as its key is listed.
+    """
+
+    def __init__(self, *, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        """The cached body, or None."""
+        with self._lock:
+            body = self._bodies.get(key)
+            if body is not None:
+                self._bodies.move_to_end(key)
+            return body
+
+    def put(self, key: str, body: bytes) -> None:
+        """Keep a body, evicting the least recently used beyond the bound."""
+        if len(body) > self._max_bytes:
+            return
+        with self._lock:
+            if key in self._bodies:
+                return
+            self._bodies[key] = body
+            self._size += len(body)
+            while self._size > self._max_bytes:
+                _, evicted = self._bodies.popitem(last=False)
+                self._size -= len(evicted)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._bodies.clear()
+            self._size = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listing:
+    """A recording's event objects, sorted out."""
+
+    index_key: str | None
+    chunks: tuple[str, ...]
+    # Compacted objects no committed index refers to any more (older generations, or
+    # the data of a run that lost the race to commit): compaction removes them.
+    stale: tuple[str, ...] = ()
+    # (generation, key) of every compacted data object listed
+    data: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(kw_only=True)
+class Contents:
+    """Everything readable of one recording: events by seq, and where they came from."""
+
+    events: dict[int, list[bytes]] = field(default_factory=dict)
+    index: CompactedIndex | None = None
+    # seq -> payload of batches read from chunks (not from the compacted object)
+    chunk_payloads: dict[int, bytes] = field(default_factory=dict)
+    # seqs some of whose parts are in chunks but not all yet: left out until they are
+    incomplete: set[int] = field(default_factory=set)
+
+
+class EventReader:
+    """Reads a recording's event objects back as ordered events."""
+
+    def __init__(self, *, s3: Any, bucket: str, workers: int = 32, cache_bytes: int = 64 * 1024 * 1024) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self.cache = ChunkCache(max_bytes=cache_bytes)
+
+    def listing(self, owner: str, recording_id: str) -> Listing:
+        """List the recording's event prefix once and sort its keys out."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        prefix = layout.events_prefix(owner, recording_id)
+        indexes: dict[int, str] = {}
+        data: list[tuple[int, str]] = []
+        chunks: list[str] = []
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                key = entry["Key"]
+                generation = layout.compacted_generation(key)
+                if generation is None:
+                    chunks.append(key)
+                elif generation[1]:
+                    indexes[generation[0]] = key
+                else:
+                    data.append((generation[0], key))
+        latest = max(indexes) if indexes else None
+        stale = [key for number, key in indexes.items() if number != latest]
+        stale += [key for number, key in data if latest is None or number < latest]
+        return Listing(
+            index_key=indexes[latest] if latest is not None else None,
+            chunks=tuple(chunks),
+            stale=tuple(stale),
+            data=tuple(data),
+        )
+
+    def chunk_keys(self, owner: str, recording_id: str) -> list[str]:
+        """Keys of every chunk object of the recording (not compacted ones)."""
+        return list(self.listing(owner, recording_id).chunks)
+
+    def fetch(self, key: str) -> bytes:
+        """One object's body, from the cache when it was read before."""
+        body = self.cache.get(key)
+        if body is None:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            self.cache.put(key, body)
+        return body
+
+    def _map(self, keys: list[str]) -> list[bytes]:
+        if len(keys) <= 1:
+            return [self.fetch(key) for key in keys]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="s3-read")
+        return list(self._pool.map(self.fetch, keys))
+
+    def contents(self, owner: str, recording_id: str, listing: Listing | None = None) -> Contents:
+        """Every complete batch of the recording, by seq, each once."""
+        listing = listing or self.listing(owner, recording_id)
+        index = CompactedIndex.from_json(self.fetch(listing.index_key)) if listing.index_key else None
+        folded = index.folded if index else frozenset()
+        keys = [key for key in listing.chunks if key not in folded]
+        if index is not None:
+            keys.insert(0, index.data_key)
+        bodies = self._map(keys)
+        contents = Contents(index=index)
+        if index is not None:
+            contents.events.update(_compacted_events(index, bodies.pop(0)))
+        parts: list[records.RecordPart] = []
+        for body in bodies:
+            parts.extend(
+                part for part in records.parse_object(body) if part.owner == owner and part.recording == recording_id
+            )
+        for seq, payload in records.assemble(parts).items():
+            if seq not in contents.events:
+                contents.chunk_payloads[seq] = payload
+                contents.events[seq] = records.payload_events(payload)
+        contents.incomplete = {part.seq for part in parts} - contents.events.keys()
+        return contents
+
+    def payloads(self, owner: str, recording_id: str) -> dict[int, bytes]:
+        """Payloads of the batches held in chunk objects (not yet compacted), by seq."""
+        return self.contents(owner, recording_id).chunk_payloads
+
+    def page(self, owner: str, recording_id: str, *, cursor: str | None, accept_gzip: bool) -> Page:
+        """The events after ``cursor``, as many as fit one response."""
+        start = validation.decode_cursor(cursor, {"s": int, "i": int}) or {"s": 0, "i": 0}
+        events = self.contents(owner, recording_id).events
+        # Uncompressed budget: gzip shrinks rrweb JSON many times over, and the result
+        # is checked against the real cap below.
+        budget = settings.MAX_PAGE_BYTES * (4 if accept_gzip else 1)
+        while True:
+            lines, next_position, end = _collect(events, start, budget)
+            if not accept_gzip:
+                if len(lines) == 1 and len(lines[0]) > budget:
+                    raise NotAcceptableError(
+                        "an event is larger than one uncompressed response; request with Accept-Encoding: gzip",
+                        code="gzip_required",
+                    )
+                body, compressed = b"".join(lines), False
+                break
+            body = zlib.compress(b"".join(lines), 6, wbits=31)
+            compressed = True
+            if len(body) <= settings.MAX_PAGE_BYTES or len(lines) <= 1:
+                break
+            budget = max(1, budget // 2)
+        return Page(
+            body=body,
+            gzip=compressed,
+            events=len(lines),
+            next_cursor=validation.encode_cursor(next_position) if next_position else None,
+            tail_cursor=validation.encode_cursor(end),
+        )
+
+    def blocks(self, owner: str, recording_id: str) -> dict[str, Any]:
+        """Presigned byte ranges of the compacted object, and the /events cursor for the rest.
+
+        The replay page fetches these straight from S3 (no Lambda time, no 6 MB response
+        cap). Empty when there is no compacted object, or when a batch outside it belongs
+        before its end (then /events from the start is the one ordered read).
+        """
+        listing = self.listing(owner, recording_id)
+        if listing.index_key is None:
+            return {"blocks": [], "after": None}
+        index = CompactedIndex.from_json(self.fetch(listing.index_key))
+        last_seq, last_count = index.seqs[-1] if index.seqs else (0, 0)
+        newer = [key for key in listing.chunks if key not in index.folded]
+        if newer:
+            contents = self.contents(owner, recording_id, listing)
+            if any(seq < last_seq for seq in contents.chunk_payloads):
+                return {"blocks": [], "after": None}
+        url = self._s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self._bucket, "Key": index.data_key},
+            ExpiresIn=settings.BLOCK_URL_SECONDS,
+        )
+        return {
+            "blocks": [
+                {"url": url, "range": f"bytes={b.offset}-{b.offset + b.length - 1}", "events": b.events}
+                for b in index.blocks
+            ],
+            "events": index.events,
+            "after": validation.encode_cursor({"s": last_seq, "i": last_count}),
+            "expiresIn": settings.BLOCK_URL_SECONDS,
+        }
+
+
+def _compacted_events(index: CompactedIndex, body: bytes) -> dict[int, list[bytes]]:
+    lines: list[bytes] = []
+    for block in index.blocks:
+        data = zlib.decompress(body[block.offset : block.offset + block.length], wbits=31)
+        lines.extend(line + b"\n" for line in data.split(b"\n")[:-1])
+    if len(lines) != index.events:
+        raise RuntimeError(f"compacted object {index.data_key} holds {len(lines)} events, its index {index.events}")
+    out: dict[int, list[bytes]] = {}
+    at = 0
+    for seq, count in index.seqs:
+        out[seq] = [line[:-1] for line in lines[at : at + count]]
+        at += count
+    return out
+
+
+def _collect(
+    events: dict[int, list[bytes]], start: dict[str, int], budget: int
+) -> tuple[list[bytes], dict[str, int] | None, dict[str, int]]:
+    lines: list[bytes] = []
+    size = 0
+    end = dict(start)
+    for seq in sorted(s for s in events if s >= start["s"]):
+        batch = events[seq]
+        first = start["i"] if seq == start["s"] else 0
+        for index in range(first, len(batch)):
+            line = batch[index] + b"\n"
+            if lines and size + len(line) > budget:
+                return lines, {"s": seq, "i": index}, {"s": seq, "i": index}
+            lines.append(line)
+            size += len(line)
+            end = {"s": seq, "i": index + 1}
+    return lines, None, end
+
+
+class Reader:
+    """The read service the routes call: a recording's events, and its blocks."""
+
+    def __init__(self, *, recordings: Recordings, store: RecordingStore, events: EventReader) -> None:
+        self._recordings = recordings
+        self._store = store
+        self.events = events
+
+    def page(self, owner: str, recording_id: str, *, cursor: str | None, accept_gzip: bool, watch: bool) -> Page:
+        """One page of events (404 for a recording that is not the caller's).
+
+        ``watch`` marks the recording as followed live, so its recorder flushes faster.
+        """
+        item = self._recordings.require(owner, recording_id)
+        if watch:
+            self._store.mark_watched(owner, recording_id, item=item)
+        return self.events.page(owner, recording_id, cursor=cursor, accept_gzip=accept_gzip)
+
+    def blocks(self, owner: str, recording_id: str) -> dict[str, Any]:
+        """Presigned blocks of the compacted object (404 for a recording that is not the caller's)."""
+        self._recordings.require(owner, recording_id)
+        return self.events.blocks(owner, recording_id)
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an Accept-Encoding header admits gzip (and does not refuse it with q=0)."""
+    for entry in (header or "").split(","):
+        name, _, params = entry.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            quality = params.strip().lower()
+            if not quality.startswith("q="):
+                return True
+            try:
+                return float(quality[2:]) > 0
+            except ValueError:
+                return False
+    return False

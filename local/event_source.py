@@ -1,0 +1,223 @@
+"""Local event source mapping: what Lambda does between a Kinesis stream and the consumer.
+
+moto stores streams but runs no event source mapping, so this does, with the semantics
+the stack configures on AWS (``infra/api.py``): poll every shard about once a second
+from TRIM_HORIZON; gather records until the batch is full or the batching window has
+passed since the first one; invoke the handler with a Lambda Kinesis event; on a partial
+batch response, retry from the earliest failed record; on an error, bisect the batch;
+after ``max_retries`` retries of a batch, send its coordinates to the on-failure
+destination and go on. A shard's position advances only past records that were handled,
+so nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("rrweb.event_source")
+
+# Lambda polls each shard about once a second.
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class MappingConfig:
+    """The event source mapping's settings (the stack config's consumer* keys)."""
+
+    batch_size: int = 500
+    batching_window: float = 1.0
+    max_retries: int = 5
+
+
+@dataclass(kw_only=True)
+class _Shard:
+    iterator: str | None = None
+    buffer: list[dict[str, Any]] = field(default_factory=list)
+    first_seen: float = 0.0
+    last_read: float = float("-inf")
+
+
+def lambda_event(records: list[dict[str, Any]], *, shard: str, stream_arn: str) -> dict[str, Any]:
+    """A Lambda Kinesis event of GetRecords records, as Lambda builds it."""
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": record["PartitionKey"],
+                    "sequenceNumber": record["SequenceNumber"],
+                    "data": base64.b64encode(record["Data"]).decode("ascii"),
+                    "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard}:{record['SequenceNumber']}",
+                "eventName": "aws:kinesis:record",
+                "awsRegion": stream_arn.split(":")[3],
+                "eventSourceARN": stream_arn,
+            }
+            for record in records
+        ]
+    }
+
+
+class KinesisEventSource:
+    """Feeds one stream's records to a handler the way Lambda's event source mapping does."""
+
+    def __init__(
+        self,
+        *,
+        kinesis: Any,
+        stream_arn: str,
+        handler: Callable[[dict[str, Any]], dict[str, Any] | None],
+        on_failure: Callable[[dict[str, Any]], None],
+        config: MappingConfig = MappingConfig(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._kinesis = kinesis
+        self._stream_arn = stream_arn
+        self._handler = handler
+        self._on_failure = on_failure
+        self.config = config
+        self._clock = clock
+        self._shards: dict[str, _Shard] = {}
+        self._lock = threading.Lock()
+
+    def poll(self, *, flush: bool = False) -> int:
+        """Read every shard once and invoke for each batch that is due; returns records handled.
+
+        ``flush`` ignores the batching window (a drain before a checkpoint or a stop).
+        """
+        with self._lock:
+            handled = 0
+            for shard_id in self._shard_ids():
+                shard = self._shards.setdefault(shard_id, _Shard())
+                if flush or self._clock() - shard.last_read >= POLL_SECONDS:
+                    self._read(shard_id, shard)
+                    shard.last_read = self._clock()
+                while shard.buffer and (
+                    flush
+                    or len(shard.buffer) >= self.config.batch_size
+                    or self._clock() - shard.first_seen >= self.config.batching_window
+                ):
+                    batch = shard.buffer[: self.config.batch_size]
+                    self._invoke(shard_id, batch)
+                    handled += len(batch)
+                    del shard.buffer[: len(batch)]
+                    shard.first_seen = self._clock()
+            return handled
+
+    def _shard_ids(self) -> list[str]:
+        shards = self._kinesis.list_shards(StreamARN=self._stream_arn)["Shards"]
+        return [shard["ShardId"] for shard in shards]
+
+    def _read(self, shard_id: str, shard: _Shard) -> None:
+        if shard.iterator is None:
+            shard.iterator = self._kinesis.get_shard_iterator(
+                StreamARN=self._stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        while True:
+            result = self._kinesis.get_records(StreamARN=self._stream_arn, ShardIterator=shard.iterator, Limit=10000)
+            if result["Records"] and not shard.buffer:
+                shard.first_seen = self._clock()
+            shard.buffer.extend(result["Records"])
+            shard.iterator = result.get("NextShardIterator") or shard.iterator
+            if not result["Records"]:
+                return
+
+    def _invoke(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
+        """Handle one batch completely: retried, bisected or reported, never dropped unseen."""
+        pending = [batch]
+        attempts = 0
+        while pending:
+            current = pending.pop(0)
+            try:
+                response = self._handler(lambda_event(current, shard=shard_id, stream_arn=self._stream_arn)) or {}
+            except Exception:
+                logger.exception("consumer raised; bisecting the batch")
+                attempts += 1
+                if attempts > self.config.max_retries:
+                    self._give_up(shard_id, current, "function error")
+                elif len(current) > 1:
+                    half = len(current) // 2
+                    pending[:0] = [current[:half], current[half:]]
+                else:
+                    pending.insert(0, current)
+                continue
+            failed = [item["itemIdentifier"] for item in response.get("batchItemFailures", [])]
+            if not failed:
+                continue
+            earliest = min(failed, key=int)
+            rest = [record for record in current if int(record["SequenceNumber"]) >= int(earliest)]
+            attempts += 1
+            if attempts > self.config.max_retries:
+                self._give_up(shard_id, rest, "retries exhausted")
+            else:
+                pending.insert(0, rest)
+
+    def _give_up(self, shard_id: str, records: list[dict[str, Any]], reason: str) -> None:
+        """What Lambda sends the on-failure destination: where the skipped records are."""
+        self._on_failure(
+            {
+                "requestContext": {"condition": reason},
+                "KinesisBatchInfo": {
+                    "shardId": shard_id,
+                    "startSequenceNumber": records[0]["SequenceNumber"],
+                    "endSequenceNumber": records[-1]["SequenceNumber"],
+                    "batchSize": len(records),
+                    "streamArn": self._stream_arn,
+                },
+            }
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set, then drain what was read."""
+        while not stop.wait(0.1):
+            try:
+                self.poll()
+            except Exception:
+                # Records stay in the stream (positions only move past handled ones).
+                logger.exception("local event source mapping failed; retrying")
+        self.poll(flush=True)
+
+
+def consumer_source(session: Any, *, stream: str, failure_queue_url: str, config: MappingConfig) -> KinesisEventSource:
+    """The stack's consumer function (``app.consume_events``) behind a local event source mapping.
+
+    S3 on AWS notifies the orphan reaper of every object written; moto does not, so
+    after each invocation the objects of any recording deleted meanwhile are reaped here.
+    """
+    import json
+
+    from app import consume_events
+    from chalicelib import layout, records
+    from chalicelib.aws import get_store
+
+    kinesis = session.client("kinesis")
+    sqs = session.client("sqs")
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+
+    def handle(event: dict[str, Any]) -> dict[str, Any] | None:
+        response = consume_events(event, None)
+        store = get_store()
+        seen: set[tuple[str, str]] = set()
+        for entry in event["Records"]:
+            part = records.parse_record(base64.b64decode(entry["kinesis"]["data"]))
+            if part is not None and (part.owner, part.recording) not in seen:
+                seen.add((part.owner, part.recording))
+                if store.metadata.get(part.owner, part.recording) is None:
+                    store.recordings.delete_objects(layout.events_prefix(part.owner, part.recording))
+        return response
+
+    def on_failure(message: dict[str, Any]) -> None:
+        sqs.send_message(QueueUrl=failure_queue_url, MessageBody=json.dumps(message))
+
+    return KinesisEventSource(
+        kinesis=kinesis, stream_arn=stream_arn, handler=handle, on_failure=on_failure, config=config
+    )
