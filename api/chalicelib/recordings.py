@@ -402,7 +402,8 @@ class Recordings:
             "durationMs": (last - first) if first is not None and last is not None else 0,
             # Still taking events: the replay page follows it live until this turns false.
             "live": now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS and bool(item.get("batchCount")),
-            "compacted": PENDING_ATTRIBUTE not in item and "compactedGeneration" in item,
+            # Its events are one object (plus any that arrived since, until the next run).
+            "compacted": PENDING_ATTRIBUTE not in item and int(item.get("compactedGeneration", 0)) > 0,
             "screenshotUrl": self._s3.generate_presigned_url(
                 "get_object",
                 # Whatever was uploaded, the link serves it as an image, never as a page.
