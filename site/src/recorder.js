@@ -5,7 +5,8 @@
  *   ingestUrl: "https://<api>/api",   // API base URL (required)
  *   ingestKey: "rrk_...",             // write-only ingest key (required)
  *   maskAllInputs: true,              // privacy: input values masked unless the element has data-rr-unmask
- *   flushIntervalMs: 5000,            // no event waits longer than this to be sent (2000..5000 recommended)
+ *   flushIntervalMs: 10000,           // no event waits longer than this to be sent, unless watched live
+ *   liveFlushMs: 2000,                // ...and no longer than this while someone watches it live
  *   maxBatchEvents: 1000,             // ...or as soon as this many events are waiting
  *   maxBatchBytes: 128 * 1024,        // ...or this many JSON bytes (snapshots and mutations measured)
  *   maxAttempts: 8,                   // retries per batch (same seq) before giving up loudly
@@ -25,6 +26,13 @@
  * is hidden or left, what is waiting goes out at once through sendBeacon, compressed
  * synchronously (fflate) to fit the browser's 64 KB budget for such requests; a batch
  * too big for that budget is never kept waiting (maxBatchBytes sends it at once).
+ *
+ * Why 10 s: API Gateway requests are the largest cost line of a recording, and 10 s is 6
+ * requests per recorded minute. How fresh an unwatched recording is only matters once
+ * someone opens it, and then it is watched: while the last ingest response said
+ * `live: true` (the replay page follows the recording), batches leave every liveFlushMs
+ * (at most; a shorter flushIntervalMs stays shorter), and a response saying `live: false`
+ * switches back.
  */
 import { gzipSync, strToU8 } from "fflate";
 import { record } from "rrweb";
@@ -74,7 +82,8 @@ const MAX_BACKOFF_MS = 30000;
 export function startRecording(options) {
   const config = {
     maskAllInputs: true,
-    flushIntervalMs: 5000,
+    flushIntervalMs: 10000,
+    liveFlushMs: 2000,
     maxBatchEvents: 1000,
     maxBatchBytes: 128 * 1024,
     maxAttempts: 8,
@@ -93,6 +102,7 @@ export function startRecording(options) {
   let bufferBytes = 0;
   let bufferSince = 0; // when the oldest waiting event arrived
   let flushTimer = null;
+  let live = false; // the last ingest response said someone watches this recording live
   // Seqs start from this page's start time (ms x 1000): a recording resumed on another
   // page (same recordingId) never reuses a seq the API already stored, and events stay
   // ordered across pages.
@@ -125,6 +135,24 @@ export function startRecording(options) {
   });
   created.catch(fail);
   let creating = false; // a create has been confirmed: later batches go to .../events
+
+  // The flush clock: due flushInterval() after the oldest waiting event arrived. Re-armed
+  // when live mode changes, so a watcher does not wait out a 10 s clock already running.
+  const flushInterval = () => (live ? Math.min(config.flushIntervalMs, config.liveFlushMs) : config.flushIntervalMs);
+
+  function schedule() {
+    clearTimeout(flushTimer);
+    flushTimer = null;
+    // stop() drains what teardown still emits itself.
+    if (!buffer.length || stopped) return;
+    flushTimer = setTimeout(flush, Math.max(0, bufferSince + flushInterval() - Date.now()));
+  }
+
+  function setLive(value) {
+    if (value === live) return;
+    live = value;
+    schedule();
+  }
 
   function takeBatch() {
     clearTimeout(flushTimer);
@@ -164,7 +192,16 @@ export function startRecording(options) {
     const response = await pending;
     if (first && response.ok) {
       creating = true;
-      resolveCreated(await response.clone().json());
+      const answer = await response.clone().json();
+      resolveCreated(answer);
+      setLive(Boolean(answer.firstBatch && answer.firstBatch.live));
+    } else if (response.ok) {
+      // The answer says whether someone watches live; an unreadable one changes nothing.
+      const answer = await response
+        .clone()
+        .json()
+        .catch(() => null);
+      if (answer) setLive(Boolean(answer.live));
     } else if (first && response.status >= 400 && response.status < 500 && response.status !== 429) {
       // Refused for good (a revoked key, say): there will be no recording to attach to.
       rejectCreated(new Error(`creating the recording failed: HTTP ${response.status}`));
@@ -260,12 +297,10 @@ export function startRecording(options) {
   const stopRecording = record({
     emit(event) {
       if (closed) return;
-      if (!buffer.length) {
-        bufferSince = Date.now();
-        // stop() drains what teardown still emits itself.
-        if (!stopped) flushTimer = setTimeout(flush, config.flushIntervalMs);
-      }
+      const wasEmpty = !buffer.length;
+      if (wasEmpty) bufferSince = Date.now();
       buffer.push(event);
+      if (wasEmpty) schedule();
       stats.emitted += 1;
       // Full snapshots and DOM mutations can be large; measuring them is cheap next to
       // recording them. Everything else is small and estimated.
@@ -334,6 +369,10 @@ export function startRecording(options) {
   return {
     id: recordingId,
     stats,
+    /** Whether the last ingest response said someone watches this recording live. */
+    get live() {
+      return live;
+    },
     flush,
     maskFormValues: (doc) => maskFormValues(doc, config.maskAllInputs),
     /** Flushes, waits until everything is sent (or given up), and ends the recording. */
