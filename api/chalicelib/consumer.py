@@ -51,8 +51,9 @@ logger = logging.getLogger("rrweb.consumer")
 # Chunk objects are read by the API and then by compaction: level 6 is zlib's balance.
 _GZIP_LEVEL = 6
 # Owner ids are Cognito subs (or the local default owner); recording ids match the
-# API's pattern. Anything else in a record must never become part of an S3 key.
-_OWNER = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# API's pattern. Anything else in a record must never become part of an S3 key: not a
+# "/" and not "..", which tools that map keys to paths would follow out of the prefix.
+_OWNER = re.compile(r"(?!.*\.\.)[A-Za-z0-9_.:-]{1,128}")
 _RECORDING = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
