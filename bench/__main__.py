@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import browser, durability, ingest, limits, read
+from bench import browser, compaction, durability, ingest, limits, read
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -21,6 +21,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         browser_figures = browser.run(Path(tmp))
     read_figures = read.run()
+    compaction_figures = compaction.run()
     print("worst-case requests (handler's own work):")
     limit_figures = limits.run()
     with tempfile.TemporaryDirectory() as tmp:
@@ -30,6 +31,7 @@ def main() -> None:
         "read_speedup_min_3x": read_figures["read"]["speedup_gzip"] >= 3,
         "read_above_6mb_complete": read_figures["read"]["complete"] and read_figures["read"]["events_json_mb"] > 6,
         "storage_min_5x_fewer_bytes": read_figures["storage"]["ratio"] >= 5,
+        **{f"compaction_{name}": met for name, met in compaction_figures["targets_met"].items()},
         "browser_requests_per_minute_max_12": browser_figures["requests_per_minute"] <= 12,
         "browser_bytes_min_5x_fewer": (browser_figures["bytes_ratio"] or 0) >= 5,
         "worst_accepted_request_max_64mb": limit_figures["worst_accepted_peak_mb"] <= 64,
@@ -42,6 +44,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "ingest": ingest_figures,
         **read_figures,
+        "compaction": compaction_figures,
         "browser": browser_figures,
         "limits": limit_figures,
         "durability": durability_figures,

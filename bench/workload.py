@@ -33,6 +33,27 @@ def recording(*, pages: int = 1, incremental: int = 3000, batch_events: int = 15
     return posted
 
 
+def split(events: list[dict[str, Any]], batches: int) -> list[Posted]:
+    """``events`` cut into exactly ``batches`` recorder batches of (nearly) equal size, in order."""
+    posted = []
+    for seq in range(batches):
+        part = events[seq * len(events) // batches : (seq + 1) * len(events) // batches]
+        plain = json.dumps({"seq": seq, "events": part}, separators=(",", ":")).encode()
+        posted.append(Posted(seq, part, plain, gzip.compress(plain, compresslevel=CLIENT_GZIP_LEVEL)))
+    return posted
+
+
+def hour_recording(*, batches: int = 720) -> list[Posted]:
+    """An hour of one visitor's browsing as the recorder posts it.
+
+    Twelve page views of a long documentation page (a full snapshot of about 0.85 MB
+    each) and 56,400 incremental events in rrweb's proportions, 60 minutes of event
+    time, 22 MB of JSON. 720 batches is one every 5 s: between the recorder's 10 s
+    flush when nobody watches and its 2 s flush while someone does.
+    """
+    return split(rrweb_stream.session(sections=60, incremental=4700, pages=12), batches)
+
+
 def all_events(posted: list[Posted]) -> list[dict[str, Any]]:
     """The events of every batch, in order."""
     return [event for batch in posted for event in batch.events]
