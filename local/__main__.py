@@ -19,6 +19,18 @@ def main() -> None:
     parser.add_argument("--aws-port", type=int, default=5000)
     parser.add_argument("--site-port", type=int, default=8080)
     parser.add_argument("--data-dir", type=Path, default=Path(".data"))
+    parser.add_argument(
+        "--compact-idle-seconds",
+        type=int,
+        default=None,
+        help="compact a recording idle this long (default: the stack setting compactIdleMinutes)",
+    )
+    parser.add_argument(
+        "--compact-every-seconds",
+        type=float,
+        default=None,
+        help="run the compactor this often (default: the stack setting compactEveryMinutes)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -29,6 +41,8 @@ def main() -> None:
             api_port=args.api_port,
             aws_port=args.aws_port,
             site_port=args.site_port,
+            compact_idle_seconds=args.compact_idle_seconds,
+            compact_every_seconds=args.compact_every_seconds,
         )
     )
     stopping = threading.Event()

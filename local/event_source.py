@@ -8,6 +8,14 @@ batch response, retry from the earliest failed record; on an error, bisect the b
 after ``max_retries`` retries of a batch, send its coordinates to the on-failure
 destination and go on. A shard's position advances only past records that were handled,
 so nothing is skipped silently.
+
+One difference from AWS it papers over: moto numbers a stream's records from 1, and the
+local stack's stream is created afresh at every start, so the numbers repeat across
+restarts, where Kinesis never repeats one within a shard. The consumer names its
+objects by shard and sequence number, so a repeat would overwrite an object written
+before the restart. The mapping therefore puts the stream's epoch (when this mapping
+started reading it) in front of moto's number: ``<epoch ms><moto number, 20 digits>``,
+increasing within a shard like Kinesis's, and never the same in two incarnations.
 """
 
 from __future__ import annotations
@@ -20,27 +28,40 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.settings import StackSettings
+
 logger = logging.getLogger("rrweb.event_source")
 
 # Lambda polls each shard about once a second.
 POLL_SECONDS = 1.0
+# What a stack gets without a Pulumi.<stack>.yaml entry: the local stack runs the same.
+_DEFAULTS = StackSettings(stack="local")
 
 
 @dataclass(frozen=True, kw_only=True)
 class MappingConfig:
-    """The event source mapping's settings (the stack config's consumer* keys)."""
+    """The event source mapping's settings (the stack config's consumer* keys, same defaults)."""
 
-    batch_size: int = 500
-    batching_window: float = 1.0
-    max_retries: int = 5
+    batch_size: int = _DEFAULTS.consumer_batch_size
+    batching_window: float = _DEFAULTS.consumer_batching_window_seconds
+    max_retries: int = _DEFAULTS.consumer_max_retries
+
+    @classmethod
+    def of(cls, settings: StackSettings) -> MappingConfig:
+        """The mapping a stack with these settings gets on AWS (``infra/api.py``)."""
+        return cls(
+            batch_size=settings.consumer_batch_size,
+            batching_window=settings.consumer_batching_window_seconds,
+            max_retries=settings.consumer_max_retries,
+        )
 
 
 @dataclass(kw_only=True)
 class _Shard:
     iterator: str | None = None
     buffer: list[dict[str, Any]] = field(default_factory=list)
+    # When the oldest buffered record was read: the batching window runs from there.
     first_seen: float = 0.0
-    last_read: float = float("-inf")
 
 
 def lambda_event(records: list[dict[str, Any]], *, shard: str, stream_arn: str) -> dict[str, Any]:
@@ -79,6 +100,7 @@ class KinesisEventSource:
         on_failure: Callable[[dict[str, Any]], None],
         config: MappingConfig = MappingConfig(),
         clock: Callable[[], float] = time.monotonic,
+        epoch: int | None = None,
     ) -> None:
         self._kinesis = kinesis
         self._stream_arn = stream_arn
@@ -86,21 +108,25 @@ class KinesisEventSource:
         self._on_failure = on_failure
         self.config = config
         self._clock = clock
+        self._epoch = time.time_ns() // 1_000_000 if epoch is None else epoch
         self._shards: dict[str, _Shard] = {}
+        self._last_read = float("-inf")
         self._lock = threading.Lock()
 
     def poll(self, *, flush: bool = False) -> int:
-        """Read every shard once and invoke for each batch that is due; returns records handled.
+        """Read the shards if a poll is due, invoke for each batch that is due; returns records handled.
 
-        ``flush`` ignores the batching window (a drain before a checkpoint or a stop).
+        A batch is due when it is full or its oldest record has waited the batching
+        window. ``flush`` reads now and ignores the window (a drain before a checkpoint
+        or a stop): everything on the stream when it was called is handled on return.
         """
         with self._lock:
+            if flush or self._clock() - self._last_read >= POLL_SECONDS:
+                for shard_id in self._shard_ids():
+                    self._read(shard_id, self._shards.setdefault(shard_id, _Shard()))
+                self._last_read = self._clock()
             handled = 0
-            for shard_id in self._shard_ids():
-                shard = self._shards.setdefault(shard_id, _Shard())
-                if flush or self._clock() - shard.last_read >= POLL_SECONDS:
-                    self._read(shard_id, shard)
-                    shard.last_read = self._clock()
+            for shard_id, shard in self._shards.items():
                 while shard.buffer and (
                     flush
                     or len(shard.buffer) >= self.config.batch_size
@@ -109,8 +135,10 @@ class KinesisEventSource:
                     batch = shard.buffer[: self.config.batch_size]
                     self._invoke(shard_id, batch)
                     handled += len(batch)
+                    # Only now: a batch whose handling raised stays first in line.
                     del shard.buffer[: len(batch)]
-                    shard.first_seen = self._clock()
+                    # The rest was read with it and keeps its first_seen: a record waits
+                    # at most one window, however many batches are ahead of it.
             return handled
 
     def _shard_ids(self) -> list[str]:
@@ -126,6 +154,8 @@ class KinesisEventSource:
             result = self._kinesis.get_records(StreamARN=self._stream_arn, ShardIterator=shard.iterator, Limit=10000)
             if result["Records"] and not shard.buffer:
                 shard.first_seen = self._clock()
+            for record in result["Records"]:
+                record["SequenceNumber"] = f"{self._epoch}{int(record['SequenceNumber']):020d}"
             shard.buffer.extend(result["Records"])
             shard.iterator = result.get("NextShardIterator") or shard.iterator
             if not result["Records"]:
@@ -150,11 +180,9 @@ class KinesisEventSource:
                 else:
                     pending.insert(0, current)
                 continue
-            failed = [item["itemIdentifier"] for item in response.get("batchItemFailures", [])]
-            if not failed:
+            rest = _to_retry(current, response)
+            if not rest:
                 continue
-            earliest = min(failed, key=int)
-            rest = [record for record in current if int(record["SequenceNumber"]) >= int(earliest)]
             attempts += 1
             if attempts > self.config.max_retries:
                 self._give_up(shard_id, rest, "retries exhausted")
@@ -185,6 +213,24 @@ class KinesisEventSource:
                 # Records stay in the stream (positions only move past handled ones).
                 logger.exception("local event source mapping failed; retrying")
         self.poll(flush=True)
+
+
+def _to_retry(batch: list[dict[str, Any]], response: Any) -> list[dict[str, Any]]:
+    """The records a partial batch response asks to retry: from the earliest failed one on.
+
+    As Lambda reads it: no failures is a success; an identifier that names no record
+    of the batch (empty, missing, misspelt key) fails the whole batch, so a malformed
+    answer can never skip a record.
+    """
+    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+    if not failures:
+        return []
+    positions = {record["SequenceNumber"]: index for index, record in enumerate(batch)}
+    try:
+        earliest = min(positions[item["itemIdentifier"]] for item in failures)
+    except (KeyError, TypeError):
+        return batch
+    return batch[earliest:]
 
 
 def consumer_source(session: Any, *, stream: str, failure_queue_url: str, config: MappingConfig) -> KinesisEventSource:

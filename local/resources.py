@@ -1,8 +1,8 @@
 """The stack's data-plane resources, created through the AWS API.
 
 The local stack and the in-process tests call ``provision`` against moto; the names
-follow the same project-plus-stack rule as every deployed stack, and the delivery
-stream is defined with the very partitioning settings the Pulumi program uses
+follow the same project-plus-stack rule as every deployed stack, and the archive's
+delivery stream is defined with the very prefixes the Pulumi program uses
 (``chalicelib.layout``).
 """
 
@@ -66,8 +66,19 @@ def _exists(call: Any, missing: str) -> bool:
     return True
 
 
-def provision(session: Any, names: Names, *, buffer_seconds: int = 300, buffer_mb: int = 128) -> dict[str, str]:
-    """Create the stack's resources unless they exist; returns the Cognito ids as API variables."""
+def provision(
+    session: Any,
+    names: Names,
+    *,
+    buffer_seconds: int = 300,
+    buffer_mb: int = 128,
+    shards: int | None = None,
+) -> dict[str, str]:
+    """Create the stack's resources unless they exist; returns the Cognito ids and the failure queue.
+
+    ``shards`` provisions the stream with that many shards (the ``provisioned`` mode);
+    None makes it on-demand.
+    """
     s3 = session.client("s3")
     dynamodb = session.client("dynamodb")
     kinesis = session.client("kinesis")
@@ -89,7 +100,12 @@ def provision(session: Any, names: Names, *, buffer_seconds: int = 300, buffer_m
         )
 
     if not _exists(lambda: kinesis.describe_stream_summary(StreamName=names.stream), "ResourceNotFoundException"):
-        kinesis.create_stream(StreamName=names.stream, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        if shards is None:
+            kinesis.create_stream(StreamName=names.stream, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        else:
+            kinesis.create_stream(
+                StreamName=names.stream, ShardCount=shards, StreamModeDetails={"StreamMode": "PROVISIONED"}
+            )
         kinesis.get_waiter("stream_exists").wait(StreamName=names.stream, WaiterConfig={"Delay": 0.1})
     stream_arn = kinesis.describe_stream_summary(StreamName=names.stream)["StreamDescriptionSummary"]["StreamARN"]
 

@@ -1,4 +1,10 @@
-"""Starts and stops the local stack: moto's server, resources, delivery, API."""
+"""Starts and stops the local stack: moto's server, resources, the functions AWS would run, API.
+
+What AWS runs besides the API runs here as threads, with the settings a stack gets by
+default (``infra.settings.StackSettings``): the stream consumer behind a local event
+source mapping (``event_source``), the archive's delivery stream (``delivery``), and
+the compactor on its schedule (``schedule``).
+"""
 
 from __future__ import annotations
 
@@ -23,10 +29,14 @@ from typing import Any
 
 import boto3
 
+from infra.settings import StackSettings
+
 from . import aws_server
 from .delivery import LocalDelivery
+from .event_source import KinesisEventSource, MappingConfig, consumer_source
 from .persistence import Snapshot
 from .resources import Names, provision
+from .schedule import Schedule, compaction_schedule
 from .site import SiteServer
 
 logger = logging.getLogger("rrweb.local")
@@ -66,7 +76,11 @@ def local_credentials(data_dir: Path) -> dict[str, str]:
 
 @dataclass(frozen=True, kw_only=True)
 class StackOptions:
-    """Where the local stack listens and keeps its data."""
+    """Where the local stack listens and keeps its data, and what tests may shorten.
+
+    The functions run with a deployed stack's defaults (``StackSettings``); None below
+    means that default.
+    """
 
     data_dir: Path
     host: str = "127.0.0.1"
@@ -74,8 +88,32 @@ class StackOptions:
     aws_port: int = 5000
     site_port: int = 8080
     stack: str = "local"
-    delivery_interval: float = 1.0
+    # Seconds between archive objects (the delivery stream's buffer interval).
+    delivery_interval: float | None = None
     snapshot_interval: float = 5.0
+    # A recording idle this long is compacted (compactIdleMinutes)...
+    compact_idle_seconds: int | None = None
+    # ...by the compactor, which runs this often (compactEveryMinutes).
+    compact_every_seconds: float | None = None
+
+    @property
+    def settings(self) -> StackSettings:
+        """The stack's settings: a deployed stack's defaults."""
+        return StackSettings(stack=self.stack)
+
+    @property
+    def idle_seconds(self) -> int:
+        """How long a recording stays idle before compaction."""
+        if self.compact_idle_seconds is not None:
+            return self.compact_idle_seconds
+        return self.settings.compact_idle_minutes * 60
+
+    @property
+    def compaction_period(self) -> float:
+        """Seconds between runs of the compactor."""
+        if self.compact_every_seconds is not None:
+            return self.compact_every_seconds
+        return self.settings.compact_every_minutes * 60
 
 
 class LocalStack:
@@ -90,7 +128,9 @@ class LocalStack:
         self._server: Any = None
         self._site: SiteServer | None = None
         self._snapshot: Snapshot | None = None
+        self._consumer: KinesisEventSource | None = None
         self._delivery: LocalDelivery | None = None
+        self._compaction: Schedule | None = None
         self._intake = Intake()
         self._credentials: dict[str, str] = {}
         self._control_token = secrets.token_urlsafe(32)
@@ -121,6 +161,7 @@ class LocalStack:
         self.options.data_dir.mkdir(parents=True, exist_ok=True)
         self._credentials = local_credentials(self.options.data_dir)
         self._start_moto()
+        settings = self.options.settings
         os.environ.update(
             {
                 **self._credentials,
@@ -128,11 +169,20 @@ class LocalStack:
                 "AWS_REGION": "us-east-1",
                 "AWS_ENDPOINT_URL": self.aws_url,
                 "RRWEB_ALLOWED_ORIGINS": ",".join(self.site_origins),
+                "RRWEB_COMPACT_IDLE_SECONDS": str(self.options.idle_seconds),
                 **self.names.environment(),
             }
         )
         session = boto3.session.Session(region_name="us-east-1")
-        os.environ.update(provision(session, self.names))
+        os.environ.update(
+            provision(
+                session,
+                self.names,
+                buffer_seconds=settings.archive_buffer_seconds,
+                buffer_mb=settings.archive_buffer_mb,
+                shards=settings.kinesis_shards if settings.kinesis_mode == "provisioned" else None,
+            )
+        )
         self._snapshot = Snapshot(session=session, names=self.names, directory=self.options.data_dir / "state")
         restored = self._snapshot.restore()
         logger.info("restored %d recordings' metadata items", restored)
@@ -140,14 +190,18 @@ class LocalStack:
         replayed = self._journal("replay")
         logger.info("replayed %(entries)d journaled writes (%(applied)d applied)", replayed)
 
-        from chalicelib.aws import get_store
-
-        self._delivery = LocalDelivery(
-            session=session,
-            delivery_stream=self.names.delivery,
-            on_object=lambda key: get_store().recordings.reap_if_orphan(key),
+        # What Lambda and Firehose do with the stream, and EventBridge with the compactor.
+        self._consumer = consumer_source(
+            session,
+            stream=self.names.stream,
+            failure_queue_url=os.environ["RRWEB_FAILURE_QUEUE_URL"],
+            config=MappingConfig.of(settings),
         )
+        self._delivery = LocalDelivery(session=session, delivery_stream=self.names.delivery)
+        self._compaction = compaction_schedule(period=self.options.compaction_period, rule="compact_recordings")
+        self._spawn("consumer", self._consumer.run, self._stop)
         self._spawn("delivery", self._delivery.run, self._stop, interval=self.options.delivery_interval)
+        self._spawn("compaction", self._compaction.run, self._stop)
         self._spawn("checkpoint", self._checkpoints, interval=self.options.snapshot_interval)
         self._start_api()
         self._site = SiteServer(
@@ -181,13 +235,17 @@ class LocalStack:
     def checkpoint(self) -> None:
         """Make the snapshot cover the journal's older segments, then delete them.
 
-        Rotate first: every write in the older segments happened before. Then deliver,
-        so the Kinesis records among them are in S3; then save the snapshot, which now
-        holds all of it; only then are those segments deleted. A crash at any step
-        leaves them on disk, and the next start replays them over the snapshot.
+        Rotate first: every write in the older segments happened before. Then drain the
+        consumer and deliver the archive, so the Kinesis records among them are in S3
+        (the stream itself does not outlive the process); then save the snapshot, which
+        now holds all of it; only then are those segments deleted. A crash at any step
+        leaves them on disk, and the next start replays them over the snapshot: into a
+        fresh stream, which the new consumer and delivery read from its start.
         """
         with self._checkpoint_lock:
             segment = self._journal("rotate")["segment"]
+            if self._consumer is not None:
+                self._consumer.poll(flush=True)
             if self._delivery is not None:
                 self._delivery.deliver()
             if self._snapshot is not None:
@@ -224,6 +282,8 @@ class LocalStack:
                 aws_server.ENV_ACCESS_KEY: self._credentials["AWS_ACCESS_KEY_ID"],
                 aws_server.ENV_SECRET_KEY: self._credentials["AWS_SECRET_ACCESS_KEY"],
                 aws_server.ENV_CONTROL_TOKEN: self._control_token,
+                # The replay page reads compacted blocks from the bucket, as on AWS.
+                aws_server.ENV_ALLOWED_ORIGINS: ",".join(self.site_origins),
                 "MOTO_DISABLE_GLOBAL_CORS": "true",
             },
             stdout=log,
@@ -251,10 +311,12 @@ class LocalStack:
         _wait_for(f"{self.api_url}/health", None)
 
     def stop(self) -> None:
-        """Stop taking requests, finish those in flight, deliver, save, and stop moto.
+        """Stop taking requests, finish those in flight, drain the stream, save, and stop moto.
 
-        In that order: a request answered after delivery drained, or after moto
-        stopped, would be acknowledged and lost, or fail.
+        In that order: a request answered after the consumer and the archive drained,
+        or after moto stopped, would be acknowledged and lost, or fail. The threads
+        stop first (the consumer and the delivery drain as they end, a compaction run
+        under way finishes), then a last checkpoint drains again and saves.
         """
         if self._site is not None:
             self._site.stop()
