@@ -5,8 +5,12 @@ Three jobs besides serving moto:
 - **It listens to the stack alone.** moto answers CORS for every origin without auth,
   so any web page the developer visits could list the bucket or delete the tables.
   The guard refuses requests whose Host is not the loopback address it serves (DNS
-  rebinding) and every request carrying an ``Origin``, except browser form uploads
-  to S3, which it verifies the way S3 does (``post_policy``) whatever their origin.
+  rebinding) and every request carrying an ``Origin``, except two that S3 serves to
+  browsers: form uploads, verified the way S3 does (``post_policy``) whatever their
+  origin, and presigned GETs of a recording's objects from the site's own origins
+  (``RRWEB_ALLOWED_ORIGINS``: the replay page fetches compacted blocks by byte range),
+  answered with the CORS headers S3 would send. Every presigned GET, with an Origin
+  or without, must carry a valid signature of the stack's key (``presigned``).
 - **Acknowledged writes are on disk.** Every data-plane write moto answers with 2xx
   is appended to a write-ahead journal (``journal``) and fsynced before the answer
   leaves; the stack checkpoints (rotate, deliver, snapshot, delete old segments) and
@@ -50,15 +54,18 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from moto.utilities.utils import load_resource
 from werkzeug.serving import make_server
 
-from . import post_policy
+from . import post_policy, presigned
 from .journal import Entry, Journal
 from .post_policy import FormRejectedError
+from .presigned import PresignedRejectedError
 
 logger = logging.getLogger("rrweb.aws")
 
 ENV_ACCESS_KEY = "RRWEB_LOCAL_AWS_ACCESS_KEY_ID"
 ENV_SECRET_KEY = "RRWEB_LOCAL_AWS_SECRET_ACCESS_KEY"  # noqa: S105 (a variable name)
 ENV_CONTROL_TOKEN = "RRWEB_LOCAL_CONTROL_TOKEN"  # noqa: S105 (a variable name)
+# The site's origins, as the API reads them: the only pages that may read blocks.
+ENV_ALLOWED_ORIGINS = "RRWEB_ALLOWED_ORIGINS"
 CONTROL_HEADER = "X-Rrweb-Control"
 REGION = "us-east-1"
 # Form uploads are read before moto sees them; a bigger one is refused unread. The
@@ -74,6 +81,12 @@ _NOT_JOURNALED = frozenset(
     {"HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_ORIGIN", "HTTP_HOST", "HTTP_CONNECTION", "HTTP_TRANSFER_ENCODING"}
 )
 _BUCKET_ROOT = re.compile(r"^/[^/]+/?$")
+# An object of a recording: what the replay page may read with a presigned URL.
+_RECORDING_OBJECT = re.compile(r"\A/[^/]+/recordings/[^?#]+\Z")
+# What S3 would answer a block read with, for the site's origin (the bucket's CORS rule).
+_BLOCK_METHODS = ("GET", "HEAD")
+_BLOCK_REQUEST_HEADERS = frozenset({"range"})
+_BLOCK_EXPOSED = "Content-Range, Content-Length, ETag"
 
 StartResponse = Callable[..., Any]
 
@@ -211,7 +224,7 @@ def _from_the_stack(environ: dict[str, Any]) -> bool:
         return True
     if method not in ("GET", "HEAD"):
         return False
-    return "X-Amz-Signature=" in environ.get("QUERY_STRING", "") or bool(_JWKS_PATH.match(path))
+    return presigned.is_presigned(environ.get("QUERY_STRING", "")) or bool(_JWKS_PATH.match(path))
 
 
 class Guard:
@@ -228,6 +241,7 @@ class Guard:
         control_token: str,
         journal: Journal,
         cognito_file: Path,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.host, self.port = host, port
@@ -239,6 +253,7 @@ class Guard:
         self._token = control_token
         self.journal = journal
         self._cognito_file = cognito_file
+        self._origins = frozenset(origin.strip().rstrip("/") for origin in allowed_origins if origin.strip())
         # moto applies data-plane writes one at a time, in journal order, so replaying
         # the journal repeats the same history (moto is CPU-bound: no parallelism lost).
         self._apply = threading.Lock()
@@ -257,32 +272,101 @@ class Guard:
         if _is_form_post(environ):
             return self._form_upload(environ, start_response, cors=has_origin)
         if has_origin:
+            if self._is_block_read(environ):
+                return self._block_read(environ, start_response)
             return _json(start_response, 403, "forbidden_origin", "browser requests are refused, except S3 uploads")
         if not _from_the_stack(environ):
             return _json(start_response, 403, "unsigned", "only signed AWS requests are served")
+        if _is_presigned_read(environ):
+            refused = self._verify_presigned(environ)
+            if refused is not None:
+                return _s3_error(start_response, refused)
         return self._forward(environ, start_response)
 
     # -- browsers
 
     def _preflight(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        # Only a form upload to a bucket may be preflighted; its POST is verified anyway.
-        upload = (
-            environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD") == "POST"
-            and _BUCKET_ROOT.match(environ.get("PATH_INFO", ""))
-            and not environ.get("QUERY_STRING")
+        # A form upload to a bucket (its POST is verified anyway), or a block read from
+        # the site (its GET is verified, and only ever asks for Range).
+        path, method = environ.get("PATH_INFO", ""), environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+        upload = method == "POST" and _BUCKET_ROOT.match(path) and not environ.get("QUERY_STRING")
+        if upload:
+            start_response(
+                "200 OK",
+                [
+                    ("Access-Control-Allow-Origin", "*"),
+                    ("Access-Control-Allow-Methods", "POST"),
+                    ("Access-Control-Max-Age", "600"),
+                    ("Content-Length", "0"),
+                ],
+            )
+            return [b""]
+        requested = {
+            name.strip().lower()
+            for name in environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").split(",")
+            if name.strip()
+        }
+        block = (
+            method in _BLOCK_METHODS
+            and environ["HTTP_ORIGIN"] in self._origins
+            and _RECORDING_OBJECT.match(path)
+            and requested <= _BLOCK_REQUEST_HEADERS
         )
-        if not upload:
+        if not block:
             return _json(start_response, 403, "forbidden_origin", "browser requests are refused, except S3 uploads")
         start_response(
             "200 OK",
             [
-                ("Access-Control-Allow-Origin", "*"),
-                ("Access-Control-Allow-Methods", "POST"),
+                *_block_cors(environ["HTTP_ORIGIN"]),
+                ("Access-Control-Allow-Methods", ", ".join(_BLOCK_METHODS)),
+                ("Access-Control-Allow-Headers", "Range"),
                 ("Access-Control-Max-Age", "600"),
+                ("Vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method"),
                 ("Content-Length", "0"),
             ],
         )
         return [b""]
+
+    def _is_block_read(self, environ: dict[str, Any]) -> bool:
+        """A presigned read of a recording's object from one of the site's origins."""
+        return (
+            environ["HTTP_ORIGIN"] in self._origins
+            and _is_presigned_read(environ)
+            and bool(_RECORDING_OBJECT.match(environ.get("PATH_INFO", "")))
+        )
+
+    def _block_read(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        refused = self._verify_presigned(environ)
+        if refused is not None:
+            # Refusals carry no CORS headers: the page learns nothing but that it failed.
+            return _s3_error(start_response, refused)
+        # moto answers the Range itself (206 and Content-Range); the origin is not its business.
+        origin = environ.pop("HTTP_ORIGIN")
+        return self._passthrough(
+            environ,
+            start_response,
+            extra_headers=[
+                *_block_cors(origin),
+                ("Access-Control-Expose-Headers", _BLOCK_EXPOSED),
+                ("Vary", "Origin"),
+            ],
+        )
+
+    def _verify_presigned(self, environ: dict[str, Any]) -> PresignedRejectedError | None:
+        header = {key[5:].lower().replace("_", "-"): value for key, value in environ.items() if key.startswith("HTTP_")}
+        try:
+            presigned.verify(
+                method=environ["REQUEST_METHOD"],
+                path=environ.get("PATH_INFO", ""),
+                query=environ.get("QUERY_STRING", ""),
+                header=header,
+                access_key=self._access_key,
+                secret_key=self._secret_key,
+                region=REGION,
+            )
+        except PresignedRejectedError as refused:
+            return refused
+        return None
 
     def _form_upload(self, environ: dict[str, Any], start_response: StartResponse, *, cors: bool) -> Iterable[bytes]:
         cors_headers = [("Access-Control-Allow-Origin", "*")] if cors else []
@@ -366,9 +450,15 @@ class Guard:
                 result.close()
         return captured["status"], captured["headers"], content
 
-    def _passthrough(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def _passthrough(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        *,
+        extra_headers: list[tuple[str, str]] = (),
+    ) -> Iterable[bytes]:
         def filtered(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            return start_response(status, _without_cors(headers), exc_info)
+            return start_response(status, [*_without_cors(headers), *extra_headers], exc_info)
 
         return self.app(environ, filtered)
 
@@ -470,6 +560,28 @@ def _without_cors(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(name, value) for name, value in headers if not name.lower().startswith("access-control-")]
 
 
+def _block_cors(origin: str) -> list[tuple[str, str]]:
+    return [("Access-Control-Allow-Origin", origin)]
+
+
+def _is_presigned_read(environ: dict[str, Any]) -> bool:
+    """A GET or HEAD signed in its query string (a presigned URL), not by the stack's own clients."""
+    return (
+        environ["REQUEST_METHOD"] in ("GET", "HEAD")
+        and "HTTP_AUTHORIZATION" not in environ
+        and presigned.is_presigned(environ.get("QUERY_STRING", ""))
+    )
+
+
+def _s3_error(start_response: StartResponse, refused: PresignedRejectedError) -> list[bytes]:
+    xml = refused.xml()
+    start_response(
+        f"{refused.status} {_REASONS.get(refused.status, 'Error')}",
+        [("Content-Type", "application/xml"), ("Content-Length", str(len(xml)))],
+    )
+    return [xml]
+
+
 def _tee(stream: Any, length: int, kept: Any) -> Iterator[bytes]:
     remaining = length
     while remaining > 0:
@@ -519,6 +631,7 @@ def main() -> None:
         control_token=os.environ[ENV_CONTROL_TOKEN],
         journal=Journal(data_dir / "journal"),
         cognito_file=cognito_file,
+        allowed_origins=os.environ.get(ENV_ALLOWED_ORIGINS, "").split(","),
     )
     # moto's request handler keeps header names with underscores (S3 metadata).
     server = make_server(host, port, guard, threaded=True, request_handler=MotoRequestHandler)

@@ -1,4 +1,4 @@
-"""The guard in front of the embedded AWS: who may talk to it, and journal replay.
+"""The guard in front of the embedded AWS: who may talk to it, what browsers may read, and journal replay.
 
 moto's WSGI app runs in this process behind the guard, served on a free loopback port,
 so boto3 talks to it as the stack does.
@@ -10,6 +10,7 @@ import gzip
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +26,17 @@ from werkzeug.serving import make_server
 
 import local  # noqa: F401  (puts api/ on the import path)
 from chalicelib import records
+from chalicelib.consumer import FailureQueue, StreamConsumer, StreamRecord
+from chalicelib.recordings import RecordingStore
 from local.aws_server import CONTROL_HEADER, Guard
-from local.delivery import LocalDelivery
+from local.event_source import KinesisEventSource
 from local.journal import Journal
 from local.resources import Names, provision
 
 NAMES = Names.for_stack("guard")
 SECRET = "guard-test-secret-0123456789abcdefghijkl"
 TOKEN = "control-token-for-tests"
+SITE = "http://127.0.0.1:8080"
 
 
 @dataclass
@@ -59,6 +63,7 @@ def serve(data: Path, port: int) -> tuple[Guard, Any]:
         control_token=TOKEN,
         journal=Journal(data / "journal"),
         cognito_file=data / "cognito.pickle",
+        allowed_origins=[SITE, "http://localhost:8080/"],
     )
     server = make_server("127.0.0.1", port, guard, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -214,11 +219,11 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
 
         # Replayed again over a state that holds it (a snapshot newer than the segments):
         # the conditional update refuses, the object is overwritten, the record is sent twice.
-        delivery = LocalDelivery(session=_endpoint_session(again), delivery_stream=NAMES.delivery)
-        assert delivery.deliver() == len(lines)
+        consumer = _consumer(again)
+        assert consumer.poll(flush=True) == len(lines)
         for entry in guard.journal.entries([1]):
             guard._call(guard.replay_environ(entry))
-        assert delivery.deliver() == len(lines)
+        assert consumer.poll(flush=True) == len(lines)
         item = dynamodb.get_item(TableName=NAMES.table, Key={"owner": {"S": "o"}, "recordingId": {"S": "r"}})["Item"]
         assert item["eventCount"] == {"N": "2"}
         chunks = [
@@ -262,3 +267,137 @@ def test_a_verified_upload_is_stored_and_journaled_with_cors(served: Served) -> 
     assert entry.meta["method"] == "POST"
     assert "HTTP_ORIGIN" not in entry.meta["headers"]
     assert b"\xff\xd8ok" in entry.body
+
+
+def _consumer(served: Served) -> KinesisEventSource:
+    """The stream consumer, through the guard, behind the local event source mapping."""
+    dynamodb = served.session.resource("dynamodb", endpoint_url=served.url)
+    consumer = StreamConsumer(
+        s3=client(served, "s3"),
+        bucket=NAMES.bucket,
+        store=RecordingStore(table=dynamodb.Table(NAMES.table)),
+        failures=FailureQueue(sqs=None, queue_url=None),
+        workers=1,
+    )
+    kinesis = client(served, "kinesis")
+    return KinesisEventSource(
+        kinesis=kinesis,
+        stream_arn=kinesis.describe_stream_summary(StreamName=NAMES.stream)["StreamDescriptionSummary"]["StreamARN"],
+        handler=lambda event: consumer.consume(StreamRecord.from_lambda(r) for r in event["Records"]).response(),
+        on_failure=lambda message: pytest.fail(f"gave up: {message}"),
+    )
+
+
+BLOCK_KEY = "recordings/owner=o/recording=r/events/compacted-00000001-abc.jsonl.gz"
+BLOCKS = bytes(range(256)) * 4
+
+
+def _cors(response: requests.Response) -> dict[str, str]:
+    return {name.lower(): value for name, value in response.headers.items() if name.lower().startswith("access-")}
+
+
+def _block_url(served: Served, key: str = BLOCK_KEY, **params: Any) -> str:
+    s3 = client(served, "s3")
+    s3.put_object(Bucket=NAMES.bucket, Key=key, Body=BLOCKS)
+    return s3.generate_presigned_url("get_object", Params={"Bucket": NAMES.bucket, "Key": key}, **params)
+
+
+def test_the_site_reads_a_block_by_range_with_the_cors_headers_s3_sends(served: Served) -> None:
+    provision(_endpoint_session(served), NAMES)
+    url = _block_url(served)
+    preflight = requests.options(
+        url,
+        headers={"Origin": SITE, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "range"},
+        timeout=10,
+    )
+    assert preflight.status_code == 200
+    assert _cors(preflight) == {
+        "access-control-allow-origin": SITE,
+        "access-control-allow-methods": "GET, HEAD",
+        "access-control-allow-headers": "Range",
+        "access-control-max-age": "600",
+    }
+    assert "Origin" in preflight.headers["Vary"]
+
+    block = requests.get(url, headers={"Origin": SITE, "Range": "bytes=256-511"}, timeout=10)
+    assert block.status_code == 206
+    assert block.content == BLOCKS[256:512]
+    assert block.headers["Content-Range"] == f"bytes 256-511/{len(BLOCKS)}"
+    assert _cors(block) == {
+        "access-control-allow-origin": SITE,
+        "access-control-expose-headers": "Content-Range, Content-Length, ETag",
+    }
+    assert block.headers["Vary"] == "Origin"
+    # The other loopback name of the site (listed with a trailing slash) is the site too.
+    other = requests.get(url, headers={"Origin": "http://localhost:8080", "Range": "bytes=0-9"}, timeout=10)
+    assert (other.status_code, other.headers["Access-Control-Allow-Origin"]) == (206, "http://localhost:8080")
+
+
+def test_block_reads_are_refused_to_other_origins_forged_links_and_other_keys(served: Served) -> None:
+    provision(_endpoint_session(served), NAMES)
+    url = _block_url(served)
+    signature = url.rsplit("X-Amz-Signature=", 1)[1]
+    forged = url.replace(signature, ("0" if signature[0] != "0" else "1") + signature[1:])
+    other_key = _block_url(served, key="assets/owner=o/sha256=abc")
+    expired = _block_url(served, ExpiresIn=1)
+    page = "https://a-page-the-developer-visits.example"
+    unsigned = url.split("?", 1)[0]
+    refusals = {
+        "another origin": requests.get(url, headers={"Origin": page}, timeout=10),
+        "the site's origin on another port": requests.get(url, headers={"Origin": "http://127.0.0.1:9"}, timeout=10),
+        "a forged signature": requests.get(forged, headers={"Origin": SITE}, timeout=10),
+        "no signature": requests.get(unsigned, headers={"Origin": SITE}, timeout=10),
+        "a key outside recordings/": requests.get(other_key, headers={"Origin": SITE}, timeout=10),
+        "a signature in a value": requests.get(f"{unsigned}?x=X-Amz-Signature=1", headers={"Origin": SITE}, timeout=10),
+        "a write": requests.put(url, data=b"x", headers={"Origin": SITE}, timeout=10),
+        "a delete": requests.delete(url, headers={"Origin": SITE}, timeout=10),
+        "preflight of another origin": requests.options(
+            url, headers={"Origin": page, "Access-Control-Request-Method": "GET"}, timeout=10
+        ),
+        "preflight of a write": requests.options(
+            url, headers={"Origin": SITE, "Access-Control-Request-Method": "PUT"}, timeout=10
+        ),
+        "preflight of other headers": requests.options(
+            url,
+            headers={
+                "Origin": SITE,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "range, x-amz-target",
+            },
+            timeout=10,
+        ),
+        "preflight outside recordings/": requests.options(
+            other_key, headers={"Origin": SITE, "Access-Control-Request-Method": "GET"}, timeout=10
+        ),
+    }
+    time.sleep(1.1)
+    refusals["an expired link"] = requests.get(expired, headers={"Origin": SITE}, timeout=10)
+    for what, response in refusals.items():
+        assert response.status_code in (400, 403), (what, response.status_code, response.text)
+        assert _cors(response) == {}, what
+    # Without an Origin (an <img>), a forged or expired link is refused as well.
+    for link in (forged, expired):
+        response = requests.get(link, timeout=10)
+        assert response.status_code == 403
+        assert "<Error><Code>" in response.text
+    assert client(served, "s3").get_object(Bucket=NAMES.bucket, Key=BLOCK_KEY)["Body"].read() == BLOCKS
+
+
+def test_the_stacks_sqs_calls_pass(served: Served) -> None:
+    sqs = client(served, "sqs")
+    queue = sqs.create_queue(QueueName="failures")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody='{"reason":"test"}')
+    (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)["Messages"]
+    assert message["Body"] == '{"reason":"test"}'
+    # A page cannot do the same.
+    refused = requests.post(
+        served.url + "/",
+        headers={
+            "Origin": SITE,
+            "X-Amz-Target": "AmazonSQS.ReceiveMessage",
+            "Content-Type": "application/x-amz-json-1.0",
+        },
+        data=json.dumps({"QueueUrl": queue}),
+        timeout=10,
+    )
+    assert refused.status_code == 403
