@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench smoke site clean
+.PHONY: dev test lint bench smoke rebuild site clean
 
 $(STAMP): requirements-dev.txt api/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: $(STAMP) site
 smoke: $(STAMP)
 	@test -n "$(URL)" -a -n "$(POOL)" || { echo "usage: make smoke URL=<api_url output> POOL=<user_pool_id output>"; exit 2; }
 	RRWEB_SMOKE_URL=$(URL) RRWEB_SMOKE_USER_POOL_ID=$(POOL) $(PY) -m pytest tests/smoke -q
+
+## rebuild: rewrite recordings' events from the raw archive (python -m ops.rebuild --help)
+rebuild: $(STAMP)
+	@test -n "$(ARGS)" || { echo 'usage: make rebuild ARGS="--recording <id> --owner <owner id>" or ARGS="--since <UTC hour> --until <UTC hour>", plus --local for the local stack; see $(PY) -m ops.rebuild --help'; exit 2; }
+	$(PY) -m ops.rebuild $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache site/node_modules site/public/assets
