@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import browser, compaction, durability, ingest, limits, read
+from bench import browser, compaction, durability, ingest, latency, limits, read
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -22,6 +22,8 @@ def main() -> None:
         browser_figures = browser.run(Path(tmp))
     read_figures = read.run()
     compaction_figures = compaction.run()
+    with tempfile.TemporaryDirectory() as tmp:
+        latency_figures = latency.run(Path(tmp))
     print("worst-case requests (handler's own work):")
     limit_figures = limits.run()
     with tempfile.TemporaryDirectory() as tmp:
@@ -32,6 +34,7 @@ def main() -> None:
         "read_above_6mb_complete": read_figures["read"]["complete"] and read_figures["read"]["events_json_mb"] > 6,
         "storage_min_5x_fewer_bytes": read_figures["storage"]["ratio"] >= 5,
         **{f"compaction_{name}": met for name, met in compaction_figures["targets_met"].items()},
+        **{f"live_tail_{name}": met for name, met in latency_figures["targets_met"].items()},
         "browser_requests_per_minute_max_12": browser_figures["requests_per_minute"] <= 12,
         "browser_bytes_min_5x_fewer": (browser_figures["bytes_ratio"] or 0) >= 5,
         "worst_accepted_request_max_64mb": limit_figures["worst_accepted_peak_mb"] <= 64,
@@ -45,6 +48,7 @@ def main() -> None:
         "ingest": ingest_figures,
         **read_figures,
         "compaction": compaction_figures,
+        "live_tail": latency_figures,
         "browser": browser_figures,
         "limits": limit_figures,
         "durability": durability_figures,
