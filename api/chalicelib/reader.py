@@ -13,14 +13,22 @@ from __future__ import annotations
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
 
 from . import layout, records, settings, validation
 from .compacted import CompactedIndex
 from .errors import NotAcceptableError
 from .recordings import Recordings, RecordingStore
+
+T = TypeVar("T")
+# A listed object can be gone by the time it is fetched: compaction committed a new
+# generation and removed what it folded. Listing again finds that generation.
+_READ_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,9 +47,11 @@ class Page:
 class ChunkCache:
     """Object bodies by key, least recently used out first, bounded in bytes.
 
-    A key is never rewritten with other content (a consumer retry writes the same
-    records again; compacted objects are named by their digest; an index is created
-    once), so a body fetched once is valid for as long as its key is listed.
+    A chunk key is never rewritten with other content (a consumer retry of the same
+    records writes the same bytes; an archive rebuild writes the same lines again) and
+    compacted data is named by its digest, so a body fetched once is valid for as long
+    as its key is listed. Indexes are not cached: ``compacted-<g>.json`` is written
+    again with other content when a deleted recording's id is used again.
     """
 
     def __init__(self, *, max_bytes: int) -> None:
@@ -84,11 +94,13 @@ class Listing:
 
     index_key: str | None
     chunks: tuple[str, ...]
-    # Compacted objects no committed index refers to any more (older generations, or
-    # the data of a run that lost the race to commit): compaction removes them.
+    # Compacted objects of generations older than the newest committed one. Never data
+    # of that generation or a later one: a run may be about to commit it.
     stale: tuple[str, ...] = ()
     # (generation, key) of every compacted data object listed
     data: tuple[tuple[int, str], ...] = ()
+    # (generation, key) of every index listed
+    indexes: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -132,25 +144,31 @@ class EventReader:
                     data.append((generation[0], key))
         latest = max(indexes) if indexes else None
         stale = [key for number, key in indexes.items() if number != latest]
-        stale += [key for number, key in data if latest is None or number < latest]
+        stale += [key for number, key in data if latest is not None and number < latest]
         return Listing(
             index_key=indexes[latest] if latest is not None else None,
             chunks=tuple(chunks),
             stale=tuple(stale),
             data=tuple(data),
+            indexes=tuple(sorted(indexes.items())),
         )
 
     def chunk_keys(self, owner: str, recording_id: str) -> list[str]:
         """Keys of every chunk object of the recording (not compacted ones)."""
         return list(self.listing(owner, recording_id).chunks)
 
-    def fetch(self, key: str) -> bytes:
-        """One object's body, from the cache when it was read before."""
-        body = self.cache.get(key)
+    def fetch(self, key: str, *, cache: bool = True) -> bytes:
+        """One object's body, from the cache when it was read before (and ``cache`` allows)."""
+        body = self.cache.get(key) if cache else None
         if body is None:
             body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-            self.cache.put(key, body)
+            if cache:
+                self.cache.put(key, body)
         return body
+
+    def index(self, key: str) -> CompactedIndex:
+        """A compacted generation's index, always as stored now."""
+        return CompactedIndex.from_json(self.fetch(key, cache=False))
 
     def _map(self, keys: list[str]) -> list[bytes]:
         if len(keys) <= 1:
@@ -160,9 +178,18 @@ class EventReader:
         return list(self._pool.map(self.fetch, keys))
 
     def contents(self, owner: str, recording_id: str, listing: Listing | None = None) -> Contents:
-        """Every complete batch of the recording, by seq, each once."""
-        listing = listing or self.listing(owner, recording_id)
-        index = CompactedIndex.from_json(self.fetch(listing.index_key)) if listing.index_key else None
+        """Every complete batch of the recording, by seq, each once.
+
+        With a ``listing`` given, exactly the objects it names (compaction deletes by it);
+        without one, the reader lists, and lists again if compaction removed an object
+        between the listing and the read.
+        """
+        if listing is not None:
+            return self._contents(owner, recording_id, listing)
+        return _relisting(lambda: self._contents(owner, recording_id, self.listing(owner, recording_id)))
+
+    def _contents(self, owner: str, recording_id: str, listing: Listing) -> Contents:
+        index = self.index(listing.index_key) if listing.index_key else None
         folded = index.folded if index else frozenset()
         keys = [key for key in listing.chunks if key not in folded]
         if index is not None:
@@ -224,10 +251,13 @@ class EventReader:
         cap). Empty when there is no compacted object, or when a batch outside it belongs
         before its end (then /events from the start is the one ordered read).
         """
+        return _relisting(lambda: self._blocks(owner, recording_id))
+
+    def _blocks(self, owner: str, recording_id: str) -> dict[str, Any]:
         listing = self.listing(owner, recording_id)
         if listing.index_key is None:
             return {"blocks": [], "after": None}
-        index = CompactedIndex.from_json(self.fetch(listing.index_key))
+        index = self.index(listing.index_key)
         last_seq, last_count = index.seqs[-1] if index.seqs else (0, 0)
         newer = [key for key in listing.chunks if key not in index.folded]
         if newer:
@@ -248,6 +278,17 @@ class EventReader:
             "after": validation.encode_cursor({"s": last_seq, "i": last_count}),
             "expiresIn": settings.BLOCK_URL_SECONDS,
         }
+
+
+def _relisting(read: Callable[[], T]) -> T:
+    attempt = 1
+    while True:
+        try:
+            return read()
+        except ClientError as exc:
+            if attempt == _READ_ATTEMPTS or exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+        attempt += 1
 
 
 def _compacted_events(index: CompactedIndex, body: bytes) -> dict[int, list[bytes]]:
