@@ -15,6 +15,12 @@ Compacting one recording, in steps that each leave the recording fully readable:
 5. delete the chunks it folded and the older generation;
 6. leave the pending index, unless a batch arrived meanwhile.
 
+Chunks that hold nothing new (a late redelivery or a rebuild repeating batches the
+current generation holds) are deleted without writing a generation. Compacted data is
+deleted only once a committed index makes it useless: never while no generation is
+committed, never of a later generation, so a concurrent run cannot commit an index
+that names a deleted object.
+
 A crash after any step loses nothing (chunks are deleted only after a verified commit)
 and a rerun finishes the job: before step 4 it writes the same generation again (the
 bytes are deterministic), after it there is nothing new to fold, so it cleans up and
@@ -101,19 +107,21 @@ class Compactor:
         listing = self._reader.listing(owner, recording_id)
         contents = self._reader.contents(owner, recording_id, listing)
         previous = contents.index
-        folded_before = previous.folded if previous else frozenset()
-        new_chunks = [key for key in listing.chunks if key not in folded_before]
         if contents.incomplete:
             # A batch split across records, not all delivered yet: folding now would
             # delete the parts that did arrive. The next run sees it whole.
             return Result(outcome="waiting")
-        if not new_chunks:
-            stale = self._stale(listing, previous)
-            self._delete([key for key in listing.chunks if key in folded_before] + stale)
+        if not contents.chunk_payloads:
+            # Nothing new: every chunk is folded already or repeats batches the current
+            # generation holds (a late redelivery, a rebuild). No generation is rewritten.
             generation = previous.generation if previous else 0
+            chunks = list(listing.chunks) if previous is not None else []
+            self._delete(chunks + self._garbage(listing, previous))
             self._store.finish_compaction(owner, recording_id, updated_at=item["updatedAt"], generation=generation)
             return Result(outcome="unchanged", generation=generation)
 
+        folded_before = previous.folded if previous else frozenset()
+        new_chunks = [key for key in listing.chunks if key not in folded_before]
         generation = (previous.generation if previous else 0) + 1
         seqs = sorted(contents.events)
         encoded = compacted.encode(
@@ -132,13 +140,13 @@ class Compactor:
             events=encoded.events,
             stored_bytes=len(encoded.body),
         )
-        if not self._commit(layout.compacted_index_key(owner, recording_id, generation), index):
+        index_key = layout.compacted_index_key(owner, recording_id, generation)
+        if not self._commit(index_key, index):
+            self._discard_loser(index_key, data_key)
             return Result(outcome="raced", generation=generation)
-        old = []
-        if previous is not None:
-            old = [previous.data_key, layout.compacted_index_key(owner, recording_id, previous.generation)]
-        leftovers = [key for key in listing.chunks if key in folded_before]
-        self._delete(new_chunks + leftovers + old + self._stale(listing, None))
+        # Every listed chunk is in the new generation: the new ones, and folded ones a
+        # crash left behind.
+        self._delete(list(listing.chunks) + self._garbage(listing, index))
         self._store.finish_compaction(owner, recording_id, updated_at=item["updatedAt"], generation=generation)
         return Result(
             outcome="compacted",
@@ -165,18 +173,39 @@ class Compactor:
                 Bucket=self._bucket, Key=key, Body=index.to_json(), ContentType="application/json", IfNoneMatch="*"
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            # 409: another conditional write of this key is in flight; it decides.
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 logger.info("another run committed this generation first", extra={"key": key})
                 return False
             raise
         return True
 
+    def _discard_loser(self, index_key: str, data_key: str) -> None:
+        """Remove the data a lost race wrote, unless the winner's index names the same object."""
+        try:
+            winner = self._reader.index(index_key)
+        except ClientError:
+            return  # not readable yet: a later run's cleanup removes it
+        if winner.data_key != data_key:
+            self._delete([data_key])
+
     @staticmethod
-    def _stale(listing: Listing, index: CompactedIndex | None) -> list[str]:
-        """Older generations, plus data of the current one its index does not name (a lost race)."""
-        keys = list(listing.stale)
-        if index is not None:
-            keys += [key for number, key in listing.data if number == index.generation and key != index.data_key]
+    def _garbage(listing: Listing, current: CompactedIndex | None) -> list[str]:
+        """Compacted objects of ``listing`` that ``current`` (the committed generation) makes useless.
+
+        Older generations, and data of the current generation its index does not name (a
+        lost race's, or a run that died before committing). Never data of a later
+        generation, nor any data while no generation is committed: a run may be about to
+        commit it, and its index would then name a deleted object.
+        """
+        if current is None:
+            return []
+        keys = [key for number, key in listing.indexes if number < current.generation]
+        keys += [
+            key
+            for number, key in listing.data
+            if number < current.generation or (number == current.generation and key != current.data_key)
+        ]
         return keys
 
     def _delete(self, keys: list[str]) -> None:
