@@ -9,10 +9,13 @@ The journey of one batch, from the API's acknowledgement to its last resting pla
    records of one shard, at most ``consumerBatchSize`` of them, after at most
    ``consumerBatchingWindowSeconds``. The consumer groups them by recording and writes
    ONE gzip object per recording per invocation under the recording's prefix
-   (``recordings/owner=<o>/recording=<r>/events/<shard>-<first sequence>.gz``). The key
-   comes from the shard and the first sequence number of the invocation, so a retried
-   invocation overwrites the same key instead of adding a copy; copies that do happen
-   (a partial retry starts elsewhere) carry the same (seq, part), which the reader drops.
+   (``recordings/owner=<o>/recording=<r>/events/<shard>-<first>-<last sequence>.gz``).
+   The key comes from the shard and the first and last sequence numbers of the
+   invocation, so a retried invocation overwrites the same key with the same bytes
+   instead of adding a copy; copies that do happen (a partial retry starts elsewhere, a
+   retry from a checkpoint brings more records) go to another key and carry the same
+   (seq, part), which the reader drops. A key never gets other content: compaction
+   remembers the chunks it folded by key.
    Records of a deleted recording are dropped. A record that is not an ingest record at
    all can never be stored: it is reported to the failure queue and skipped, so it never
    blocks its shard. Any other failure is reported per record (partial batch response):
@@ -140,8 +143,9 @@ class StreamConsumer:
         outcome = Outcome(records=len(batch))
         if not batch:
             return outcome
-        # Same batch, same name: a retried invocation overwrites its own objects.
-        name = f"{batch[0].shard}-{batch[0].sequence}"
+        # Same records, same name: a retried invocation overwrites its own objects with
+        # the same bytes. A batch with more or fewer records gets a name of its own.
+        name = f"{batch[0].shard}-{batch[0].sequence}-{batch[-1].sequence}"
         groups: dict[tuple[str, str], list[StreamRecord]] = {}
         for record in batch:
             part = _parse(record)
