@@ -1,0 +1,443 @@
+"""Compaction: an idle recording becomes one object of plain rrweb events, losing nothing.
+
+A crash after any step, a rerun, a race with another run or with a reader, events that
+arrive late or twice: the recording reads back the same, every event once, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chalicelib import layout, records, settings
+from chalicelib.aws import get_store
+from chalicelib.compaction import Compactor
+from chalicelib.reader import EventReader
+from chalicelib.recordings import PENDING_ATTRIBUTE, RecordingStore
+from tests.conftest import NAMES, create_recording
+from tests.functional.test_consumer import batch, invoke, shard_records
+
+
+def events_path(recording_id: str) -> str:
+    return f"/recordings/{recording_id}/events"
+
+
+def raw_events(client: Any, recording_id: str) -> bytes:
+    """The JSON lines GET /events serves, every page, exactly as sent."""
+    out = b""
+    cursor = None
+    while True:
+        path = events_path(recording_id) + (f"?after={cursor}" if cursor else "")
+        response = client.get(path, headers={"Accept": "*/*", "Accept-Encoding": "gzip"})
+        assert response.status_code == 200, response.body
+        out += gzip.decompress(response.body) if response.headers.get("Content-Encoding") == "gzip" else response.body
+        cursor = response.headers.get("X-Next-Cursor")
+        if not cursor:
+            return out
+
+
+def expected_lines(*seqs: int) -> bytes:
+    """What the events of ``batch(seq)`` read back as, one compact JSON line each."""
+    return b"".join(json.dumps(e, separators=(",", ":")).encode() + b"\n" for seq in seqs for e in batch(seq)["events"])
+
+
+def send(client: Any, recording_id: str, *seqs: int, deliver: Callable[[], int] | None = None) -> None:
+    """POST each batch (compact JSON, as the recorder sends it), delivering after each when asked."""
+    for seq in seqs:
+        body = json.dumps(batch(seq), separators=(",", ":"))
+        response = client.post(events_path(recording_id), body=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 202, response.body
+        if deliver is not None:
+            deliver()
+
+
+def keys_of(owner: str, recording_id: str, bucket_keys: Callable[[str], list[str]]) -> dict[str, list[str]]:
+    """A recording's event objects: chunks, compacted data and indexes."""
+    out: dict[str, list[str]] = {"chunks": [], "data": [], "indexes": []}
+    for key in bucket_keys(layout.events_prefix(owner, recording_id)):
+        generation = layout.compacted_generation(key)
+        out["chunks" if generation is None else "indexes" if generation[1] else "data"].append(key)
+    return out
+
+
+def item(owner: str, recording_id: str) -> dict[str, Any]:
+    found = get_store().metadata.get_any(owner, recording_id)
+    assert found is not None
+    return found
+
+
+def fresh_read(client: Any, recording_id: str) -> bytes:
+    """Read as a new Lambda would: nothing cached from before."""
+    get_store().events.cache.clear()
+    return raw_events(client, recording_id)
+
+
+def assert_compacted(owner: str, recording_id: str, bucket_keys: Any, *, generation: int) -> None:
+    """One generation (its data and index), no chunk, out of the pending index."""
+    keys = keys_of(owner, recording_id, bucket_keys)
+    assert keys["chunks"] == []
+    assert keys["indexes"] == [layout.compacted_index_key(owner, recording_id, generation)]
+    assert len(keys["data"]) == 1
+    assert layout.compacted_generation(keys["data"][0]) == (generation, False)
+    current = item(owner, recording_id)
+    assert PENDING_ATTRIBUTE not in current
+    assert int(current["compactedGeneration"]) == generation
+
+
+def test_an_idle_recording_becomes_one_object_of_its_events_read_with_two_gets(
+    client: Any, deliver: Any, owner: str, aws: Any, bucket_keys: Any
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 2, 0, 1, 4, 3, deliver=deliver)
+    before = fresh_read(client, recording_id)
+    assert before == expected_lines(0, 1, 2, 3, 4)
+    assert len(keys_of(owner, recording_id, bucket_keys)["chunks"]) == 5
+
+    result = get_store().compactor.compact(owner, recording_id)
+    assert (result.outcome, result.generation, result.events, result.folded) == ("compacted", 1, 10, 5)
+    assert_compacted(owner, recording_id, bucket_keys, generation=1)
+    assert client.get(f"/recordings/{recording_id}").json_body["compacted"] is True
+
+    calls: list[str] = []
+    get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    assert fresh_read(client, recording_id) == before  # byte for byte
+    assert calls.count("GetObject") == 2  # the index, then the data
+    # The object is an export as it stands: plain gzip of the events' JSON lines.
+    data_key = keys_of(owner, recording_id, bucket_keys)["data"][0]
+    body = aws.client("s3").get_object(Bucket=NAMES.bucket, Key=data_key)["Body"].read()
+    assert gzip.decompress(body) == before
+
+
+class CrashedError(Exception):
+    """The process died here (a Lambda timeout, a kill)."""
+
+
+class Crashing:
+    """A client (or table) whose ``at``-th call of ``method`` dies before or after it takes effect.
+
+    For ``delete_objects``, ``deleted`` keys of the call's list go before it dies: S3 may
+    have carried out part of a batch delete when the caller disappears.
+    """
+
+    def __init__(self, real: Any, *, method: str, at: int, after: bool = False, deleted: int | None = None) -> None:
+        self._real = real
+        self._method = method
+        self._at = at
+        self._after = after
+        self._deleted = deleted
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._real, name)
+        if name != self._method:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls != self._at:
+                return attribute(*args, **kwargs)
+            if self._deleted is not None:
+                objects = kwargs["Delete"]["Objects"][: self._deleted]
+                if objects:
+                    attribute(Bucket=kwargs["Bucket"], Delete={"Objects": objects, "Quiet": True})
+            elif self._after:
+                attribute(*args, **kwargs)
+            raise CrashedError(f"{name} #{self._at}")
+
+        return call
+
+
+def compactor(*, s3: Any = None, table: Any = None, clock: Callable[[], int] | None = None, idle: int = 0) -> Compactor:
+    """A compactor of the test stack over the given (maybe crashing) clients, with its own reader."""
+    store = get_store()
+    extra = {"clock": clock} if clock is not None else {}
+    return Compactor(
+        s3=s3 or store.s3,
+        bucket=NAMES.bucket,
+        store=RecordingStore(table=table or store.metadata._table),
+        reader=EventReader(s3=store.s3, bucket=NAMES.bucket),
+        idle_seconds=idle,
+        **extra,
+    )
+
+
+# Compacting generation 2 (generation 1 plus two newer chunks) calls, in order: PutObject
+# (data), GetObject (verify), PutObject (index), DeleteObjects (two chunks, then the old
+# data and index), UpdateItem (leave the pending index). Generation 1 (from two chunks)
+# makes the same calls, with two keys to delete.
+STEPS = {
+    "before-put-data": {"method": "put_object", "at": 1},
+    "after-put-data": {"method": "put_object", "at": 1, "after": True},
+    "during-verify": {"method": "get_object", "at": 1},
+    "before-commit": {"method": "put_object", "at": 2},
+    "after-commit": {"method": "put_object", "at": 2, "after": True},
+    **{f"after-{n}-deletes": {"method": "delete_objects", "at": 1, "deleted": n} for n in range(5)},
+    "before-finish": {"method": "update_item", "at": 1, "table": True},
+    "after-finish": {"method": "update_item", "at": 1, "table": True, "after": True},
+}
+CRASHES = [
+    *[pytest.param(2, step, id=f"gen2-{name}") for name, step in STEPS.items()],
+    *[
+        pytest.param(1, STEPS[name], id=f"gen1-{name}")
+        for name in ("after-put-data", "during-verify", "after-commit", "after-1-deletes", "after-finish")
+    ],
+]
+
+
+@pytest.mark.parametrize(("generation", "crash"), CRASHES)
+def test_a_crash_after_any_step_loses_nothing_and_a_rerun_finishes(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any, generation: int, crash: dict[str, Any]
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, 1, deliver=deliver)
+    if generation == 2:
+        assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    send(client, recording_id, 3, 2, deliver=deliver)
+    expected = expected_lines(0, 1, 2, 3)
+    assert fresh_read(client, recording_id) == expected
+
+    crash = dict(crash)
+    on_table = crash.pop("table", False)
+    store = get_store()
+    dying = Crashing(store.metadata._table if on_table else store.s3, **crash)
+    with pytest.raises(CrashedError):
+        compactor(**({"table": dying} if on_table else {"s3": dying})).compact(owner, recording_id)
+    assert fresh_read(client, recording_id) == expected
+
+    assert get_store().compactor.compact(owner, recording_id).outcome in ("compacted", "unchanged")
+    assert_compacted(owner, recording_id, bucket_keys, generation=generation)
+    assert fresh_read(client, recording_id) == expected
+    # ...and a run after that finds nothing to do.
+    assert get_store().compactor.compact(owner, recording_id).outcome == "unchanged"
+    assert_compacted(owner, recording_id, bucket_keys, generation=generation)
+    assert fresh_read(client, recording_id) == expected
+
+
+def test_events_after_compaction_are_read_beside_it_and_folded_by_the_next(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, 1, deliver=deliver)
+    get_store().compactor.compact(owner, recording_id)
+    send(client, recording_id, 2, deliver=deliver)
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
+    assert PENDING_ATTRIBUTE in item(owner, recording_id)
+    assert client.get(f"/recordings/{recording_id}").json_body["compacted"] is False
+    result = get_store().compactor.compact(owner, recording_id)
+    assert (result.outcome, result.generation, result.events, result.folded) == ("compacted", 2, 6, 1)
+    assert_compacted(owner, recording_id, bucket_keys, generation=2)
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
+
+
+def test_a_late_repeat_of_a_compacted_batch_is_dropped(client: Any, deliver: Any, owner: str, bucket_keys: Any) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, 1, deliver=deliver)
+    get_store().compactor.compact(owner, recording_id)
+    # Kinesis redelivers seq 1 (at least once), long after it was compacted.
+    payload = gzip.compress(json.dumps(batch(1), separators=(",", ":")).encode())
+    get_store().writer.put(
+        records.build_records(owner=owner, recording=recording_id, seq=1, payload=payload, received=1, events=2),
+        partition_key=recording_id,
+    )
+    deliver()
+    assert len(keys_of(owner, recording_id, bucket_keys)["chunks"]) == 1
+    assert fresh_read(client, recording_id) == expected_lines(0, 1)
+    assert PENDING_ATTRIBUTE in item(owner, recording_id)  # its chunk must go some day
+    result = get_store().compactor.compact(owner, recording_id)
+    assert result.outcome == "unchanged"  # nothing new: no generation rewritten for a repeat
+    assert_compacted(owner, recording_id, bucket_keys, generation=1)
+    assert fresh_read(client, recording_id) == expected_lines(0, 1)
+
+
+@pytest.mark.parametrize("batch_between", [False, True], ids=["same-object", "other-object"])
+def test_two_compactors_racing_lose_no_event_and_leave_one_generation(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any, batch_between: bool
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, 1, deliver=deliver)
+    store = get_store()
+    outcomes: list[str] = []
+
+    class RunsOtherFirst:
+        """S3 for compactor A: (a new batch lands and) compactor B runs whole just before A commits."""
+
+        def __init__(self) -> None:
+            self.puts = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store.s3, name)
+
+        def put_object(self, **kwargs: Any) -> Any:
+            self.puts += 1
+            if self.puts == 2:  # A's commit; B lists A's data object, not yet committed
+                if batch_between:
+                    send(client, recording_id, 2, deliver=deliver)
+                outcomes.append(compactor().compact(owner, recording_id).outcome)
+            return store.s3.put_object(**kwargs)
+
+    outcomes.insert(0, compactor(s3=RunsOtherFirst()).compact(owner, recording_id).outcome)
+    assert outcomes == ["raced", "compacted"]
+    assert_compacted(owner, recording_id, bucket_keys, generation=1)  # A's object, if other, does not linger
+    expected = expected_lines(0, 1, 2) if batch_between else expected_lines(0, 1)
+    assert fresh_read(client, recording_id) == expected
+
+
+def test_a_loser_whose_object_was_written_after_the_winner_listed_removes_it(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, deliver=deliver)
+    loser = compactor()
+    listing = loser._reader.listing(owner, recording_id)
+    loser._reader.contents(owner, recording_id, listing)  # it has read seq 0's chunk
+    send(client, recording_id, 1, deliver=deliver)
+    assert compactor().compact(owner, recording_id).outcome == "compacted"  # folds seqs 0 and 1
+    # The loser goes on from its older listing (seq 0 only: another object), and loses.
+    loser._reader.listing = lambda *_: listing  # type: ignore[method-assign]
+    assert loser.compact(owner, recording_id).outcome == "raced"
+    assert_compacted(owner, recording_id, bucket_keys, generation=1)
+    assert fresh_read(client, recording_id) == expected_lines(0, 1)
+
+
+def test_a_compactor_that_listed_before_another_committed_deletes_nothing_it_should_not(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, 1, deliver=deliver)
+    store = get_store()
+    late = compactor()
+    listing = late._reader.listing(owner, recording_id)  # A lists...
+    assert compactor().compact(owner, recording_id).outcome == "compacted"  # ...B compacts meanwhile...
+    send(client, recording_id, 2, deliver=deliver)
+    late._reader.listing = lambda *_: listing  # type: ignore[method-assign]  # ...A goes on with its old listing
+    with contextlib.suppress(store.s3.exceptions.NoSuchKey):
+        late.compact(owner, recording_id)  # the chunks it listed are gone: it stops, deleting nothing
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
+    assert compactor().compact(owner, recording_id).outcome == "compacted"
+    assert_compacted(owner, recording_id, bucket_keys, generation=2)
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
+
+
+def test_a_read_that_listed_just_before_compaction_still_returns_every_event(
+    client: Any, deliver: Any, owner: str, aws: Any
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, 1, 2, deliver=deliver)
+    reader = EventReader(s3=aws.client("s3"), bucket=NAMES.bucket)  # another Lambda, cold
+    compacted_during: list[str] = []
+    started: list[bool] = []
+
+    def compact_first(**_: Any) -> None:
+        if not started:  # once (the compactor's own reads pass here too)
+            started.append(True)
+            compacted_during.append(get_store().compactor.compact(owner, recording_id).outcome)
+
+    reader._s3.meta.events.register("before-call.s3.GetObject", compact_first)
+    page = reader.page(owner, recording_id, cursor=None, accept_gzip=False)
+    assert compacted_during == ["compacted"]
+    assert page.body == expected_lines(0, 1, 2)
+
+
+def test_run_finds_idle_recordings_through_the_index_and_skips_recent_ones(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any
+) -> None:
+    idle_id = create_recording(client)
+    busy_id = create_recording(client)
+    send(client, idle_id, 0, deliver=deliver)
+    send(client, busy_id, 0, deliver=deliver)
+    now = int(item(owner, busy_id)["updatedAt"])
+    store = get_store()
+    store.metadata._table.update_item(
+        Key={"owner": owner, "recordingId": idle_id},
+        UpdateExpression="SET updatedAt = :t",
+        ExpressionAttributeValues={":t": now - 3_600_000},
+    )
+    calls: list[str] = []
+    store.dynamodb.meta.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    counts = compactor(clock=lambda: now + 1000, idle=1800).run()
+    assert counts == {"compacted": 1}
+    assert calls.count("Query") == settings.COMPACTION_SHARDS
+    assert "Scan" not in calls
+    assert set(calls) <= {"Query", "GetItem", "UpdateItem"}
+    assert_compacted(owner, idle_id, bucket_keys, generation=1)
+    assert PENDING_ATTRIBUTE in item(owner, busy_id)
+    assert keys_of(owner, busy_id, bucket_keys)["indexes"] == []
+
+
+def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any, owner: str, bucket_keys: Any) -> None:
+    from chalicelib import ingest
+
+    recording_id = create_recording(client)
+    store = get_store()
+    big = {
+        "seq": 1,
+        "events": [{"type": 2, "timestamp": 5, "data": {"text": "z" * 50 + bytes(range(48, 122)).decode()}}],
+    }
+    for body, part_size in ((batch(0), 4096), (big, 40)):
+        ingest.ingest(
+            recordings=store.recordings,
+            store=store.metadata,
+            writer=store.writer,
+            owner=owner,
+            recording_id=recording_id,
+            body=json.dumps(body).encode(),
+            content_encoding=None,
+            part_size=part_size,
+        )
+    [(shard, found)] = shard_records(aws).items()
+    assert len(found) >= 3
+    invoke(aws, shard, found[:-1])  # the last part has not arrived yet
+    result = get_store().compactor.compact(owner, recording_id)
+    assert result.outcome == "waiting"
+    keys = keys_of(owner, recording_id, bucket_keys)
+    assert (len(keys["chunks"]), keys["indexes"], keys["data"]) == (1, [], [])
+    assert PENDING_ATTRIBUTE in item(owner, recording_id)
+    invoke(aws, shard, found[-1:])
+    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    assert_compacted(owner, recording_id, bucket_keys, generation=1)
+    lines = fresh_read(client, recording_id).splitlines()
+    assert [json.loads(line) for line in lines] == batch(0)["events"] + big["events"]
+
+
+def test_a_deleted_recording_is_gone(client: Any, deliver: Any, owner: str) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, deliver=deliver)
+    assert client.delete(f"/recordings/{recording_id}").status_code == 204
+    assert get_store().compactor.compact(owner, recording_id).outcome == "gone"
+
+
+def test_a_recording_made_again_with_a_deleted_ones_id_never_shows_the_old_events(
+    client: Any, deliver: Any, owner: str
+) -> None:
+    recording_id = create_recording(client, id="reused-id-0001")
+    send(client, recording_id, 0, 1, deliver=deliver)
+    get_store().compactor.compact(owner, recording_id)
+    assert raw_events(client, recording_id) == expected_lines(0, 1)  # warms this process's cache
+    assert client.delete(f"/recordings/{recording_id}").status_code == 204
+    assert create_recording(client, id="reused-id-0001") == recording_id
+    send(client, recording_id, 5, deliver=deliver)
+    get_store().compactor.compact(owner, recording_id)
+    assert raw_events(client, recording_id) == expected_lines(5)
+
+
+def test_a_retried_invocation_with_more_records_than_a_compacted_first_attempt_loses_none(
+    client: Any, aws: Any, owner: str
+) -> None:
+    """Lambda retries from a checkpoint and may bring records the first attempt did not have."""
+    recording_id = create_recording(client)
+    send(client, recording_id, 0)
+    [(shard, first)] = shard_records(aws).items()
+    invoke(aws, shard, first)
+    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    send(client, recording_id, 1)
+    [(_, again)] = shard_records(aws).items()
+    assert len(again) == 2
+    invoke(aws, shard, again)  # starts at the same record as the compacted first attempt
+    assert fresh_read(client, recording_id) == expected_lines(0, 1)
+    get_store().compactor.compact(owner, recording_id)
+    assert fresh_read(client, recording_id) == expected_lines(0, 1)
