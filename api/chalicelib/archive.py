@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import layout, records
-from .consumer import store_chunk
+from .consumer import storable, store_chunk
 from .recordings import RecordingStore
 
 logger = logging.getLogger("rrweb.archive")
@@ -38,6 +38,8 @@ class RebuildResult:
     chunks: int = 0
     recordings: set[str] = field(default_factory=set)
     skipped_deleted: int = 0
+    # lines that are not ingest records, or name an owner or id unfit for an S3 key
+    skipped_invalid: int = 0
 
 
 def hour_prefixes(since: dt.datetime, until: dt.datetime) -> list[str]:
@@ -84,7 +86,10 @@ class Archive:
             groups: dict[tuple[str, str], list[bytes]] = {}
             for line in _lines(body):
                 part = records.parse_record(line)
-                if part is None or (recording is not None and part.recording != recording):
+                if part is None or not storable(part):
+                    result.skipped_invalid += 1
+                    continue
+                if recording is not None and part.recording != recording:
                     continue
                 if owner is not None and part.owner != owner:
                     continue

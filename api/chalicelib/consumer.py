@@ -117,11 +117,14 @@ class FailureQueue:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(message))
 
 
+def storable(part: records.RecordPart) -> bool:
+    """Whether a record's owner and recording id are safe to put in an S3 key."""
+    return bool(_OWNER.fullmatch(part.owner) and _RECORDING.fullmatch(part.recording))
+
+
 def _parse(record: StreamRecord) -> records.RecordPart | None:
     part = records.parse_record(record.data)
-    if part is None or not _OWNER.fullmatch(part.owner) or not _RECORDING.fullmatch(part.recording):
-        return None
-    return part
+    return part if part is not None and storable(part) else None
 
 
 class StreamConsumer:
