@@ -1,13 +1,19 @@
-"""Monthly AWS cost of a stack for 1k, 100k and 10M recorded minutes.
+"""Monthly AWS cost of a stack for 1k, 100k and 10M recorded minutes, and of the storage shape.
 
-``python -m bench.cost [stack]`` prints the Markdown table README shows. Volumes per
-recorded minute come from the benchmark workload (a realistic rrweb stream) and the
-recorder's flush interval; the stack's own settings (Pulumi.<stack>.yaml over the
-program's defaults) give memory, buffering, shard mode and retention.
+``python -m bench.cost [stack]`` prints the Markdown table README shows, then the
+comparison of the two ways to lay events out in S3 (README and docs/architecture.md
+quote it). Volumes per recorded minute are measured on the benchmark workload (a
+realistic rrweb stream) cut at the recorder's flush interval and turned into ingest
+records and chunk objects by the API's own code; the stack's settings
+(Pulumi.<stack>.yaml over the program's defaults) give memory, shards, the consumer's
+window and parallelization, the archive's buffer, and retention. Every figure that is
+an assumption rather than a measurement or a documented price says so where it is set.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gzip
 import json
 import math
@@ -17,64 +23,123 @@ from pathlib import Path
 
 import yaml
 
+import local  # noqa: F401  (puts api/ on the import path)
 from bench import workload
+from chalicelib import settings as api_settings
+from chalicelib.ingest import prepare_batch
 from infra.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+# AWS list prices, us-east-1, as published in June 2025 (DynamoDB on-demand after its
+# November 2024 cut); not re-checked since: verify at aws.amazon.com/pricing.
 PRICES_AS_OF = "2025-06 (us-east-1 list prices; not re-checked since, verify at aws.amazon.com/pricing)"
 PRICE = {
-    "apigw_per_million": 3.50,
+    "apigw_per_million": 3.50,  # REST API, first 333 million requests
     "lambda_per_million": 0.20,
-    "lambda_gb_second": 0.0000166667,
+    "lambda_gb_second": 0.0000166667,  # x86
     "kinesis_ondemand_stream_hour": 0.04,
     "kinesis_ondemand_gb_in": 0.08,
-    "kinesis_ondemand_gb_out": 0.04,
+    "kinesis_ondemand_gb_out": 0.04,  # per reader: the consumer and the archive each read everything
     "kinesis_shard_hour": 0.015,
-    "kinesis_put_units_per_million": 0.014,
-    "firehose_gb": 0.029,
-    "firehose_partitioning_gb": 0.020,
-    "firehose_objects_per_thousand": 0.005,
-    "firehose_jq_hour": 0.07,
+    "kinesis_put_units_per_million": 0.014,  # 25 KB units
+    "firehose_gb": 0.029,  # ingestion, each record rounded up to 5 KB; no dynamic partitioning charges
     "s3_gb_month": 0.023,
-    "s3_put_per_thousand": 0.005,
+    "s3_put_per_thousand": 0.005,  # PUT, COPY, POST, LIST
     "s3_get_per_thousand": 0.0004,
-    "dynamodb_wru_per_million": 0.625,
+    "dynamodb_wru_per_million": 0.625,  # on-demand
     "dynamodb_rru_per_million": 0.125,
     "logs_gb": 0.50,
 }
-FLUSH_SECONDS = 5  # the recorder flushes every 5 s: 12 requests per recorded minute
-HANDLER_SECONDS = 0.05  # Lambda time per POST (inflate + validate + PutRecords + UpdateItem)
-LOG_BYTES_PER_REQUEST = 400  # access log line plus Lambda's START/END/REPORT lines
+# The recorder flushes every 10 s while nobody watches (site/src/recorder.js), so an
+# active page posts 6 batches a minute; while someone watches live it flushes every 2 s,
+# which this model leaves out (few recordings are watched as they happen).
+FLUSH_SECONDS = 10
+# Assumption: the average recording (one visitor's visit) lasts 5 minutes. It sets how
+# many recordings a month holds, so the per-recording costs: compaction, the screenshot,
+# one replay each.
+RECORDING_MINUTES = 5
 HOURS_PER_MONTH = 730
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 MINUTES = (1_000, 100_000, 10_000_000)
+# Function time (assumptions, from the benchmarks' in-process timings and S3's usual
+# first-byte times): the API's POST (inflate, validate, PutRecords, UpdateItem); the
+# consumer's fixed part and each object's GetItem + PutObject, sixteen at a time; the
+# reaper's GetItem; the compactor per recording, fixed plus per MB of events (fetch,
+# decode, gzip -6, write, read back; bench/compaction.py: 22 MB in 3.4 s with 20 ms S3
+# requests on a 2-core machine).
+HANDLER_SECONDS = 0.05
+CONSUMER_BASE_SECONDS = 0.02
+CONSUMER_OBJECT_SECONDS = 0.03
+CONSUMER_WORKERS = 16
+REAPER_SECONDS = 0.03
+COMPACT_BASE_SECONDS = 0.1
+COMPACT_SECONDS_PER_MB = 0.15
+COMPACTOR_MEMORY_MB = 2048  # api/.chalice/config.json
+# Log bytes per invocation: Lambda's START/END/REPORT lines plus the function's own line
+# (and API Gateway's access log line for a request).
+LOG_BYTES = {"api": 400, "consumer": 500, "reaper": 300, "compactor": 400}
+# Assumption: a 640-px JPEG thumbnail at quality 0.7 (the recorder's settings).
+SCREENSHOT_BYTES = 40 * 1024
+# A recording's item: fixed attributes, plus its set of counted seqs (16-digit numbers).
+ITEM_BASE_BYTES = 400
+SEQ_BYTES = 10
+# Kinesis on-demand starts with capacity of four shards (4 MB/s in).
+ON_DEMAND_SHARDS = 4
+# The other shape keeps its shared objects until a lifecycle rule expires them: S3
+# expires by whole days, and a recording must be compacted (30 minutes idle, plus
+# retries) before its byte ranges may go.
+SHARED_OBJECT_DAYS = 2
+# The consumer window the comparison also prices: three of the recorder's flushes.
+LONG_WINDOW_SECONDS = 30
 
 
 @dataclass(frozen=True)
 class PerMinute:
-    """What one recorded minute costs in requests and bytes."""
+    """What one recorded minute weighs: requests, records and bytes at each stage."""
 
     posts: float
+    records: float
     raw_bytes: float
-    stored_bytes: float
     record_bytes: float
+    # What Firehose bills: each record rounded up to 5 KB.
+    firehose_billed_bytes: float
+    # The consumer's chunk objects (and the archive, which holds the same record lines).
+    chunk_bytes: float
+    # The compacted object: the events as JSON lines, gzip -6.
+    compacted_bytes: float
+    put_units: float
 
 
-def per_minute() -> PerMinute:
-    """Volumes per recorded minute, measured on the benchmark workload."""
+@functools.cache
+def per_minute(flush_seconds: int = FLUSH_SECONDS) -> PerMinute:
+    """Volumes per recorded minute, measured on the benchmark workload with the API's own code."""
     posted = workload.recording(pages=5, incremental=2000, batch_events=20)
     events = workload.all_events(posted)
     minutes = (events[-1]["timestamp"] - events[0]["timestamp"]) / 60_000
-    raw = sum(len(batch.plain) for batch in posted)
-    # Batches regrouped at the 5 s flush the recorder uses, gzip as the browser sends them.
+    # Batches regrouped at the recorder's flush, gzip as the browser sends them.
     by_flush: dict[int, list] = {}
     for event in events:
-        by_flush.setdefault(int(event["timestamp"] // (FLUSH_SECONDS * 1000)), []).append(event)
-    stored = sum(len(gzip.compress(json.dumps({"seq": 0, "events": b}).encode(), 6)) for b in by_flush.values())
+        by_flush.setdefault(int(event["timestamp"] // (flush_seconds * 1000)), []).append(event)
+    records = 0
+    record_bytes = billed = chunks = units = 0
+    for seq, batch in enumerate(by_flush.values()):
+        body = gzip.compress(json.dumps({"seq": seq, "events": batch}, separators=(",", ":")).encode(), 6)
+        prepared = prepare_batch(owner="o" * 36, recording_id="r" * 22, body=body, content_encoding="gzip")
+        records += len(prepared.records)
+        record_bytes += sum(len(record) for record in prepared.records)
+        billed += sum(math.ceil(len(record) / 5120) * 5120 for record in prepared.records)
+        units += sum(math.ceil(len(record) / 25_600) for record in prepared.records)
+        chunks += len(gzip.compress(b"".join(record + b"\n" for record in prepared.records), 6))
+    compacted = len(gzip.compress(workload.plain_json_lines(events), 6))
     return PerMinute(
-        posts=60 / FLUSH_SECONDS,
-        raw_bytes=raw / minutes,
-        stored_bytes=stored / minutes,
-        record_bytes=stored / minutes * 4 / 3 + 200 * 60 / FLUSH_SECONDS,  # base64 plus the JSON header
+        posts=len(by_flush) / minutes,
+        records=records / minutes,
+        raw_bytes=len(workload.plain_json_lines(events)) / minutes,
+        record_bytes=record_bytes / minutes,
+        firehose_billed_bytes=billed / minutes,
+        chunk_bytes=chunks / minutes,
+        compacted_bytes=compacted / minutes,
+        put_units=units / minutes,
     )
 
 
@@ -84,61 +149,201 @@ def stack_settings(stack: str) -> StackSettings:
     config = yaml.safe_load(path.read_text())["config"] if path.exists() else {}
     values = {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("rrweb-s3-storage:")}
     defaults = StackSettings(stack=stack)
+
+    def pick(key: str, field: str) -> int:
+        return int(values.get(key, getattr(defaults, field)))
+
     return StackSettings(
         stack=stack,
-        retention_days=int(values.get("retentionDays", defaults.retention_days)),
-        firehose_buffer_seconds=int(values.get("firehoseBufferSeconds", defaults.firehose_buffer_seconds)),
+        retention_days=pick("retentionDays", "retention_days"),
+        archive_buffer_seconds=pick("archiveBufferSeconds", "archive_buffer_seconds"),
+        archive_buffer_mb=pick("archiveBufferMb", "archive_buffer_mb"),
+        archive_retention_days=pick("archiveRetentionDays", "archive_retention_days"),
+        consumer_batching_window_seconds=pick("consumerBatchingWindowSeconds", "consumer_batching_window_seconds"),
+        consumer_parallelization=pick("consumerParallelization", "consumer_parallelization"),
+        compact_every_minutes=pick("compactEveryMinutes", "compact_every_minutes"),
         kinesis_mode=str(values.get("kinesisMode", defaults.kinesis_mode)),
-        kinesis_shards=int(values.get("kinesisShards", defaults.kinesis_shards)),
-        lambda_memory_mb=int(values.get("lambdaMemoryMb", defaults.lambda_memory_mb)),
+        kinesis_shards=pick("kinesisShards", "kinesis_shards"),
+        lambda_memory_mb=pick("lambdaMemoryMb", "lambda_memory_mb"),
+    ).validate()
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """A month of recorded minutes as requests, invocations and objects."""
+
+    minutes: int
+    posts: float
+    recordings: float
+    # Consumer invocations: each concurrent batch of each shard invokes at most once per
+    # window (Lambda polls a shard once a second, so never more than once a second).
+    invocations: float
+    # Consumer objects: one per recording per invocation.
+    chunk_puts: float
+
+
+def traffic(minutes: int, settings: StackSettings, volume: PerMinute) -> Traffic:
+    """Requests and invocations for ``minutes`` recorded minutes, traffic spread evenly over the month.
+
+    Evenly spread traffic is the most invocations it can cause; daily peaks fill
+    batches fuller, so fewer.
+    """
+    posts = minutes * volume.posts
+    shards = ON_DEMAND_SHARDS if settings.kinesis_mode == "on-demand" else settings.kinesis_shards
+    slots = shards * settings.consumer_parallelization
+    window = max(settings.consumer_batching_window_seconds, 1)
+    # Per slot and window, the chance that at least one record arrived (Poisson): a
+    # quiet stack invokes once per batch, a busy one once per window per slot.
+    rate = volume.records * minutes / SECONDS_PER_MONTH / slots
+    invocations = slots * SECONDS_PER_MONTH / window * -math.expm1(-rate * window)
+    # A window shorter than the flush sees one batch of a recording at most; a longer
+    # one gathers window / flush batches of it into one object.
+    chunk_puts = posts / max(1.0, window / FLUSH_SECONDS)
+    return Traffic(
+        minutes=minutes,
+        posts=posts,
+        recordings=minutes / RECORDING_MINUTES,
+        invocations=min(invocations, chunk_puts),
+        chunk_puts=chunk_puts,
     )
 
 
-def jq_hours(records: float, record_bytes: float) -> float:
-    """JQ processing time, assumed billed as time spent parsing: 50 MB/s plus 0.1 ms a record.
+def ingest_write_units(volume: PerMinute) -> float:
+    """DynamoDB write units of one POST (the recorder uses an ingest key).
 
-    An assumption, stated as such: if AWS billed every hour the stream is active
-    instead, this line would be at most 730 h x $0.07 = $51 a month.
+    Two rate-limit counters (the key's and its owner's), 1 WRU each; counting the batch
+    (UpdateItem: the item, its copy in the ``byCreated`` LSI, which projects every
+    attribute, and the ``byPendingCompaction`` GSI, where a changed sort key
+    ``updatedAt`` is a delete plus a put); widening the time span (the item and its
+    LSI copy). The item grows by its counted seqs; a recording's average item size is
+    used.
     """
-    return (record_bytes / 50e6 + records * 0.0001) / 3600
+    seqs = volume.posts * RECORDING_MINUTES / 2
+    item_units = math.ceil((ITEM_BASE_BYTES + SEQ_BYTES * seqs) / 1024)
+    return 2 + (2 * item_units + 2) + 2 * item_units
+
+
+def _lambda(invocations: float, seconds: float, memory_mb: int) -> float:
+    return (
+        invocations / 1e6 * PRICE["lambda_per_million"]
+        + invocations * seconds * memory_mb / 1024 * PRICE["lambda_gb_second"]
+    )
+
+
+def _gb(value: float) -> float:
+    return value / 1024**3
+
+
+def reaper_cost_each(settings: StackSettings) -> float:
+    """One reaper invocation: the request, its time, its GetItem, its log lines."""
+    return (
+        _lambda(1, REAPER_SECONDS, settings.lambda_memory_mb)
+        + PRICE["dynamodb_rru_per_million"] / 1e6
+        + _gb(LOG_BYTES["reaper"]) * PRICE["logs_gb"]
+    )
 
 
 def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[str, float]:
-    """Dollars per month by service for ``minutes`` recorded minutes."""
-    gb = 1024**3
-    posts = minutes * volume.posts
-    record_gb = minutes * volume.record_bytes / gb
-    stored_gb = minutes * volume.stored_bytes * 1.02 / gb  # Firehose GZIP over base64 returns about 3/4
-    # Firehose bills each record rounded up to 5 KB.
-    firehose_gb = posts * math.ceil(volume.record_bytes / volume.posts / 5120) * 5120 / gb
-    objects = minutes * 60 / settings.firehose_buffer_seconds  # one object per recording per buffer
+    """Dollars per month by line item for ``minutes`` recorded minutes."""
+    t = traffic(minutes, settings, volume)
+    memory = settings.lambda_memory_mb
+    put, get = PRICE["s3_put_per_thousand"] / 1000, PRICE["s3_get_per_thousand"] / 1000
+    json_mb_per_recording = volume.raw_bytes * RECORDING_MINUTES / 1e6
+    # Each recording is replayed once, after compaction: GET /recordings/{id} and GET
+    # /blocks (one LIST, one GET of the index), then a ranged GET per 1 MiB block.
+    replay_requests = 2 * t.recordings
+    block_gets = t.recordings * (1 + math.ceil(json_mb_per_recording * 1e6 / api_settings.COMPACTED_BLOCK_BYTES))
+
+    objects_per_invocation = t.chunk_puts / t.invocations if t.invocations else 0
+    consumer_seconds = CONSUMER_BASE_SECONDS + CONSUMER_OBJECT_SECONDS * max(
+        1.0, objects_per_invocation / CONSUMER_WORKERS
+    )
+    # S3 notifies the reaper of every object created under recordings/: each chunk, the
+    # compacted object and its index, the screenshot.
+    reaper = t.chunk_puts + 3 * t.recordings
+    compactor_runs = SECONDS_PER_MONTH / (settings.compact_every_minutes * 60)
+    compact_seconds = t.recordings * (COMPACT_BASE_SECONDS + COMPACT_SECONDS_PER_MB * json_mb_per_recording)
+    chunks_per_recording = t.chunk_puts / t.recordings
+
+    record_gb = _gb(minutes * volume.record_bytes)
     if settings.kinesis_mode == "on-demand":
         kinesis = HOURS_PER_MONTH * PRICE["kinesis_ondemand_stream_hour"] + record_gb * (
-            PRICE["kinesis_ondemand_gb_in"] + PRICE["kinesis_ondemand_gb_out"]
+            PRICE["kinesis_ondemand_gb_in"] + 2 * PRICE["kinesis_ondemand_gb_out"]
         )
     else:
-        put_units = posts * math.ceil(volume.record_bytes / volume.posts / 25_600)
         kinesis = (
             settings.kinesis_shards * HOURS_PER_MONTH * PRICE["kinesis_shard_hour"]
-            + put_units / 1e6 * PRICE["kinesis_put_units_per_million"]
+            + minutes * volume.put_units / 1e6 * PRICE["kinesis_put_units_per_million"]
         )
-    # Steady state: S3 holds `retention_days` worth of a month's recordings.
-    held_gb = stored_gb * settings.retention_days / 30
-    replay_gets = minutes * 60 / settings.firehose_buffer_seconds + minutes / 10  # every minute replayed once
+    # Firehose writes an object per buffer interval, or per 128 MB, whichever comes first.
+    archive_objects = max(
+        SECONDS_PER_MONTH / max(settings.archive_buffer_seconds, 60),
+        minutes * volume.chunk_bytes / (settings.archive_buffer_mb * 1e6),
+    )
+    # Steady state: S3 holds `retention_days` worth of a month's recordings (compacted:
+    # chunks live only until their recording is idle) and `archive_retention_days` of
+    # the archive.
+    held_gb = _gb(minutes * volume.compacted_bytes + t.recordings * SCREENSHOT_BYTES) * settings.retention_days / 30
+    held_gb += _gb(minutes * volume.chunk_bytes) * settings.archive_retention_days / 30
+
+    # DynamoDB: every POST writes (see ingest_write_units) and reads the item once
+    # (a consistent GetItem, 1 RRU up to 4 KB); the consumer and the reaper read it once
+    # per object; compaction reads it and writes it (item, LSI, GSI entry removed), and
+    # each run queries the 16 shards of the pending index.
+    wru = t.posts * ingest_write_units(volume) + t.recordings * 3 * 2
+    rru = t.posts + t.chunk_puts + reaper + t.recordings + compactor_runs * api_settings.COMPACTION_SHARDS * 0.5
+    logs = (
+        (t.posts + replay_requests) * LOG_BYTES["api"]
+        + t.invocations * LOG_BYTES["consumer"]
+        + reaper * LOG_BYTES["reaper"]
+        + (compactor_runs + t.recordings) * LOG_BYTES["compactor"]
+    )
     return {
-        "API Gateway": posts / 1e6 * PRICE["apigw_per_million"],
-        "Lambda": posts / 1e6 * PRICE["lambda_per_million"]
-        + posts * HANDLER_SECONDS * settings.lambda_memory_mb / 1024 * PRICE["lambda_gb_second"],
+        "API Gateway": (t.posts + replay_requests) / 1e6 * PRICE["apigw_per_million"],
+        "Lambda: API": _lambda(t.posts + replay_requests, HANDLER_SECONDS, memory),
+        "Lambda: stream consumer": _lambda(t.invocations, consumer_seconds, memory),
+        "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory),
+        "Lambda: compactor": _lambda(compactor_runs, 0.2, COMPACTOR_MEMORY_MB)
+        + compact_seconds * COMPACTOR_MEMORY_MB / 1024 * PRICE["lambda_gb_second"],
         "Kinesis": kinesis,
-        "Firehose": firehose_gb * (PRICE["firehose_gb"] + PRICE["firehose_partitioning_gb"])
-        + objects / 1000 * PRICE["firehose_objects_per_thousand"]
-        + jq_hours(posts, record_gb * gb) * PRICE["firehose_jq_hour"],
-        "S3": held_gb * PRICE["s3_gb_month"]
-        + objects / 1000 * PRICE["s3_put_per_thousand"]
-        + replay_gets / 1000 * PRICE["s3_get_per_thousand"],
-        "DynamoDB": posts * 3 / 1e6 * PRICE["dynamodb_wru_per_million"]
-        + posts / 1e6 * PRICE["dynamodb_rru_per_million"],
-        "CloudWatch Logs": posts * LOG_BYTES_PER_REQUEST / gb * PRICE["logs_gb"],
+        "Firehose (archive)": _gb(minutes * volume.firehose_billed_bytes) * PRICE["firehose_gb"],
+        "S3 storage": held_gb * PRICE["s3_gb_month"],
+        "S3 PUTs: consumer chunks": t.chunk_puts * put,
+        # LIST, PUT of the data and of the index, DeleteObjects (a POST: counted as one,
+        # though AWS may bill deletes as free), then the chunk GETs and the verify GET.
+        "S3 requests: compaction": t.recordings * (4 * put + (chunks_per_recording + 1) * get),
+        # Archive objects, screenshot uploads, replays (one LIST, the index, the blocks).
+        "S3 requests: archive, screenshots, replay": (archive_objects + 2 * t.recordings) * put + block_gets * get,
+        "DynamoDB": wru / 1e6 * PRICE["dynamodb_wru_per_million"] + rru / 1e6 * PRICE["dynamodb_rru_per_million"],
+        "CloudWatch Logs": _gb(logs) * PRICE["logs_gb"],
+    }
+
+
+def shapes(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[str, dict[str, float]]:
+    """The lines that differ between the two layouts of the consumer's output, per month.
+
+    - **per recording** (this stack): one object per recording per invocation, under
+      the recording's prefix; S3 notifies the reaper of each.
+    - **shared** (PostHog's shape): one object per invocation holding every recording
+      in it, and an index item per recording per invocation (DynamoDB: key, object,
+      byte range) that the reader queries; the objects expire by lifecycle, so no
+      reaper, but they stay in S3 for ``SHARED_OBJECT_DAYS``.
+
+    Everything else (ingest, compaction, the archive, replay of compacted recordings)
+    is the same in both and left out.
+    """
+    t = traffic(minutes, settings, volume)
+    put = PRICE["s3_put_per_thousand"] / 1000
+    return {
+        "per recording": {
+            "S3 PUTs": t.chunk_puts * put,
+            "reaper invocations": t.chunk_puts * reaper_cost_each(settings),
+        },
+        "shared": {
+            "S3 PUTs": t.invocations * put,
+            "index writes (1 WRU each)": t.chunk_puts * PRICE["dynamodb_wru_per_million"] / 1e6,
+            "shared objects kept": _gb(minutes * volume.chunk_bytes) * SHARED_OBJECT_DAYS / 30 * PRICE["s3_gb_month"],
+        },
     }
 
 
@@ -147,21 +352,63 @@ def table(stack: str = "prod") -> str:
     settings = stack_settings(stack)
     volume = per_minute()
     costs = {minutes: monthly(minutes, settings, volume) for minutes in MINUTES}
-    header = "| service | " + " | ".join(f"{m:,} min/month" for m in MINUTES) + " |"
+    header = "| line | " + " | ".join(f"{m:,} min/month" for m in MINUTES) + " |"
     lines = [header, "|---|" + "---:|" * len(MINUTES)]
     for service in costs[MINUTES[0]]:
         lines.append(f"| {service} | " + " | ".join(f"${costs[m][service]:,.2f}" for m in MINUTES) + " |")
     lines.append("| **total** | " + " | ".join(f"**${sum(costs[m].values()):,.2f}**" for m in MINUTES) + " |")
     lines.append("| per recorded minute | " + " | ".join(f"${sum(costs[m].values()) / m:.5f}" for m in MINUTES) + " |")
+    busiest = traffic(MINUTES[-1], settings, volume)
     assumptions = (
-        f"Stack `{stack}`: Kinesis {settings.kinesis_mode}, Firehose buffer {settings.firehose_buffer_seconds} s, "
-        f"Lambda {settings.lambda_memory_mb} MB, retention {settings.retention_days} days. Per recorded minute: "
-        f"{volume.posts:.0f} POSTs, {volume.raw_bytes / 1024:.0f} KiB of rrweb JSON, "
-        f"{volume.stored_bytes / 1024:.0f} KiB stored. Firehose JQ time is modelled as parsing time "
-        f"(50 MB/s + 0.1 ms a record). Prices: {PRICES_AS_OF}."
+        f"Stack `{stack}`: Kinesis {settings.kinesis_mode} ({settings.kinesis_shards} shards), consumer window "
+        f"{settings.consumer_batching_window_seconds} s x parallelization {settings.consumer_parallelization}, "
+        f"archive buffer {settings.archive_buffer_seconds} s, Lambda {settings.lambda_memory_mb} MB, retention "
+        f"{settings.retention_days} days (archive {settings.archive_retention_days}). Per recorded minute: "
+        f"{volume.posts:.0f} POSTs (a {FLUSH_SECONDS} s flush), {volume.raw_bytes / 1024:.0f} KiB of rrweb JSON, "
+        f"{volume.chunk_bytes / 1024:.0f} KiB in chunks, {volume.compacted_bytes / 1024:.0f} KiB once compacted. "
+        f"Recordings of {RECORDING_MINUTES} minutes, each compacted once and replayed once. At "
+        f"{MINUTES[-1]:,} minutes the consumer runs {busiest.invocations / 1e6:.1f} million times for "
+        f"{busiest.chunk_puts / 1e6:.0f} million objects. Prices: {PRICES_AS_OF}."
     )
     return "\n".join(lines) + "\n\n" + assumptions
 
 
+def shape_table(stack: str = "prod") -> str:
+    """The storage-shape comparison README and docs/architecture.md quote."""
+    settings = stack_settings(stack)
+    volume = per_minute()
+    lines = [
+        "| shape | " + " | ".join(f"{m:,} min/month" for m in MINUTES) + " |",
+        "|---|" + "---:|" * len(MINUTES),
+    ]
+    rows: dict[str, list[float]] = {}
+    for minutes in MINUTES:
+        compared = shapes(minutes, settings, volume)
+        total = sum(monthly(minutes, settings, volume).values())
+        ours, theirs = sum(compared["per recording"].values()), sum(compared["shared"].values())
+        rows.setdefault("one object per recording per invocation (this stack)", []).append(ours)
+        rows.setdefault("one shared object per invocation + an index (PostHog's)", []).append(theirs)
+        rows.setdefault("difference", []).append(ours - theirs)
+        rows.setdefault("difference, share of the stack's total", []).append((ours - theirs) / total * 100)
+    for name, values in rows.items():
+        cells = [f"{v:.1f}%" if name.endswith("total") else f"${v:,.2f}" for v in values]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    # The lever that keeps the shape: a window longer than the flush gathers several
+    # batches of a recording into one object (and makes events readable that much later).
+    busiest = MINUTES[-1]
+    longer = dataclasses.replace(settings, consumer_batching_window_seconds=LONG_WINDOW_SECONDS)
+    now, then = sum(monthly(busiest, settings, volume).values()), sum(monthly(busiest, longer, volume).values())
+    lever = (
+        f"Keeping this shape, `consumerBatchingWindowSeconds: {LONG_WINDOW_SECONDS}` gathers "
+        f"{LONG_WINDOW_SECONDS // FLUSH_SECONDS} flushes of a recording into one object: at {busiest:,} minutes "
+        f"the stack's total falls from ${now:,.2f} to ${then:,.2f} ({(now - then) / now * 100:.1f}% less), and "
+        f"events become readable about {LONG_WINDOW_SECONDS} s after they are sent instead of 2 s."
+    )
+    return "\n".join(lines) + "\n\n" + lever
+
+
 if __name__ == "__main__":
-    print(table(sys.argv[1] if len(sys.argv) > 1 else "prod"))
+    name = sys.argv[1] if len(sys.argv) > 1 else "prod"
+    print(table(name))
+    print()
+    print(shape_table(name))

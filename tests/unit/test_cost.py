@@ -1,27 +1,109 @@
-"""README's cost table is what the cost model prints for the prod stack's settings."""
+"""README's cost tables are what the cost model prints, and the model follows the stack's shape."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
-from bench.cost import MINUTES, monthly, per_minute, stack_settings, table
+import pytest
+
+from bench.cost import (
+    FLUSH_SECONDS,
+    MINUTES,
+    SECONDS_PER_MONTH,
+    PerMinute,
+    monthly,
+    per_minute,
+    shape_table,
+    shapes,
+    stack_settings,
+    table,
+    traffic,
+)
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def volume() -> PerMinute:
+    return per_minute()
 
 
 def test_readme_shows_the_current_cost_table() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     assert table("prod") in readme
 
 
-def test_cost_grows_with_use_and_per_minute_cost_falls() -> None:
+def test_readme_and_architecture_show_the_current_shape_comparison() -> None:
+    compared = shape_table("prod")
+    assert compared in (ROOT / "README.md").read_text()
+    assert compared in (ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_the_model_flushes_as_the_recorder_does(volume: PerMinute) -> None:
+    recorder = (ROOT / "site" / "src" / "recorder.js").read_text()
+    (default,) = set(re.findall(r"flushIntervalMs: (\d+),", recorder))
+    assert int(default) == FLUSH_SECONDS * 1000
+    assert round(volume.posts) == 60 // FLUSH_SECONDS
+
+
+def test_cost_grows_with_use_and_per_minute_cost_falls(volume: PerMinute) -> None:
     settings = stack_settings("prod")
-    volume = per_minute()
     totals = [sum(monthly(m, settings, volume).values()) for m in MINUTES]
     assert totals == sorted(totals)
     assert totals[0] / MINUTES[0] > totals[-1] / MINUTES[-1]
 
 
-def test_on_demand_kinesis_has_a_higher_floor_than_one_shard() -> None:
-    volume = per_minute()
+def test_on_demand_kinesis_has_a_higher_floor_than_one_shard(volume: PerMinute) -> None:
     provisioned = stack_settings("dev")
-    on_demand = provisioned.__class__(stack="dev", kinesis_mode="on-demand")
+    on_demand = dataclasses.replace(provisioned, kinesis_mode="on-demand")
     assert monthly(1000, on_demand, volume)["Kinesis"] > monthly(1000, provisioned, volume)["Kinesis"]
+
+
+def test_the_consumer_writes_one_object_per_batch_while_the_window_is_shorter_than_the_flush(
+    volume: PerMinute,
+) -> None:
+    settings = stack_settings("prod")
+    assert settings.consumer_batching_window_seconds < FLUSH_SECONDS
+    busy = traffic(MINUTES[-1], settings, volume)
+    assert busy.chunk_puts == pytest.approx(busy.posts)
+    # A window three flushes long gathers three batches of a recording into one object.
+    long_window = dataclasses.replace(settings, consumer_batching_window_seconds=3 * FLUSH_SECONDS)
+    assert traffic(MINUTES[-1], long_window, volume).chunk_puts == pytest.approx(busy.posts / 3)
+
+
+def test_consumer_invocations_are_bounded_by_batches_and_by_shards_per_window(volume: PerMinute) -> None:
+    settings = stack_settings("prod")
+    slots = settings.kinesis_shards * settings.consumer_parallelization
+    ceiling = slots * SECONDS_PER_MONTH / settings.consumer_batching_window_seconds
+    quiet, busy = traffic(MINUTES[0], settings, volume), traffic(MINUTES[-1], settings, volume)
+    # A quiet stack invokes once per batch; a busy one once per window per shard and slot.
+    assert quiet.invocations == pytest.approx(quiet.chunk_puts, rel=0.01)
+    assert busy.invocations <= ceiling
+    assert busy.invocations > 0.95 * ceiling
+    assert busy.invocations < busy.chunk_puts / 5
+    # More shards, more invocations (and no more objects).
+    doubled = dataclasses.replace(settings, kinesis_shards=2 * settings.kinesis_shards)
+    assert traffic(MINUTES[-1], doubled, volume).invocations > busy.invocations
+    assert traffic(MINUTES[-1], doubled, volume).chunk_puts == busy.chunk_puts
+
+
+def test_longer_archive_retention_costs_more_storage_and_nothing_else(volume: PerMinute) -> None:
+    settings = stack_settings("prod")
+    longer = dataclasses.replace(settings, archive_retention_days=settings.archive_retention_days + 7)
+    base, more = monthly(MINUTES[-1], settings, volume), monthly(MINUTES[-1], longer, volume)
+    assert more["S3 storage"] > base["S3 storage"]
+    assert {k: v for k, v in more.items() if k != "S3 storage"} == {k: v for k, v in base.items() if k != "S3 storage"}
+
+
+def test_shared_objects_pay_off_only_once_invocations_stop_growing_with_batches(volume: PerMinute) -> None:
+    settings = stack_settings("prod")
+    differences = []
+    for minutes in MINUTES:
+        compared = shapes(minutes, settings, volume)
+        differences.append(sum(compared["per recording"].values()) - sum(compared["shared"].values()))
+    # Per batch the two differ only by the reaper against the index write: cents at most
+    # while every batch is an invocation; past that, shared objects save most S3 PUTs.
+    assert abs(differences[0]) < 0.05
+    assert differences[-1] > 100 * max(differences[0], 0.01)
