@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import yaml
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from app import app
@@ -36,3 +41,130 @@ def test_documented_limits_match_the_code() -> None:
         settings.LIST_LIMIT_MAX,
         settings.LIST_LIMIT_DEFAULT,
     )
+
+
+def conforms(instance: Any, schema_name: str) -> list[str]:
+    """Why ``instance`` does not match the named schema of the spec (empty when it does)."""
+    validator = OAS30Validator({"$ref": f"#/components/schemas/{schema_name}", "components": SPEC["components"]})
+    return [error.message for error in validator.iter_errors(instance)]
+
+
+def properties(schema_name: str) -> set[str]:
+    return set(SPEC["components"]["schemas"][schema_name]["properties"])
+
+
+class FakeS3:
+    """Just enough of an S3 client for the reader and the recording view: objects in a dict."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_objects_v2"
+        objects = self.objects
+
+        class Paginator:
+            def paginate(self, *, Bucket: str, Prefix: str) -> list[dict[str, Any]]:  # noqa: N803
+                del Bucket
+                return [{"Contents": [{"Key": key} for key in sorted(objects) if key.startswith(Prefix)]}]
+
+        return Paginator()
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803
+        del Bucket
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+    def generate_presigned_url(self, operation: str, *, Params: dict[str, Any], ExpiresIn: int) -> str:  # noqa: N803
+        del ExpiresIn
+        return f"https://bucket.s3.test/{Params['Key']}?op={operation}"
+
+
+def test_the_202_body_is_the_documented_accepted() -> None:
+    from chalicelib import ingest
+
+    prepared = ingest.prepare_batch(
+        owner="o",
+        recording_id="rec-00000001",
+        body=b'{"seq":0,"events":[{"type":4,"timestamp":1}]}',
+        content_encoding=None,
+    )
+    for watched_until in (0, 2**50):
+        body = ingest.commit(
+            recordings=SimpleNamespace(require=lambda *_, w=watched_until: {"seqs": set(), "watchedUntil": w}),
+            store=SimpleNamespace(record_batch=lambda *_, **__: True),
+            writer=SimpleNamespace(put=lambda *_, **__: None),
+            owner="o",
+            recording_id="rec-00000001",
+            prepared=prepared,
+        )
+        assert set(body) == properties("Accepted")
+        assert conforms(body, "Accepted") == []
+        assert body["live"] is (watched_until > 0)
+
+
+def test_the_recording_view_is_the_documented_recording() -> None:
+    from chalicelib.recordings import Recordings
+
+    view = Recordings(store=None, s3=FakeS3({}), bucket="bucket").public(  # type: ignore[arg-type]
+        "o",
+        {
+            "recordingId": "rec-00000001",
+            "createdAt": Decimal(1),
+            "updatedAt": Decimal(2),
+            "url": "https://a.test/",
+            "eventCount": Decimal(3),
+            "batchCount": Decimal(1),
+            "firstEventAt": Decimal(5),
+            "lastEventAt": Decimal("7.5"),
+            "compactedGeneration": Decimal(1),
+        },
+    )
+    assert set(view) == properties("Recording")
+    assert conforms(view, "Recording") == []
+    assert (view["live"], view["compacted"]) == (False, True)
+
+
+def test_blocks_answers_are_the_documented_blocks() -> None:
+    from chalicelib import compacted, layout
+    from chalicelib.compacted import CompactedIndex
+    from chalicelib.reader import EventReader
+
+    objects: dict[str, bytes] = {}
+    reader = EventReader(s3=FakeS3(objects), bucket="bucket")
+    empty = reader.blocks("o", "rec-00000001")
+    assert conforms(empty, "Blocks") == []
+    assert empty == {"blocks": [], "after": None}
+
+    encoded = compacted.encode([b'{"type":4,"timestamp":1}\n', b'{"type":3,"timestamp":2}\n'], block_bytes=30)
+    data_key = layout.compacted_data_key("o", "rec-00000001", 1, encoded.sha256[:16])
+    objects[data_key] = encoded.body
+    objects[layout.compacted_index_key("o", "rec-00000001", 1)] = CompactedIndex(
+        generation=1,
+        data_key=data_key,
+        seqs=((0, 2),),
+        blocks=encoded.blocks,
+        folded=frozenset(),
+        sha256=encoded.sha256,
+        events=2,
+        stored_bytes=len(encoded.body),
+    ).to_json()
+    full = reader.blocks("o", "rec-00000001")
+    assert conforms(full, "Blocks") == []
+    assert set(full) == properties("Blocks")
+    assert [block["range"] for block in full["blocks"]] == [
+        f"bytes={b.offset}-{b.offset + b.length - 1}" for b in encoded.blocks
+    ]
+
+
+def test_live_tail_and_watch_are_documented_as_the_code_does_them() -> None:
+    from chalicelib import settings
+
+    events = SPEC["paths"]["/recordings/{recording_id}/events"]["get"]
+    watch = next(p for p in events["parameters"] if p["name"] == "watch")
+    assert set(watch["schema"]["enum"]) == {"0", "1", "true", "false"}
+    assert f"next {settings.WATCH_SECONDS} seconds" in watch["description"]
+    assert "X-Tail-Cursor" in events["responses"]["200"]["headers"]
+    flush = SPEC["components"]["schemas"]["Accepted"]["properties"]["live"]["description"]
+    assert f"within {settings.LIVE_FLUSH_MS // 1000} seconds" in flush
+    assert settings.LIVE_IDLE_MS == 60_000  # "within the last minute" in Recording.live
+    assert "within the last minute" in SPEC["components"]["schemas"]["Recording"]["properties"]["live"]["description"]
