@@ -40,8 +40,11 @@ class RunningStack:
         assert self.process.wait(timeout=120) == 0, self.log.read_text()[-4000:]
 
 
-def start_stack(data_dir: Path) -> RunningStack:
-    """Start the local stack with its data under ``data_dir``; returns once it answers."""
+def start_stack(data_dir: Path, *options: str) -> RunningStack:
+    """Start the local stack with its data under ``data_dir``; returns once it answers.
+
+    ``options`` go to ``python -m local`` as they are (``--compact-idle-seconds 5``).
+    """
     api_port, aws_port, site_port = free_port(), free_port(), free_port()
     log = data_dir.parent / f"stack-{api_port}.log"
     process = subprocess.Popen(
@@ -57,6 +60,7 @@ def start_stack(data_dir: Path) -> RunningStack:
             str(site_port),
             "--data-dir",
             str(data_dir),
+            *options,
         ],
         cwd=ROOT,
         stdout=log.open("wb"),

@@ -124,11 +124,13 @@ def test_presigned_uploads_are_held_to_their_policy(stack: RunningStack, data_di
     got = s3.get_object(Bucket=bucket, Key=fields["key"])
     assert (got["Body"].read(), got["ContentType"]) == (JPEG, "image/jpeg")
     # The site shows it through the presigned GET URL (an <img>, which sends no Origin).
-    shown = requests.get(
-        requests.get(f"{stack.api}/recordings/{recording_id}", headers=owner, timeout=30).json()["screenshotUrl"],
-        timeout=30,
-    )
+    link = requests.get(f"{stack.api}/recordings/{recording_id}", headers=owner, timeout=30).json()["screenshotUrl"]
+    shown = requests.get(link, timeout=30)
     assert shown.content == JPEG
+    # A link to another key with the same signature is not one the stack signed.
+    forged_link = requests.get(link.replace(recording_id, "someone-elses-recording"), timeout=30)
+    assert forged_link.status_code == 403
+    assert "<Code>SignatureDoesNotMatch</Code>" in forged_link.text
 
 
 def raw_request(api: str, request: bytes) -> tuple[int, dict[str, Any]]:

@@ -2,20 +2,44 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
+from local.resources import Names
+from ops import rebuild
 from tests.integration.conftest import RunningStack, start_stack
 from tests.support import authz, rrweb_stream
 from tests.support.accounts import sign_up_and_in
 
 pytestmark = pytest.mark.integration
+
+# Compaction as on AWS, only sooner: a recording idle this long is compacted by the
+# stack's own schedule, which runs this often (each run queries every index shard, so
+# not every second on a small machine).
+IDLE_SECONDS = 6
+COMPACT_EVERY_SECONDS = 2
+
+
+@pytest.fixture(scope="module")
+def stack(data_dir: Path) -> Iterator[RunningStack]:
+    running = start_stack(
+        data_dir, "--compact-idle-seconds", str(IDLE_SECONDS), "--compact-every-seconds", str(COMPACT_EVERY_SECONDS)
+    )
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.stop()
 
 
 def read_all(http: requests.Session, api: str, recording_id: str, *, accept_gzip: bool) -> list[Any]:
@@ -37,13 +61,68 @@ def read_all(http: requests.Session, api: str, recording_id: str, *, accept_gzip
 
 
 def wait_for_events(http: requests.Session, api: str, recording_id: str, count: int) -> list[Any]:
-    """Delivery is asynchronous (as Firehose is): poll until every event is readable."""
+    """The consumer is asynchronous (as Lambda on the stream is): poll until every event is readable."""
     deadline = time.monotonic() + 60
     while True:
         events = read_all(http, api, recording_id, accept_gzip=True)
         if len(events) >= count or time.monotonic() > deadline:
             return events
-        time.sleep(0.5)
+        time.sleep(0.25)
+
+
+def post_batches(http: requests.Session, api: str, recording_id: str, batches: list[list[Any]], start: int = 0) -> None:
+    for seq, events in enumerate(batches, start=start):
+        response = http.post(f"{api}/recordings/{recording_id}/events", json={"seq": seq, "events": events}, timeout=30)
+        assert response.status_code == 202, response.text
+
+
+def test_a_posted_batch_is_readable_within_seconds(stack: RunningStack, http: requests.Session) -> None:
+    http.headers.update(sign_up_and_in(stack.api, http)[1])
+    recording_id = http.post(f"{stack.api}/recordings", json={}, timeout=30).json()["recording"]["id"]
+    events = [{"type": 4, "timestamp": 1, "data": {"href": "https://example.com/"}}]
+    posted = time.monotonic()
+    post_batches(http, stack.api, recording_id, [events])
+    assert wait_for_events(http, stack.api, recording_id, 1) == events
+    # Lambda polls each shard once a second and waits the batching window (1 s):
+    # seconds, where Firehose's dynamic partitioning took a minute or more.
+    assert time.monotonic() - posted < 10
+
+
+def test_an_idle_recording_is_compacted_on_schedule_and_reads_back_identically(
+    stack: RunningStack, http: requests.Session
+) -> None:
+    http.headers.update(sign_up_and_in(stack.api, http)[1])
+    recording_id = http.post(f"{stack.api}/recordings", json={}, timeout=30).json()["recording"]["id"]
+    stream = rrweb_stream.session(sections=3, incremental=120)
+    post_batches(http, stack.api, recording_id, rrweb_stream.batches(stream, 6))
+    assert wait_for_events(http, stack.api, recording_id, len(stream)) == stream
+
+    deadline = time.monotonic() + IDLE_SECONDS + 60
+    blocks: dict[str, Any] = {"blocks": []}
+    while not blocks["blocks"] and time.monotonic() < deadline:
+        time.sleep(1)
+        response = http.get(f"{stack.api}/recordings/{recording_id}/blocks", timeout=30)
+        assert response.status_code == 200, response.text
+        blocks = response.json()
+    assert blocks["blocks"], "the schedule did not compact an idle recording"
+    assert blocks["events"] == len(stream)
+    assert read_all(http, stack.api, recording_id, accept_gzip=True) == stream
+    assert read_all(http, stack.api, recording_id, accept_gzip=False) == stream
+
+    # The replay page fetches the blocks from the embedded AWS by range, from the site.
+    fetched: list[Any] = []
+    for block in blocks["blocks"]:
+        got = requests.get(block["url"], headers={"Origin": stack.site, "Range": block["range"]}, timeout=30)
+        assert got.status_code == 206, got.text
+        assert got.headers["Access-Control-Allow-Origin"] == stack.site
+        assert "Content-Range" in got.headers["Access-Control-Expose-Headers"]
+        fetched += [json.loads(line) for line in zlib.decompress(got.content, wbits=31).splitlines()]
+    assert fetched == stream
+    elsewhere = requests.get(
+        blocks["blocks"][0]["url"], headers={"Origin": "https://elsewhere.example", "Range": "bytes=0-9"}, timeout=30
+    )
+    assert elsewhere.status_code == 403
+    assert "Access-Control-Allow-Origin" not in elsewhere.headers
 
 
 def test_record_read_list_delete_over_http(stack: RunningStack, http: requests.Session) -> None:
@@ -99,7 +178,9 @@ def test_record_read_list_delete_over_http(stack: RunningStack, http: requests.S
     assert http.get(f"{api}/recordings/{recording_id}/events", timeout=30).status_code == 404
 
 
-def test_recordings_survive_a_restart(tmp_path: Path, http: requests.Session) -> None:
+def test_recordings_survive_a_restart_go_on_after_it_and_rebuild_from_the_archive(
+    tmp_path: Path, http: requests.Session, capsys: pytest.CaptureFixture[str]
+) -> None:
     data_dir = tmp_path / "data"
     stack = start_stack(data_dir)
     api = stack.api
@@ -118,8 +199,69 @@ def test_recordings_survive_a_restart(tmp_path: Path, http: requests.Session) ->
         assert listed.status_code == 200, listed.text
         assert recording_id in [r["id"] for r in listed.json()["recordings"]]
         assert read_all(http, again.api, recording_id, accept_gzip=True) == events
+        # The recording goes on after the restart. The stream is a new one whose record
+        # numbers start over: the new batch's object must not replace the old one's.
+        later = [{"type": 3, "timestamp": 3, "data": {"source": 2}}]
+        post_batches(http, again.api, recording_id, [later], start=1)
+        assert wait_for_events(http, again.api, recording_id, len(events + later)) == events + later
+
+        # Its objects lost, ``make rebuild --local`` restores it from the archive, which
+        # holds both batches: the one archived before the restart and the one after.
+        s3, bucket = stack_s3(again, data_dir), Names.for_stack("local").bucket
+        deadline = time.monotonic() + 30
+        while len(archived_lines(s3, bucket, recording_id)) < 2:
+            assert time.monotonic() < deadline, "the archive never got both batches"
+            time.sleep(0.5)
+        prefix = f"recordings/owner={owner_id(http)}/recording={recording_id}/events/"
+        lost = [entry["Key"] for entry in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in lost]})
+        assert read_all(http, again.api, recording_id, accept_gzip=True) == []
+        status = rebuild.main(
+            [
+                "--local",
+                "--data-dir",
+                str(data_dir),
+                "--aws-port",
+                again.aws.rsplit(":", 1)[1],
+                "--recording",
+                recording_id,
+                "--owner",
+                owner_id(http),
+            ]
+        )
+        report = json.loads(capsys.readouterr().out)
+        assert status == 0, report
+        assert (report["target"]["endpoint"], report["wrote"]["recordings"]) == (again.aws, [recording_id])
+        assert read_all(http, again.api, recording_id, accept_gzip=True) == events + later
     finally:
         again.stop()
+
+
+def stack_s3(stack: RunningStack, data_dir: Path) -> Any:
+    """An S3 client signing as the stack does (its saved credentials)."""
+    saved = json.loads((data_dir / "aws-credentials.json").read_text())
+    return boto3.client(
+        "s3",
+        endpoint_url=stack.aws,
+        region_name="us-east-1",
+        aws_access_key_id=saved["accessKeyId"],
+        aws_secret_access_key=saved["secretAccessKey"],
+    )
+
+
+def archived_lines(s3: Any, bucket: str, recording_id: str) -> list[bytes]:
+    """The archive's records of one recording."""
+    lines = []
+    for entry in s3.list_objects_v2(Bucket=bucket, Prefix="archive/").get("Contents", []):
+        body = gzip.decompress(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+        lines += [line for line in body.splitlines() if json.loads(line)["recording"] == recording_id]
+    return lines
+
+
+def owner_id(http: requests.Session) -> str:
+    """The signed-in user's owner id: the ``sub`` of their access token."""
+    payload = http.headers["Authorization"].split(" ", 1)[1].split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
 
 
 def http_caller(api: str) -> authz.Call:
