@@ -97,14 +97,28 @@ export class Api {
     return this.json("DELETE", `/recordings/${encodeURIComponent(id)}`);
   }
 
-  /** One page of events: {events, next}; the browser inflates gzip pages itself. */
-  async eventsPage(id, after) {
-    const query = after ? `?after=${encodeURIComponent(after)}` : "";
-    const response = await this.request("GET", `/recordings/${encodeURIComponent(id)}/events${query}`);
+  /** Presigned byte ranges of a compacted recording: {blocks: [{url, range, events}], events, after}. */
+  blocks(id) {
+    return this.json("GET", `/recordings/${encodeURIComponent(id)}/blocks`);
+  }
+
+  /**
+   * One page of events: {events, next, tail}; the browser inflates gzip pages itself.
+   * `next` is where the next page starts when this one was cut short; `tail` is where
+   * events recorded later will start (null if the API does not expose it to this
+   * origin). `watch` tells the API someone follows the recording live, so its recorder
+   * sends more often.
+   */
+  async eventsPage(id, after, { watch = false } = {}) {
+    const query = new URLSearchParams();
+    if (after) query.set("after", after);
+    if (watch) query.set("watch", "1");
+    const search = String(query) ? `?${query}` : "";
+    const response = await this.request("GET", `/recordings/${encodeURIComponent(id)}/events${search}`);
     if (!response.ok) throw new Error(`loading events failed: HTTP ${response.status}`);
     const text = await response.text();
     const events = text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
-    return { events, next: response.headers.get("X-Next-Cursor") };
+    return { events, next: response.headers.get("X-Next-Cursor"), tail: response.headers.get("X-Tail-Cursor") };
   }
 
   keys() {
