@@ -181,7 +181,7 @@ def test_leaving_the_page_mid_recording_loses_no_event(
         page.mouse.move(100 + 50 * round_, 300)
         page.wait_for_timeout(600)
     assert page.evaluate("window.__recorder.stats.requests") == (1 if created else 0)
-    # Leave before the 5 s flush: only the exit path (sendBeacon) can save these events,
+    # Leave before the 10 s flush: only the exit path (sendBeacon) can save these events,
     # through the create route when no flush has created the recording yet.
     page.goto(f"{stack.site}/index.html")
     emitted = int(page.evaluate("localStorage.getItem('emitted')"))
@@ -201,7 +201,7 @@ def test_a_long_page_sends_its_snapshot_at_once_and_leaving_loses_nothing(
     page.evaluate(
         "addEventListener('pagehide', () => localStorage.setItem('emitted', String(window.__rrwebS3.stats.emitted)))"
     )
-    # Far above what a beacon may carry, so it must not wait for the 5 s flush.
+    # Far above what a beacon may carry, so it must not wait for the 10 s flush.
     page.wait_for_function("window.__rrwebS3.stats.requests >= 1", timeout=3_000)
     recording_id = page.evaluate("window.__rrwebS3.id")
     page.type("#filter", "item 42", delay=10)
