@@ -158,7 +158,11 @@ def _result(result: RebuildResult) -> dict[str, Any]:
     return {
         "read": {"archiveObjects": result.archive_objects},
         "wrote": {"records": result.records, "chunks": result.chunks, "recordings": sorted(result.recordings)},
-        "skipped": {"recordsOfDeletedRecordings": result.skipped_deleted},
+        "skipped": {
+            "recordsOfDeletedRecordings": result.skipped_deleted,
+            # lines that are not ingest records, or name an owner or id unfit for a key
+            "invalidLines": result.skipped_invalid,
+        },
     }
 
 
