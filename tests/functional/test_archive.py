@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import random
 from typing import Any
 
 from chalicelib import layout, records
@@ -70,6 +71,26 @@ def test_a_time_range_rebuild_restores_every_recording_of_those_hours_and_skips_
     assert (result.records, result.skipped_invalid) == (1 + 2 + 3, 1)
     for n, recording_id in enumerate(ids):
         assert fresh_read(client, recording_id) == expected_lines(*range(n + 1))
+
+
+def test_a_batch_whose_parts_landed_in_two_archive_objects_is_rebuilt_whole(
+    client: Any, deliver: Any, archive: Any, aws: Any, owner: str
+) -> None:
+    recording_id = create_recording(client)
+    events = [{"type": 2, "timestamp": 1, "data": {"text": random.Random(7).randbytes(200).hex()}}]
+    payload = gzip.compress(json.dumps({"seq": 0, "events": events}).encode())
+    parts = records.build_records(
+        owner=owner, recording=recording_id, seq=0, payload=payload, received=1, events=1, part_size=100
+    )
+    assert len(parts) >= 3
+    writer = get_store().writer
+    writer.put(parts[:2], partition_key=recording_id)
+    archive()
+    writer.put(parts[2:], partition_key=recording_id)
+    archive()
+    result = get_store().archive.rebuild_recording(owner, recording_id)
+    assert (result.archive_objects, result.chunks, result.records) == (2, 2, len(parts))
+    assert [json.loads(line) for line in fresh_read(client, recording_id).splitlines()] == events
 
 
 def test_an_hour_outside_the_range_is_not_read(client: Any, deliver: Any, archive: Any, aws: Any, owner: str) -> None:

@@ -192,6 +192,23 @@ def test_a_record_that_is_not_an_ingest_record_goes_to_the_failure_queue_and_blo
     ]
 
 
+def test_a_poison_record_that_cannot_be_reported_is_retried_not_skipped(
+    client: Any, aws: Any, owner: str, bucket_keys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recording_id = create_recording(client)
+    post_json(client, events_path(recording_id), batch(0))
+    aws.client("kinesis").put_record(StreamName=NAMES.stream, Data=b"\x00garbage", PartitionKey=recording_id)
+    shard, found = only_shard(aws)
+
+    def queue_down(**_: Any) -> None:
+        raise ConnectionError("SQS unreachable")
+
+    monkeypatch.setattr(get_store().consumer._failures._sqs, "send_message", queue_down)
+    # Skipping it unreported would lose the only trace of it: Lambda retries from it.
+    assert invoke(aws, shard, found) == {"batchItemFailures": [{"itemIdentifier": found[1]["SequenceNumber"]}]}
+    assert read_events(client, recording_id) == batch(0)["events"]
+
+
 def test_the_event_source_mapping_moves_past_a_poison_record(client: Any, aws: Any, deliver: Any) -> None:
     recording_id = create_recording(client)
     post_json(client, events_path(recording_id), batch(0))
