@@ -55,11 +55,11 @@ def main() -> None:
         f"  API         {stack.api_url}\n"
         f"  AWS (moto)  {stack.aws_url}\n"
         f"  data        {args.data_dir.resolve()}\n"
-        f"Ctrl-C stops (in-flight events are delivered and saved first).",
+        f"Ctrl-C stops (in-flight events are stored and saved first).",
         flush=True,
     )
     stopping.wait()
-    print("stopping: delivering in-flight events and saving state", flush=True)
+    print("stopping: storing in-flight events and saving state", flush=True)
     stack.stop()
     print("stopped", flush=True)
 

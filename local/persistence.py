@@ -2,9 +2,9 @@
 
 moto holds everything in memory, so the stack's bucket and table are mirrored into a
 data folder: incrementally at every checkpoint (only changed objects are copied; see
-``LocalStack.checkpoint``) and at shutdown, after delivery has drained the stream. On
-start the mirror is loaded back before the API takes requests, and the embedded AWS's
-journal replays what was acknowledged after it.
+``LocalStack.checkpoint``) and at shutdown, after the consumer and the archive drained
+the stream. On start the mirror is loaded back before the API takes requests, and the
+embedded AWS's journal replays what was acknowledged after it.
 
 Every file is replaced atomically (written, fsynced, renamed), items before the
 manifest, so a save cut short by a crash leaves a mix of this save and the last one

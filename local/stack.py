@@ -265,7 +265,7 @@ class LocalStack:
         # A process of its own: moto spends milliseconds of CPU per request, which
         # would otherwise contend with the API for one interpreter lock.
         # Its own session, so a terminal's Ctrl-C reaches only the stack, which then
-        # drains delivery and saves state before stopping moto; and a parent-death
+        # drains the stream and saves state before stopping moto; and a parent-death
         # signal, so moto never outlives a stack that was killed outright. The wrapper
         # keeps Cognito's users across restarts (local/aws_server.py).
         self._moto = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
