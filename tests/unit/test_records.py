@@ -19,9 +19,12 @@ def build(payload: bytes, *, seq: int = 4, part_size: int = 700 * 1024) -> list[
     )
 
 
-def test_record_is_one_json_line_with_the_routing_fields_firehose_reads() -> None:
+def test_record_is_one_json_line_ending_in_a_newline_with_the_routing_fields() -> None:
     (line,) = build(gzip.compress(json.dumps(BATCH).encode()))
-    assert b"\n" not in line  # one line; the delivery stream appends the delimiter
+    # Exactly one line, newline included: Firehose without record processing
+    # concatenates records as they are, and the archive must still be JSON lines.
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
     header = orjson.loads(line)
     assert {k: header[k] for k in ("v", "owner", "recording", "seq", "part", "parts")} == {
         "v": 1,
