@@ -85,11 +85,17 @@ class Compactor:
         self._clock = clock
 
     def run(self, *, per_shard: int = 100) -> dict[str, int]:
-        """Compact up to ``per_shard`` idle recordings of every shard; counts by outcome."""
+        """Compact up to ``per_shard`` idle recordings of every shard; counts by outcome.
+
+        Recordings that stay pending ("waiting", "failed") do not count against the
+        bound, so they cannot starve the others; at most ``4 * per_shard`` are tried.
+        """
         cutoff = self._clock() - self._idle_ms
         counts: dict[str, int] = {}
         for shard in range(settings.COMPACTION_SHARDS):
-            for key in self._store.pending_compaction(str(shard), idle_before=cutoff, limit=per_shard):
+            done = 0
+            pending = self._store.pending_compaction(str(shard), idle_before=cutoff, page=per_shard)
+            for tried, key in enumerate(pending, start=1):
                 try:
                     outcome = self.compact(key["owner"], key["recordingId"]).outcome
                 except Exception:
@@ -97,6 +103,9 @@ class Compactor:
                     logger.exception("compaction failed; it is retried on the next run")
                     outcome = "failed"
                 counts[outcome] = counts.get(outcome, 0) + 1
+                done += outcome not in ("waiting", "failed")
+                if done >= per_shard or tried >= 4 * per_shard:
+                    break
         return counts
 
     def compact(self, owner: str, recording_id: str) -> Result:

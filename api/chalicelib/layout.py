@@ -22,8 +22,8 @@ ERROR_PREFIX_TEMPLATE = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/M
 
 # Objects under a recording's events/ prefix:
 # - chunks the stream consumer writes, one per recording per invocation, named by the
-#   shard and the first sequence number of the invocation's batch (a retried
-#   invocation rewrites the same key): ``<shard>-<sequence>.gz``;
+#   shard and the first and last sequence numbers of the invocation's batch (a retried
+#   invocation of the same records rewrites the same key): ``<shard>-<first>-<last>.gz``;
 # - chunks rebuilt from the archive: ``archive-<digest>.gz``;
 # - the compacted recording, generation g: ``compacted-<g>-<digest>.jsonl.gz`` (plain
 #   rrweb events, one per line) and its index ``compacted-<g>.json``, written last and

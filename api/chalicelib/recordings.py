@@ -19,6 +19,7 @@ import secrets
 import time
 import urllib.parse
 import zlib
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -204,16 +205,28 @@ class RecordingStore:
             if not _is_conditional_failure(exc):
                 raise
 
-    def pending_compaction(self, shard: str, *, idle_before: int, limit: int = 100) -> list[dict[str, Any]]:
-        """Keys and ``updatedAt`` of up to ``limit`` recordings in ``shard`` idle since before ``idle_before`` ms."""
-        result = self._table.query(
-            IndexName=INDEX_PENDING_COMPACTION,
-            KeyConditionExpression="#p = :shard AND updatedAt < :cutoff",
-            ExpressionAttributeNames={"#p": PENDING_ATTRIBUTE},
-            ExpressionAttributeValues={":shard": shard, ":cutoff": idle_before},
-            Limit=limit,
-        )
-        return result.get("Items", [])
+    def pending_compaction(self, shard: str, *, idle_before: int, page: int = 100) -> Iterator[dict[str, Any]]:
+        """Keys and ``updatedAt`` of the recordings in ``shard`` idle since before ``idle_before`` ms, oldest first.
+
+        Page by page, as far as the caller reads: recordings that stay pending (waiting
+        for parts, or failing) never hide the ones behind them.
+        """
+        start: dict[str, Any] | None = None
+        while True:
+            query: dict[str, Any] = {
+                "IndexName": INDEX_PENDING_COMPACTION,
+                "KeyConditionExpression": "#p = :shard AND updatedAt < :cutoff",
+                "ExpressionAttributeNames": {"#p": PENDING_ATTRIBUTE},
+                "ExpressionAttributeValues": {":shard": shard, ":cutoff": idle_before},
+                "Limit": page,
+            }
+            if start is not None:
+                query["ExclusiveStartKey"] = start
+            result = self._table.query(**query)
+            yield from result.get("Items", [])
+            start = result.get("LastEvaluatedKey")
+            if start is None:
+                return
 
     def finish_compaction(self, owner: str, recording_id: str, *, updated_at: Any, generation: int) -> bool:
         """Leave the pending index, unless a batch arrived since ``updated_at``; True when it left."""

@@ -65,7 +65,7 @@ CHECKS = [
 ]
 INGEST_OPERATIONS = {"createRecording", "postEvents"}
 # Not deleteRecording: the recording must outlive the module.
-OWN_RECORDING_OPERATIONS = {"postEvents", "getEvents", "getRecording"}
+OWN_RECORDING_OPERATIONS = {"postEvents", "getEvents", "getRecording", "getBlocks"}
 RECORDING_ID = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
 
 
