@@ -23,9 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench import workload
-from bench.harness import OWNER, InProcessStack, S3Meter, in_process_stack
+from bench.harness import OWNER, InProcessStack, S3Meter, in_process_stack, post
 from chalicelib import compacted, layout
-from chalicelib.ingest import ingest
 
 LATENCY_S = 0.020
 BATCHES = 720
@@ -35,20 +34,6 @@ TARGET_SPEEDUP = 10
 TARGET_GZIP_RATIO = 1.1
 # Browsers open at most six HTTP/1.1 connections per host, and S3 speaks HTTP/1.1.
 BROWSER_CONNECTIONS = 6
-
-
-def post(stack: InProcessStack, recording_id: str, batch: workload.Posted) -> None:
-    """One batch through the API's ingest, as the recorder posts it (gzip)."""
-    store = stack.store
-    ingest(
-        recordings=store.recordings,
-        store=store.metadata,
-        writer=store.writer,
-        owner=OWNER,
-        recording_id=recording_id,
-        body=batch.gzip,
-        content_encoding="gzip",
-    )
 
 
 def read_pages(stack: InProcessStack, recording_id: str) -> tuple[bytes, int]:

@@ -44,6 +44,11 @@ class InProcessStack:
         return self.consumer.poll(flush=True)
 
 
+def post(stack: InProcessStack, recording_id: str, batch: Any) -> None:
+    """One batch (a ``workload.Posted``) through the API's ingest, as the recorder posts it (gzip)."""
+    stack.store.ingest.append(OWNER, recording_id, batch.gzip, "gzip")
+
+
 @contextmanager
 def in_process_stack() -> Iterator[InProcessStack]:
     """moto in process, resources provisioned, the API's store, the consumer and the archive."""

@@ -20,9 +20,8 @@ from typing import Any
 import orjson
 
 from bench import workload
-from bench.harness import OWNER, InProcessStack, S3Meter, in_process_stack
+from bench.harness import OWNER, S3Meter, in_process_stack, post
 from chalicelib import layout, records
-from chalicelib.ingest import ingest
 
 LATENCY_S = 0.020
 CHUNKS = 500
@@ -61,20 +60,6 @@ def _timed(fn: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - start
-
-
-def post(stack: InProcessStack, recording_id: str, batch: workload.Posted) -> None:
-    """One batch through the API's ingest, as the recorder posts it (gzip)."""
-    store = stack.store
-    ingest(
-        recordings=store.recordings,
-        store=store.metadata,
-        writer=store.writer,
-        owner=OWNER,
-        recording_id=recording_id,
-        body=batch.gzip,
-        content_encoding="gzip",
-    )
 
 
 def stored_objects(s3: Any, bucket: str, owner: str, recording_id: str) -> list[dict[str, Any]]:
