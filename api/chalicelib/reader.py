@@ -292,16 +292,21 @@ def _relisting(read: Callable[[], T]) -> T:
 
 
 def _compacted_events(index: CompactedIndex, body: bytes) -> dict[int, list[bytes]]:
+    # The events as they are stored, without their newlines: sliced once, never copied again.
     lines: list[bytes] = []
     for block in index.blocks:
         data = zlib.decompress(body[block.offset : block.offset + block.length], wbits=31)
-        lines.extend(line + b"\n" for line in data.split(b"\n")[:-1])
+        block_lines = data.split(b"\n")
+        if block_lines[-1]:
+            raise RuntimeError(f"compacted object {index.data_key} has a block that does not end a line")
+        del block_lines[-1]
+        lines += block_lines
     if len(lines) != index.events:
         raise RuntimeError(f"compacted object {index.data_key} holds {len(lines)} events, its index {index.events}")
     out: dict[int, list[bytes]] = {}
     at = 0
     for seq, count in index.seqs:
-        out[seq] = [line[:-1] for line in lines[at : at + count]]
+        out[seq] = lines[at : at + count]
         at += count
     return out
 
