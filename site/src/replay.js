@@ -7,7 +7,7 @@
  * from the start: replay never depends on the blocks.
  *
  * Following: a recording that took a batch within the last minute is live. The page then
- * polls /events from the tail every second with watch=1 (which makes its recorder send
+ * polls /events from the tail every half second with watch=1 (which makes its recorder send
  * every 2 s instead of every 10) and feeds what is new to the player in live mode, under
  * a LIVE badge. It stops when no new event arrived for a minute or the API says the
  * recording is no longer live. A recording that is not live is never polled.
@@ -19,7 +19,9 @@ import { Api, escapeHtml, formatDuration, loadConfig } from "./api.js";
 const $ = (selector) => document.querySelector(selector);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const POLL_MS = 1000;
+// Half a second: the poll's wait is part of click-to-screen (the recorder's 2 s flush and
+// the consumer's poll and window are the rest), and only a watched recording pays it.
+const POLL_MS = 500;
 // Stop following after this long without a new event (the API's own idea of live is a
 // batch within the last 60 s; asked every LIVE_CHECK_MS, it can end following sooner).
 const IDLE_MS = 60000;
