@@ -36,8 +36,8 @@ MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 64
 
 
-class FormRejectedError(Exception):
-    """A form upload S3 would refuse: HTTP status, S3 error code and message."""
+class S3RejectedError(Exception):
+    """A request S3 would refuse: HTTP status, S3 error code and message."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
@@ -48,6 +48,10 @@ class FormRejectedError(Exception):
     def xml(self) -> bytes:
         """The body S3 answers with: its XML error shape."""
         return error_xml(self.code, self.message)
+
+
+class FormRejectedError(S3RejectedError):
+    """A form upload S3 would refuse."""
 
 
 def error_xml(code: str, message: str) -> bytes:

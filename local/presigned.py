@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
-from .post_policy import ALGORITHM, error_xml, signing_key
+from .post_policy import ALGORITHM, S3RejectedError, signing_key
 
 # S3 refuses presigned URLs valid for longer than a week.
 MAX_EXPIRES_SECONDS = 7 * 24 * 3600
@@ -31,18 +31,8 @@ _REQUIRED = (
 _SPACES = re.compile(r"\s+")
 
 
-class PresignedRejectedError(Exception):
-    """A presigned request S3 would refuse: HTTP status, S3 error code and message."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-
-    def xml(self) -> bytes:
-        """The body S3 answers with: its XML error shape."""
-        return error_xml(self.code, self.message)
+class PresignedRejectedError(S3RejectedError):
+    """A presigned request S3 would refuse."""
 
 
 def _denied(message: str) -> PresignedRejectedError:
