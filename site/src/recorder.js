@@ -9,12 +9,17 @@
  *   liveFlushMs: 2000,                // ...and no longer than this while someone watches it live
  *   maxBatchEvents: 1000,             // ...or as soon as this many events are waiting
  *   maxBatchBytes: 128 * 1024,        // ...or this many JSON bytes (snapshots and mutations measured)
- *   maxAttempts: 8,                   // retries per batch (same seq) before giving up loudly
+ *   maxPendingBytes: 8 * 1024 * 1024, // unsent JSON kept while the API is unreachable or refuses for now
+ *   stopTimeoutMs: 15000,             // how long stop() waits for what is unsent before it resolves
  *   screenshot: true,                 // upload a viewport thumbnail with html2canvas
  *   recordingId: undefined,           // resume/idempotent id (8-64 of A-Z a-z 0-9 _ -)
- *   onError: (error) => {},           // called for every batch given up or screenshot failure
+ *   onError: (error) => {},           // called for every batch given up, backlog pause, stop with
+ *                                     // unsent batches, or screenshot failure
  * });
- * await recorder.stop();              // flushes, waits for the queue, ends the recording
+ * const { drained, pending, pendingEvents } = await recorder.stop(); // flushes, waits, ends
+ *
+ * (maxAttempts, an option of earlier versions, is accepted and ignored: no transient failure
+ * makes the recorder give a batch up any more.)
  *
  * The recorder never blocks the page: rrweb's callback only appends to an array; the
  * batch is serialised, gzip-compressed (CompressionStream) and sent asynchronously, one
@@ -26,6 +31,21 @@
  * is hidden or left, what is waiting goes out at once through sendBeacon, compressed
  * synchronously (fflate) to fit the browser's 64 KB budget for such requests; a batch
  * too big for that budget is never kept waiting (maxBatchBytes sends it at once).
+ *
+ * Nothing transient loses data, so a site-wide rate limit or an outage only delays it: a
+ * 408, 429 or 5xx answer, or no answer at all, keeps the batch at the head of the queue
+ * and retries it after the answer's Retry-After (plus up to a quarter more, so throttled
+ * pages do not all return at once), or else after an exponential backoff with jitter,
+ * either capped at 30 s. Events recorded meanwhile queue behind it in seq order. Only a
+ * definitive refusal (any other 4xx: a revoked key, a batch too large) gives that batch
+ * up, loudly (stats.gaveUp, onError). Memory stays bounded: once the unsent events
+ * (queued and buffered, measured as for maxBatchBytes) exceed maxPendingBytes, new events
+ * are not recorded (stats.droppedWhileBackedUp; one onError per such pause) until the
+ * backlog is below half of it, and recording resumes with a full snapshot, so the replay
+ * shows the whole page again after the gap. stop() waits for the queue at most
+ * stopTimeoutMs and resolves with what is still unsent (drained: false; stats.pending
+ * and stats.pendingBytes follow the queue); that keeps being retried while the page stays
+ * open, and the exit path still sends it when the page is left.
  *
  * Why 10 s: API Gateway requests are the largest cost line of a recording, and 10 s is 6
  * requests per recorded minute. How fresh an unwatched recording is only matters once
@@ -78,6 +98,29 @@ async function gzip(text) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const MAX_BACKOFF_MS = 30000;
+// A server answering Retry-After: 0 again and again must not turn the retry into a busy loop.
+const MIN_RETRY_MS = 200;
+
+// 408 and 429 mean "not now", as do the 5xx and no answer at all; any other 4xx is the
+// API refusing this request for good, which no retry changes.
+const transient = (status) => status === 408 || status === 429 || status >= 500;
+
+function retryAfterMs(value) {
+  if (value == null || value.trim() === "") return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, date - Date.now());
+}
+
+function backoffMs(attempts, response) {
+  const retryAfter = response ? retryAfterMs(response.headers.get("Retry-After")) : null;
+  const wait =
+    retryAfter === null
+      ? 500 * 2 ** (attempts - 1) * (0.5 + Math.random() / 2)
+      : Math.max(MIN_RETRY_MS, retryAfter) * (1 + Math.random() / 4);
+  return Math.min(MAX_BACKOFF_MS, wait);
+}
 
 export function startRecording(options) {
   const config = {
@@ -86,7 +129,8 @@ export function startRecording(options) {
     liveFlushMs: 2000,
     maxBatchEvents: 1000,
     maxBatchBytes: 128 * 1024,
-    maxAttempts: 8,
+    maxPendingBytes: 8 * 1024 * 1024,
+    stopTimeoutMs: 15000,
     screenshot: true,
     onError: () => {},
     ...options,
@@ -96,7 +140,20 @@ export function startRecording(options) {
   const recordingId = config.recordingId || newRecordingId();
   // maxWaitMs: the longest any event waited between being recorded and the first
   // request carrying it (time in the buffer plus time queued behind earlier batches).
-  const stats = { emitted: 0, sentEvents: 0, requests: 0, bytesSent: 0, jsonBytes: 0, gaveUp: 0, maxWaitMs: 0 };
+  // emitted counts the events taken; droppedWhileBackedUp those refused while the backlog
+  // was over maxPendingBytes. pending and pendingBytes: the batches not yet sent.
+  const stats = {
+    emitted: 0,
+    sentEvents: 0,
+    requests: 0,
+    bytesSent: 0,
+    jsonBytes: 0,
+    gaveUp: 0,
+    maxWaitMs: 0,
+    pending: 0,
+    pendingBytes: 0,
+    droppedWhileBackedUp: 0,
+  };
 
   let buffer = [];
   let bufferBytes = 0;
@@ -108,6 +165,9 @@ export function startRecording(options) {
   // ordered across pages.
   let seq = Date.now() * 1000;
   const queue = []; // batches with their seq, oldest first
+  let queuedBytes = 0; // the queued batches' events, measured like bufferBytes
+  let backedUp = false; // over maxPendingBytes: new events are not taken
+  let resuming = false;
   let sending = null;
   let stopped = false;
   let stopping = null;
@@ -158,9 +218,49 @@ export function startRecording(options) {
     clearTimeout(flushTimer);
     flushTimer = null;
     if (!buffer.length) return;
-    queue.push({ seq: seq++, events: buffer, since: bufferSince, attempts: 0 });
+    queue.push({ seq: seq++, events: buffer, bytes: bufferBytes, since: bufferSince, attempts: 0 });
+    queuedBytes += bufferBytes;
     buffer = [];
     bufferBytes = 0;
+    counted();
+  }
+
+  function dequeue(batch) {
+    const index = queue.indexOf(batch);
+    if (index < 0) return;
+    queue.splice(index, 1);
+    queuedBytes -= batch.bytes;
+    counted();
+    resumeIfCaughtUp();
+  }
+
+  function counted() {
+    stats.pending = queue.length;
+    stats.pendingBytes = queuedBytes;
+  }
+
+  // Resuming takes a full snapshot, which rrweb must not be asked for from inside its own
+  // emit callback, hence the timer; events keep being refused until it runs.
+  function resumeIfCaughtUp() {
+    if (!backedUp || resuming || queuedBytes + bufferBytes > config.maxPendingBytes / 2) return;
+    resuming = true;
+    setTimeout(() => {
+      resuming = false;
+      if (queuedBytes + bufferBytes > config.maxPendingBytes / 2) return;
+      backedUp = false;
+      if (stopped) return;
+      try {
+        record.takeFullSnapshot();
+      } catch (error) {
+        fail(error);
+      }
+    }, 0);
+  }
+
+  function giveUp(batch, reason) {
+    stats.gaveUp += 1;
+    dequeue(batch);
+    fail(new Error(`gave up on batch ${batch.seq} (${batch.events.length} events): ${reason}`));
   }
 
   function request(batch) {
@@ -189,12 +289,19 @@ export function startRecording(options) {
     batch.keepalive = body.byteLength <= KEEPALIVE_LIMIT; // survives the page going away
     const pending = fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: batch.keepalive });
     sent(batch, json, body);
-    const response = await pending;
+    // No answer (offline, connection reset, the browser's keepalive budget): retried.
+    const response = await pending.catch(() => null);
+    if (!response) return null;
     if (first && response.ok) {
       creating = true;
-      const answer = await response.clone().json();
-      resolveCreated(answer);
-      setLive(Boolean(answer.firstBatch && answer.firstBatch.live));
+      const answer = await response
+        .clone()
+        .json()
+        .catch(() => null);
+      // The batch is stored either way; only the screenshot needs the answer.
+      if (!answer) rejectCreated(new Error("creating the recording: unreadable answer"));
+      else resolveCreated(answer);
+      setLive(Boolean(answer && answer.firstBatch && answer.firstBatch.live));
     } else if (response.ok) {
       // The answer says whether someone watches live; an unreadable one changes nothing.
       const answer = await response
@@ -202,22 +309,25 @@ export function startRecording(options) {
         .json()
         .catch(() => null);
       if (answer) setLive(Boolean(answer.live));
-    } else if (first && response.status >= 400 && response.status < 500 && response.status !== 429) {
+    } else if (first && !transient(response.status)) {
       // Refused for good (a revoked key, say): there will be no recording to attach to.
       rejectCreated(new Error(`creating the recording failed: HTTP ${response.status}`));
     }
     return response;
   }
 
+  // Only the head of the queue is ever sent, so the API receives seqs in order, and a
+  // batch stays at the head until it is stored, handed to the exit path, or refused for good.
   async function pump() {
     while (queue.length) {
       const batch = queue[0];
       let response = null;
+      let broken = null;
       batch.inFlight = true;
       try {
         response = await sendOne(batch);
       } catch (error) {
-        response = null; // network failure: retry
+        broken = error; // not the network (sendOne answers null for that): it cannot be sent
       } finally {
         batch.inFlight = false;
         batch.onWire = false;
@@ -225,25 +335,24 @@ export function startRecording(options) {
       // The exit path sent it meanwhile (while it was being compressed, or while a
       // request the browser would cancel with the page was on the wire).
       if (batch.handedOver) {
-        queue.splice(queue.indexOf(batch), 1);
+        dequeue(batch);
+        continue;
+      }
+      if (broken) {
+        giveUp(batch, broken.message);
         continue;
       }
       if (response && response.ok) {
         stats.sentEvents += batch.events.length;
-        queue.shift();
+        dequeue(batch);
         continue;
       }
-      const retryable = !response || response.status === 429 || response.status >= 500;
+      if (response && !transient(response.status)) {
+        giveUp(batch, `HTTP ${response.status}`);
+        continue;
+      }
       batch.attempts += 1;
-      if (!retryable || batch.attempts >= config.maxAttempts) {
-        stats.gaveUp += 1;
-        queue.shift();
-        fail(new Error(`gave up on batch ${batch.seq} (${batch.events.length} events): ${response ? `HTTP ${response.status}` : "network error"}`));
-        continue;
-      }
-      const retryAfter = response && Number(response.headers.get("Retry-After"));
-      const backoff = Math.min(MAX_BACKOFF_MS, retryAfter ? retryAfter * 1000 : 500 * 2 ** batch.attempts);
-      await sleep(backoff * (0.5 + Math.random() / 2));
+      await sleep(backoffMs(batch.attempts, response));
     }
   }
 
@@ -290,13 +399,18 @@ export function startRecording(options) {
       sent(batch, json, body);
       stats.sentEvents += batch.events.length;
       // One being compressed or on the wire is dropped by pump when that ends.
-      if (!batch.inFlight) queue.splice(queue.indexOf(batch), 1);
+      if (!batch.inFlight) dequeue(batch);
     }
   }
 
   const stopRecording = record({
     emit(event) {
       if (closed) return;
+      if (backedUp) {
+        stats.droppedWhileBackedUp += 1;
+        resumeIfCaughtUp();
+        return;
+      }
       const wasEmpty = !buffer.length;
       if (wasEmpty) bufferSince = Date.now();
       buffer.push(event);
@@ -306,6 +420,16 @@ export function startRecording(options) {
       // recording them. Everything else is small and estimated.
       const measured = event.type === 2 || (event.type === 3 && event.data.source === 0);
       bufferBytes += measured ? JSON.stringify(event).length : 200;
+      // The event that crosses the budget is kept (a page's first snapshot may be that
+      // large on its own); the ones after it wait for the backlog to go out.
+      if (queuedBytes + bufferBytes > config.maxPendingBytes) {
+        backedUp = true;
+        fail(
+          new Error(
+            `${Math.round((queuedBytes + bufferBytes) / 1024)} KB not sent yet: new events are not recorded until the API takes them`,
+          ),
+        );
+      }
       if (buffer.length >= config.maxBatchEvents || bufferBytes >= config.maxBatchBytes) flush();
     },
     maskAllInputs: config.maskAllInputs,
@@ -349,21 +473,37 @@ export function startRecording(options) {
     if (!response.ok) throw new Error(`screenshot upload failed: HTTP ${response.status}`);
   }
 
+  async function settle() {
+    do {
+      await flush();
+      while (sending || queue.length) await (sending || kick()).catch(() => {});
+    } while (buffer.length);
+  }
+
   async function drain() {
     stopped = true;
     if (stopRecording) stopRecording();
     clearTimeout(flushTimer);
     // rrweb may still emit what it had queued while tearing down: let it, then drain
-    // until nothing is left (pump gives every batch up after maxAttempts, so this ends).
-    // The exit listeners stay until then: leaving the page mid-drain still sends it all.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    do {
-      await flush();
-      while (sending || queue.length) await (sending || kick()).catch(() => {});
-    } while (buffer.length);
+    // until nothing is left. Through an outage that never ends, so stop() stops waiting
+    // after stopTimeoutMs; the exit listeners stay until the queue is empty, so leaving
+    // the page mid-drain, or after that, still sends it all.
+    await sleep(0);
+    const settled = settle().then(() => {
+      document.removeEventListener("visibilitychange", onHide);
+      window.removeEventListener("pagehide", flushOnExit);
+      return true;
+    });
+    let timer;
+    const timedOut = new Promise((resolve) => (timer = setTimeout(resolve, config.stopTimeoutMs, false)));
+    const drained = await Promise.race([settled, timedOut]);
+    clearTimeout(timer);
     closed = true;
-    document.removeEventListener("visibilitychange", onHide);
-    window.removeEventListener("pagehide", flushOnExit);
+    const pendingEvents = queue.reduce((total, batch) => total + batch.events.length, 0);
+    if (!drained) {
+      fail(new Error(`${pendingEvents} events not sent yet after ${config.stopTimeoutMs / 1000} s; still retrying while the page is open`));
+    }
+    return { drained, pending: queue.length, pendingEvents };
   }
 
   return {
@@ -375,7 +515,10 @@ export function startRecording(options) {
     },
     flush,
     maskFormValues: (doc) => maskFormValues(doc, config.maskAllInputs),
-    /** Flushes, waits until everything is sent (or given up), and ends the recording. */
+    /**
+     * Flushes, waits until everything is sent (or refused for good) or stopTimeoutMs has
+     * passed, and ends the recording; resolves with {drained, pending, pendingEvents}.
+     */
     stop() {
       if (!stopping) stopping = drain();
       return stopping;
