@@ -8,6 +8,11 @@ records and chunk objects by the API's own code; the stack's settings
 (Pulumi.<stack>.yaml over the program's defaults) give memory, shards, the consumer's
 window and parallelization, the archive's buffer, and retention. Every figure that is
 an assumption rather than a measurement or a documented price says so where it is set.
+
+The AWS requests each POST, chunk object and reaper call makes (DynamoDB write and read
+units, index writes) are not modelled here: they are what ``python -m bench.scale``
+counted through the real handlers, read from ``bench/results.json`` (its ``scale``
+section, committed, so this stays fast and deterministic; ``python -m bench`` renews it).
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ from chalicelib.ingest import prepare_batch
 from infra.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
 # AWS list prices, us-east-1, as published in June 2025 (DynamoDB on-demand after its
 # November 2024 cut); not re-checked since: verify at aws.amazon.com/pricing.
 PRICES_AS_OF = "2025-06 (us-east-1 list prices; not re-checked since, verify at aws.amazon.com/pricing)"
 PRICE = {
-    "apigw_per_million": 3.50,  # REST API, first 333 million requests
+    "apigw_per_million": 3.50,  # REST API, first 333 million requests (then APIGW_TIERS)
     "lambda_per_million": 0.20,
     "lambda_gb_second": 0.0000166667,  # x86
     "kinesis_ondemand_stream_hour": 0.04,
@@ -50,6 +56,8 @@ PRICE = {
     "dynamodb_rru_per_million": 0.125,
     "logs_gb": 0.50,
 }
+# REST API requests a month and their price per million, tier by tier.
+APIGW_TIERS = ((333e6, 3.50), (667e6, 2.80), (19e9, 2.38), (math.inf, 1.51))
 # The recorder flushes every 10 s while nobody watches (site/src/recorder.js), so an
 # active page posts 6 batches a minute; while someone watches live it flushes every 2 s,
 # which this model leaves out (few recordings are watched as they happen).
@@ -62,7 +70,7 @@ HOURS_PER_MONTH = 730
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 MINUTES = (1_000, 100_000, 10_000_000)
 # Function time (assumptions, from the benchmarks' in-process timings and S3's usual
-# first-byte times): the API's POST (inflate, validate, PutRecords, UpdateItem); the
+# first-byte times): the API's POST (inflate, validate, BatchGetItem, PutRecords, PutItem); the
 # consumer's fixed part and each object's GetItem + PutObject, sixteen at a time; the
 # reaper's GetItem; the compactor per recording, fixed plus per MB of events (fetch,
 # decode, gzip -6, write, read back; bench/compaction.py: 22 MB in 3.4 s with 20 ms S3
@@ -80,9 +88,9 @@ COMPACTOR_MEMORY_MB = 2048  # api/.chalice/config.json
 LOG_BYTES = {"api": 400, "consumer": 500, "reaper": 300, "compactor": 400}
 # Assumption: a 640-px JPEG thumbnail at quality 0.7 (the recorder's settings).
 SCREENSHOT_BYTES = 40 * 1024
-# A recording's item: fixed attributes, plus its set of counted seqs (16-digit numbers).
-ITEM_BASE_BYTES = 400
-SEQ_BYTES = 10
+# A compacted recording: its item updated, its byPendingCompaction entry removed (a
+# write each, the item under 1 KB: api/chalicelib/recordings.py), one read of the item.
+COMPACTION_WRITE_UNITS = 2
 # Kinesis on-demand starts with capacity of four shards (4 MB/s in).
 ON_DEMAND_SHARDS = 4
 # The other shape keeps its shared objects until a lifecycle rule expires them: S3
@@ -165,6 +173,8 @@ def stack_settings(stack: str) -> StackSettings:
         kinesis_mode=str(values.get("kinesisMode", defaults.kinesis_mode)),
         kinesis_shards=pick("kinesisShards", "kinesis_shards"),
         lambda_memory_mb=pick("lambdaMemoryMb", "lambda_memory_mb"),
+        throttle_rate_limit=float(values.get("throttleRateLimit", defaults.throttle_rate_limit)),
+        throttle_burst_limit=pick("throttleBurstLimit", "throttle_burst_limit"),
     ).validate()
 
 
@@ -208,19 +218,68 @@ def traffic(minutes: int, settings: StackSettings, volume: PerMinute) -> Traffic
     )
 
 
-def ingest_write_units(volume: PerMinute) -> float:
-    """DynamoDB write units of one POST (the recorder uses an ingest key).
+@dataclass(frozen=True)
+class Units:
+    """DynamoDB units per request, as ``bench.scale`` counted them through the real handlers.
 
-    Two rate-limit counters (the key's and its owner's), 1 WRU each; counting the batch
-    (UpdateItem: the item, its copy in the ``byCreated`` LSI, which projects every
-    attribute, and the ``byPendingCompaction`` GSI, where a changed sort key
-    ``updatedAt`` is a delete plus a put); widening the time span (the item and its
-    LSI copy). The item grows by its counted seqs; a recording's average item size is
-    used.
+    Write units include the index writes they cause; read units are what DynamoDB bills
+    (1 per 4 KB read consistently, half that eventually). A route's figures include its
+    share of what an instance does now and then (reading the ingest key, leasing a slice
+    of a rate budget: ``api/chalicelib/limits.py``).
     """
-    seqs = volume.posts * RECORDING_MINUTES / 2
-    item_units = math.ceil((ITEM_BASE_BYTES + SEQ_BYTES * seqs) / 1024)
-    return 2 + (2 * item_units + 2) + 2 * item_units
+
+    create_wru: float
+    create_rru: float
+    events_wru: float
+    events_rru: float
+    # The stream consumer, per chunk object (its recording's item read and updated)...
+    chunk_wru: float
+    chunk_rru: float
+    # ...and once per recording: its first count puts it in the byPendingCompaction index.
+    index_wru_per_recording: float
+    reaper_rru: float
+
+    @classmethod
+    def of(cls, per_request: dict[str, dict[str, float]]) -> Units:
+        """From ``bench.scale``'s ``per_request`` section."""
+        create, events = per_request["create"], per_request["events"]
+        chunk, reaper = per_request["consumer_chunk_object"], per_request["reaper_invocation"]
+        return cls(
+            create_wru=create["wcu"] + create["index_wcu"],
+            create_rru=create["rcu"],
+            events_wru=events["wcu"] + events["index_wcu"],
+            events_rru=events["rcu"],
+            chunk_wru=chunk["wcu"] + chunk["index_wcu"],
+            chunk_rru=chunk["rcu"],
+            index_wru_per_recording=chunk["index_wcu_once_per_recording"],
+            reaper_rru=reaper["rcu"],
+        )
+
+
+@functools.cache
+def units() -> Units:
+    """The measured units, from bench/results.json (``python -m bench.scale`` counted them)."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    per_request = results.get("scale", {}).get("per_request")
+    if not per_request:
+        raise RuntimeError(f"{RESULTS} has no scale.per_request section: run `python -m bench` (or bench.scale)")
+    return Units.of(per_request)
+
+
+def active_refresh_writes() -> float:
+    """Index writes per recording from ``activeAt`` moving (every ACTIVE_REFRESH_SECONDS; a delete and a put)."""
+    refreshes = (RECORDING_MINUTES * 60 - 1) // api_settings.ACTIVE_REFRESH_SECONDS
+    return 2.0 * refreshes
+
+
+def apigw_dollars(requests: float) -> float:
+    """REST API requests a month, priced tier by tier."""
+    dollars, below = 0.0, 0.0
+    for size, price in APIGW_TIERS:
+        taken = min(max(requests - below, 0.0), size)
+        dollars += taken / 1e6 * price
+        below += size
+    return dollars
 
 
 def _lambda(invocations: float, seconds: float, memory_mb: int) -> float:
@@ -238,7 +297,7 @@ def reaper_cost_each(settings: StackSettings) -> float:
     """One reaper invocation: the request, its time, its GetItem, its log lines."""
     return (
         _lambda(1, REAPER_SECONDS, settings.lambda_memory_mb)
-        + PRICE["dynamodb_rru_per_million"] / 1e6
+        + units().reaper_rru * PRICE["dynamodb_rru_per_million"] / 1e6
         + _gb(LOG_BYTES["reaper"]) * PRICE["logs_gb"]
     )
 
@@ -286,12 +345,28 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
     held_gb = _gb(minutes * volume.compacted_bytes + t.recordings * SCREENSHOT_BYTES) * settings.retention_days / 30
     held_gb += _gb(minutes * volume.chunk_bytes) * settings.archive_retention_days / 30
 
-    # DynamoDB: every POST writes (see ingest_write_units) and reads the item once
-    # (a consistent GetItem, 1 RRU up to 4 KB); the consumer and the reaper read it once
-    # per object; compaction reads it and writes it (item, LSI, GSI entry removed), and
-    # each run queries the 16 shards of the pending index.
-    wru = t.posts * ingest_write_units(volume) + t.recordings * 3 * 2
-    rru = t.posts + t.chunk_puts + reaper + t.recordings + compactor_runs * api_settings.COMPACTION_SHARDS * 0.5
+    # DynamoDB, as bench.scale counted it (Units): a recording's first POST creates it,
+    # the others are events POSTs; the consumer per object, and once per recording for
+    # its pending-compaction index entry (plus activeAt's refreshes); the reaper per
+    # object. Compaction reads and writes each recording (COMPACTION_WRITE_UNITS) and each
+    # run queries every shard of the pending index.
+    u = units()
+    events_posts = max(t.posts - t.recordings, 0.0)
+    wru = (
+        t.recordings * u.create_wru
+        + events_posts * u.events_wru
+        + t.chunk_puts * u.chunk_wru
+        + t.recordings * (u.index_wru_per_recording + active_refresh_writes())
+        + t.recordings * COMPACTION_WRITE_UNITS
+    )
+    rru = (
+        t.recordings * u.create_rru
+        + events_posts * u.events_rru
+        + t.chunk_puts * u.chunk_rru
+        + reaper * u.reaper_rru
+        + t.recordings
+        + compactor_runs * api_settings.COMPACTION_SHARDS * 0.5
+    )
     logs = (
         (t.posts + replay_requests) * LOG_BYTES["api"]
         + t.invocations * LOG_BYTES["consumer"]
@@ -299,7 +374,7 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         + (compactor_runs + t.recordings) * LOG_BYTES["compactor"]
     )
     return {
-        "API Gateway": (t.posts + replay_requests) / 1e6 * PRICE["apigw_per_million"],
+        "API Gateway": apigw_dollars(t.posts + replay_requests),
         "Lambda: API": _lambda(t.posts + replay_requests, HANDLER_SECONDS, memory),
         "Lambda: stream consumer": _lambda(t.invocations, consumer_seconds, memory),
         "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory),
@@ -358,6 +433,11 @@ def table(stack: str = "prod") -> str:
         lines.append(f"| {service} | " + " | ".join(f"${costs[m][service]:,.2f}" for m in MINUTES) + " |")
     lines.append("| **total** | " + " | ".join(f"**${sum(costs[m].values()):,.2f}**" for m in MINUTES) + " |")
     lines.append("| per recorded minute | " + " | ".join(f"${sum(costs[m].values()) / m:.5f}" for m in MINUTES) + " |")
+    lines.append(
+        f"| per 1,000 {RECORDING_MINUTES}-minute sessions | "
+        + " | ".join(f"${sum(costs[m].values()) / (m / RECORDING_MINUTES) * 1000:,.2f}" for m in MINUTES)
+        + " |"
+    )
     busiest = traffic(MINUTES[-1], settings, volume)
     assumptions = (
         f"Stack `{stack}`: Kinesis {settings.kinesis_mode} ({settings.kinesis_shards} shards), consumer window "
@@ -370,7 +450,33 @@ def table(stack: str = "prod") -> str:
         f"{MINUTES[-1]:,} minutes the consumer runs {busiest.invocations / 1e6:.1f} million times for "
         f"{busiest.chunk_puts / 1e6:.0f} million objects. Prices: {PRICES_AS_OF}."
     )
-    return "\n".join(lines) + "\n\n" + assumptions
+    u = units()
+    measured = (
+        f"DynamoDB units per request, as `python -m bench.scale` counted them through the handlers: an events POST "
+        f"{u.events_wru:.2f} write units (the seq's item; rate budgets are leased in 1% slices) and {u.events_rru:.2f}"
+        f" read units (one consistent BatchGetItem of two items); a create {u.create_wru:.2f} write units (the"
+        f" recording and its byOwner entry); per chunk object {u.chunk_wru:.2f} write and {u.chunk_rru:.2f} read"
+        f" units, plus {u.index_wru_per_recording:.2f} index write per recording; {u.reaper_rru:.2f} read unit per"
+        " reaper call."
+    )
+    cap = throttle_cap(settings)
+    throttle = (
+        f"What the stage throttle caps: at `throttleRateLimit` {settings.throttle_rate_limit:,.0f} requests/s"
+        f" sustained for a month, the API could take at most {cap['requests'] / 1e6:,.0f} million requests, billing"
+        f" at most ${cap['api_gateway']:,.2f} of API Gateway + ${cap['lambda_api']:,.2f} of Lambda: API"
+        f" (${cap['api_gateway'] + cap['lambda_api']:,.2f}); the rest of the bill follows the batches accepted."
+    )
+    return "\n".join(lines) + "\n\n" + assumptions + "\n\n" + measured + "\n\n" + throttle
+
+
+def throttle_cap(settings: StackSettings) -> dict[str, float]:
+    """The most the stage throttle lets the API bill in a month: requests, API Gateway and Lambda: API dollars."""
+    requests = settings.throttle_rate_limit * SECONDS_PER_MONTH
+    return {
+        "requests": requests,
+        "api_gateway": apigw_dollars(requests),
+        "lambda_api": _lambda(requests, HANDLER_SECONDS, settings.lambda_memory_mb),
+    }
 
 
 def shape_table(stack: str = "prod") -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -11,15 +12,19 @@ import pytest
 from bench.cost import (
     FLUSH_SECONDS,
     MINUTES,
+    RECORDING_MINUTES,
     SECONDS_PER_MONTH,
     PerMinute,
+    apigw_dollars,
     monthly,
     per_minute,
     shape_table,
     shapes,
     stack_settings,
     table,
+    throttle_cap,
     traffic,
+    units,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -107,3 +112,26 @@ def test_shared_objects_pay_off_only_once_invocations_stop_growing_with_batches(
     # while every batch is an invocation; past that, shared objects save most S3 PUTs.
     assert abs(differences[0]) < 0.05
     assert differences[-1] > 100 * max(differences[0], 0.01)
+
+
+def test_dynamodb_units_are_the_ones_the_scale_simulation_counted() -> None:
+    results = json.loads((ROOT / "bench" / "results.json").read_text())
+    per_request = results["scale"]["per_request"]
+    measured = units()
+    events = per_request["events"]
+    assert measured.events_wru == events["wcu"] + events["index_wcu"]
+    assert measured.events_rru == events["rcu"]
+    # One constant-size write per events POST (plus its share of rate-budget leases).
+    assert measured.events_wru <= 1.01
+
+
+def test_the_table_prices_sessions_and_what_the_stage_throttle_caps() -> None:
+    settings = stack_settings("prod")
+    text = table("prod")
+    assert f"| per 1,000 {RECORDING_MINUTES}-minute sessions |" in text
+    cap = throttle_cap(settings)
+    assert cap["requests"] == settings.throttle_rate_limit * SECONDS_PER_MONTH
+    assert f"{cap['requests'] / 1e6:,.0f} million requests" in text
+    # API Gateway's tiers: the first 333 million at the list price, the rest cheaper.
+    assert apigw_dollars(333e6) == pytest.approx(333 * 3.50)
+    assert apigw_dollars(1e9) < 1000 * 3.50
