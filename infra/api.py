@@ -14,8 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from chalicelib import layout
-from chalicelib.keys import INDEX_BY_OWNER
-from chalicelib.recordings import INDEX_BY_CREATED, INDEX_PENDING_COMPACTION
+from chalicelib.schema import INDEX_KEYS_BY_OWNER, INDEX_PENDING_COMPACTION, INDEX_RECORDINGS_BY_OWNER
 from infra import policies
 from infra.packaging import ChalicePackage
 from infra.settings import StackSettings
@@ -84,14 +83,16 @@ class Arns:
 def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
     """The HTTP API: recordings table, writes to the stream, its owners' objects."""
     return [
+        # Recordings and their batches' idempotency items (a deleted recording's item is
+        # replaced by a bare tombstone, never deleted by the API).
         policies.statement(
-            ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-            [arns.table, f"{arns.table}/index/{INDEX_BY_CREATED}"],
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [arns.table]
         ),
+        policies.statement(["dynamodb:Query"], [f"{arns.table}/index/{INDEX_RECORDINGS_BY_OWNER}"]),
         # Ingest keys (create, list, revoke, verify) and the rate-limit counters.
         policies.statement(
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-            [arns.access_table, f"{arns.access_table}/index/{INDEX_BY_OWNER}"],
+            [arns.access_table, f"{arns.access_table}/index/{INDEX_KEYS_BY_OWNER}"],
         ),
         policies.statement(["kinesis:PutRecords"], [arns.stream]),
         policies.statement(["s3:ListBucket"], [arns.bucket], StringLike={"s3:prefix": [f"{layout.RECORDINGS_ROOT}*"]}),
@@ -159,6 +160,26 @@ FUNCTION_POLICIES: dict[str, Callable[[Arns], list[dict[str, Any]]]] = {
 }
 
 
+# The stage throttle answers 429 itself, before any function runs: like every 429 of
+# the API it carries Retry-After and the API's error shape, and any page may read it
+# (the recorder runs on other origins and backs off by it).
+GATEWAY_RESPONSES = {
+    "THROTTLED": {
+        "statusCode": 429,
+        "responseParameters": {
+            "gatewayresponse.header.Retry-After": "'1'",
+            "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+            "gatewayresponse.header.Access-Control-Expose-Headers": "'Retry-After'",
+        },
+        "responseTemplates": {
+            "application/json": json.dumps(
+                {"error": {"code": "throttled", "message": "the API's request rate limit was reached; retry later"}}
+            )
+        },
+    }
+}
+
+
 def schedule_expression(minutes: int) -> str:
     """An EventBridge rate expression (its unit is singular for one)."""
     return "rate(1 minute)" if minutes == 1 else f"rate({minutes} minutes)"
@@ -182,6 +203,7 @@ def integration_body(definition: dict[str, Any], function_arns: dict[str, str], 
                 integration["uri"] = (
                     f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arns[logical]}/invocations"
                 )
+    body["x-amazon-apigateway-gateway-responses"] = GATEWAY_RESPONSES
     return json.dumps(body, sort_keys=True)
 
 
@@ -213,7 +235,10 @@ class Api(pulumi.ComponentResource):
             "RRWEB_LIMIT_KEY_REQUESTS": str(settings.key_requests_per_minute),
             "RRWEB_LIMIT_KEY_BYTES": str(settings.key_bytes_per_minute),
             "RRWEB_LIMIT_USER_REQUESTS": str(settings.user_requests_per_minute),
+            "RRWEB_LIMIT_KEY_REQUESTS_MAX": str(settings.key_requests_per_minute_max),
             "RRWEB_LIMIT_USER_BYTES": str(settings.user_bytes_per_minute),
+            "RRWEB_LIMIT_RECORDING_REQUESTS": str(settings.recording_requests_per_minute),
+            "RRWEB_LIMIT_CLIENT_REQUESTS": str(settings.client_requests_per_minute),
             "RRWEB_COMPACT_IDLE_SECONDS": str(settings.compact_idle_minutes * 60),
         }
 

@@ -14,8 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from chalicelib.keys import INDEX_BY_OWNER
-from chalicelib.recordings import INDEX_PENDING_COMPACTION
+from chalicelib.schema import INDEX_KEYS_BY_OWNER, INDEX_PENDING_COMPACTION, INDEX_RECORDINGS_BY_OWNER
 from infra import policies
 from infra.api import COMPACTOR, CONSUMER, FUNCTION_POLICIES, Arns, kebab
 from infra.settings import StackSettings
@@ -451,14 +450,31 @@ class Monitoring(pulumi.ComponentResource):
 
     def _table_alarms(self, args: MonitoringArgs) -> None:
         for role, table, table_field, indexes in (
-            ("recordings", args.table, "table", (INDEX_PENDING_COMPACTION,)),
-            ("access", args.access_table, "access_table", (INDEX_BY_OWNER,)),
+            ("recordings", args.table, "table", (INDEX_RECORDINGS_BY_OWNER, INDEX_PENDING_COMPACTION)),
+            ("access", args.access_table, "access_table", (INDEX_KEYS_BY_OWNER,)),
         ):
+            operations = granted_operations(table_field)
+            if len(operations) + 2 + 2 * len(indexes) <= MAX_ALARM_METRICS:
+                self._alarm(
+                    f"{role}-table-throttled",
+                    f"DynamoDB throttled requests to the {role} table in three of the last five minutes.",
+                    TROUBLE,
+                    queries=throttle_queries(table, operations, indexes),
+                )
+                continue
+            # Over CloudWatch's metrics per alarm: the indexes get an alarm of their own.
             self._alarm(
                 f"{role}-table-throttled",
                 f"DynamoDB throttled requests to the {role} table in three of the last five minutes.",
                 TROUBLE,
-                queries=throttle_queries(table, granted_operations(table_field), indexes),
+                queries=throttle_queries(table, operations, ()),
+            )
+            self._alarm(
+                f"{role}-indexes-throttled",
+                f"DynamoDB throttled writes to the {role} table's indexes in three of the last five minutes "
+                "(which throttles the table's writes too).",
+                TROUBLE,
+                queries=throttle_queries(table, (), indexes),
             )
 
 

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 import pulumi
 
+from chalicelib.settings import Limits
+
+# The API's own defaults: one definition, read here and by the functions.
+LIMITS = Limits()
 PROJECT = "rrweb-s3-storage"
 
 
@@ -57,10 +61,16 @@ class StackSettings:
     # through its CloudFront distribution, same-origin, and needs no entry; it and these
     # origins may also fetch compacted event blocks straight from the bucket).
     allowed_origins: tuple[str, ...] = ()
-    key_requests_per_minute: int = 600
-    key_bytes_per_minute: int = 64 * 1024 * 1024
-    user_requests_per_minute: int = 1200
-    user_bytes_per_minute: int = 128 * 1024 * 1024
+    # Rate limits (chalicelib/limits.py): an ingest key's default budget (a key may be
+    # given its own, up to keyRequestsPerMinuteMax), a signed-in user's, and the
+    # per-visitor abuse limits (one recording, one client address).
+    key_requests_per_minute: int = LIMITS.key_requests
+    key_bytes_per_minute: int = LIMITS.key_bytes
+    key_requests_per_minute_max: int = LIMITS.key_requests_max
+    user_requests_per_minute: int = LIMITS.user_requests
+    user_bytes_per_minute: int = LIMITS.user_bytes
+    recording_requests_per_minute: int = LIMITS.recording_requests
+    client_requests_per_minute: int = LIMITS.client_requests
     # Where alarm notifications go; without it the topic still exists, so a subscription
     # can be added by hand (or another tool) without touching the alarms.
     alarm_email: str | None = None
@@ -96,10 +106,14 @@ class StackSettings:
                 self.key_bytes_per_minute,
                 self.user_requests_per_minute,
                 self.user_bytes_per_minute,
+                self.recording_requests_per_minute,
+                self.client_requests_per_minute,
             )
             < 1
         ):
             raise ValueError("rate limits must be >= 1")
+        if self.key_requests_per_minute_max < self.key_requests_per_minute:
+            raise ValueError("keyRequestsPerMinuteMax must be >= keyRequestsPerMinute")
         if self.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
             raise ValueError("alarmEmail must be one email address")
         if self.chalice_stage not in ("dev", "prod"):
@@ -170,8 +184,11 @@ class StackSettings:
             allowed_origins=tuple(config.get_object("allowedOrigins") or ()),
             key_requests_per_minute=pick("keyRequestsPerMinute", "get_int"),
             key_bytes_per_minute=pick("keyBytesPerMinute", "get_int"),
+            key_requests_per_minute_max=pick("keyRequestsPerMinuteMax", "get_int"),
             user_requests_per_minute=pick("userRequestsPerMinute", "get_int"),
             user_bytes_per_minute=pick("userBytesPerMinute", "get_int"),
+            recording_requests_per_minute=pick("recordingRequestsPerMinute", "get_int"),
+            client_requests_per_minute=pick("clientRequestsPerMinute", "get_int"),
             alarm_email=config.get("alarmEmail") or None,
         ).validate()
 
@@ -211,7 +228,10 @@ CONFIG_KEYS = (
     "allowedOrigins",
     "keyRequestsPerMinute",
     "keyBytesPerMinute",
+    "keyRequestsPerMinuteMax",
     "userRequestsPerMinute",
     "userBytesPerMinute",
+    "recordingRequestsPerMinute",
+    "clientRequestsPerMinute",
     "alarmEmail",
 )

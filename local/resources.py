@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import layout
-from chalicelib.keys import INDEX_BY_OWNER
-from chalicelib.recordings import INDEX_BY_CREATED, INDEX_PENDING_COMPACTION, PENDING_ATTRIBUTE, TTL_ATTRIBUTE
+from chalicelib import layout, schema
 
 PROJECT = "rrweb-s3-storage"
 ACCOUNT = "123456789012"
@@ -87,17 +85,8 @@ def provision(
     if not _exists(lambda: s3.head_bucket(Bucket=names.bucket), "ClientError"):
         s3.create_bucket(Bucket=names.bucket)
 
-    if not _exists(lambda: dynamodb.describe_table(TableName=names.table), "ResourceNotFoundException"):
-        dynamodb.create_table(TableName=names.table, BillingMode="PAY_PER_REQUEST", **table_schema())
-        dynamodb.update_time_to_live(
-            TableName=names.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-        )
-
-    if not _exists(lambda: dynamodb.describe_table(TableName=names.access_table), "ResourceNotFoundException"):
-        dynamodb.create_table(TableName=names.access_table, BillingMode="PAY_PER_REQUEST", **access_table_schema())
-        dynamodb.update_time_to_live(
-            TableName=names.access_table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-        )
+    for name, table in ((names.table, schema.RECORDINGS), (names.access_table, schema.ACCESS)):
+        _table(dynamodb, name, table)
 
     if not _exists(lambda: kinesis.describe_stream_summary(StreamName=names.stream), "ResourceNotFoundException"):
         if shards is None:
@@ -131,6 +120,27 @@ def provision(
     return {**_user_pool(session.client("cognito-idp"), names), "RRWEB_FAILURE_QUEUE_URL": queue_url}
 
 
+def _table(dynamodb: Any, name: str, table: schema.TableSchema) -> None:
+    """Create the table as ``schema`` defines it, or refuse one kept from an older layout."""
+    try:
+        existing = dynamodb.describe_table(TableName=name)["Table"]
+    except Exception as exc:  # botocore raises service-specific classes
+        if type(exc).__name__ != "ResourceNotFoundException":
+            raise
+    else:
+        keys = [key["AttributeName"] for key in existing["KeySchema"]]
+        if keys != [table.hash_key]:
+            raise RuntimeError(
+                f"table {name} is keyed by {keys}, not [{table.hash_key!r}]: it holds an older layout. "
+                "Start the local stack with a fresh data directory (or remove the old one)."
+            )
+        return
+    dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **table.boto3())
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute}
+    )
+
+
 def _user_pool(cognito: Any, names: Names) -> dict[str, str]:
     """The pool and site client, found by name (a restarted local stack restores them)."""
     pools = cognito.list_user_pools(MaxResults=60)["UserPools"]
@@ -160,62 +170,3 @@ def _user_pool(cognito: Any, names: Names) -> dict[str, str]:
             ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
         )["UserPoolClient"]["ClientId"]
     return {"RRWEB_USER_POOL_ID": pool_id, "RRWEB_USER_POOL_CLIENT_ID": client_id}
-
-
-def access_table_schema() -> dict[str, Any]:
-    """Keys and index of the access table (ingest keys and rate counters)."""
-    return {
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "owner", "AttributeType": "S"},
-            {"AttributeName": "createdAt", "AttributeType": "N"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": INDEX_BY_OWNER,
-                "KeySchema": [
-                    {"AttributeName": "owner", "KeyType": "HASH"},
-                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["keyId", "name", "revokedAt"]},
-            }
-        ],
-    }
-
-
-def table_schema() -> dict[str, Any]:
-    """Keys and index of the recordings table (what the API's queries rely on)."""
-    return {
-        "KeySchema": [
-            {"AttributeName": "owner", "KeyType": "HASH"},
-            {"AttributeName": "recordingId", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "owner", "AttributeType": "S"},
-            {"AttributeName": "recordingId", "AttributeType": "S"},
-            {"AttributeName": "createdKey", "AttributeType": "S"},
-            {"AttributeName": PENDING_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": "updatedAt", "AttributeType": "N"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": INDEX_PENDING_COMPACTION,
-                "KeySchema": [
-                    {"AttributeName": PENDING_ATTRIBUTE, "KeyType": "HASH"},
-                    {"AttributeName": "updatedAt", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-        "LocalSecondaryIndexes": [
-            {
-                "IndexName": INDEX_BY_CREATED,
-                "KeySchema": [
-                    {"AttributeName": "owner", "KeyType": "HASH"},
-                    {"AttributeName": "createdKey", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    }

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import layout, records
-from .consumer import storable, store_chunk
+from .consumer import storable, write_chunk
 from .recordings import RecordingStore
 
 logger = logging.getLogger("rrweb.archive")
@@ -102,9 +102,9 @@ class Archive:
                 if item is None:
                     result.skipped_deleted += len(lines)
                     continue
-                store_chunk(s3=self._s3, bucket=self._bucket, store=self._store, item=item, name=name, lines=lines)
-                # Later chunks of the same recording must see it pending again.
-                items[pair] = self._store.get(*pair)
+                write_chunk(s3=self._s3, bucket=self._bucket, item=item, name=name, lines=lines)
+                # Counted already when they first arrived; compaction must fold them in.
+                self._store.reschedule_compaction(*pair)
                 result.records += len(lines)
                 result.chunks += 1
                 result.recordings.add(pair[1])

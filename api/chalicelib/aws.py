@@ -68,7 +68,7 @@ def get_store() -> Store:
     dynamodb = session.resource("dynamodb", config=client_config)
     metadata = RecordingStore(table=dynamodb.Table(config.table))
     access = dynamodb.Table(config.access_table)
-    keys = Keys(table=access)
+    keys = Keys(table=access, limits=config.limits)
     recordings = Recordings(store=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days)
     writer = EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream)
     events = EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY)

@@ -1,8 +1,9 @@
 """Compaction: a recording idle for a while becomes one object of plain rrweb events.
 
-Finding the work costs no Scan: every counted batch puts its recording in one shard of
-the sparse index ``byPendingCompaction`` (sort key ``updatedAt``), and each run queries
-every shard for recordings idle since before the cutoff. A recording costs O(1) index
+Finding the work costs no Scan: every counted chunk puts its recording in one shard of
+the sparse index ``byPendingCompaction`` (sort key ``activeAt``), and each run queries
+every shard for recordings inactive since before the cutoff, then checks each item's
+exact ``updatedAt``. A recording costs O(1) index
 requests: it is returned once and leaves the index when compacted.
 
 Compacting one recording, in steps that each leave the recording fully readable:
@@ -13,7 +14,10 @@ Compacting one recording, in steps that each leave the recording fully readable:
 4. commit: create the index of g+1, only if none exists (a concurrent run that loses
    this race stops here and deletes nothing);
 5. delete the chunks it folded and the older generation;
-6. leave the pending index, unless a batch arrived meanwhile.
+6. leave the pending index, unless a chunk was counted meanwhile (the consumer counts a
+   chunk only after writing it, so one counted after step 1 may be missing from the
+   listing: the recording then stays pending for the next run). The generation's exact
+   counts (each seq once) replace the running ones.
 
 Chunks that hold nothing new (a late redelivery or a rebuild repeating batches the
 current generation holds) are deleted without writing a generation. Compacted data is
@@ -97,7 +101,7 @@ class Compactor:
             pending = self._store.pending_compaction(str(shard), idle_before=cutoff, page=per_shard)
             for tried, key in enumerate(pending, start=1):
                 try:
-                    outcome = self.compact(key["owner"], key["recordingId"]).outcome
+                    outcome = self.compact(*RecordingStore.owner_and_id(key), idle_before=cutoff).outcome
                 except Exception:
                     # One recording's failure must not stop the others; it stays pending.
                     logger.exception("compaction failed; it is retried on the next run")
@@ -108,11 +112,18 @@ class Compactor:
                     break
         return counts
 
-    def compact(self, owner: str, recording_id: str) -> Result:
-        """Fold the recording's chunks into a new compacted generation (see the module's steps)."""
+    def compact(self, owner: str, recording_id: str, *, idle_before: int | None = None) -> Result:
+        """Fold the recording's chunks into a new compacted generation (see the module's steps).
+
+        With ``idle_before`` (ms), a recording counted since then is left pending ("waiting").
+        """
         item = self._store.get(owner, recording_id)
         if item is None:
             return Result(outcome="gone")
+        if idle_before is not None and int(item.get("updatedAt", 0)) >= idle_before:
+            # Counted since its index entry was last refreshed: not idle yet. It stays
+            # pending, and its entry moves on by the time it could be.
+            return Result(outcome="waiting")
         listing = self._reader.listing(owner, recording_id)
         contents = self._reader.contents(owner, recording_id, listing)
         previous = contents.index
@@ -126,7 +137,12 @@ class Compactor:
             generation = previous.generation if previous else 0
             chunks = list(listing.chunks) if previous is not None else []
             self._delete(chunks + self._garbage(listing, previous))
-            self._store.finish_compaction(owner, recording_id, updated_at=item["updatedAt"], generation=generation)
+            if previous is not None:
+                self._store.finish_compaction(
+                    item, generation=generation, events=previous.events, batches=len(previous.seqs)
+                )
+            else:
+                self._store.finish_compaction(item, generation=generation)
             return Result(outcome="unchanged", generation=generation)
 
         folded_before = previous.folded if previous else frozenset()
@@ -156,7 +172,7 @@ class Compactor:
         # Every listed chunk is in the new generation: the new ones, and folded ones a
         # crash left behind.
         self._delete(list(listing.chunks) + self._garbage(listing, index))
-        self._store.finish_compaction(owner, recording_id, updated_at=item["updatedAt"], generation=generation)
+        self._store.finish_compaction(item, generation=generation, events=encoded.events, batches=len(seqs))
         return Result(
             outcome="compacted",
             generation=generation,

@@ -3,8 +3,8 @@
 The journey of one batch, from the API's acknowledgement to its last resting place:
 
 1. ``ingest.py`` put the batch on the Kinesis stream as one or more ingest records
-   (``records.py``: a JSON line each, partition key = recording id) and counted it; only
-   then did the client get its 202.
+   (``records.py``: a JSON line each, partition key = recording id) and marked its seq
+   written; only then did the client get its 202.
 2. **Here**, within seconds: Lambda's event source mapping hands this consumer the
    records of one shard, at most ``consumerBatchSize`` of them, after at most
    ``consumerBatchingWindowSeconds``. The consumer groups them by recording and writes
@@ -46,8 +46,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from . import layout, records
-from .recordings import PENDING_ATTRIBUTE, RecordingStore
+from .recordings import RecordingStore, chunk_counts, sequence_order
 
 logger = logging.getLogger("rrweb.consumer")
 
@@ -58,6 +60,9 @@ _GZIP_LEVEL = 6
 # "/" and not "..", which tools that map keys to paths would follow out of the prefix.
 _OWNER = re.compile(r"(?!.*\.\.)[A-Za-z0-9_.:-]{1,128}")
 _RECORDING = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Counting races only with another invocation on the same recording (a retry while a
+# slow first attempt still runs): a few attempts settle it.
+_COUNT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,28 +186,41 @@ class StreamConsumer:
             item = self._store.get_any(owner, recording)
             if item is None or item.get("deleting"):
                 return ""
-            return store_chunk(
-                s3=self._s3,
-                bucket=self._bucket,
-                store=self._store,
-                item=item,
-                name=name,
-                lines=[record.data for record in group],
+            key = write_chunk(
+                s3=self._s3, bucket=self._bucket, item=item, name=name, lines=[record.data for record in group]
             )
+            for _ in range(_COUNT_ATTEMPTS):
+                outcome = self._count(item, group)
+                if outcome == "counted":
+                    return key
+                # Deleted meanwhile: the chunk is an orphan, which the DELETE's reaper removes.
+                item = self._store.get_any(owner, recording) if outcome == "raced" else None
+                if item is None or item.get("deleting"):
+                    return ""
+            raise RuntimeError(f"the recording's counts kept changing over {_COUNT_ATTEMPTS} attempts")
         except Exception:
             logger.exception("could not store a recording's records; they will be retried")
             return None
 
+    def _count(self, item: dict[str, Any], group: list[StreamRecord]) -> str:
+        """Count the records past the item's ``countedThrough``: "counted", "raced" or "gone"."""
+        seen = item.get("countedThrough")
+        fresh = [record for record in group if seen is None or sequence_order(record.sequence) > seen]
+        parts = [part for part in map(_parse, fresh) if part is not None]
+        try:
+            # A redelivery of records counted already must not move the mark back.
+            through = max(sequence_order(group[-1].sequence), seen or "")
+            counted = self._store.count_chunk(item, chunk_counts(parts), through=through)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return "raced"
+            raise
+        return "counted" if counted else "gone"
 
-def store_chunk(
-    *, s3: Any, bucket: str, store: RecordingStore, item: dict[str, Any], name: str, lines: list[bytes]
-) -> str:
-    """Write ingest record lines as one chunk object of the recording ``item`` describes.
 
-    A recording that was compacted already goes back in line for compaction, so these
-    events join its compacted object once it is idle again.
-    """
-    owner, recording = item["owner"], item["recordingId"]
+def write_chunk(*, s3: Any, bucket: str, item: dict[str, Any], name: str, lines: list[bytes]) -> str:
+    """Write ingest record lines as one chunk object of the recording ``item`` describes; its key."""
+    owner, recording = RecordingStore.owner_and_id(item)
     body = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
     key = layout.chunk_key(owner, recording, name)
     s3.put_object(
@@ -211,6 +229,4 @@ def store_chunk(
         Body=gzip.compress(body, compresslevel=_GZIP_LEVEL, mtime=0),
         ContentType="application/gzip",
     )
-    if PENDING_ATTRIBUTE not in item and "compactedGeneration" in item:
-        store.reschedule_compaction(owner, recording)
     return key

@@ -1,9 +1,11 @@
 """The write path: an event batch from request body to the stream, then the 202.
 
-Inflate (bounded) and validate the body, check the recording, then send the batch's
-gzip payload (the client's own bytes when it sent gzip) as one or more ingest records
-with PutRecords. Only after Kinesis took every record is the batch counted and
-acknowledged. What happens after the 202 is in ``consumer.py``.
+Inflate (bounded) and validate the body, read the recording and the batch's
+idempotency item (one BatchGetItem), then send the batch's gzip payload (the client's
+own bytes when it sent gzip) as one or more ingest records with PutRecords. Only after
+Kinesis took every record is the seq marked written (the POST's one DynamoDB write, of
+constant size) and the batch acknowledged. The stream consumer counts it
+(``consumer.py``: what happens after the 202).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import records, settings, validation
-from .errors import ApiError, ConflictError, PayloadTooLargeError, ServiceUnavailableError
+from .errors import ApiError, ConflictError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError
 from .recordings import Recordings, RecordingStore, new_id, now_ms
 
 # PutRecords limits: 500 records and 5 MiB (data plus partition keys) per call.
@@ -149,6 +151,9 @@ def _prepared(
             payload=payload,
             received=now_ms(),
             events=batch.event_count,
+            raw=batch.raw_bytes,
+            first=batch.first_timestamp,
+            last=batch.last_timestamp,
             part_size=part_size,
         ),
         stored_bytes=len(payload),
@@ -181,7 +186,6 @@ def prepare_batch(
 
 def ingest(
     *,
-    recordings: Recordings,
     store: RecordingStore,
     writer: EventWriter,
     owner: str,
@@ -199,48 +203,53 @@ def ingest(
     prepared = prepare_batch(
         owner=owner, recording_id=recording_id, body=body, content_encoding=content_encoding, part_size=part_size
     )
-    return commit(
-        recordings=recordings, store=store, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared
-    )
+    return commit(store=store, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared)
 
 
 def commit(
     *,
-    recordings: Recordings,
     store: RecordingStore,
     writer: EventWriter,
     owner: str,
     recording_id: str,
     prepared: PreparedBatch,
+    item: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write a validated batch to the stream, then count it; returns the 202 body.
+    """Write a validated batch to the stream, then mark its seq written; returns the 202 body.
 
-    If anything fails after the stream took the records, the client is told to retry
-    (503): the retry writes the same seq again, which the reader drops as a repeat, and
-    counts it once.
+    ``item`` is the recording as just created: its first batch cannot have been written
+    before, so it is neither checked nor marked (a create costs one write; should its
+    answer be lost, the retried create sends the batch again, which the reader drops
+    and compaction counts once). Otherwise the recording and the seq's marker are read
+    first, and the seq is marked once the stream took it. If anything
+    fails after the stream took the records, the client is told to retry (503): the
+    retry writes the same seq again, which the reader drops as a repeat.
     """
     batch = prepared.batch
-    item = recordings.require(owner, recording_id)
+    seen = False
+    fresh = item is not None
+    if item is None:
+        item, seen = store.get_for_batch(owner, recording_id, batch.seq)
+        if item is None:
+            raise NotFoundError("recording not found")
     result = {
         "recording": recording_id,
         "seq": batch.seq,
         "events": batch.event_count,
-        "duplicate": True,
+        "duplicate": seen,
         # Someone follows this recording live: the recorder flushes every LIVE_FLUSH_MS.
         "live": int(item.get("watchedUntil", 0)) > now_ms(),
     }
-    if batch.seq in item.get("seqs", ()):
-        # Already written and counted: a retry whose first attempt got that far. Its
-        # time span may not have been widened yet (the attempt failed after counting).
-        store.widen_span(owner, recording_id, batch, item=item)
+    if seen:
         return result
-    if len(item.get("seqs", ())) >= settings.MAX_BATCHES_PER_RECORDING:
+    if int(item.get("batchCount", 0)) >= settings.MAX_BATCHES_PER_RECORDING:
         raise ConflictError(
             f"a recording holds at most {settings.MAX_BATCHES_PER_RECORDING} batches; start a new recording",
             code="recording_full",
         )
     writer.put(prepared.records, partition_key=recording_id)
-    result["duplicate"] = not store.record_batch(owner, recording_id, batch, stored=prepared.stored_bytes)
+    if not fresh:
+        result["duplicate"] = not store.mark_seq(owner, recording_id, batch.seq)
     return result
 
 
@@ -276,14 +285,18 @@ def create_recording(
         )
     created, inserted = recordings.create(owner, recording_id=recording_id, url=fields.url, title=fields.title)
     if prepared is not None:
+        # A new recording holds no batch yet: its first is written without reading a
+        # marker or writing one, so a create costs one write. A retried create (the
+        # recording exists) checks and marks its batch like any POST.
         created["firstBatch"] = commit(
-            recordings=recordings,
             store=store,
             writer=writer,
             owner=owner,
             recording_id=recording_id,
             prepared=prepared,
+            item=created["item"] if inserted else None,
         )
+    created.pop("item", None)
     return created, inserted
 
 
@@ -309,7 +322,6 @@ class Ingest:
     def append(self, owner: str, recording_id: str, body: bytes, content_encoding: str | None) -> dict[str, Any]:
         """``ingest`` on this stack's resources."""
         return ingest(
-            recordings=self.recordings,
             store=self.store,
             writer=self.writer,
             owner=owner,

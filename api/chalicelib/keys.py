@@ -3,8 +3,9 @@
 A key reads ``rrk_<key id>_<secret>``. It is shown once, at creation; the access table
 keeps only the SHA-256 of the secret (the secret is 256 random bits, so a fast hash
 is safe). Items: ``pk = key#<id>`` with ``owner``, ``secretHash``, ``name``,
-``createdAt`` and, once revoked, ``revokedAt``; the sparse index ``byOwner`` lists an
-owner's keys.
+``createdAt``, the key's own budget when it was given one (``requestsPerMinute``,
+``bytesPerMinute``) and, once revoked, ``revokedAt``; the sparse index ``byOwner``
+lists an owner's keys.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ import re
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from . import settings, validation
 from .errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError
+from .schema import INDEX_KEYS_BY_OWNER as INDEX_BY_OWNER
 
-INDEX_BY_OWNER = "byOwner"
 PREFIX = "rrk_"
 _KEY = re.compile(r"\Arrk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 _KEY_ID = re.compile(r"\A[0-9a-f]{16}\Z")
@@ -33,21 +35,53 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass(frozen=True, kw_only=True)
+class VerifiedKey:
+    """A valid, unrevoked key: whose it is, and its budget per minute (None: the stack's default)."""
+
+    owner: str
+    key_id: str
+    requests_per_minute: int | None = None
+    bytes_per_minute: int | None = None
+
+
+def _budget(body: dict[str, Any], field: str, most: int) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if type(value) is not int or not 1 <= value <= most:
+        raise BadRequestError(f"{field} must be a whole number from 1 to {most}", code="invalid_budget")
+    return value
+
+
 class Keys:
     """Create, list, revoke and verify ingest keys."""
 
     def __init__(
-        self, *, table: Any, cache_seconds: float = settings.KEY_CACHE_SECONDS, cache_entries: int = _CACHE_ENTRIES
+        self,
+        *,
+        table: Any,
+        limits: settings.Limits | None = None,
+        cache_seconds: float = settings.KEY_CACHE_SECONDS,
+        cache_entries: int = _CACHE_ENTRIES,
     ) -> None:
         self._table = table
+        self._limits = limits or settings.Limits()
         self._cache_seconds = cache_seconds
         self._cache_entries = cache_entries
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
 
     def create(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A new key; the only response that ever contains its secret."""
+        """A new key; the only response that ever contains its secret.
+
+        ``requestsPerMinute`` and ``bytesPerMinute`` give the key a budget of its own (a
+        busy site's key more than the stack's default, a test page's less), up to the
+        stack's ``key_requests_max`` and 10x the default bytes.
+        """
         name = validation.optional_text(body, "name", max_length=100) or "ingest key"
+        requests = _budget(body, "requestsPerMinute", self._limits.key_requests_max)
+        size = _budget(body, "bytesPerMinute", 10 * self._limits.key_bytes)
         keys = self.list(owner)
         # Revoked keys count here: creating and revoking in a loop must not mint a
         # fresh rate budget every time.
@@ -69,18 +103,33 @@ class Keys:
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         created = int(time.time() * 1000)
-        self._table.put_item(
-            Item={
-                "pk": f"key#{key_id}",
-                "keyId": key_id,
-                "owner": owner,
-                "secretHash": _hash(secret),
-                "name": name,
-                "createdAt": created,
-            },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
-        return {"id": key_id, "name": name, "createdAt": created, "revoked": False, "key": f"{PREFIX}{key_id}_{secret}"}
+        item: dict[str, Any] = {
+            "pk": f"key#{key_id}",
+            "keyId": key_id,
+            "owner": owner,
+            "secretHash": _hash(secret),
+            "name": name,
+            "createdAt": created,
+        }
+        if requests is not None:
+            item["requestsPerMinute"] = requests
+        if size is not None:
+            item["bytesPerMinute"] = size
+        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        return {
+            **self._public(item),
+            "key": f"{PREFIX}{key_id}_{secret}",
+        }
+
+    def _public(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": item["keyId"],
+            "name": item.get("name"),
+            "createdAt": int(item["createdAt"]),
+            "revoked": "revokedAt" in item,
+            "requestsPerMinute": int(item.get("requestsPerMinute", self._limits.key_requests)),
+            "bytesPerMinute": int(item.get("bytesPerMinute", self._limits.key_bytes)),
+        }
 
     def list(self, owner: str) -> list[dict[str, Any]]:
         """The owner's keys, newest first, never with a secret or its hash."""
@@ -89,18 +138,10 @@ class Keys:
             KeyConditionExpression="#owner = :owner",
             ExpressionAttributeNames={"#owner": "owner", "#name": "name"},
             ExpressionAttributeValues={":owner": owner},
-            ProjectionExpression="keyId, #name, createdAt, revokedAt",
+            ProjectionExpression="keyId, #name, createdAt, revokedAt, requestsPerMinute, bytesPerMinute",
             ScanIndexForward=False,
         )
-        return [
-            {
-                "id": item["keyId"],
-                "name": item.get("name"),
-                "createdAt": int(item["createdAt"]),
-                "revoked": "revokedAt" in item,
-            }
-            for item in result.get("Items", [])
-        ]
+        return [self._public(item) for item in result.get("Items", [])]
 
     def revoke(self, owner: str, key_id: str) -> None:
         """Revoke one of the owner's keys; another owner's key id answers 404."""
@@ -121,8 +162,8 @@ class Keys:
         with self._lock:
             self._cache.pop(key_id, None)
 
-    def verify(self, presented: str) -> tuple[str, str]:
-        """(owner, key id) for a valid, unrevoked key, else 401."""
+    def verify(self, presented: str) -> VerifiedKey:
+        """The owner, id and budget of a valid, unrevoked key, else 401."""
         match = _KEY.match(presented)
         if match is None:
             raise UnauthorizedError("malformed ingest key")
@@ -132,7 +173,12 @@ class Keys:
             raise UnauthorizedError("unknown ingest key")
         if "revokedAt" in item:
             raise UnauthorizedError("ingest key has been revoked")
-        return item["owner"], key_id
+        return VerifiedKey(
+            owner=item["owner"],
+            key_id=key_id,
+            requests_per_minute=int(item["requestsPerMinute"]) if "requestsPerMinute" in item else None,
+            bytes_per_minute=int(item["bytesPerMinute"]) if "bytesPerMinute" in item else None,
+        )
 
     def cached(self) -> int:
         """How many key ids this function keeps in memory (bounded by ``cache_entries``)."""

@@ -1,15 +1,28 @@
 """Recording metadata in DynamoDB, and the recording lifecycle (create, list, delete).
 
-Table layout: partition key ``owner``, sort key ``recordingId``; the local secondary
-index ``byCreated`` sorts an owner's recordings by ``createdKey``
-(``<createdAt ms, 13 digits>#<id>``) so the list is one Query, newest first. A
-recording being deleted keeps a tombstone (``deleting``) without ``createdKey``, so it
-drops out of the sparse index at once and late deliveries can be recognised as orphans.
+Table layout (``schema.RECORDINGS``): one item per recording under the partition key
+``pk = rec#<owner>#<recordingId>``, so every recording is its own partition key: no
+owner's recordings share a partition or an item collection, however busy the site. The
+global index ``byOwner`` (partition key ``owner``, sort key ``createdKey`` =
+``<createdAt ms, 13 digits>#<id>``) lists an owner's recordings newest first; it projects
+keys only and the page's items are read with one BatchGetItem, so the index is written
+when a recording is created or deleted and never when its counts change. A recording
+being deleted keeps a tombstone (``deleting``) without ``createdKey``, so it drops out of
+the list at once, and late deliveries can be recognised as orphans.
+
+What a POST writes: one constant-size idempotency item per (recording, seq),
+``pk = seq#<owner>#<recordingId>#<seq>``, which expires by TTL after
+``settings.SEQ_MARKER_SECONDS``. Nothing else: the recording's counts and time span are
+added by the stream consumer, once per recording per invocation (``count_chunk``),
+after the events are in S3, and never twice for the same stream records
+(``countedThrough`` holds the last sequence number counted).
 
 The sparse global index ``byPendingCompaction`` holds recordings with events not yet
 compacted: partition key ``pendingCompaction`` (one of ``COMPACTION_SHARDS`` shards,
-set with every counted batch), sort key ``updatedAt``. The compactor queries each shard
-for items idle past a cutoff: no Scan, and O(1) requests per recording.
+set with every counted chunk), sort key ``activeAt`` (the last count, refreshed at most
+every ``ACTIVE_REFRESH_SECONDS``, so most counts leave the index alone). The compactor
+queries each shard for items inactive past a cutoff and checks the item's exact
+``updatedAt``: no Scan, and O(1) requests per recording.
 """
 
 from __future__ import annotations
@@ -19,7 +32,8 @@ import secrets
 import time
 import urllib.parse
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -27,27 +41,21 @@ from botocore.exceptions import ClientError
 
 from . import layout, settings, validation
 from .errors import ApiError, BadRequestError, NotFoundError
-
-INDEX_BY_CREATED = "byCreated"
-INDEX_PENDING_COMPACTION = "byPendingCompaction"
-PENDING_ATTRIBUTE = "pendingCompaction"
-TTL_ATTRIBUTE = "expiresAt"
-_NAMES = {"#owner": "owner", "#id": "recordingId"}
-_PUBLIC_FIELDS = (
-    "recordingId",
-    "createdAt",
-    "updatedAt",
-    "url",
-    "title",
-    "eventCount",
-    "rawBytes",
-    "storedBytes",
-    "batchCount",
-    "firstEventAt",
-    "lastEventAt",
+from .schema import (
+    ACTIVE_ATTRIBUTE,
+    INDEX_PENDING_COMPACTION,
+    INDEX_RECORDINGS_BY_OWNER,
     PENDING_ATTRIBUTE,
-    "compactedGeneration",
+    RECORDINGS_KEY,
+    TTL_ATTRIBUTE,
 )
+
+_ACTIVE_REFRESH_MS = settings.ACTIVE_REFRESH_SECONDS * 1000
+# BatchGetItem reads at most 100 keys per call.
+_BATCH_GET_MAX = 100
+# Stream sequence numbers are decimal strings of up to 128 digits; padded, they compare
+# as strings in the order Kinesis gave them.
+_SEQUENCE_WIDTH = 128
 
 
 def now_ms() -> int:
@@ -66,23 +74,59 @@ def compaction_shard(recording_id: str) -> str:
     return str(zlib.crc32(recording_id.encode()) % settings.COMPACTION_SHARDS)
 
 
+def recording_key(owner: str, recording_id: str) -> dict[str, str]:
+    """The table key of a recording's item."""
+    return {RECORDINGS_KEY: f"rec#{owner}#{recording_id}"}
+
+
+def seq_key(owner: str, recording_id: str, seq: int) -> dict[str, str]:
+    """The table key of the idempotency item of one batch."""
+    return {RECORDINGS_KEY: f"seq#{owner}#{recording_id}#{seq}"}
+
+
+def sequence_order(sequence: str) -> str:
+    """A stream sequence number as a string that sorts in stream order."""
+    return sequence.rjust(_SEQUENCE_WIDTH, "0")
+
+
 def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkCounts:
+    """What one chunk adds to its recording: counted batches and their time span."""
+
+    batches: int = 0
+    events: int = 0
+    raw_bytes: int = 0
+    stored_bytes: int = 0
+    first_event_at: int | float | None = None
+    last_event_at: int | float | None = None
 
 
 class RecordingStore:
     """Reads and writes recording items of one DynamoDB table."""
 
-    def __init__(self, *, table: Any) -> None:
+    def __init__(self, *, table: Any, seq_marker_seconds: int = settings.SEQ_MARKER_SECONDS) -> None:
         self._table = table
+        self._seq_marker_seconds = seq_marker_seconds
+
+    @staticmethod
+    def owner_and_id(item: dict[str, Any]) -> tuple[str, str]:
+        """(owner, recording id) of a recording's item or index entry (which may hold only ``pk``)."""
+        if "owner" in item and "recordingId" in item:
+            return item["owner"], item["recordingId"]
+        _, owner, recording_id = str(item[RECORDINGS_KEY]).split("#", 2)
+        return owner, recording_id
 
     def put_new(self, item: dict[str, Any]) -> bool:
-        """Insert ``item`` unless the id exists; True when it was inserted."""
+        """Insert a recording ``item`` (with ``owner`` and ``recordingId``) unless the id exists; True when inserted."""
         try:
             self._table.put_item(
-                Item=item,
-                ConditionExpression="attribute_not_exists(#id)",
-                ExpressionAttributeNames={"#id": "recordingId"},
+                Item={**item, **recording_key(item["owner"], item["recordingId"])},
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
@@ -92,101 +136,151 @@ class RecordingStore:
 
     def get(self, owner: str, recording_id: str) -> dict[str, Any] | None:
         """The item, or None when missing or being deleted."""
-        item = self._table.get_item(Key={"owner": owner, "recordingId": recording_id}, ConsistentRead=True).get("Item")
+        item = self.get_any(owner, recording_id)
         if item is None or item.get("deleting"):
             return None
         return item
 
     def get_any(self, owner: str, recording_id: str) -> dict[str, Any] | None:
         """The item including a deletion tombstone."""
-        return self._table.get_item(Key={"owner": owner, "recordingId": recording_id}, ConsistentRead=True).get("Item")
+        return self._table.get_item(Key=recording_key(owner, recording_id), ConsistentRead=True).get("Item")
 
-    def page(
-        self, owner: str, *, limit: int, after: dict[str, str] | None
-    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-        """One page of an owner's recordings, newest first, and where the next starts."""
-        query: dict[str, Any] = {
-            "IndexName": INDEX_BY_CREATED,
-            "KeyConditionExpression": "#owner = :owner",
-            "ExpressionAttributeNames": {"#owner": "owner"} | {f"#f{i}": name for i, name in enumerate(_PUBLIC_FIELDS)},
-            "ExpressionAttributeValues": {":owner": owner},
-            "ProjectionExpression": ", ".join(f"#f{i}" for i in range(len(_PUBLIC_FIELDS))),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if after is not None:
-            query["ExclusiveStartKey"] = {"owner": owner, **after}
-        result = self._table.query(**query)
-        last = result.get("LastEvaluatedKey")
-        following = {"recordingId": last["recordingId"], "createdKey": last["createdKey"]} if last else None
-        return result.get("Items", []), following
+    def get_for_batch(self, owner: str, recording_id: str, seq: int) -> tuple[dict[str, Any] | None, bool]:
+        """The recording's item (None when missing or being deleted) and whether ``seq`` was written already.
 
-    def record_batch(self, owner: str, recording_id: str, batch: validation.Batch, *, stored: int) -> bool:
-        """Count a written batch once per seq; False when the seq was already counted."""
-        key = {"owner": owner, "recordingId": recording_id}
-        first = Decimal(str(batch.first_timestamp))
-        last = Decimal(str(batch.last_timestamp))
+        One strongly consistent BatchGetItem for both, the only read of a POST.
+        """
+        wanted = [recording_key(owner, recording_id), seq_key(owner, recording_id, seq)]
+        found = {item[RECORDINGS_KEY]: item for item in self._batch_get(wanted, consistent=True)}
+        item = found.get(wanted[0][RECORDINGS_KEY])
+        if item is not None and item.get("deleting"):
+            item = None
+        return item, wanted[1][RECORDINGS_KEY] in found
+
+    def mark_seq(self, owner: str, recording_id: str, seq: int) -> bool:
+        """Remember that ``seq`` is in the stream (the POST's one write); False when it was already."""
         try:
-            updated = self._table.update_item(
-                Key=key,
-                UpdateExpression=(
-                    "ADD eventCount :n, rawBytes :raw, storedBytes :stored, batchCount :one, seqs :seqs "
-                    "SET updatedAt = :now, pendingCompaction = :shard, "
-                    "firstEventAt = if_not_exists(firstEventAt, :first), "
-                    "lastEventAt = if_not_exists(lastEventAt, :last)"
-                ),
-                ConditionExpression=(
-                    "attribute_exists(#id) AND attribute_not_exists(deleting) AND NOT contains(seqs, :seq)"
-                ),
-                ExpressionAttributeNames={"#id": "recordingId"},
-                ExpressionAttributeValues={
-                    ":n": batch.event_count,
-                    ":raw": batch.raw_bytes,
-                    ":stored": stored,
-                    ":one": 1,
-                    ":seqs": {batch.seq},
-                    ":seq": batch.seq,
-                    ":now": now_ms(),
-                    ":shard": compaction_shard(recording_id),
-                    ":first": first,
-                    ":last": last,
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
+            self._table.put_item(
+                Item={**seq_key(owner, recording_id, seq), TTL_ATTRIBUTE: int(time.time()) + self._seq_marker_seconds},
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+            )
         except ClientError as exc:
             if _is_conditional_failure(exc):
                 return False
             raise
-        self.widen_span(owner, recording_id, batch, item=updated)
         return True
 
-    def widen_span(self, owner: str, recording_id: str, batch: validation.Batch, *, item: dict[str, Any]) -> None:
-        """Widen the recording's time span to cover ``batch``, where ``item`` shows it does not yet.
+    def _batch_get(self, keys: list[dict[str, str]], *, consistent: bool) -> Iterator[dict[str, Any]]:
+        client = self._table.meta.client
+        pending = keys
+        for attempt in range(8):
+            if not pending:
+                return
+            if attempt:
+                time.sleep(min(1.0, 0.02 * 2**attempt))  # DynamoDB asks to back off for unprocessed keys
+            request = {self._table.name: {"Keys": pending[:_BATCH_GET_MAX], "ConsistentRead": consistent}}
+            result = client.batch_get_item(RequestItems=request)
+            yield from result.get("Responses", {}).get(self._table.name, [])
+            unprocessed = result.get("UnprocessedKeys", {}).get(self._table.name, {}).get("Keys", [])
+            pending = unprocessed + pending[_BATCH_GET_MAX:]
+        if pending:
+            raise RuntimeError(f"DynamoDB left {len(pending)} keys unread; retry the request")
 
-        Batches may arrive out of order (client retries): each end moves only outward,
-        with a condition so racing writers agree. It is its own idempotent step, so a
-        retry of a batch already counted repairs a span whose first widening failed.
+    def page(
+        self, owner: str, *, limit: int, after: dict[str, str] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page of an owner's recordings, newest first, and where the next starts.
+
+        The index gives the page's keys; one BatchGetItem reads their items. A recording
+        deleted meanwhile (its tombstone, or no item) is left out.
         """
-        key = {"owner": owner, "recordingId": recording_id}
-        first = Decimal(str(batch.first_timestamp))
-        last = Decimal(str(batch.last_timestamp))
-        if "firstEventAt" not in item or item["firstEventAt"] > first:
-            self._extend(key, "firstEventAt", first, "(attribute_not_exists(firstEventAt) OR firstEventAt > :v)")
-        if "lastEventAt" not in item or item["lastEventAt"] < last:
-            self._extend(key, "lastEventAt", last, "(attribute_not_exists(lastEventAt) OR lastEventAt < :v)")
+        query: dict[str, Any] = {
+            "IndexName": INDEX_RECORDINGS_BY_OWNER,
+            "KeyConditionExpression": "#owner = :owner",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":owner": owner},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            query["ExclusiveStartKey"] = {
+                "owner": owner,
+                "createdKey": after["createdKey"],
+                **recording_key(owner, after["recordingId"]),
+            }
+        result = self._table.query(**query)
+        keys = [{RECORDINGS_KEY: entry[RECORDINGS_KEY]} for entry in result.get("Items", [])]
+        found = {item[RECORDINGS_KEY]: item for item in self._batch_get(keys, consistent=False)}
+        items = [
+            found[key[RECORDINGS_KEY]]
+            for key in keys
+            if key[RECORDINGS_KEY] in found and not found[key[RECORDINGS_KEY]].get("deleting")
+        ]
+        last = result.get("LastEvaluatedKey")
+        following = None
+        if last:
+            following = {"recordingId": self.owner_and_id(last)[1], "createdKey": last["createdKey"]}
+        return items, following
 
-    def _extend(self, key: dict[str, str], field: str, value: Decimal, condition: str) -> None:
+    def count_chunk(self, item: dict[str, Any], counts: ChunkCounts, *, through: str) -> bool:
+        """Add a stored chunk's counts to its recording and put it in line for compaction.
+
+        ``item`` is the recording as read before the chunk was written; ``through`` is the
+        last stream sequence number counted (``sequence_order``). The write is conditional on nothing having
+        been counted since ``item`` was read, so a redelivered record is never counted
+        twice and racing writers never lose a count. False when the recording is gone or
+        being deleted; raises ``ConditionalCheckFailedException`` on a lost race (retry).
+        """
+        owner, recording_id = self.owner_and_id(item)
+        names = {"#pk": RECORDINGS_KEY}
+        values: dict[str, Any] = {
+            ":now": now_ms(),
+            ":shard": compaction_shard(recording_id),
+            ":through": through,
+            ":b": counts.batches,
+            ":n": counts.events,
+            ":raw": counts.raw_bytes,
+            ":stored": counts.stored_bytes,
+        }
+        sets = ["updatedAt = :now", f"{PENDING_ATTRIBUTE} = :shard", "countedThrough = :through"]
+        active = item.get(ACTIVE_ATTRIBUTE)
+        if PENDING_ATTRIBUTE not in item or active is None or values[":now"] - int(active) >= _ACTIVE_REFRESH_MS:
+            sets.append(f"{ACTIVE_ATTRIBUTE} = :now")
+        if counts.first_event_at is not None:
+            first = Decimal(str(counts.first_event_at))
+            if "firstEventAt" not in item or item["firstEventAt"] > first:
+                sets.append("firstEventAt = :first")
+                values[":first"] = first
+        if counts.last_event_at is not None:
+            last = Decimal(str(counts.last_event_at))
+            if "lastEventAt" not in item or item["lastEventAt"] < last:
+                sets.append("lastEventAt = :last")
+                values[":last"] = last
+        condition = "attribute_exists(#pk) AND attribute_not_exists(deleting) AND "
+        if "countedThrough" in item:
+            condition += "countedThrough = :seen"
+            values[":seen"] = item["countedThrough"]
+        else:
+            condition += "attribute_not_exists(countedThrough)"
         try:
             self._table.update_item(
-                Key=key,
-                UpdateExpression=f"SET {field} = :v",
-                # Never on a deleted or deleting recording: that would resurrect its item.
-                ConditionExpression=f"attribute_exists(recordingId) AND attribute_not_exists(deleting) AND {condition}",
-                ExpressionAttributeValues={":v": value},
+                Key=recording_key(owner, recording_id),
+                UpdateExpression=(
+                    f"SET {', '.join(sets)} ADD batchCount :b, eventCount :n, rawBytes :raw, storedBytes :stored"
+                ),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if not _is_conditional_failure(exc):
                 raise
+            current = self.get_any(owner, recording_id)
+            if current is None or current.get("deleting"):
+                return False
+            raise
+        return True
 
     def mark_watched(self, owner: str, recording_id: str, *, item: dict[str, Any]) -> None:
         """Note that someone follows the recording live (at most one write per refresh period)."""
@@ -195,10 +289,10 @@ class RecordingStore:
             return
         try:
             self._table.update_item(
-                Key={"owner": owner, "recordingId": recording_id},
+                Key=recording_key(owner, recording_id),
                 UpdateExpression="SET watchedUntil = :until",
-                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(deleting)",
-                ExpressionAttributeNames={"#id": "recordingId"},
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(deleting)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
                 ExpressionAttributeValues={":until": now + settings.WATCH_SECONDS * 1000},
             )
         except ClientError as exc:
@@ -206,17 +300,21 @@ class RecordingStore:
                 raise
 
     def pending_compaction(self, shard: str, *, idle_before: int, page: int = 100) -> Iterator[dict[str, Any]]:
-        """Keys and ``updatedAt`` of the recordings in ``shard`` idle since before ``idle_before`` ms, oldest first.
+        """Keys of the recordings in ``shard`` inactive since before ``idle_before`` ms, oldest first.
+
+        ``activeAt`` trails the last count by up to ``ACTIVE_REFRESH_SECONDS``: the
+        caller checks the item's ``updatedAt``.
 
         Page by page, as far as the caller reads: recordings that stay pending (waiting
-        for parts, or failing) never hide the ones behind them.
+        for parts, or failing) never hide the ones behind them. ``owner_and_id`` reads
+        a returned entry's recording.
         """
         start: dict[str, Any] | None = None
         while True:
             query: dict[str, Any] = {
                 "IndexName": INDEX_PENDING_COMPACTION,
-                "KeyConditionExpression": "#p = :shard AND updatedAt < :cutoff",
-                "ExpressionAttributeNames": {"#p": PENDING_ATTRIBUTE},
+                "KeyConditionExpression": "#p = :shard AND #active < :cutoff",
+                "ExpressionAttributeNames": {"#p": PENDING_ATTRIBUTE, "#active": ACTIVE_ATTRIBUTE},
                 "ExpressionAttributeValues": {":shard": shard, ":cutoff": idle_before},
                 "Limit": page,
             }
@@ -228,15 +326,33 @@ class RecordingStore:
             if start is None:
                 return
 
-    def finish_compaction(self, owner: str, recording_id: str, *, updated_at: Any, generation: int) -> bool:
-        """Leave the pending index, unless a batch arrived since ``updated_at``; True when it left."""
+    def finish_compaction(
+        self, item: dict[str, Any], *, generation: int, events: int | None = None, batches: int | None = None
+    ) -> bool:
+        """Leave the pending index, unless a chunk was counted since ``item`` was read; True when it left.
+
+        ``events`` and ``batches`` are the compacted generation's exact counts (each seq
+        once): they replace the running counts, which a batch sent twice can inflate.
+        """
+        owner, recording_id = self.owner_and_id(item)
+        values: dict[str, Any] = {":seen": item["updatedAt"], ":g": generation}
+        update = f"REMOVE {PENDING_ATTRIBUTE} SET compactedGeneration = :g"
+        if events is not None and batches is not None:
+            update += ", eventCount = :events, batchCount = :batches"
+            values |= {":events": events, ":batches": batches}
+        condition = "attribute_exists(#pk) AND attribute_not_exists(deleting) AND updatedAt = :seen AND "
+        if "countedThrough" in item:
+            condition += "countedThrough = :counted"
+            values[":counted"] = item["countedThrough"]
+        else:
+            condition += "attribute_not_exists(countedThrough)"
         try:
             self._table.update_item(
-                Key={"owner": owner, "recordingId": recording_id},
-                UpdateExpression=f"REMOVE {PENDING_ATTRIBUTE} SET compactedGeneration = :g",
-                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(deleting) AND updatedAt = :seen",
-                ExpressionAttributeNames={"#id": "recordingId"},
-                ExpressionAttributeValues={":seen": updated_at, ":g": generation},
+                Key=recording_key(owner, recording_id),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if _is_conditional_failure(exc):
@@ -245,13 +361,13 @@ class RecordingStore:
         return True
 
     def reschedule_compaction(self, owner: str, recording_id: str) -> None:
-        """Put a recording back in the pending index: events arrived after its compaction."""
+        """Put a recording back in the pending index: chunks were written outside the stream (a rebuild)."""
         try:
             self._table.update_item(
-                Key={"owner": owner, "recordingId": recording_id},
-                UpdateExpression=f"SET {PENDING_ATTRIBUTE} = :shard, updatedAt = :now",
-                ConditionExpression="attribute_exists(#id) AND attribute_not_exists(deleting)",
-                ExpressionAttributeNames={"#id": "recordingId"},
+                Key=recording_key(owner, recording_id),
+                UpdateExpression=f"SET {PENDING_ATTRIBUTE} = :shard, updatedAt = :now, {ACTIVE_ATTRIBUTE} = :now",
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(deleting)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
                 ExpressionAttributeValues={":shard": compaction_shard(recording_id), ":now": now_ms()},
             )
         except ClientError as exc:
@@ -259,18 +375,68 @@ class RecordingStore:
                 raise
 
     def mark_deleting(self, owner: str, recording_id: str) -> None:
-        """Leave a tombstone: hidden from reads and the list, writes refused."""
+        """Leave a tombstone: hidden from reads and the list, writes refused, out of line for compaction."""
         self._table.update_item(
-            Key={"owner": owner, "recordingId": recording_id},
-            UpdateExpression="SET deleting = :now REMOVE createdKey",
-            ConditionExpression="attribute_exists(#id)",
-            ExpressionAttributeNames={"#id": "recordingId"},
+            Key=recording_key(owner, recording_id),
+            UpdateExpression=f"SET deleting = :now REMOVE createdKey, {PENDING_ATTRIBUTE}",
+            ConditionExpression="attribute_exists(#pk)",
+            ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
             ExpressionAttributeValues={":now": now_ms()},
         )
 
     def remove(self, owner: str, recording_id: str) -> None:
-        """Delete the item for good."""
-        self._table.delete_item(Key={"owner": owner, "recordingId": recording_id})
+        """Forget the recording: only a bare tombstone stays, until its batches' idempotency items expire.
+
+        Until then the id cannot be created again, so a batch of the deleted recording
+        can never be taken for one of a new recording with the same id; its url, title
+        and counts are gone at once.
+        """
+        now = now_ms()
+        self._table.put_item(
+            Item={
+                **recording_key(owner, recording_id),
+                "owner": owner,
+                "recordingId": recording_id,
+                "deleting": now,
+                TTL_ATTRIBUTE: now // 1000 + self._seq_marker_seconds,
+            }
+        )
+
+
+def chunk_counts(parts: Iterable[Any]) -> ChunkCounts:
+    """The counts of the batches whose parts are all among ``parts`` (``records.RecordPart``).
+
+    A batch counts once every part of one attempt is here (parts of an attempt share
+    its checksum), so the first parts of a write the stream refused half of (the client
+    got a 503) count for nothing; a batch whose parts arrive in two invocations is
+    counted by compaction, which replaces the running counts with exact ones. A seq sent
+    twice is counted once when both copies arrive in one invocation; copies in separate
+    invocations are counted again until compaction.
+    """
+    attempts: dict[tuple[int, str, int], dict[int, Any]] = {}
+    stored = 0
+    for part in parts:
+        stored += len(part.data)
+        attempts.setdefault((part.seq, part.crc, part.parts), {}).setdefault(part.part, part)
+    batches = events = raw = 0
+    first: int | float | None = None
+    last: int | float | None = None
+    seen: set[int] = set()
+    for (seq, _, total), found in attempts.items():
+        if seq in seen or len(found) != total:
+            continue
+        seen.add(seq)
+        head = found[0]
+        batches += 1
+        events += head.events
+        raw += head.raw
+        if head.first is not None:
+            first = head.first if first is None else min(first, head.first)
+        if head.last is not None:
+            last = head.last if last is None else max(last, head.last)
+    return ChunkCounts(
+        batches=batches, events=events, raw_bytes=raw, stored_bytes=stored, first_event_at=first, last_event_at=last
+    )
 
 
 class Recordings:
@@ -314,11 +480,17 @@ class Recordings:
         if not inserted:
             existing = self._store.get(owner, recording_id)
             if existing is None:
-                raise ApiError("this id belongs to a recording being deleted", code="id_in_use", status=409)
+                raise ApiError(
+                    "this id belonged to a deleted recording; create the recording with another id",
+                    code="id_in_use",
+                    status=409,
+                )
             item = existing
         return {
             "recording": self.public(owner, item),
             "screenshotUpload": self._screenshot_upload(owner, recording_id),
+            # For the caller (``ingest.create_recording``), never sent: the item as stored.
+            "item": item,
         }, inserted
 
     def require(self, owner: str, recording_id: str) -> dict[str, Any]:
@@ -350,7 +522,8 @@ class Recordings:
         """Remove metadata, event objects and screenshot; 404 if there is nothing to delete."""
         validation.recording_id(recording_id)
         item = self._store.get_any(owner, recording_id)
-        if item is None:
+        # A bare tombstone (no createdAt) is a recording deleted already.
+        if item is None or "createdAt" not in item:
             raise NotFoundError("recording not found")
         # Tombstone first: the recording disappears and stops taking events at once,
         # and if deleting objects fails, a retried DELETE finds the tombstone and resumes.
@@ -413,8 +586,10 @@ class Recordings:
             "firstEventAt": first,
             "lastEventAt": last,
             "durationMs": (last - first) if first is not None and last is not None else 0,
-            # Still taking events: the replay page follows it live until this turns false.
-            "live": now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS and bool(item.get("batchCount")),
+            # Still being recorded (created, or its events counted, within the last
+            # LIVE_IDLE_MS): the replay page follows it live until this turns false. Its
+            # first events may still be on their way to S3.
+            "live": now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS,
             # Its events are one object (plus any that arrived since, until the next run).
             "compacted": PENDING_ATTRIBUTE not in item and int(item.get("compactedGeneration", 0)) > 0,
             "screenshotUrl": self._s3.generate_presigned_url(

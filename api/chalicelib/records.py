@@ -32,12 +32,17 @@ def build_records(
     payload: bytes,
     received: int,
     events: int,
+    raw: int = 0,
+    first: int | float | None = None,
+    last: int | float | None = None,
     part_size: int = MAX_PART_PAYLOAD_BYTES,
 ) -> list[bytes]:
     """Encode one batch's gzip payload as ingest records, each one JSON line ending in a newline.
 
     The newline is part of the record, so the archive (Firehose without record
-    processing concatenates records as they are) is JSON lines too.
+    processing concatenates records as they are) is JSON lines too. Every part carries
+    the batch's event count, inflated size and time span (``events``, ``raw``,
+    ``first``, ``last``): the stream consumer counts the batch from its first part.
     """
     chunks = [payload[at : at + part_size] for at in range(0, len(payload), part_size)]
     # Parts of one attempt share the payload's checksum, so parts of two attempts at the
@@ -55,6 +60,9 @@ def build_records(
                 "crc": checksum,
                 "received": received,
                 "events": events,
+                "raw": raw,
+                "first": first,
+                "last": last,
                 "enc": ENCODING_GZIP,
                 "data": base64.b64encode(chunk).decode("ascii"),
             }
@@ -75,6 +83,11 @@ class RecordPart:
     parts: int
     crc: str
     data: bytes
+    # The batch's counts (records written before they were carried have none).
+    events: int = 0
+    raw: int = 0
+    first: int | float | None = None
+    last: int | float | None = None
 
 
 def parse_record(line: bytes) -> RecordPart | None:
@@ -94,9 +107,24 @@ def parse_record(line: bytes) -> RecordPart | None:
             parts=parts,
             crc=str(value.get("crc", "")),
             data=base64.b64decode(value["data"], validate=True),
+            events=_count(value.get("events")),
+            raw=_count(value.get("raw")),
+            first=_timestamp(value.get("first")),
+            last=_timestamp(value.get("last")),
         )
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, binascii.Error):
         return None
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int and value >= 0 else 0
+
+
+def _timestamp(value: object) -> int | float | None:
+    # The API validated the span; a record from elsewhere must not break the count.
+    if type(value) in (int, float) and 0 < value < 2**53:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    return None
 
 
 def parse_object(body: bytes) -> Iterable[RecordPart]:

@@ -22,14 +22,18 @@ MAX_EVENTS_PER_BATCH = 20_000
 # A gzip body may be several members (each flush of a stream compressor is one); the
 # recorder sends one. More than this is not a real client.
 MAX_GZIP_MEMBERS = 64
-# Batches one recording may hold: its item keeps the set of counted seqs (about 10
-# bytes each for the recorder's 16-digit seqs), which must stay under DynamoDB's
-# 400 KB item limit. 30,000 batches is over 40 hours at one batch every 5 s; past it,
-# the recording is full (409) before anything is written.
+# Batches one recording may hold, counted by the stream consumer (so it takes effect
+# seconds late): 30,000 is over 40 hours at one batch every 5 s. It bounds one
+# recording's compacted object and reads; past it, the recording is full (409).
 MAX_BATCHES_PER_RECORDING = 30_000
 # Bodies of the small JSON routes (sign-in, keys, ...): far below the ingest limits,
 # so the public routes cannot be made to parse megabytes.
 MAX_SMALL_BODY_BYTES = 64 * 1024
+# How long a batch's idempotency item lives: a retry of the same seq within this time
+# is recognised before it reaches the stream (later ones are dropped where batches are
+# read). Longer than the stream's retention and any recorder's retries; a deleted
+# recording's id stays taken as long.
+SEQ_MARKER_SECONDS = 2 * 24 * 3600
 # Event timestamps are milliseconds (rrweb uses Date.now()): at least 1, at most
 # JavaScript's largest safe integer, so each is finite and DynamoDB stores the span
 # exactly (no underflow below 1e-130, no overflow above 9.9e125).
@@ -58,9 +62,14 @@ WATCH_REFRESH_SECONDS = 15
 LIVE_FLUSH_MS = 2000
 # Compaction: recordings idle this long become one object. Idle recordings are found
 # through a sparse index whose partition key is one of this many shards (never one
-# hot partition); the compactor reads them all.
+# hot partition, docs/scaling.md); the compactor reads them all.
 COMPACT_IDLE_SECONDS = 1800
-COMPACTION_SHARDS = 16
+COMPACTION_SHARDS = 64
+# The index's sort key (``activeAt``) moves at most this often per recording: an index
+# write every few minutes of a recording instead of one per chunk. The compactor checks
+# the item's own ``updatedAt`` before it compacts, so this only delays finding idle
+# recordings by at most this long.
+ACTIVE_REFRESH_SECONDS = 300
 # A compacted object is a sequence of gzip members, each about this many bytes of
 # JSON lines, so a reader can fetch (and inflate) any member alone by byte range.
 COMPACTED_BLOCK_BYTES = 1024 * 1024
@@ -84,12 +93,28 @@ KEY_CREATION_WINDOW_S = 24 * 3600
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
-    """Requests and bytes (as sent) per minute, per ingest key and per signed-in user."""
+    """Request budgets per minute: the defaults of every stack, read by the Pulumi program too.
 
-    key_requests: int = 600
-    key_bytes: int = 64 * 1024 * 1024
+    Site-wide budgets (``limits.RateLimiter``): an ingest key's requests and bytes as
+    sent (a key may carry its own, up to ``key_requests_max``), and a signed-in user's.
+    Per-visitor abuse limits (``limits.VisitorLimits``): requests per recording and per
+    client address.
+    """
+
+    # One key serves a whole site: 12 batches a minute per visitor (a batch every 5 s)
+    # makes 60,000 a minute 5,000 concurrent visitors; the recorder's default 10 s
+    # flush, 10,000.
+    key_requests: int = 60_000
+    key_bytes: int = 2 * 1024 * 1024 * 1024
+    # What a key may be given at creation (and the stack's stage throttle must carry).
+    key_requests_max: int = 600_000
     user_requests: int = 1200
     user_bytes: int = 128 * 1024 * 1024
+    # One recording: a recorder flushes at most every 2 s while watched (30 a minute),
+    # plus retries and the exit flush.
+    recording_requests: int = 120
+    # One client address: 100 visitors behind one NAT at 12 a minute.
+    client_requests: int = 1200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,8 +187,11 @@ def get_settings() -> Settings:
         limits=Limits(
             key_requests=_int("RRWEB_LIMIT_KEY_REQUESTS", defaults.key_requests),
             key_bytes=_int("RRWEB_LIMIT_KEY_BYTES", defaults.key_bytes),
+            key_requests_max=_int("RRWEB_LIMIT_KEY_REQUESTS_MAX", defaults.key_requests_max),
             user_requests=_int("RRWEB_LIMIT_USER_REQUESTS", defaults.user_requests),
             user_bytes=_int("RRWEB_LIMIT_USER_BYTES", defaults.user_bytes),
+            recording_requests=_int("RRWEB_LIMIT_RECORDING_REQUESTS", defaults.recording_requests),
+            client_requests=_int("RRWEB_LIMIT_CLIENT_REQUESTS", defaults.client_requests),
         ),
         failure_queue_url=os.environ.get("RRWEB_FAILURE_QUEUE_URL") or None,
         compact_idle_seconds=_int("RRWEB_COMPACT_IDLE_SECONDS", COMPACT_IDLE_SECONDS),

@@ -12,7 +12,15 @@ from chalicelib import layout, records
 from chalicelib.aws import get_store
 from chalicelib.recordings import PENDING_ATTRIBUTE
 from tests.conftest import NAMES, create_recording
-from tests.functional.test_compaction import assert_compacted, expected_lines, fresh_read, item, keys_of, send
+from tests.functional.test_compaction import (
+    assert_compacted,
+    counts,
+    expected_lines,
+    fresh_read,
+    item,
+    keys_of,
+    send,
+)
 
 HOUR = dt.timedelta(hours=1)
 
@@ -31,6 +39,8 @@ def test_a_recording_comes_back_from_the_archive_byte_for_byte_and_a_rerun_adds_
     assert len(bucket_keys(layout.ARCHIVE_PREFIX)) == 1
     before = fresh_read(client, recording_id)
     assert before == expected_lines(0, 1, 2, 3)
+    counted = counts(client, recording_id)
+    assert counted == (8, 4)
     lose_events(aws, owner, recording_id)
     assert fresh_read(client, recording_id) == b""
 
@@ -43,6 +53,9 @@ def test_a_recording_comes_back_from_the_archive_byte_for_byte_and_a_rerun_adds_
     assert again.records == 4
     assert keys_of(owner, recording_id, bucket_keys) == keys  # the same object, rewritten
     assert fresh_read(client, recording_id) == before
+    # Counted when they first arrived: rebuilt chunks never go through the stream's count.
+    deliver()
+    assert counts(client, recording_id) == counted
 
 
 def test_a_rebuild_beside_the_recordings_own_objects_changes_nothing_it_serves(
@@ -134,6 +147,7 @@ def test_rebuilding_a_compacted_recording_puts_it_back_in_line_and_compaction_ke
     assert get_store().compactor.compact(owner, recording_id).outcome == "unchanged"
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
+    assert counts(client, recording_id) == (4, 2)
 
 
 def test_an_archived_record_naming_an_owner_that_could_escape_its_prefix_is_never_written(

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.errors import TooManyRequestsError
 from chalicelib.limits import RateLimiter
+from chalicelib.settings import Limits
 from tests.conftest import NAMES, SITE_ORIGIN, AuthedHttp, User, make_user, stream_records
 from tests.support import authz
 
@@ -116,6 +117,9 @@ def test_key_secret_is_shown_once_and_stored_only_as_a_hash(aws: Any, client: Au
             "name": "docs site",
             "createdAt": created.json_body["createdAt"],
             "revoked": False,
+            # The stack's default budget: the key was not given one of its own.
+            "requestsPerMinute": Limits().key_requests,
+            "bytesPerMinute": Limits().key_bytes,
         }
     ]
     stored = json.dumps(aws.client("dynamodb").scan(TableName=NAMES.access_table)["Items"])
@@ -154,7 +158,7 @@ def test_too_many_active_keys_is_a_conflict(client: AuthedHttp) -> None:
 
 
 def test_request_rate_limit_answers_429_with_retry_after_and_stores_nothing(
-    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, monkeypatch: pytest.MonkeyPatch
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, monkeypatch: pytest.MonkeyPatch, deliver: Any
 ) -> None:
     from tests.conftest import _clear_caches
 
@@ -173,6 +177,7 @@ def test_request_rate_limit_answers_429_with_retry_after_and_stores_nothing(
     assert 1 <= int(response.headers["Retry-After"]) <= 61
     assert response.json_body["error"]["code"] == "rate_limited"
     assert len(stream_records(aws)) == 2
+    deliver()
     # The signed-in user has a budget of their own and is not affected.
     assert client.get(f"/recordings/{rid}").json_body["batches"] == 2
 

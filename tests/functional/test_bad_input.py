@@ -98,12 +98,13 @@ def assert_error(response: Any, status: int, code: str) -> None:
 
 
 @pytest.mark.parametrize("case", list(BAD_BATCHES))
-def test_bad_batch_is_refused_and_stores_nothing(client: Any, aws: Any, case: str) -> None:
+def test_bad_batch_is_refused_and_stores_nothing(client: Any, aws: Any, deliver: Any, case: str) -> None:
     recording_id = create_recording(client)
     make, status, code = BAD_BATCHES[case]
     body, headers = make()
     assert_error(client.post(f"/recordings/{recording_id}/events", body=body, headers=headers), status, code)
     assert stream_records(aws) == []
+    deliver()  # counts are the stream consumer's
     assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 0
     good = client.post(
         f"/recordings/{recording_id}/events",
@@ -111,6 +112,8 @@ def test_bad_batch_is_refused_and_stores_nothing(client: Any, aws: Any, case: st
         headers={"Content-Type": "application/json"},
     )
     assert good.status_code == 202
+    deliver()
+    assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 1
 
 
 BAD_IDS = {

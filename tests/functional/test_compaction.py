@@ -18,8 +18,9 @@ from chalicelib import layout, records, settings
 from chalicelib.aws import get_store
 from chalicelib.compaction import Compactor
 from chalicelib.reader import EventReader
-from chalicelib.recordings import PENDING_ATTRIBUTE, RecordingStore
-from tests.conftest import NAMES, create_recording
+from chalicelib.recordings import PENDING_ATTRIBUTE, RecordingStore, recording_key, seq_key
+from chalicelib.schema import ACTIVE_ATTRIBUTE, RECORDINGS_KEY, TTL_ATTRIBUTE
+from tests.conftest import NAMES, create_recording, post_json
 from tests.functional.test_consumer import batch, invoke, shard_records
 
 
@@ -71,6 +72,12 @@ def item(owner: str, recording_id: str) -> dict[str, Any]:
     return found
 
 
+def counts(client: Any, recording_id: str) -> tuple[int, int]:
+    """The recording's (eventCount, batches), as GET /recordings/{id} shows them."""
+    body = client.get(f"/recordings/{recording_id}").json_body
+    return body["eventCount"], body["batches"]
+
+
 def fresh_read(client: Any, recording_id: str) -> bytes:
     """Read as a new Lambda would: nothing cached from before."""
     get_store().events.cache.clear()
@@ -102,6 +109,7 @@ def test_an_idle_recording_becomes_one_object_of_its_events_read_with_two_gets(
     assert (result.outcome, result.generation, result.events, result.folded) == ("compacted", 1, 10, 5)
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert client.get(f"/recordings/{recording_id}").json_body["compacted"] is True
+    assert counts(client, recording_id) == (10, 5)
 
     calls: list[str] = []
     get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
@@ -248,10 +256,13 @@ def test_a_late_repeat_of_a_compacted_batch_is_dropped(client: Any, deliver: Any
     assert len(keys_of(owner, recording_id, bucket_keys)["chunks"]) == 1
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
     assert PENDING_ATTRIBUTE in item(owner, recording_id)  # its chunk must go some day
+    # A copy in another invocation is counted again, until compaction...
+    assert counts(client, recording_id) == (6, 3)
     result = get_store().compactor.compact(owner, recording_id)
     assert result.outcome == "unchanged"  # nothing new: no generation rewritten for a repeat
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
+    assert counts(client, recording_id) == (4, 2)  # ...replaces the counts with exact ones
 
 
 @pytest.mark.parametrize("batch_between", [False, True], ids=["same-object", "other-object"])
@@ -348,25 +359,33 @@ def test_run_finds_idle_recordings_through_the_index_and_skips_recent_ones(
 ) -> None:
     idle_id = create_recording(client)
     busy_id = create_recording(client)
-    send(client, idle_id, 0, deliver=deliver)
-    send(client, busy_id, 0, deliver=deliver)
+    # Its index entry (``activeAt``, refreshed now and then) says idle; its last count
+    # (``updatedAt``) says otherwise.
+    stale_id = create_recording(client)
+    for recording_id in (idle_id, busy_id, stale_id):
+        send(client, recording_id, 0, deliver=deliver)
     now = int(item(owner, busy_id)["updatedAt"])
     store = get_store()
-    store.metadata._table.update_item(
-        Key={"owner": owner, "recordingId": idle_id},
-        UpdateExpression="SET updatedAt = :t",
-        ExpressionAttributeValues={":t": now - 3_600_000},
-    )
+    for recording_id, attributes in (
+        (idle_id, (ACTIVE_ATTRIBUTE, "updatedAt")),
+        (stale_id, (ACTIVE_ATTRIBUTE,)),
+    ):
+        store.metadata._table.update_item(
+            Key=recording_key(owner, recording_id),
+            UpdateExpression="SET " + ", ".join(f"{name} = :t" for name in attributes),
+            ExpressionAttributeValues={":t": now - 3_600_000},
+        )
     calls: list[str] = []
     store.dynamodb.meta.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     counts = compactor(clock=lambda: now + 1000, idle=1800).run()
-    assert counts == {"compacted": 1}
+    assert counts == {"compacted": 1, "waiting": 1}
     assert calls.count("Query") == settings.COMPACTION_SHARDS
     assert "Scan" not in calls
     assert set(calls) <= {"Query", "GetItem", "UpdateItem"}
     assert_compacted(owner, idle_id, bucket_keys, generation=1)
-    assert PENDING_ATTRIBUTE in item(owner, busy_id)
-    assert keys_of(owner, busy_id, bucket_keys)["indexes"] == []
+    for recording_id in (busy_id, stale_id):
+        assert PENDING_ATTRIBUTE in item(owner, recording_id)
+        assert keys_of(owner, recording_id, bucket_keys)["indexes"] == []
 
 
 def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any, owner: str, bucket_keys: Any) -> None:
@@ -380,7 +399,6 @@ def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any,
     }
     for body, part_size in ((batch(0), 4096), (big, 40)):
         ingest.ingest(
-            recordings=store.recordings,
             store=store.metadata,
             writer=store.writer,
             owner=owner,
@@ -411,6 +429,25 @@ def test_a_deleted_recording_is_gone(client: Any, deliver: Any, owner: str) -> N
     assert get_store().compactor.compact(owner, recording_id).outcome == "gone"
 
 
+def expire_tombstone(owner: str, recording_id: str) -> None:
+    """What DynamoDB's TTL does in time: a deleted recording's tombstone and seq items go.
+
+    The tombstone outlives every idempotency item of the recording, so its id is not
+    free again while any of them could still be read.
+    """
+    table = get_store().metadata._table
+    tombstone = item(owner, recording_id)
+    assert set(tombstone) == {RECORDINGS_KEY, "owner", "recordingId", "deleting", TTL_ATTRIBUTE}
+    prefix = seq_key(owner, recording_id, 0)[RECORDINGS_KEY].removesuffix("0")
+    markers = [
+        entry for entry in table.scan(ConsistentRead=True)["Items"] if str(entry[RECORDINGS_KEY]).startswith(prefix)
+    ]
+    assert markers
+    assert all(marker[TTL_ATTRIBUTE] <= tombstone[TTL_ATTRIBUTE] for marker in markers)
+    for entry in [*markers, tombstone]:
+        table.delete_item(Key={RECORDINGS_KEY: entry[RECORDINGS_KEY]})
+
+
 def test_a_recording_made_again_with_a_deleted_ones_id_never_shows_the_old_events(
     client: Any, deliver: Any, owner: str
 ) -> None:
@@ -419,6 +456,11 @@ def test_a_recording_made_again_with_a_deleted_ones_id_never_shows_the_old_event
     get_store().compactor.compact(owner, recording_id)
     assert raw_events(client, recording_id) == expected_lines(0, 1)  # warms this process's cache
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
+    # The id stays taken while the deleted recording's idempotency items live...
+    again = post_json(client, "/recordings", {"id": recording_id})
+    assert (again.status_code, again.json_body["error"]["code"]) == (409, "id_in_use")
+    # ...and can be made again once DynamoDB's TTL has removed them and the tombstone.
+    expire_tombstone(owner, recording_id)
     assert create_recording(client, id="reused-id-0001") == recording_id
     send(client, recording_id, 5, deliver=deliver)
     get_store().compactor.compact(owner, recording_id)

@@ -139,7 +139,6 @@ def test_batches_read_in_seq_order_whatever_order_their_records_arrive_in(
 
     def send(body: dict[str, Any], part_size: int) -> None:
         ingest.ingest(
-            recordings=store.recordings,
             store=store.metadata,
             writer=store.writer,
             owner=owner,

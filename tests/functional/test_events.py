@@ -95,11 +95,16 @@ def test_event_far_above_one_record_is_split_into_parts_and_stored_whole(client:
     assert read_events(client, recording_id) == [snapshot]
 
 
-def test_metadata_tracks_count_bytes_and_time_span_with_out_of_order_batches(client: Any) -> None:
+def test_metadata_tracks_count_bytes_and_time_span_with_out_of_order_batches(client: Any, deliver: Any) -> None:
     recording_id = create_recording(client)
+    # Counted by the stream consumer: each batch in an invocation of its own, the last
+    # two in one.
     post_json(client, events_path(recording_id), {"seq": 2, "events": [{"type": 3, "timestamp": 500}]})
+    deliver()
     post_json(client, events_path(recording_id), {"seq": 3, "events": [{"type": 3, "timestamp": 900}]})
     post_json(client, events_path(recording_id), {"seq": 1, "events": [{"type": 4, "timestamp": 100}] * 3})
+    deliver()
+    deliver()
     body = client.get(f"/recordings/{recording_id}").json_body
     assert (body["eventCount"], body["batches"]) == (5, 3)
     assert (body["firstEventAt"], body["lastEventAt"], body["durationMs"]) == (100, 900, 800)
@@ -282,11 +287,17 @@ def test_create_may_carry_the_first_batch(client: Any, deliver: Any) -> None:
     assert response.status_code == 201, response.body
     assert response.json_body["firstBatch"]["events"] == 1
     assert response.json_body["recording"]["url"] == "https://a.test/"
+    # The create that made the recording wrote one item, not a marker for its batch: a
+    # retried create sends the batch again, which is marked now and read once.
     again = client.post("/recordings", body=json.dumps(body), headers={"Content-Type": "application/json"})
     assert again.status_code == 200
-    assert again.json_body["firstBatch"]["duplicate"] is True
+    assert again.json_body["firstBatch"]["duplicate"] is False
+    third = client.post("/recordings", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert third.json_body["firstBatch"]["duplicate"] is True
     deliver()
     assert read_events(client, "first-batch-01") == body["events"]
+    # Both copies arrived in one invocation: counted once.
+    assert client.get("/recordings/first-batch-01").json_body["eventCount"] == 1
 
 
 def test_a_bad_first_batch_creates_no_recording(client: Any, aws: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,11 @@ def test_corpus_covers_both_routes_and_matches_its_files() -> None:
     assert on_disk == {entry["file"].removeprefix("corpus/") for entry in CORPUS}
 
 
-def check_entry(client: Any, aws: Any, entry: dict[str, Any]) -> None:
-    """Post one entry to a fresh recording and check its answer and what it left behind."""
+def check_entry(client: Any, aws: Any, deliver: Callable[[], int], entry: dict[str, Any]) -> None:
+    """Post one entry to a fresh recording and check its answer and what it left behind.
+
+    Counts are the stream consumer's: it runs before they are read.
+    """
     recording_id = create_recording(client)
     creates = entry["route"] == CREATE_ROUTE
     recordings_before = set(listed_ids(client)) if creates else set()
@@ -86,6 +90,7 @@ def check_entry(client: Any, aws: Any, entry: dict[str, Any]) -> None:
         assert answer["error"]["message"]
         # Refused: nothing written, nothing counted, nothing created.
         assert tail.records() == []
+        deliver()
         assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 0
         if creates:
             assert set(listed_ids(client)) == recordings_before
@@ -94,6 +99,7 @@ def check_entry(client: Any, aws: Any, entry: dict[str, Any]) -> None:
         assert answer["duplicate"] is False
         assert answer["events"] >= 1
         assert tail.records() != []
+        deliver()
         assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == answer["events"]
     else:
         assert set(listed_ids(client)) == recordings_before | {answer["recording"]["id"]}
@@ -106,7 +112,7 @@ def check_entry(client: Any, aws: Any, entry: dict[str, Any]) -> None:
     assert json.loads(good.body)["duplicate"] is False
 
 
-def test_every_corpus_entry_gets_exactly_its_answer(client: Any, aws: Any) -> None:
+def test_every_corpus_entry_gets_exactly_its_answer(client: Any, aws: Any, deliver: Callable[[], int]) -> None:
     """All entries against one app and one AWS, in order: each must also leave the service working.
 
     One AWS for all (not one per entry) keeps the module fast; "nothing left behind" is
@@ -115,7 +121,7 @@ def test_every_corpus_entry_gets_exactly_its_answer(client: Any, aws: Any) -> No
     failures: dict[str, str] = {}
     for entry in CORPUS:
         try:
-            check_entry(client, aws, entry)
+            check_entry(client, aws, deliver, entry)
         except AssertionError as exc:
             failures[entry["name"]] = str(exc).splitlines()[0][:300]
     assert not failures, json.dumps(failures, indent=1)

@@ -111,12 +111,14 @@ def test_the_tail_cursor_of_an_empty_recording_reads_its_first_events(client: An
     assert lines(get_events(client, recording_id, f"after={empty.headers['X-Tail-Cursor']}")) == batch(0)["events"]
 
 
-def test_a_recording_is_live_right_after_a_batch_and_not_once_idle(
-    client: Any, owner: str, monkeypatch: pytest.MonkeyPatch
+def test_a_recording_is_live_from_its_creation_and_not_once_idle(
+    client: Any, owner: str, monkeypatch: pytest.MonkeyPatch, deliver: Any
 ) -> None:
     recording_id = create_recording(client)
-    assert client.get(f"/recordings/{recording_id}").json_body["live"] is False  # no batch yet
+    # Being recorded from its creation, before its first events are stored.
+    assert client.get(f"/recordings/{recording_id}").json_body["live"] is True
     post(client, recording_id, 0)
+    deliver()  # its events counted: live for another LIVE_IDLE_MS from now
     described = client.get(f"/recordings/{recording_id}").json_body
     assert described["live"] is True
     updated = int(described["updatedAt"])

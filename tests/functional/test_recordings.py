@@ -91,7 +91,7 @@ def test_list_uses_query_never_scan(client: Any) -> None:
     assert operations == ["Query"]
 
 
-def test_get_returns_friendly_json(client: Any) -> None:
+def test_get_returns_friendly_json(client: Any, deliver: Any) -> None:
     recording_id = create_recording(client, url="https://example.com")
     post_json(
         client,
@@ -101,6 +101,9 @@ def test_get_returns_friendly_json(client: Any) -> None:
             "events": [{"type": 4, "timestamp": 1000, "data": {}}, {"type": 3, "timestamp": 4500.5, "data": {}}],
         },
     )
+    # Counted by the stream consumer, once the batch is stored.
+    assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 0
+    deliver()
     body = client.get(f"/recordings/{recording_id}").json_body
     assert body["id"] == recording_id
     assert body["eventCount"] == 2
@@ -161,7 +164,11 @@ def test_interrupted_delete_resumes_on_retry(client: Any, deliver: Any, bucket_k
     assert post_json(client, "/recordings", {"id": recording_id}).status_code == 409
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
     assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
-    assert post_json(client, "/recordings", {"id": recording_id}).status_code == 201
+    # The id stays taken while its batches' idempotency items live, so no batch of the
+    # deleted recording can be taken for one of a new recording.
+    again = post_json(client, "/recordings", {"id": recording_id})
+    assert (again.status_code, again.json_body["error"]["code"]) == (409, "id_in_use")
+    assert client.get(f"/recordings/{recording_id}").status_code == 404
 
 
 def test_health(client: Any) -> None:
@@ -201,7 +208,7 @@ def test_recording_expires_with_the_stack_retention(
     item = (
         aws.resource("dynamodb")
         .Table("rrweb-s3-storage-test-recordings")
-        .get_item(Key={"owner": owner, "recordingId": recording_id})["Item"]
+        .get_item(Key=recordings.recording_key(owner, recording_id))["Item"]
     )
     assert item[recordings.TTL_ATTRIBUTE] == 1_800_000_000 + 30 * 86400
     ttl = aws.client("dynamodb").describe_time_to_live(TableName="rrweb-s3-storage-test-recordings")

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import settings, validation
 from chalicelib.aws import get_store
+from chalicelib.recordings import recording_key
 from tests.conftest import NAMES, AuthedHttp, User, create_recording, stream_records
 from tests.functional.test_bad_input import assert_error
 
@@ -110,11 +111,12 @@ def test_timestamp_outside_1_to_2_53_ms_is_refused_before_anything_is_written(
     assert (recording["eventCount"], recording["batches"]) == (0, 0)
 
 
-def test_timestamps_at_both_ends_of_the_range_are_stored_and_counted(client: AuthedHttp) -> None:
+def test_timestamps_at_both_ends_of_the_range_are_stored_and_counted(client: AuthedHttp, deliver: Any) -> None:
     recording_id = create_recording(client)
     batch = {"seq": 0, "events": [{"type": 3, "timestamp": 1}, {"type": 3, "timestamp": 2**53 - 1}]}
     response = client.post(events_path(recording_id), body=json.dumps(batch), headers={"Content-Type": "text/plain"})
     assert response.status_code == 202
+    deliver()
     recording = client.get(f"/recordings/{recording_id}").json_body
     assert (recording["firstEventAt"], recording["lastEventAt"]) == (1, 2**53 - 1)
 
@@ -135,17 +137,18 @@ def test_count_failing_after_the_stream_took_the_batch_is_a_503_and_the_retry_co
     throttled = [True]
 
     def throttle(params: dict[str, Any], **_: Any) -> None:
-        if throttled[0] and "ADD eventCount" in params.get("UpdateExpression", ""):
+        # The POST's one write: the seq's idempotency item, after the stream took the batch.
+        if throttled[0] and str(params.get("Item", {}).get("pk", "")).startswith("seq#"):
             throttled[0] = False
             raise ClientError(
                 {
                     "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
                     "ResponseMetadata": {"HTTPStatusCode": 400},
                 },
-                "UpdateItem",
+                "PutItem",
             )
 
-    table_events.register("before-parameter-build.dynamodb.UpdateItem", throttle)
+    table_events.register("before-parameter-build.dynamodb.PutItem", throttle)
     batch = json.dumps({"seq": 4, "events": [GOOD]})
     first = client.post(events_path(recording_id), body=batch, headers={"Content-Type": "application/json"})
     assert_error(first, 503, "unavailable")
@@ -193,24 +196,39 @@ def test_ingest_keys_cannot_be_churned_into_fresh_budgets(client: AuthedHttp) ->
     assert 1 <= int(refused.headers["Retry-After"]) <= settings.KEY_CREATION_WINDOW_S + 1
 
 
-def test_every_ingest_key_spends_its_owners_budget(
+def test_a_key_is_a_sites_budget_and_may_be_given_its_own(
     client: AuthedHttp, anonymous: AuthedHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.conftest import _clear_caches
 
-    monkeypatch.setenv("RRWEB_LIMIT_USER_REQUESTS", "6")
+    monkeypatch.setenv("RRWEB_LIMIT_USER_REQUESTS", "8")
+    monkeypatch.setenv("RRWEB_LIMIT_KEY_REQUESTS", "3")
+    monkeypatch.setenv("RRWEB_LIMIT_KEY_REQUESTS_MAX", "50")
     _clear_caches()
     json_headers = {"Content-Type": "application/json"}
-    keys = [client.post("/keys", body=b"{}", headers=json_headers).json_body["key"] for _ in range(2)]  # 2 charged
-    statuses = [
-        anonymous.post(
-            "/recordings", body=b"{}", headers={**json_headers, "Authorization": f"Bearer {key}"}
-        ).status_code
-        for key in keys
-        for _ in range(3)
-    ]
-    # Two keys with their own budgets of 600, but one owner: 4 more requests fit.
-    assert statuses == [201, 201, 201, 201, 429, 429]
+    too_much = client.post("/keys", body=json.dumps({"requestsPerMinute": 51}), headers=json_headers)
+    assert_error(too_much, 400, "invalid_budget")
+    for bad in (0, -1, 1.5, "10", True):
+        assert_error(
+            client.post("/keys", body=json.dumps({"requestsPerMinute": bad}), headers=json_headers),
+            400,
+            "invalid_budget",
+        )
+    own = client.post("/keys", body=json.dumps({"requestsPerMinute": 5}), headers=json_headers).json_body
+    default = client.post("/keys", body=b"{}", headers=json_headers).json_body  # the user's 8th request
+    assert (own["requestsPerMinute"], default["requestsPerMinute"]) == (5, 3)
+    statuses = {
+        name: [
+            anonymous.post(
+                "/recordings", body=b"{}", headers={**json_headers, "Authorization": f"Bearer {made['key']}"}
+            ).status_code
+            for _ in range(6)
+        ]
+        for name, made in (("own", own), ("default", default))
+    }
+    # Each key spends its own budget; neither spends the user's, which is used up.
+    assert statuses == {"own": [201] * 5 + [429], "default": [201] * 3 + [429] * 3}
+    assert_error(client.get("/keys"), 429, "rate_limited")
 
 
 def test_small_json_routes_refuse_large_bodies_before_parsing(anonymous: AuthedHttp) -> None:
@@ -227,37 +245,43 @@ def test_screenshot_link_is_always_served_as_a_jpeg(client: AuthedHttp) -> None:
     assert query["response-content-disposition"] == ["inline"]
 
 
-def test_a_span_left_narrow_by_a_failed_attempt_is_widened_by_its_retry(client: AuthedHttp) -> None:
+def test_a_count_that_fails_after_its_chunk_is_written_is_retried_and_counted_once(
+    client: AuthedHttp, deliver: Any
+) -> None:
     recording_id = create_recording(client)
     post = {"headers": {"Content-Type": "application/json"}}
     later = json.dumps({"seq": 5, "events": [{"type": 3, "timestamp": 1000}]})
     assert client.post(events_path(recording_id), body=later, **post).status_code == 202
+    assert deliver() == 1
     throttled = [True]
 
     def throttle(params: dict[str, Any], **_: Any) -> None:
-        # The count went through; the widening that follows it is throttled once.
-        if throttled[0] and params.get("UpdateExpression", "").startswith("SET firstEventAt"):
+        # The chunk is in S3; the consumer's count of it is throttled once.
+        if throttled[0] and "countedThrough" in params.get("UpdateExpression", ""):
             throttled[0] = False
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "UpdateItem"
             )
 
     get_store().dynamodb.meta.client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", throttle)
-    earlier = json.dumps({"seq": 3, "events": [{"type": 3, "timestamp": 100}]})
-    assert_error(client.post(events_path(recording_id), body=earlier, **post), 503, "unavailable")
-    retry = client.post(events_path(recording_id), body=earlier, **post)
-    assert (retry.status_code, retry.json_body["duplicate"]) == (202, True)
+    earlier = json.dumps({"seq": 3, "events": [{"type": 3, "timestamp": 100}, {"type": 3, "timestamp": 200}]})
+    assert client.post(events_path(recording_id), body=earlier, **post).status_code == 202
+    deliver()  # the count fails: the records are reported for a retry
+    assert not throttled[0]
+    deliver()  # the retry writes the same chunk again and counts it
+    deliver()  # nothing new: nothing counted twice
     recording = client.get(f"/recordings/{recording_id}").json_body
-    assert (recording["eventCount"], recording["firstEventAt"], recording["durationMs"]) == (2, 100, 900)
+    assert (recording["eventCount"], recording["batches"]) == (3, 2)
+    assert (recording["firstEventAt"], recording["durationMs"]) == (100, 900)
 
 
 def test_a_full_recording_is_refused_before_anything_is_written(client: AuthedHttp, aws: Any, owner: str) -> None:
     recording_id = create_recording(client)
-    # As if it had taken its limit of batches (recorder seqs are 16 digits).
+    # As if the stream consumer had counted its limit of batches.
     aws.resource("dynamodb").Table(NAMES.table).update_item(
-        Key={"owner": owner, "recordingId": recording_id},
-        UpdateExpression="ADD seqs :s",
-        ExpressionAttributeValues={":s": {10**15 + n for n in range(settings.MAX_BATCHES_PER_RECORDING)}},
+        Key=recording_key(owner, recording_id),
+        UpdateExpression="SET batchCount = :n",
+        ExpressionAttributeValues={":n": settings.MAX_BATCHES_PER_RECORDING},
     )
     batch = json.dumps({"seq": 1, "events": [GOOD]})
     response = client.post(events_path(recording_id), body=batch, headers={"Content-Type": "application/json"})

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from app import app
-from chalicelib import layout
-from chalicelib.recordings import INDEX_PENDING_COMPACTION, PENDING_ATTRIBUTE
+from chalicelib import layout, schema
+from chalicelib.schema import INDEX_PENDING_COMPACTION, PENDING_ATTRIBUTE
+from chalicelib.settings import Limits
 from infra.settings import StackSettings
 from tests.infra.conftest import ROOT, STACKS, Inventory
 
@@ -54,7 +55,7 @@ EXPECTED_INVENTORY = {
     "aws:cloudfront/originAccessControl:OriginAccessControl": 1,
     "aws:s3/bucketNotification:BucketNotification": 1,
     "rrweb:index:Monitoring": 1,
-    ALARM: 18,
+    ALARM: 19,
     "aws:cloudwatch/dashboard:Dashboard": 1,
     TOPIC: 1,
     "aws:sns/topicPolicy:TopicPolicy": 1,
@@ -197,7 +198,7 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
     api = {a for s in function_policy(inventory, "api-handler")["Statement"] for a in s["Action"]}
     reaper = {a for s in function_policy(inventory, "reap-orphans")["Statement"] for a in s["Action"]}
     assert api == {
-        "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
@@ -218,7 +219,7 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
         "sqs:SendMessage",
     }
     assert "dynamodb:Scan" not in api
-    assert table["hashKey"] == "owner"
+    assert table["hashKey"] == schema.RECORDINGS_KEY
     assert "dynamodb:Scan" not in reaper
 
 
@@ -403,19 +404,32 @@ def test_bucket_cors_lets_only_the_site_read_and_any_page_upload(inventories: di
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_recordings_table_indexes_recordings_pending_compaction(inventories: dict[str, Inventory], stack: str) -> None:
+def test_recordings_table_is_keyed_per_recording_with_only_global_indexes(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
     table = find(inventories[stack], TABLE, "-metadata-recordings")["inputs"]
+    # One partition key per recording, and no LSI: no owner is bound to one partition
+    # or to a 10 GB item collection.
+    assert table["hashKey"] == schema.RECORDINGS_KEY
+    assert "rangeKey" not in table
+    assert not table.get("localSecondaryIndexes")
     attributes = {a["name"]: a["type"] for a in table["attributes"]}
     assert attributes[PENDING_ATTRIBUTE] == "S"
-    assert attributes["updatedAt"] == "N"
-    (index,) = table["globalSecondaryIndexes"]
-    assert index["name"] == INDEX_PENDING_COMPACTION
-    assert (index["hashKey"], index["rangeKey"]) == (PENDING_ATTRIBUTE, "updatedAt")
-    assert index["projectionType"] == "KEYS_ONLY"
+    assert attributes[schema.ACTIVE_ATTRIBUTE] == "N"
+    indexes = {index["name"]: index for index in table["globalSecondaryIndexes"]}
+    assert set(indexes) == {INDEX_PENDING_COMPACTION, schema.INDEX_RECORDINGS_BY_OWNER}
+    pending = indexes[INDEX_PENDING_COMPACTION]
+    assert (pending["hashKey"], pending["rangeKey"]) == (PENDING_ATTRIBUTE, schema.ACTIVE_ATTRIBUTE)
+    by_owner = indexes[schema.INDEX_RECORDINGS_BY_OWNER]
+    assert (by_owner["hashKey"], by_owner["rangeKey"]) == ("owner", "createdKey")
+    # Keys only: a count's update never writes an index whose keys it leaves alone.
+    assert {index["projectionType"] for index in indexes.values()} == {"KEYS_ONLY"}
     # Every defined attribute is a key of the table or of an index (DynamoDB refuses others).
-    keys = {table["hashKey"], table["rangeKey"], index["hashKey"], index["rangeKey"]}
-    keys |= {i["rangeKey"] for i in table["localSecondaryIndexes"]}
+    keys = {table["hashKey"]} | {i[k] for i in indexes.values() for k in ("hashKey", "rangeKey")}
     assert set(attributes) == keys
+    # The same definition the local stack creates.
+    assert table["ttl"] == {"attributeName": schema.TTL_ATTRIBUTE, "enabled": True}
+    assert schema.RECORDINGS.pulumi()["global_secondary_indexes"][0]["name"] in indexes
 
 
 def consumer_mapping(inventory: Inventory) -> dict[str, Any]:
@@ -492,7 +506,8 @@ def test_functions_receive_the_stack_resource_names(inventories: dict[str, Inven
     assert variables["RRWEB_USER_POOL_ID"] == inventory.exports["user_pool_id"]
     assert variables["RRWEB_USER_POOL_CLIENT_ID"] == inventory.exports["user_pool_client_id"]
     assert variables["RRWEB_ACCESS_TABLE"].startswith("rrweb-s3-storage-pr-123-metadata-access")
-    assert variables["RRWEB_LIMIT_KEY_REQUESTS"] == "600"
+    assert variables["RRWEB_LIMIT_KEY_REQUESTS"] == str(Limits().key_requests)
+    assert variables["RRWEB_LIMIT_CLIENT_REQUESTS"] == str(Limits().client_requests)
     for logical in ("-consume-events", "-compact-recordings"):
         variables = find(inventory, FUNCTION, logical)["inputs"]["environment"]["variables"]
         assert variables["RRWEB_FAILURE_QUEUE_URL"] == inventory.exports["consumer_failures_queue"], logical
@@ -597,7 +612,12 @@ def test_every_alarm_watches_this_stacks_resources_and_notifies_the_topic(
     inventory = inventories[stack]
     alarms = alarms_by_role(inventory)
     expected = expected_alarms(inventory)
-    assert set(alarms) == {*expected, "recordings-table-throttled", "access-table-throttled"}
+    assert set(alarms) == {
+        *expected,
+        "recordings-table-throttled",
+        "recordings-indexes-throttled",
+        "access-table-throttled",
+    }
     for role, (namespace, metric, dimensions) in expected.items():
         alarm = alarms[role]
         assert (alarm["namespace"], alarm["metricName"], alarm["dimensions"]) == (namespace, metric, dimensions), role
@@ -615,14 +635,20 @@ def test_throttle_alarms_cover_every_operation_the_functions_may_call(
     inventory = inventories[stack]
     alarms = alarms_by_role(inventory)
     for role, suffix, indexes in (
-        ("recordings", "-metadata-recordings", {INDEX_PENDING_COMPACTION}),
+        ("recordings", "-metadata-recordings", {INDEX_PENDING_COMPACTION, schema.INDEX_RECORDINGS_BY_OWNER}),
         ("access", "-metadata-access", {"byOwner"}),
     ):
         table = find(inventory, "aws:dynamodb/table:Table", suffix)
         name = table["inputs"]["name"]
         table_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{name}"
-        queries = alarms[f"{role}-table-throttled"]["metricQueries"]
-        metrics = [q["metric"] for q in queries if "metric" in q]
+        # One alarm, or a table alarm and an index alarm when one would name over 10 metrics.
+        watching = [alarm for key, alarm in alarms.items() if key.startswith(f"{role}-") and "throttled" in key]
+        metrics = []
+        for alarm in watching:
+            queries = alarm["metricQueries"]
+            metrics += [q["metric"] for q in queries if "metric" in q]
+            (result,) = [q for q in queries if q.get("returnData")]
+            assert result["expression"] == f"SUM([{','.join(q['id'] for q in queries if 'metric' in q)}])"
         assert all(m["namespace"] == "AWS/DynamoDB" and m["dimensions"]["TableName"] == name for m in metrics)
         per_operation = {m["dimensions"]["Operation"] for m in metrics if m["metricName"] == "ThrottledRequests"}
         assert per_operation == table_operations(inventory, table_arn), role
@@ -634,8 +660,6 @@ def test_throttle_alarms_cover_every_operation_the_functions_may_call(
         assert events == {
             (e, index) for e in ("ReadThrottleEvents", "WriteThrottleEvents") for index in {None, *indexes}
         }
-        (result,) = [q for q in queries if q.get("returnData")]
-        assert result["expression"] == f"SUM([{','.join(q['id'] for q in queries if 'metric' in q)}])"
 
 
 def test_thresholds_leave_room_for_normal_buffering(inventories: dict[str, Inventory]) -> None:

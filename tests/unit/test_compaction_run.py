@@ -31,7 +31,8 @@ class Scripted(Compactor):
         self.outcomes = outcomes
         self.compacted: list[str] = []
 
-    def compact(self, owner: str, recording_id: str) -> Result:
+    def compact(self, owner: str, recording_id: str, *, idle_before: int | None = None) -> Result:
+        assert idle_before == 0  # the run's cutoff: the clock minus the idle time
         self.compacted.append(recording_id)
         return Result(outcome=self.outcomes.get(recording_id, "compacted"))
 

@@ -181,24 +181,22 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
     assert control(served, "replay").json()["segment"] == 1  # nothing to replay; journaling starts
     s3, dynamodb, kinesis = client(served, "s3"), client(served, "dynamodb"), client(served, "kinesis")
     s3.put_object(Bucket=NAMES.bucket, Key="recordings/a/chunk.gz", Body=b"chunk")
-    dynamodb.put_item(TableName=NAMES.table, Item={"owner": {"S": "o"}, "recordingId": {"S": "r"}})
-    dynamodb.update_item(
-        TableName=NAMES.table,
-        Key={"owner": {"S": "o"}, "recordingId": {"S": "r"}},
-        UpdateExpression="ADD seqs :seq, eventCount :n",
-        ConditionExpression="NOT contains(seqs, :s)",
-        ExpressionAttributeValues={":seq": {"NS": ["0"]}, ":s": {"N": "0"}, ":n": {"N": "2"}},
-    )
+    # What the API writes, as it writes it: the recording (a conditional create), then a
+    # batch in the stream and its seq's idempotency item (a conditional put).
+    store = _store(served)
+    assert store.put_new({"owner": "o", "recordingId": "r", "createdKey": "0000000000001#r"})
     payload = gzip.compress(json.dumps({"seq": 0, "events": [{"type": 4}, {"type": 2}]}).encode())
     lines = records.build_records(owner="o", recording="r", seq=0, payload=payload, received=1, events=2)
     stream_arn = kinesis.describe_stream(StreamName=NAMES.stream)["StreamDescription"]["StreamARN"]
     kinesis.put_records(StreamARN=stream_arn, Records=[{"Data": line, "PartitionKey": "r"} for line in lines])
+    assert store.mark_seq("o", "r", 0)
     # A refused conditional write is not journaled.
+    assert not store.put_new({"owner": "o", "recordingId": "r"})
     with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
         dynamodb.put_item(
             TableName=NAMES.table,
-            Item={"owner": {"S": "o"}, "recordingId": {"S": "r"}},
-            ConditionExpression="attribute_not_exists(recordingId)",
+            Item={**_key("seq#o#r#0"), "owner": {"S": "o"}},
+            ConditionExpression="attribute_not_exists(pk)",
         )
     assert len(list(served.guard.journal.entries(served.guard.journal.segments()))) == 4
 
@@ -214,18 +212,29 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
         assert replayed == {"entries": 4, "applied": 4, "segment": 2}
         s3, dynamodb = client(again, "s3"), client(again, "dynamodb")
         assert s3.get_object(Bucket=NAMES.bucket, Key="recordings/a/chunk.gz")["Body"].read() == b"chunk"
-        item = dynamodb.get_item(TableName=NAMES.table, Key={"owner": {"S": "o"}, "recordingId": {"S": "r"}})["Item"]
-        assert item["eventCount"] == {"N": "2"}
+        store = _store(again)
+        item, seen = store.get_for_batch("o", "r", 0)
+        assert item is not None
+        assert (item["owner"], item["recordingId"], item["createdKey"]) == ("o", "r", "0000000000001#r")
+        assert "eventCount" not in item  # the consumer counts; it has not run yet
+        assert seen  # the seq's idempotency item came back: a retry of seq 0 is a duplicate
+        assert dynamodb.get_item(TableName=NAMES.table, Key=_key("seq#o#r#0"))["Item"]["expiresAt"]["N"]
 
-        # Replayed again over a state that holds it (a snapshot newer than the segments):
-        # the conditional update refuses, the object is overwritten, the record is sent twice.
+        # The stream records came back too: the consumer stores and counts them.
         consumer = _consumer(again)
         assert consumer.poll(flush=True) == len(lines)
+        counted = dynamodb.get_item(TableName=NAMES.table, Key=_key("rec#o#r"))["Item"]
+        assert (counted["eventCount"], counted["batchCount"]) == ({"N": "2"}, {"N": "1"})
+        assert "countedThrough" in counted
+
+        # Replayed again over a state that holds it (a snapshot newer than the segments):
+        # the conditional writes refuse (the counted item is not overwritten by its
+        # create), the object is overwritten, the record is sent twice.
         for entry in guard.journal.entries([1]):
             guard._call(guard.replay_environ(entry))
+        assert dynamodb.get_item(TableName=NAMES.table, Key=_key("rec#o#r"))["Item"] == counted
+        assert store.get_for_batch("o", "r", 0)[1]
         assert consumer.poll(flush=True) == len(lines)
-        item = dynamodb.get_item(TableName=NAMES.table, Key={"owner": {"S": "o"}, "recordingId": {"S": "r"}})["Item"]
-        assert item["eventCount"] == {"N": "2"}
         chunks = [
             s3.get_object(Bucket=NAMES.bucket, Key=entry["Key"])["Body"].read()
             for entry in s3.list_objects_v2(Bucket=NAMES.bucket, Prefix="recordings/owner=o/")["Contents"]
@@ -269,13 +278,23 @@ def test_a_verified_upload_is_stored_and_journaled_with_cors(served: Served) -> 
     assert b"\xff\xd8ok" in entry.body
 
 
+def _key(pk: str) -> dict[str, dict[str, str]]:
+    """A key of the recordings table, as the low-level client takes it (``pk`` alone)."""
+    return {"pk": {"S": pk}}
+
+
+def _store(served: Served) -> RecordingStore:
+    """The API's recording store, through the guard."""
+    dynamodb = served.session.resource("dynamodb", endpoint_url=served.url)
+    return RecordingStore(table=dynamodb.Table(NAMES.table))
+
+
 def _consumer(served: Served) -> KinesisEventSource:
     """The stream consumer, through the guard, behind the local event source mapping."""
-    dynamodb = served.session.resource("dynamodb", endpoint_url=served.url)
     consumer = StreamConsumer(
         s3=client(served, "s3"),
         bucket=NAMES.bucket,
-        store=RecordingStore(table=dynamodb.Table(NAMES.table)),
+        store=_store(served),
         failures=FailureQueue(sqs=None, queue_url=None),
         workers=1,
     )

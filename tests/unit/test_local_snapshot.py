@@ -17,11 +17,11 @@ def _empty(session: Any) -> None:
     for entry in s3.list_objects_v2(Bucket=NAMES.bucket).get("Contents", []):
         s3.delete_object(Bucket=NAMES.bucket, Key=entry["Key"])
     for item in dynamodb.scan(TableName=NAMES.table)["Items"]:
-        dynamodb.delete_item(TableName=NAMES.table, Key={"owner": item["owner"], "recordingId": item["recordingId"]})
+        dynamodb.delete_item(TableName=NAMES.table, Key={"pk": item["pk"]})
 
 
 def _item(n: int) -> dict[str, Any]:
-    return {"owner": {"S": "o"}, "recordingId": {"S": f"r-{n}"}}
+    return {"pk": {"S": f"rec#o#r-{n}"}, "owner": {"S": "o"}, "recordingId": {"S": f"r-{n}"}}
 
 
 def test_a_save_killed_midway_restores_cleanly(aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

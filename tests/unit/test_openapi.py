@@ -88,10 +88,14 @@ def test_the_202_body_is_the_documented_accepted() -> None:
         body=b'{"seq":0,"events":[{"type":4,"timestamp":1}]}',
         content_encoding=None,
     )
-    for watched_until in (0, 2**50):
+    # A first write, a retry of a seq already written, and a first write that loses the
+    # race for the seq's marker: each answer is an Accepted.
+    for watched_until, seen, marked in ((0, False, True), (2**50, False, True), (0, True, True), (2**50, False, False)):
         body = ingest.commit(
-            recordings=SimpleNamespace(require=lambda *_, w=watched_until: {"seqs": set(), "watchedUntil": w}),
-            store=SimpleNamespace(record_batch=lambda *_, **__: True),
+            store=SimpleNamespace(
+                get_for_batch=lambda *_, w=watched_until, s=seen: ({"watchedUntil": w}, s),
+                mark_seq=lambda *_, m=marked: m,
+            ),
             writer=SimpleNamespace(put=lambda *_, **__: None),
             owner="o",
             recording_id="rec-00000001",
@@ -100,6 +104,59 @@ def test_the_202_body_is_the_documented_accepted() -> None:
         assert set(body) == properties("Accepted")
         assert conforms(body, "Accepted") == []
         assert body["live"] is (watched_until > 0)
+        assert body["duplicate"] is (seen or not marked)
+    # The first batch of a recording just created (the item is given, nothing is read).
+    created = ingest.commit(
+        store=SimpleNamespace(mark_seq=lambda *_: True),
+        writer=SimpleNamespace(put=lambda *_, **__: None),
+        owner="o",
+        recording_id="rec-00000001",
+        prepared=prepared,
+        item={"owner": "o", "recordingId": "rec-00000001"},
+    )
+    assert set(created) == properties("Accepted")
+    assert conforms(created, "Accepted") == []
+
+
+class FakeAccessTable:
+    """Just enough of the access table for ``Keys.create`` and ``Keys.list``: items in a list."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def query(self, **_: Any) -> dict[str, Any]:
+        return {"Items": [dict(item) for item in reversed(self.items)]}
+
+    def put_item(self, *, Item: dict[str, Any], **_: Any) -> None:  # noqa: N803
+        self.items.append(Item)
+
+
+def test_keys_are_the_documented_key_and_their_budgets_the_documented_limits() -> None:
+    from chalicelib.keys import Keys
+    from chalicelib.settings import Limits
+
+    limits = Limits()
+    keys = Keys(table=FakeAccessTable(), limits=limits)
+    default = keys.create("o", {})
+    own = keys.create("o", {"name": "busy site", "requestsPerMinute": 1000, "bytesPerMinute": 5000})
+    created = SPEC["paths"]["/keys"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    for key in (default, own):
+        assert conforms(key, "Key") == []
+        validator = OAS30Validator({**created, "components": SPEC["components"]})
+        assert [error.message for error in validator.iter_errors(key)] == []
+    assert (default["requestsPerMinute"], default["bytesPerMinute"]) == (limits.key_requests, limits.key_bytes)
+    assert (own["requestsPerMinute"], own["bytesPerMinute"]) == (1000, 5000)
+    listed = keys.list("o")
+    assert [key["id"] for key in listed] == [own["id"], default["id"]]
+    for key in listed:
+        assert set(key) == properties("Key")
+        assert conforms(key, "Key") == []
+    asked = SPEC["paths"]["/keys"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert (asked["requestsPerMinute"]["minimum"], asked["requestsPerMinute"]["maximum"]) == (
+        1,
+        limits.key_requests_max,
+    )
+    assert (asked["bytesPerMinute"]["minimum"], asked["bytesPerMinute"]["maximum"]) == (1, 10 * limits.key_bytes)
 
 
 def test_the_recording_view_is_the_documented_recording() -> None:
