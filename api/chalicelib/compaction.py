@@ -85,6 +85,7 @@ class Compactor:
         self._store = store
         self._reader = reader
         self._idle_ms = idle_seconds * 1000
+        self._abandoned_ms = settings.ABANDONED_PARTS_SECONDS * 1000
         self._block_bytes = block_bytes
         self._clock = clock
 
@@ -127,9 +128,11 @@ class Compactor:
         listing = self._reader.listing(owner, recording_id)
         contents = self._reader.contents(owner, recording_id, listing)
         previous = contents.index
-        if contents.incomplete:
+        if contents.incomplete and contents.incomplete_received > self._clock() - self._abandoned_ms:
             # A batch split across records, not all delivered yet: folding now would
-            # delete the parts that did arrive. The next run sees it whole.
+            # delete the parts that did arrive. The next run sees it whole. Parts older
+            # than any record the stream can still deliver were never acknowledged
+            # (their write was refused in part): they are folded away, unread.
             return Result(outcome="waiting")
         if not contents.chunk_payloads:
             # Nothing new: every chunk is folded already or repeats batches the current

@@ -113,6 +113,8 @@ class Contents:
     chunk_payloads: dict[int, bytes] = field(default_factory=dict)
     # seqs some of whose parts are in chunks but not all yet: left out until they are
     incomplete: set[int] = field(default_factory=set)
+    # when the newest part of an incomplete seq was put on the stream (ms; 0 unknown)
+    incomplete_received: int = 0
 
 
 class EventReader:
@@ -208,6 +210,9 @@ class EventReader:
                 contents.chunk_payloads[seq] = payload
                 contents.events[seq] = records.payload_events(payload)
         contents.incomplete = {part.seq for part in parts} - contents.events.keys()
+        contents.incomplete_received = max(
+            (part.received for part in parts if part.seq in contents.incomplete), default=0
+        )
         return contents
 
     def payloads(self, owner: str, recording_id: str) -> dict[int, bytes]:

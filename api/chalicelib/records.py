@@ -88,6 +88,8 @@ class RecordPart:
     raw: int = 0
     first: int | float | None = None
     last: int | float | None = None
+    # When the API put it on the stream (ms), 0 when unknown.
+    received: int = 0
 
 
 def parse_record(line: bytes) -> RecordPart | None:
@@ -111,6 +113,7 @@ def parse_record(line: bytes) -> RecordPart | None:
             raw=_count(value.get("raw")),
             first=_timestamp(value.get("first")),
             last=_timestamp(value.get("last")),
+            received=_count(value.get("received")),
         )
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, binascii.Error):
         return None

@@ -70,6 +70,11 @@ COMPACTION_SHARDS = 64
 # the item's own ``updatedAt`` before it compacts, so this only delays finding idle
 # recordings by at most this long.
 ACTIVE_REFRESH_SECONDS = 300
+# Parts of a batch whose other parts never came: a write the stream refused in part
+# (its client got a 503, never an acknowledgement) and that no retry completed. Once
+# they are older than Lambda's longest record age (consumerMaxRecordAgeSeconds is at
+# most 7 days), no missing part can still arrive, and compaction stops waiting for them.
+ABANDONED_PARTS_SECONDS = 7 * 24 * 3600
 # A compacted object is a sequence of gzip members, each about this many bytes of
 # JSON lines, so a reader can fetch (and inflate) any member alone by byte range.
 COMPACTED_BLOCK_BYTES = 1024 * 1024

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -420,6 +421,44 @@ def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any,
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     lines = fresh_read(client, recording_id).splitlines()
     assert [json.loads(line) for line in lines] == batch(0)["events"] + big["events"]
+
+
+def test_parts_whose_siblings_can_no_longer_arrive_stop_holding_compaction_back(
+    client: Any, aws: Any, owner: str, bucket_keys: Any
+) -> None:
+    from chalicelib import ingest, settings
+    from chalicelib.compaction import Compactor
+    from chalicelib.settings import get_settings
+
+    recording_id = create_recording(client)
+    store = get_store()
+    big = {"seq": 1, "events": [{"type": 2, "timestamp": 5, "data": {"text": "y" * 300}}]}
+    for body, part_size in ((batch(0), 4096), (big, 40)):
+        ingest.ingest(
+            store=store.metadata,
+            writer=store.writer,
+            owner=owner,
+            recording_id=recording_id,
+            body=json.dumps(body).encode(),
+            content_encoding=None,
+            part_size=part_size,
+        )
+    [(shard, found)] = shard_records(aws).items()
+    invoke(aws, shard, found[:-1])  # the last part was refused: its client got a 503, then gave up
+
+    def compactor(days: float) -> Compactor:
+        later = int(time.time() * 1000 + days * 86_400_000)
+        return Compactor(
+            s3=store.s3, bucket=get_settings().bucket, store=store.metadata, reader=store.events, clock=lambda: later
+        )
+
+    week = settings.ABANDONED_PARTS_SECONDS / 86400
+    assert compactor(week - 0.01).compact(owner, recording_id).outcome == "waiting"
+    assert compactor(week + 0.01).compact(owner, recording_id).outcome == "compacted"
+    assert_compacted(owner, recording_id, bucket_keys, generation=1)
+    lines = fresh_read(client, recording_id).splitlines()
+    assert [json.loads(line) for line in lines] == batch(0)["events"]
+    assert client.get(f"/recordings/{recording_id}").json_body["batches"] == 1
 
 
 def test_a_deleted_recording_is_gone(client: Any, deliver: Any, owner: str) -> None:
