@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from tests.integration.conftest import start_stack
+from tests.integration.conftest import LOAD_ENV, start_stack
 from tests.integration.load import IngestLoad, check_read_back, create_recordings
 from tests.support.accounts import sign_up_and_in
 
@@ -39,7 +39,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _phase(data_dir: Path, how: str, seconds: float) -> dict[str, Any]:
-    stack = start_stack(data_dir)
+    stack = start_stack(data_dir, env=LOAD_ENV)
     restarted = None
     try:
         with requests.Session() as http:
@@ -58,7 +58,7 @@ def _phase(data_dir: Path, how: str, seconds: float) -> dict[str, Any]:
                 stack.process.kill()
                 stack.process.wait(timeout=30)
             outcome = load.stop()
-            restarted = reader = start_stack(data_dir)
+            restarted = reader = start_stack(data_dir, env=LOAD_ENV)
         started = time.monotonic()
         read_back = check_read_back(reader.api, owner, outcome)
         span = max(outcome.last_ack - outcome.first_ack, 1e-9)

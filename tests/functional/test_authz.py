@@ -239,3 +239,34 @@ def test_sign_up_confirm_sign_in_and_refresh(anonymous: AuthedHttp) -> None:
         post("/auth/signup", {"email": "not-an-email", "password": "x"}).json_body["error"]["code"] == "invalid_email"
     )
     assert post("/auth/refresh", {"refreshToken": "garbage"}).status_code == 401
+
+
+def test_one_recording_or_one_address_is_limited_before_any_aws_call(
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import _clear_caches
+
+    monkeypatch.setenv("RRWEB_LIMIT_RECORDING_REQUESTS", "2")
+    monkeypatch.setenv("RRWEB_LIMIT_CLIENT_REQUESTS", "5")
+    _clear_caches()
+    key = client.post("/keys", body=b"{}", headers={"Content-Type": "application/json"}).json_body["key"]
+    as_key = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    rid = anonymous.post("/recordings", body=b"{}", headers=as_key).json_body["recording"]["id"]  # address: 1
+    batch = {"seq": 0, "events": [{"type": 4, "timestamp": 1}]}
+    statuses = []
+    for seq in range(3):  # address: 2, 3 (the third is refused for the recording: it takes nothing)
+        batch["seq"] = seq
+        response = anonymous.post(f"/recordings/{rid}/events", body=json.dumps(batch), headers=as_key)
+        statuses.append(response.status_code)
+    assert statuses == [202, 202, 429]
+    assert response.json_body["error"]["code"] == "rate_limited"
+    assert "recording" in response.json_body["error"]["message"]
+    assert int(response.headers["Retry-After"]) >= 1
+    assert len(stream_records(aws)) == 2
+    # Other recordings from the same address: two more fit, then the address is spent.
+    for _ in range(2):
+        assert anonymous.post("/recordings", body=b"{}", headers=as_key).status_code == 201
+    refused = anonymous.post("/recordings", body=b"{}", headers=as_key)
+    assert refused.status_code == 429
+    assert "client" in refused.json_body["error"]["message"]
+    assert int(refused.headers["Retry-After"]) >= 1

@@ -40,10 +40,18 @@ class RunningStack:
         assert self.process.wait(timeout=120) == 0, self.log.read_text()[-4000:]
 
 
-def start_stack(data_dir: Path, *options: str) -> RunningStack:
+# A load generator on loopback stands for many visitors, each behind an address of
+# its own and each posting every few seconds: as fast as it can from one address, it
+# would meet the per-visitor abuse limits, which real visitors never approach. Load
+# tests lift those two limits, nothing else (the key's budget still counts).
+LOAD_ENV = {"RRWEB_LIMIT_CLIENT_REQUESTS": str(10**9), "RRWEB_LIMIT_RECORDING_REQUESTS": str(10**9)}
+
+
+def start_stack(data_dir: Path, *options: str, env: dict[str, str] | None = None) -> RunningStack:
     """Start the local stack with its data under ``data_dir``; returns once it answers.
 
-    ``options`` go to ``python -m local`` as they are (``--compact-idle-seconds 5``).
+    ``options`` go to ``python -m local`` as they are (``--compact-idle-seconds 5``);
+    ``env`` adds to its environment (``LOAD_ENV`` for load tests).
     """
     api_port, aws_port, site_port = free_port(), free_port(), free_port()
     log = data_dir.parent / f"stack-{api_port}.log"
@@ -65,7 +73,7 @@ def start_stack(data_dir: Path, *options: str) -> RunningStack:
         cwd=ROOT,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     api = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 90

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.conftest import start_stack
+from tests.integration.conftest import LOAD_ENV, start_stack
 from tests.integration.load import IngestLoad, check_read_back, create_recordings
 from tests.support.accounts import sign_up_and_in
 
@@ -20,7 +20,7 @@ THREADS = 3
 
 
 def _load_then(data_dir: Path, stop_how: str) -> tuple[dict[str, str], IngestLoad]:
-    stack = start_stack(data_dir)
+    stack = start_stack(data_dir, env=LOAD_ENV)
     with requests.Session() as http:
         _, owner = sign_up_and_in(stack.api, http)
     recordings = create_recordings(stack.api, owner, RECORDINGS, prefix=stop_how)
@@ -44,7 +44,7 @@ def test_sigterm_under_load_answers_no_5xx_and_keeps_every_acknowledged_batch(tm
     assert outcome.server_errors == 0, outcome.statuses
     assert set(outcome.statuses) == {202}, outcome.statuses
 
-    again = start_stack(data_dir)
+    again = start_stack(data_dir, env=LOAD_ENV)
     try:
         read_back = check_read_back(again.api, owner, outcome)
         assert read_back.lost == {}
@@ -60,7 +60,7 @@ def test_sigkill_under_load_loses_no_acknowledged_batch(tmp_path: Path) -> None:
     assert outcome.acked_count > 50, outcome
     assert outcome.server_errors == 0, outcome.statuses
 
-    again = start_stack(data_dir)
+    again = start_stack(data_dir, env=LOAD_ENV)
     try:
         # The token issued before the kill still works: the account was saved when made.
         read_back = check_read_back(again.api, owner, outcome)
