@@ -495,6 +495,17 @@ def test_api_gateway_body_holds_every_chalice_route_with_integration_auth_and_co
         # CORS preflights reach the app, which answers per caller origin.
         assert body["paths"][path]["options"]["x-amazon-apigateway-integration"]["type"] == "aws_proxy", path
     assert "application/gzip" in body["x-amazon-apigateway-binary-media-types"]
+    # The stage throttle's own 429 says when to retry, in the API's error shape, and any
+    # page may read it (the recorder backs off by it).
+    throttled = body["x-amazon-apigateway-gateway-responses"]["THROTTLED"]
+    assert throttled["statusCode"] == 429
+    headers = throttled["responseParameters"]
+    assert int(headers["gatewayresponse.header.Retry-After"].strip("'")) >= 1
+    assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'"
+    assert "Retry-After" in headers["gatewayresponse.header.Access-Control-Expose-Headers"]
+    error = json.loads(throttled["responseTemplates"]["application/json"])["error"]
+    assert error["code"] == "throttled"
+    assert error["message"]
 
 
 def test_functions_receive_the_stack_resource_names(inventories: dict[str, Inventory]) -> None:
