@@ -122,9 +122,12 @@ class RecordingStore:
 
     def put_new(self, item: dict[str, Any]) -> bool:
         """Insert a recording ``item`` (with ``owner`` and ``recordingId``) unless the id exists; True when inserted."""
+        return self._put_if_absent({**item, **recording_key(item["owner"], item["recordingId"])})
+
+    def _put_if_absent(self, item: dict[str, Any]) -> bool:
         try:
             self._table.put_item(
-                Item={**item, **recording_key(item["owner"], item["recordingId"])},
+                Item=item,
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
             )
@@ -159,17 +162,8 @@ class RecordingStore:
 
     def mark_seq(self, owner: str, recording_id: str, seq: int) -> bool:
         """Remember that ``seq`` is in the stream (the POST's one write); False when it was already."""
-        try:
-            self._table.put_item(
-                Item={**seq_key(owner, recording_id, seq), TTL_ATTRIBUTE: int(time.time()) + self._seq_marker_seconds},
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
-            )
-        except ClientError as exc:
-            if _is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        expires = int(time.time()) + self._seq_marker_seconds
+        return self._put_if_absent({**seq_key(owner, recording_id, seq), TTL_ATTRIBUTE: expires})
 
     def _batch_get(self, keys: list[dict[str, str]], *, consistent: bool) -> Iterator[dict[str, Any]]:
         client = self._table.meta.client
