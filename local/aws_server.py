@@ -600,11 +600,11 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def _lock_data_dir(data_dir: Path, timeout: float = 75.0) -> Any:
+def _lock_data_dir(data_dir: Path, timeout: float = 90.0) -> Any:
     # A moto left over from a killed stack still holds the folder until it has exited:
     # wait for it, so it cannot write over what this one restores and saves. Its last
     # save of a loaded stack can take tens of seconds on a busy machine; a restart
-    # waits for it (within the 90 s a starting stack is given).
+    # waits for it (the stack gives moto 120 s to answer).
     handle = (data_dir / "aws.lock").open("a")
     deadline = time.monotonic() + timeout
     while True:

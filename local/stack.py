@@ -291,7 +291,8 @@ class LocalStack:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
-        _wait_for(f"{self.aws_url}/moto-api/", self._moto)
+        # Long enough for a moto left over from a killed stack to let go of the folder.
+        _wait_for(f"{self.aws_url}/moto-api/", self._moto, timeout=120)
 
     def _start_api(self) -> None:
         from chalice.config import Config

@@ -76,7 +76,8 @@ def start_stack(data_dir: Path, *options: str, env: dict[str, str] | None = None
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     api = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + 90
+    # A restart after SIGKILL may wait for the killed stack's moto to let go of the folder.
+    deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()[-4000:]
         if "local stack is up" in log.read_text():
