@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import threading
+import time
 from pathlib import Path
 
 from .stack import LocalStack, StackOptions
@@ -45,9 +45,11 @@ def main() -> None:
             compact_every_seconds=args.compact_every_seconds,
         )
     )
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    # The handlers only flip a flag: one that took a lock (Event.set) could run while
+    # this thread held that lock inside Event.wait, and hang the stop for good.
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _: stopping.append(signum))
     stack.start()
     print(
         f"rrweb-s3-storage local stack is up\n"
@@ -58,7 +60,8 @@ def main() -> None:
         f"Ctrl-C stops (in-flight events are stored and saved first).",
         flush=True,
     )
-    stopping.wait()
+    while not stopping:
+        time.sleep(0.2)
     print("stopping: storing in-flight events and saving state", flush=True)
     stack.stop()
     print("stopped", flush=True)

@@ -639,10 +639,14 @@ def main() -> None:
     server = make_server(host, port, guard, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     thread.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    # The handler only flips a flag: a handler that took a lock (Event.set) could run
+    # while this thread held that very lock inside Event.wait, and wait forever; a
+    # moto stuck so outlives a killed stack and keeps its data folder locked.
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _: stopping.append(signum))
+    while not stopping:
+        time.sleep(0.2)
     server.shutdown()
     guard.journal.close()
     with guard.cognito_lock:
