@@ -389,15 +389,11 @@ def test_run_finds_idle_recordings_through_the_index_and_skips_recent_ones(
         assert keys_of(owner, recording_id, bucket_keys)["indexes"] == []
 
 
-def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any, owner: str, bucket_keys: Any) -> None:
+def post_in_parts(owner: str, recording_id: str, big: dict[str, Any]) -> None:
+    """Batch 0 as one record, then ``big`` split into records of 40 payload bytes."""
     from chalicelib import ingest
 
-    recording_id = create_recording(client)
     store = get_store()
-    big = {
-        "seq": 1,
-        "events": [{"type": 2, "timestamp": 5, "data": {"text": "z" * 50 + bytes(range(48, 122)).decode()}}],
-    }
     for body, part_size in ((batch(0), 4096), (big, 40)):
         ingest.ingest(
             store=store.metadata,
@@ -408,6 +404,16 @@ def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any,
             content_encoding=None,
             part_size=part_size,
         )
+
+
+def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any, owner: str, bucket_keys: Any) -> None:
+
+    recording_id = create_recording(client)
+    big = {
+        "seq": 1,
+        "events": [{"type": 2, "timestamp": 5, "data": {"text": "z" * 50 + bytes(range(48, 122)).decode()}}],
+    }
+    post_in_parts(owner, recording_id, big)
     [(shard, found)] = shard_records(aws).items()
     assert len(found) >= 3
     invoke(aws, shard, found[:-1])  # the last part has not arrived yet
@@ -426,23 +432,14 @@ def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any,
 def test_parts_whose_siblings_can_no_longer_arrive_stop_holding_compaction_back(
     client: Any, aws: Any, owner: str, bucket_keys: Any
 ) -> None:
-    from chalicelib import ingest, settings
+    from chalicelib import settings
     from chalicelib.compaction import Compactor
     from chalicelib.settings import get_settings
 
     recording_id = create_recording(client)
     store = get_store()
     big = {"seq": 1, "events": [{"type": 2, "timestamp": 5, "data": {"text": "y" * 300}}]}
-    for body, part_size in ((batch(0), 4096), (big, 40)):
-        ingest.ingest(
-            store=store.metadata,
-            writer=store.writer,
-            owner=owner,
-            recording_id=recording_id,
-            body=json.dumps(body).encode(),
-            content_encoding=None,
-            part_size=part_size,
-        )
+    post_in_parts(owner, recording_id, big)
     [(shard, found)] = shard_records(aws).items()
     invoke(aws, shard, found[:-1])  # the last part was refused: its client got a 503, then gave up
 
