@@ -93,6 +93,14 @@ def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _nothing_counted_since(item: dict[str, Any], values: dict[str, Any]) -> str:
+    """A condition: no chunk was counted since ``item`` was read (adds its value to ``values``)."""
+    if "countedThrough" not in item:
+        return "attribute_not_exists(countedThrough)"
+    values[":counted"] = item["countedThrough"]
+    return "countedThrough = :counted"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ChunkCounts:
     """What one chunk adds to its recording: counted batches and their time span."""
@@ -251,12 +259,9 @@ class RecordingStore:
             if "lastEventAt" not in item or item["lastEventAt"] < last:
                 sets.append("lastEventAt = :last")
                 values[":last"] = last
-        condition = "attribute_exists(#pk) AND attribute_not_exists(deleting) AND "
-        if "countedThrough" in item:
-            condition += "countedThrough = :seen"
-            values[":seen"] = item["countedThrough"]
-        else:
-            condition += "attribute_not_exists(countedThrough)"
+        condition = "attribute_exists(#pk) AND attribute_not_exists(deleting) AND " + _nothing_counted_since(
+            item, values
+        )
         try:
             self._table.update_item(
                 Key=recording_key(owner, recording_id),
@@ -335,11 +340,7 @@ class RecordingStore:
             update += ", eventCount = :events, batchCount = :batches"
             values |= {":events": events, ":batches": batches}
         condition = "attribute_exists(#pk) AND attribute_not_exists(deleting) AND updatedAt = :seen AND "
-        if "countedThrough" in item:
-            condition += "countedThrough = :counted"
-            values[":counted"] = item["countedThrough"]
-        else:
-            condition += "attribute_not_exists(countedThrough)"
+        condition += _nothing_counted_since(item, values)
         try:
             self._table.update_item(
                 Key=recording_key(owner, recording_id),
