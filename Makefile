@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench smoke rebuild site clean
+.PHONY: dev test lint site-lint bench smoke rebuild site clean
 
 $(STAMP): requirements-dev.txt api/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ dev: $(STAMP) site
 test: lint site
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP) site-lint
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+## site-lint: ESLint over the site's scripts
+site-lint: $(SITE_STAMP)
+	cd site && npm run --silent lint
 
 ## bench: print the figures and write bench/results.json
 bench: $(STAMP) site
