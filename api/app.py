@@ -80,17 +80,24 @@ def refresh_tokens() -> dict[str, Any]:
 @app.route("/keys", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api(USER)
 def create_key(principal: Principal) -> Response:
-    """A new ingest key; its secret is in this response and nowhere else."""
-    key = get_store().keys.create(
-        principal.owner, validation.json_object(app.current_request.raw_body, allow_empty=True)
-    )
-    return Response(body=key, status_code=201, headers=json_headers())
+    """A new named ingest key (its secret is in this response and nowhere else), or the key for a purpose.
+
+    ``{"purpose": "bookmarklet" | "demo"}`` answers the caller's active key for it with
+    its secret (200), or a new one (201).
+    """
+    body = validation.json_object(app.current_request.raw_body, allow_empty=True)
+    keys = get_store().keys
+    if "purpose" in body:
+        key, created = keys.for_purpose(principal.owner, body)
+    else:
+        key, created = keys.create(principal.owner, body), True
+    return Response(body=key, status_code=201 if created else 200, headers=json_headers())
 
 
 @app.route("/keys", methods=["GET"])
 @api(USER)
 def list_keys(principal: Principal) -> dict[str, Any]:
-    """The caller's ingest keys (never their secrets)."""
+    """The caller's ingest keys with their purpose (never their secrets)."""
     return {"keys": get_store().keys.list(principal.owner)}
 
 
@@ -108,7 +115,10 @@ def create_recording(principal: Principal) -> Response:
     """Create a recording (with its first batch, optionally), or return it again for a retried id."""
     request = app.current_request
     body, created = get_store().ingest.create(
-        principal.owner, request.raw_body or b"", request.headers.get("content-encoding")
+        principal.owner,
+        request.raw_body or b"",
+        request.headers.get("content-encoding"),
+        user_agent=request.headers.get("user-agent"),
     )
     return Response(body=body, status_code=201 if created else 200, headers=json_headers())
 
@@ -116,10 +126,13 @@ def create_recording(principal: Principal) -> Response:
 @app.route("/recordings", methods=["GET"])
 @api(USER)
 def list_recordings(principal: Principal) -> dict[str, Any]:
-    """The owner's recordings, newest first, one page per call."""
+    """The owner's recordings, newest first, one page per call, optionally searched and filtered."""
     query = app.current_request.query_params or {}
     return get_store().recordings.list_page(
-        principal.owner, limit=validation.list_limit(query.get("limit")), cursor=query.get("cursor")
+        principal.owner,
+        limit=validation.list_limit(query.get("limit")),
+        cursor=query.get("cursor"),
+        filters=validation.list_filters(query),
     )
 
 
@@ -152,30 +165,43 @@ def post_events(principal: Principal, recording_id: str) -> Response:
 @app.route("/recordings/{recording_id}/events", methods=["GET"])
 @api(USER)
 def get_events(principal: Principal, recording_id: str) -> Response:
-    """The recording's events in order as JSON lines, a page per call.
+    """The recording's events in order as JSON lines, a page per call, whatever the Accept header.
 
-    ``watch=1`` (the replay page following a live recording) makes its recorder flush faster.
+    gzip (a binary response) only when the client takes gzip and the FIRST media type
+    of its Accept header is a binary type of this API: API Gateway decides whether to turn
+    a function's base64 body back into bytes from that first type alone ("API Gateway
+    uses the first Accept header from clients to determine if a response should return
+    binary media", https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-payload-encodings.html),
+    so for any other Accept a binary body would reach the client as base64 text (and
+    Chalice itself refuses it). Otherwise the same lines go as text, whose type is not
+    a binary one. ``watch=1`` (the replay page following a live recording) makes its
+    recorder flush faster.
     """
     request = app.current_request
     query = request.query_params or {}
+    compress = reader.accepts_gzip(request.headers.get("accept-encoding")) and reader.first_type_is_binary(
+        request.headers.get("accept"), app.api.binary_types
+    )
     page = get_store().reader.page(
         principal.owner,
         recording_id,
         cursor=query.get("after"),
-        accept_gzip=reader.accepts_gzip(request.headers.get("accept-encoding")),
+        accept_gzip=compress,
         watch=validation.flag(query.get("watch"), name="watch"),
     )
     headers = {
-        "Content-Type": "application/x-ndjson",
-        "Vary": "Accept-Encoding",
+        "Content-Type": reader.EVENTS_GZIP_TYPE if page.gzip else reader.EVENTS_TEXT_TYPE,
+        "Vary": "Accept, Accept-Encoding",
         "X-Event-Count": str(page.events),
         "X-Tail-Cursor": page.tail_cursor,
     }
-    if page.gzip:
-        headers["Content-Encoding"] = "gzip"
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
-    return Response(body=page.body, status_code=200, headers=headers)
+    if page.gzip:
+        headers["Content-Encoding"] = "gzip"
+        return Response(body=page.body, status_code=200, headers=headers)
+    # Text: a str body, which Chalice and Lambda's JSON response carry as it is.
+    return Response(body=page.body.decode("utf-8"), status_code=200, headers=headers)
 
 
 @app.route("/recordings/{recording_id}/blocks", methods=["GET"])
@@ -234,6 +260,6 @@ def compact_recordings(event: Any) -> dict[str, int]:
 
 @app.lambda_function(name="reap_orphans")
 def reap_orphans(event: dict[str, Any], context: Any) -> dict[str, int]:
-    """S3 object-created notifications: remove chunks that land after their recording was deleted."""
+    """S3 object-created notifications: reap objects of deleted recordings, note stored screenshots."""
     del context
-    return {"reaped": get_store().recordings.reap_notification(event)}
+    return get_store().recordings.reap_notification(event)

@@ -89,11 +89,13 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [arns.table]
         ),
         policies.statement(["dynamodb:Query"], [f"{arns.table}/index/{INDEX_RECORDINGS_BY_OWNER}"]),
-        # Ingest keys (create, list, revoke, verify) and the rate-limit counters.
+        # Ingest keys (create, list with their purpose, revoke, verify; a purpose key and
+        # its pointer are one transaction of two puts) and the rate-limit counters.
         policies.statement(
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-            [arns.access_table, f"{arns.access_table}/index/{INDEX_KEYS_BY_OWNER}"],
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [arns.access_table],
         ),
+        policies.statement(["dynamodb:Query"], [f"{arns.access_table}/index/{INDEX_KEYS_BY_OWNER}"]),
         policies.statement(["kinesis:PutRecords"], [arns.stream]),
         policies.statement(["s3:ListBucket"], [arns.bucket], StringLike={"s3:prefix": [f"{layout.RECORDINGS_ROOT}*"]}),
         # PutObject signs the browser's presigned screenshot upload.
@@ -104,9 +106,10 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
 
 
 def reaper_policy(arns: Arns) -> list[dict[str, Any]]:
-    """The orphan reaper: look a recording up, delete a late object, set a failed event aside."""
+    """The reaper: look a recording up, note its screenshot, delete a late object, set a failed event aside."""
     return [
-        policies.statement(["dynamodb:GetItem"], [arns.table]),
+        # UpdateItem sets a recording's screenshotAt when the browser's upload lands.
+        policies.statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [arns.table]),
         policies.statement(["s3:DeleteObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]),
         # Lambda sends a failed asynchronous event to the on-failure destination with
         # the function's own role.
@@ -461,7 +464,13 @@ class Api(pulumi.ComponentResource):
         )
 
     def _reaper_trigger(self, name: str, args: ApiArgs) -> None:
-        """S3 object-created notifications invoke the reaper; what still fails goes to its queue."""
+        """S3 object-created notifications invoke the reaper; what still fails goes to its queue.
+
+        Every object under ``recordings/``: chunks and compacted objects (an orphan of a
+        deleted recording is removed), and the screenshot a browser uploads with its
+        presigned form (noted on the recording, so its list shows it without asking S3).
+        The local stack sends the same notification to a queue (``local/resources.py``).
+        """
         reaper = self.functions["ReapOrphans"]
         aws.lambda_.FunctionEventInvokeConfig(
             f"{name}-reap-orphans-on-failure",

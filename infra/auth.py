@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from chalicelib.settings import PASSWORD_POLICY
 from infra.settings import StackSettings
 
 
@@ -31,14 +32,8 @@ class Auth(pulumi.ComponentResource):
             name=f"{settings.prefix}-users",
             username_attributes=["email"],
             auto_verified_attributes=["email"],
-            password_policy={
-                "minimum_length": 12,
-                "require_lowercase": True,
-                "require_uppercase": True,
-                "require_numbers": True,
-                "require_symbols": False,
-                "temporary_password_validity_days": 3,
-            },
+            # The API names these rules when it refuses a password (chalicelib.settings).
+            password_policy={**PASSWORD_POLICY.pulumi(), "temporary_password_validity_days": 3},
             account_recovery_setting={"recovery_mechanisms": [{"name": "verified_email", "priority": 1}]},
             deletion_protection="ACTIVE" if settings.protect_data else "INACTIVE",
             opts=settings.data_options(self),

@@ -236,34 +236,24 @@ def _to_retry(batch: list[dict[str, Any]], response: Any) -> list[dict[str, Any]
 def consumer_source(session: Any, *, stream: str, failure_queue_url: str, config: MappingConfig) -> KinesisEventSource:
     """The stack's consumer function (``app.consume_events``) behind a local event source mapping.
 
-    S3 on AWS notifies the orphan reaper of every object written; moto does not, so
-    after each invocation the objects of any recording deleted meanwhile are reaped here.
+    The chunks it writes reach the orphan reaper as on AWS: through the bucket's
+    object-created notification (``local/notifications.py``).
     """
     import json
 
     from app import consume_events
-    from chalicelib import layout, records
-    from chalicelib.aws import get_store
 
     kinesis = session.client("kinesis")
     sqs = session.client("sqs")
     stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
 
-    def handle(event: dict[str, Any]) -> dict[str, Any] | None:
-        response = consume_events(event, None)
-        store = get_store()
-        seen: set[tuple[str, str]] = set()
-        for entry in event["Records"]:
-            part = records.parse_record(base64.b64decode(entry["kinesis"]["data"]))
-            if part is not None and (part.owner, part.recording) not in seen:
-                seen.add((part.owner, part.recording))
-                if store.metadata.get(part.owner, part.recording) is None:
-                    store.recordings.delete_objects(layout.events_prefix(part.owner, part.recording))
-        return response
-
     def on_failure(message: dict[str, Any]) -> None:
         sqs.send_message(QueueUrl=failure_queue_url, MessageBody=json.dumps(message))
 
     return KinesisEventSource(
-        kinesis=kinesis, stream_arn=stream_arn, handler=handle, on_failure=on_failure, config=config
+        kinesis=kinesis,
+        stream_arn=stream_arn,
+        handler=lambda event: consume_events(event, None),
+        on_failure=on_failure,
+        config=config,
     )

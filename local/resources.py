@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import layout, schema
+from chalicelib.settings import PASSWORD_POLICY
 
 PROJECT = "rrweb-s3-storage"
 ACCOUNT = "123456789012"
+# The local stack's own variable: the queue of the bucket's object-created notifications.
+OBJECT_CREATED_QUEUE_ENV = "RRWEB_LOCAL_OBJECT_CREATED_QUEUE_URL"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +32,10 @@ class Names:
     user_pool: str
     # The stream consumer's on-failure destination (an SQS queue)
     failures: str
+    # Where the bucket's object-created notifications go (an SQS queue): on AWS they
+    # invoke the reaper function directly, which moto cannot, so the local stack reads
+    # them from here and invokes it (``local/notifications.py``).
+    object_created: str
 
     @classmethod
     def for_stack(cls, stack: str) -> Names:
@@ -42,6 +49,7 @@ class Names:
             delivery=f"{base}-delivery",
             user_pool=f"{base}-users",
             failures=f"{base}-consume-events-failures",
+            object_created=f"{base}-object-created",
         )
 
     def environment(self) -> dict[str, str]:
@@ -71,11 +79,14 @@ def provision(
     buffer_seconds: int = 300,
     buffer_mb: int = 128,
     shards: int | None = None,
+    notify: bool = True,
 ) -> dict[str, str]:
-    """Create the stack's resources unless they exist; returns the Cognito ids and the failure queue.
+    """Create the stack's resources unless they exist; returns the Cognito ids and the queues.
 
     ``shards`` provisions the stream with that many shards (the ``provisioned`` mode);
-    None makes it on-demand.
+    None makes it on-demand. ``notify=False`` leaves the bucket's notification off, for
+    a caller that first restores objects whose notifications were handled before
+    (``notify_object_created`` turns it on).
     """
     s3 = session.client("s3")
     dynamodb = session.client("dynamodb")
@@ -116,8 +127,38 @@ def provision(
             },
         )
 
-    queue_url = session.client("sqs").create_queue(QueueName=names.failures)["QueueUrl"]
-    return {**_user_pool(session.client("cognito-idp"), names), "RRWEB_FAILURE_QUEUE_URL": queue_url}
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName=names.failures)["QueueUrl"]
+    notifications = sqs.create_queue(QueueName=names.object_created)["QueueUrl"]
+    if notify:
+        notify_object_created(session, names)
+    return {
+        **_user_pool(session.client("cognito-idp"), names),
+        "RRWEB_FAILURE_QUEUE_URL": queue_url,
+        OBJECT_CREATED_QUEUE_ENV: notifications,
+    }
+
+
+def notify_object_created(session: Any, names: Names) -> None:
+    """Have the bucket notify the stack's queue of every object created under ``recordings/``.
+
+    On AWS the same notification (same events, same prefix filter: ``infra/api.py``)
+    invokes the reaper function; locally ``local/notifications.py`` reads the queue.
+    """
+    s3 = session.client("s3")
+    s3.put_bucket_notification_configuration(
+        Bucket=names.bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "object-created",
+                    "QueueArn": f"arn:aws:sqs:{s3.meta.region_name}:{ACCOUNT}:{names.object_created}",
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": layout.RECORDINGS_ROOT}]}},
+                }
+            ]
+        },
+    )
 
 
 def _table(dynamodb: Any, name: str, table: schema.TableSchema) -> None:
@@ -150,15 +191,7 @@ def _user_pool(cognito: Any, names: Names) -> dict[str, str]:
             PoolName=names.user_pool,
             UsernameAttributes=["email"],
             AutoVerifiedAttributes=["email"],
-            Policies={
-                "PasswordPolicy": {
-                    "MinimumLength": 12,
-                    "RequireLowercase": True,
-                    "RequireUppercase": True,
-                    "RequireNumbers": True,
-                    "RequireSymbols": False,
-                }
-            },
+            Policies={"PasswordPolicy": PASSWORD_POLICY.cognito()},
         )["UserPool"]["Id"]
     clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
     client_id = next((c["ClientId"] for c in clients if c["ClientName"] == "site"), None)

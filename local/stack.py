@@ -2,8 +2,9 @@
 
 What AWS runs besides the API runs here as threads, with the settings a stack gets by
 default (``infra.settings.StackSettings``): the stream consumer behind a local event
-source mapping (``event_source``), the archive's delivery stream (``delivery``), and
-the compactor on its schedule (``schedule``).
+source mapping (``event_source``), the archive's delivery stream (``delivery``), the
+compactor on its schedule (``schedule``), and the reaper on the bucket's object-created
+notifications (``notifications``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from infra.settings import StackSettings
 from . import aws_server
 from .delivery import LocalDelivery
 from .event_source import KinesisEventSource, MappingConfig, consumer_source
+from .notifications import ObjectCreatedNotifications, reaper_notifications
 from .persistence import Snapshot
-from .resources import Names, provision
+from .resources import OBJECT_CREATED_QUEUE_ENV, Names, notify_object_created, provision
 from .schedule import Schedule, compaction_schedule
 from .site import SiteServer
 
@@ -129,6 +131,7 @@ class LocalStack:
         self._site: SiteServer | None = None
         self._snapshot: Snapshot | None = None
         self._consumer: KinesisEventSource | None = None
+        self._notifications: ObjectCreatedNotifications | None = None
         self._delivery: LocalDelivery | None = None
         self._compaction: Schedule | None = None
         self._intake = Intake()
@@ -181,11 +184,15 @@ class LocalStack:
                 buffer_seconds=settings.archive_buffer_seconds,
                 buffer_mb=settings.archive_buffer_mb,
                 shards=settings.kinesis_shards if settings.kinesis_mode == "provisioned" else None,
+                notify=False,
             )
         )
         self._snapshot = Snapshot(session=session, names=self.names, directory=self.options.data_dir / "state")
         restored = self._snapshot.restore()
         logger.info("restored %d recordings' metadata items", restored)
+        # Only now: the snapshot's objects were handled before it was saved, while what
+        # the journal replays may not have been.
+        notify_object_created(session, self.names)
         # What was acknowledged after the snapshot, replayed before the API takes requests.
         replayed = self._journal("replay")
         logger.info("replayed %(entries)d journaled writes (%(applied)d applied)", replayed)
@@ -197,9 +204,11 @@ class LocalStack:
             failure_queue_url=os.environ["RRWEB_FAILURE_QUEUE_URL"],
             config=MappingConfig.of(settings),
         )
+        self._notifications = reaper_notifications(session, queue_url=os.environ[OBJECT_CREATED_QUEUE_ENV])
         self._delivery = LocalDelivery(session=session, delivery_stream=self.names.delivery)
         self._compaction = compaction_schedule(period=self.options.compaction_period, rule="compact_recordings")
         self._spawn("consumer", self._consumer.run, self._stop)
+        self._spawn("notifications", self._notifications.run, self._stop)
         self._spawn("delivery", self._delivery.run, self._stop, interval=self.options.delivery_interval)
         self._spawn("compaction", self._compaction.run, self._stop)
         self._spawn("checkpoint", self._checkpoints, interval=self.options.snapshot_interval)
@@ -237,15 +246,19 @@ class LocalStack:
 
         Rotate first: every write in the older segments happened before. Then drain the
         consumer and deliver the archive, so the Kinesis records among them are in S3
-        (the stream itself does not outlive the process); then save the snapshot, which
-        now holds all of it; only then are those segments deleted. A crash at any step
-        leaves them on disk, and the next start replays them over the snapshot: into a
-        fresh stream, which the new consumer and delivery read from its start.
+        (the stream itself does not outlive the process), and hand the bucket's pending
+        notifications to the reaper (the queue does not outlive it either); then save the
+        snapshot, which now holds all of it; only then are those segments deleted. A crash
+        at any step leaves them on disk, and the next start replays them over the
+        snapshot: into a fresh stream, which the new consumer and delivery read from its
+        start, and a bucket that notifies again of every object replayed.
         """
         with self._checkpoint_lock:
             segment = self._journal("rotate")["segment"]
             if self._consumer is not None:
                 self._consumer.poll(flush=True)
+            if self._notifications is not None:
+                self._notifications.poll()
             if self._delivery is not None:
                 self._delivery.deliver()
             if self._snapshot is not None:

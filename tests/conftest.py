@@ -155,6 +155,15 @@ def deliver(aws: Any) -> Callable[[], int]:
 
 
 @pytest.fixture
+def notify(aws: Any) -> Callable[[], int]:
+    """Deliver the bucket's pending object-created notifications to the reaper, as S3 invokes it on AWS."""
+    from local.notifications import reaper_notifications
+    from local.resources import OBJECT_CREATED_QUEUE_ENV
+
+    return reaper_notifications(aws, queue_url=os.environ[OBJECT_CREATED_QUEUE_ENV]).poll
+
+
+@pytest.fixture
 def archive(aws: Any) -> Callable[[], int]:
     """Run the archive's delivery stream once: the raw stream into ``archive/``."""
     return LocalDelivery(session=aws, delivery_stream=NAMES.delivery).deliver
@@ -192,7 +201,8 @@ def read_events(client: Any, recording_id: str, *, gzip_ok: bool = True) -> list
     cursor = None
     while True:
         path = f"/recordings/{recording_id}/events" + (f"?after={cursor}" if cursor else "")
-        headers = {"Accept": "*/*"}
+        # The binary type first: only then may a page come gzip (API Gateway's rule).
+        headers = {"Accept": "application/x-ndjson"}
         if gzip_ok:
             headers["Accept-Encoding"] = "gzip"
         response = client.get(path, headers=headers)

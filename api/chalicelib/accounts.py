@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .errors import ApiError, BadRequestError, ConflictError, ForbiddenError, TooManyRequestsError, UnauthorizedError
+from .settings import PASSWORD_POLICY
 
 _EMAIL = re.compile(r"\A[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}\Z")
 
@@ -30,6 +31,10 @@ def _text(body: dict[str, Any], name: str, max_length: int = 256) -> str:
     return value
 
 
+def _weak_password() -> ApiError:
+    return BadRequestError(f"the password needs {PASSWORD_POLICY.rules()}", code="invalid_password")
+
+
 def _translate(exc: ClientError) -> ApiError:
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "")
@@ -39,7 +44,8 @@ def _translate(exc: ClientError) -> ApiError:
         # Cognito's own email rules are stricter than a syntax check.
         return BadRequestError("this email address is not accepted", code="invalid_email")
     if code in ("InvalidPasswordException", "InvalidParameterException"):
-        return BadRequestError(message or "invalid password", code="invalid_password")
+        # Cognito's own text names its API's parameters; the rules are what a person needs.
+        return _weak_password()
     if code in ("CodeMismatchException", "ExpiredCodeException"):
         return BadRequestError("the confirmation code is wrong or expired", code="invalid_code")
     if code == "UserNotConfirmedException":
@@ -67,10 +73,13 @@ class Accounts:
     def sign_up(self, body: dict[str, Any]) -> dict[str, Any]:
         """Register; Cognito emails a confirmation code."""
         email = _email(body)
+        password = _text(body, "password")
+        if not PASSWORD_POLICY.allows(password):
+            raise _weak_password()  # before asking Cognito: the same rules, one request fewer
         result = self._call(
             "sign_up",
             Username=email,
-            Password=_text(body, "password"),
+            Password=password,
             UserAttributes=[{"Name": "email", "Value": email}],
         )
         return {"email": email, "confirmed": bool(result.get("UserConfirmed"))}

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import records, settings, validation
 from .errors import ApiError, ConflictError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError
-from .recordings import Recordings, RecordingStore, new_id, now_ms
+from .recordings import Recordings, RecordingStore, Visit, new_id, now_ms
 
 # PutRecords limits: 500 records and 5 MiB (data plus partition keys) per call.
 _PUT_MAX_RECORDS = 500
@@ -27,10 +27,26 @@ _PUT_MAX_BYTES = 5 * 1024 * 1024
 # Compression of plain bodies: level 6 is what keeps stored bytes small; bodies from
 # the recorder arrive gzip already and are stored as sent.
 _SERVER_GZIP_LEVEL = 6
+# A shard takes 1 MB (or 1,000 records) a second: a refused record waits this long
+# before the shard's next window. A 4 MiB body's 6 records take about 6 seconds.
+_SHARD_WINDOW_SECONDS = 1.0
+_THROTTLED = "ProvisionedThroughputExceededException"
+# How long one POST keeps writing a large batch into its shard: well inside the API
+# function's 28 s timeout (and API Gateway's 29 s), with the reads and the count after it.
+_PUT_PATIENCE_SECONDS = 15.0
 
 
 class EventWriter:
-    """Writes ingest records to a Kinesis stream, retrying what it refuses."""
+    """Writes ingest records to a Kinesis stream, retrying what it refuses.
+
+    A batch's records share one partition key, so they all go to one shard, which takes
+    1 MB a second: a batch of several MB (a long page's snapshot, up to the 4 MiB body
+    limit) can only be written over several seconds, each PutRecords taking about a
+    megabyte and refusing the rest. So refused records are retried for as long as each
+    attempt gets some in, up to ``patience`` seconds, a shard's window apart when the
+    shard refused them for throughput; ``attempts`` attempts in a row that get nothing
+    in give up (503).
+    """
 
     def __init__(
         self,
@@ -39,36 +55,50 @@ class EventWriter:
         stream: str,
         attempts: int = 4,
         base_delay: float = 0.05,
+        patience: float = _PUT_PATIENCE_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kinesis = kinesis
         self._stream = stream
         self._attempts = attempts
         self._base_delay = base_delay
+        self._patience = patience
         self._sleep = sleep
+        self._clock = clock
 
     def put(self, data: list[bytes], partition_key: str) -> None:
         """Write every record or raise ``ServiceUnavailableError``; never a silent partial write."""
+        started = self._clock()
         for call in _put_calls(data, partition_key):
-            self._put_all(call, partition_key)
+            self._put_all(call, partition_key, started)
 
-    def _put_all(self, pending: list[bytes], partition_key: str) -> None:
-        for attempt in range(self._attempts):
-            if attempt:
-                # Full jitter keeps retries of many writers from colliding again.
-                self._sleep(random.uniform(0, self._base_delay * 2**attempt))  # noqa: S311 (jitter, not secrecy)
+    def _put_all(self, pending: list[bytes], partition_key: str, started: float) -> None:
+        fruitless = 0  # attempts in a row that got no record in
+        while True:
             result = self._kinesis.put_records(
                 StreamName=self._stream,
                 Records=[{"Data": item, "PartitionKey": partition_key} for item in pending],
             )
             if not result.get("FailedRecordCount"):
                 return
-            pending = [
-                item for item, outcome in zip(pending, result["Records"], strict=True) if outcome.get("ErrorCode")
+            outcomes = [
+                (item, outcome.get("ErrorCode")) for item, outcome in zip(pending, result["Records"], strict=True)
             ]
-        raise ServiceUnavailableError(
-            f"the event stream refused {len(pending)} records; retry the same seq", retry_after=1
-        )
+            refused = [item for item, code in outcomes if code]
+            throttled = all(code == _THROTTLED for _, code in outcomes if code)
+            fruitless = fruitless + 1 if len(refused) == len(pending) else 0
+            pending = refused
+            if fruitless >= self._attempts or self._clock() - started > self._patience:
+                raise ServiceUnavailableError(
+                    f"the event stream refused {len(pending)} records; retry the same seq", retry_after=1
+                )
+            if throttled:
+                # The shard's throughput for this second is spent; the next second's is not.
+                self._sleep(_SHARD_WINDOW_SECONDS)
+            else:
+                # Full jitter keeps retries of many writers from colliding again.
+                self._sleep(random.uniform(0, self._base_delay * 2**fruitless))  # noqa: S311 (jitter, not secrecy)
 
 
 def _put_calls(data: list[bytes], partition_key: str) -> list[list[bytes]]:
@@ -154,6 +184,7 @@ def _prepared(
             raw=batch.raw_bytes,
             first=batch.first_timestamp,
             last=batch.last_timestamp,
+            errors=batch.errors,
             part_size=part_size,
         ),
         stored_bytes=len(payload),
@@ -232,6 +263,10 @@ def commit(
         item, seen = store.get_for_batch(owner, recording_id, batch.seq)
         if item is None:
             raise NotFoundError("recording not found")
+    if batch.user is not None:
+        # Only a batch after identify() carries a user, and only a new one is written: a
+        # POST without one still costs one write. Idempotent, so a retry may repeat it.
+        store.set_user(item, batch.user)
     result = {
         "recording": recording_id,
         "seq": batch.seq,
@@ -261,6 +296,7 @@ def create_recording(
     owner: str,
     body: bytes,
     content_encoding: str | None,
+    user_agent: str | None = None,
     part_size: int = settings.MAX_PART_PAYLOAD_BYTES,
 ) -> tuple[dict[str, Any], bool]:
     """Create a recording; the body may also carry its first batch (``seq`` and ``events``).
@@ -268,7 +304,9 @@ def create_recording(
     One request instead of two for a recorder's start. Everything is validated before
     anything is written, so a bad batch creates no recording either. The limits are
     those of the events route, applied to the body as sent; a gzip body is stored as
-    sent (the reader ignores the recording's own fields in it).
+    sent (the reader ignores the recording's own fields in it). A create for an id that
+    exists is a later page view of the same session (``Recordings.create``); the
+    request's ``User-Agent`` names the browser of a new recording.
     """
     inflated, payload = _inflated(body, content_encoding)
     fields = validation.create_body(inflated)
@@ -283,7 +321,13 @@ def create_recording(
             payload=payload,
             part_size=part_size,
         )
-    created, inserted = recordings.create(owner, recording_id=recording_id, url=fields.url, title=fields.title)
+    created, inserted = recordings.create(
+        owner,
+        recording_id=recording_id,
+        url=fields.url,
+        title=fields.title,
+        visit=Visit.of(fields, user_agent=user_agent),
+    )
     if prepared is not None:
         # A new recording holds no batch yet: its first is written without reading a
         # marker or writing one, so a create costs one write. A retried create (the
@@ -308,7 +352,9 @@ class Ingest:
     store: RecordingStore
     writer: EventWriter
 
-    def create(self, owner: str, body: bytes, content_encoding: str | None) -> tuple[dict[str, Any], bool]:
+    def create(
+        self, owner: str, body: bytes, content_encoding: str | None, user_agent: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """``create_recording`` on this stack's resources."""
         return create_recording(
             recordings=self.recordings,
@@ -317,6 +363,7 @@ class Ingest:
             owner=owner,
             body=body,
             content_encoding=content_encoding,
+            user_agent=user_agent,
         )
 
     def append(self, owner: str, recording_id: str, body: bytes, content_encoding: str | None) -> dict[str, Any]:

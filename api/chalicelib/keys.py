@@ -1,11 +1,21 @@
 """Ingest keys: write-only credentials for pages and the bookmarklet.
 
-A key reads ``rrk_<key id>_<secret>``. It is shown once, at creation; the access table
-keeps only the SHA-256 of the secret (the secret is 256 random bits, so a fast hash
-is safe). Items: ``pk = key#<id>`` with ``owner``, ``secretHash``, ``name``,
+A key reads ``rrk_<key id>_<secret>``. A named key is shown once, at creation; the access
+table keeps only the SHA-256 of the secret (the secret is 256 random bits, so a fast
+hash is safe). Items: ``pk = key#<id>`` with ``owner``, ``secretHash``, ``name``,
 ``createdAt``, the key's own budget when it was given one (``requestsPerMinute``,
 ``bytesPerMinute``) and, once revoked, ``revokedAt``; the sparse index ``byOwner``
 lists an owner's keys.
+
+A purpose key (``bookmarklet``, ``demo``) is the one key the site uses for that purpose,
+in whichever browser its owner signs in: asking for it returns the active one, with its
+secret, or makes one. Its item also keeps ``purpose`` and the ``secret`` itself (it sits
+in every page it records anyway). Which key serves a purpose is a pointer item,
+``pk = purpose#<owner>#<purpose>`` holding ``keyId`` (no ``createdAt``, so never in the
+index); a new purpose key and its pointer are written in one transaction, conditional
+on the pointer being as it was read, so two browsers asking at once get one key.
+Revoking a purpose key leaves the pointer on a revoked key: the next request makes a
+new one.
 """
 
 from __future__ import annotations
@@ -22,13 +32,24 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import settings, validation
-from .errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError, UnauthorizedError
+from .errors import (
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
 from .schema import INDEX_KEYS_BY_OWNER as INDEX_BY_OWNER
 
 PREFIX = "rrk_"
 _KEY = re.compile(r"\Arrk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 _KEY_ID = re.compile(r"\A[0-9a-f]{16}\Z")
 _CACHE_ENTRIES = 1024
+PURPOSES = ("bookmarklet", "demo")
+# Two browsers racing for a purpose key settle in one retry; a few cover a retried conflict.
+_PURPOSE_ATTEMPTS = 4
+_BATCH_GET_MAX = 100
 
 
 def _hash(secret: str) -> str:
@@ -82,7 +103,76 @@ class Keys:
         name = validation.optional_text(body, "name", max_length=100) or "ingest key"
         requests = _budget(body, "requestsPerMinute", self._limits.key_requests_max)
         size = _budget(body, "bytesPerMinute", 10 * self._limits.key_bytes)
-        keys = self.list(owner)
+        item, secret = self._new_key(owner, name=name, requests=requests, size=size)
+        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        return {**self._public(item), "key": f"{PREFIX}{item['keyId']}_{secret}"}
+
+    def for_purpose(self, owner: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The owner's active key for ``body["purpose"]`` with its secret, or a new one; and whether it is new.
+
+        Never another owner's key, never a revoked one. A new one counts toward the
+        owner's key limits like any key.
+        """
+        purpose = body.get("purpose")
+        if purpose not in PURPOSES or set(body) != {"purpose"}:
+            raise BadRequestError(
+                f"purpose must be one of {', '.join(PURPOSES)}, and comes alone (no name or budget)",
+                code="invalid_purpose",
+            )
+        pointer_key = {"pk": f"purpose#{owner}#{purpose}"}
+        for _ in range(_PURPOSE_ATTEMPTS):
+            pointer = self._table.get_item(Key=pointer_key, ConsistentRead=True).get("Item")
+            if pointer is not None:
+                current = self._table.get_item(Key={"pk": f"key#{pointer['keyId']}"}, ConsistentRead=True).get("Item")
+                if (
+                    current is not None
+                    and current.get("owner") == owner
+                    and current.get("purpose") == purpose
+                    and "revokedAt" not in current
+                    and "secret" in current
+                ):
+                    return {**self._public(current), "key": f"{PREFIX}{current['keyId']}_{current['secret']}"}, False
+            item, secret = self._new_key(owner, name=purpose, purpose=purpose)
+            claim: dict[str, Any] = {
+                "TableName": self._table.name,
+                "Item": {**pointer_key, "keyId": item["keyId"]},
+            }
+            if pointer is None:
+                claim["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                claim["ConditionExpression"] = "keyId = :previous"
+                claim["ExpressionAttributeValues"] = {":previous": pointer["keyId"]}
+            try:
+                self._table.meta.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self._table.name,
+                                "Item": item,
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        {"Put": claim},
+                    ]
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                continue  # another browser claimed the purpose first: its key is read on the next turn
+            return {**self._public(item), "key": f"{PREFIX}{item['keyId']}_{secret}"}, True
+        raise ServiceUnavailableError("the key kept changing; retry the same request", retry_after=1)
+
+    def _new_key(
+        self,
+        owner: str,
+        *,
+        name: str,
+        requests: int | None = None,
+        size: int | None = None,
+        purpose: str | None = None,
+    ) -> tuple[dict[str, Any], str]:
+        """A new key's item (not yet written) and its secret, once the owner's limits allow one more."""
+        keys = self._indexed(owner)
         # Revoked keys count here: creating and revoking in a loop must not mint a
         # fresh rate budget every time.
         now_ms = int(time.time() * 1000)
@@ -115,24 +205,24 @@ class Keys:
             item["requestsPerMinute"] = requests
         if size is not None:
             item["bytesPerMinute"] = size
-        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
-        return {
-            **self._public(item),
-            "key": f"{PREFIX}{key_id}_{secret}",
-        }
+        if purpose is not None:
+            # Its owner reads it again from any browser: it is in every page it records anyway.
+            item |= {"purpose": purpose, "secret": secret}
+        return item, secret
 
     def _public(self, item: dict[str, Any]) -> dict[str, Any]:
         return {
             "id": item["keyId"],
             "name": item.get("name"),
+            "purpose": item.get("purpose"),
             "createdAt": int(item["createdAt"]),
             "revoked": "revokedAt" in item,
             "requestsPerMinute": int(item.get("requestsPerMinute", self._limits.key_requests)),
             "bytesPerMinute": int(item.get("bytesPerMinute", self._limits.key_bytes)),
         }
 
-    def list(self, owner: str) -> list[dict[str, Any]]:
-        """The owner's keys, newest first, never with a secret or its hash."""
+    def _indexed(self, owner: str) -> list[dict[str, Any]]:
+        """The owner's keys as the index has them, newest first (no ``purpose``: the index does not hold it)."""
         result = self._table.query(
             IndexName=INDEX_BY_OWNER,
             KeyConditionExpression="#owner = :owner",
@@ -142,6 +232,41 @@ class Keys:
             ScanIndexForward=False,
         )
         return [self._public(item) for item in result.get("Items", [])]
+
+    def list(self, owner: str) -> list[dict[str, Any]]:
+        """The owner's keys, newest first, with their purpose, never with a secret or its hash.
+
+        The index projects no ``purpose`` (an index's projection cannot change in place):
+        one BatchGetItem per 100 keys reads it from the keys' items.
+        """
+        keys = self._indexed(owner)
+        purposes = self._purposes([key["id"] for key in keys])
+        return [{**key, "purpose": purposes.get(key["id"])} for key in keys]
+
+    def _purposes(self, key_ids: list[str]) -> dict[str, str]:
+        client = self._table.meta.client
+        pending = [{"pk": f"key#{key_id}"} for key_id in key_ids]
+        found: dict[str, str] = {}
+        for attempt in range(8):
+            if not pending:
+                break
+            if attempt:
+                time.sleep(min(1.0, 0.02 * 2**attempt))  # DynamoDB asks to back off for unprocessed keys
+            request = {
+                self._table.name: {
+                    "Keys": pending[:_BATCH_GET_MAX],
+                    "ProjectionExpression": "keyId, purpose",
+                }
+            }
+            result = client.batch_get_item(RequestItems=request)
+            for item in result.get("Responses", {}).get(self._table.name, []):
+                if "purpose" in item:
+                    found[item["keyId"]] = item["purpose"]
+            unprocessed = result.get("UnprocessedKeys", {}).get(self._table.name, {}).get("Keys", [])
+            pending = unprocessed + pending[_BATCH_GET_MAX:]
+        if pending:
+            raise ServiceUnavailableError("the keys could not all be read; retry", retry_after=1)
+        return found
 
     def revoke(self, owner: str, key_id: str) -> None:
         """Revoke one of the owner's keys; another owner's key id answers 404."""

@@ -29,6 +29,15 @@ T = TypeVar("T")
 # A listed object can be gone by the time it is fetched: compaction committed a new
 # generation and removed what it folded. Listing again finds that generation.
 _READ_ATTEMPTS = 3
+# The two shapes of an events page. gzip is binary (one of the API's binary types); the
+# text shape is JSON lines under a type that is NOT a binary type, so neither Chalice nor
+# API Gateway base64-encodes or refuses it, whatever the client's Accept header says.
+EVENTS_GZIP_TYPE = "application/x-ndjson"
+EVENTS_TEXT_TYPE = "application/jsonl; charset=utf-8"
+# A text page travels as a JSON string in Lambda's response, where a quote, a backslash,
+# a tab and a newline take two bytes and a non-ASCII character a \uXXXX escape (at most
+# two bytes more per UTF-8 byte): a text page is budgeted by its size once escaped.
+_ASCII = bytes(range(128))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -220,18 +229,24 @@ class EventReader:
         return self.contents(owner, recording_id).chunk_payloads
 
     def page(self, owner: str, recording_id: str, *, cursor: str | None, accept_gzip: bool) -> Page:
-        """The events after ``cursor``, as many as fit one response."""
+        """The events after ``cursor``, as many as fit one response.
+
+        ``accept_gzip``: a gzip page (binary), else text, whose lines are counted at their
+        size once JSON-escaped into Lambda's response.
+        """
         start = validation.decode_cursor(cursor, {"s": int, "i": int}) or {"s": 0, "i": 0}
         events = self.contents(owner, recording_id).events
         # Uncompressed budget: gzip shrinks rrweb JSON many times over, and the result
         # is checked against the real cap below.
         budget = settings.MAX_PAGE_BYTES * (4 if accept_gzip else 1)
+        size = len if accept_gzip else escaped_size
         while True:
-            lines, next_position, end = _collect(events, start, budget)
+            lines, next_position, end = _collect(events, start, budget, size)
             if not accept_gzip:
-                if len(lines) == 1 and len(lines[0]) > budget:
+                if len(lines) == 1 and size(lines[0]) > budget:
                     raise NotAcceptableError(
-                        "an event is larger than one uncompressed response; request with Accept-Encoding: gzip",
+                        "an event is larger than one uncompressed response; ask again with the headers "
+                        f"'Accept: {EVENTS_GZIP_TYPE}' and 'Accept-Encoding: gzip'",
                         code="gzip_required",
                     )
                 body, compressed = b"".join(lines), False
@@ -316,8 +331,14 @@ def _compacted_events(index: CompactedIndex, body: bytes) -> dict[int, list[byte
     return out
 
 
+def escaped_size(line: bytes) -> int:
+    """At most the bytes a line takes once JSON-escaped as (part of) a string (see ``_ASCII``)."""
+    escaped = sum(line.count(character) for character in (b'"', b"\\", b"\t", b"\n", b"\r"))
+    return len(line) + escaped + 2 * len(line.translate(None, _ASCII))
+
+
 def _collect(
-    events: dict[int, list[bytes]], start: dict[str, int], budget: int
+    events: dict[int, list[bytes]], start: dict[str, int], budget: int, measure: Callable[[bytes], int] = len
 ) -> tuple[list[bytes], dict[str, int] | None, dict[str, int]]:
     lines: list[bytes] = []
     size = 0
@@ -327,10 +348,11 @@ def _collect(
         first = start["i"] if seq == start["s"] else 0
         for index in range(first, len(batch)):
             line = batch[index] + b"\n"
-            if lines and size + len(line) > budget:
+            line_size = measure(line)
+            if lines and size + line_size > budget:
                 return lines, {"s": seq, "i": index}, {"s": seq, "i": index}
             lines.append(line)
-            size += len(line)
+            size += line_size
             end = {"s": seq, "i": index + 1}
     return lines, None, end
 
@@ -357,6 +379,23 @@ class Reader:
         """Presigned blocks of the compacted object (404 for a recording that is not the caller's)."""
         self._recordings.require(owner, recording_id)
         return self.events.blocks(owner, recording_id)
+
+
+def first_type_is_binary(accept: str | None, binary_types: list[str]) -> bool:
+    """Whether the first media type of an Accept header is one of ``binary_types`` (or ``type/*`` of one).
+
+    API Gateway decides from this first type alone whether a binary response reaches the
+    client as bytes. A wildcard in the Accept header (``*/*``) names no binary type.
+    """
+    first = (accept or "").split(",", 1)[0].split(";", 1)[0].strip().lower()
+    kind, _, subtype = first.partition("/")
+    if not kind or not subtype or kind == "*":
+        return False
+    for binary in binary_types:
+        binary_kind, _, binary_subtype = binary.lower().partition("/")
+        if binary_kind == kind and binary_subtype in (subtype, "*"):
+            return True
+    return False
 
 
 def accepts_gzip(header: str | None) -> bool:

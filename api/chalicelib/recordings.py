@@ -32,15 +32,16 @@ import secrets
 import time
 import urllib.parse
 import zlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from botocore.exceptions import ClientError
 
-from . import layout, settings, validation
-from .errors import ApiError, BadRequestError, NotFoundError
+from . import layout, settings, useragent, validation
+from .errors import ApiError, BadRequestError, NotFoundError, ServiceUnavailableError
 from .schema import (
     ACTIVE_ATTRIBUTE,
     INDEX_PENDING_COMPACTION,
@@ -56,6 +57,8 @@ _BATCH_GET_MAX = 100
 # Stream sequence numbers are decimal strings of up to 128 digits; padded, they compare
 # as strings in the order Kinesis gave them.
 _SEQUENCE_WIDTH = 128
+# Page views of one session race only with each other (two tabs): a few attempts settle it.
+_VISIT_ATTEMPTS = 3
 
 
 def now_ms() -> int:
@@ -93,6 +96,19 @@ def _is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def _pages_bytes(pages: list[dict[str, Any]]) -> int:
+    """The bytes page views take in the item: their url and title (what can be long)."""
+    return sum(len((page.get("url") or "").encode()) + len((page.get("title") or "").encode()) for page in pages)
+
+
+def _first_page(item: dict[str, Any]) -> dict[str, Any]:
+    """A recording's first page view as stored, or as its own fields say (items made before page views)."""
+    pages = item.get("pages")
+    if pages:
+        return pages[0]
+    return {"url": item.get("url"), "title": item.get("title"), "at": item.get("createdAt")}
+
+
 def _nothing_counted_since(item: dict[str, Any], values: dict[str, Any]) -> str:
     """A condition: no chunk was counted since ``item`` was read (adds its value to ``values``)."""
     if "countedThrough" not in item:
@@ -111,6 +127,62 @@ class ChunkCounts:
     stored_bytes: int = 0
     first_event_at: int | float | None = None
     last_event_at: int | float | None = None
+    # Console errors the counted batches carried.
+    errors: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreatedRange:
+    """A range of creation times (ms, both ends included; None: open)."""
+
+    since: int | None = None
+    until: int | None = None
+
+    def keys(self) -> tuple[str | None, str | None]:
+        """The range as ``createdKey`` bounds: ids sort between "#" and "~" after the time."""
+        low = f"{self.since:013d}#" if self.since is not None else None
+        high = f"{self.until:013d}#~" if self.until is not None else None
+        return low, high
+
+    def holds(self, created_key: str) -> bool:
+        """Whether an index key lies in the range (a cursor outside it cannot start a query in it)."""
+        low, high = self.keys()
+        return (low is None or created_key >= low) and (high is None or created_key <= high)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Visit:
+    """What a create says about the session besides its page: when the view began, where from, who."""
+
+    view: int | None = None
+    referrer: str | None = None
+    viewport: validation.Viewport | None = None
+    user: validation.User | None = None
+    agent: useragent.Agent = field(default_factory=useragent.Agent)
+
+    @classmethod
+    def of(cls, body: validation.CreateBody, *, user_agent: str | None) -> Visit:
+        """The visit a validated create body and its request's User-Agent describe."""
+        return cls(
+            view=body.view,
+            referrer=body.referrer,
+            viewport=body.viewport,
+            user=body.user,
+            agent=useragent.parse(user_agent),
+        )
+
+
+def _user_differs(item: dict[str, Any], user: validation.User) -> bool:
+    return item.get("userId") != user.id or item.get("traits") != user.traits_json
+
+
+def _user_update(user: validation.User, values: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """SET and REMOVE clauses that make the item's visitor ``user`` (adds its values)."""
+    values[":userId"] = user.id
+    if user.traits_json is None:
+        return ["userId = :userId"], ["traits"]
+    values[":traits"] = user.traits_json
+    return ["userId = :userId", "traits = :traits"], []
 
 
 class RecordingStore:
@@ -189,19 +261,31 @@ class RecordingStore:
         if pending:
             raise RuntimeError(f"DynamoDB left {len(pending)} keys unread; retry the request")
 
-    def page(
-        self, owner: str, *, limit: int, after: dict[str, str] | None
-    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-        """One page of an owner's recordings, newest first, and where the next starts.
-
-        The index gives the page's keys; one BatchGetItem reads their items. A recording
-        deleted meanwhile (its tombstone, or no item) is left out.
-        """
+    def _index(
+        self, owner: str, *, limit: int, after: dict[str, str] | None, created: CreatedRange
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` of the owner's index entries after ``after``, newest first, and whether more follow."""
+        names = {"#owner": "owner"}
+        values: dict[str, Any] = {":owner": owner}
+        condition = "#owner = :owner"
+        low, high = created.keys()
+        if low is not None or high is not None:
+            # createdKey is "<13-digit ms>#<id>": a creation time range is a key range.
+            names["#created"] = "createdKey"
+            if low is not None and high is not None:
+                condition += " AND #created BETWEEN :low AND :high"
+                values |= {":low": low, ":high": high}
+            elif low is not None:
+                condition += " AND #created >= :low"
+                values[":low"] = low
+            else:
+                condition += " AND #created <= :high"
+                values[":high"] = high
         query: dict[str, Any] = {
             "IndexName": INDEX_RECORDINGS_BY_OWNER,
-            "KeyConditionExpression": "#owner = :owner",
-            "ExpressionAttributeNames": {"#owner": "owner"},
-            "ExpressionAttributeValues": {":owner": owner},
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": False,
             "Limit": limit,
         }
@@ -212,18 +296,72 @@ class RecordingStore:
                 **recording_key(owner, after["recordingId"]),
             }
         result = self._table.query(**query)
-        keys = [{RECORDINGS_KEY: entry[RECORDINGS_KEY]} for entry in result.get("Items", [])]
+        return result.get("Items", []), bool(result.get("LastEvaluatedKey"))
+
+    def _live_items(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items of index entries, in the entries' order, without recordings deleted meanwhile."""
+        keys = [{RECORDINGS_KEY: entry[RECORDINGS_KEY]} for entry in entries]
         found = {item[RECORDINGS_KEY]: item for item in self._batch_get(keys, consistent=False)}
-        items = [
+        return [
             found[key[RECORDINGS_KEY]]
             for key in keys
             if key[RECORDINGS_KEY] in found and not found[key[RECORDINGS_KEY]].get("deleting")
         ]
-        last = result.get("LastEvaluatedKey")
-        following = None
-        if last:
-            following = {"recordingId": self.owner_and_id(last)[1], "createdKey": last["createdKey"]}
-        return items, following
+
+    def _position(self, entry: dict[str, Any]) -> dict[str, str]:
+        return {"recordingId": self.owner_and_id(entry)[1], "createdKey": entry["createdKey"]}
+
+    def page(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        after: dict[str, str] | None,
+        created: CreatedRange | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page of an owner's recordings, newest first, and where the next starts.
+
+        The index gives the page's keys (within the ``created`` range, its key condition);
+        one BatchGetItem reads their items. A recording deleted meanwhile (its
+        tombstone, or no item) is left out.
+        """
+        entries, more = self._index(owner, limit=limit, after=after, created=created or CreatedRange())
+        following = self._position(entries[-1]) if more and entries else None
+        return self._live_items(entries), following
+
+    def matching(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        after: dict[str, str] | None,
+        keep: Callable[[dict[str, Any]], bool],
+        created: CreatedRange | None = None,
+        examine: int | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """Up to ``limit`` of the owner's recordings that ``keep`` accepts, newest first, and the next cursor.
+
+        One Query reads at most ``examine`` index entries (keys only; ``LIST_SCAN_ENTRIES``
+        unless said); their items are read 100 at a time with BatchGetItem, stopping once
+        ``limit`` matched. When the entries run out first, the page holds what matched
+        (maybe nothing) and the cursor is the last entry examined: a rare match costs more
+        calls, never a longer one.
+        """
+        examine = examine or settings.LIST_SCAN_ENTRIES
+        entries, more = self._index(owner, limit=examine, after=after, created=created or CreatedRange())
+        matches: list[dict[str, Any]] = []
+        for start in range(0, len(entries), _BATCH_GET_MAX):
+            chunk = entries[start : start + _BATCH_GET_MAX]
+            items = {item[RECORDINGS_KEY]: item for item in self._live_items(chunk)}
+            for at, entry in enumerate(chunk, start=start):
+                item = items.get(entry[RECORDINGS_KEY])
+                if item is None or not keep(item):
+                    continue
+                matches.append(item)
+                if len(matches) == limit:
+                    last_examined = at == len(entries) - 1
+                    return matches, None if last_examined and not more else self._position(entry)
+        return matches, self._position(entries[-1]) if more and entries else None
 
     def count_chunk(self, item: dict[str, Any], counts: ChunkCounts, *, through: str) -> bool:
         """Add a stored chunk's counts to its recording and put it in line for compaction.
@@ -259,15 +397,18 @@ class RecordingStore:
             if "lastEventAt" not in item or item["lastEventAt"] < last:
                 sets.append("lastEventAt = :last")
                 values[":last"] = last
+        adds = ["batchCount :b", "eventCount :n", "rawBytes :raw", "storedBytes :stored"]
+        if counts.errors:
+            # In the same write as the counts: console errors cost no request of their own.
+            adds.append("errorCount :errors")
+            values[":errors"] = counts.errors
         condition = "attribute_exists(#pk) AND attribute_not_exists(deleting) AND " + _nothing_counted_since(
             item, values
         )
         try:
             self._table.update_item(
                 Key=recording_key(owner, recording_id),
-                UpdateExpression=(
-                    f"SET {', '.join(sets)} ADD batchCount :b, eventCount :n, rawBytes :raw, storedBytes :stored"
-                ),
+                UpdateExpression=f"SET {', '.join(sets)} ADD {', '.join(adds)}",
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -277,6 +418,100 @@ class RecordingStore:
                 raise
             current = self.get_any(owner, recording_id)
             if current is None or current.get("deleting"):
+                return False
+            raise
+        return True
+
+    def record_visit(
+        self, item: dict[str, Any], *, page: dict[str, Any], view: int | None, user: validation.User | None
+    ) -> dict[str, Any] | None:
+        """A later page view of the session (and its visitor), in one conditional UpdateItem; the item after it.
+
+        The page is appended when ``view`` is newer than the last view recorded, so a
+        retried create adds nothing; ``pages`` keeps the first ``MAX_PAGES`` (within
+        ``MAX_PAGES_BYTES``), ``pageCount`` counts every one. ``user`` is written only
+        when it differs. No write at all when nothing changes. None when the recording
+        is gone or being deleted.
+        """
+        owner, recording_id = self.owner_and_id(item)
+        for _ in range(_VISIT_ATTEMPTS):
+            values: dict[str, Any] = {}
+            sets: list[str] = []
+            removes: list[str] = []
+            conditions = ["attribute_exists(#pk)", "attribute_not_exists(deleting)"]
+            last = item.get("lastViewAt")
+            if view is not None and (last is None or view > last):
+                sets += ["lastViewAt = :view", "pageCount = if_not_exists(pageCount, :one) + :one"]
+                conditions.append("(attribute_not_exists(lastViewAt) OR lastViewAt < :view)")
+                values |= {":view": view, ":one": 1}
+                kept = item.get("pages") or [_first_page(item)]
+                # Once a page view did not fit, the list is closed: it holds the first ones only.
+                closed = len(kept) < int(item.get("pageCount", 1))
+                if (
+                    not closed
+                    and len(kept) < settings.MAX_PAGES
+                    and _pages_bytes([*kept, page]) <= settings.MAX_PAGES_BYTES
+                ):
+                    # A recording made before page views were kept starts its list with its first page.
+                    sets.append("pages = list_append(if_not_exists(pages, :first), :page)")
+                    conditions.append("(attribute_not_exists(pages) OR size(pages) < :max)")
+                    values |= {":first": [_first_page(item)], ":page": [page], ":max": settings.MAX_PAGES}
+            if user is not None and _user_differs(item, user):
+                user_sets, user_removes = _user_update(user, values)
+                sets += user_sets
+                removes += user_removes
+            if not sets:
+                return item
+            update = f"SET {', '.join(sets)}" + (f" REMOVE {', '.join(removes)}" if removes else "")
+            try:
+                return self._table.update_item(
+                    Key=recording_key(owner, recording_id),
+                    UpdateExpression=update,
+                    ConditionExpression=" AND ".join(conditions),
+                    ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+            except ClientError as exc:
+                if not _is_conditional_failure(exc):
+                    raise
+            # Another view of the session was recorded meanwhile: decide again on what is stored now.
+            item = self.get(owner, recording_id)
+            if item is None:
+                return None
+        raise ServiceUnavailableError("the recording kept changing; retry the same request", retry_after=1)
+
+    def set_user(self, item: dict[str, Any], user: validation.User) -> None:
+        """Make ``user`` the recording's visitor, unless it already is (then nothing is written)."""
+        if not _user_differs(item, user):
+            return
+        owner, recording_id = self.owner_and_id(item)
+        values: dict[str, Any] = {}
+        sets, removes = _user_update(user, values)
+        try:
+            self._table.update_item(
+                Key=recording_key(owner, recording_id),
+                UpdateExpression=f"SET {', '.join(sets)}" + (f" REMOVE {', '.join(removes)}" if removes else ""),
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(deleting)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def mark_screenshot(self, owner: str, recording_id: str) -> bool:
+        """Note that the recording's screenshot is stored; False when the recording is gone or being deleted."""
+        try:
+            self._table.update_item(
+                Key=recording_key(owner, recording_id),
+                UpdateExpression="SET screenshotAt = :now",
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(deleting)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+                ExpressionAttributeValues={":now": now_ms()},
+            )
+        except ClientError as exc:
+            if _is_conditional_failure(exc):
                 return False
             raise
         return True
@@ -413,7 +648,7 @@ def chunk_counts(parts: Iterable[Any]) -> ChunkCounts:
     for part in parts:
         stored += len(part.data)
         attempts.setdefault((part.seq, part.crc, part.parts), {}).setdefault(part.part, part)
-    batches = events = raw = 0
+    batches = events = raw = errors = 0
     first: int | float | None = None
     last: int | float | None = None
     seen: set[int] = set()
@@ -425,12 +660,19 @@ def chunk_counts(parts: Iterable[Any]) -> ChunkCounts:
         batches += 1
         events += head.events
         raw += head.raw
+        errors += head.errors
         if head.first is not None:
             first = head.first if first is None else min(first, head.first)
         if head.last is not None:
             last = head.last if last is None else max(last, head.last)
     return ChunkCounts(
-        batches=batches, events=events, raw_bytes=raw, stored_bytes=stored, first_event_at=first, last_event_at=last
+        batches=batches,
+        events=events,
+        raw_bytes=raw,
+        stored_bytes=stored,
+        first_event_at=first,
+        last_event_at=last,
+        errors=errors,
     )
 
 
@@ -444,15 +686,26 @@ class Recordings:
         self._retention_days = retention_days
 
     def create(
-        self, owner: str, *, recording_id: str | None = None, url: str | None = None, title: str | None = None
+        self,
+        owner: str,
+        *,
+        recording_id: str | None = None,
+        url: str | None = None,
+        title: str | None = None,
+        visit: Visit | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Create a recording (or return the existing one for a retried client id).
+        """Create a recording (or, for an id that exists, record this later page view of its session).
 
-        ``url`` and ``title`` arrive validated (``validation.create_body``). Returns the
-        response body and whether a new recording was made.
+        ``url``, ``title`` and ``visit`` arrive validated (``validation.create_body``). A new
+        recording stores its first page view, referrer, window, visitor and browser; an
+        existing one gets the page appended when its ``view`` is newer than the last one
+        (``RecordingStore.record_visit``). Returns the response body and whether a new
+        recording was made.
         """
         recording_id = validation.recording_id(recording_id) if recording_id is not None else new_id()
+        visit = visit or Visit()
         created = now_ms()
+        page = {"url": url, "title": title, "at": visit.view if visit.view is not None else created}
         item: dict[str, Any] = {
             "owner": owner,
             "recordingId": recording_id,
@@ -463,17 +716,30 @@ class Recordings:
             "rawBytes": 0,
             "storedBytes": 0,
             "batchCount": 0,
+            "pages": [page],
+            "pageCount": 1,
+            "lastViewAt": page["at"],
         }
         if self._retention_days is not None:
             # DynamoDB TTL (epoch seconds): the item goes when lifecycle expires its events.
             item[TTL_ATTRIBUTE] = created // 1000 + self._retention_days * 86400
-        if url is not None:
-            item["url"] = url
-        if title is not None:
-            item["title"] = title
+        optional = {
+            "url": url,
+            "title": title,
+            "referrer": visit.referrer,
+            "browser": visit.agent.browser,
+            "os": visit.agent.os,
+            "device": visit.agent.device,
+            "viewport": {"width": visit.viewport.width, "height": visit.viewport.height} if visit.viewport else None,
+            "userId": visit.user.id if visit.user else None,
+            "traits": visit.user.traits_json if visit.user else None,
+        }
+        item |= {name: value for name, value in optional.items() if value is not None}
         inserted = self._store.put_new(item)
         if not inserted:
             existing = self._store.get(owner, recording_id)
+            if existing is not None:
+                existing = self._store.record_visit(existing, page=page, view=visit.view, user=visit.user)
             if existing is None:
                 raise ApiError(
                     "this id belonged to a deleted recording; create the recording with another id",
@@ -499,15 +765,32 @@ class Recordings:
         """The public view of one recording."""
         return self.public(owner, self.require(owner, recording_id))
 
-    def list_page(self, owner: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
-        """An owner's recordings, newest first, with an opaque cursor for the next page."""
+    def list_page(
+        self, owner: str, *, limit: int, cursor: str | None, filters: validation.ListFilters | None = None
+    ) -> dict[str, Any]:
+        """An owner's recordings, newest first, with an opaque cursor for the next page.
+
+        A creation time range (``from``/``to``) narrows the index query itself. The other
+        filters are applied to the items read (``RecordingStore.matching``): a page then
+        may hold fewer than ``limit`` recordings, even none, and still a cursor.
+        """
+        filters = filters or validation.ListFilters()
+        created = CreatedRange(since=filters.since, until=filters.until)
         after = validation.decode_cursor(cursor, {"recordingId": str, "createdKey": str})
         if after is not None:
             validation.recording_id(after["recordingId"])
-            # The index key this API wrote: DynamoDB refuses a malformed start key (a 500).
-            if not re.fullmatch(r"[0-9]{13}#" + re.escape(after["recordingId"]), after["createdKey"]):
+            # The index key this API wrote: DynamoDB refuses a malformed start key (a 500),
+            # and one outside the query's key range.
+            if not re.fullmatch(
+                r"[0-9]{13}#" + re.escape(after["recordingId"]), after["createdKey"]
+            ) or not created.holds(after["createdKey"]):
                 raise BadRequestError("cursor is not one this API returned", code="invalid_cursor")
-        items, following = self._store.page(owner, limit=limit, after=after)
+        if filters.on_items:
+            items, following = self._store.matching(
+                owner, limit=limit, after=after, created=created, keep=lambda item: _matches(item, filters)
+            )
+        else:
+            items, following = self._store.page(owner, limit=limit, after=after, created=created)
         return {
             "recordings": [self.public(owner, item) for item in items],
             "cursor": validation.encode_cursor(following) if following else None,
@@ -540,29 +823,44 @@ class Recordings:
             deleted += len(keys)
         return deleted
 
-    def reap_if_orphan(self, key: str) -> bool:
-        """Delete an object that arrived for a recording that no longer exists.
+    def object_created(self, key: str) -> str:
+        """What a new object under a recording's prefix means: "reaped", "screenshot" or "kept".
 
-        Delivery is asynchronous (Firehose buffers for a minute or more), so chunks of
-        a just-deleted recording can land after the DELETE; they are removed on arrival.
+        An object that arrived for a recording that no longer exists is deleted: delivery
+        is asynchronous (chunks of a just-deleted recording can land after the DELETE, a
+        browser may upload its screenshot late). A recording's screenshot, uploaded by
+        the browser straight to S3 with the create's presigned form, is noted on its item
+        (``screenshotAt``) the first time, so listing it costs no request to S3.
         """
         parsed = layout.parse_recording_key(key)
         if parsed is None:
-            return False
+            return "kept"
         owner, recording_id = parsed
-        if self._store.get(owner, recording_id) is not None:
-            return False
+        item = self._store.get(owner, recording_id)
+        if item is not None and key == layout.screenshot_key(owner, recording_id):
+            if "screenshotAt" in item or self._store.mark_screenshot(owner, recording_id):
+                return "screenshot"
+            item = None  # deleted since it was read: the screenshot is an orphan too
+        if item is not None:
+            return "kept"
         self._s3.delete_object(Bucket=self._bucket, Key=key)
-        return True
+        return "reaped"
 
-    def reap_notification(self, event: dict[str, Any]) -> int:
-        """Handle an S3 object-created notification; returns how many orphans went."""
-        reaped = 0
+    def reap_if_orphan(self, key: str) -> bool:
+        """Handle one new object (``object_created``); True when it was an orphan and went."""
+        return self.object_created(key) == "reaped"
+
+    def reap_notification(self, event: dict[str, Any]) -> dict[str, int]:
+        """Handle an S3 object-created notification; how many objects were reaped and screenshots noted."""
+        outcomes = {"reaped": 0, "screenshots": 0}
         for record in event.get("Records", []):
             # Notification keys are URL-encoded, with '+' for spaces.
-            key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
-            reaped += self.reap_if_orphan(key)
-        return reaped
+            outcome = self.object_created(urllib.parse.unquote_plus(record["s3"]["object"]["key"]))
+            if outcome == "reaped":
+                outcomes["reaped"] += 1
+            elif outcome == "screenshot":
+                outcomes["screenshots"] += 1
+        return outcomes
 
     def public(self, owner: str, item: dict[str, Any]) -> dict[str, Any]:
         """The friendly JSON view of an item (never DynamoDB's shapes)."""
@@ -580,25 +878,46 @@ class Recordings:
             "batches": _number(item.get("batchCount", 0)),
             "firstEventAt": first,
             "lastEventAt": last,
-            "durationMs": (last - first) if first is not None and last is not None else 0,
+            "durationMs": _duration(item),
             # Still being recorded (created, or its events counted, within the last
             # LIVE_IDLE_MS): the replay page follows it live until this turns false. Its
             # first events may still be on their way to S3.
             "live": now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS,
             # Its events are one object (plus any that arrived since, until the next run).
             "compacted": PENDING_ATTRIBUTE not in item and int(item.get("compactedGeneration", 0)) > 0,
-            "screenshotUrl": self._s3.generate_presigned_url(
-                "get_object",
-                # Whatever was uploaded, the link serves it as an image, never as a page.
-                Params={
-                    "Bucket": self._bucket,
-                    "Key": layout.screenshot_key(owner, item["recordingId"]),
-                    "ResponseContentType": "image/jpeg",
-                    "ResponseContentDisposition": "inline",
-                },
-                ExpiresIn=settings.PRESIGN_SECONDS,
+            # Only once the bucket said it was stored (``object_created``): never a link that 404s.
+            "screenshotUrl": self._screenshot_url(owner, item["recordingId"]) if "screenshotAt" in item else None,
+            "pageCount": int(item.get("pageCount", 1)),
+            "pages": [
+                {"url": page.get("url"), "title": page.get("title"), "at": _number(page.get("at"))}
+                for page in item.get("pages") or [_first_page(item)]
+            ],
+            "browser": item.get("browser"),
+            "os": item.get("os"),
+            "device": item.get("device"),
+            "viewport": (
+                {"width": int(item["viewport"]["width"]), "height": int(item["viewport"]["height"])}
+                if "viewport" in item
+                else None
             ),
+            "referrer": item.get("referrer"),
+            "userId": item.get("userId"),
+            "traits": orjson.loads(item["traits"]) if "traits" in item else None,
+            "errorCount": int(item.get("errorCount", 0)),
         }
+
+    def _screenshot_url(self, owner: str, recording_id: str) -> str:
+        return self._s3.generate_presigned_url(
+            "get_object",
+            # Whatever was uploaded, the link serves it as an image, never as a page.
+            Params={
+                "Bucket": self._bucket,
+                "Key": layout.screenshot_key(owner, recording_id),
+                "ResponseContentType": "image/jpeg",
+                "ResponseContentDisposition": "inline",
+            },
+            ExpiresIn=settings.PRESIGN_SECONDS,
+        )
 
     def _screenshot_upload(self, owner: str, recording_id: str) -> dict[str, Any]:
         # A presigned POST (not PUT) so S3 itself enforces the type and size bounds.
@@ -619,6 +938,32 @@ class Recordings:
             "maxBytes": settings.SCREENSHOT_MAX_BYTES,
             "expiresIn": settings.PRESIGN_SECONDS,
         }
+
+
+def _duration(item: dict[str, Any]) -> int | float:
+    first, last = _number(item.get("firstEventAt")), _number(item.get("lastEventAt"))
+    return (last - first) if first is not None and last is not None else 0
+
+
+def _matches(item: dict[str, Any], filters: validation.ListFilters) -> bool:
+    """Whether a recording's item passes the filters applied to items (not the creation range)."""
+    if filters.user is not None and item.get("userId") != filters.user:
+        return False
+    if filters.errors and int(item.get("errorCount", 0)) <= 0:
+        return False
+    duration = _duration(item)
+    if filters.min_duration is not None and duration < filters.min_duration:
+        return False
+    if filters.max_duration is not None and duration > filters.max_duration:
+        return False
+    if filters.q is not None:
+        needle = filters.q.casefold()
+        texts = [item.get("url"), item.get("title"), item.get("userId")]
+        for page in item.get("pages") or []:
+            texts += [page.get("url"), page.get("title")]
+        if not any(isinstance(text, str) and needle in text.casefold() for text in texts):
+            return False
+    return True
 
 
 def new_id() -> str:

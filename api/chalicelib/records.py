@@ -14,6 +14,7 @@ import gzip
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import orjson
@@ -35,19 +36,25 @@ def build_records(
     raw: int = 0,
     first: int | float | None = None,
     last: int | float | None = None,
+    errors: int = 0,
     part_size: int = MAX_PART_PAYLOAD_BYTES,
 ) -> list[bytes]:
     """Encode one batch's gzip payload as ingest records, each one JSON line ending in a newline.
 
     The newline is part of the record, so the archive (Firehose without record
     processing concatenates records as they are) is JSON lines too. Every part carries
-    the batch's event count, inflated size and time span (``events``, ``raw``,
-    ``first``, ``last``): the stream consumer counts the batch from its first part.
+    the batch's event count, inflated size, time span and console errors (``events``,
+    ``raw``, ``first``, ``last``, ``errors``): the stream consumer counts the batch from
+    its first part. ``errors`` is left out when there are none (most batches), which
+    reads as 0, as in records written before it was carried.
     """
     chunks = [payload[at : at + part_size] for at in range(0, len(payload), part_size)]
     # Parts of one attempt share the payload's checksum, so parts of two attempts at the
     # same seq (a retry whose bytes differ) are never joined together.
     checksum = format(zlib.crc32(payload), "08x")
+    counted: dict[str, Any] = {"events": events, "raw": raw, "first": first, "last": last}
+    if errors:
+        counted["errors"] = errors
     return [
         orjson.dumps(
             {
@@ -59,10 +66,7 @@ def build_records(
                 "parts": len(chunks),
                 "crc": checksum,
                 "received": received,
-                "events": events,
-                "raw": raw,
-                "first": first,
-                "last": last,
+                **counted,
                 "enc": ENCODING_GZIP,
                 "data": base64.b64encode(chunk).decode("ascii"),
             }
@@ -90,6 +94,8 @@ class RecordPart:
     last: int | float | None = None
     # When the API put it on the stream (ms), 0 when unknown.
     received: int = 0
+    # Console errors among the batch's events (records written before they were carried: 0).
+    errors: int = 0
 
 
 def parse_record(line: bytes) -> RecordPart | None:
@@ -114,6 +120,7 @@ def parse_record(line: bytes) -> RecordPart | None:
             first=_timestamp(value.get("first")),
             last=_timestamp(value.get("last")),
             received=_count(value.get("received")),
+            errors=_count(value.get("errors")),
         )
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, binascii.Error):
         return None

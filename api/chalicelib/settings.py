@@ -82,6 +82,27 @@ COMPACTED_BLOCK_BYTES = 1024 * 1024
 BLOCK_URL_SECONDS = 300
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 200
+# A filtered list (``q``, ``user``, durations, ``errors``) reads the owner's index entries
+# newest first and keeps the items that match: one call examines at most this many
+# entries (one Query and up to three BatchGetItem), then answers with what matched and
+# a cursor, so a rare match costs pages, never an unbounded call. A ``from``/``to``
+# range is the index's key condition and costs nothing extra.
+LIST_SCAN_ENTRIES = 300
+MAX_SEARCH_LENGTH = 200
+# Sessions: a recording's page views (each {url, title, at}) are kept for the first
+# this many, and while they hold at most MAX_PAGES_BYTES of url and title; ``pageCount``
+# counts them all. The byte bound keeps the item far below DynamoDB's 400 KB (50 pages
+# of 2,048-character URLs would not fit) and every write to it cheap: an update costs a
+# write unit per KB of the item, and the consumer updates it once per invocation.
+MAX_PAGES = 50
+MAX_PAGES_BYTES = 16 * 1024
+MAX_VIEWPORT_PIXELS = 100_000
+# Who the visitor is (``identify()``): an id, and traits of bounded shape and size.
+MAX_USER_ID_LENGTH = 256
+MAX_TRAITS = 50
+MAX_TRAIT_KEY_LENGTH = 64
+MAX_TRAIT_VALUE_LENGTH = 512
+MAX_TRAITS_BYTES = 4096
 SCREENSHOT_MAX_BYTES = 2 * 1024 * 1024
 PRESIGN_SECONDS = 900
 
@@ -94,6 +115,71 @@ MAX_KEYS_PER_OWNER = 20
 # keys is eventually consistent, so a burst of parallel creates may pass a few more).
 MAX_KEYS_CREATED_PER_WINDOW = 30
 KEY_CREATION_WINDOW_S = 24 * 3600
+
+
+# Characters Cognito counts as symbols in a password.
+_PASSWORD_SYMBOLS = frozenset("^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+- ")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PasswordPolicy:
+    """The user pool's password rules: one definition for the pool (Pulumi, the local stack) and the API's answer."""
+
+    min_length: int = 12
+    require_lowercase: bool = True
+    require_uppercase: bool = True
+    require_numbers: bool = True
+    require_symbols: bool = False
+
+    def rules(self) -> str:
+        """The rules in words, for a person choosing a password."""
+        wanted = [
+            name
+            for name, required in (
+                ("a lowercase letter", self.require_lowercase),
+                ("an uppercase letter", self.require_uppercase),
+                ("a number", self.require_numbers),
+                ("a symbol", self.require_symbols),
+            )
+            if required
+        ]
+        rules = f"at least {self.min_length} characters"
+        if wanted:
+            rules += ", with " + (", ".join(wanted[:-1]) + " and " + wanted[-1] if len(wanted) > 1 else wanted[0])
+        return rules
+
+    def allows(self, password: str) -> bool:
+        """Whether a password meets the rules, as Cognito checks them (Latin letters, digits, its symbols)."""
+        return (
+            len(password) >= self.min_length
+            and (not self.require_lowercase or any("a" <= c <= "z" for c in password))
+            and (not self.require_uppercase or any("A" <= c <= "Z" for c in password))
+            and (not self.require_numbers or any("0" <= c <= "9" for c in password))
+            and (not self.require_symbols or any(c in _PASSWORD_SYMBOLS for c in password))
+        )
+
+    def cognito(self) -> dict[str, int | bool]:
+        """The policy as Cognito's API takes it (``CreateUserPool(Policies={"PasswordPolicy": ...})``)."""
+        return {
+            "MinimumLength": self.min_length,
+            "RequireLowercase": self.require_lowercase,
+            "RequireUppercase": self.require_uppercase,
+            "RequireNumbers": self.require_numbers,
+            "RequireSymbols": self.require_symbols,
+        }
+
+    def pulumi(self) -> dict[str, int | bool]:
+        """The policy as ``aws.cognito.UserPool(password_policy=...)`` takes it."""
+        return {
+            "minimum_length": self.min_length,
+            "require_lowercase": self.require_lowercase,
+            "require_uppercase": self.require_uppercase,
+            "require_numbers": self.require_numbers,
+            "require_symbols": self.require_symbols,
+        }
+
+
+PASSWORD_POLICY = PasswordPolicy()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import dataclasses
 import re
 import sys
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -46,6 +48,74 @@ def list_limit(value: str | None) -> int:
     if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= settings.LIST_LIMIT_MAX:
         raise BadRequestError(f"limit must be an integer from 1 to {settings.LIST_LIMIT_MAX}", code="invalid_limit")
     return int(value)
+
+
+# Creation times in the list's index key are 13 digits of milliseconds.
+_MAX_CREATED = 10**13 - 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListFilters:
+    """What GET /recordings narrows the list to (each None or False: not filtered)."""
+
+    q: str | None = None
+    user: str | None = None
+    since: int | None = None
+    until: int | None = None
+    min_duration: int | None = None
+    max_duration: int | None = None
+    errors: bool = False
+
+    @property
+    def on_items(self) -> bool:
+        """Whether a filter needs the items (the creation range is the index's own key)."""
+        return any(value is not None for value in (self.q, self.user, self.min_duration, self.max_duration)) or bool(
+            self.errors
+        )
+
+
+def _whole(query: Mapping[str, str], name: str, most: int) -> int | None:
+    value = query.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 16 or int(value) > most:
+        raise BadRequestError(f"{name} must be a whole number from 0 to {most}", code="invalid_parameter")
+    return int(value)
+
+
+def _text_parameter(query: Mapping[str, str], name: str, most: int) -> str | None:
+    value = query.get(name)
+    if not value:
+        return None
+    if len(value) > most:
+        raise BadRequestError(f"{name} must be at most {most} characters", code="invalid_parameter")
+    return value
+
+
+def list_filters(query: Mapping[str, str]) -> ListFilters:
+    """The filters of GET /recordings: q, user, from, to, minDurationMs, maxDurationMs, errors.
+
+    ``from`` and ``to`` are creation times in ms, both included. An empty value is no
+    filter; anything else that is not a valid value is a 400 naming the parameter.
+    """
+    filters = ListFilters(
+        q=_text_parameter(query, "q", settings.MAX_SEARCH_LENGTH),
+        user=_text_parameter(query, "user", settings.MAX_USER_ID_LENGTH),
+        since=_whole(query, "from", _MAX_CREATED),
+        until=_whole(query, "to", _MAX_CREATED),
+        min_duration=_whole(query, "minDurationMs", settings.MAX_TIMESTAMP),
+        max_duration=_whole(query, "maxDurationMs", settings.MAX_TIMESTAMP),
+        errors=flag(query.get("errors"), name="errors"),
+    )
+    if filters.since is not None and filters.until is not None and filters.since > filters.until:
+        raise BadRequestError("from must not be after to", code="invalid_parameter")
+    if (
+        filters.min_duration is not None
+        and filters.max_duration is not None
+        and filters.min_duration > filters.max_duration
+    ):
+        raise BadRequestError("minDurationMs must not be above maxDurationMs", code="invalid_parameter")
+    return filters
 
 
 def flag(value: str | None, *, name: str) -> bool:
@@ -172,6 +242,9 @@ class _Event(msgspec.Struct, gc=False):
 class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     seq: _Seq
     events: Annotated[list[_Event], Meta(min_length=1)]
+    # Console errors among the events, and who the visitor is (both optional).
+    errors: msgspec.Raw = msgspec.Raw(b"null")
+    user: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class _CreateBatch(msgspec.Struct, gc=False):
@@ -192,6 +265,31 @@ class _CreateFields(msgspec.Struct, gc=False):
     title: msgspec.Raw = _NULL
     seq: msgspec.Raw = _NULL
     events: msgspec.Raw = _NULL
+    view: msgspec.Raw = _NULL
+    referrer: msgspec.Raw = _NULL
+    viewport: msgspec.Raw = _NULL
+    user: msgspec.Raw = _NULL
+    errors: msgspec.Raw = _NULL
+
+
+_Dimension = Annotated[int, Meta(ge=0, le=settings.MAX_VIEWPORT_PIXELS)]
+
+
+class _Viewport(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    width: _Dimension
+    height: _Dimension
+
+
+_TraitValue = Annotated[str, Meta(max_length=settings.MAX_TRAIT_VALUE_LENGTH)] | int | float | bool | None
+_Traits = Annotated[
+    dict[Annotated[str, Meta(max_length=settings.MAX_TRAIT_KEY_LENGTH)], _TraitValue],
+    Meta(max_length=settings.MAX_TRAITS),
+]
+
+
+class _User(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    id: Annotated[str, Meta(min_length=1, max_length=settings.MAX_USER_ID_LENGTH)]
+    traits: _Traits | None = None
 
 
 # msgspec refuses nesting at the interpreter's recursion limit, less the frames
@@ -203,6 +301,13 @@ _BATCH = msgspec.json.Decoder(_Batch)
 _CREATE = msgspec.json.Decoder(_CreateFields)
 _CREATE_BATCH = msgspec.json.Decoder(_CreateBatch)
 _STRING = msgspec.json.Decoder(str)
+_VIEW = msgspec.json.Decoder(Annotated[int, Meta(ge=settings.MIN_TIMESTAMP, le=settings.MAX_TIMESTAMP)])
+_VIEWPORT = msgspec.json.Decoder(_Viewport)
+_USER = msgspec.json.Decoder(_User)
+_ERRORS = msgspec.json.Decoder(Annotated[int, Meta(ge=0, le=settings.MAX_EVENTS_PER_BATCH)])
+# A user's raw JSON is refused unread above this: its id and traits at their limits,
+# every character written as a six-byte \uXXXX escape, so nothing valid is longer.
+_MAX_USER_RAW = 6 * (settings.MAX_USER_ID_LENGTH + settings.MAX_TRAITS_BYTES) + 64
 # A \uXXXX escape of a UTF-16 surrogate that is not part of a pair, and not itself
 # escaped text (an even run of backslashes before it). Browsers' JSON.stringify writes
 # these for text cut inside an emoji; msgspec refuses them.
@@ -216,6 +321,20 @@ _UTF8_STEP = 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
+class User:
+    """Who the visitor is, as the page's ``identify()`` said: an id and optional traits."""
+
+    id: str
+    # The traits as compact JSON (how they are stored), None when none were given.
+    traits_json: str | None = None
+
+    @property
+    def traits(self) -> dict[str, Any] | None:
+        """The traits as an object."""
+        return orjson.loads(self.traits_json) if self.traits_json is not None else None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Batch:
     """A validated event batch, ready to be written."""
 
@@ -224,6 +343,9 @@ class Batch:
     first_timestamp: int | float
     last_timestamp: int | float
     raw_bytes: int
+    # Console errors among the events (as the recorder counted them).
+    errors: int = 0
+    user: User | None = None
 
 
 def _schema_error(exc: msgspec.ValidationError) -> ApiError:
@@ -235,7 +357,15 @@ def _schema_error(exc: msgspec.ValidationError) -> ApiError:
         return BadRequestError("request body must be a JSON object", code="invalid_json")
     if path.startswith(".events["):
         return BadRequestError(message, code="invalid_event")
+    if path == ".errors":
+        return _errors_refused(message)
     return BadRequestError(message, code="invalid_batch")
+
+
+def _errors_refused(detail: str) -> ApiError:
+    return BadRequestError(
+        f"errors must be a whole number from 0 to the batch's event count ({detail})", code="invalid_errors"
+    )
 
 
 def _decode(decoder: msgspec.json.Decoder, data: bytes) -> Any:
@@ -298,14 +428,71 @@ def event_batch(body: bytes) -> Batch:
     _require_utf8(body)
     batch = _decode(_BATCH, body)
     _check_count(batch.events)
-    stamps = [event.timestamp for event in batch.events]
+    return _batch(batch, body, errors=batch.errors, user=batch.user)
+
+
+def _batch(decoded: Any, body: bytes, *, errors: msgspec.Raw, user: msgspec.Raw) -> Batch:
+    """The validated ``Batch`` of a decoded batch and its optional ``errors`` and ``user``."""
+    stamps = [event.timestamp for event in decoded.events]
     return Batch(
-        seq=batch.seq,
-        event_count=len(batch.events),
+        seq=decoded.seq,
+        event_count=len(decoded.events),
         first_timestamp=min(stamps),
         last_timestamp=max(stamps),
         raw_bytes=len(body),
+        errors=error_count(errors, events=len(decoded.events)),
+        user=visitor(user),
     )
+
+
+def error_count(raw: msgspec.Raw, *, events: int) -> int:
+    """A batch's ``errors``: a whole number from 0 to its event count (absent or null: 0)."""
+    if raw == _NULL:
+        return 0
+    try:
+        value = _ERRORS.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise _errors_refused(str(exc)) from None
+    if value > events:
+        raise _errors_refused(f"{value} errors in {events} events")
+    return value
+
+
+def visitor(raw: msgspec.Raw) -> User | None:
+    """A ``user`` field: ``{"id": 1..256 characters, "traits": {...}}``, or None when absent or null.
+
+    Traits: at most MAX_TRAITS keys of at most MAX_TRAIT_KEY_LENGTH characters, each value
+    a string (at most MAX_TRAIT_VALUE_LENGTH characters), a number, a boolean or null, and
+    at most MAX_TRAITS_BYTES of JSON in all. A longer raw value is refused unread.
+    """
+    if raw == _NULL:
+        return None
+    refused = (
+        f'user must be {{"id": a string of 1 to {settings.MAX_USER_ID_LENGTH} characters, "traits": an object '
+        f"of at most {settings.MAX_TRAITS} keys of at most {settings.MAX_TRAIT_KEY_LENGTH} characters whose values are "
+        f"strings of at most {settings.MAX_TRAIT_VALUE_LENGTH} characters, numbers, booleans or null, "
+        f"at most {settings.MAX_TRAITS_BYTES} bytes of JSON}}"
+    )
+    if len(raw) > _MAX_USER_RAW:
+        raise BadRequestError(refused, code="invalid_user")
+    try:
+        user = _USER.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadRequestError(f"{refused}: {exc}", code="invalid_user") from None
+    if user.traits is None:
+        return User(id=user.id)
+    traits = msgspec.json.encode(user.traits).decode()
+    if len(traits.encode()) > settings.MAX_TRAITS_BYTES:
+        raise BadRequestError(f"{refused}: traits are {len(traits.encode())} bytes", code="invalid_user")
+    return User(id=user.id, traits_json=traits)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Viewport:
+    """The size of the page's window, in CSS pixels."""
+
+    width: int
+    height: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -316,6 +503,11 @@ class CreateBody:
     url: str | None
     title: str | None
     batch: Batch | None
+    # When this page view started (ms), the page's referrer and window, who the visitor is.
+    view: int | None = None
+    referrer: str | None = None
+    viewport: Viewport | None = None
+    user: User | None = None
 
 
 def _raw_text(raw: msgspec.Raw, name: str, *, max_length: int, code: str = "invalid_field") -> str | None:
@@ -345,26 +537,50 @@ def create_body(body: bytes) -> CreateBody:
     _require_utf8(body)
     fields = _decode(_CREATE, body)
     recording = _raw_text(fields.id, "id", max_length=64, code="invalid_id")
+    user = visitor(fields.user)
     create = CreateBody(
         id=recording_id(recording) if recording is not None else None,
         url=_raw_text(fields.url, "url", max_length=2048),
         title=_raw_text(fields.title, "title", max_length=512),
         batch=None,
+        view=_view(fields.view),
+        # document.referrer is "" when there is none.
+        referrer=_raw_text(fields.referrer, "referrer", max_length=2048, code="invalid_referrer") or None,
+        viewport=_viewport(fields.viewport),
+        user=user,
     )
     if fields.seq == _NULL and fields.events == _NULL:
+        error_count(fields.errors, events=0)  # without a batch there are no errors to count
         return create
     batch = _decode(_CREATE_BATCH, body)
     _check_count(batch.events)
-    stamps = [event.timestamp for event in batch.events]
-    return CreateBody(
-        id=create.id,
-        url=create.url,
-        title=create.title,
-        batch=Batch(
-            seq=batch.seq,
-            event_count=len(batch.events),
-            first_timestamp=min(stamps),
-            last_timestamp=max(stamps),
-            raw_bytes=len(body),
-        ),
-    )
+    # The body's user is the recording's; its first batch does not carry it again.
+    return dataclasses.replace(create, batch=_batch(batch, body, errors=fields.errors, user=_NULL))
+
+
+def _view(raw: msgspec.Raw) -> int | None:
+    if raw == _NULL:
+        return None
+    try:
+        return _VIEW.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        raise BadRequestError(
+            f"view must be a whole number of milliseconds since 1970 (at most {settings.MAX_TIMESTAMP})",
+            code="invalid_view",
+        ) from None
+
+
+def _viewport(raw: msgspec.Raw) -> Viewport | None:
+    if raw == _NULL:
+        return None
+    try:
+        # Refused unread when longer than two numbers in braces could be.
+        if len(raw) > 256:
+            raise msgspec.ValidationError("too long")
+        value = _VIEWPORT.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        raise BadRequestError(
+            f'viewport must be {{"width": w, "height": h}}, whole numbers from 0 to {settings.MAX_VIEWPORT_PIXELS}',
+            code="invalid_viewport",
+        ) from None
+    return Viewport(width=value.width, height=value.height)

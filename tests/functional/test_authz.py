@@ -115,6 +115,7 @@ def test_key_secret_is_shown_once_and_stored_only_as_a_hash(aws: Any, client: Au
         {
             "id": created.json_body["id"],
             "name": "docs site",
+            "purpose": None,
             "createdAt": created.json_body["createdAt"],
             "revoked": False,
             # The stack's default budget: the key was not given one of its own.

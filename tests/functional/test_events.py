@@ -183,7 +183,7 @@ def test_recording_above_6mb_reads_completely_in_pages_under_the_cap(client: Any
         events: list[Any] = []
         cursor = None
         while True:
-            headers = {"Accept": "*/*", **({"Accept-Encoding": "gzip"} if gzip_ok else {})}
+            headers = {"Accept": "application/x-ndjson", **({"Accept-Encoding": "gzip"} if gzip_ok else {})}
             response = client.get(events_path(recording_id) + (f"?after={cursor}" if cursor else ""), headers=headers)
             sizes.append(len(response.body))
             body = gzip.decompress(response.body) if gzip_ok else response.body

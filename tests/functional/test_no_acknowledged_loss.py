@@ -620,13 +620,15 @@ def test_parts_of_a_refused_write_are_never_joined_with_a_retry_of_other_bytes(
 ) -> None:
     """The rare corner of the property above, made certain.
 
-    A write the stream takes only partly (one attempt, a part refused) is answered
-    503; the client's retry of that seq is serialized with another key order: bytes of
-    the same length and as many parts, but other parts. Joining the refused write's
-    parts with the retry's would corrupt the batch.
+    A write the stream takes only partly (a part refused, then the writer's retry of
+    that part throttled as a whole) is answered 503; the client's retry of that seq is
+    serialized with another key order: bytes of the same length and as many parts, but
+    other parts. Joining the refused write's parts with the retry's would corrupt the
+    batch.
     """
-    # BatchGetItem, then PutRecords (one part refused); nothing fails after that.
-    faults = ScriptedFaults([None, FlakyKinesis.PARTIAL, {1}, KINESIS_THROTTLED])
+    # BatchGetItem, then PutRecords (one part refused), then its retry (the call
+    # throttled); nothing fails after that.
+    faults = ScriptedFaults([None, FlakyKinesis.PARTIAL, {1}, KINESIS_THROTTLED, FlakyKinesis.THROTTLED])
     rig = Rig(aws, monkeypatch, faults)
     rig.configure(part_size=48, attempts=1, page_bytes=api_settings.MAX_PAGE_BYTES)
     events_ = [{"type": 3, "timestamp": 1000 + i, "data": {"seq": 7, "i": i, "text": "x" * i}} for i in range(6)]

@@ -91,8 +91,9 @@ def test_list_uses_query_never_scan(client: Any) -> None:
     assert operations == ["Query"]
 
 
-def test_get_returns_friendly_json(client: Any, deliver: Any) -> None:
-    recording_id = create_recording(client, url="https://example.com")
+def test_get_returns_friendly_json(client: Any, deliver: Any, notify: Any) -> None:
+    created = post_json(client, "/recordings", {"url": "https://example.com"}).json_body
+    recording_id = created["recording"]["id"]
     post_json(
         client,
         f"/recordings/{recording_id}/events",
@@ -111,9 +112,15 @@ def test_get_returns_friendly_json(client: Any, deliver: Any) -> None:
     assert body["bytes"] > 0
     assert body["storedBytes"] > 0
     assert body["batches"] == 1
-    assert body["screenshotUrl"].startswith("https://")
+    assert body["screenshotUrl"] is None  # nothing uploaded: no link that would 404
+    assert (body["pageCount"], body["errorCount"]) == (1, 0)
+    assert body["pages"] == [{"url": "https://example.com", "title": None, "at": body["createdAt"]}]
     assert "seqs" not in body
     assert "owner" not in body
+    assert body["traits"] is None
+    upload_screenshot(created["screenshotUpload"])
+    assert notify() == 2  # the consumer's chunk, then the screenshot
+    assert client.get(f"/recordings/{recording_id}").json_body["screenshotUrl"].startswith("https://")
 
 
 def test_unknown_recording_is_404(client: Any) -> None:
@@ -144,12 +151,15 @@ def test_delete_removes_metadata_events_and_screenshot(client: Any, deliver: Any
 
 
 def test_events_delivered_after_delete_are_removed_on_arrival(
-    client: Any, deliver: Any, bucket_keys: Any, owner: str
+    client: Any, deliver: Any, notify: Any, bucket_keys: Any, owner: str
 ) -> None:
     recording_id = create_recording(client)
     post_gzip(client, f"/recordings/{recording_id}/events", {"seq": 0, "events": [{"type": 4, "timestamp": 1}]})
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
     assert deliver() == 1
+    # The consumer counted nothing for a deleted recording; a chunk written meanwhile is
+    # reaped when the bucket's notification reaches the reaper.
+    notify()
     assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
 
 

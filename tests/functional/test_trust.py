@@ -237,8 +237,13 @@ def test_small_json_routes_refuse_large_bodies_before_parsing(anonymous: AuthedH
     assert_error(response, 413, "body_too_large")
 
 
-def test_screenshot_link_is_always_served_as_a_jpeg(client: AuthedHttp) -> None:
-    recording_id = create_recording(client)
+def test_screenshot_link_is_always_served_as_a_jpeg(client: AuthedHttp, notify: Any) -> None:
+    from tests.functional.test_recordings import upload_screenshot
+
+    created = client.post("/recordings", body=b"{}", headers={"Content-Type": "application/json"}).json_body
+    recording_id = created["recording"]["id"]
+    upload_screenshot(created["screenshotUpload"])
+    notify()
     url = client.get(f"/recordings/{recording_id}").json_body["screenshotUrl"]
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     assert query["response-content-type"] == ["image/jpeg"]

@@ -213,6 +213,7 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
     }
     assert reaper == {
         "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
         "s3:DeleteObject",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -221,6 +222,37 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
     assert "dynamodb:Scan" not in api
     assert table["hashKey"] == schema.RECORDINGS_KEY
     assert "dynamodb:Scan" not in reaper
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_reaper_reads_and_notes_recordings_and_deletes_only_recording_objects(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    arns = stack_arns(inventory)
+    queue = find(inventory, QUEUE, "-reap-orphans-failures")["inputs"]["name"]
+    assert grants(inventory, "reap-orphans") == {
+        ("dynamodb:GetItem", arns["table"]),
+        # Only the table's items (a recording's screenshotAt), never an index or another table.
+        ("dynamodb:UpdateItem", arns["table"]),
+        ("s3:DeleteObject", f"{arns['bucket']}/{layout.RECORDINGS_ROOT}*"),
+        ("sqs:SendMessage", f"arn:aws:sqs:us-east-1:123456789012:{queue}"),
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_api_reaches_keys_and_counters_by_item_and_lists_keys_only_through_their_index(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    access = find(inventory, TABLE, "-metadata-access")["inputs"]["name"]
+    access_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{access}"
+    on_access = {(action, resource) for action, resource in grants(inventory, "api-handler") if access in resource}
+    assert on_access == {
+        # Purpose keys are written with their pointer in one transaction: PutItem covers it.
+        *((f"dynamodb:{action}", access_arn) for action in ("BatchGetItem", "GetItem", "PutItem", "UpdateItem")),
+        ("dynamodb:Query", f"{access_arn}/index/{schema.INDEX_KEYS_BY_OWNER}"),
+    }
 
 
 def stack_arns(inventory: Inventory) -> dict[str, str]:
@@ -815,3 +847,17 @@ def test_operations_guide_explains_every_alarm(inventories: dict[str, Inventory]
     section = guide.split("\n## Alarms\n", 1)[1].split("\n## ", 1)[0]
     explained = set(re.findall(r"^### `([a-z0-9-]+)`", section, flags=re.MULTILINE))
     assert explained <= roles, f"docs/operations.md explains alarms that do not exist: {sorted(explained - roles)}"
+
+
+def test_the_pools_password_rules_are_the_ones_the_api_names(inventories: dict[str, Inventory]) -> None:
+    from chalicelib.settings import PASSWORD_POLICY
+
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    for stack in STACKS:
+        policy = inventories[stack].one("aws:cognito/userPool:UserPool")["inputs"]["passwordPolicy"]
+        expected = {camel(name): value for name, value in PASSWORD_POLICY.pulumi().items()}
+        assert {name: policy[name] for name in expected} == expected, stack
+        assert policy["minimumLength"] == 12

@@ -49,7 +49,8 @@ def read_all(http: requests.Session, api: str, recording_id: str, *, accept_gzip
         response = http.get(
             f"{api}/recordings/{recording_id}/events",
             params={"after": cursor} if cursor else None,
-            headers={"Accept-Encoding": "gzip" if accept_gzip else "identity"},
+            # gzip only with the binary type first in Accept (API Gateway's rule).
+            headers={"Accept": "application/x-ndjson", "Accept-Encoding": "gzip" if accept_gzip else "identity"},
             timeout=60,
         )
         assert response.status_code == 200, response.text
@@ -86,6 +87,57 @@ def test_a_posted_batch_is_readable_within_seconds(stack: RunningStack, http: re
     # Lambda polls each shard once a second and waits the batching window (1 s):
     # seconds, where Firehose's dynamic partitioning took a minute or more.
     assert time.monotonic() - posted < 10
+
+
+def test_a_long_first_page_a_session_a_screenshot_and_any_accept_over_http(
+    stack: RunningStack, http: requests.Session
+) -> None:
+    from tests.functional.test_large_batches import full_snapshot
+
+    http.headers.update(sign_up_and_in(stack.api, http)[1])
+    key = http.post(f"{stack.api}/keys", json={"purpose": "demo"}, timeout=30).json()["key"]
+    snapshot = full_snapshot(7_000_000)
+    first = {"id": "http-session-1", "url": "https://a.test/", "title": "A", "view": 1, "seq": 0, "events": [snapshot]}
+    body = gzip.compress(json.dumps(first).encode(), compresslevel=6)
+    assert len(body) < 1024 * 1024  # ~600 KB on the wire, ~7 MB inflated
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+    created = requests.post(
+        f"{stack.api}/recordings?ingestKey={key}",
+        data=body,
+        headers={"Content-Type": "text/plain", "User-Agent": firefox},
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    again = {"id": "http-session-1", "url": "https://a.test/2", "title": "B", "view": 2}
+    assert requests.post(f"{stack.api}/recordings?ingestKey={key}", json=again, timeout=30).status_code == 200
+    form = created.json()["screenshotUpload"]
+    jpeg = b"\xff\xd8\xff\xe0" + b"\0" * 64 + b"\xff\xd9"
+    uploaded = requests.post(form["url"], data=form["fields"], files={"file": ("s.jpg", jpeg)}, timeout=30)
+    assert uploaded.status_code == 204, uploaded.text
+    # The bucket's notification reaches the reaper within a poll or two.
+    deadline = time.monotonic() + 30
+    while True:
+        recording = http.get(f"{stack.api}/recordings/http-session-1", timeout=30).json()
+        if recording["screenshotUrl"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert requests.get(recording["screenshotUrl"], timeout=30).content == jpeg
+    assert (recording["browser"], recording["os"], recording["device"]) == ("Firefox", "Linux", "desktop")
+    assert [page["url"] for page in recording["pages"]] == ["https://a.test/", "https://a.test/2"]
+    assert wait_for_events(http, stack.api, "http-session-1", 1) == [snapshot]
+    # Any Accept gets JSON lines: gzip only with the binary type first.
+    path = f"{stack.api}/recordings/http-session-1/events"
+    small = http.post(f"{stack.api}/recordings", json={"seq": 0, "events": [{"type": 4, "timestamp": 1}]}, timeout=30)
+    small_path = f"{stack.api}/recordings/{small.json()['recording']['id']}/events"
+    wait_for_events(http, stack.api, small.json()["recording"]["id"], 1)
+    for accept in (None, "*/*", "application/json", "text/html,*/*;q=0.8"):
+        plain = http.get(small_path, headers={"Accept": accept} if accept else {}, timeout=30)
+        assert plain.status_code == 200, plain.text
+        assert plain.headers["Content-Type"] == "application/jsonl; charset=utf-8"
+        assert "Content-Encoding" not in plain.headers
+        assert [json.loads(line) for line in plain.content.splitlines()] == [{"type": 4, "timestamp": 1}]
+    too_big = http.get(path, headers={"Accept": "*/*"}, timeout=30)
+    assert (too_big.status_code, too_big.json()["error"]["code"]) == (406, "gzip_required")
 
 
 def test_an_idle_recording_is_compacted_on_schedule_and_reads_back_identically(

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import yaml
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
@@ -119,16 +120,34 @@ def test_the_202_body_is_the_documented_accepted() -> None:
 
 
 class FakeAccessTable:
-    """Just enough of the access table for ``Keys.create`` and ``Keys.list``: items in a list."""
+    """Just enough of the access table for ``Keys.create``, ``Keys.for_purpose`` and ``Keys.list``: items in a list."""
+
+    name = "access"
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
+        table = self
+
+        class Client:
+            def batch_get_item(self, *, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+                wanted = {key["pk"] for key in RequestItems[table.name]["Keys"]}
+                return {"Responses": {table.name: [dict(item) for item in table.items if item["pk"] in wanted]}}
+
+            def transact_write_items(self, *, TransactItems: list[dict[str, Any]]) -> None:  # noqa: N803
+                for action in TransactItems:
+                    table.put_item(Item=action["Put"]["Item"])
+
+        self.meta = SimpleNamespace(client=Client())
 
     def query(self, **_: Any) -> dict[str, Any]:
-        return {"Items": [dict(item) for item in reversed(self.items)]}
+        return {"Items": [dict(item) for item in reversed(self.items) if "createdAt" in item]}
+
+    def get_item(self, *, Key: dict[str, Any], **_: Any) -> dict[str, Any]:  # noqa: N803
+        found = [item for item in self.items if item["pk"] == Key["pk"]]
+        return {"Item": dict(found[-1])} if found else {}
 
     def put_item(self, *, Item: dict[str, Any], **_: Any) -> None:  # noqa: N803
-        self.items.append(Item)
+        self.items = [item for item in self.items if item["pk"] != Item["pk"]] + [Item]
 
 
 def test_keys_are_the_documented_key_and_their_budgets_the_documented_limits() -> None:
@@ -146,11 +165,21 @@ def test_keys_are_the_documented_key_and_their_budgets_the_documented_limits() -
         assert [error.message for error in validator.iter_errors(key)] == []
     assert (default["requestsPerMinute"], default["bytesPerMinute"]) == (limits.key_requests, limits.key_bytes)
     assert (own["requestsPerMinute"], own["bytesPerMinute"]) == (1000, 5000)
+    purpose, made = keys.for_purpose("o", {"purpose": "demo"})
+    again, made_again = keys.for_purpose("o", {"purpose": "demo"})
+    assert (made, made_again, again) == (True, False, purpose)
+    returned = SPEC["paths"]["/keys"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert [e.message for e in OAS30Validator({**returned, "components": SPEC["components"]}).iter_errors(again)] == []
     listed = keys.list("o")
-    assert [key["id"] for key in listed] == [own["id"], default["id"]]
+    assert [key["id"] for key in listed] == [purpose["id"], own["id"], default["id"]]
+    assert [key["purpose"] for key in listed] == ["demo", None, None]
     for key in listed:
         assert set(key) == properties("Key")
         assert conforms(key, "Key") == []
+    asked_purposes = SPEC["paths"]["/keys"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    from chalicelib.keys import PURPOSES
+
+    assert asked_purposes["properties"]["purpose"]["enum"] == list(PURPOSES)
     asked = SPEC["paths"]["/keys"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
     assert (asked["requestsPerMinute"]["minimum"], asked["requestsPerMinute"]["maximum"]) == (
         1,
@@ -162,7 +191,9 @@ def test_keys_are_the_documented_key_and_their_budgets_the_documented_limits() -
 def test_the_recording_view_is_the_documented_recording() -> None:
     from chalicelib.recordings import Recordings
 
-    view = Recordings(store=None, s3=FakeS3({}), bucket="bucket").public(  # type: ignore[arg-type]
+    recordings = Recordings(store=None, s3=FakeS3({}), bucket="bucket")  # type: ignore[arg-type]
+    # An item from before sessions were kept, and one with every session field.
+    legacy = recordings.public(
         "o",
         {
             "recordingId": "rec-00000001",
@@ -176,9 +207,75 @@ def test_the_recording_view_is_the_documented_recording() -> None:
             "compactedGeneration": Decimal(1),
         },
     )
-    assert set(view) == properties("Recording")
-    assert conforms(view, "Recording") == []
-    assert (view["live"], view["compacted"]) == (False, True)
+    full = recordings.public(
+        "o",
+        {
+            "recordingId": "rec-00000002",
+            "createdAt": Decimal(1),
+            "updatedAt": Decimal(2),
+            "url": "https://a.test/",
+            "title": "A",
+            "pages": [
+                {"url": "https://a.test/", "title": "A", "at": Decimal(1)},
+                {"url": None, "title": None, "at": Decimal(9)},
+            ],
+            "pageCount": Decimal(3),
+            "browser": "Firefox",
+            "os": "Linux",
+            "device": "desktop",
+            "viewport": {"width": Decimal(800), "height": Decimal(600)},
+            "referrer": "https://r.test/",
+            "userId": "u",
+            "traits": '{"plan":"pro","n":1.5,"ok":true,"none":null}',
+            "errorCount": Decimal(4),
+            "screenshotAt": Decimal(3),
+        },
+    )
+    for view in (legacy, full):
+        assert set(view) == properties("Recording")
+        assert conforms(view, "Recording") == []
+    assert (legacy["live"], legacy["compacted"], legacy["screenshotUrl"], legacy["pageCount"]) == (
+        False,
+        True,
+        None,
+        1,
+    )
+    assert full["traits"] == {"plan": "pro", "n": 1.5, "ok": True, "none": None}
+    assert full["screenshotUrl"].startswith("https://")
+
+
+def test_session_fields_and_filters_are_documented_as_the_code_checks_them() -> None:
+    from chalicelib import settings, validation
+
+    recording = SPEC["components"]["schemas"]["RecordingInput"]["properties"]
+    assert set(recording) >= {"view", "referrer", "viewport", "user", "errors"}
+    user = SPEC["components"]["schemas"]["User"]["properties"]
+    assert user["id"]["maxLength"] == settings.MAX_USER_ID_LENGTH
+    assert user["traits"]["maxProperties"] == settings.MAX_TRAITS
+    assert f"{settings.MAX_TRAITS_BYTES} bytes" in user["traits"]["description"]
+    viewport = SPEC["components"]["schemas"]["Viewport"]["properties"]
+    assert viewport["width"]["maximum"] == viewport["height"]["maximum"] == settings.MAX_VIEWPORT_PIXELS
+    assert set(SPEC["components"]["schemas"]["Batch"]["properties"]) == {"seq", "events", "errors", "user"}
+    assert SPEC["components"]["schemas"]["Recording"]["properties"]["pages"]["maxItems"] == settings.MAX_PAGES
+    parameters = {p["name"]: p for p in SPEC["paths"]["/recordings"]["get"]["parameters"]}
+    assert set(parameters) == {"limit", "cursor", "q", "user", "from", "to", "minDurationMs", "maxDurationMs", "errors"}
+    assert parameters["q"]["schema"]["maxLength"] == settings.MAX_SEARCH_LENGTH
+    # Every documented filter is one the code reads: a value too long for it is refused.
+    for name in ("q", "user", "from", "to", "minDurationMs", "maxDurationMs", "errors"):
+        with pytest.raises(validation.BadRequestError, match=name):
+            validation.list_filters({name: "9" * 300})
+    assert f"{settings.LIST_SCAN_ENTRIES} of the owner" in SPEC["paths"]["/recordings"]["get"]["description"]
+
+
+def test_the_events_page_documents_both_shapes_and_the_accept_rule() -> None:
+    from chalicelib import reader
+
+    events = SPEC["paths"]["/recordings/{recording_id}/events"]["get"]
+    content = events["responses"]["200"]["content"]
+    assert set(content) == {reader.EVENTS_GZIP_TYPE, reader.EVENTS_TEXT_TYPE.split(";")[0]}
+    assert "first media type of `Accept`" in events["description"]
+    assert reader.EVENTS_GZIP_TYPE in app.api.binary_types
+    assert reader.EVENTS_TEXT_TYPE.split(";")[0] not in app.api.binary_types
 
 
 def test_blocks_answers_are_the_documented_blocks() -> None:
