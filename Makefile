@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint site-lint bench smoke rebuild site clean
+.PHONY: dev test lint site-lint site-test bench smoke rebuild site clean
 
 $(STAMP): requirements-dev.txt api/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,8 @@ site: $(SITE_STAMP)
 dev: $(STAMP) site
 	$(PY) -m local
 
-## test: lint, then every test layer (the browser tests need the built site)
-test: lint site
+## test: lint, the recorder's unit tests, then every test layer (the browser tests need the built site)
+test: lint site-test site
 	$(PY) -m pytest
 
 lint: $(STAMP) site-lint
@@ -37,6 +37,10 @@ lint: $(STAMP) site-lint
 ## site-lint: ESLint over the site's scripts
 site-lint: $(SITE_STAMP)
 	cd site && npm run --silent lint
+
+## site-test: the recorder's unit tests (Node's test runner, site/test)
+site-test: $(SITE_STAMP)
+	cd site && npm test --silent
 
 ## bench: print the figures and write bench/results.json
 bench: $(STAMP) site

@@ -9,6 +9,7 @@ await build({
     replay: "src/replay.js",
     demo: "src/demo.js",
     bookmarklet: "src/bookmarklet.js",
+    "bookmarklet-page": "src/bookmarklet-page.js",
     recorder: "src/recorder-global.js",
   },
   bundle: true,

@@ -4,17 +4,45 @@
  *   <script src="https://<site>/assets/recorder.js" async
  *           data-ingest-url="https://<api>" data-ingest-key="rrk_..."></script>
  *
- * starts recording at once; or call window.RrwebS3.startRecording({...}) yourself
- * (options: see src/recorder.js).
+ * starts recording at once (optional: data-mask-all-inputs="false", data-session="false",
+ * data-record-console="false"); or call window.RrwebS3.startRecording({...}) yourself
+ * (options: see src/recorder.js). Every page of a visit in one tab joins one recording.
+ *
+ *   window.RrwebS3.identify("user-42", { plan: "team" });
+ *
+ * identifies the visitor to the running recorder (or the next one started on this page),
+ * throwing a TypeError for a user the API would refuse. window.RrwebS3.recorder is the
+ * running recorder (status(), stop(), ...).
  */
-import { startRecording } from "./recorder.js";
+import { describeStatus, startRecording, validateUser } from "./recorder.js";
 
-window.RrwebS3 = { startRecording };
+let waiting = null; // identified before any recorder started
+
+const api = {
+  describeStatus,
+  recorder: null,
+  startRecording(options) {
+    const recorder = startRecording(options);
+    api.recorder = recorder;
+    if (waiting) recorder.identify(waiting.id, waiting.traits);
+    waiting = null;
+    return recorder;
+  },
+  identify(userId, traits) {
+    const user = validateUser(userId, traits);
+    if (api.recorder) api.recorder.identify(user.id, user.traits);
+    else waiting = user;
+  },
+};
+window.RrwebS3 = api;
+
 const script = document.currentScript;
 if (script && script.dataset.ingestUrl && script.dataset.ingestKey) {
-  window.RrwebS3.recorder = startRecording({
+  api.startRecording({
     ingestUrl: script.dataset.ingestUrl,
     ingestKey: script.dataset.ingestKey,
     maskAllInputs: script.dataset.maskAllInputs !== "false",
+    session: script.dataset.session !== "false",
+    recordConsole: script.dataset.recordConsole !== "false",
   });
 }

@@ -85,18 +85,24 @@ def test_rate_limits_and_outages_delay_batches_but_lose_none(
         page.type("#search", f"round {round_} ", delay=10)
         page.evaluate("() => { window.__recorder.flush(); }")
         page.wait_for_timeout(300)
-    # Batches recorded during the outage queue behind the one being retried.
-    assert page.evaluate("window.__recorder.stats.pending") >= 3
+    # Batches recorded during the outage queue behind the one being retried, and the
+    # page says so while it records.
+    status = page.evaluate("window.__recorder.status()")
+    assert status["state"] == "recording"
+    assert status["pending"] >= 3
+    assert status["lastError"]["reason"] in {"backing_off", "unreachable"}
+    said = page.locator("#status").inner_text()
+    assert re.search(r"Saving… \d+ batches waiting", said), said
     wait_until(page, lambda: not answers)
     page.click("#share")
 
     result = page.evaluate("window.__recorder.stop()")
-    assert result == {"drained": True, "pending": 0, "pendingEvents": 0}
+    assert (result["drained"], result["state"], result["pending"], result["pendingEvents"]) == (True, "saved", 0, 0)
+    assert result["gaveUp"] == 0
+    assert result["dropped"] == 0
     stats = page.evaluate("window.__recorder.stats")
-    assert stats["gaveUp"] == 0
-    assert stats["droppedWhileBackedUp"] == 0
     assert stats["requests"] >= refused + 4
-    expect(page.locator("#status")).not_to_contain_text("Recorder:")
+    expect(page.locator("#status")).to_contain_text("Saved · Replay")
     assert delivered == sorted(delivered)
     assert len(set(delivered)) == len(delivered) >= 3
 
@@ -114,9 +120,11 @@ def test_a_definitive_refusal_gives_up_its_batch_loudly(
 ) -> None:
     recording_id = created_demo(page, stack, account)
     answers = [403]
+    refused_events: list[int] = []
 
     def handle(route: Route) -> None:
         if route.request.method == "POST" and answers:
+            refused_events.append(len(json.loads(gzip.decompress(route.request.post_data_buffer or b""))["events"]))
             refuse(route, answers.pop())
         else:
             route.fallback()
@@ -124,20 +132,23 @@ def test_a_definitive_refusal_gives_up_its_batch_loudly(
     page.route(ingest_route(stack), handle)
     page.click("#like")
     page.evaluate("() => { window.__recorder.flush(); }")
-    page.wait_for_function("window.__recorder.stats.gaveUp === 1", timeout=10_000)
-    status = page.locator("#status")
-    expect(status).to_contain_text("gave up on batch")
-    expect(status).to_contain_text("HTTP 403")
-    lost = int(re.search(r"\((\d+) events\)", status.inner_text()).group(1))
+    page.wait_for_function("window.__recorder.status().gaveUp === 1", timeout=10_000)
+    status = page.evaluate("window.__recorder.status()")
+    assert status["state"] == "failed"
+    assert status["lastError"]["reason"] == "key_refused"
+    assert status["lastError"]["status"] == 403
+    expect(page.locator("#status")).to_contain_text("Not saved: the ingest key was refused")
 
-    # Later batches are not held up by the refused one.
+    # Later batches are not held up by the refused one, but the recording is not whole:
+    # stop() says so instead of "saved".
     page.click("#like")
     result = page.evaluate("window.__recorder.stop()")
-    assert result == {"drained": True, "pending": 0, "pendingEvents": 0}
+    assert (result["drained"], result["state"], result["pending"], result["gaveUp"]) == (False, "failed", 0, 1)
+    expect(page.locator("#status")).to_contain_text("Not saved: the ingest key was refused")
+    expect(page.locator("#status")).not_to_contain_text("Saved")
     stats = page.evaluate("window.__recorder.stats")
-    assert stats["gaveUp"] == 1
-    events = api_events(account, stack.api, recording_id, at_least=stats["emitted"] - lost)
-    assert len(events) == stats["emitted"] - lost
+    events = api_events(account, stack.api, recording_id, at_least=stats["emitted"] - refused_events[0])
+    assert len(events) == stats["emitted"] - refused_events[0]
 
 
 def recorder_on_other_origin(
@@ -186,18 +197,23 @@ def test_a_long_outage_pauses_recording_at_the_budget_and_resumes_with_a_snapsho
     page.click("#clap")
     page.wait_for_function("window.rec.stats.droppedWhileBackedUp > 0", timeout=5_000)
     stats = page.evaluate("window.rec.stats")
-    # Nothing queued was dropped to make room; only the event crossing the budget is over it.
+    status = page.evaluate("window.rec.status()")
+    assert status["paused"] is True
+    assert status["dropped"] == stats["droppedWhileBackedUp"] > 0
+    # Nothing queued was dropped to make room; only the event crossing the budget is over
+    # it (and the page's small first snapshot, which the budget does not count).
     assert stats["gaveUp"] == 0
-    assert budget < stats["pendingBytes"] <= budget + 25_000
+    assert budget < stats["pendingBytes"] <= budget + 25_000 + 10_000
     paused = page.evaluate("window.errors")
     assert len(paused) == 1
     assert "not recorded" in paused[0]
 
     outage["on"] = False
     page.wait_for_function("window.rec.stats.pending === 0", timeout=10_000)
+    page.wait_for_function("!window.rec.status().paused", timeout=10_000)
     page.click("#clap")
     result = page.evaluate("window.rec.stop()")
-    assert result == {"drained": True, "pending": 0, "pendingEvents": 0}
+    assert (result["drained"], result["state"], result["pending"], result["pendingEvents"]) == (True, "saved", 0, 0)
     stats = page.evaluate("window.rec.stats")
     assert stats["gaveUp"] == 0
     assert len(page.evaluate("window.errors")) == 1
@@ -236,13 +252,17 @@ def test_stop_returns_in_bounded_time_through_an_outage_and_sends_the_rest_later
     assert time.monotonic() - started < 5
     emitted = page.evaluate("window.rec.stats.emitted")
     assert result["drained"] is False
+    assert result["state"] == "unsaved"
+    assert result["lastError"]["reason"] == "unreachable"
     assert result["pending"] >= 1
     assert result["pendingEvents"] == emitted
     assert page.evaluate("window.rec.stats.pending") == result["pending"]
     assert any("not sent yet" in message for message in page.evaluate("window.errors"))
 
-    # The page stays open: what stop() left unsent still goes out once the API answers.
+    # The page stays open: what stop() left unsent still goes out once the API answers,
+    # and the status says so.
     outage["on"] = False
     page.wait_for_function("window.rec.stats.pending === 0", timeout=20_000)
     assert page.evaluate("window.rec.stats.gaveUp") == 0
+    assert page.evaluate("window.rec.status().state") == "saved"
     assert len(api_events(account, stack.api, recording_id, at_least=emitted)) == emitted

@@ -1,0 +1,508 @@
+// The recorder's queue and transport: order, retries, give-ups, status, stop, backlog, exit.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test } from "node:test";
+
+import { describeStatus } from "../src/recorder.js";
+import {
+  INGEST,
+  PAGE,
+  START,
+  advance,
+  click,
+  consoleRecord,
+  fakeApi,
+  fullSnapshot,
+  hide,
+  json,
+  meta,
+  mutation,
+  openPage,
+  refused,
+  settle,
+  show,
+  useClock,
+} from "./fake-browser.js";
+
+const states = (statuses) => statuses.map((s) => s.state).filter((state, i, all) => state !== all[i - 1]);
+
+test("the first flush creates the recording with the page's fields; later batches follow in seq order", async (t) => {
+  useClock(t);
+  const page = openPage();
+  await advance(9999);
+  assert.equal(page.api.requests.length, 0, "nothing leaves before flushIntervalMs");
+  await advance(1);
+  page.record.emit(click());
+  await page.recorder.flush();
+  page.record.emit(click());
+  await page.recorder.flush();
+
+  const [create, second, third] = page.api.requests;
+  assert.equal(create.path, "/recordings");
+  assert.equal(create.key, "rrk_test_key");
+  const { events, ...fields } = create.body;
+  assert.deepEqual(fields, {
+    id: page.recorder.id,
+    url: PAGE,
+    title: "Cart · Shop",
+    referrer: null,
+    viewport: { width: 1280, height: 800 },
+    view: START,
+    seq: START * 1000,
+  });
+  assert.deepEqual(
+    events.map((e) => e.type),
+    [4, 2],
+  );
+  assert.equal(second.path, `/recordings/${page.recorder.id}/events`);
+  assert.deepEqual(Object.keys(second.body), ["seq", "events"], "no errors or user unless there are some");
+  assert.deepEqual(page.api.seqs, [START * 1000, START * 1000 + 1, START * 1000 + 2]);
+  assert.equal(third.body.events.length, 1);
+  const status = page.recorder.status();
+  assert.equal(status.state, "recording");
+  assert.equal(status.acknowledged, 3);
+  assert.equal(status.pending, 0);
+  assert.equal(status.lastError, null);
+});
+
+test("408, 429, 5xx and no answer are retried with the same seq, after Retry-After or a growing backoff", async (t) => {
+  useClock(t);
+  const page = openPage();
+  const answers = [refused(503, "unavailable", { "Retry-After": "2" }), refused(429, "rate_limited"), "abort", refused(408, "timeout")];
+  page.api.answer = (request, api) => (answers.length ? answers.shift() : api.acknowledge(request));
+  page.recorder.flush();
+  await settle();
+
+  let status = page.recorder.status();
+  assert.equal(page.api.requests.length, 1);
+  assert.deepEqual(status.lastError, { reason: "backing_off", status: 503, message: "the API asked to wait (HTTP 503: refused with unavailable)" });
+  assert.equal(status.retryAt, Date.now() + 2000, "Retry-After: 2 waits 2 s");
+  assert.match(describeStatus(status).text, /^Recording · Saving… 1 batch waiting, the API asked to wait, retrying in 2 s$/);
+  await advance(1999);
+  assert.equal(page.api.requests.length, 1);
+  await advance(1);
+  assert.equal(page.api.requests.length, 2);
+  status = page.recorder.status();
+  assert.equal(status.lastError.status, 429);
+  assert.equal(status.retryAt, Date.now() + 500, "no Retry-After: exponential backoff (2nd attempt)");
+  await advance(500);
+  assert.equal(page.api.requests.length, 3);
+  await advance(50); // no answer: a moment for a CSP violation event to tell it apart
+  status = page.recorder.status();
+  assert.deepEqual(status.lastError, { reason: "unreachable", status: null, message: "the API is unreachable" });
+  assert.equal(status.retryAt, Date.now() + 1000);
+  await advance(1000);
+  assert.equal(page.recorder.status().lastError.status, 408);
+  await advance(2000);
+
+  status = page.recorder.status();
+  assert.equal(page.api.requests.length, 5);
+  assert.deepEqual(new Set(page.api.seqs), new Set([START * 1000]));
+  assert.ok(page.api.requests.every((r) => r.path === "/recordings"));
+  assert.equal(status.acknowledged, 1);
+  assert.equal(status.gaveUp, 0);
+  assert.equal(status.lastError, null, "trouble clears once a batch is acknowledged");
+  assert.equal(status.retryAt, null);
+  assert.deepEqual(page.errors, []);
+});
+
+test("batches queued behind a retried one keep their seq order", async (t) => {
+  useClock(t);
+  const page = openPage();
+  let down = true;
+  page.api.answer = (request, api) => (down ? refused(503) : api.acknowledge(request));
+  page.recorder.flush();
+  for (let i = 0; i < 3; i += 1) {
+    page.record.emit(click());
+    page.recorder.flush();
+    await advance(300);
+  }
+  assert.equal(page.recorder.status().pending, 4);
+  down = false;
+  await advance(30000);
+  const delivered = page.api.requests.filter((_, i, all) => i === all.length - 1 || all[i + 1].body.seq !== all[i].body.seq);
+  assert.deepEqual(
+    delivered.slice(-4).map((r) => r.body.seq - START * 1000),
+    [0, 1, 2, 3],
+  );
+  assert.equal(page.recorder.status().pending, 0);
+});
+
+for (const [status, code, reason] of [
+  [401, "unauthorized", "key_refused"],
+  [403, "forbidden", "key_refused"],
+  [404, "not_found", "recording_gone"],
+  [409, "conflict", "recording_gone"],
+  [409, "recording_full", "recording_full"],
+  [413, "payload_too_large", "too_large"],
+  [400, "invalid_batch", "refused"],
+]) {
+  test(`HTTP ${status} ${code} gives the batch up as ${reason}, loudly, and later batches still go`, async (t) => {
+    useClock(t);
+    const page = openPage();
+    await page.recorder.flush();
+    const answers = [refused(status, code)];
+    page.api.answer = (request, api) => (answers.length ? answers.shift() : api.acknowledge(request));
+    page.record.emit(click());
+    await page.recorder.flush();
+
+    const state = page.recorder.status();
+    assert.equal(state.state, "failed");
+    assert.equal(state.gaveUp, 1);
+    assert.equal(state.pending, 0);
+    assert.deepEqual(state.lastError, { reason, status, message: state.lastError.message });
+    assert.match(state.lastError.message, new RegExp(`HTTP ${status}: refused with ${code}`));
+    assert.equal(page.errors.length, 1);
+    assert.match(page.errors[0], /^gave up on batch \d+ \(1 events\): /);
+    assert.match(describeStatus(state).text, /^Not saved: /);
+
+    page.record.emit(click());
+    await page.recorder.flush();
+    assert.equal(page.api.requests.length, 3);
+    assert.equal(page.recorder.status().acknowledged, 2);
+    assert.equal(page.recorder.status().lastError.reason, reason, "a give-up stays the reported trouble");
+    const result = await stopNow(page);
+    assert.equal(result.drained, false, "a batch given up: not drained");
+    assert.equal(result.state, "failed");
+  });
+}
+
+test("a report-only policy's violation does not make a network failure a CSP refusal", async (t) => {
+  useClock(t);
+  const page = openPage();
+  page.document.dispatchEvent(Object.assign(new Event("securitypolicyviolation"), { blockedURI: INGEST, disposition: "report" }));
+  page.api.answer = () => "abort";
+  page.recorder.flush();
+  await settle();
+  await advance(50);
+  assert.equal(page.recorder.status().lastError.reason, "unreachable");
+  assert.equal(page.recorder.status().state, "recording");
+});
+
+test("a request refused by the page's Content-Security-Policy is given up as blocked, not retried as unreachable", async (t) => {
+  useClock(t);
+  const page = openPage();
+  page.api.answer = () => {
+    // Chrome dispatches the violation as a task of its own, after the fetch has failed.
+    setTimeout(() => page.document.dispatchEvent(Object.assign(new Event("securitypolicyviolation"), { blockedURI: INGEST })), 10);
+    return "abort";
+  };
+  page.recorder.flush();
+  await settle();
+  await advance(50);
+  const status = page.recorder.status();
+  assert.equal(status.state, "failed");
+  assert.deepEqual(status.lastError, { reason: "blocked", status: null, message: "blocked by this page's Content-Security-Policy" });
+  assert.equal(describeStatus(status).text, "Not saved: blocked by this page's Content-Security-Policy");
+  assert.equal(status.retryAt, null);
+});
+
+async function stopNow(page) {
+  const stopping = page.recorder.stop();
+  await advance(0);
+  return stopping;
+}
+
+test("stop() drains and resolves saved only when every batch was acknowledged", async (t) => {
+  useClock(t);
+  const page = openPage();
+  page.record.emit(click());
+  const result = await stopNow(page);
+  assert.equal(result.drained, true);
+  assert.equal(result.state, "saved");
+  assert.equal(result.acknowledged, 1);
+  assert.equal(result.pending, 0);
+  assert.equal(result.pendingEvents, 0);
+  assert.equal(result.gaveUp, 0);
+  assert.equal(result.id, page.recorder.id);
+  assert.deepEqual(states(page.statuses), ["recording", "sending", "saved"]);
+  assert.equal(page.record.running, false);
+  assert.deepEqual(describeStatus(result), { text: "Saved", tone: "ok", saved: true });
+  page.record.emit(click());
+  assert.equal(page.recorder.stats.emitted, 3, "nothing is taken after stop()");
+});
+
+test("stop() through an outage resolves unsaved after stopTimeoutMs, then turns saved when the API answers", async (t) => {
+  useClock(t);
+  const page = openPage({ stopTimeoutMs: 2000 });
+  let down = true;
+  page.api.answer = (request, api) => (down ? "abort" : api.acknowledge(request));
+  const stopping = page.recorder.stop();
+  await advance(0);
+  await advance(2000);
+  const result = await stopping;
+  assert.equal(result.drained, false);
+  assert.equal(result.state, "unsaved");
+  assert.equal(result.pending, 1);
+  assert.equal(result.pendingEvents, 2);
+  assert.equal(result.lastError.reason, "unreachable");
+  assert.ok(page.errors.some((message) => /2 events not sent yet after 2 s/.test(message)));
+  assert.match(describeStatus(result, Date.now()).text, /^Not saved yet: 1 batch waiting, the API is unreachable, retrying in \d+ s$/);
+
+  down = false;
+  await advance(30000);
+  assert.equal(page.recorder.status().state, "saved");
+  assert.equal(page.statuses.at(-1).state, "saved", "onStatus tells");
+});
+
+test("stop() before anything was recorded is stopped: nothing to replay", async (t) => {
+  useClock(t);
+  const page = openPage({}, { snapshot: false });
+  const result = await stopNow(page);
+  assert.equal(result.state, "stopped");
+  assert.equal(result.drained, true);
+  assert.equal(page.api.requests.length, 0);
+});
+
+test("over maxPendingBytes recording pauses, and resumes below half of it with a full snapshot", async (t) => {
+  useClock(t);
+  const page = openPage({ maxPendingBytes: 10_000, maxBatchBytes: 4000 });
+  let down = true;
+  page.api.answer = (request, api) => (down ? refused(503) : api.acknowledge(request));
+  for (let i = 0; i < 4; i += 1) page.record.emit(mutation(3000));
+  page.record.emit(click());
+  page.record.emit(click());
+  let status = page.recorder.status();
+  assert.equal(status.paused, true);
+  assert.equal(status.dropped, 2);
+  assert.equal(page.errors.filter((m) => /not recorded/.test(m)).length, 1);
+  assert.match(describeStatus(status).text, / · 2 events not recorded while the API was behind$/);
+  assert.equal(page.recorder.stats.emitted, 6, "the event crossing the budget is kept");
+
+  down = false;
+  await advance(30000);
+  await advance(0); // the resume runs in a task of its own
+  status = page.recorder.status();
+  assert.equal(status.paused, false);
+  assert.equal(page.record.snapshots, 1, "the replay gets the whole page again after the gap");
+  await page.recorder.flush();
+  const types = page.api.requests.filter((r, i, all) => all.findIndex((o) => o.body.seq === r.body.seq) === i).flatMap((r) => r.body.events.map((e) => e.type));
+  assert.deepEqual(types, [4, 2, 3, 3, 3, 3, 4, 2]);
+});
+
+test("a pause in which nothing was dropped resumes without a new snapshot", async (t) => {
+  useClock(t);
+  const page = openPage({ maxPendingBytes: 10_000, maxBatchBytes: 4000 });
+  let down = true;
+  page.api.answer = (request, api) => (down ? refused(503) : api.acknowledge(request));
+  for (let i = 0; i < 4; i += 1) page.record.emit(mutation(3000));
+  assert.equal(page.recorder.status().paused, true);
+  down = false;
+  await advance(30000);
+  await advance(0);
+  assert.equal(page.recorder.status().paused, false);
+  assert.equal(page.record.snapshots, 0);
+  assert.equal(page.recorder.status().dropped, 0);
+});
+
+test("a full snapshot larger than maxPendingBytes is sent once, alone, without pausing or losing what follows", async (t) => {
+  useClock(t);
+  const page = openPage({ maxPendingBytes: 100_000 }, { snapshot: false });
+  let release;
+  const slow = new Promise((resolve) => (release = resolve));
+  page.api.answer = async (request, api) => {
+    if (request.body.events.some((e) => e.type === 2)) await slow; // a large upload takes a while
+    return api.acknowledge(request);
+  };
+  page.record.emit(meta());
+  page.record.emit(fullSnapshot(300_000));
+  await settle();
+  for (let i = 0; i < 40; i += 1) page.record.emit(click());
+  page.record.emit(mutation(20_000));
+  let status = page.recorder.status();
+  assert.equal(status.paused, false);
+  assert.equal(status.dropped, 0);
+  release();
+  await page.recorder.flush();
+  status = page.recorder.status();
+  assert.equal(status.pending, 0);
+  assert.equal(page.record.snapshots, 0, "no snapshot taken again");
+  const [create, snapshot, rest] = page.api.requests;
+  assert.deepEqual(
+    create.body.events.map((e) => e.type),
+    [4],
+  );
+  assert.equal(create.path, "/recordings");
+  assert.deepEqual(
+    snapshot.body.events.map((e) => e.type),
+    [2],
+  );
+  assert.equal(rest.body.events.length, 41);
+  assert.equal(page.api.requests.length, 3);
+});
+
+test("a batch over the API's 16 MiB inflated limit is given up as too_large without being sent", async (t) => {
+  useClock(t);
+  const page = openPage({}, { snapshot: false });
+  page.record.emit(meta());
+  page.record.emit(fullSnapshot(17 * 1024 * 1024));
+  await page.recorder.flush();
+  const status = page.recorder.status();
+  assert.equal(page.api.requests.length, 1, "only the Meta event's create went out");
+  assert.equal(status.state, "failed");
+  assert.equal(status.lastError.reason, "too_large");
+  assert.equal(status.lastError.status, null);
+  assert.match(status.lastError.message, /17 MiB of JSON; the API takes 16 MiB/);
+  assert.equal(describeStatus(status).text, "Not saved: a batch was too large for the API (1 batch lost)");
+});
+
+test("a batch over the API's 4 MiB on the wire is given up as too_large without being sent", async (t) => {
+  useClock(t);
+  const page = openPage({}, { snapshot: false });
+  page.record.emit(meta());
+  const noise = randomBytes(4_600_000).toString("base64"); // barely compressible
+  const snapshot = fullSnapshot(0);
+  snapshot.data.node.childNodes[0].childNodes[0].childNodes[0].textContent = noise;
+  page.record.emit(snapshot);
+  await page.recorder.flush();
+  assert.equal(page.api.requests.length, 1);
+  assert.match(page.recorder.status().lastError.message, /MiB compressed; the API takes 4 MiB/);
+});
+
+test("hiding the page hands what waits to sendBeacon (no acknowledgement); shown again, it is confirmed", async (t) => {
+  useClock(t);
+  const page = openPage();
+  page.record.emit(click());
+  hide(page);
+  assert.equal(page.api.requests.length, 0);
+  assert.equal(page.api.beacons.length, 1);
+  assert.equal(page.api.beacons[0].path, "/recordings", "not created yet: the create route, which is idempotent");
+  const [beacon] = await page.api.beaconBodies();
+  assert.equal(beacon.id, page.recorder.id);
+  assert.equal(beacon.view, START);
+  assert.equal(beacon.events.length, 3);
+  let status = page.recorder.status();
+  assert.equal(status.handedOff, 1);
+  assert.equal(status.pending, 1);
+  assert.equal(status.acknowledged, 0);
+
+  show(page);
+  await settle();
+  status = page.recorder.status();
+  assert.equal(page.api.requests.length, 1);
+  assert.equal(page.api.requests[0].body.seq, beacon.seq, "the same seq: the API stores it once");
+  assert.equal(status.handedOff, 0);
+  assert.equal(status.acknowledged, 1);
+});
+
+test("stop() after the exit path handed batches to sendBeacon is not saved", async (t) => {
+  useClock(t);
+  const page = openPage();
+  hide(page);
+  const result = await stopNow(page);
+  assert.equal(result.drained, false);
+  assert.equal(result.state, "unsaved");
+  assert.equal(result.handedOff, 1);
+  assert.equal(describeStatus(result).text, "Not saved yet: 1 batch waiting");
+});
+
+test("a beacon the browser refuses keeps its batch, and those after it, queued in order", async (t) => {
+  useClock(t);
+  const page = openPage();
+  page.api.takeBeacons(false);
+  page.api.answer = () => new Promise(() => {}); // nothing answers while the page is hidden
+  hide(page);
+  assert.equal(page.recorder.status().handedOff, 0);
+  assert.equal(page.recorder.status().pending, 1);
+});
+
+test("a batch being sent without keepalive when the page is hidden is beaconed too, and not acknowledged", async (t) => {
+  useClock(t);
+  const page = openPage();
+  page.api.answer = () => "abort"; // the browser cancels the request with the page
+  page.recorder.flush();
+  hide(page);
+  assert.equal(page.api.beacons.length, 1);
+  await settle();
+  await advance(50);
+  const status = page.recorder.status();
+  assert.equal(status.handedOff, 1);
+  assert.equal(status.pending, 1);
+  assert.equal(status.acknowledged, 0);
+});
+
+test("each batch carries errors, the count of error-level console records in it", async (t) => {
+  useClock(t);
+  const page = openPage();
+  page.record.emit(consoleRecord("error", "boom"));
+  page.record.emit(consoleRecord("warn", "careful"));
+  page.record.emit(consoleRecord("error", "again"));
+  await page.recorder.flush();
+  page.record.emit(consoleRecord("log", "fine"));
+  await page.recorder.flush();
+  const [create, later] = page.api.requests;
+  assert.equal(create.body.errors, 2);
+  assert.equal("errors" in later.body, false);
+});
+
+test("console records are cut to a bounded size", async (t) => {
+  useClock(t);
+  const page = openPage();
+  page.record.emit(consoleRecord("log", ...Array.from({ length: 30 }, () => "x".repeat(10_000))));
+  await page.recorder.flush();
+  const logged = page.api.requests[0].body.events.at(-1).data.payload.payload;
+  assert.equal(logged.length, 20);
+  assert.ok(logged.every((item) => item.length <= 2001));
+});
+
+test("rrweb gets the console plugin with the recorded levels and bounded stringify options, unless recordConsole is false", (t) => {
+  useClock(t);
+  const { record } = openPage();
+  const [plugin] = record.options.plugins;
+  assert.equal(plugin.name, "rrweb/console@1");
+  assert.deepEqual(plugin.options.level, ["error", "warn", "info", "log"]);
+  assert.equal(plugin.options.stringifyOptions.stringLengthLimit, 1000);
+  assert.deepEqual(openPage({ recordConsole: false }).record.options.plugins, []);
+});
+
+test("excluded elements leave nothing in the recording: no placeholder, no mutation, no pointer target", async (t) => {
+  useClock(t);
+  const page = openPage({ excludeSelector: "#badge" }, { snapshot: false });
+  const { mirror, options } = page.record;
+  assert.equal(options.blockSelector, ".html2canvas-container, #badge");
+  const badge = { matches: (selector) => selector.includes("#badge") };
+  const other = { matches: () => false };
+  mirror.add(page.document.documentElement, 2);
+  mirror.add(badge, 50);
+  mirror.add(other, 61);
+  page.document.excluded = [badge];
+  page.record.emit(meta());
+  page.record.emit(fullSnapshot(100, [{ type: 2, tagName: "div", id: 50, attributes: { rr_width: "90px", rr_height: "30px" }, childNodes: [] }]));
+  const banner = { matches: () => true };
+  mirror.add(banner, 60);
+  const adds = [
+    { parentId: 2, nextId: null, node: { type: 2, tagName: "div", id: 60, attributes: {}, childNodes: [] } },
+    { parentId: 3, nextId: 50, node: { type: 2, tagName: "p", id: 61, attributes: {}, childNodes: [] } },
+  ];
+  page.record.emit({ type: 3, data: { source: 0, adds, removes: [], texts: [], attributes: [] }, timestamp: Date.now() });
+  page.record.emit({ type: 3, data: { source: 0, adds: [], removes: [{ parentId: 2, id: 50 }], texts: [], attributes: [] }, timestamp: Date.now() });
+  page.record.emit({ type: 3, data: { source: 1, positions: [{ x: 5, y: 5, id: 50, timeOffset: 0 }] }, timestamp: Date.now() });
+  // Inside the badge's shadow root targets were never serialised: rrweb says id -1.
+  page.record.emit({ type: 3, data: { source: 1, positions: [{ x: 6, y: 6, id: -1, timeOffset: 0 }] }, timestamp: Date.now() });
+  page.record.emit({ type: 3, data: { source: 2, type: 2, id: -1, x: 6, y: 6 }, timestamp: Date.now() });
+  await page.recorder.flush();
+
+  const events = page.api.requests.flatMap((r) => r.body.events);
+  const text = JSON.stringify(events);
+  assert.doesNotMatch(text, /"id":(50|60)[,}]/);
+  assert.doesNotMatch(text, /rr_width/);
+  assert.equal(events.length, 5, "the mutation that only removed the badge, and the click in it, are gone");
+  assert.equal(events[2].data.adds.length, 1);
+  assert.equal(events[2].data.adds[0].nextId, null);
+  assert.equal(events[3].data.positions[0].id, 2);
+  assert.equal(events[4].data.positions[0].id, 2);
+});
+
+test("while someone watches live, batches leave every liveFlushMs", async (t) => {
+  useClock(t);
+  const api = fakeApi();
+  api.answer = () => json(201, { recording: {}, screenshotUpload: null, firstBatch: { live: true } });
+  const page = openPage({}, { api });
+  await page.recorder.flush();
+  assert.equal(page.recorder.live, true);
+  page.record.emit(click());
+  await advance(1999);
+  assert.equal(page.api.requests.length, 1);
+  await advance(1);
+  assert.equal(page.api.requests.length, 2);
+});
