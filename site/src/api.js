@@ -1,5 +1,12 @@
-/** The site's API client: config, tokens (refreshed once on 401), and every route it uses. */
+/**
+ * The site's API client: config, tokens (refreshed once on 401), and every route it uses.
+ *
+ * The browser keeps nothing of the account but its tokens (localStorage['rrweb.tokens']):
+ * ingest keys for the demo page and the bookmarklet come from the API each time, so
+ * whoever is signed in records into their own account.
+ */
 const TOKENS = "rrweb.tokens";
+const PREFIX = "rrweb.";
 
 export async function loadConfig() {
   const response = await fetch("/config.json", { cache: "no-store" });
@@ -7,10 +14,51 @@ export async function loadConfig() {
   return response.json();
 }
 
+/** Where the browser goes to sign in, coming back to this page (path and query) afterwards. */
+export function signInUrl() {
+  // The sign-in form is on the recordings page: there, its own query (filters, next) stays.
+  if (/\/(index\.html)?$/.test(location.pathname)) return `index.html${location.search}`;
+  return `index.html?next=${encodeURIComponent(`${location.pathname}${location.search}`)}`;
+}
+
+/** Send a signed-out visitor to sign in; true when the page may go on. */
+export function requireSignIn(api) {
+  if (api.signedIn) return true;
+  location.assign(signInUrl());
+  return false;
+}
+
+/**
+ * The page of this site a sign-in should return to (`?next=`, a path or a page name), or
+ * null. Anything that resolves elsewhere (another host, a javascript: URL) is ignored.
+ */
+export function nextPage(search = location.search) {
+  const next = new URLSearchParams(search).get("next");
+  if (!next) return null;
+  let target;
+  try {
+    target = new URL(next, location.href);
+  } catch {
+    return null;
+  }
+  return target.origin === location.origin ? `${target.pathname}${target.search}${target.hash}` : null;
+}
+
+/** Thrown when the session is over and the browser is already on its way to sign in again. */
+export class SessionExpired extends Error {
+  constructor() {
+    super("Your session has expired: sign in again.");
+    this.status = 401;
+    this.code = "session_expired";
+  }
+}
+
 export class Api {
   constructor(config) {
     this.base = config.apiUrl.replace(/\/$/, "");
     this.ingestBase = (config.ingestUrl || config.apiUrl).replace(/\/$/, "");
+    // Purpose keys fetched during this page's life: never written anywhere.
+    this.purposeKeys = new Map();
   }
 
   get tokens() {
@@ -26,29 +74,57 @@ export class Api {
     return Boolean(this.tokens);
   }
 
+  /** The browser's fetch, with "could not connect" said in words a person can act on. */
+  async fetch(url, init) {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      if (init && init.signal && init.signal.aborted) throw error;
+      const unreachable = new Error(`Cannot reach the API at ${this.base}; is it running?`);
+      unreachable.code = "unreachable";
+      unreachable.cause = error;
+      throw unreachable;
+    }
+  }
+
   async request(method, path, { body, headers = {}, retry = true } = {}) {
     const tokens = this.tokens;
     const sent = { ...headers };
     if (tokens) sent.Authorization = `Bearer ${tokens.accessToken}`;
     if (body !== undefined) sent["Content-Type"] = "application/json";
-    const response = await fetch(`${this.base}${path}`, {
+    const response = await this.fetch(`${this.base}${path}`, {
       method,
       headers: sent,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    if (response.status === 401 && retry && tokens && tokens.refreshToken) {
-      if (await this.refresh()) return this.request(method, path, { body, headers, retry: false });
-      this.tokens = null;
+    if (response.status === 401 && tokens && !path.startsWith("/auth/")) {
+      if (retry && tokens.refreshToken && (await this.refresh())) {
+        return this.request(method, path, { body, headers, retry: false });
+      }
+      this.expired();
     }
     return response;
+  }
+
+  /** The session cannot be renewed: forget it and sign in again, then come back here. */
+  expired() {
+    this.signOut();
+    location.assign(signInUrl());
+    throw new SessionExpired();
   }
 
   async json(method, path, options) {
     const response = await this.request(method, path, options);
     const text = await response.text();
-    const data = text ? JSON.parse(text) : null;
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch (error) {
+      // A proxy's HTML error page: the status says enough.
+      if (response.ok) throw error;
+    }
     if (!response.ok) {
-      const error = new Error((data && data.error && data.error.message) || `HTTP ${response.status}`);
+      const error = new Error((data && data.error && data.error.message) || `The API answered HTTP ${response.status}`);
       error.status = response.status;
       error.code = data && data.error && data.error.code;
       throw error;
@@ -57,7 +133,7 @@ export class Api {
   }
 
   async refresh() {
-    const response = await fetch(`${this.base}/auth/refresh`, {
+    const response = await this.fetch(`${this.base}/auth/refresh`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ refreshToken: this.tokens.refreshToken }),
@@ -76,15 +152,31 @@ export class Api {
   }
 
   async signIn(email, password) {
-    this.tokens = await this.json("POST", "/auth/signin", { body: { email, password } });
+    const tokens = await this.json("POST", "/auth/signin", { body: { email, password } });
+    this.signOut();
+    this.tokens = tokens;
   }
 
+  /** Forget the account in this browser: every `rrweb.*` entry (tokens, and keys older versions kept). */
   signOut() {
-    this.tokens = null;
+    this.purposeKeys.clear();
+    for (const storage of [localStorage, sessionStorage]) {
+      const names = [];
+      for (let i = 0; i < storage.length; i += 1) names.push(storage.key(i));
+      for (const name of names) if (name && name.startsWith(PREFIX)) storage.removeItem(name);
+    }
   }
 
-  recordings(cursor) {
-    const query = new URLSearchParams({ limit: "24" });
+  /**
+   * One page of the owner's recordings, newest first. `filters` holds the API's own
+   * query parameters (q, user, from, to, minDurationMs, maxDurationMs, errors); a
+   * filtered page may be short, even empty, and still carry a cursor.
+   */
+  recordings(cursor, filters = {}, limit = 24) {
+    const query = new URLSearchParams({ limit: String(limit) });
+    for (const [name, value] of Object.entries(filters)) {
+      if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
+    }
     if (cursor) query.set("cursor", cursor);
     return this.json("GET", `/recordings?${query}`);
   }
@@ -114,7 +206,11 @@ export class Api {
     if (after) query.set("after", after);
     if (watch) query.set("watch", "1");
     const search = String(query) ? `?${query}` : "";
-    const response = await this.request("GET", `/recordings/${encodeURIComponent(id)}/events${search}`);
+    // The API sends gzip pages (larger, and inflated by the browser) only when the first
+    // Accept type is one it sends as binary; anything else gets the same lines as text.
+    const response = await this.request("GET", `/recordings/${encodeURIComponent(id)}/events${search}`, {
+      headers: { Accept: "application/x-ndjson" },
+    });
     if (!response.ok) throw new Error(`loading events failed: HTTP ${response.status}`);
     const text = await response.text();
     const events = text.split("\n").filter(Boolean).map((line) => JSON.parse(line));
@@ -125,22 +221,39 @@ export class Api {
     return this.json("GET", "/keys");
   }
 
+  /** A new named key; the answer is the only time its secret is shown. */
   createKey(name) {
     return this.json("POST", "/keys", { body: { name } });
   }
 
-  revokeKey(id) {
-    return this.json("DELETE", `/keys/${encodeURIComponent(id)}`);
+  /** The account's active key for a purpose ("demo", "bookmarklet"), created if it has none. */
+  purposeKey(purpose) {
+    return this.json("POST", "/keys", { body: { purpose } });
+  }
+
+  async revokeKey(id) {
+    const answer = await this.json("DELETE", `/keys/${encodeURIComponent(id)}`);
+    // A revoked key must never be handed out again, not even from this page's memory.
+    for (const [purpose, pending] of this.purposeKeys) {
+      const key = await pending.catch(() => null);
+      if (!key || key.id === id) this.purposeKeys.delete(purpose);
+    }
+    return answer;
   }
 }
 
-/** A key the site keeps in this browser for one purpose (demo page, bookmarklet). */
+/**
+ * The signed-in account's ingest key for one purpose ("demo" page, "bookmarklet"). The
+ * API answers with the same active key every time (a new one once it is revoked), so
+ * nothing is stored: another account signing in on this browser gets its own.
+ */
 export async function keyFor(api, purpose) {
-  const stored = localStorage.getItem(`rrweb.key.${purpose}`);
-  if (stored) return stored;
-  const created = await api.createKey(purpose);
-  localStorage.setItem(`rrweb.key.${purpose}`, created.key);
-  return created.key;
+  if (!api.purposeKeys.has(purpose)) {
+    const pending = api.purposeKey(purpose);
+    api.purposeKeys.set(purpose, pending);
+    pending.catch(() => api.purposeKeys.delete(purpose));
+  }
+  return (await api.purposeKeys.get(purpose)).key;
 }
 
 export function escapeHtml(text) {
@@ -149,5 +262,9 @@ export function escapeHtml(text) {
 
 export function formatDuration(ms) {
   const seconds = Math.round((ms || 0) / 1000);
+  if (seconds >= 3600) {
+    const minutes = Math.floor(seconds / 60) % 60;
+    return `${Math.floor(seconds / 3600)}:${String(minutes).padStart(2, "0")}:${String(seconds % 60).padStart(2, "0")}`;
+  }
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
 }

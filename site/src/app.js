@@ -1,110 +1,313 @@
-/** Recordings page: sign up / sign in, then the owner's recordings, newest first. */
-import { Api, escapeHtml, formatDuration, loadConfig } from "./api.js";
+/**
+ * Recordings page: sign up / sign in, then the owner's recordings, newest first, with a
+ * search box and filters kept in the page's own query string (so a filtered list can be
+ * shared and reloaded).
+ */
+import { Api, escapeHtml, formatDuration, loadConfig, nextPage } from "./api.js";
 
 const $ = (selector) => document.querySelector(selector);
 
+const PAGE_SIZE = 24;
+// A filtered search may walk many pages that hold nothing: this many empty pages in a
+// row, then the visitor decides whether to go on.
+const EMPTY_PAGES_PER_RUN = 10;
+// Names in this page's query string (kept short and human: dates, seconds).
+const FILTERS = ["q", "from", "to", "min", "max", "user", "errors"];
+
+/** An API error message as a sentence: capitalised, whatever the API sent. */
+function sentence(error) {
+  const text = String((error && error.message) || error);
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 async function main() {
   const api = new Api(await loadConfig());
-  if (api.signedIn) showRecordings(api);
-  else showAuth(api);
   $("#sign-out").addEventListener("click", () => {
     api.signOut();
-    location.reload();
+    location.assign("index.html");
   });
+  if (api.signedIn) showRecordings(api);
+  else showAuth(api);
 }
 
 function showAuth(api) {
   $("#auth").hidden = false;
   $("#recordings-section").hidden = true;
+  const next = nextPage();
+  if (next) $("#auth-next").hidden = false;
   const message = $("#auth-message");
+  const say = (text, { error = false } = {}) => {
+    message.textContent = text;
+    message.classList.toggle("error", error);
+  };
   const values = () => [$("#email").value.trim(), $("#password").value];
-  $("#sign-in").addEventListener("click", async (event) => {
-    event.preventDefault();
+  // Back where the session ended, or this page with its filters.
+  const done = () => (next ? location.assign(next) : location.reload());
+  const busy = async (button, work) => {
+    button.disabled = true;
     try {
-      await api.signIn(...values());
-      location.reload();
-    } catch (error) {
-      message.textContent = error.code === "not_confirmed" ? "Enter the code we emailed you, then sign in." : error.message;
-      if (error.code === "not_confirmed") $("#confirm-row").hidden = false;
+      await work();
+    } finally {
+      button.disabled = false;
     }
+  };
+  $("#auth-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy($("#sign-in"), async () => {
+      try {
+        await api.signIn(...values());
+        done();
+      } catch (error) {
+        if (error.code === "not_confirmed") {
+          $("#confirm-row").hidden = false;
+          say("Enter the code we emailed you, then confirm.");
+        } else say(sentence(error), { error: true });
+      }
+    });
   });
-  $("#sign-up").addEventListener("click", async (event) => {
-    event.preventDefault();
-    try {
-      const [email, password] = values();
-      await api.signUp(email, password);
-      $("#confirm-row").hidden = false;
-      message.textContent = "Account created. Enter the code we emailed you.";
-    } catch (error) {
-      message.textContent = error.message;
-    }
+  $("#sign-up").addEventListener("click", () => {
+    const [email, password] = values();
+    if (!$("#auth-form").reportValidity()) return;
+    busy($("#sign-up"), async () => {
+      try {
+        await api.signUp(email, password);
+        $("#confirm-row").hidden = false;
+        say("Account created. Enter the code we emailed you.");
+      } catch (error) {
+        // The API names the password rules itself; they are also shown under the field.
+        if (error.code === "invalid_password") $("#password-rules").classList.add("error");
+        say(sentence(error), { error: true });
+      }
+    });
   });
-  $("#confirm").addEventListener("click", async (event) => {
-    event.preventDefault();
-    try {
-      const [email, password] = values();
-      await api.confirm(email, $("#code").value.trim());
-      await api.signIn(email, password);
-      location.reload();
-    } catch (error) {
-      message.textContent = error.message;
-    }
+  $("#confirm").addEventListener("click", () => {
+    busy($("#confirm"), async () => {
+      try {
+        const [email, password] = values();
+        await api.confirm(email, $("#code").value.trim());
+        await api.signIn(email, password);
+        done();
+      } catch (error) {
+        say(sentence(error), { error: true });
+      }
+    });
   });
 }
 
-function card(recording) {
-  const when = new Date(recording.createdAt).toLocaleString();
+/** The page's filters from its query string (the form's values, as typed). */
+function readFilters(search = location.search) {
+  const query = new URLSearchParams(search);
+  const filters = {};
+  for (const name of FILTERS) {
+    const value = (query.get(name) || "").trim();
+    if (value) filters[name] = value;
+  }
+  return filters;
+}
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const localDay = (value) => {
+  const [year, month, day] = value.split("-").map(Number);
+  return new Date(year, month - 1, day);
+};
+
+/** The page's filters as the API's query parameters: days become ms ranges, seconds ms. */
+function apiFilters(filters) {
+  const query = {};
+  if (filters.q) query.q = filters.q.slice(0, 200);
+  if (filters.user) query.user = filters.user;
+  // Whole days in the visitor's time zone, "to" included.
+  if (DATE.test(filters.from || "")) query.from = localDay(filters.from).getTime();
+  if (DATE.test(filters.to || "")) {
+    const end = localDay(filters.to);
+    end.setDate(end.getDate() + 1);
+    query.to = end.getTime() - 1;
+  }
+  const seconds = (value) => (value !== undefined && /^\d+(\.\d+)?$/.test(value) ? Math.round(Number(value) * 1000) : undefined);
+  if (seconds(filters.min) !== undefined) query.minDurationMs = seconds(filters.min);
+  if (seconds(filters.max) !== undefined) query.maxDurationMs = seconds(filters.max);
+  if (filters.errors === "1") query.errors = "1";
+  return query;
+}
+
+function fillForm(filters) {
+  for (const name of FILTERS) {
+    const input = $(`#filter-${name}`);
+    if (input.type === "checkbox") input.checked = filters[name] === "1";
+    else input.value = filters[name] || "";
+  }
+  // Filters beyond the search box stay folded away unless one is in use.
+  $("#more-filters").open = FILTERS.some((name) => name !== "q" && filters[name]);
+  $("#clear-filters").hidden = !Object.keys(filters).length;
+}
+
+function formFilters() {
+  const filters = {};
+  for (const name of FILTERS) {
+    const input = $(`#filter-${name}`);
+    const value = input.type === "checkbox" ? (input.checked ? "1" : "") : input.value.trim();
+    if (value) filters[name] = value;
+  }
+  return filters;
+}
+
+function host(url) {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`;
+  } catch {
+    return url || "";
+  }
+}
+
+const plural = (count, one, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+
+function card(api, recording) {
+  const replay = `replay.html?id=${encodeURIComponent(recording.id)}`;
+  const title = recording.title || host(recording.url) || recording.id;
+  const pages = recording.pages && recording.pages.length ? recording.pages : [{ url: recording.url, title: recording.title }];
+  const pageCount = recording.pageCount || pages.length;
+  const environment = [recording.browser, recording.os, recording.device].filter(Boolean).join(" · ");
+  const errors = recording.errorCount || 0;
+  const created = new Date(recording.createdAt);
   const element = document.createElement("article");
   element.className = "recording";
   element.dataset.id = recording.id;
   element.innerHTML = `
-    <a class="thumb" href="replay.html?id=${encodeURIComponent(recording.id)}">
-      <img alt="" loading="lazy" src="${escapeHtml(recording.screenshotUrl)}">
+    <a class="thumb" href="${replay}" tabindex="-1" aria-hidden="true">
+      ${
+        recording.screenshotUrl
+          ? `<img alt="" loading="lazy" src="${escapeHtml(recording.screenshotUrl)}">`
+          : '<span class="no-thumb"><span>No screenshot</span></span>'
+      }
+      <span class="duration">${formatDuration(recording.durationMs)}</span>
     </a>
     <div class="meta">
-      <a class="title" href="replay.html?id=${encodeURIComponent(recording.id)}">${escapeHtml(recording.title || recording.url || recording.id)}</a>
-      <div class="url">${escapeHtml(recording.url || "")}</div>
-      <div class="facts"><time>${escapeHtml(when)}</time> · <span class="duration">${formatDuration(recording.durationMs)}</span> · ${recording.eventCount} events</div>
-      <button class="delete" type="button">Delete</button>
+      <div class="title-row">
+        <a class="title" href="${replay}">${escapeHtml(title)}</a>
+        <details class="card-menu">
+          <summary aria-label="Actions for this recording" title="Actions">⋯</summary>
+          <div class="menu"><button class="delete" type="button" aria-label="Delete recording">Delete…</button></div>
+        </details>
+      </div>
+      <div class="url">${escapeHtml(host(recording.url))}</div>
+      <div class="facts">
+        <time datetime="${escapeHtml(created.toISOString())}">${escapeHtml(created.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }))}</time>
+        ${environment ? `<span class="environment">${escapeHtml(environment)}</span>` : ""}
+      </div>
+      <div class="badges">
+        ${recording.live ? '<span class="badge live">Live</span>' : ""}
+        ${errors ? `<span class="badge errors" title="Console errors">${escapeHtml(plural(errors, "error"))}</span>` : ""}
+        ${recording.userId ? `<span class="badge user" title="Identified user">User ${escapeHtml(recording.userId)}</span>` : ""}
+      </div>
+      <details class="pages">
+        <summary><span class="page-count">${escapeHtml(plural(pageCount, "page"))}</span></summary>
+        <ol>${pages
+          .map(
+            (page) =>
+              `<li><span class="page-title">${escapeHtml(page.title || host(page.url) || "Untitled")}</span> <small>${escapeHtml(host(page.url))}</small></li>`,
+          )
+          .join("")}${pageCount > pages.length ? `<li class="more-pages">and ${pageCount - pages.length} more</li>` : ""}</ol>
+      </details>
     </div>`;
   const image = element.querySelector("img");
-  image.addEventListener("error", () => image.replaceWith(Object.assign(document.createElement("span"), { className: "no-thumb", textContent: "no screenshot" })));
+  // A link can still fail (expired, removed since listed): the same placeholder then.
+  if (image)
+    image.addEventListener("error", () => image.replaceWith(Object.assign(document.createElement("span"), { className: "no-thumb", innerHTML: "<span>No screenshot</span>" })));
+  const menu = element.querySelector(".card-menu");
   element.querySelector(".delete").addEventListener("click", async () => {
-    if (!confirm(`Delete this recording for good?\n${recording.title || recording.url || recording.id}`)) return;
-    card.api.deleteRecording(recording.id).then(() => element.remove(), (error) => alert(error.message));
+    menu.open = false;
+    if (!confirm(`Delete this recording for good?\n${title}`)) return;
+    try {
+      await api.deleteRecording(recording.id);
+      element.remove();
+    } catch (error) {
+      alert(sentence(error));
+    }
   });
   return element;
 }
 
 function showRecordings(api) {
-  card.api = api;
   $("#auth").hidden = true;
   $("#recordings-section").hidden = false;
+  $("#sign-out").hidden = false;
   const list = $("#recordings");
-  const sentinel = $("#more");
-  let cursor = null;
-  let done = false;
-  let loading = false;
-  async function more() {
-    if (loading || done) return;
-    loading = true;
+  const status = $("#more");
+  const older = $("#older");
+  let run = null;
+
+  function load(filters) {
+    fillForm(filters);
+    list.replaceChildren();
+    const state = { filters, query: apiFilters(filters), cursor: null, done: false, loading: false, waiting: false };
+    run = state;
+    more(state);
+  }
+
+  // Fetches pages until the viewport is full, the list ends, or a run of empty pages
+  // (a narrow filter over a long history) asks the visitor before going further.
+  async function more(state) {
+    if (state.loading || state.done || state.waiting || state !== run) return;
+    state.loading = true;
+    older.hidden = true;
+    status.textContent = "Loading…";
+    let empty = 0;
     try {
-      const page = await api.recordings(cursor);
-      page.recordings.forEach((recording) => list.append(card(recording)));
-      cursor = page.cursor;
-      done = !cursor;
-      sentinel.textContent = done ? (list.children.length ? "" : "No recordings yet: open the demo page or use the bookmarklet.") : "Loading more…";
+      for (;;) {
+        const page = await api.recordings(state.cursor, state.query, PAGE_SIZE);
+        if (state !== run) return;
+        for (const recording of page.recordings) list.append(card(api, recording));
+        state.cursor = page.cursor;
+        state.done = !page.cursor;
+        empty = page.recordings.length ? 0 : empty + 1;
+        if (state.done || status.getBoundingClientRect().top > innerHeight + 200) break;
+        if (empty >= EMPTY_PAGES_PER_RUN) {
+          state.waiting = true;
+          break;
+        }
+      }
+      const filtered = Object.keys(state.filters).length > 0;
+      if (state.waiting) {
+        status.textContent = list.children.length ? "" : "No matches in the most recent recordings.";
+        older.hidden = false;
+      } else if (!state.done) status.textContent = "";
+      else if (list.children.length) status.textContent = "";
+      else if (filtered) status.innerHTML = 'No recordings match. <a href="index.html">Show all recordings</a>';
+      else status.innerHTML = 'No recordings yet: open the <a href="demo.html">demo page</a> or use the <a href="bookmarklet.html">bookmarklet</a>.';
     } catch (error) {
-      sentinel.textContent = error.status === 401 ? "Session expired: sign in again." : error.message;
-      if (error.status === 401) api.signOut();
+      if (state === run && error.code !== "session_expired") {
+        status.textContent = error.code === "unreachable" ? error.message : `Loading recordings failed: ${sentence(error)}`;
+        status.classList.add("error");
+      }
     } finally {
-      loading = false;
+      state.loading = false;
     }
   }
-  new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && more()).observe(sentinel);
-  more();
+
+  older.addEventListener("click", () => {
+    run.waiting = false;
+    more(run);
+  });
+  $("#filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const filters = formFilters();
+    const query = new URLSearchParams(filters);
+    history.pushState(null, "", `${location.pathname}${String(query) ? `?${query}` : ""}`);
+    status.classList.remove("error");
+    load(filters);
+  });
+  $("#clear-filters").addEventListener("click", (event) => {
+    event.preventDefault();
+    history.pushState(null, "", location.pathname);
+    load({});
+  });
+  addEventListener("popstate", () => load(readFilters()));
+  new IntersectionObserver((entries) => entries.some((entry) => entry.isIntersecting) && more(run)).observe(status);
+  load(readFilters());
 }
 
 main().catch((error) => {
-  document.body.prepend(Object.assign(document.createElement("p"), { className: "error", textContent: error.message }));
+  if (error.code === "session_expired") return;
+  document.querySelector("main").prepend(Object.assign(document.createElement("p"), { className: "error", textContent: sentence(error) }));
 });

@@ -1,67 +1,136 @@
-/** Ingest keys page, and the bookmarklet page (a drag-to-bookmarks link carrying a key). */
-import { Api, escapeHtml, keyFor, loadConfig } from "./api.js";
+/** Ingest keys page: create and revoke keys, and the snippet that records a page with one. */
+import { Api, escapeHtml, loadConfig, requireSignIn } from "./api.js";
 
 const $ = (selector) => document.querySelector(selector);
 
-export function bookmarkletHref({ siteOrigin, ingestUrl, key }) {
-  // Inline and self-contained: it runs on any page. If the page's CSP refuses our
-  // script, the error handler shows a banner built with CSSOM (no inline styles).
-  const code = `(()=>{if(window.__rrwebS3)return;var d=document,s=d.createElement('script');s.src=${JSON.stringify(
-    `${siteOrigin}/assets/bookmarklet.js`,
-  )};s.dataset.key=${JSON.stringify(key)};s.dataset.ingest=${JSON.stringify(ingestUrl)};s.dataset.site=${JSON.stringify(
-    siteOrigin,
-  )};s.onerror=function(){var b=d.createElement('div');b.id='rrweb-s3-csp-banner';b.textContent='Recording is blocked on this page: its Content-Security-Policy does not allow scripts from ${siteOrigin}.';Object.assign(b.style,{position:'fixed',zIndex:'2147483647',top:'0',left:'0',right:'0',padding:'12px 16px',background:'#b00020',color:'#fff',font:'14px/1.4 system-ui,sans-serif'});(d.body||d.documentElement).appendChild(b);setTimeout(function(){b.remove()},8000)};(d.head||d.documentElement).appendChild(s)})()`;
-  return `javascript:${encodeURIComponent(code)}`;
+const PURPOSES = { demo: "used by the demo page", bookmarklet: "used by the bookmarklet" };
+
+/** The script tag for a page to record itself, with this site's real addresses. */
+function recorderSnippet({ siteOrigin, ingestUrl, key }) {
+  const attribute = (value) => String(value).replace(/&/g, "&amp;").replace(/"/g, "&quot;");
+  return `<script src="${attribute(`${siteOrigin}/assets/recorder.js`)}" async
+        data-ingest-url="${attribute(ingestUrl)}" data-ingest-key="${attribute(key)}"></script>`;
 }
 
-async function keysPage(api) {
+/**
+ * Put text on the clipboard; where the Clipboard API is missing or refused (an http
+ * origin, a denied permission), select the element's text so Ctrl+C takes it.
+ * Resolves to true when the text was copied, false when it is only selected.
+ */
+async function copyText(text, element) {
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // Refused: fall back to selecting it.
+    }
+  }
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  const selection = getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+  try {
+    return document.execCommand("copy");
+  } catch {
+    return false;
+  }
+}
+
+function snippetBox(config) {
+  const code = $("#snippet");
+  const button = $("#copy-snippet");
+  const siteOrigin = location.origin;
+  const ingestUrl = new URL(config.ingestUrl || config.apiUrl, location.href).href.replace(/\/$/, "");
+  let reset = null;
+  const show = (key) => {
+    code.textContent = recorderSnippet({ siteOrigin, ingestUrl, key: key || "CREATE_A_KEY_ABOVE" });
+    $("#snippet-needs-key").hidden = Boolean(key);
+    button.disabled = !key;
+  };
+  button.addEventListener("click", async () => {
+    const copied = await copyText(code.textContent, code);
+    button.textContent = copied ? "Copied" : "Selected: press Ctrl+C";
+    clearTimeout(reset);
+    reset = setTimeout(() => (button.textContent = "Copy"), 2500);
+  });
+  show(null);
+  return show;
+}
+
+async function keysPage(api, config) {
   const list = $("#keys");
+  const status = $("#keys-status");
+  const fail = (error) => {
+    if (error.code === "session_expired") return;
+    status.textContent = error.message.charAt(0).toUpperCase() + error.message.slice(1);
+    status.className = "error";
+  };
+  const showSnippet = snippetBox(config);
+
   async function render() {
     const { keys } = await api.keys();
-    list.innerHTML = keys.length ? "" : "<li>No keys yet.</li>";
+    list.replaceChildren();
+    if (!keys.length) list.innerHTML = '<li class="empty">No keys yet.</li>';
     for (const key of keys) {
       const item = document.createElement("li");
       item.dataset.id = key.id;
-      item.innerHTML = `<strong>${escapeHtml(key.name)}</strong> <code>rrk_${key.id}_…</code> ${
-        key.revoked ? '<span class="revoked">revoked</span>' : '<button type="button" class="revoke">Revoke</button>'
-      } <small>${new Date(key.createdAt).toLocaleString()}</small>`;
+      if (key.purpose) item.dataset.purpose = key.purpose;
+      const purpose = PURPOSES[key.purpose] || (key.purpose ? `for ${key.purpose}` : "");
+      item.innerHTML = `
+        <div class="key-name"><strong>${escapeHtml(key.name || key.purpose || "ingest key")}</strong>${
+          purpose ? ` <span class="badge">${escapeHtml(purpose)}</span>` : ""
+        }</div>
+        <div class="key-facts"><code>rrk_${escapeHtml(key.id)}_…</code> <small>created ${escapeHtml(new Date(key.createdAt).toLocaleString())}</small></div>
+        <div class="key-actions">${
+          key.revoked ? '<span class="revoked">Revoked</span>' : '<button type="button" class="revoke secondary">Revoke</button>'
+        }</div>`;
       const revoke = item.querySelector(".revoke");
       if (revoke)
         revoke.addEventListener("click", async () => {
-          if (confirm(`Revoke "${key.name}"? Pages using it stop recording.`)) {
+          if (!confirm(`Revoke "${key.name || key.purpose}"? Pages using it stop recording.`)) return;
+          try {
             await api.revokeKey(key.id);
-            render();
+            await render();
+          } catch (error) {
+            fail(error);
           }
         });
       list.append(item);
     }
   }
+
   $("#create-key").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const created = await api.createKey($("#key-name").value.trim() || "ingest key");
-    $("#new-key").hidden = false;
-    $("#new-key-value").textContent = created.key;
-    render();
+    const button = event.submitter || $("#create-key button");
+    button.disabled = true;
+    status.textContent = "";
+    try {
+      const created = await api.createKey($("#key-name").value.trim() || "ingest key");
+      $("#new-key").hidden = false;
+      $("#new-key-value").textContent = created.key;
+      showSnippet(created.key);
+      $("#key-name").value = "";
+      await render();
+    } catch (error) {
+      fail(error);
+    } finally {
+      button.disabled = false;
+    }
   });
-  await render();
-}
-
-async function bookmarkletPage(api, config) {
-  const key = await keyFor(api, "bookmarklet");
-  const link = $("#bookmarklet");
-  link.href = bookmarkletHref({ siteOrigin: location.origin, ingestUrl: new URL(config.ingestUrl, location.href).href, key });
-  link.hidden = false;
+  await render().catch(fail);
 }
 
 async function main() {
   const config = await loadConfig();
   const api = new Api(config);
-  if (!api.signedIn) {
-    location.href = "index.html";
-    return;
-  }
-  if ($("#keys")) await keysPage(api);
-  if ($("#bookmarklet")) await bookmarkletPage(api, config);
+  $("#sign-out").addEventListener("click", () => {
+    api.signOut();
+    location.assign("index.html");
+  });
+  if (!requireSignIn(api)) return;
+  await keysPage(api, config);
 }
 
-main().catch((error) => document.body.prepend(Object.assign(document.createElement("p"), { className: "error", textContent: error.message })));
+main().catch((error) => document.querySelector("main").prepend(Object.assign(document.createElement("p"), { className: "error", textContent: error.message })));

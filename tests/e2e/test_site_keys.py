@@ -1,0 +1,210 @@
+"""The site's ingest keys in Chromium: tied to whoever is signed in, and the keys page's snippet."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import artifact, signed_in
+from tests.integration.conftest import RunningStack
+from tests.support.accounts import PASSWORD, sign_up_and_in
+
+
+def another_account(stack: RunningStack) -> dict[str, Any]:
+    """A second confirmed account, shaped like the ``account`` fixture."""
+    http = requests.Session()
+    email, headers = sign_up_and_in(stack.api, http)
+    return {"email": email, "headers": headers, "http": http}
+
+
+def sign_in_with_the_form(page: Page, stack: RunningStack, email: str) -> None:
+    """Sign in the way a person does, on the recordings page."""
+    page.goto(f"{stack.site}/index.html")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    expect(page.locator("#recordings-section")).to_be_visible()
+
+
+def site_storage(page: Page, storage: str = "localStorage") -> list[str]:
+    """The names of the site's entries in one of this browser's storages."""
+    return page.evaluate(f"Object.keys({storage}).filter(name => name.startsWith('rrweb.')).sort()")
+
+
+def recording_ids(stack: RunningStack, account: dict[str, Any]) -> list[str]:
+    listed = account["http"].get(f"{stack.api}/recordings", headers=account["headers"], timeout=30)
+    assert listed.ok, listed.text
+    return [recording["id"] for recording in listed.json()["recordings"]]
+
+
+def demo_keys(stack: RunningStack, account: dict[str, Any]) -> list[dict[str, Any]]:
+    listed = account["http"].get(f"{stack.api}/keys", headers=account["headers"], timeout=30)
+    assert listed.ok, listed.text
+    return [key for key in listed.json()["keys"] if key.get("purpose") == "demo"]
+
+
+class IngestKeys:
+    """The ingest keys the page sends with its recording requests, collected per visit."""
+
+    def __init__(self, page: Page, stack: RunningStack) -> None:
+        self.seen: list[str] = []
+        prefix = f"{stack.api}/recordings"
+
+        def collect(request: Any) -> None:
+            if request.url.startswith(prefix):
+                self.seen.extend(parse_qs(urlsplit(request.url).query).get("ingestKey", []))
+
+        page.on("request", collect)
+
+
+def record_demo(page: Page, stack: RunningStack, owner: dict[str, Any], keys: IngestKeys) -> tuple[str, str]:
+    """Open the demo page, make it send, and wait until its recording is in ``owner``'s list.
+
+    Returns the recording id and the one ingest key the visit used.
+    """
+    # Leave any recording page first: its exit beacon carries that page's key.
+    page.goto(f"{stack.site}/index.html")
+    page.wait_for_load_state("load")
+    keys.seen.clear()
+    page.goto(f"{stack.site}/demo.html")
+    expect(page.locator("#status")).to_contain_text("Recording", timeout=20_000)
+    recording_id = page.evaluate("window.__recorder.id")
+    page.click("#like")
+    page.evaluate("window.__recorder.flush()")
+    deadline = time.monotonic() + 30
+    while recording_id not in recording_ids(stack, owner):
+        assert time.monotonic() < deadline, f"recording {recording_id} never reached {owner['email']}'s list"
+        time.sleep(0.5)
+    used = set(keys.seen)
+    assert len(used) == 1, used
+    return recording_id, used.pop()
+
+
+def test_demo_records_into_whoever_is_signed_in_with_one_key_per_account(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    second = another_account(stack)
+    keys = IngestKeys(page, stack)
+
+    sign_in_with_the_form(page, stack, account["email"])
+    first_recording, first_key = record_demo(page, stack, account, keys)
+    # Nothing but the tokens is kept in the browser, key included.
+    assert site_storage(page) == ["rrweb.tokens"]
+    # What older versions of the site kept; signing out must not leave it for the next person.
+    page.evaluate("key => localStorage.setItem('rrweb.key.demo page', key)", first_key)
+    page.goto(f"{stack.site}/index.html")
+    page.click("#sign-out")
+    expect(page.locator("#auth")).to_be_visible()
+    assert site_storage(page) == []
+    assert site_storage(page, "sessionStorage") == []
+
+    sign_in_with_the_form(page, stack, second["email"])
+    second_recording, second_key = record_demo(page, stack, second, keys)
+    assert second_key != first_key
+    assert second_recording in recording_ids(stack, second)
+    assert recording_ids(stack, account) == [first_recording], "the second account's recording went to the first"
+
+    # Every visit asks the API again and gets the same key: one demo key per account.
+    _, again = record_demo(page, stack, second, keys)
+    assert again == second_key
+    active = demo_keys(stack, second)
+    assert [key["revoked"] for key in active] == [False], active
+    assert second_key.startswith(f"rrk_{active[0]['id']}_")
+    assert site_storage(page) == ["rrweb.tokens"]
+
+    # Revoked on the keys page, it is never handed out again: the next visit gets a new one.
+    page.goto(f"{stack.site}/keys.html")
+    item = page.locator(f'#keys li[data-id="{active[0]["id"]}"]')
+    expect(item).to_contain_text("demo page")
+    page.once("dialog", lambda dialog: dialog.accept())
+    item.locator(".revoke").click()
+    expect(item).to_contain_text("Revoked")
+    page.evaluate("key => localStorage.setItem('rrweb.key.demo', key)", second_key)
+    renewed_recording, renewed_key = record_demo(page, stack, second, keys)
+    assert renewed_key != second_key
+    assert renewed_recording in recording_ids(stack, second)
+    assert sorted(key["revoked"] for key in demo_keys(stack, second)) == [False, True]
+
+
+def site_config(stack: RunningStack) -> dict[str, Any]:
+    return requests.get(f"{stack.site}/config.json", timeout=30).json()
+
+
+def snippet_for(stack: RunningStack, ingest_url: str, key: str) -> str:
+    return (
+        f'<script src="{stack.site}/assets/recorder.js" async\n'
+        f'        data-ingest-url="{ingest_url}" data-ingest-key="{key}"></script>'
+    )
+
+
+def create_key(page: Page, name: str) -> str:
+    page.fill("#key-name", name)
+    page.click("#create-key button")
+    value = page.locator("#new-key-value")
+    expect(value).to_have_text(re.compile(r"^rrk_[0-9a-f]{16}_"))
+    return value.inner_text()
+
+
+def test_keys_page_snippet_has_the_real_addresses_and_the_new_key_and_copies(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.site)
+    # A deployment serving the API under the site's own domain writes a relative ingestUrl.
+    config = {**site_config(stack), "ingestUrl": "/ingest/"}
+    page.route(f"{stack.site}/config.json", lambda route: route.fulfill(json=config))
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/keys.html")
+
+    snippet = page.locator("#snippet")
+    expect(snippet).to_contain_text("CREATE_A_KEY_ABOVE")
+    expect(page.locator("#snippet-needs-key")).to_be_visible()
+    expect(page.locator("#copy-snippet")).to_be_disabled()
+    expect(page.locator("#identify-snippet")).to_contain_text('RrwebS3.identify("')
+
+    key = create_key(page, f"site {uuid.uuid4().hex[:6]}")
+    # The scheme the site is served on (http here), never a hard-coded https.
+    expected = snippet_for(stack, f"{stack.site}/ingest", key)
+    expect(snippet).to_have_text(expected)
+    expect(page.locator("#snippet-needs-key")).to_be_hidden()
+    page.click("#copy-snippet")
+    expect(page.locator("#copy-snippet")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == expected
+    artifact(page, "keys-page")
+
+
+def test_copy_falls_back_to_selecting_the_snippet_without_the_clipboard_api(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    page.add_init_script("Object.defineProperty(Navigator.prototype, 'clipboard', { get: () => undefined })")
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/keys.html")
+    key = create_key(page, "fallback")
+    page.click("#copy-snippet")
+    expect(page.locator("#copy-snippet")).to_have_text("Copied")
+    selected = page.evaluate("String(getSelection())")
+    assert selected == snippet_for(stack, site_config(stack)["ingestUrl"].rstrip("/"), key)
+
+
+def test_the_copied_snippet_records_a_page_on_another_origin(
+    page: Page, stack: RunningStack, account: dict[str, Any], other_origin: str
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/keys.html")
+    create_key(page, "pasted")
+    snippet = page.locator("#snippet").inner_text()
+    # Pasted into a page of another site (a fragment's scripts run when inserted).
+    page.goto(f"{other_origin}/article.html")
+    page.evaluate("html => document.body.append(document.createRange().createContextualFragment(html))", snippet)
+    page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
+    recording_id = page.evaluate("window.RrwebS3.recorder.id")
+    page.evaluate("window.RrwebS3.recorder.flush()")
+    deadline = time.monotonic() + 30
+    while recording_id not in recording_ids(stack, account):
+        assert time.monotonic() < deadline, "the pasted snippet's recording never arrived"
+        time.sleep(0.5)
