@@ -1,10 +1,17 @@
 /**
- * Replay page: loads a recording into rrweb-player and, while it is live, follows it.
+ * Replay page: plays a recording in rrweb-player as it loads and, while it is live, follows it.
  *
- * Loading: a compacted recording's events come straight from S3 (presigned byte ranges,
- * each one gzip member of JSON lines), then /events after them for what arrived since.
- * Any other recording, and any failure on the way through the blocks, reads /events
- * from the start: replay never depends on the blocks.
+ * Loading (replay-load.js) hands over the events a part at a time, in order: a compacted
+ * recording's blocks straight from S3, then /events. The player starts on the first part
+ * that holds a full snapshot, so the first frame does not wait for a long recording's
+ * every event; later parts join the player as they arrive (its timeline grows), under a
+ * "Loading x%" that never blocks playing.
+ *
+ * Around the player: it fills the window at the recording's aspect ratio; marks on its
+ * progress bar and a list beside it lead to page views, clicks and console errors
+ * (replay-timeline.js); Space, Left and Right control it (replay-controls.js); `?t=`
+ * opens it at a moment, and "Copy link to this moment" makes such a link. Masked form
+ * fields replay as masked, never as invalid (replay-masked.js).
  *
  * Following: a recording that took a batch within the last minute is live. The page then
  * polls /events from the tail every half second with watch=1 (which makes its recorder send
@@ -14,10 +21,15 @@
  */
 import rrwebPlayer from "rrweb-player";
 import "rrweb-player/dist/style.css";
-import { Api, escapeHtml, formatDuration, loadConfig } from "./api.js";
+import { Api, formatDuration, loadConfig } from "./api.js";
+import { CONTROLLER_PX, bindKeys, fitSize, momentUrl, parseMoment } from "./replay-controls.js";
+import { Loading, readOn } from "./replay-load.js";
+import { maskedFieldsPlugin } from "./replay-masked.js";
+import { Timeline } from "./replay-timeline.js";
 
 const $ = (selector) => document.querySelector(selector);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 // Half a second: the poll's wait is part of click-to-screen (the recorder's 2 s flush and
 // the consumer's poll and window are the rest), and only a watched recording pays it.
@@ -30,78 +42,94 @@ const LIVE_CHECK_MS = 10000;
 // ones as they arrive: when watching live, latency matters more than smoothness.
 const LIVE_DELAY_MS = 1000;
 const STOPPED = "the viewer stopped following";
+// Events given to a playing player per turn of the event loop: each is cheap to add, but
+// a long recording's hundred thousand at once would freeze the page for a moment.
+const SLICE = 5000;
+const FULL_SNAPSHOT = 2;
+const META = 4;
 
 // Appends without spreading: a page can hold more events than a call takes arguments.
 function append(target, items) {
   for (const item of items) target.push(item);
 }
 
-const parseLines = (text) =>
-  text
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line));
-
-async function blockEvents(block) {
-  const response = await fetch(block.url, { headers: { Range: block.range } });
-  // Only the requested range is one gzip member; a whole object answered with 200 is not.
-  if (response.status !== 206) throw new Error(`block ${block.range}: HTTP ${response.status}`);
-  const text = await new Response(response.body.pipeThrough(new DecompressionStream("gzip"))).text();
-  const events = parseLines(text);
-  if (events.length !== block.events) throw new Error(`block ${block.range} holds ${events.length} events, not ${block.events}`);
-  return events;
-}
-
-/** A compacted recording's events from S3 and the /events cursor of what follows; null if not compacted. */
-async function compactedEvents(api, id, onProgress) {
-  const listing = await api.blocks(id);
-  if (!listing.blocks.length) return null;
-  let loaded = 0;
-  const parts = await Promise.all(
-    listing.blocks.map(async (block) => {
-      const events = await blockEvents(block);
-      loaded += events.length;
-      onProgress(loaded);
-      return events;
-    }),
-  );
-  const events = [];
-  for (const part of parts) append(events, part);
-  return { events, after: listing.after };
-}
-
-/**
- * Reads /events from `position` until the API has nothing more now; returns the events
- * and the position after them. A position is the tail cursor the API returns, with no
- * events to skip. Where the API does not expose that header to this origin (a
- * cross-origin API that leaves X-Tail-Cursor out of Access-Control-Expose-Headers), it
- * is the start of the last page and how many of its events were taken already.
- */
-async function readOn(api, id, position, { watch, onProgress = () => {} }) {
-  const events = [];
-  let { after, skip } = position;
-  for (;;) {
-    const page = await api.eventsPage(id, after, { watch });
-    append(events, page.events.slice(skip));
-    onProgress(events.length);
-    if (page.next) {
-      after = page.next;
-      skip = 0;
-    } else if (page.tail) {
-      return { events, position: { after: page.tail, skip: 0 } };
-    } else {
-      return { events, position: { after, skip: Math.max(skip, page.events.length) } };
-    }
+/** Says why there is nothing to replay, with a way on; hides what would have shown the replay. */
+function explain(text, { link, action } = {}) {
+  const box = $("#message");
+  box.replaceChildren(text);
+  if (link) box.append(" ", Object.assign(document.createElement("a"), { href: link.href, textContent: link.text }), ".");
+  if (action) {
+    const button = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: action.text });
+    button.addEventListener("click", action.run);
+    box.append(" ", button);
   }
+  box.hidden = false;
+  $("#loading").hidden = true;
 }
+
+const RECORDINGS = { href: "index.html", text: "your recordings" };
+
+// A request that got no answer: the API client says so (code "unreachable"); the browser's
+// own fetch, which each browser words differently, rejects with a TypeError.
+const unreachable = (error) =>
+  error.code === "unreachable" || (error instanceof TypeError && /fetch|network|load failed/i.test(error.message));
+// The API client is already taking the browser to sign in again.
+const leaving = (error) => error.code === "session_expired";
+
+/** The one player on the page at a time, sized to the window. */
+const stage = {
+  player: null,
+  live: false,
+  recorded: { width: 0, height: 0 },
+
+  fit() {
+    if (!this.player) return;
+    const box = $("#stage");
+    const aside = $("#moments");
+    const styles = getComputedStyle(box);
+    const row = styles.flexDirection === "row";
+    const beside = aside.hidden || !row ? 0 : aside.offsetWidth + (parseFloat(styles.columnGap) || 0);
+    const controller = this.live ? 0 : CONTROLLER_PX;
+    const size = fitSize({ stage: box, recorded: this.recorded, controller, besideWidth: beside });
+    this.player.$set(size);
+    // Before the recording's first Meta event the frame has no size to scale from.
+    if (this.player.getReplayer().iframe.offsetWidth) this.player.triggerResize();
+    // The list's size never follows its rows (replay-page.css): as tall as the player beside it.
+    aside.style.height = row ? `${size.height + controller}px` : "";
+  },
+};
 
 function createPlayer(events, { live }) {
-  const width = Math.min(1024, document.body.clientWidth - 32);
+  const meta = events.find((event) => event.type === META);
+  if (meta) stage.recorded = { width: meta.data.width, height: meta.data.height };
   const player = new rrwebPlayer({
     target: $("#player"),
-    // Live, the controller has nothing to offer (rrweb's live state has no pause or seek).
-    props: { events, width, height: Math.round(width * 0.6), autoPlay: false, showController: !live, skipInactive: !live, liveMode: live },
+    props: {
+      events,
+      // Any size: fitted to the window just below, when the page around it is laid out.
+      width: 640,
+      height: 400,
+      maxScale: 0, // no cap: a recording smaller than the window fills it too
+      autoPlay: false,
+      // Live, the controller has nothing to offer (rrweb's live state has no pause or seek).
+      showController: !live,
+      skipInactive: !live,
+      liveMode: live,
+      plugins: [maskedFieldsPlugin()],
+      // The pointer's trail redraws every point it holds once per point, on a timer each:
+      // after any slow frame (a part of the recording arriving, say) so many points fall
+      // due at once that the page spends itself on the trail and never catches up.
+      mouseTail: false,
+    },
   });
+  stage.player = player;
+  stage.live = live;
+  // Each page view's Meta event carries that page's viewport.
+  player.getReplayer().on("resize", (size) => {
+    stage.recorded = size;
+    stage.fit();
+  });
+  stage.fit();
   if (live) {
     const replayer = player.getReplayer();
     replayer.pause(replayer.getMetaData().totalTime); // the newest state first
@@ -112,6 +140,161 @@ function createPlayer(events, { live }) {
   }
   window.__player = player;
   return player;
+}
+
+/** The moments beside a player that can seek, and the link to the moment shown. */
+function momentsFor(player, recording) {
+  const timeline = new Timeline({
+    list: $("#moment-list"),
+    summary: $("#moment-summary"),
+    expectedMs: recording.durationMs,
+    onSeek: (ms) => player.goto(ms),
+  });
+  $("#moment-list").replaceChildren();
+  $("#moments").hidden = false;
+  $("#copy-moment").hidden = false;
+  stage.fit(); // the list takes room beside the player
+  timeline.attach($("#player"));
+  const total = () => timeline.setTotal(player.getMetaData().totalTime);
+  total();
+  return {
+    add(events) {
+      timeline.add(events);
+      total();
+    },
+  };
+}
+
+function bindCopyMoment() {
+  const button = $("#copy-moment");
+  const label = button.textContent;
+  button.addEventListener("click", async () => {
+    if (!stage.player || stage.live) return;
+    const url = momentUrl(stage.player.getReplayer().getCurrentTime());
+    const field = $("#moment-link");
+    try {
+      await navigator.clipboard.writeText(url);
+      field.hidden = true;
+      button.textContent = "Link copied";
+      setTimeout(() => (button.textContent = label), 2000);
+    } catch {
+      // No clipboard here (permission refused, say): the link, selected, to copy by hand.
+      field.value = url;
+      field.hidden = false;
+      field.select();
+    }
+  });
+}
+
+function loadingIndicator(expected) {
+  const progress = $("#progress");
+  progress.max = 100;
+  return {
+    show(loaded) {
+      const percent = Math.min(100, Math.floor((loaded * 100) / Math.max(1, expected, loaded)));
+      progress.value = percent;
+      $("#progress-label").textContent = `Loading ${percent}%`;
+      $("#loading").title = `${loaded} of ${Math.max(expected, loaded)} events loaded`;
+    },
+    failed(message) {
+      $("#progress-label").textContent = `Loading stopped: ${message}`;
+    },
+    done() {
+      $("#loading").hidden = true;
+    },
+  };
+}
+
+/** Gives a player more events, a slice per turn of the event loop, its controller's length too. */
+async function feed(player, events) {
+  const replayer = player.getReplayer();
+  for (let from = 0; from < events.length; from += SLICE) {
+    const to = Math.min(events.length, from + SLICE);
+    for (let i = from; i < to - 1; i += 1) replayer.addEvent(events[i]);
+    player.addEvent(events[to - 1]);
+    await nextTurn();
+  }
+}
+
+/**
+ * Loads a recording that is not live and plays it from its first part on. `moment` (ms
+ * from the start, or null) is where it opens, once loaded that far.
+ */
+async function replay({ api, recording, moment, showFacts }) {
+  const loading = new Loading(api, recording, { watch: false });
+  const indicator = loadingIndicator(recording.eventCount);
+  indicator.show(0);
+  const first = [];
+  let hasSnapshot = false;
+  let player = null;
+  let moments = null;
+  let loaded = 0;
+  const span = { from: null, to: null };
+  let opening = moment;
+  let complete = false;
+  // Playback that reached the end of what had loaded so far, and where.
+  let caughtUp = null;
+  const open = (done) => {
+    const total = player.getMetaData().totalTime;
+    if (opening !== null && (done || total >= opening)) {
+      player.goto(Math.min(opening, total), false);
+      opening = null;
+    }
+  };
+  try {
+    for await (const part of loading.parts()) {
+      loaded += part.length;
+      if (span.from === null) span.from = part[0].timestamp;
+      span.to = part[part.length - 1].timestamp;
+      if (player) {
+        await feed(player, part);
+        moments.add(part);
+        if (caughtUp !== null) {
+          player.goto(caughtUp, true);
+          caughtUp = null;
+        }
+      } else {
+        append(first, part);
+        hasSnapshot = hasSnapshot || part.some((event) => event.type === FULL_SNAPSHOT);
+        if (hasSnapshot && first.length >= 2) {
+          player = createPlayer(first, { live: false });
+          moments = momentsFor(player, recording);
+          moments.add(first);
+          first.length = 0;
+          // rrweb says "finish" when playing reaches the last event, and also after a seek
+          // there: only the first, while more is loading, is a wait for the rest.
+          let state = null;
+          let wasPlaying = false;
+          player.addEventListener("state-change", ({ player: now }) => {
+            if (!now) return;
+            wasPlaying = state === "playing";
+            state = now.value;
+          });
+          player.addEventListener("finish", () => {
+            if (!complete && wasPlaying) caughtUp = player.getMetaData().totalTime;
+          });
+        }
+      }
+      indicator.show(loaded);
+      if (player) open(false);
+    }
+  } catch (error) {
+    if (!player || leaving(error)) throw error;
+    // What loaded still plays.
+    indicator.failed(unreachable(error) ? "the API is unreachable" : error.message);
+    console.error("replay: loading stopped:", error);
+    return;
+  } finally {
+    complete = true;
+  }
+  indicator.done();
+  showFacts({ count: loaded, durationMs: span.to - span.from });
+  if (!player) {
+    explain("Nothing to replay yet: events arrive within seconds of being recorded.");
+    return;
+  }
+  open(true);
+  window.__replayEvents = loaded;
 }
 
 const ago = (ms) => {
@@ -150,16 +333,17 @@ function liveBadge() {
  * Polls for new events and plays them live, until the recording goes quiet or ends, or
  * the viewer asks to replay it from the start; then the player gets its controls back.
  */
-async function follow({ api, id, events, position, showFacts }) {
+async function follow({ api, recording, events, position, showFacts }) {
   const badge = liveBadge();
   let why = null;
   $("#live-stop").addEventListener("click", () => (why = STOPPED), { once: true });
   let player = events.length >= 2 ? createPlayer(events, { live: true }) : null;
   const newest = () => (events.length ? events[events.length - 1].timestamp : null);
+  const facts = () => showFacts({ count: events.length, durationMs: events.length ? newest() - events[0].timestamp : 0 });
   // A recorder whose clock runs ahead of this one stamps events in this clock's future,
   // which the player would hold back by the difference: shift them back by the most seen.
   let ahead = 0;
-  const feed = (fresh) => {
+  const take = (fresh) => {
     append(events, fresh);
     if (!player) {
       if (events.length >= 2) player = createPlayer(events, { live: true });
@@ -170,9 +354,10 @@ async function follow({ api, id, events, position, showFacts }) {
       }
     }
     window.__replayEvents = events.length;
-    showFacts(events);
+    facts();
   };
   window.__replayEvents = events.length;
+  facts();
   badge.following(newest());
   const clock = setInterval(() => badge.following(newest()), 1000);
   let lastNewAt = Date.now();
@@ -181,16 +366,16 @@ async function follow({ api, id, events, position, showFacts }) {
     while (!why) {
       const started = Date.now();
       try {
-        const read = await readOn(api, id, position, { watch: true });
+        const read = await readOn(api, recording.id, position, { watch: true });
         position = read.position;
         if (read.events.length) {
           lastNewAt = Date.now();
-          feed(read.events);
+          take(read.events);
           badge.following(newest());
         }
         if (!why && Date.now() - checkedAt >= LIVE_CHECK_MS) {
           checkedAt = Date.now();
-          if (!(await api.recording(id)).live) why = "the recording took no new events for a minute";
+          if (!(await api.recording(recording.id)).live) why = "the recording took no new events for a minute";
         }
       } catch (error) {
         badge.trouble(error.message);
@@ -203,73 +388,87 @@ async function follow({ api, id, events, position, showFacts }) {
   }
   badge.stopped(why, newest());
   if (!player) {
-    $("#player").textContent = "Nothing to replay: the recording never sent its first events.";
+    explain("Nothing to replay: the recording never sent its first events.");
     return;
   }
   // rrweb's live state has no way back to playing or seeking: a new player has.
   player.$destroy();
-  const replay = createPlayer(events, { live: false });
+  const replayer = createPlayer(events, { live: false });
+  momentsFor(replayer, recording).add(events);
   window.__replayEvents = events.length;
   // Went quiet: keep showing where it ended. Asked for: from the start.
-  if (why !== STOPPED) replay.goto(replay.getMetaData().totalTime);
+  if (why !== STOPPED) replayer.goto(replayer.getMetaData().totalTime);
 }
 
 async function main() {
+  const query = new URLSearchParams(location.search);
+  const id = query.get("id");
+  if (!id) {
+    explain("No recording selected: pick one from ", { link: RECORDINGS });
+    return;
+  }
   const api = new Api(await loadConfig());
   if (!api.signedIn) {
-    location.href = "index.html";
+    location.href = `index.html?next=${encodeURIComponent(location.pathname + location.search)}`;
     return;
   }
-  const id = new URLSearchParams(location.search).get("id");
-  const recording = await api.recording(id);
-  $("#title").textContent = recording.title || recording.url || recording.id;
-  const showFacts = (events) => {
-    const duration = events.length ? events[events.length - 1].timestamp - events[0].timestamp : recording.durationMs;
-    const count = Math.max(events.length, recording.eventCount);
-    $("#facts").innerHTML = `${escapeHtml(recording.url || "")} · ${formatDuration(duration)} · ${count} events`;
-  };
-  showFacts([]);
-  $("#live-again").addEventListener("click", () => location.reload());
-  const progress = $("#progress");
-  progress.max = Math.max(1, recording.eventCount);
-  const showProgress = (loaded) => {
-    progress.value = loaded;
-    $("#progress-label").textContent = `Loaded ${loaded} of ${recording.eventCount} events`;
-  };
-  const events = [];
-  let position = { after: null, skip: 0 };
-  if (recording.compacted) {
-    try {
-      const compacted = await compactedEvents(api, id, showProgress);
-      if (compacted) {
-        append(events, compacted.events);
-        position = { after: compacted.after, skip: 0 };
-      }
-    } catch (error) {
-      console.warn("replay: the compacted blocks failed, reading all events through the API instead:", error);
+  let recording;
+  try {
+    recording = await api.recording(id);
+  } catch (error) {
+    if (leaving(error)) return;
+    if (error.status === 404 || error.status === 400) {
+      explain("No such recording (it may have been deleted): pick one from ", { link: RECORDINGS });
+    } else if (unreachable(error)) {
+      explain(`The API (${api.base}) is unreachable: check the connection, then`, {
+        action: { text: "try again", run: () => location.reload() },
+      });
+    } else {
+      explain(`The recording could not be loaded: ${error.message}`);
     }
+    return;
+  }
+  const title = recording.title || recording.url || recording.id;
+  $("#title").textContent = title;
+  $("#title").title = title;
+  document.title = `${title} · Replay · rrweb-s3-storage`;
+  const showFacts = ({ count, durationMs }) => {
+    const facts = [recording.url || "", formatDuration(durationMs), `${Math.max(count, recording.eventCount)} events`];
+    $("#facts").textContent = facts.filter(Boolean).join(" · ");
+    $("#facts").title = $("#facts").textContent;
+  };
+  showFacts({ count: 0, durationMs: recording.durationMs });
+  $("#live-again").addEventListener("click", () => location.reload());
+  let resizing = false;
+  addEventListener("resize", () => {
+    if (resizing) return;
+    resizing = true;
+    requestAnimationFrame(() => {
+      resizing = false;
+      stage.fit();
+    });
+  });
+  bindKeys(() => (stage.player && !stage.live ? stage.player : null));
+  bindCopyMoment();
+  const moment = parseMoment(query.get("t"));
+  if (!recording.live) {
+    await replay({ api, recording, moment, showFacts });
+    return;
   }
   // Reading a live recording already counts as watching it: its recorder speeds up now.
-  const rest = await readOn(api, id, position, {
-    watch: recording.live,
-    onProgress: (loaded) => showProgress(events.length + loaded),
-  });
-  append(events, rest.events);
-  $("#loading").hidden = true;
-  if (recording.live) {
-    showFacts(events);
-    await follow({ api, id, events, position: rest.position, showFacts });
-    return;
+  const indicator = loadingIndicator(recording.eventCount);
+  const loading = new Loading(api, recording, { watch: true });
+  const events = [];
+  for await (const part of loading.parts()) {
+    append(events, part);
+    indicator.show(events.length);
   }
-  if (events.length < 2) {
-    $("#player").textContent = "Nothing to replay yet: events arrive within seconds of being recorded.";
-    return;
-  }
-  createPlayer(events, { live: false });
-  window.__replayEvents = events.length;
+  indicator.done();
+  await follow({ api, recording, events, position: loading.position, showFacts });
 }
 
 main().catch((error) => {
-  $("#progress-label").textContent = error.message;
-  $("#loading").hidden = false;
+  if (leaving(error)) return;
+  console.error("replay:", error);
+  explain(unreachable(error) ? "The API is unreachable: check the connection, then reload." : `Replay failed: ${error.message}`);
 });

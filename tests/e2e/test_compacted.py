@@ -1,4 +1,7 @@
-"""Replaying a compacted recording in Chromium: blocks straight from the bucket, or /events when they fail."""
+"""Replaying a compacted recording in Chromium: blocks straight from the bucket, or /events when they fail.
+
+A long one starts playing from its first block while the others load.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.conftest import signed_in
 from tests.e2e.test_browser import start_demo
+from tests.e2e.test_replay_loading import Held, loads_in_parts, long_visit
+from tests.e2e.test_replay_page import post_recording
 from tests.integration.conftest import RunningStack, start_stack
 
 
@@ -99,3 +104,29 @@ def test_replay_reads_events_through_the_api_when_the_blocks_fail(
     signed_in(page, stack, account)
     replayed(page, stack, recording_id, emitted)
     assert refused, "the page never tried the blocks"
+
+
+def test_a_long_compacted_recording_plays_from_its_first_block_while_the_others_load(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    events = long_visit(int(time.time() * 1000) - 20 * 60_000, 8000)
+    recording_id = post_recording(stack, account, events)
+    deadline = time.monotonic() + 60
+    described = f"{stack.api}/recordings/{recording_id}"
+    while not account["http"].get(described, headers=account["headers"], timeout=30).json()["compacted"]:
+        assert time.monotonic() < deadline, "never compacted"
+        time.sleep(0.5)
+    blocks = account["http"].get(f"{described}/blocks", headers=account["headers"], timeout=30).json()["blocks"]
+    assert len(blocks) >= 3
+
+    held = Held()
+
+    def later_blocks(route: Route) -> None:
+        if (route.request.headers.get("range") or "bytes=0-").startswith("bytes=0-"):
+            route.continue_()
+        else:
+            held(route)
+
+    page.route(f"{stack.aws}/**", later_blocks)
+    signed_in(page, stack, account)
+    loads_in_parts(page, stack, recording_id, len(events), held)

@@ -1,0 +1,102 @@
+"""Masked form fields in Chromium: a checkout recorded with every input masked replays masked, never as invalid.
+
+The page (pages/masked-checkout.html) validates like Bootstrap's checkout example: once
+submitted, `.was-validated .form-control:invalid ~ .invalid-feedback` shows a field's
+error. The visitor filled in every field but the address, so only the address's error
+ever showed; the replay must show that one, and none of the others.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import signed_in
+from tests.e2e.test_replay_page import as_finished
+from tests.integration.conftest import RunningStack
+
+TYPED = {"email": "ada@example.com", "zip": "10115", "quantity": "3", "notes": "Ring twice"}
+FILLED = [*TYPED, "country"]
+
+
+@pytest.fixture
+def checkout(page: Page, stack: RunningStack, account: dict[str, Any], other_origin: str) -> str:
+    """The checkout recorded by the recorder script (masking every input), filled in and submitted; its id."""
+    created = account["http"].post(
+        f"{stack.api}/keys", json={"name": "masked checkout"}, headers=account["headers"], timeout=30
+    )
+    assert created.status_code == 201, created.text
+    page.goto(f"{other_origin}/masked-checkout.html")
+    page.evaluate(
+        """([src, api, key]) => new Promise((resolve, reject) => {
+            const script = Object.assign(document.createElement("script"), { src, onload: resolve, onerror: reject });
+            Object.assign(script.dataset, { ingestUrl: api, ingestKey: key });
+            document.head.append(script);
+        })""",
+        [f"{stack.site}/assets/recorder.js", stack.api, created.json()["key"]],
+    )
+    page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
+    for field, value in TYPED.items():
+        page.type(f"#{field}", value, delay=20)
+    page.select_option("#country", "DE")
+    page.click("#continue")
+    # What the visitor saw: every field valid but the address, left empty.
+    for field in FILLED:
+        expect(page.locator(f"#{field}-feedback")).to_be_hidden()
+    expect(page.locator("#address-feedback")).to_be_visible()
+    page.wait_for_timeout(300)
+    stopped = page.evaluate("window.RrwebS3.recorder.stop()")
+    assert stopped["drained"], stopped
+    recording_id = page.evaluate("window.RrwebS3.recorder.id")
+    emitted = page.evaluate("window.RrwebS3.recorder.stats.emitted")
+    deadline = time.monotonic() + 60
+    described = f"{stack.api}/recordings/{recording_id}"
+    while account["http"].get(described, headers=account["headers"], timeout=30).json()["eventCount"] < emitted:
+        assert time.monotonic() < deadline, "the recording's events were never all stored"
+        time.sleep(0.5)
+    return recording_id
+
+
+def shows_what_the_visitor_saw(page: Page) -> None:
+    """The submitted form: masked values, the address's error and no other."""
+    frame = page.frame_locator(".replayer-wrapper iframe")
+    expect(frame.locator("#checkout")).to_have_class(re.compile(r"\bwas-validated\b"))
+    expect(frame.locator("#address-feedback")).to_be_visible()
+    for field in FILLED:
+        expect(frame.locator(f"#{field}-feedback")).to_be_hidden()
+    for field, value in TYPED.items():
+        expect(frame.locator(f"#{field}")).to_have_value("*" * len(value))
+    # The select shows its choice masked, as the other fields do.
+    country = frame.locator("#country")
+    expect(country).to_have_value("**")
+    assert country.evaluate("select => select.selectedOptions[0].textContent") == "**"
+    invalid = frame.locator("input:invalid, select:invalid, textarea:invalid")
+    assert invalid.evaluate_all("fields => fields.map((field) => field.id)") == ["address"]
+
+
+def test_masked_fields_replay_masked_not_invalid_when_seeking_and_when_playing(
+    page: Page, stack: RunningStack, account: dict[str, Any], checkout: str
+) -> None:
+    signed_in(page, stack, account)
+    as_finished(page, stack, checkout)
+    page.goto(f"{stack.site}/replay.html?id={checkout}")
+    page.wait_for_function("window.__replayEvents > 0", timeout=30_000)
+
+    # Seeking past the end: rrweb applies the input events to its virtual DOM, then the page.
+    page.evaluate("window.__player.goto(window.__player.getMetaData().totalTime + 1, false)")
+    shows_what_the_visitor_saw(page)
+
+    # Playing from the start: each input event straight into the page, in turn.
+    page.evaluate(
+        """() => {
+            window.__finished = false;
+            window.__player.addEventListener("finish", () => (window.__finished = true));
+            window.__player.goto(0, true);
+        }"""
+    )
+    page.wait_for_function("window.__finished", timeout=60_000)
+    shows_what_the_visitor_saw(page)

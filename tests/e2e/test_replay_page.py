@@ -1,0 +1,331 @@
+"""The replay page in Chromium: fitting the window, keys, the moments timeline, links to a moment, and errors."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, Route, expect
+
+from tests.e2e.conftest import signed_in
+from tests.integration.conftest import RunningStack
+from tests.support.accounts import PASSWORD, sign_up_and_in
+
+CART = "https://shop.example/cart"
+CHECKOUT = "https://shop.example/checkout"
+ERROR = "TypeError: cart is undefined"
+TOLERANCE_MS = 400
+
+
+def shop_page(heading: str, at: int) -> dict[str, Any]:
+    """A full snapshot of a small page: a heading, a Buy button (node 10), a counter (text node 13)."""
+
+    def element(node_id: int, tag: str, children: list[dict[str, Any]], **attributes: str) -> dict[str, Any]:
+        return {"type": 2, "tagName": tag, "attributes": attributes, "childNodes": children, "id": node_id}
+
+    def text(node_id: int, content: str) -> dict[str, Any]:
+        return {"type": 3, "textContent": content, "id": node_id}
+
+    style = element(5, "style", [text(6, "body { font: 16px sans-serif; margin: 40px }") | {"isStyle": True}])
+    body = element(
+        7,
+        "body",
+        [
+            element(8, "h1", [text(9, heading)], id="heading"),
+            element(10, "button", [text(11, "Buy")], id="buy"),
+            element(12, "p", [text(13, "0")], id="count"),
+        ],
+    )
+    html = element(3, "html", [element(4, "head", [style]), body])
+    doctype = {"type": 1, "name": "html", "publicId": "", "systemId": "", "id": 2}
+    return {
+        "type": 2,
+        "data": {"node": {"type": 0, "childNodes": [doctype, html], "id": 1}, "initialOffset": {"left": 0, "top": 0}},
+        "timestamp": at,
+    }
+
+
+def shop_visit(start: int) -> list[dict[str, Any]]:
+    """A minute on two pages: the cart (a click at 5 s, a console error at 20 s), then the checkout.
+
+    The checkout opens at 30 s (a click at 45 s). The pointer moves every second, so
+    nothing is skipped as inactive.
+    """
+
+    def meta(href: str, at: int) -> dict[str, Any]:
+        return {"type": 4, "data": {"href": href, "width": 1280, "height": 800}, "timestamp": at}
+
+    def click(at: int) -> dict[str, Any]:
+        return {"type": 3, "data": {"source": 2, "type": 2, "id": 10, "x": 60, "y": 120}, "timestamp": at}
+
+    events = [meta(CART, start), shop_page("Cart", start + 1)]
+    events += [
+        {
+            "type": 3,
+            "data": {"source": 1, "positions": [{"x": 100 + second, "y": 200, "id": 7, "timeOffset": 0}]},
+            "timestamp": start + second * 1000,
+        }
+        for second in range(1, 61)
+    ]
+    events += [
+        click(start + 5000),
+        {
+            "type": 3,
+            "data": {"source": 0, "texts": [{"id": 13, "value": "1"}], "attributes": [], "removes": [], "adds": []},
+            "timestamp": start + 5010,
+        },
+        {
+            "type": 6,
+            "data": {
+                "plugin": "rrweb/console@1",
+                "payload": {"level": "error", "payload": [f'"{ERROR}"'], "trace": ["at checkout (cart.js:12:5)"]},
+            },
+            "timestamp": start + 20000,
+        },
+        meta(CHECKOUT, start + 30000),
+        shop_page("Payment", start + 30001),
+        click(start + 45000),
+    ]
+    return sorted(events, key=lambda event: event["timestamp"])
+
+
+def post_recording(stack: RunningStack, account: dict[str, Any], events: list[dict[str, Any]], **fields: Any) -> str:
+    """A recording of ``events`` posted through the API in batches of 1000; returns its id once all are readable."""
+    http, headers = account["http"], account["headers"]
+    created = http.post(
+        f"{stack.api}/recordings",
+        json={"url": CART, "title": "Shop visit", **fields, "seq": 0, "events": events[:1000]},
+        headers=headers,
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    recording_id = created.json()["recording"]["id"]
+    for seq, at in enumerate(range(1000, len(events), 1000), start=1):
+        answer = http.post(
+            f"{stack.api}/recordings/{recording_id}/events",
+            json={"seq": seq, "events": events[at : at + 1000]},
+            headers=headers,
+            timeout=60,
+        )
+        assert answer.status_code == 202, answer.text
+    deadline = time.monotonic() + 120
+    described = f"{stack.api}/recordings/{recording_id}"
+    while http.get(described, headers=headers, timeout=30).json()["eventCount"] < len(events):
+        assert time.monotonic() < deadline, "the events were never all stored"
+        time.sleep(0.5)
+    return recording_id
+
+
+def as_finished(page: Page, stack: RunningStack, recording_id: str) -> None:
+    """The recording as its owner sees it a minute after its last batch: no longer live.
+
+    A recording posted moments ago is live (the page would follow it); these tests are
+    about replaying one that has ended, which the API says a minute later.
+    """
+
+    def finished(route: Route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "live": False})
+
+    page.route(lambda url: url == f"{stack.api}/recordings/{recording_id}", finished)
+
+
+def open_replay(page: Page, stack: RunningStack, recording_id: str, query: str = "") -> None:
+    """Open the replay page and wait until every event is in the player."""
+    as_finished(page, stack, recording_id)
+    page.goto(f"{stack.site}/replay.html?id={recording_id}{query}")
+    page.wait_for_function("window.__replayEvents > 0", timeout=60_000)
+
+
+def now_ms(page: Page) -> float:
+    """Where the player is, in ms from the recording's start."""
+    return page.evaluate("window.__player.getReplayer().getCurrentTime()")
+
+
+def state(page: Page) -> str:
+    """The replayer's state: playing or paused."""
+    return page.evaluate("window.__player.getReplayer().service.state.value")
+
+
+def wait_near(page: Page, ms: float) -> None:
+    """Wait until the player is within TOLERANCE_MS of ``ms``."""
+    page.wait_for_function(
+        f"Math.abs(window.__player.getReplayer().getCurrentTime() - {ms}) < {TOLERANCE_MS}", timeout=10_000
+    )
+
+
+@pytest.fixture(scope="module")
+def visit(stack: RunningStack) -> dict[str, Any]:
+    """One account and its recorded shop visit, shared by this module's tests."""
+    http = requests.Session()
+    email, headers = sign_up_and_in(stack.api, http)
+    tokens = http.post(f"{stack.api}/auth/signin", json={"email": email, "password": PASSWORD}, timeout=30).json()
+    account = {"email": email, "headers": headers, "tokens": tokens, "http": http}
+    start = int(time.time() * 1000) - 120_000
+    return {"account": account, "id": post_recording(stack, account, shop_visit(start))}
+
+
+def test_the_player_and_its_controls_fit_the_window_at_the_recordings_aspect_ratio(
+    page: Page, stack: RunningStack, visit: dict[str, Any]
+) -> None:
+    signed_in(page, stack, visit["account"])
+    open_replay(page, stack, visit["id"])
+    assert page.locator('head link[rel="icon"]').get_attribute("href") == "favicon.svg"
+    frame = page.locator(".rr-player__frame")
+    for width, height in ((1280, 800), (1024, 640), (1440, 900)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_function(
+            """([w, h]) => {
+                const box = document.querySelector(".rr-player__frame").getBoundingClientRect();
+                return Math.abs(box.width / box.height - 1.6) < 0.02 && box.width > w * 0.6;
+            }""",
+            arg=[width, height],
+        )
+        controls = page.locator(".rr-controller").bounding_box()
+        assert controls["y"] + controls["height"] <= height, (width, height, controls)
+        assert page.evaluate("document.documentElement.scrollHeight") <= height
+        box = frame.bounding_box()
+        # The recording fills the frame, scaled: nothing cut off, nothing left over.
+        wrapper = page.locator(".replayer-wrapper").bounding_box()
+        assert abs(wrapper["width"] - box["width"]) <= 2
+        assert abs(wrapper["height"] - box["height"]) <= 2
+        # The moments list sits beside it, within the window too.
+        moments = page.locator("#moments").bounding_box()
+        assert moments["x"] >= box["x"] + box["width"]
+        assert moments["x"] + moments["width"] <= width
+
+
+def test_space_plays_and_pauses_and_arrows_seek_unless_typing_in_a_field(
+    page: Page, stack: RunningStack, visit: dict[str, Any]
+) -> None:
+    signed_in(page, stack, visit["account"])
+    open_replay(page, stack, visit["id"], "&t=10")
+    wait_near(page, 10_000)
+    assert state(page) == "paused"
+    page.keyboard.press("Space")
+    page.wait_for_function("window.__player.getReplayer().service.state.value === 'playing'")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.__player.getReplayer().service.state.value === 'paused'")
+    paused_at = now_ms(page)
+    page.keyboard.press("ArrowRight")
+    wait_near(page, paused_at + 5000)
+    page.keyboard.press("Shift+ArrowRight")
+    wait_near(page, paused_at + 35_000)
+    page.keyboard.press("ArrowLeft")
+    wait_near(page, paused_at + 30_000)
+    page.keyboard.press("Shift+ArrowLeft")
+    page.keyboard.press("Shift+ArrowLeft")
+    wait_near(page, 0)
+    assert state(page) == "paused"
+
+    # With the player's own play button focused, Space still toggles once, not twice.
+    page.click(".rr-controller__btns button >> nth=0")
+    page.wait_for_function("window.__player.getReplayer().service.state.value === 'playing'")
+    page.keyboard.press("Space")
+    page.wait_for_timeout(300)
+    assert state(page) == "paused"
+    page.evaluate("window.__player.goto(0, false)")
+
+    # Typing in a form field types: the player keeps still.
+    page.evaluate(
+        "document.querySelector('.replay-head').append(Object.assign(document.createElement('input'), {id: 'typing'}))"
+    )
+    page.focus("#typing")
+    page.keyboard.press("Space")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(300)
+    assert state(page) == "paused"
+    assert now_ms(page) < TOLERANCE_MS
+    assert page.input_value("#typing") == " "
+
+
+def test_the_timeline_marks_page_views_clicks_and_console_errors_and_seeks_to_them(
+    page: Page, stack: RunningStack, visit: dict[str, Any]
+) -> None:
+    signed_in(page, stack, visit["account"])
+    open_replay(page, stack, visit["id"])
+    bar = page.locator(".rr-progress")
+    pages, clicks, errors = (bar.locator(f".replay-mark.{kind}") for kind in ("page", "click", "error"))
+    expect(pages).to_have_count(1)  # the first page is the start, not a page view
+    expect(clicks).to_have_count(2)
+    expect(errors).to_have_count(1)
+    expect(pages).to_have_attribute("title", f"Page view: {CHECKOUT} · 0:30")
+    expect(errors).to_have_attribute("title", f"Console error: {ERROR} · 0:20")
+    expect(clicks.first).to_have_attribute("title", 'Click on button#buy "Buy" · 0:05')
+    # Each mark sits where its moment is on the bar: the page view half way along.
+    track, mark = bar.bounding_box(), pages.bounding_box()
+    assert abs((mark["x"] + mark["width"] / 2 - track["x"]) / track["width"] - 0.5) < 0.02
+
+    errors.click()
+    wait_near(page, 20_000)
+    frame = page.frame_locator(".replayer-wrapper iframe")
+    expect(frame.locator("#heading")).to_have_text("Cart")
+    expect(frame.locator("#count")).to_have_text("1")
+
+    # The list names them, and seeks too.
+    listed = page.locator("#moment-list .moment")
+    expect(listed).to_have_text(
+        ['0:05Click on button#buy "Buy"', f"0:20{ERROR}", f"0:30{CHECKOUT}", '0:45Click on button#buy "Buy"']
+    )
+    page.locator("#moment-list .moment.page button").click()
+    wait_near(page, 30_000)
+    expect(frame.locator("#heading")).to_have_text("Payment")
+    expect(page.locator("#moment-summary")).to_have_text("1 page view · 2 clicks · 1 error")
+
+
+def test_t_opens_a_moment_and_copy_link_makes_a_link_to_the_moment_shown(
+    page: Page, browser: Browser, stack: RunningStack, visit: dict[str, Any]
+) -> None:
+    signed_in(page, stack, visit["account"])
+    open_replay(page, stack, visit["id"], "&t=0:45")
+    wait_near(page, 45_000)
+    assert state(page) == "paused"
+    frame = page.frame_locator(".replayer-wrapper iframe")
+    expect(frame.locator("#heading")).to_have_text("Payment")
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.site)
+    page.evaluate("window.__player.goto(21500, false)")
+    wait_near(page, 21_500)
+    page.click("#copy-moment")
+    expect(page.locator("#copy-moment")).to_have_text("Link copied")
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert link == f"{stack.site}/replay.html?id={visit['id']}&t=21"
+
+    open_replay(page, stack, visit["id"], "&t=21")
+    wait_near(page, 21_000)
+    expect(frame.locator("#heading")).to_have_text("Cart")
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("", "No recording selected: pick one from your recordings."),
+        ("?id=NoSuchRecording0000000", "No such recording (it may have been deleted): pick one from your recordings."),
+    ],
+    ids=["no-id", "unknown-id"],
+)
+def test_the_page_without_a_recording_says_so_and_links_to_the_recordings(
+    page: Page, stack: RunningStack, visit: dict[str, Any], query: str, says: str
+) -> None:
+    signed_in(page, stack, visit["account"])
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{stack.site}/replay.html{query}")
+    message = page.locator("#message")
+    expect(message).to_have_text(says)
+    expect(message.get_by_role("link", name="your recordings")).to_have_attribute("href", "index.html")
+    expect(page.locator("#loading")).to_be_hidden()
+    assert page.locator(".rr-player").count() == 0
+    assert errors == []
+
+
+def test_an_unreachable_api_is_said_in_words(page: Page, stack: RunningStack, visit: dict[str, Any]) -> None:
+    signed_in(page, stack, visit["account"])
+    page.route(f"{stack.api}/**", lambda route: route.abort("connectionrefused"))
+    page.goto(f"{stack.site}/replay.html?id={visit['id']}")
+    message = page.locator("#message")
+    expect(message).to_have_text(f"The API ({stack.api}) is unreachable: check the connection, then try again")
+    expect(message.get_by_role("button", name="try again")).to_be_visible()
+    expect(page.locator("#loading")).to_be_hidden()
