@@ -53,7 +53,7 @@ smoke: $(STAMP)
 
 ## rebuild: rewrite recordings' events from the raw archive (python -m ops.rebuild --help)
 rebuild: $(STAMP)
-	@test -n "$(ARGS)" || { echo 'usage: make rebuild ARGS="--recording <id> --owner <owner id>" or ARGS="--since <UTC hour> --until <UTC hour>", plus --local for the local stack; see $(PY) -m ops.rebuild --help'; exit 2; }
+	@test -n "$(ARGS)" || { echo 'usage: make rebuild ARGS="--recording=<id> --owner <owner id>" or ARGS="--since <UTC hour> --until <UTC hour>", plus --local for the local stack; see $(PY) -m ops.rebuild --help'; exit 2; }
 	$(PY) -m ops.rebuild $(ARGS)
 
 clean:

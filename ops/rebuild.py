@@ -141,7 +141,11 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = out.add_argument_group("what to rebuild: one recording, or every recording of some hours")
-    what.add_argument("--recording", help="a recording id (with --owner: from the hours it was written in)")
+    what.add_argument(
+        "--recording",
+        help="a recording id (with --owner: from the hours it was written in); "
+        "write --recording=<id>, since an id may start with -",
+    )
     what.add_argument("--owner", help="the recording owner's id (its user's Cognito sub)")
     what.add_argument("--since", type=utc_hour, help="first archive hour to read, UTC (2026-11-23T10)")
     what.add_argument("--until", type=utc_hour, help="last archive hour to read, UTC (default: --since)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import stat
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,7 +125,14 @@ def test_presigned_uploads_are_held_to_their_policy(stack: RunningStack, data_di
     got = s3.get_object(Bucket=bucket, Key=fields["key"])
     assert (got["Body"].read(), got["ContentType"]) == (JPEG, "image/jpeg")
     # The site shows it through the presigned GET URL (an <img>, which sends no Origin).
-    link = requests.get(f"{stack.api}/recordings/{recording_id}", headers=owner, timeout=30).json()["screenshotUrl"]
+    # The API learns of the screenshot from S3's object-created notification (as on AWS).
+    link = None
+    deadline = time.monotonic() + 30
+    while link is None and time.monotonic() < deadline:
+        link = requests.get(f"{stack.api}/recordings/{recording_id}", headers=owner, timeout=30).json()["screenshotUrl"]
+        if link is None:
+            time.sleep(0.25)
+    assert link is not None, "the screenshot's notification never reached the recording"
     shown = requests.get(link, timeout=30)
     assert shown.content == JPEG
     # A link to another key with the same signature is not one the stack signed.

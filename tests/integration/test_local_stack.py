@@ -275,8 +275,7 @@ def test_recordings_survive_a_restart_go_on_after_it_and_rebuild_from_the_archiv
                 str(data_dir),
                 "--aws-port",
                 again.aws.rsplit(":", 1)[1],
-                "--recording",
-                recording_id,
+                f"--recording={recording_id}",  # an id may start with "-"
                 "--owner",
                 owner_id(http),
             ]

@@ -56,7 +56,8 @@ def test_one_recording_is_rebuilt_from_the_archive_and_reads_back_identically(
     assert lose_chunks(bucket_keys, owner, recording_id)
     assert read_events(client, recording_id) == []
 
-    status, report = run(capsys, "--recording", recording_id, "--owner", owner)
+    # "=" form: a random id may start with "-", which argparse would take for an option.
+    status, report = run(capsys, f"--recording={recording_id}", "--owner", owner)
     assert status == 0
     assert report["target"] == {"bucket": NAMES.bucket, "table": NAMES.table, "region": "us-east-1", "endpoint": None}
     assert report["recording"] == {"owner": owner, "id": recording_id}
@@ -69,7 +70,7 @@ def test_one_recording_is_rebuilt_from_the_archive_and_reads_back_identically(
 
     # A rerun rewrites the same keys: nothing new is stored, nothing is served twice.
     keys = bucket_keys(layout.events_prefix(owner, recording_id))
-    assert run(capsys, "--recording", recording_id, "--owner", owner)[0] == 0
+    assert run(capsys, f"--recording={recording_id}", "--owner", owner)[0] == 0
     assert bucket_keys(layout.events_prefix(owner, recording_id)) == keys
     assert read_events(client, recording_id) == stream
 
