@@ -22,7 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = start_stack(tmp_path_factory.mktemp("e2e") / "data")
     try:
@@ -31,7 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -58,7 +58,7 @@ class _Quiet(SimpleHTTPRequestHandler):
         return
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def other_origin() -> Iterator[str]:
     """A second origin serving an ordinary page (and a CSP-strict copy at /strict)."""
     handler = type("Handler", (_Quiet,), {"csp": "script-src 'self' 'unsafe-inline'"})
