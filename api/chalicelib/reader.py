@@ -6,6 +6,12 @@ path) and, once it was idle, compacted generations (``compacted.py``). The reade
 the prefix once, takes the newest committed generation (the one with an index), reads
 every chunk not folded into it, drops batches it already holds and repeated records,
 joins parts, and pages the events out by (seq, position) as JSON lines.
+
+A compacted recording is read in one round trip: its data object (which ends with a copy
+of its index) and every listed chunk are fetched together, and chunks the index says are
+folded are left out. Once compaction has removed them, as it does right after its
+commit, that is one GET. The separate index is read only when the listing cannot name
+the generation's one data object (a race left two) or the object carries no copy.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from . import layout, records, settings, validation
+from . import compacted, layout, records, settings, validation
 from .compacted import CompactedIndex
 from .errors import NotAcceptableError
 from .recordings import Recordings, RecordingStore
@@ -111,6 +117,20 @@ class Listing:
     # (generation, key) of every index listed
     indexes: tuple[tuple[int, str], ...] = ()
 
+    @property
+    def data_key(self) -> str | None:
+        """The committed generation's data object, when exactly one of that generation is listed."""
+        if not self.indexes:
+            return None
+        latest = self.indexes[-1][0]
+        keys = [key for number, key in self.data if number == latest]
+        return keys[0] if len(keys) == 1 else None
+
+    @property
+    def generation(self) -> int:
+        """The newest committed generation (0: none)."""
+        return self.indexes[-1][0] if self.indexes else 0
+
 
 @dataclass(kw_only=True)
 class Contents:
@@ -200,15 +220,10 @@ class EventReader:
         return _relisting(lambda: self._contents(owner, recording_id, self.listing(owner, recording_id)))
 
     def _contents(self, owner: str, recording_id: str, listing: Listing) -> Contents:
-        index = self.index(listing.index_key) if listing.index_key else None
-        folded = index.folded if index else frozenset()
-        keys = [key for key in listing.chunks if key not in folded]
-        if index is not None:
-            keys.insert(0, index.data_key)
-        bodies = self._map(keys)
+        index, data, bodies = self._compacted_and_chunks(listing)
         contents = Contents(index=index)
         if index is not None:
-            contents.events.update(_compacted_events(index, bodies.pop(0)))
+            contents.events.update(_compacted_events(index, data))
         parts: list[records.RecordPart] = []
         for body in bodies:
             parts.extend(
@@ -223,6 +238,25 @@ class EventReader:
             (part.received for part in parts if part.seq in contents.incomplete), default=0
         )
         return contents
+
+    def _compacted_and_chunks(self, listing: Listing) -> tuple[CompactedIndex | None, bytes, list[bytes]]:
+        """The committed generation's index and data, and the bodies of the chunks not folded into it."""
+        if listing.index_key is None:
+            return None, b"", self._map(list(listing.chunks))
+        guess = listing.data_key
+        if guess is not None:
+            fetched = self._map([guess, *listing.chunks])
+            index = compacted.trailing_index(fetched[0])
+            if index is not None and index.generation == listing.generation and index.data_key == guess:
+                return (
+                    index,
+                    fetched[0],
+                    [body for key, body in zip(listing.chunks, fetched[1:], strict=True) if key not in index.folded],
+                )
+        index = self.index(listing.index_key)
+        keys = [index.data_key, *(key for key in listing.chunks if key not in index.folded)]
+        fetched = self._map(keys)
+        return index, fetched[0], fetched[1:]
 
     def payloads(self, owner: str, recording_id: str) -> dict[int, bytes]:
         """Payloads of the batches held in chunk objects (not yet compacted), by seq."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import layout, records, settings
+from chalicelib import compacted, layout, records, settings
 from chalicelib.aws import get_store
 from chalicelib.compaction import Compactor
 from chalicelib.reader import EventReader
@@ -97,7 +97,7 @@ def assert_compacted(owner: str, recording_id: str, bucket_keys: Any, *, generat
     assert int(current["compactedGeneration"]) == generation
 
 
-def test_an_idle_recording_becomes_one_object_of_its_events_read_with_two_gets(
+def test_an_idle_recording_becomes_one_object_of_its_events_read_with_one_get(
     client: Any, deliver: Any, owner: str, aws: Any, bucket_keys: Any
 ) -> None:
     recording_id = create_recording(client)
@@ -115,11 +115,62 @@ def test_an_idle_recording_becomes_one_object_of_its_events_read_with_two_gets(
     calls: list[str] = []
     get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
     assert fresh_read(client, recording_id) == before  # byte for byte
-    assert calls.count("GetObject") == 2  # the index, then the data
+    assert calls.count("GetObject") == 1  # the data object, which ends with its index
     # The object is an export as it stands: plain gzip of the events' JSON lines.
     data_key = keys_of(owner, recording_id, bucket_keys)["data"][0]
     body = aws.client("s3").get_object(Bucket=NAMES.bucket, Key=data_key)["Body"].read()
     assert gzip.decompress(body) == before
+
+
+def test_a_compacted_object_written_without_its_index_copy_is_read_through_the_index(
+    client: Any, deliver: Any, owner: str, aws: Any, bucket_keys: Any
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, 1, 2, deliver=deliver)
+    before = fresh_read(client, recording_id)
+    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    # As generations were written before data objects carried a copy of their index.
+    s3 = aws.client("s3")
+    data_key = keys_of(owner, recording_id, bucket_keys)["data"][0]
+    body = s3.get_object(Bucket=NAMES.bucket, Key=data_key)["Body"].read()
+    index = compacted.trailing_index(body)
+    assert index is not None
+    s3.put_object(Bucket=NAMES.bucket, Key=data_key, Body=body[: index.stored_bytes])
+
+    calls: list[str] = []
+    get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    assert fresh_read(client, recording_id) == before
+    assert calls.count("GetObject") == 2  # the data, then its index, then nothing else
+    # The next generation writes the copy again.
+    send(client, recording_id, 3, deliver=deliver)
+    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    calls.clear()
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 2, 3)
+    assert calls.count("GetObject") == 1
+
+
+
+def test_objects_the_earlier_firehose_path_wrote_are_read_in_order_and_compacted(
+    client: Any, aws: Any, owner: str, bucket_keys: Any
+) -> None:
+    # Before the stream consumer, Firehose partitioned the stream by recording into the
+    # same prefix: objects named by its delivery stream and time, GZIP, one record a line.
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, 1)
+    shard, earlier = next(iter(shard_records(aws).items()))
+    old_key = layout.events_prefix(owner, recording_id) + "rrweb-dev-delivery-1-2026-11-20-10-00-00-3f1c9a2e.gz"
+    body = gzip.compress(b"".join(record["Data"] for record in earlier))
+    aws.client("s3").put_object(Bucket=NAMES.bucket, Key=old_key, Body=body)
+    send(client, recording_id, 2)
+    later = [record for record in shard_records(aws)[shard] if record not in earlier]
+    assert invoke(aws, shard, later) == {"batchItemFailures": []}
+    assert len(keys_of(owner, recording_id, bucket_keys)["chunks"]) == 2
+
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
+    result = get_store().compactor.compact(owner, recording_id)
+    assert (result.outcome, result.events) == ("compacted", 6)
+    assert old_key not in bucket_keys(layout.events_prefix(owner, recording_id))
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
 
 
 class CrashedError(Exception):
