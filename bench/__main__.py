@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 from bench import browser, compaction, durability, first_frame, ingest, latency, limits, read, scale
+from bench.results_file import RESULTS
 from chalicelib import limits as limits_module
-
-RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
 def scale_targets(figures: dict) -> dict[str, bool]:

@@ -22,7 +22,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench import workload
+from bench import results_file, workload
 from bench.harness import OWNER, InProcessStack, S3Meter, in_process_stack, post
 from chalicelib import compacted, layout
 
@@ -170,7 +170,7 @@ def run() -> dict[str, Any]:
         },
     }
     figures["targets_met"] = {
-        "one_data_object_read_after": after_all["gets"] == 2 and after_all["lists"] == 1,
+        "one_object_read_after": after_all["gets"] == 1 and after_all["lists"] == 1,
         f"read_min_{TARGET_SPEEDUP}x_faster": figures["speedup_read_all"] >= TARGET_SPEEDUP,
         "compacted_max_1_1x_gzip6": figures["bytes"]["compacted_vs_gzip6"] <= TARGET_GZIP_RATIO,
     }
@@ -181,14 +181,14 @@ def run() -> dict[str, Any]:
     )
     print(
         f"compaction: every event once (EventReader.contents): before {before_all['gets']} GETs + "
-        f"{before_all['lists']} LIST, {before_all['seconds']:.2f} s; after {after_all['gets']} GETs (the data object "
-        f"and its index) + {after_all['lists']} LIST, {after_all['seconds']:.2f} s = "
+        f"{before_all['lists']} LIST, {before_all['seconds']:.2f} s; after {after_all['gets']} GET (the data object, "
+        f"which ends with its index) + {after_all['lists']} LIST, {after_all['seconds']:.2f} s = "
         f"{figures['speedup_read_all']}x faster"
     )
     print(
         f"compaction: page by page as GET /events serves it: before {b['gets']} GETs + {b['lists']} LISTs, "
-        f"{b['seconds']:.2f} s ({before_pages} pages); after {a['gets']} GETs (the data object once, its index on "
-        f"every page) + {a['lists']} LISTs, {a['seconds']:.2f} s = {figures['speedup']}x faster (gzip of the "
+        f"{b['seconds']:.2f} s ({before_pages} pages); after {a['gets']} GETs (the data object, once "
+        f"per page) + {a['lists']} LISTs, {a['seconds']:.2f} s = {figures['speedup']}x faster (gzip of the "
         "response costs the same before and after)"
     )
     print(
@@ -201,7 +201,8 @@ def run() -> dict[str, Any]:
         f"{c.get('other', {})}"
     )
     print(
-        f"compaction: stored {size['compacted']} bytes (+ {size['index']} of index) vs gzip -6 of the same JSON "
+        f"compaction: stored {size['compacted']} bytes, its index's copy included (+ {size['index']} of the "
+        f"separate index) vs gzip -6 of the same JSON "
         f"lines {gzip6} = {size['compacted_vs_gzip6']}x; the {len(chunks)} chunks it replaced held {chunk_bytes} "
         f"bytes ({size['chunks_vs_compacted']}x the compacted object)"
     )
@@ -209,4 +210,4 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    run()
+    results_file.merge("compaction", run(), command="python -m bench.compaction")

@@ -31,12 +31,12 @@ from typing import Any
 import requests
 from playwright.sync_api import Browser, Route, sync_playwright
 
+from bench import results_file
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.conftest import LOAD_ENV, RunningStack, start_stack
 from tests.support.accounts import PASSWORD, sign_up_and_in
 from tests.support.rrweb_stream import StreamBuilder
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
 EVENTS = 120_000
 MINUTES = 30
 RUNS = 5
@@ -388,18 +388,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         figures = run(Path(tmp), runs=args.runs, baseline=args.baseline, baseline_label=args.baseline_label)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["first_frame"] = {
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "python -m bench.first_frame" + (" --baseline <replay.js>" if args.baseline else ""),
-        **figures,
-    }
-    results.setdefault("targets_met", {}).update(
-        {f"first_frame_{name}": met for name, met in figures["targets_met"].items()}
-    )
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"targets: {figures['targets_met']}")
-    print(f"merged into {RESULTS} under 'first_frame'")
+    command = "python -m bench.first_frame" + (" --baseline <replay.js>" if args.baseline else "")
+    results_file.merge("first_frame", figures, command=command)
 
 
 if __name__ == "__main__":
