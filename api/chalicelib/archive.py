@@ -103,7 +103,9 @@ class Archive:
                     result.skipped_deleted += len(lines)
                     continue
                 write_chunk(s3=self._s3, bucket=self._bucket, item=item, name=name, lines=lines)
-                # Counted already when they first arrived; compaction must fold them in.
+                # Not counted here: most were counted when they first arrived, and the
+                # next compaction (rescheduled now) replaces the event and batch counts
+                # with exact ones for whatever the rebuild brought back.
                 self._store.reschedule_compaction(*pair)
                 result.records += len(lines)
                 result.chunks += 1
@@ -111,7 +113,12 @@ class Archive:
         return result
 
     def rebuild_recording(self, owner: str, recording: str) -> RebuildResult:
-        """Rebuild one recording from the archive hours its item says it was written in."""
+        """Rebuild one recording from the archive hours its item says it was written in.
+
+        Those hours run from its creation to its last counted chunk (plus Firehose's
+        delivery slack). Records the consumer never counted after that (an outage longer
+        than the stream keeps records) lie later: rebuild them by hours, with ``--since``.
+        """
         item = self._store.get(owner, recording)
         if item is None:
             return RebuildResult()
