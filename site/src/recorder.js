@@ -7,6 +7,7 @@
  *   maskAllInputs: true,              // privacy: input values masked unless the element has data-rr-unmask
  *   flushIntervalMs: 10000,           // no event waits longer than this to be sent, unless watched live
  *   liveFlushMs: 2000,                // ...and no longer than this while someone watches it live
+ *   firstFlushMs: 1000,               // a new recording's first batch leaves this soon (listed, watchable)
  *   maxBatchEvents: 1000,             // ...or as soon as this many events are waiting
  *   maxBatchBytes: 128 * 1024,        // ...or this many JSON bytes (snapshots, mutations, inputs, logs measured)
  *   maxPendingBytes: 8 * 1024 * 1024, // unsent incremental events kept while the API does not take them
@@ -55,7 +56,11 @@
  * empty and fires flushIntervalMs later, so every event leaves within that bound, an
  * active page sends at most one batch per interval, and an idle page sends nothing and
  * keeps no timer running. Each page's first flush creates the recording (or, in a session,
- * adds this page view to it) and carries the first batch. A failed batch is retried with
+ * adds this page view to it) and carries the first batch. A new recording's first batch
+ * (its full snapshot) leaves after firstFlushMs instead, so the recording is listed and
+ * can be watched live a second after the visitor arrives; the clock then runs from the
+ * next event as usual, so a minute still holds one flush per interval. A page continuing
+ * a session's recording, already listed, waits the usual interval. A failed batch is retried with
  * the same seq (the API stores a seq once). When the page is hidden or left, what is waiting
  * goes out at once through sendBeacon, compressed synchronously (fflate) to fit the
  * browser's 64 KB budget for such requests; a batch too big for that budget is never kept
@@ -507,6 +512,7 @@ export function startRecording(options, env = {}) {
     maskAllInputs: true,
     flushIntervalMs: 10000,
     liveFlushMs: 2000,
+    firstFlushMs: 1000,
     maxBatchEvents: 1000,
     maxBatchBytes: 128 * 1024,
     maxPendingBytes: 8 * 1024 * 1024,
@@ -562,11 +568,13 @@ export function startRecording(options, env = {}) {
   // reuses a seq the API already stored, and events stay ordered across pages.
   let seq = Math.max(view * 1000, session.nextSeq);
   session.nextSeq = seq;
-  let persistedAt = 0;
+  // The activity time last written: a touch rewrites it once it is a second stale, however
+  // recently something else (a flush) persisted the session.
+  let persistedActivity = 0;
   let ended = false; // stop() ended the session: what is kept no longer names a recording
   function persist() {
     if (!kept) return;
-    persistedAt = now();
+    persistedActivity = session.lastActivity;
     try {
       kept.setItem(SESSION_KEY, JSON.stringify(ended ? { ...session, id: null } : session));
     } catch (_) {
@@ -692,13 +700,16 @@ export function startRecording(options, env = {}) {
   // The flush clock: due flushInterval() after the oldest waiting event arrived. Re-armed
   // when live mode changes, so a watcher does not wait out a 10 s clock already running.
   const flushInterval = () => (live ? Math.min(config.flushIntervalMs, config.liveFlushMs) : config.flushIntervalMs);
+  // Until a new recording's first batch is taken: it leaves early (see Sending).
+  let announced = Boolean(continues);
+  const flushDelay = () => (announced ? flushInterval() : Math.min(config.firstFlushMs, flushInterval()));
 
   function schedule() {
     clearTimeout(flushTimer);
     flushTimer = null;
     // stop() drains what teardown still emits itself.
     if (!buffer.length || stopped) return;
-    flushTimer = setTimeout(flush, Math.max(0, bufferSince + flushInterval() - now()));
+    flushTimer = setTimeout(flush, Math.max(0, bufferSince + flushDelay() - now()));
   }
 
   function setLive(value) {
@@ -711,6 +722,7 @@ export function startRecording(options, env = {}) {
     clearTimeout(flushTimer);
     flushTimer = null;
     if (!buffer.length) return;
+    announced = true;
     const batch = {
       seq: seq++,
       events: buffer,
@@ -997,7 +1009,7 @@ export function startRecording(options, env = {}) {
 
   function touch(at) {
     session.lastActivity = at;
-    if (at - persistedAt > 1000) persist();
+    if (at - persistedActivity > 1000) persist();
   }
 
   function take(emitted) {

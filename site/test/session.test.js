@@ -54,6 +54,22 @@ test("activity, not DOM changes, keeps a session alive; after sessionIdleMs with
   assert.equal(stored(storage).id, third.recorder.id);
 });
 
+test("a page continuing a session waits the full interval: only a new recording sends its first batch early", async (t) => {
+  useClock(t);
+  const storage = new MemoryStorage();
+  const first = openPage({}, { storage });
+  await advance(1000);
+  assert.equal(first.api.requests.length, 1, "the new recording is created after firstFlushMs");
+  first.record.emit(click());
+  const second = openPage({}, { storage });
+  assert.equal(second.recorder.id, first.recorder.id);
+  await advance(9999);
+  assert.equal(second.api.requests.length, 0, "already listed: nothing to announce");
+  await advance(1);
+  assert.equal(second.api.requests.length, 1);
+  assert.equal(second.api.requests[0].path, "/recordings", "the page view is added by its first flush");
+});
+
 test("a session older than sessionMaxMs ends even while the visitor is active", async (t) => {
   useClock(t);
   const storage = new MemoryStorage();

@@ -29,9 +29,10 @@ const states = (statuses) => statuses.map((s) => s.state).filter((state, i, all)
 test("the first flush creates the recording with the page's fields; later batches follow in seq order", async (t) => {
   useClock(t);
   const page = openPage();
-  await advance(9999);
-  assert.equal(page.api.requests.length, 0, "nothing leaves before flushIntervalMs");
+  await advance(999);
+  assert.equal(page.api.requests.length, 0, "nothing leaves before firstFlushMs");
   await advance(1);
+  assert.equal(page.api.requests.length, 1, "a new recording's first batch leaves after firstFlushMs");
   page.record.emit(click());
   await page.recorder.flush();
   page.record.emit(click());
@@ -63,6 +64,27 @@ test("the first flush creates the recording with the page's fields; later batche
   assert.equal(status.acknowledged, 3);
   assert.equal(status.pending, 0);
   assert.equal(status.lastError, null);
+});
+
+test("after a new recording's early first batch, events wait flushIntervalMs: a minute holds one flush per interval", async (t) => {
+  useClock(t);
+  const page = openPage();
+  const sentAt = [];
+  page.api.answer = (request, api) => {
+    sentAt.push(Date.now() - START);
+    return api.acknowledge(request);
+  };
+  for (let at = 0; at < 60_000; at += 500) {
+    await advance(500);
+    page.record.emit(click());
+  }
+  assert.equal(sentAt[0], 1000);
+  assert.deepEqual(
+    sentAt.slice(1).map((at, i) => at - sentAt[i]),
+    Array(sentAt.length - 1).fill(10_000),
+    "then a flush every 10 s, counted from the first event after the previous one",
+  );
+  assert.equal(sentAt.length, 6, "six requests in the first minute, as with no early batch");
 });
 
 test("408, 429, 5xx and no answer are retried with the same seq, after Retry-After or a growing backoff", async (t) => {
