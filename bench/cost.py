@@ -62,6 +62,11 @@ APIGW_TIERS = ((333e6, 3.50), (667e6, 2.80), (19e9, 2.38), (math.inf, 1.51))
 # active page posts 6 batches a minute; while someone watches live it flushes every 2 s,
 # which this model leaves out (few recordings are watched as they happen).
 FLUSH_SECONDS = 10
+# A new recording's first batch leaves after 1 s (firstFlushMs), and the flushes after it
+# follow 9 s earlier than they would have: on average that adds 1 - 1/10 of a request
+# per recording.
+FIRST_FLUSH_SECONDS = 1
+EARLY_POSTS_PER_RECORDING = 1 - FIRST_FLUSH_SECONDS / FLUSH_SECONDS
 # Assumption: the average recording (one visitor's visit) lasts 5 minutes. It sets how
 # many recordings a month holds, so the per-recording costs: compaction, the screenshot,
 # one replay each.
@@ -198,13 +203,14 @@ def traffic(minutes: int, settings: StackSettings, volume: PerMinute) -> Traffic
     Evenly spread traffic is the most invocations it can cause; daily peaks fill
     batches fuller, so fewer.
     """
-    posts = minutes * volume.posts
+    recordings = minutes / RECORDING_MINUTES
+    posts = minutes * volume.posts + recordings * EARLY_POSTS_PER_RECORDING
     shards = ON_DEMAND_SHARDS if settings.kinesis_mode == "on-demand" else settings.kinesis_shards
     slots = shards * settings.consumer_parallelization
     window = max(settings.consumer_batching_window_seconds, 1)
     # Per slot and window, the chance that at least one record arrived (Poisson): a
     # quiet stack invokes once per batch, a busy one once per window per slot.
-    rate = volume.records * minutes / SECONDS_PER_MONTH / slots
+    rate = posts * (volume.records / volume.posts) / SECONDS_PER_MONTH / slots
     invocations = slots * SECONDS_PER_MONTH / window * -math.expm1(-rate * window)
     # A window shorter than the flush sees one batch of a recording at most; a longer
     # one gathers window / flush batches of it into one object.
@@ -212,7 +218,7 @@ def traffic(minutes: int, settings: StackSettings, volume: PerMinute) -> Traffic
     return Traffic(
         minutes=minutes,
         posts=posts,
-        recordings=minutes / RECORDING_MINUTES,
+        recordings=recordings,
         invocations=min(invocations, chunk_puts),
         chunk_puts=chunk_puts,
     )
@@ -446,7 +452,8 @@ def table(stack: str = "prod") -> str:
         f"{settings.retention_days} days (archive {settings.archive_retention_days}). Per recorded minute: "
         f"{volume.posts:.0f} POSTs (a {FLUSH_SECONDS} s flush), {volume.raw_bytes / 1024:.0f} KiB of rrweb JSON, "
         f"{volume.chunk_bytes / 1024:.0f} KiB in chunks, {volume.compacted_bytes / 1024:.0f} KiB once compacted. "
-        f"Recordings of {RECORDING_MINUTES} minutes, each compacted once and replayed once. At "
+        f"Recordings of {RECORDING_MINUTES} minutes, each compacted once and replayed once, each adding "
+        f"{EARLY_POSTS_PER_RECORDING:.1f} POSTs for its first batch sent after {FIRST_FLUSH_SECONDS} s. At "
         f"{MINUTES[-1]:,} minutes the consumer runs {busiest.invocations / 1e6:.1f} million times for "
         f"{busiest.chunk_puts / 1e6:.0f} million objects. Prices: {PRICES_AS_OF}."
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.cost import (
+    FIRST_FLUSH_SECONDS,
     FLUSH_SECONDS,
     MINUTES,
     RECORDING_MINUTES,
@@ -50,6 +51,8 @@ def test_the_model_flushes_as_the_recorder_does(volume: PerMinute) -> None:
     recorder = (ROOT / "site" / "src" / "recorder.js").read_text()
     (default,) = set(re.findall(r"flushIntervalMs: (\d+),", recorder))
     assert int(default) == FLUSH_SECONDS * 1000
+    (first,) = set(re.findall(r"firstFlushMs: (\d+),", recorder))
+    assert int(first) == FIRST_FLUSH_SECONDS * 1000
     assert round(volume.posts) == 60 // FLUSH_SECONDS
 
 
