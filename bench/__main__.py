@@ -61,7 +61,6 @@ def main() -> None:
         **{f"compaction_{name}": met for name, met in compaction_figures["targets_met"].items()},
         **{f"live_tail_{name}": met for name, met in latency_figures["targets_met"].items()},
         **{f"browser_{name}": met for name, met in browser_figures.get("targets_met", {}).items()},
-        "browser_bytes_min_5x_fewer": (browser_figures["bytes_ratio"] or 0) >= 5,
         **{f"first_frame_{name}": met for name, met in first_frame_figures["targets_met"].items()},
         "worst_accepted_request_max_64mb": limit_figures["worst_accepted_peak_mb"] <= 64,
         "load_acknowledged_all_readable": durability_figures["steady"]["acknowledged_lost"] == 0,

@@ -18,7 +18,6 @@ timestamp to the moment the watcher's player casts it (one machine, one clock).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -216,6 +215,7 @@ def run(tmp: Path) -> dict[str, Any]:
     result["targets_met"] = {
         "requests_per_minute_unwatched_max_6": result["requests_per_minute_unwatched"] <= 6,
         "live_click_to_screen_p95_max_4s": live["clicks_shown"] == LIVE_CLICKS and live["click_to_screen_s_p95"] <= 4,
+        "bytes_min_5x_fewer": (result["bytes_ratio"] or 0) >= 5,
     }
     print(
         f"browser: {result['session_seconds']} s on the demo page, {event_count} events: "
@@ -238,5 +238,7 @@ def run(tmp: Path) -> dict[str, Any]:
 if __name__ == "__main__":
     import tempfile
 
+    from bench import results_file
+
     with tempfile.TemporaryDirectory() as tmp:
-        print(json.dumps(run(Path(tmp)), indent=2))
+        results_file.merge("browser", run(Path(tmp)), command="python -m bench.browser")
