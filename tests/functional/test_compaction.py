@@ -149,7 +149,6 @@ def test_a_compacted_object_written_without_its_index_copy_is_read_through_the_i
     assert calls.count("GetObject") == 1
 
 
-
 def test_objects_the_earlier_firehose_path_wrote_are_read_in_order_and_compacted(
     client: Any, aws: Any, owner: str, bucket_keys: Any
 ) -> None:
