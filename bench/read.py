@@ -70,6 +70,20 @@ def stored_objects(s3: Any, bucket: str, owner: str, recording_id: str) -> list[
     return [entry for page in pages for entry in page.get("Contents", [])]
 
 
+def read_targets(figures: dict[str, Any]) -> dict[str, bool]:
+    """The read benchmark's targets: at least 3x the sequential baseline, and a recording above 6 MB whole."""
+    read = figures["read"]
+    return {
+        "speedup_min_3x": read["speedup_gzip"] >= 3,
+        "above_6mb_complete": read["complete"] and read["events_json_mb"] > 6,
+    }
+
+
+def storage_targets(figures: dict[str, Any]) -> dict[str, bool]:
+    """Stored bytes: at least 5x fewer than the events as JSON lines, once compacted."""
+    return {"min_5x_fewer_bytes": figures["storage"]["ratio"] >= 5}
+
+
 def run() -> dict[str, Any]:
     """Read and storage figures."""
     posted = workload.recording(pages=5, incremental=2000, batch_events=20)[:CHUNKS]
@@ -143,4 +157,12 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    run()
+    from bench import results_file
+
+    figures = run()
+    results_file.merge(
+        "read", {**figures["read"], "targets_met": read_targets(figures)}, command="python -m bench.read"
+    )
+    results_file.merge(
+        "storage", {**figures["storage"], "targets_met": storage_targets(figures)}, command="python -m bench.read"
+    )

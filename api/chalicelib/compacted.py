@@ -10,19 +10,11 @@ The index (a small JSON object beside it) says which batches (seqs) the data hol
 how many events each, where every block starts, the digest of the inflated lines, and
 which chunk objects were folded in. It is written last, and only if no index of that
 generation exists yet: its presence is what makes the generation real.
-
-The data object also ends with a copy of its index, so reading a compacted recording
-whole is one GET: a last gzip member that inflates to nothing and carries the index as
-its header's comment (RFC 1952's FCOMMENT, which ``zcat``, Python's ``gzip`` and zlib
-skip). The export stays plain events; the separate index stays the commit point and what
-``/blocks`` reads (it is small, the data object is not).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import struct
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -31,12 +23,6 @@ import orjson
 
 VERSION = 1
 _LEVEL = 6
-# The trailer member's fixed header: magic, deflate, FCOMMENT only, no time, no extra
-# flags, unknown OS. Its comment is ASCII JSON (no byte 0x8b, no NUL), so the last
-# occurrence of this header in an object is the trailer's.
-_TRAILER_HEADER = b"\x1f\x8b\x08\x10" + struct.pack("<I", 0) + b"\x00\xff"
-# After the comment: its NUL, an empty final deflate block, CRC-32 and length of nothing.
-_TRAILER_END = b"\x00" + b"\x03\x00" + struct.pack("<II", 0, 0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,25 +49,19 @@ class CompactedIndex:
 
     def to_json(self) -> bytes:
         """The index as stored."""
-        return orjson.dumps(self._fields())
-
-    def trailer(self) -> bytes:
-        """The gzip member that ends the data object: no data, this index as its comment."""
-        comment = json.dumps(self._fields(), ensure_ascii=True, separators=(",", ":"))
-        return _TRAILER_HEADER + comment.encode("ascii") + _TRAILER_END
-
-    def _fields(self) -> dict[str, Any]:
-        return {
-            "v": VERSION,
-            "generation": self.generation,
-            "data": self.data_key,
-            "seqs": [list(pair) for pair in self.seqs],
-            "blocks": [{"offset": b.offset, "length": b.length, "events": b.events} for b in self.blocks],
-            "folded": sorted(self.folded),
-            "sha256": self.sha256,
-            "events": self.events,
-            "storedBytes": self.stored_bytes,
-        }
+        return orjson.dumps(
+            {
+                "v": VERSION,
+                "generation": self.generation,
+                "data": self.data_key,
+                "seqs": [list(pair) for pair in self.seqs],
+                "blocks": [{"offset": b.offset, "length": b.length, "events": b.events} for b in self.blocks],
+                "folded": sorted(self.folded),
+                "sha256": self.sha256,
+                "events": self.events,
+                "storedBytes": self.stored_bytes,
+            }
+        )
 
     @classmethod
     def from_json(cls, body: bytes) -> CompactedIndex:
@@ -134,22 +114,6 @@ def encode(lines: list[bytes], *, block_bytes: int) -> Encoded:
         body += member
         start = end
     return Encoded(body=bytes(body), blocks=tuple(blocks), sha256=digest.hexdigest(), events=len(lines))
-
-
-def trailing_index(body: bytes) -> CompactedIndex | None:
-    """The index a data object ends with, or None (an object written without one)."""
-    if not body.endswith(_TRAILER_END):
-        return None
-    at = body.rfind(_TRAILER_HEADER)
-    if at < 0:
-        return None
-    try:
-        index = CompactedIndex.from_json(body[at + len(_TRAILER_HEADER) : -len(_TRAILER_END)])
-    except (ValueError, KeyError, TypeError):
-        return None
-    # The blocks must end exactly where the trailer starts, or this is not the trailer.
-    end = index.blocks[-1].offset + index.blocks[-1].length if index.blocks else 0
-    return index if end == at else None
 
 
 def decode(body: bytes) -> bytes:

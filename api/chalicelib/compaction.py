@@ -9,9 +9,8 @@ requests: it is returned once and leaves the index when compacted.
 Compacting one recording, in steps that each leave the recording fully readable:
 
 1. read it all (the newest compacted generation plus every chunk not folded into it);
-2. write generation g+1 (``compacted.py``: the events, then a copy of the index) under
-   a key named by its digest;
-3. read it back and check the digest, the event count and the copy of the index;
+2. write generation g+1 (``compacted.py``) under a key named by its digest;
+3. read it back and check the digest and the event count;
 4. commit: create the index of g+1, only if none exists (a concurrent run that loses
    this race stops here and deletes nothing);
 5. delete the chunks it folded and the older generation;
@@ -157,6 +156,8 @@ class Compactor:
             [line + b"\n" for seq in seqs for line in contents.events[seq]], block_bytes=self._block_bytes
         )
         data_key = layout.compacted_data_key(owner, recording_id, generation, encoded.sha256[:16])
+        self._s3.put_object(Bucket=self._bucket, Key=data_key, Body=encoded.body, ContentType="application/gzip")
+        self._verify(data_key, encoded)
         index = CompactedIndex(
             generation=generation,
             data_key=data_key,
@@ -165,13 +166,8 @@ class Compactor:
             folded=folded_before | frozenset(new_chunks),
             sha256=encoded.sha256,
             events=encoded.events,
-            # the events' blocks; the object also holds the copy of this index after them
             stored_bytes=len(encoded.body),
         )
-        # The data ends with a copy of its index, so a whole read is one GET (compacted.py).
-        body = encoded.body + index.trailer()
-        self._s3.put_object(Bucket=self._bucket, Key=data_key, Body=body, ContentType="application/gzip")
-        self._verify(data_key, body, index)
         index_key = layout.compacted_index_key(owner, recording_id, generation)
         if not self._commit(index_key, index):
             self._discard_loser(index_key, data_key)
@@ -185,23 +181,18 @@ class Compactor:
             generation=generation,
             events=encoded.events,
             folded=len(new_chunks),
-            stored_bytes=len(body),
+            stored_bytes=len(encoded.body),
         )
 
-    def _verify(self, key: str, written: bytes, index: CompactedIndex) -> None:
+    def _verify(self, key: str, encoded: compacted.Encoded) -> None:
         body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         digest = hashlib.sha256()
         events = 0
-        for block in index.blocks:
+        for block in encoded.blocks:
             data = zlib.decompress(body[block.offset : block.offset + block.length], wbits=31)
             digest.update(data)
             events += data.count(b"\n")
-        if (
-            body != written
-            or digest.hexdigest() != index.sha256
-            or events != index.events
-            or compacted.trailing_index(body) != index
-        ):
+        if body != encoded.body or digest.hexdigest() != encoded.sha256 or events != encoded.events:
             raise CompactionError(f"{key} did not read back as written; its chunks are kept")
 
     def _commit(self, key: str, index: CompactedIndex) -> bool:

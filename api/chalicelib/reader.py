@@ -7,11 +7,12 @@ the prefix once, takes the newest committed generation (the one with an index), 
 every chunk not folded into it, drops batches it already holds and repeated records,
 joins parts, and pages the events out by (seq, position) as JSON lines.
 
-A compacted recording is read in one round trip: its data object (which ends with a copy
-of its index) and every listed chunk are fetched together, and chunks the index says are
-folded are left out. Once compaction has removed them, as it does right after its
-commit, that is one GET. The separate index is read only when the listing cannot name
-the generation's one data object (a race left two) or the object carries no copy.
+A compacted recording is read in one round trip: its index, its data object (the one the
+listing shows for that generation) and every listed chunk are fetched together, and the
+chunks the committed index names as folded are left out. Once compaction has removed
+them, as it does right after its commit, that is two GETs: the index and the data. The
+index is always the committed one: a data object alone says nothing about whether its
+generation was committed (a lost race writes one too).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from . import compacted, layout, records, settings, validation
+from . import layout, records, settings, validation
 from .compacted import CompactedIndex
 from .errors import NotAcceptableError
 from .recordings import Recordings, RecordingStore
@@ -119,17 +120,13 @@ class Listing:
 
     @property
     def data_key(self) -> str | None:
-        """The committed generation's data object, when exactly one of that generation is listed."""
+        """The newest committed generation's data object, if exactly one of that generation is
+        listed: a guess, fetched beside the index, which says which object it committed."""
         if not self.indexes:
             return None
         latest = self.indexes[-1][0]
         keys = [key for number, key in self.data if number == latest]
         return keys[0] if len(keys) == 1 else None
-
-    @property
-    def generation(self) -> int:
-        """The newest committed generation (0: none)."""
-        return self.indexes[-1][0] if self.indexes else 0
 
 
 @dataclass(kw_only=True)
@@ -244,19 +241,41 @@ class EventReader:
         if listing.index_key is None:
             return None, b"", self._map(list(listing.chunks))
         guess = listing.data_key
-        if guess is not None:
-            fetched = self._map([guess, *listing.chunks])
-            index = compacted.trailing_index(fetched[0])
-            if index is not None and index.generation == listing.generation and index.data_key == guess:
-                return (
-                    index,
-                    fetched[0],
-                    [body for key, body in zip(listing.chunks, fetched[1:], strict=True) if key not in index.folded],
-                )
-        index = self.index(listing.index_key)
-        keys = [index.data_key, *(key for key in listing.chunks if key not in index.folded)]
-        fetched = self._map(keys)
-        return index, fetched[0], fetched[1:]
+        keys = [listing.index_key, *([guess] if guess else []), *listing.chunks]
+        fetched = self._map_tolerant(keys, uncached={listing.index_key})
+        index = CompactedIndex.from_json(self._present(listing.index_key, fetched[0]))
+        data = fetched[1] if guess else None
+        if guess != index.data_key:
+            data = self.fetch(index.data_key)  # a race left another object of this generation
+        bodies = fetched[2:] if guess else fetched[1:]
+        chunks: list[bytes] = []
+        for key, body in zip(listing.chunks, bodies, strict=True):
+            if key in index.folded:
+                continue  # in the data already: compaction deletes it (maybe it just did)
+            chunks.append(self._present(key, body))
+        return index, self._present(index.data_key, data), chunks
+
+    def _present(self, key: str, body: bytes | None) -> bytes:
+        """The body, or the error a GET of a missing object raises (a reader lists again on it)."""
+        if body is None:
+            error = {"Error": {"Code": "NoSuchKey", "Message": f"{key} is gone"}}
+            raise self._s3.exceptions.NoSuchKey(error, "GetObject")
+        return body
+
+    def _map_tolerant(self, keys: list[str], *, uncached: set[str]) -> list[bytes | None]:
+        """Bodies of ``keys`` fetched together; None for an object gone since the listing."""
+
+        def one(key: str) -> bytes | None:
+            try:
+                return self.fetch(key, cache=key not in uncached)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="s3-read")
+        return list(self._pool.map(one, keys))
 
     def payloads(self, owner: str, recording_id: str) -> dict[int, bytes]:
         """Payloads of the batches held in chunk objects (not yet compacted), by seq."""

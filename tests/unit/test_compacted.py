@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import zlib
 
@@ -106,44 +105,3 @@ def test_index_json_round_trip() -> None:
 def test_anything_else_is_not_an_index(body: bytes) -> None:
     with pytest.raises(ValueError, match="not a compacted index"):
         CompactedIndex.from_json(body)
-
-
-def index_for(encoded: compacted.Encoded, *, folded: frozenset[str] = frozenset()) -> CompactedIndex:
-    return CompactedIndex(
-        generation=1,
-        data_key="recordings/owner=o/recording=r/events/compacted-00000001-0123456789abcdef.jsonl.gz",
-        seqs=((7, encoded.events),),
-        blocks=encoded.blocks,
-        folded=folded,
-        sha256=encoded.sha256,
-        events=encoded.events,
-        stored_bytes=len(encoded.body),
-    )
-
-
-def test_the_data_object_ends_with_its_index_and_still_reads_as_the_events_alone() -> None:
-    lines = event_lines(400)
-    encoded = compacted.encode(lines, block_bytes=3000)
-    index = index_for(encoded, folded=frozenset({"recordings/owner=o/recording=r/events/é-1-2.gz"}))
-    body = encoded.body + index.trailer()
-    assert compacted.trailing_index(body) == index
-    # zcat, Python's gzip and zlib skip the member's comment: the export is the events.
-    assert gzip.decompress(body) == b"".join(lines)
-    assert compacted.decode(body) == b"".join(lines)
-    with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
-        assert stream.read() == b"".join(lines)
-    # The comment is ASCII with no NUL, whatever the keys hold (RFC 1952 wants ISO 8859-1).
-    comment = index.trailer()[10:-11]
-    assert comment.isascii()
-    assert b"\x00" not in comment
-
-
-def test_an_object_without_an_index_copy_or_with_a_damaged_one_has_none() -> None:
-    encoded = compacted.encode(event_lines(200), block_bytes=2000)
-    body = encoded.body + index_for(encoded).trailer()
-    assert compacted.trailing_index(encoded.body) is None  # written before objects carried it
-    assert compacted.trailing_index(body[:-1]) is None
-    assert compacted.trailing_index(body[:-13] + body[-11:]) is None  # not JSON any more
-    # A copy whose blocks do not end where it starts belongs to some other body.
-    assert compacted.trailing_index(encoded.body[:-1] + body[len(encoded.body) :]) is None
-    assert compacted.trailing_index(b"") is None
