@@ -201,9 +201,12 @@ class EventReader:
     def _map(self, keys: list[str]) -> list[bytes]:
         if len(keys) <= 1:
             return [self.fetch(key) for key in keys]
+        return list(self._executor().map(self.fetch, keys))
+
+    def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="s3-read")
-        return list(self._pool.map(self.fetch, keys))
+        return self._pool
 
     def contents(self, owner: str, recording_id: str, listing: Listing | None = None) -> Contents:
         """Every complete batch of the recording, by seq, each once.
@@ -273,9 +276,7 @@ class EventReader:
                     return None
                 raise
 
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="s3-read")
-        return list(self._pool.map(one, keys))
+        return list(self._executor().map(one, keys))
 
     def payloads(self, owner: str, recording_id: str) -> dict[int, bytes]:
         """Payloads of the batches held in chunk objects (not yet compacted), by seq."""
