@@ -54,10 +54,11 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from moto.utilities.utils import load_resource
 from werkzeug.serving import make_server
 
-from . import post_policy, presigned
+from . import cognito_rules, post_policy, presigned, sigv4
 from .journal import Entry, Journal
-from .post_policy import FormRejectedError
+from .post_policy import FormRejectedError, error_xml
 from .presigned import PresignedRejectedError
+from .sigv4 import SignatureRejectedError
 
 logger = logging.getLogger("rrweb.aws")
 
@@ -208,23 +209,45 @@ _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 4
 _JWKS_PATH = re.compile(r"\A/[\w-]+/\.well-known/jwks\.json\Z")
 
 
-def _from_the_stack(environ: dict[str, Any]) -> bool:
-    """Whether a request (without an Origin) is one the stack makes, not one a page can.
+def _unsigned_but_public(environ: dict[str, Any]) -> bool:
+    """Whether AWS serves this request without a signature.
 
-    A page can make GETs (an image) and simple POSTs without an Origin or any custom
-    header. The stack's requests are SigV4-signed (Authorization), name their operation
-    in X-Amz-Target (Cognito's unsigned calls), or are reads: a presigned GET, the
-    pool's public keys, moto's health page. moto's other /moto-api/ routes (recorder,
-    reset, state) are never served: some of them change state on a plain GET.
+    Cognito's user calls (SignUp, InitiateAuth, GetUser with the user's own token, ...:
+    the operations botocore's model marks unauthenticated), a pool's public keys, and
+    moto's health page. moto's other /moto-api/ routes (recorder, reset, state) are
+    never served: some of them change state on a plain GET.
     """
     path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
     if path.startswith("/moto-api/"):
         return path == "/moto-api/" and method in ("GET", "HEAD")
-    if "HTTP_AUTHORIZATION" in environ or "HTTP_X_AMZ_TARGET" in environ:
-        return True
-    if method not in ("GET", "HEAD"):
-        return False
-    return presigned.is_presigned(environ.get("QUERY_STRING", "")) or bool(_JWKS_PATH.match(path))
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        service, _, operation = target.partition(".")
+        return service == _COGNITO.rstrip(".") and operation in sigv4.unsigned_operations("cognito-idp")
+    return method in ("GET", "HEAD") and bool(_JWKS_PATH.match(path))
+
+
+def _is_s3(environ: dict[str, Any], scope: sigv4.Scope | None) -> bool:
+    # JSON-protocol services name their operation in X-Amz-Target; S3 is REST.
+    return scope.service == "s3" if scope is not None else "HTTP_X_AMZ_TARGET" not in environ
+
+
+def _signature_refusal(
+    environ: dict[str, Any], start_response: StartResponse, refused: SignatureRejectedError, scope: sigv4.Scope | None
+) -> list[bytes]:
+    """A refused signature in the service's own error shape (S3's XML, or the JSON services')."""
+    if _is_s3(environ, scope):
+        body = error_xml(sigv4.s3_code(refused), refused.message)
+        content_type = "application/xml"
+    else:
+        body = json.dumps({"__type": sigv4.json_code(refused), "message": refused.message}).encode()
+        requested = environ.get("CONTENT_TYPE", "")
+        content_type = requested if requested.startswith("application/x-amz-json") else "application/x-amz-json-1.0"
+    start_response(
+        f"{refused.status} {_REASONS.get(refused.status, 'Error')}",
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 class Guard:
@@ -275,12 +298,42 @@ class Guard:
             if self._is_block_read(environ):
                 return self._block_read(environ, start_response)
             return _json(start_response, 403, "forbidden_origin", "browser requests are refused, except S3 uploads")
-        if not _from_the_stack(environ):
-            return _json(start_response, 403, "unsigned", "only signed AWS requests are served")
-        if _is_presigned_read(environ):
+        if "HTTP_AUTHORIZATION" in environ and not path.startswith("/moto-api/"):
+            return self._signed(environ, start_response)
+        if _is_presigned(environ) and not path.startswith("/moto-api/"):
             refused = self._verify_presigned(environ)
             if refused is not None:
                 return _s3_error(start_response, refused)
+            return self._forward(environ, start_response)
+        if _unsigned_but_public(environ):
+            return self._forward(environ, start_response)
+        if "HTTP_X_AMZ_TARGET" in environ:
+            missing = SignatureRejectedError(403, "missing", "Request is missing Authentication Token")
+            return _signature_refusal(environ, start_response, missing, None)
+        return _json(start_response, 403, "unsigned", "only requests signed with the stack's credentials are served")
+
+    def _signed(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Verify a request signed in its Authorization header, then serve it."""
+        headers = sigv4.wsgi_headers(environ)
+        scope = None
+        try:
+            scope = sigv4.parse_authorization(headers["authorization"])[0]
+            unsigned_payload = scope.service == "s3" and not sigv4.signs_payload(headers)
+            sigv4.verify_header(
+                method=environ["REQUEST_METHOD"],
+                raw_uri=sigv4.raw_uri(environ),
+                headers=headers,
+                body=None if unsigned_payload else _read_body(environ),
+                access_key=self._access_key,
+                secret_key=self._secret_key,
+                region=REGION,
+            )
+        except SignatureRejectedError as refused:
+            # Logged without the header's signature or anything secret.
+            logger.warning(
+                "refused a signed %s %s: %s", environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")[:200], refused
+            )
+            return _signature_refusal(environ, start_response, refused, scope)
         return self._forward(environ, start_response)
 
     # -- browsers
@@ -353,13 +406,11 @@ class Guard:
         )
 
     def _verify_presigned(self, environ: dict[str, Any]) -> PresignedRejectedError | None:
-        header = {key[5:].lower().replace("_", "-"): value for key, value in environ.items() if key.startswith("HTTP_")}
         try:
             presigned.verify(
                 method=environ["REQUEST_METHOD"],
-                path=environ.get("PATH_INFO", ""),
-                query=environ.get("QUERY_STRING", ""),
-                header=header,
+                raw_uri=sigv4.raw_uri(environ),
+                header=sigv4.wsgi_headers(environ),
                 access_key=self._access_key,
                 secret_key=self._secret_key,
                 region=REGION,
@@ -564,13 +615,14 @@ def _block_cors(origin: str) -> list[tuple[str, str]]:
     return [("Access-Control-Allow-Origin", origin)]
 
 
+def _is_presigned(environ: dict[str, Any]) -> bool:
+    """A request signed in its query string (a presigned URL), not in an Authorization header."""
+    return "HTTP_AUTHORIZATION" not in environ and presigned.is_presigned(environ.get("QUERY_STRING", ""))
+
+
 def _is_presigned_read(environ: dict[str, Any]) -> bool:
-    """A GET or HEAD signed in its query string (a presigned URL), not by the stack's own clients."""
-    return (
-        environ["REQUEST_METHOD"] in ("GET", "HEAD")
-        and "HTTP_AUTHORIZATION" not in environ
-        and presigned.is_presigned(environ.get("QUERY_STRING", ""))
-    )
+    """A presigned GET or HEAD: what a browser may send with an Origin (the bucket's CORS rule)."""
+    return environ["REQUEST_METHOD"] in ("GET", "HEAD") and _is_presigned(environ)
 
 
 def _s3_error(start_response: StartResponse, refused: PresignedRejectedError) -> list[bytes]:
@@ -624,6 +676,8 @@ def main() -> None:
     lock = _lock_data_dir(data_dir)
     cognito_file = data_dir / "cognito.pickle"
     restore(cognito_file)
+    # Cognito's refusals and emailed reset codes where moto has neither (mail.log: README).
+    cognito_rules.install(data_dir / "mail.log")
     guard = Guard(
         DomainDispatcherApplication(create_backend_app),
         host=host,

@@ -33,6 +33,7 @@ import boto3
 from infra.settings import StackSettings
 
 from . import aws_server
+from .credentials import local_credentials
 from .delivery import LocalDelivery
 from .event_source import KinesisEventSource, MappingConfig, consumer_source
 from .notifications import ObjectCreatedNotifications, reaper_notifications
@@ -42,39 +43,6 @@ from .schedule import Schedule, compaction_schedule
 from .site import SiteServer
 
 logger = logging.getLogger("rrweb.local")
-
-# The access key id only names the local account; the secret is the stack's own.
-ACCESS_KEY_ID = "local"
-CREDENTIALS_FILE = "aws-credentials.json"
-
-
-def local_credentials(data_dir: Path) -> dict[str, str]:
-    """The stack's AWS credentials: a random secret made on first start, kept 0600.
-
-    The embedded AWS checks browser uploads' signatures with it, so it must not be a
-    constant anyone could sign with; it lives in the data folder so that presigned
-    uploads handed out before a restart still verify after it.
-    """
-    path = data_dir / CREDENTIALS_FILE
-    if path.exists():
-        os.chmod(path, 0o600)
-        try:
-            saved = json.loads(path.read_text())
-            if isinstance(saved.get("secretAccessKey"), str) and len(saved["secretAccessKey"]) >= 32:
-                return {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": saved["secretAccessKey"]}
-        except (ValueError, AttributeError):
-            logger.warning("%s is unreadable; making a new secret", path)
-    secret = secrets.token_urlsafe(32)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"accessKeyId": ACCESS_KEY_ID, "secretAccessKey": secret}, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
-    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": secret}
-
 
 @dataclass(frozen=True, kw_only=True)
 class StackOptions:

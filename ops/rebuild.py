@@ -29,8 +29,8 @@ from botocore.config import Config
 import local  # noqa: F401  (puts api/ on the import path)
 from chalicelib.archive import Archive, RebuildResult, hour_prefixes
 from chalicelib.recordings import RecordingStore
+from local.credentials import read_credentials
 from local.resources import Names
-from local.stack import CREDENTIALS_FILE
 
 REGION = "us-east-1"
 
@@ -83,21 +83,14 @@ class Target:
     @classmethod
     def local(cls, *, data_dir: Path, stack: str, host: str, aws_port: int) -> Target:
         """A running local stack: its saved credentials, its names, its embedded AWS."""
-        path = data_dir / CREDENTIALS_FILE
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read {path} ({exc}): is --data-dir the stack's data folder?") from None
+        credentials = read_credentials(data_dir)
         names = Names.for_stack(stack)
         return cls(
             bucket=names.bucket,
             table=names.table,
             region=REGION,
             endpoint=f"http://{host}:{aws_port}",
-            credentials={
-                "aws_access_key_id": saved["accessKeyId"],
-                "aws_secret_access_key": saved["secretAccessKey"],
-            },
+            credentials=credentials,
         )
 
     def describe(self) -> dict[str, Any]:
