@@ -47,11 +47,18 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _account_body() -> dict[str, Any]:
+    """A public /auth/* request's JSON body, once its client address is within those routes' limit."""
+    request = app.current_request
+    get_store().accounts.admit(((request.context or {}).get("identity") or {}).get("sourceIp"))
+    return validation.json_object(request.raw_body)
+
+
 @app.route("/auth/signup", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api(PUBLIC)
 def sign_up() -> Response:
-    """Register with email and password; Cognito emails a confirmation code."""
-    body = get_store().accounts.sign_up(validation.json_object(app.current_request.raw_body))
+    """Register with email and password (403 unless the stack takes sign-ups); Cognito emails a confirmation code."""
+    body = get_store().accounts.sign_up(_account_body())
     return Response(body=body, status_code=201, headers=json_headers())
 
 
@@ -59,22 +66,49 @@ def sign_up() -> Response:
 @api(PUBLIC)
 def confirm_sign_up() -> Response:
     """Confirm the account with the emailed code."""
-    get_store().accounts.confirm(validation.json_object(app.current_request.raw_body))
+    get_store().accounts.confirm(_account_body())
     return Response(body="", status_code=204)
 
 
 @app.route("/auth/signin", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api(PUBLIC)
 def sign_in() -> dict[str, Any]:
-    """Access, id and refresh tokens for email and password."""
-    return get_store().accounts.sign_in(validation.json_object(app.current_request.raw_body))
+    """Access, id and refresh tokens for email and password, or an invited user's new-password challenge."""
+    return get_store().accounts.sign_in(_account_body())
+
+
+@app.route("/auth/new-password", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(PUBLIC)
+def set_new_password() -> dict[str, Any]:
+    """An invited user's own password in place of the temporary one: tokens."""
+    return get_store().accounts.set_new_password(_account_body())
+
+
+@app.route("/auth/forgot", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(PUBLIC)
+def forgot_password() -> Response:
+    """Email a password reset code; the same answer whether or not the address has an account."""
+    get_store().accounts.forgot_password(_account_body())
+    return Response(
+        body={"message": "if this address has an account, a reset code is on its way"},
+        status_code=202,
+        headers=json_headers(),
+    )
+
+
+@app.route("/auth/reset", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(PUBLIC)
+def reset_password() -> Response:
+    """Set a new password with the emailed reset code."""
+    get_store().accounts.reset_password(_account_body())
+    return Response(body="", status_code=204)
 
 
 @app.route("/auth/refresh", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api(PUBLIC)
 def refresh_tokens() -> dict[str, Any]:
     """Fresh access and id tokens for a refresh token."""
-    return get_store().accounts.refresh(validation.json_object(app.current_request.raw_body))
+    return get_store().accounts.refresh(_account_body())
 
 
 @app.route("/keys", methods=["POST"], content_types=JSON_BODY_TYPES)

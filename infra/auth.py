@@ -19,7 +19,11 @@ class AuthArgs:
 
 
 class Auth(pulumi.ComponentResource):
-    """Email sign-in, verified addresses, a public (secretless) client for the site."""
+    """Email sign-in, verified addresses, a public (secretless) client for the site.
+
+    Only an administrator creates accounts unless the stack sets ``selfSignUp``: an open
+    pool lets anyone store recordings on the stack owner's bill.
+    """
 
     user_pool: aws.cognito.UserPool
     client: aws.cognito.UserPoolClient
@@ -35,6 +39,19 @@ class Auth(pulumi.ComponentResource):
             # The API names these rules when it refuses a password (chalicelib.settings).
             password_policy={**PASSWORD_POLICY.pulumi(), "temporary_password_validity_days": 3},
             account_recovery_setting={"recovery_mechanisms": [{"name": "verified_email", "priority": 1}]},
+            # SignUp answers NotAuthorized unless self sign-up is on (the API says 403
+            # signup_disabled); AdminCreateUser emails the invitation below.
+            admin_create_user_config={
+                "allow_admin_create_user_only": not settings.self_sign_up,
+                "invite_message_template": {
+                    "email_subject": f"Your {settings.prefix} recordings account",
+                    "email_message": (
+                        "You are invited to the recordings site. Sign in with {username} and the temporary "
+                        "password {####}, then choose your own password. The temporary password expires in 3 days."
+                    ),
+                    "sms_message": "Sign in with {username} and the temporary password {####}.",
+                },
+            },
             deletion_protection="ACTIVE" if settings.protect_data else "INACTIVE",
             opts=settings.data_options(self),
         )

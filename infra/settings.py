@@ -74,6 +74,9 @@ class StackSettings:
     # Where alarm notifications go; without it the topic still exists, so a subscription
     # can be added by hand (or another tool) without touching the alarms.
     alarm_email: str | None = None
+    # Whether anyone who finds the site may create an account (and store recordings on
+    # the stack owner's bill). Off: an administrator invites people (README, "Accounts").
+    self_sign_up: bool = False
 
     @property
     def prefix(self) -> str:
@@ -190,6 +193,7 @@ class StackSettings:
             recording_requests_per_minute=pick("recordingRequestsPerMinute", "get_int"),
             client_requests_per_minute=pick("clientRequestsPerMinute", "get_int"),
             alarm_email=config.get("alarmEmail") or None,
+            self_sign_up=pick("selfSignUp", "get_bool"),
         ).validate()
 
     def data_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
@@ -234,4 +238,5 @@ CONFIG_KEYS = (
     "recordingRequestsPerMinute",
     "clientRequestsPerMinute",
     "alarmEmail",
+    "selfSignUp",
 )

@@ -54,7 +54,7 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from moto.utilities.utils import load_resource
 from werkzeug.serving import make_server
 
-from . import post_policy, presigned, sigv4
+from . import cognito_rules, post_policy, presigned, sigv4
 from .journal import Entry, Journal
 from .post_policy import FormRejectedError, error_xml
 from .presigned import PresignedRejectedError
@@ -676,6 +676,8 @@ def main() -> None:
     lock = _lock_data_dir(data_dir)
     cognito_file = data_dir / "cognito.pickle"
     restore(cognito_file)
+    # Cognito's refusals and emailed reset codes where moto has neither (mail.log: README).
+    cognito_rules.install(data_dir / "mail.log")
     guard = Guard(
         DomainDispatcherApplication(create_backend_app),
         host=host,

@@ -16,6 +16,9 @@ from chalicelib.settings import PASSWORD_POLICY
 
 PROJECT = "rrweb-s3-storage"
 ACCOUNT = "123456789012"
+# The local stack is a demo on one machine: anyone who can reach it may create an
+# account. Deployed stacks take sign-ups only with ``selfSignUp`` (infra/settings.py).
+LOCAL_SELF_SIGN_UP = True
 # The local stack's own variable: the queue of the bucket's object-created notifications.
 OBJECT_CREATED_QUEUE_ENV = "RRWEB_LOCAL_OBJECT_CREATED_QUEUE_URL"
 
@@ -192,6 +195,8 @@ def _user_pool(cognito: Any, names: Names) -> dict[str, str]:
             UsernameAttributes=["email"],
             AutoVerifiedAttributes=["email"],
             Policies={"PasswordPolicy": PASSWORD_POLICY.cognito()},
+            AdminCreateUserConfig={"AllowAdminCreateUserOnly": not LOCAL_SELF_SIGN_UP},
+            AccountRecoverySetting={"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
         )["UserPool"]["Id"]
     clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
     client_id = next((c["ClientId"] for c in clients if c["ClientName"] == "site"), None)

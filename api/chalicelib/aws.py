@@ -99,7 +99,9 @@ def get_store() -> Store:
             limits=config.limits,
         ),
         accounts=Accounts(
-            cognito=session.client("cognito-idp", config=client_config), client_id=config.user_pool_client_id
+            cognito=session.client("cognito-idp", config=client_config),
+            client_id=config.user_pool_client_id,
+            requests_per_client=config.limits.auth_requests,
         ),
         s3=s3,
         dynamodb=dynamodb,

@@ -206,6 +206,10 @@ class Limits:
     recording_requests: int = 120
     # One client address: 100 visitors behind one NAT at 12 a minute.
     client_requests: int = 1200
+    # One client address on the public account routes (sign-in, sign-up, confirm, password
+    # reset, refresh): far above what people behind one address need (a sign-in a month
+    # and a refresh an hour each), far below what guessing codes or passwords takes.
+    auth_requests: int = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,6 +287,7 @@ def get_settings() -> Settings:
             user_bytes=_int("RRWEB_LIMIT_USER_BYTES", defaults.user_bytes),
             recording_requests=_int("RRWEB_LIMIT_RECORDING_REQUESTS", defaults.recording_requests),
             client_requests=_int("RRWEB_LIMIT_CLIENT_REQUESTS", defaults.client_requests),
+            auth_requests=_int("RRWEB_LIMIT_AUTH_REQUESTS", defaults.auth_requests),
         ),
         failure_queue_url=os.environ.get("RRWEB_FAILURE_QUEUE_URL") or None,
         compact_idle_seconds=_int("RRWEB_COMPACT_IDLE_SECONDS", COMPACT_IDLE_SECONDS),

@@ -32,14 +32,13 @@ class Inventory:
         return resource
 
 
-@pytest.fixture(scope="session")
-def inventories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Inventory]:
+def run_inventories(folder: Path, *overrides: str) -> dict[str, Inventory]:
+    """Every stack's inventory, each with ``key=value`` config ``overrides`` over its file."""
     out = {}
-    folder = tmp_path_factory.mktemp("inventories")
     for stack in STACKS:
         target = folder / f"{stack}.json"
         result = subprocess.run(
-            [sys.executable, "-m", "tests.infra.inventory", stack, str(target)],
+            [sys.executable, "-m", "tests.infra.inventory", stack, str(target), *overrides],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -49,3 +48,14 @@ def inventories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Inventory
         assert result.returncode == 0, result.stderr[-4000:]
         out[stack] = Inventory(json.loads(target.read_text()))
     return out
+
+
+@pytest.fixture(scope="session")
+def inventories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Inventory]:
+    return run_inventories(tmp_path_factory.mktemp("inventories"))
+
+
+@pytest.fixture(scope="session")
+def self_sign_up_inventories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Inventory]:
+    """Every stack as its owner would deploy it with ``selfSignUp: true`` added to its config."""
+    return run_inventories(tmp_path_factory.mktemp("self-sign-up"), "rrweb-s3-storage:selfSignUp=true")

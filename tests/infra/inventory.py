@@ -1,8 +1,9 @@
 """Run the real Pulumi program (``__main__.py``) under Pulumi's mocks for one stack.
 
-``python -m tests.infra.inventory <stack> <file>`` writes the stack's resource inventory
-as JSON: every resource's type, logical name, resolved inputs, resource options
-(protect, retain on delete) and the program's exports. Each stack runs in its own
+``python -m tests.infra.inventory <stack> <file> [key=value ...]`` writes the stack's
+resource inventory as JSON: every resource's type, logical name, resolved inputs,
+resource options (protect, retain on delete) and the program's exports. ``key=value``
+pairs are set over the stack's config file (``rrweb-s3-storage:selfSignUp=true``). Each stack runs in its own
 process, because Pulumi's runtime state is global to the interpreter.
 """
 
@@ -125,12 +126,12 @@ def stack_config(stack: str) -> dict[str, str]:
     return {key: str(value) for key, value in yaml.safe_load(path.read_text())["config"].items()}
 
 
-def inventory(stack: str) -> dict[str, Any]:
-    """Run the program for ``stack`` and return its resources and exports."""
+def inventory(stack: str, overrides: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run the program for ``stack`` (its config file, then ``overrides``) and return its resources and exports."""
     mocks = Mocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="rrweb-s3-storage", stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(stack_config(stack))
+    pulumi.runtime.set_all_config({**stack_config(stack), **(overrides or {})})
     exports: dict[str, Any] = {}
 
     def program() -> None:
@@ -155,4 +156,5 @@ def inventory(stack: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    Path(sys.argv[2]).write_text(json.dumps(inventory(sys.argv[1]), default=str))
+    pairs = dict(pair.split("=", 1) for pair in sys.argv[3:])
+    Path(sys.argv[2]).write_text(json.dumps(inventory(sys.argv[1], pairs), default=str))

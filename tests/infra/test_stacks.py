@@ -861,3 +861,23 @@ def test_the_pools_password_rules_are_the_ones_the_api_names(inventories: dict[s
         expected = {camel(name): value for name, value in PASSWORD_POLICY.pulumi().items()}
         assert {name: policy[name] for name in expected} == expected, stack
         assert policy["minimumLength"] == 12
+
+
+def _admin_only(inventory: Inventory) -> bool:
+    pool = inventory.one("aws:cognito/userPool:UserPool")
+    return pool["inputs"]["adminCreateUserConfig"]["allowAdminCreateUserOnly"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_only_an_administrator_creates_accounts_unless_the_stack_opens_sign_up(
+    inventories: dict[str, Inventory], self_sign_up_inventories: dict[str, Inventory], stack: str
+) -> None:
+    # Open sign-up lets anyone on the internet store recordings on the stack owner's bill.
+    assert _admin_only(inventories[stack]) is True, inventories[stack].one("aws:cognito/userPool:UserPool")["urn"]
+    assert _admin_only(self_sign_up_inventories[stack]) is False, stack
+    # The invitation names the address to sign in with and the temporary password.
+    template = inventories[stack].one("aws:cognito/userPool:UserPool")["inputs"]["adminCreateUserConfig"][
+        "inviteMessageTemplate"
+    ]
+    assert "{username}" in template["emailMessage"]
+    assert "{####}" in template["emailMessage"]

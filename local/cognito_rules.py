@@ -1,0 +1,117 @@
+"""Where moto's Cognito is laxer than Cognito in ways the stack's accounts rely on, made strict.
+
+moto (the local stack's embedded AWS, and the in-process tests) differs from the
+real user pool in three places that matter to sign-up and password reset:
+
+- **Admin-only pools take sign-ups.** Cognito refuses ``SignUp`` when the pool's
+  ``AdminCreateUserConfig.AllowAdminCreateUserOnly`` is set (``NotAuthorizedException``,
+  "SignUp is not permitted for this user pool"); moto ignores the setting.
+- **Reset codes are not checked.** moto accepts any ``ConfirmForgotPassword`` code
+  that does not start with its own prefix, so any code would reset any password, and
+  it hands the real code back in a response header instead of emailing it.
+- **Challenge answers pick their own user.** moto's ``NEW_PASSWORD_REQUIRED`` answer sets
+  the password of whichever user it names, not the user whose session it carries.
+
+``install`` patches moto's Cognito backend so that it behaves like Cognito on these
+three: sign-up is refused on admin-only pools, ``ForgotPassword`` draws a six-digit
+code, keeps it on the user (so it survives restarts with the rest of the pool) and
+"emails" it by appending a line to the outbox file (the local stack's ``mail.log`` in
+its data folder: there is no mail server on one machine), ``ConfirmForgotPassword``
+takes exactly that code, once, within an hour, and a wrong one or an unknown address
+both answer ``CodeMismatchException``, as a pool that prevents user-existence errors does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from moto.cognitoidp.exceptions import CodeMismatchException, ExpiredCodeException, NotAuthorizedError
+from moto.cognitoidp.models import CognitoIdpBackend
+
+# moto compares a submitted code with the user's only when the code carries this prefix.
+_MOTO_PREFIX = "moto-confirmation-code:"
+# Cognito's reset codes are valid for an hour.
+CODE_SECONDS = 3600
+_PATCHED = ("sign_up", "forgot_password", "confirm_forgot_password", "respond_to_auth_challenge")
+_outbox_lock = threading.Lock()
+
+
+def _pool_of(backend: Any, client_id: str) -> Any:
+    return next((pool for pool in backend.user_pools.values() if client_id in pool.clients), None)
+
+
+def _send(outbox: Path, line: str) -> None:
+    """Append one message to the outbox, readable by its owner only (it holds codes)."""
+    with _outbox_lock:
+        fd = os.open(outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as out:
+            out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {line}\n")
+
+
+def install(outbox: Path) -> Callable[[], None]:
+    """Make moto's Cognito strict as described above, sending codes to ``outbox``; returns the undo."""
+    originals = {name: getattr(CognitoIdpBackend, name) for name in _PATCHED}
+
+    def sign_up(self: Any, client_id: str, username: str, password: str, attributes: Any) -> Any:
+        pool = _pool_of(self, client_id)
+        config = (pool.extended_config.get("AdminCreateUserConfig") or {}) if pool is not None else {}
+        if config.get("AllowAdminCreateUserOnly"):
+            raise NotAuthorizedError("SignUp is not permitted for this user pool.")
+        return originals["sign_up"](self, client_id, username, password, attributes)
+
+    def forgot_password(self: Any, client_id: str, username: str) -> tuple[str | None, dict[str, Any]]:
+        _, response = originals["forgot_password"](self, client_id, username)
+        pool = _pool_of(self, client_id)
+        user = pool._get_user(username) if pool is not None else None
+        if user is not None:
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            # The code and when it stops working, where moto keeps the code it checks.
+            user.confirmation_code = f"{_MOTO_PREFIX}{code}:{int(time.time()) + CODE_SECONDS}"
+            _send(outbox, f"to {username}: your password reset code is {code}")
+        # Never in the response: the code reaches its owner through the outbox alone.
+        return None, response
+
+    def confirm_forgot_password(self: Any, client_id: str, username: str, password: str, code: str) -> None:
+        pool = _pool_of(self, client_id)
+        user = pool._get_user(username) if pool is not None else None
+        expected = getattr(user, "confirmation_code", None) if user is not None else None
+        issued, _, expires = (expected or "").rpartition(":")
+        if not issued.startswith(_MOTO_PREFIX) or not hmac.compare_digest(
+            issued.encode(), (_MOTO_PREFIX + code).encode()
+        ):
+            raise CodeMismatchException("Invalid verification code provided, please try again.")
+        if not expires.isdigit() or time.time() > int(expires):
+            raise ExpiredCodeException("Invalid code provided, please request a code again.")
+        originals["confirm_forgot_password"](self, client_id, username, password, expected)
+
+    def respond_to_auth_challenge(
+        self: Any, session: str, client_id: str, challenge_name: str, challenge_responses: dict[str, str]
+    ) -> Any:
+        if challenge_name == "NEW_PASSWORD_REQUIRED" and session in self.sessions:
+            started_by, pool = self.sessions[session]
+            named = pool._get_user(challenge_responses.get("USERNAME") or "")
+            if named is None or named is not pool._get_user(started_by):
+                raise NotAuthorizedError("Invalid session for the user.")
+        return originals["respond_to_auth_challenge"](self, session, client_id, challenge_name, challenge_responses)
+
+    patches = {
+        "sign_up": sign_up,
+        "forgot_password": forgot_password,
+        "confirm_forgot_password": confirm_forgot_password,
+        "respond_to_auth_challenge": respond_to_auth_challenge,
+    }
+    for name, patched in patches.items():
+        setattr(CognitoIdpBackend, name, patched)
+
+    def undo() -> None:
+        for name, original in originals.items():
+            setattr(CognitoIdpBackend, name, original)
+
+    return undo

@@ -1,0 +1,199 @@
+"""Accounts in process: closed sign-up, invitations, password reset, and the limit on the public /auth routes.
+
+moto's Cognito runs with the local stack's strictness (``local.cognito_rules``): an
+admin-only pool refuses SignUp as Cognito does, reset codes are emailed to an outbox
+file and checked exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local import cognito_rules
+from tests.conftest import PASSWORD, AuthedHttp, _clear_caches, make_user
+
+NEW_PASSWORD = "Another-Secret-77"
+
+
+@pytest.fixture
+def outbox(aws: Any, tmp_path: Path) -> Iterator[Path]:
+    """Where the pool "emails" reset codes."""
+    path = tmp_path / "mail.log"
+    undo = cognito_rules.install(path)
+    try:
+        yield path
+    finally:
+        undo()
+
+
+def post(http: AuthedHttp, path: str, body: dict[str, Any]) -> Any:
+    return http.post(path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def reset_code(outbox: Path, email: str) -> str:
+    """The last reset code mailed to ``email``."""
+    codes = re.findall(rf"to {re.escape(email)}: your password reset code is (\d{{6}})", outbox.read_text())
+    assert codes, outbox.read_text()
+    return codes[-1]
+
+
+def signs_in(http: AuthedHttp, email: str, password: str) -> bool:
+    answer = post(http, "/auth/signin", {"email": email, "password": password})
+    assert answer.status_code in (200, 401), answer.json_body
+    return answer.status_code == 200 and "accessToken" in answer.json_body
+
+
+def test_sign_up_is_refused_when_only_an_administrator_creates_accounts(
+    aws: Any, anonymous: AuthedHttp, outbox: Path
+) -> None:
+    cognito = aws.client("cognito-idp")
+    pool = os.environ["RRWEB_USER_POOL_ID"]
+    # The local stack's pool is open for the demo; a deployed stack's is not (selfSignUp).
+    assert post(anonymous, "/auth/signup", {"email": "open@example.com", "password": PASSWORD}).status_code == 201
+    cognito.update_user_pool(UserPoolId=pool, AdminCreateUserConfig={"AllowAdminCreateUserOnly": True})
+    refused = post(anonymous, "/auth/signup", {"email": "stranger@example.com", "password": PASSWORD})
+    assert refused.status_code == 403
+    assert refused.json_body["error"]["code"] == "signup_disabled"
+    assert "administrator must invite you" in refused.json_body["error"]["message"]
+    users = [user["Attributes"] for user in cognito.list_users(UserPoolId=pool)["Users"]]
+    assert not any({"Name": "email", "Value": "stranger@example.com"} in attributes for attributes in users)
+
+
+def test_forgotten_password_is_reset_with_the_emailed_code(aws: Any, anonymous: AuthedHttp, outbox: Path) -> None:
+    user = make_user(aws, "forgetful@example.com")
+    asked = post(anonymous, "/auth/forgot", {"email": "Forgetful@Example.com"})
+    assert asked.status_code == 202
+    code = reset_code(outbox, user.email)
+    # The code travels by mail only, never in the API's answer.
+    assert code not in json.dumps(asked.json_body)
+    reset = post(anonymous, "/auth/reset", {"email": user.email, "code": code, "password": NEW_PASSWORD})
+    assert reset.status_code == 204, reset.json_body
+    assert signs_in(anonymous, user.email, NEW_PASSWORD)
+    assert not signs_in(anonymous, user.email, PASSWORD)
+    # A code works once.
+    again = post(anonymous, "/auth/reset", {"email": user.email, "code": code, "password": "Third-Password-99"})
+    assert again.status_code == 400
+    assert again.json_body["error"]["code"] == "invalid_code"
+
+
+def test_a_wrong_code_or_a_weak_password_changes_nothing(aws: Any, anonymous: AuthedHttp, outbox: Path) -> None:
+    user = make_user(aws, "careful@example.com")
+    assert post(anonymous, "/auth/forgot", {"email": user.email}).status_code == 202
+    code = reset_code(outbox, user.email)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    refused = post(anonymous, "/auth/reset", {"email": user.email, "code": wrong, "password": NEW_PASSWORD})
+    assert refused.status_code == 400
+    assert refused.json_body["error"] == {"code": "invalid_code", "message": "the code is wrong or expired"}
+    weak = post(anonymous, "/auth/reset", {"email": user.email, "code": code, "password": "weak"})
+    assert weak.status_code == 400
+    assert weak.json_body["error"]["code"] == "invalid_password"
+    assert signs_in(anonymous, user.email, PASSWORD)
+    assert not signs_in(anonymous, user.email, NEW_PASSWORD)
+    # Neither spent the code.
+    assert (
+        post(anonymous, "/auth/reset", {"email": user.email, "code": code, "password": NEW_PASSWORD}).status_code == 204
+    )
+
+
+def test_the_answers_never_tell_whether_an_address_has_an_account(
+    aws: Any, anonymous: AuthedHttp, outbox: Path
+) -> None:
+    make_user(aws, "someone@example.com")
+    known = post(anonymous, "/auth/forgot", {"email": "someone@example.com"})
+    unknown = post(anonymous, "/auth/forgot", {"email": "nobody@example.com"})
+    assert (known.status_code, known.json_body) == (unknown.status_code, unknown.json_body)
+    assert known.status_code == 202
+    assert "nobody@example.com" not in outbox.read_text()
+    guessed = post(
+        anonymous, "/auth/reset", {"email": "nobody@example.com", "code": "123456", "password": NEW_PASSWORD}
+    )
+    assert guessed.status_code == 400
+    assert guessed.json_body["error"]["code"] == "invalid_code"
+    assert post(anonymous, "/auth/forgot", {"email": "not an address"}).status_code == 400
+
+
+def test_an_invited_user_chooses_a_password_at_the_first_sign_in(aws: Any, anonymous: AuthedHttp, outbox: Path) -> None:
+    cognito = aws.client("cognito-idp")
+    pool = os.environ["RRWEB_USER_POOL_ID"]
+    cognito.update_user_pool(UserPoolId=pool, AdminCreateUserConfig={"AllowAdminCreateUserOnly": True})
+    email, temporary = "invited@example.com", "Temporary-Pass-123"
+    cognito.admin_create_user(
+        UserPoolId=pool,
+        Username=email,
+        TemporaryPassword=temporary,
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        MessageAction="SUPPRESS",
+    )
+    first = post(anonymous, "/auth/signin", {"email": email, "password": temporary})
+    assert first.status_code == 200
+    assert first.json_body["challenge"] == "NEW_PASSWORD_REQUIRED"
+    assert "accessToken" not in first.json_body
+    session = first.json_body["session"]
+    weak = post(anonymous, "/auth/new-password", {"session": session, "password": "weak"})
+    assert weak.json_body["error"]["code"] == "invalid_password"
+    forged = post(anonymous, "/auth/new-password", {"session": "not-a-session", "password": NEW_PASSWORD})
+    assert (forged.status_code, forged.json_body["error"]["code"]) == (400, "invalid_session")
+    tokens = post(anonymous, "/auth/new-password", {"session": session, "password": NEW_PASSWORD})
+    assert tokens.status_code == 200, tokens.json_body
+    assert {"accessToken", "refreshToken"} <= set(tokens.json_body)
+    headers = {"Authorization": f"Bearer {tokens.json_body['accessToken']}"}
+    assert anonymous.get("/recordings", headers=headers).status_code == 200
+    # From now on the password is theirs: a plain sign-in, and the temporary one is void.
+    assert signs_in(anonymous, email, NEW_PASSWORD)
+    assert not signs_in(anonymous, email, temporary)
+
+
+def test_a_sign_in_session_cannot_set_another_users_password(aws: Any, anonymous: AuthedHttp, outbox: Path) -> None:
+    import base64
+
+    cognito = aws.client("cognito-idp")
+    pool = os.environ["RRWEB_USER_POOL_ID"]
+    victim = make_user(aws, "victim@example.com")
+    victim_name = cognito.admin_get_user(UserPoolId=pool, Username=victim.email)["Username"]
+    cognito.admin_create_user(
+        UserPoolId=pool,
+        Username="mallory@example.com",
+        TemporaryPassword="Temporary-Pass-123",
+        MessageAction="SUPPRESS",
+    )
+    session = post(anonymous, "/auth/signin", {"email": "mallory@example.com", "password": "Temporary-Pass-123"})
+    _, cognito_session = json.loads(base64.urlsafe_b64decode(session.json_body["session"]))
+    forged = base64.urlsafe_b64encode(json.dumps([victim_name, cognito_session]).encode()).decode()
+    refused = post(anonymous, "/auth/new-password", {"session": forged, "password": NEW_PASSWORD})
+    assert refused.status_code == 401
+    assert signs_in(anonymous, victim.email, PASSWORD)
+
+
+def test_the_public_auth_routes_are_limited_per_client_address(
+    aws: Any, anonymous: AuthedHttp, outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RRWEB_LIMIT_AUTH_REQUESTS", "4")
+    _clear_caches()
+    user = make_user(aws, "target@example.com")
+    for guess in range(3):
+        assert not signs_in(anonymous, user.email, f"Guess-number-{guess}0")
+    assert post(anonymous, "/auth/forgot", {"email": user.email}).status_code == 202
+    mailed = outbox.read_text()
+    # The address has spent its four: every /auth route refuses it, before Cognito is asked.
+    for path, body in (
+        ("/auth/signin", {"email": user.email, "password": PASSWORD}),
+        ("/auth/forgot", {"email": user.email}),
+        ("/auth/reset", {"email": user.email, "code": "000000", "password": NEW_PASSWORD}),
+        ("/auth/signup", {"email": "more@example.com", "password": PASSWORD}),
+        ("/auth/confirm", {"email": user.email, "code": "000000"}),
+        ("/auth/refresh", {"refreshToken": user.refresh_token}),
+    ):
+        refused = post(anonymous, path, body)
+        assert refused.status_code == 429, path
+        assert refused.json_body["error"]["code"] == "rate_limited"
+        assert int(refused.headers["Retry-After"]) >= 1
+    assert outbox.read_text() == mailed
+    # Liveness is not an account route.
+    assert anonymous.get("/health").status_code == 200
