@@ -2,11 +2,15 @@
 
 On AWS the site bucket holds the same files and the program writes config.json; here
 the stack answers /config.json itself with the running stack's URLs and Cognito ids.
+Like the bucket behind CloudFront, it lists no folder (a folder without an index page
+is a 404), and it reads requests as strictly as the API does (``strict_http``): idle
+and slow clients are cut off, and a malformed request gets one 400.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -14,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from . import ROOT
+from .strict_http import StrictRequestHandler
 
 SITE_DIR = ROOT / "site" / "public"
+_INDEX_PAGES = ("index.html", "index.htm")
 
 
-class _Handler(SimpleHTTPRequestHandler):
+class _Handler(StrictRequestHandler, SimpleHTTPRequestHandler):
     config: bytes = b"{}"
+    # Only GET and HEAD, of static files: no request carries a body.
+    max_body_bytes = 0
 
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] == "/config.json":
@@ -31,6 +39,17 @@ class _Handler(SimpleHTTPRequestHandler):
             self.wfile.write(self.config)
             return
         super().do_GET()
+
+    def send_head(self) -> Any:
+        path = self.translate_path(self.path)
+        if os.path.isdir(path) and not any(os.path.isfile(os.path.join(path, name)) for name in _INDEX_PAGES):
+            # Neither a listing nor a redirect to one (which would say the folder exists).
+            self.send_error(404)
+            return None
+        return super().send_head()
+
+    def list_directory(self, path: str | os.PathLike[str]) -> None:
+        self.send_error(404)
 
     def end_headers(self) -> None:
         # The bookmarklet loads assets/bookmarklet.js into pages of any origin.

@@ -22,14 +22,18 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import boto3
+from chalice.local import LocalDevServer, ThreadedHTTPServer
 
+from chalicelib import settings
 from infra.settings import StackSettings
 
 from . import aws_server
@@ -41,8 +45,13 @@ from .persistence import Snapshot
 from .resources import OBJECT_CREATED_QUEUE_ENV, Names, notify_object_created, provision
 from .schedule import Schedule, compaction_schedule
 from .site import SiteServer
+from .strict_http import StrictRequestHandler
 
 logger = logging.getLogger("rrweb.local")
+
+# /health pings the embedded AWS at most this often.
+HEALTH_CACHE_SECONDS = 1.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class StackOptions:
@@ -106,6 +115,8 @@ class LocalStack:
         self._credentials: dict[str, str] = {}
         self._control_token = secrets.token_urlsafe(32)
         self._checkpoint_lock = threading.Lock()
+        self._health_lock = threading.Lock()
+        self._health: tuple[float, str | None] = (-HEALTH_CACHE_SECONDS, None)
 
     @property
     def aws_url(self) -> str:
@@ -180,6 +191,7 @@ class LocalStack:
         self._spawn("delivery", self._delivery.run, self._stop, interval=self.options.delivery_interval)
         self._spawn("compaction", self._compaction.run, self._stop)
         self._spawn("checkpoint", self._checkpoints, interval=self.options.snapshot_interval)
+        self._spawn("aws-watch", self._watch_aws)
         self._start_api()
         self._site = SiteServer(
             host=self.options.host,
@@ -241,6 +253,49 @@ class LocalStack:
                 # The segments stay on disk until a checkpoint succeeds: nothing is lost.
                 logger.exception("checkpoint failed; retrying")
 
+    def aws_problem(self) -> str | None:
+        """What is wrong with the embedded AWS (None: it answers), as ``/health`` reports it.
+
+        Every route depends on it, so the API is not healthy without it. A ping at most
+        once a second, whatever the rate of health checks.
+        """
+        with self._health_lock:
+            checked, problem = self._health
+            if time.monotonic() - checked < HEALTH_CACHE_SECONDS:
+                return problem
+            problem = self._probe_aws()
+            self._health = (time.monotonic(), problem)
+            return problem
+
+    def _probe_aws(self) -> str | None:
+        if self._moto is None:
+            return "the embedded AWS (moto) is not running"
+        code = self._moto.poll()
+        if code is not None:
+            return f"the embedded AWS (moto) exited with code {code}; restart the stack"
+        try:
+            with urllib.request.urlopen(f"{self.aws_url}/moto-api/", timeout=2):  # noqa: S310 (loopback URL we built)
+                return None
+        except OSError:
+            return "the embedded AWS (moto) is not answering"
+
+    def _watch_aws(self) -> None:
+        # moto gone, every route answers 503 (the API's own answer to a dependency that
+        # refuses): say so once, loudly, with what to do. Nothing acknowledged is lost:
+        # every acknowledged write is in the journal, which the next start replays.
+        while not self._stop.wait(0.5):
+            code = self._moto.poll() if self._moto is not None else None
+            if code is not None:
+                logger.error(
+                    "the embedded AWS (moto) exited with code %s: the API answers 503 and /health reports it. "
+                    "Stop the stack (Ctrl-C) and start it again; every acknowledged write is in %s and is "
+                    "replayed at start. moto's output is in %s",
+                    code,
+                    self.options.data_dir / "journal",
+                    self.options.data_dir / "moto.log",
+                )
+                return
+
     def _start_moto(self) -> None:
         log = (self.options.data_dir / "moto.log").open("ab")
         # A process of its own: moto spends milliseconds of CPU per request, which
@@ -277,7 +332,7 @@ class LocalStack:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
+        from chalice.local import CustomLocalChalice, LocalChalice
 
         from app import app
 
@@ -286,8 +341,13 @@ class LocalStack:
         # shows an ingest key passed in the query string (sendBeacon's only option).
         CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
         app.__class__ = CustomLocalChalice
-        self._server = LocalDevServer(
-            app, config, self.options.host, self.options.api_port, handler_cls=_redacting_handler(self._intake)
+        self._server = api_server(
+            app,
+            config,
+            host=self.options.host,
+            port=self.options.api_port,
+            intake=self._intake,
+            health=self.aws_problem,
         )
         self._spawn("api", self._server.serve_forever)
         _wait_for(f"{self.api_url}/health", None)
@@ -405,43 +465,37 @@ def _shut(connection: socket.socket) -> None:
         connection.shutdown(socket.SHUT_RDWR)
 
 
-# The API's own error codes for what the HTTP server refuses before Chalice sees it.
-_SERVER_ERRORS = {
-    HTTPStatus.NOT_IMPLEMENTED: (HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed"),
-    HTTPStatus.METHOD_NOT_ALLOWED: (HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed"),
-    HTTPStatus.REQUEST_URI_TOO_LONG: (HTTPStatus.REQUEST_URI_TOO_LONG, "uri_too_long"),
-    HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: (HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large"),
-    HTTPStatus.HTTP_VERSION_NOT_SUPPORTED: (HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "http_version_not_supported"),
-    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large"),
-    HTTPStatus.LENGTH_REQUIRED: (HTTPStatus.BAD_REQUEST, "invalid_content_length"),
-}
-# API Gateway refuses larger request bodies itself; the app answers anything up to it.
-_MAX_REQUEST_BYTES = 10 * 1024 * 1024
-_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-_MAX_DRAIN = 1 << 20
+class ApiHTTPServer(ThreadedHTTPServer):
+    """Chalice's threading server with a listen backlog for bursts (the default is 5)."""
+
+    request_queue_size = 128
 
 
-def _redacting_handler(intake: Intake) -> type:
-    from chalice.local import ChaliceRequestHandler
+def api_server(
+    app: Any, config: Any, *, host: str, port: int, intake: Intake, health: Callable[[], str | None]
+) -> LocalDevServer:
+    """The API's HTTP server: Chalice's, behind the strict request reading API Gateway does.
 
-    class RedactingHandler(ChaliceRequestHandler):
-        """Chalice's request handler: secret-free log, JSON errors, drainable intake."""
+    ``health`` says what is wrong with what the API depends on (None: nothing), for
+    ``/health``.
+    """
+    return LocalDevServer(app, config, host, port, handler_cls=_api_handler(intake, health), server_cls=ApiHTTPServer)
 
-        _admitted = False
-        # A client that stops sending mid-request gets its connection closed, as API
-        # Gateway does, instead of holding a thread forever.
-        timeout = 30
 
-        def _generic_handle(self) -> None:
-            # Chalice reads whatever Content-Length says into memory: check it first.
-            length = self.headers.get("Content-Length", "0").strip()
-            if not length.isascii() or not length.isdigit():
-                self.send_error(HTTPStatus.LENGTH_REQUIRED)
-                return
-            if int(length) > _MAX_REQUEST_BYTES:
-                self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
-                return
-            super()._generic_handle()
+def _api_handler(intake: Intake, health: Callable[[], str | None]) -> type:
+    from chalice.local import ChaliceRequestHandler, RouteMatcher
+
+    class ApiRequestHandler(StrictRequestHandler, ChaliceRequestHandler):
+        """Chalice's request handler behind strict reading: secret-free log, drainable intake."""
+
+        # The largest body any route takes: API Gateway would take up to its own 10 MB,
+        # but the app refuses more than this anyway, and here it would read it first.
+        max_body_bytes = settings.MAX_BODY_BYTES
+
+        def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
+            # Set before the base class handles the connection (inside its __init__).
+            self._routes = RouteMatcher(list(app_object.routes))
+            super().__init__(request, client_address, server, app_object, config)
 
         def setup(self) -> None:
             super().setup()
@@ -453,82 +507,52 @@ def _redacting_handler(intake: Intake) -> type:
             finally:
                 intake.disconnected(self.connection)
 
-        def parse_request(self) -> bool:
-            if not super().parse_request():
-                return False
-            if not intake.enter(self.connection):
-                # Stopping: the request is dropped unanswered, so never acknowledged.
-                self.close_connection = True
-                return False
-            self._admitted = True
-            return True
+        def admit(self) -> bool:
+            # Stopping: the request is dropped unanswered, so never acknowledged.
+            return intake.enter(self.connection)
+
+        def release(self) -> None:
+            intake.leave(self.connection)
 
         def handle_one_request(self) -> None:
-            self._admitted = False
+            super().handle_one_request()
+            if not intake.is_open:
+                self.close_connection = True
+
+        def dispatch(self) -> None:
+            path = urllib.parse.urlsplit(self.path).path
             try:
-                super().handle_one_request()
-            finally:
-                if self._admitted:
-                    intake.leave(self.connection)
-                if not intake.is_open:
-                    self.close_connection = True
+                self._routes.match_route(path)
+            except ValueError:
+                # What API Gateway answers for a path no route has (its
+                # MISSING_AUTHENTICATION_TOKEN response, reshaped in infra/api.py).
+                message = "no route matches this path"
+                self.send_json(HTTPStatus.NOT_FOUND, {"error": {"code": "not_found", "message": message}})
+                return
+            if path == "/health" and self.command in ("GET", "HEAD"):
+                problem = health()
+                if problem is not None:
+                    self.send_json(
+                        HTTPStatus.SERVICE_UNAVAILABLE,
+                        {"error": {"code": "unavailable", "message": problem}},
+                        {"Retry-After": "5", "Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"},
+                    )
+                    return
+            super().dispatch()
+
+        def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+            # The body was read whole (and checked) before the request was dispatched.
+            return dict(self.headers), self.body or None
 
         def end_headers(self) -> None:
             if not intake.is_open and not self.close_connection:
                 self.send_header("Connection", "close")
             super().end_headers()
 
-        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-            """Errors of the HTTP layer (bad method, request line, headers) as API JSON."""
-            status, error = _SERVER_ERRORS.get(HTTPStatus(code), (HTTPStatus(code), "bad_request"))
-            if status == HTTPStatus.METHOD_NOT_ALLOWED:
-                text = f"method {str(self.command)[:32]!r} is not allowed"
-            else:
-                text = status.description or status.phrase
-            self.log_error("code %d, message %s", status, message)
-            self._drain(status)
-            if self.request_version == "HTTP/0.9":
-                self.request_version = "HTTP/1.1"  # a bad request line: still answer with a status line
-            self.close_connection = True
-            body = json.dumps({"error": {"code": error, "message": text}}).encode()
-            self.send_response(status, status.phrase)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            if status == HTTPStatus.METHOD_NOT_ALLOWED:
-                self.send_header("Allow", _METHODS)
-            self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def _drain(self, status: HTTPStatus) -> None:
-            # Read what the client is still sending, so closing the connection does not
-            # reset it before the client reads the answer.
-            try:
-                if status == HTTPStatus.REQUEST_URI_TOO_LONG:
-                    line = self.raw_requestline
-                    read = 0
-                    while not line.endswith(b"\n") and read < _MAX_DRAIN:
-                        line = self.rfile.readline(65537)
-                        read += len(line)
-                        if not line:
-                            return
-                    while read < _MAX_DRAIN:
-                        line = self.rfile.readline(65537)
-                        read += len(line)
-                        if line in (b"\r\n", b"\n", b""):
-                            return
-                elif getattr(self, "headers", None) is not None:
-                    length = int(self.headers.get("Content-Length") or 0)
-                    if 0 < length <= _MAX_DRAIN:
-                        self.rfile.read(length)
-            except (OSError, ValueError):
-                pass  # the client went away, or sent a length that is not a number
-
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base class signature)
             super().log_message(format, *(redact(arg) for arg in args))
 
-    return RedactingHandler
+    return ApiRequestHandler
 
 
 def _die_with_parent() -> None:
