@@ -179,7 +179,28 @@ GATEWAY_RESPONSES = {
                 {"error": {"code": "throttled", "message": "the API's request rate limit was reached; retry later"}}
             )
         },
-    }
+    },
+    # A path (or a path's method) no route has: API Gateway's own answer is a 403
+    # "Missing Authentication Token"; the API's is a 404 in its error shape, as the
+    # local stack answers it.
+    "MISSING_AUTHENTICATION_TOKEN": {
+        "statusCode": 404,
+        "responseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+        "responseTemplates": {
+            "application/json": json.dumps({"error": {"code": "not_found", "message": "no route matches this path"}})
+        },
+    },
+    # A body above API Gateway's own request limit never reaches the function (the
+    # local stack refuses what the app would, before reading it, with the same code).
+    "REQUEST_TOO_LARGE": {
+        "statusCode": 413,
+        "responseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+        "responseTemplates": {
+            "application/json": json.dumps(
+                {"error": {"code": "body_too_large", "message": "the request body is over the API's limit"}}
+            )
+        },
+    },
 }
 
 
