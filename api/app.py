@@ -152,6 +152,7 @@ def create_recording(principal: Principal) -> Response:
         principal.owner,
         request.raw_body or b"",
         request.headers.get("content-encoding"),
+        admit=principal.admit,
         user_agent=request.headers.get("user-agent"),
     )
     return Response(body=body, status_code=201 if created else 200, headers=json_headers())
@@ -191,7 +192,11 @@ def post_events(principal: Principal, recording_id: str) -> Response:
     """Append one batch ``{"seq", "events"}``; gzip bodies welcome."""
     request = app.current_request
     accepted = get_store().ingest.append(
-        principal.owner, recording_id, request.raw_body or b"", request.headers.get("content-encoding")
+        principal.owner,
+        recording_id,
+        request.raw_body or b"",
+        request.headers.get("content-encoding"),
+        admit=principal.admit,
     )
     return Response(body=accepted, status_code=202, headers=json_headers())
 

@@ -3,19 +3,36 @@
 Credentials are an ``Authorization: Bearer`` header holding either a Cognito access
 token (a signed-in user: every route) or an ingest key (``rrk_...``: create recordings
 and post events only). Browsers' ``sendBeacon`` cannot set headers, so an ingest key
-may also come as the ``ingestKey`` query parameter. Every authenticated request is
-charged before any work is done (``limits.py``): an ingest key to its own budget (a site's
-traffic: the stack's default, or what the key was given), a user to theirs; a request to
-an ingest route also to its visitor's limits (its recording and its client address).
+may also come as the ``ingestKey`` query parameter.
+
+What a request is charged, and when (``limits.py``). An ingest key is public (it sits in
+every recorded page), so nothing is charged to a key, an owner or a recording before
+the request is authenticated, nor to a budget of bytes before its body is found
+acceptable. A request to an ingest route goes, in this order, through:
+
+1. its client address (API Gateway's ``requestContext.identity.sourceIp``): one request
+   and the bytes it sent, whatever happens next; the only charge of a refused request;
+2. what its length and headers alone refuse: a body over the size limit (413), an
+   encoding that is not gzip or identity (415);
+3. authentication (401, 403);
+4. the body's own checks (inflate, validate: 400, 413), in the route (``ingest.py``),
+   unless this function already knows the key's or user's budget is spent (429);
+5. ``Principal.admit``: the recording's bucket (its owner and id) and the key's or
+   user's budget, requests and bytes; then the write.
+
+Any other route is authenticated, then charged to the user's budget at once.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
 from chalice.app import Request
 
+from . import ingest
 from .errors import ForbiddenError, UnauthorizedError
 from .keys import PREFIX, Keys
 from .limits import RateLimiter, VisitorLimits
@@ -36,6 +53,16 @@ class Principal:
     owner: str
     kind: str  # "user" or "key"
     key_id: str | None = None
+    # Ingest routes: what charges the request once its body is found acceptable.
+    charge: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+
+    def admit(self, recording_id: str) -> None:
+        """Charge an ingest request whose body was found acceptable: its recording's bucket, then its budget.
+
+        429 when either is spent. Other routes were charged when authenticated: a no-op.
+        """
+        if self.charge is not None:
+            self.charge(recording_id)
 
 
 def _credential(request: Request) -> str | None:
@@ -54,7 +81,7 @@ def _credential(request: Request) -> str | None:
 
 
 class Authenticator:
-    """Turns a request's credentials into a ``Principal`` (or a 401/403/429)."""
+    """Turns a request's credentials into a ``Principal`` (or a 401/403/413/415/429); see the module's docstring."""
 
     def __init__(
         self,
@@ -70,43 +97,68 @@ class Authenticator:
         self._limiter = limiter
         self._limits = limits
         self._visitors = visitors or VisitorLimits(
-            recording_per_minute=limits.recording_requests, client_per_minute=limits.client_requests
+            recording_per_minute=limits.recording_requests,
+            client_per_minute=limits.client_requests,
+            client_bytes_per_minute=limits.client_bytes,
         )
 
     def authenticate(self, request: Request, *, access: str) -> Principal:
         """The principal for a route of the given access level."""
+        body_bytes = len(request.raw_body or b"")
+        if access == INGEST:
+            # Before any AWS call, and whatever the request turns out to be: a flood
+            # from one address costs that address, and nothing else.
+            identity = (request.context or {}).get("identity") or {}
+            self._visitors.charge(client=identity.get("sourceIp"), body_bytes=body_bytes)
+            ingest.screen(body_bytes, request.headers.get("content-encoding"))
         credential = _credential(request)
         if credential is None:
             raise UnauthorizedError("sign in, or present an ingest key")
-        if access == INGEST:
-            # Before any AWS call: a flood from one page or address costs nothing.
-            identity = (request.context or {}).get("identity") or {}
-            self._visitors.charge(
-                recording=(request.uri_params or {}).get("recording_id"), client=identity.get("sourceIp")
-            )
-        body_bytes = len(request.raw_body or b"")
         if credential.startswith(PREFIX):
             key = self._keys.verify(credential)
             if access != INGEST:
                 raise ForbiddenError("ingest keys may only create recordings and post events")
             # A key is a site's budget; an owner's keys are at most MAX_KEYS_PER_OWNER,
             # each within key_requests_max, so minting keys cannot grow it without bound.
-            self._limiter.charge(
-                f"key#{key.key_id}",
-                body_bytes=body_bytes,
+            budget = _Budget(
+                principal=f"key#{key.key_id}",
                 max_requests=key.requests_per_minute or self._limits.key_requests,
                 max_bytes=key.bytes_per_minute or self._limits.key_bytes,
             )
-            return Principal(owner=key.owner, kind="key", key_id=key.key_id)
+            return Principal(
+                owner=key.owner, kind="key", key_id=key.key_id, charge=self._deferred(key.owner, budget, body_bytes)
+            )
         if credential.startswith("rrk"):
             raise UnauthorizedError("malformed ingest key")
         owner = self._verifier.verify(credential)["sub"]
         if not isinstance(owner, str) or not _OWNER.match(owner):
             raise UnauthorizedError("token subject is not a valid owner id")
+        budget = _Budget(
+            principal=f"user#{owner}", max_requests=self._limits.user_requests, max_bytes=self._limits.user_bytes
+        )
+        if access == INGEST:
+            return Principal(owner=owner, kind="user", charge=self._deferred(owner, budget, body_bytes))
         self._limiter.charge(
-            f"user#{owner}",
-            body_bytes=body_bytes,
-            max_requests=self._limits.user_requests,
-            max_bytes=self._limits.user_bytes,
+            budget.principal, body_bytes=body_bytes, max_requests=budget.max_requests, max_bytes=budget.max_bytes
         )
         return Principal(owner=owner, kind="user")
+
+    def _deferred(self, owner: str, budget: _Budget, body_bytes: int) -> Callable[[str], None]:
+        """The charge of an authenticated ingest request, for ``Principal.admit`` once its body is acceptable."""
+        # A budget this function already saw spent refuses now, before the body's checks.
+        self._limiter.check(budget.principal, max_requests=budget.max_requests, max_bytes=budget.max_bytes)
+        return partial(self._admit, owner, budget, body_bytes)
+
+    def _admit(self, owner: str, budget: _Budget, body_bytes: int, recording_id: str) -> None:
+        # The recording first: it costs no AWS call, and a refusal there spends no budget.
+        self._visitors.charge(recording=(owner, recording_id))
+        self._limiter.charge(
+            budget.principal, body_bytes=body_bytes, max_requests=budget.max_requests, max_bytes=budget.max_bytes
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Budget:
+    principal: str
+    max_requests: int
+    max_bytes: int

@@ -1,6 +1,9 @@
 """The write path: an event batch from request body to the stream, then the 202.
 
-Inflate (bounded) and validate the body, read the recording and the batch's
+What the body's length and headers alone refuse is refused before authentication
+(``screen``, called by ``auth.Authenticator``). Then inflate (bounded) and validate the
+body; only an acceptable body is charged to its budgets (``admit``: the recording's,
+then the key's or user's; ``auth.py``). Then read the recording and the batch's
 idempotency item (one BatchGetItem), then send the batch's gzip payload (the client's
 own bytes when it sent gzip) as one or more ingest records with PutRecords. Only after
 Kinesis took every record is the seq marked written (the POST's one DynamoDB write, of
@@ -125,6 +128,22 @@ def _encoding(header: str | None) -> str:
     return value
 
 
+def screen(body_bytes: int, content_encoding: str | None) -> None:
+    """Refuse what the request's length and headers alone refuse: 413 over the body limit, 415 an unknown encoding.
+
+    Cheap, and before authentication, so an oversized body is never charged to a key.
+    """
+    if body_bytes > settings.MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
+    _encoding(content_encoding)
+
+
+# Charges an ingest request whose body was found acceptable (``auth.Principal.admit``),
+# given the recording's id; raises 429 when a budget is spent. The routes always pass
+# one; None is for callers that write as the stack itself (tools, tests, benchmarks).
+Admit = Callable[[str], None]
+
+
 @dataclass(frozen=True, kw_only=True)
 class PreparedBatch:
     """A validated batch and the Kinesis records that carry it."""
@@ -223,10 +242,12 @@ def ingest(
     recording_id: str,
     body: bytes,
     content_encoding: str | None,
+    admit: Admit | None = None,
     part_size: int = settings.MAX_PART_PAYLOAD_BYTES,
 ) -> dict[str, Any]:
     """Accept one event batch for a recording; returns the 202 body.
 
+    The batch is charged (``admit``) once it is found acceptable, before any AWS call.
     Kinesis first, then the count: a batch is acknowledged only once every record is
     in the stream, and a retry after a failure finds its seq uncounted and writes again.
     """
@@ -234,6 +255,8 @@ def ingest(
     prepared = prepare_batch(
         owner=owner, recording_id=recording_id, body=body, content_encoding=content_encoding, part_size=part_size
     )
+    if admit is not None:
+        admit(recording_id)
     return commit(store=store, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared)
 
 
@@ -296,6 +319,7 @@ def create_recording(
     owner: str,
     body: bytes,
     content_encoding: str | None,
+    admit: Admit | None = None,
     user_agent: str | None = None,
     part_size: int = settings.MAX_PART_PAYLOAD_BYTES,
 ) -> tuple[dict[str, Any], bool]:
@@ -306,7 +330,8 @@ def create_recording(
     those of the events route, applied to the body as sent; a gzip body is stored as
     sent (the reader ignores the recording's own fields in it). A create for an id that
     exists is a later page view of the same session (``Recordings.create``); the
-    request's ``User-Agent`` names the browser of a new recording.
+    request's ``User-Agent`` names the browser of a new recording. The request is
+    charged (``admit``) once all of it is found acceptable, before anything is written.
     """
     inflated, payload = _inflated(body, content_encoding)
     fields = validation.create_body(inflated)
@@ -321,6 +346,8 @@ def create_recording(
             payload=payload,
             part_size=part_size,
         )
+    if admit is not None:
+        admit(recording_id)
     created, inserted = recordings.create(
         owner,
         recording_id=recording_id,
@@ -353,7 +380,13 @@ class Ingest:
     writer: EventWriter
 
     def create(
-        self, owner: str, body: bytes, content_encoding: str | None, user_agent: str | None = None
+        self,
+        owner: str,
+        body: bytes,
+        content_encoding: str | None,
+        *,
+        admit: Admit | None = None,
+        user_agent: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """``create_recording`` on this stack's resources."""
         return create_recording(
@@ -363,10 +396,13 @@ class Ingest:
             owner=owner,
             body=body,
             content_encoding=content_encoding,
+            admit=admit,
             user_agent=user_agent,
         )
 
-    def append(self, owner: str, recording_id: str, body: bytes, content_encoding: str | None) -> dict[str, Any]:
+    def append(
+        self, owner: str, recording_id: str, body: bytes, content_encoding: str | None, *, admit: Admit | None = None
+    ) -> dict[str, Any]:
         """``ingest`` on this stack's resources."""
         return ingest(
             store=self.store,
@@ -375,4 +411,5 @@ class Ingest:
             recording_id=recording_id,
             body=body,
             content_encoding=content_encoding,
+            admit=admit,
         )

@@ -16,12 +16,25 @@ index); a new purpose key and its pointer are written in one transaction, condit
 on the pointer being as it was read, so two browsers asking at once get one key.
 Revoking a purpose key leaves the pointer on a revoked key: the next request makes a
 new one.
+
+An owner's key limits (``MAX_KEYS_PER_OWNER`` active, ``MAX_KEYS_CREATED_PER_WINDOW`` made
+in the last ``KEY_CREATION_WINDOW_S``) are exact, however many creations run at once:
+a counter item ``pk = keylimits#<owner>`` holds ``active``, ``created`` (the creation
+times still inside the window, oldest first, at most the window's limit) and
+``version``. A creation reads it (consistently), refuses when a limit is reached, and
+otherwise writes the key and the counter's next state in one TransactWriteItems
+conditional on ``version`` being as read: of creations racing on one reading, one
+wins and the others read again. A revocation marks the key and takes one from
+``active`` in one transaction, conditional on the key not being revoked yet, so a key
+is taken off once. An owner whose keys predate the counter gets one, counted from the
+index, at their first creation or revocation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import re
 import secrets
 import threading
@@ -47,9 +60,16 @@ _KEY = re.compile(r"\Arrk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 _KEY_ID = re.compile(r"\A[0-9a-f]{16}\Z")
 _CACHE_ENTRIES = 1024
 PURPOSES = ("bookmarklet", "demo")
-# Two browsers racing for a purpose key settle in one retry; a few cover a retried conflict.
-_PURPOSE_ATTEMPTS = 4
+# A creation's write fails only when another creation or revocation of the owner's
+# changed the counter after it was read (or, on AWS, a transaction ran into it), and an
+# owner's changes within a window are bounded by the key limits: racing creations all
+# settle well within this many attempts.
+_ATTEMPTS = 64
 _BATCH_GET_MAX = 100
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _hash(secret: str) -> str:
@@ -103,9 +123,12 @@ class Keys:
         name = validation.optional_text(body, "name", max_length=100) or "ingest key"
         requests = _budget(body, "requestsPerMinute", self._limits.key_requests_max)
         size = _budget(body, "bytesPerMinute", 10 * self._limits.key_bytes)
-        item, secret = self._new_key(owner, name=name, requests=requests, size=size)
-        self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
-        return {**self._public(item), "key": f"{PREFIX}{item['keyId']}_{secret}"}
+        for attempt in range(_ATTEMPTS):
+            counted = self._count_one_more(owner)
+            item, secret = self._new_key(owner, name=name, requests=requests, size=size)
+            if self._write(counted, {"Put": self._put(item)}, attempt=attempt):
+                return {**self._public(item), "key": f"{PREFIX}{item['keyId']}_{secret}"}
+        raise ServiceUnavailableError("the owner's keys kept changing; retry the same request", retry_after=1)
 
     def for_purpose(self, owner: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """The owner's active key for ``body["purpose"]`` with its secret, or a new one; and whether it is new.
@@ -120,7 +143,7 @@ class Keys:
                 code="invalid_purpose",
             )
         pointer_key = {"pk": f"purpose#{owner}#{purpose}"}
-        for _ in range(_PURPOSE_ATTEMPTS):
+        for attempt in range(_ATTEMPTS):
             pointer = self._table.get_item(Key=pointer_key, ConsistentRead=True).get("Item")
             if pointer is not None:
                 current = self._table.get_item(Key={"pk": f"key#{pointer['keyId']}"}, ConsistentRead=True).get("Item")
@@ -132,6 +155,7 @@ class Keys:
                     and "secret" in current
                 ):
                     return {**self._public(current), "key": f"{PREFIX}{current['keyId']}_{current['secret']}"}, False
+            counted = self._count_one_more(owner)
             item, secret = self._new_key(owner, name=purpose, purpose=purpose)
             claim: dict[str, Any] = {
                 "TableName": self._table.name,
@@ -142,25 +166,88 @@ class Keys:
             else:
                 claim["ConditionExpression"] = "keyId = :previous"
                 claim["ExpressionAttributeValues"] = {":previous": pointer["keyId"]}
-            try:
-                self._table.meta.client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self._table.name,
-                                "Item": item,
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                            }
-                        },
-                        {"Put": claim},
-                    ]
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise
-                continue  # another browser claimed the purpose first: its key is read on the next turn
-            return {**self._public(item), "key": f"{PREFIX}{item['keyId']}_{secret}"}, True
+            # Cancelled when another browser claimed the purpose first (its key is read on
+            # the next turn) or another key of the owner's was made or revoked meanwhile.
+            if self._write(counted, {"Put": self._put(item)}, {"Put": claim}, attempt=attempt):
+                return {**self._public(item), "key": f"{PREFIX}{item['keyId']}_{secret}"}, True
         raise ServiceUnavailableError("the key kept changing; retry the same request", retry_after=1)
+
+    def _put(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"TableName": self._table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+
+    def _write(self, *operations: dict[str, Any], attempt: int) -> bool:
+        """Run one transaction; False (after a short random pause) when a condition or a concurrent write cancels it."""
+        try:
+            self._table.meta.client.transact_write_items(TransactItems=list(operations))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            # Full jitter keeps the racing creations from colliding again.
+            time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311 (jitter, not secrecy)
+            return False
+        return True
+
+    def _limits_item(self, owner: str) -> dict[str, Any]:
+        """The owner's counter item (see the module's docstring), made from the index the first time."""
+        key = {"pk": f"keylimits#{owner}"}
+        for _ in range(_ATTEMPTS):
+            item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+            if item is not None:
+                return item
+            # Keys made before counting began: counted once, from the index.
+            keys = self._indexed(owner)
+            window_ms = settings.KEY_CREATION_WINDOW_S * 1000
+            recent = sorted(key["createdAt"] for key in keys if key["createdAt"] > _now_ms() - window_ms)
+            item = {
+                **key,
+                "active": sum(not key["revoked"] for key in keys),
+                "created": recent[-settings.MAX_KEYS_CREATED_PER_WINDOW :],
+                "version": 0,
+            }
+            try:
+                self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                continue  # another request made it first: read theirs
+            return item
+        raise ServiceUnavailableError("the owner's keys kept changing; retry the same request", retry_after=1)
+
+    def _count_one_more(self, owner: str) -> dict[str, Any]:
+        """The counter's update for one more key, conditional on it being as read; 429 or 409 at a limit.
+
+        Revoked keys count toward the creations: creating and revoking in a loop must
+        not mint a fresh rate budget every time.
+        """
+        counter = self._limits_item(owner)
+        now_ms = _now_ms()
+        window_ms = settings.KEY_CREATION_WINDOW_S * 1000
+        recent = [int(at) for at in counter["created"] if int(at) > now_ms - window_ms]
+        if len(recent) >= settings.MAX_KEYS_CREATED_PER_WINDOW:
+            wait_s = (recent[-settings.MAX_KEYS_CREATED_PER_WINDOW] + window_ms - now_ms) // 1000 + 1
+            raise TooManyRequestsError(
+                f"at most {settings.MAX_KEYS_CREATED_PER_WINDOW} keys may be created per "
+                f"{settings.KEY_CREATION_WINDOW_S // 3600} hours",
+                retry_after=wait_s,
+            )
+        if int(counter["active"]) >= settings.MAX_KEYS_PER_OWNER:
+            raise ConflictError(
+                f"at most {settings.MAX_KEYS_PER_OWNER} active keys; revoke one first", code="too_many_keys"
+            )
+        return {
+            "Update": {
+                "TableName": self._table.name,
+                "Key": {"pk": counter["pk"]},
+                "UpdateExpression": "SET active = :active, created = :created, version = :next",
+                "ConditionExpression": "version = :version",
+                "ExpressionAttributeValues": {
+                    ":active": int(counter["active"]) + 1,
+                    ":created": [*recent, now_ms],
+                    ":next": int(counter["version"]) + 1,
+                    ":version": int(counter["version"]),
+                },
+            }
+        }
 
     def _new_key(
         self,
@@ -171,28 +258,10 @@ class Keys:
         size: int | None = None,
         purpose: str | None = None,
     ) -> tuple[dict[str, Any], str]:
-        """A new key's item (not yet written) and its secret, once the owner's limits allow one more."""
-        keys = self._indexed(owner)
-        # Revoked keys count here: creating and revoking in a loop must not mint a
-        # fresh rate budget every time.
-        now_ms = int(time.time() * 1000)
-        window_ms = settings.KEY_CREATION_WINDOW_S * 1000
-        recent = sorted(key["createdAt"] for key in keys if key["createdAt"] > now_ms - window_ms)
-        if len(recent) >= settings.MAX_KEYS_CREATED_PER_WINDOW:
-            wait_s = (recent[-settings.MAX_KEYS_CREATED_PER_WINDOW] + window_ms - now_ms) // 1000 + 1
-            raise TooManyRequestsError(
-                f"at most {settings.MAX_KEYS_CREATED_PER_WINDOW} keys may be created per "
-                f"{settings.KEY_CREATION_WINDOW_S // 3600} hours",
-                retry_after=wait_s,
-            )
-        active = [key for key in keys if not key["revoked"]]
-        if len(active) >= settings.MAX_KEYS_PER_OWNER:
-            raise ConflictError(
-                f"at most {settings.MAX_KEYS_PER_OWNER} active keys; revoke one first", code="too_many_keys"
-            )
+        """A new key's item (not yet written) and its secret; the limits are the counter's (``_count_one_more``)."""
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
-        created = int(time.time() * 1000)
+        created = _now_ms()
         item: dict[str, Any] = {
             "pk": f"key#{key_id}",
             "keyId": key_id,
@@ -272,18 +341,41 @@ class Keys:
         """Revoke one of the owner's keys; another owner's key id answers 404."""
         if not _KEY_ID.match(key_id):
             raise BadRequestError("key id must be 16 hex digits", code="invalid_id")
-        try:
-            self._table.update_item(
-                Key={"pk": f"key#{key_id}"},
-                UpdateExpression="SET revokedAt = if_not_exists(revokedAt, :now)",
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": owner, ":now": int(time.time() * 1000)},
+        for attempt in range(_ATTEMPTS):
+            revoked = self._write(
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": {"pk": f"key#{key_id}"},
+                        "UpdateExpression": "SET revokedAt = :now",
+                        "ConditionExpression": "#owner = :owner AND attribute_not_exists(revokedAt)",
+                        "ExpressionAttributeNames": {"#owner": "owner"},
+                        "ExpressionAttributeValues": {":owner": owner, ":now": _now_ms()},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": {"pk": f"keylimits#{owner}"},
+                        "UpdateExpression": "ADD active :less, version :one",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":less": -1, ":one": 1},
+                    }
+                },
+                attempt=attempt,
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise NotFoundError("key not found") from None
-            raise
+            if revoked:
+                break
+            # Cancelled: not the owner's key, revoked already (a revocation is idempotent),
+            # no counter yet, or a concurrent change of the owner's keys.
+            item = self._table.get_item(Key={"pk": f"key#{key_id}"}, ConsistentRead=True).get("Item")
+            if item is None or item.get("owner") != owner:
+                raise NotFoundError("key not found")
+            if "revokedAt" in item:
+                break
+            self._limits_item(owner)
+        else:
+            raise ServiceUnavailableError("the owner's keys kept changing; retry the same request", retry_after=1)
         with self._lock:
             self._cache.pop(key_id, None)
 

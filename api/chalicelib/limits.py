@@ -10,13 +10,19 @@ counter item takes at most about that many writes a window, however busy the sit
 item takes 1,000). What a lease leaves unspent when the window turns is lost: at most
 one slice per warm instance, so a busy key may be refused slightly before its budget.
 An instance that was refused stops asking until the window turns, so a spent budget
-costs no writes either.
+costs no writes either. A site's budget is charged only for a request that was
+authenticated and whose body was found acceptable (``auth.py``): what is refused is
+charged to the client that sent it, never to the site.
 
-**Per-visitor limits** (one recording's requests, one client address's) stop a single
-page or client from spending a site's budget. They are token buckets in each instance's
-memory: no request to AWS at all. A visitor whose requests land on several instances
-gets the limit once per instance, which bounds what it can take by the instance count
-(the stage throttle bounds that); the site-wide budget stays exact.
+**Per-visitor limits** stop a single client or page from spending a site's budget or
+the stack's work. They are token buckets in each instance's memory: no request to AWS
+at all. A client address is charged for every request to an ingest route before
+anything else is looked at, one request and the bytes it sent, whether the request is
+then accepted or refused: one client's junk spends its own address's buckets only. A
+recording (its owner and id: another owner's recording of the same id is another
+bucket) is charged once the request is authenticated. A visitor whose requests land on
+several instances gets the limit once per instance, which bounds what it can take by
+the instance count (the stage throttle bounds that); the site-wide budget stays exact.
 
 Every refusal is a 429 carrying ``Retry-After``.
 """
@@ -66,6 +72,18 @@ class RateLimiter:
         self._clock = clock
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Lock()
+
+    def check(self, principal: str, *, max_requests: int, max_bytes: int) -> None:
+        """Raise 429 if this instance already knows the budget is spent this window; charges nothing.
+
+        Lets a request be refused before the work of checking its body, at no AWS call.
+        """
+        now = self._clock()
+        window = int(now // WINDOW_S)
+        with self._lock:
+            lease = self._leases.get(principal)
+            if lease is not None and lease.window == window and lease.refused:
+                raise _refusal(max_requests, max_bytes, int((window + 1) * WINDOW_S - now) + 1)
 
     def charge(self, principal: str, *, body_bytes: int, max_requests: int, max_bytes: int) -> None:
         """Count one request of ``body_bytes``, or raise 429 with the seconds to wait."""
@@ -131,41 +149,60 @@ class _Bucket:
 
 
 class VisitorLimits:
-    """Token buckets per recording and per client address, in this instance's memory."""
+    """Token buckets per client address (requests and bytes) and per recording (requests), in this instance's memory."""
 
     def __init__(
         self,
         *,
         recording_per_minute: int,
         client_per_minute: int,
+        client_bytes_per_minute: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         tracked: int = _VISITORS_TRACKED,
     ) -> None:
-        self._limits = {"recording": recording_per_minute, "client": client_per_minute}
+        self._capacity = {"recording": recording_per_minute, "client": client_per_minute}
+        if client_bytes_per_minute is not None:
+            self._capacity["client bytes"] = client_bytes_per_minute
         self._clock = clock
         self._tracked = tracked
-        self._buckets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
+        self._buckets: OrderedDict[tuple[str, ...], _Bucket] = OrderedDict()
         self._lock = threading.Lock()
 
-    def charge(self, *, recording: str | None, client: str | None) -> None:
-        """Take one request from each of the visitor's buckets, or raise 429 with the seconds to wait."""
-        now = self._clock()
-        with self._lock:
-            wanted = [(kind, name) for kind, name in (("recording", recording), ("client", client)) if name]
-            buckets = [self._bucket(kind, name, now) for kind, name in wanted]
-            for (kind, _), bucket in zip(wanted, buckets, strict=True):
-                if bucket.tokens < 1:
-                    per_second = self._limits[kind] / WINDOW_S
-                    raise TooManyRequestsError(
-                        f"too many requests for one {kind} ({self._limits[kind]} a minute)",
-                        retry_after=max(1, math.ceil((1 - bucket.tokens) / per_second)),
-                    )
-            for bucket in buckets:
-                bucket.tokens -= 1
+    def charge(
+        self, *, client: str | None = None, recording: tuple[str, str] | None = None, body_bytes: int = 0
+    ) -> None:
+        """Take one request from each named bucket (and ``body_bytes`` from the address's), or raise 429.
 
-    def _bucket(self, kind: str, name: str, now: float) -> _Bucket:
-        capacity = self._limits[kind]
-        key = (kind, name)
+        ``client`` is an address: charged one request and, when bytes are limited, the
+        bytes it sent (a body larger than the byte bucket needs the whole bucket).
+        ``recording`` is ``(owner, recording id)``. A refusal takes nothing from any bucket.
+        """
+        now = self._clock()
+        wanted: list[tuple[tuple[str, ...], float, str]] = []
+        if client:
+            wanted.append((("client", client), 1, "requests from one client address"))
+            if "client bytes" in self._capacity:
+                needed = min(body_bytes, self._capacity["client bytes"])
+                wanted.append((("client bytes", client), needed, "bytes from one client address"))
+        if recording is not None:
+            wanted.append((("recording", *recording), 1, "requests for one recording"))
+        with self._lock:
+            buckets = [(self._bucket(key, now), key[0], needed, what) for key, needed, what in wanted]
+            for bucket, kind, needed, what in buckets:
+                if bucket.tokens < needed:
+                    raise self._refusal(kind, what, bucket.tokens, needed)
+            for bucket, _, needed, _ in buckets:
+                bucket.tokens -= needed
+
+    def _refusal(self, kind: str, what: str, tokens: float, needed: float) -> TooManyRequestsError:
+        per_second = self._capacity[kind] / WINDOW_S
+        return TooManyRequestsError(
+            f"too many {what} ({self._capacity[kind]} a minute)",
+            retry_after=max(1, math.ceil((needed - tokens) / per_second)),
+        )
+
+    def _bucket(self, key: tuple[str, ...], now: float) -> _Bucket:
+        capacity = self._capacity[key[0]]
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(tokens=capacity, at=now)

@@ -188,8 +188,8 @@ class Limits:
 
     Site-wide budgets (``limits.RateLimiter``): an ingest key's requests and bytes as
     sent (a key may carry its own, up to ``key_requests_max``), and a signed-in user's.
-    Per-visitor abuse limits (``limits.VisitorLimits``): requests per recording and per
-    client address.
+    Per-visitor abuse limits (``limits.VisitorLimits``): requests per recording, and
+    requests and bytes per client address.
     """
 
     # One key serves a whole site: 12 batches a minute per visitor (a batch every 5 s)
@@ -206,6 +206,10 @@ class Limits:
     recording_requests: int = 120
     # One client address: 100 visitors behind one NAT at 12 a minute.
     client_requests: int = 1200
+    # One client address's bytes as sent, accepted or refused: six times what 100 visitors
+    # send (about 0.4 MiB a minute each, a page's snapshot included), 25 of the 10 MiB
+    # bodies API Gateway lets through.
+    client_bytes: int = 256 * 1024 * 1024
     # One client address on the public account routes (sign-in, sign-up, confirm, password
     # reset, refresh): far above what people behind one address need (a sign-in a month
     # and a refresh an hour each), far below what guessing codes or passwords takes.
@@ -287,6 +291,7 @@ def get_settings() -> Settings:
             user_bytes=_int("RRWEB_LIMIT_USER_BYTES", defaults.user_bytes),
             recording_requests=_int("RRWEB_LIMIT_RECORDING_REQUESTS", defaults.recording_requests),
             client_requests=_int("RRWEB_LIMIT_CLIENT_REQUESTS", defaults.client_requests),
+            client_bytes=_int("RRWEB_LIMIT_CLIENT_BYTES", defaults.client_bytes),
             auth_requests=_int("RRWEB_LIMIT_AUTH_REQUESTS", defaults.auth_requests),
         ),
         failure_queue_url=os.environ.get("RRWEB_FAILURE_QUEUE_URL") or None,

@@ -247,15 +247,17 @@ def test_one_recording_or_one_address_is_limited_before_any_aws_call(
 ) -> None:
     from tests.conftest import _clear_caches
 
-    monkeypatch.setenv("RRWEB_LIMIT_RECORDING_REQUESTS", "2")
-    monkeypatch.setenv("RRWEB_LIMIT_CLIENT_REQUESTS", "5")
+    monkeypatch.setenv("RRWEB_LIMIT_RECORDING_REQUESTS", "3")
+    monkeypatch.setenv("RRWEB_LIMIT_CLIENT_REQUESTS", "6")
     _clear_caches()
     key = client.post("/keys", body=b"{}", headers={"Content-Type": "application/json"}).json_body["key"]
     as_key = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    rid = anonymous.post("/recordings", body=b"{}", headers=as_key).json_body["recording"]["id"]  # address: 1
+    # address: 1, recording: 1
+    rid = anonymous.post("/recordings", body=b"{}", headers=as_key).json_body["recording"]["id"]
     batch = {"seq": 0, "events": [{"type": 4, "timestamp": 1}]}
     statuses = []
-    for seq in range(3):  # address: 2, 3 (the third is refused for the recording: it takes nothing)
+    # address: 2, 3, 4 (what a client sends is charged to it, refused or not); recording: 2, 3
+    for seq in range(3):
         batch["seq"] = seq
         response = anonymous.post(f"/recordings/{rid}/events", body=json.dumps(batch), headers=as_key)
         statuses.append(response.status_code)

@@ -97,37 +97,86 @@ def test_a_body_larger_than_a_slice_of_bytes_leases_what_it_needs(table: Counted
     assert refused.value.headers["Retry-After"] == "31"
 
 
+def test_a_budget_known_spent_is_refused_without_a_write(table: Counted) -> None:
+    limiter = RateLimiter(table=table, clock=lambda: 630.0)
+    limiter.check("key#k", max_requests=1, max_bytes=1000)  # nothing known yet: not refused
+    assert table.writes == {}
+    limiter.charge("key#k", body_bytes=1, max_requests=1, max_bytes=1000)
+    with pytest.raises(TooManyRequestsError):
+        limiter.charge("key#k", body_bytes=1, max_requests=1, max_bytes=1000)
+    writes = sum(table.writes.values())
+    with pytest.raises(TooManyRequestsError) as refused:
+        limiter.check("key#k", max_requests=1, max_bytes=1000)
+    assert refused.value.headers["Retry-After"] == "31"
+    assert sum(table.writes.values()) == writes
+
+
 def test_one_recording_and_one_address_are_limited_in_memory() -> None:
     now = [0.0]
     visitors = VisitorLimits(recording_per_minute=120, client_per_minute=600, clock=lambda: now[0])
+    r1 = ("owner-a", "r1")
     for _ in range(120):
-        visitors.charge(recording="r1", client="198.51.100.7")
+        visitors.charge(recording=r1, client="198.51.100.7")
     with pytest.raises(TooManyRequestsError) as refused:
-        visitors.charge(recording="r1", client="198.51.100.7")
+        visitors.charge(recording=r1, client="198.51.100.7")
     assert refused.value.headers["Retry-After"] == "1"  # two tokens a second come back
     assert "recording" in str(refused.value)
     # Another recording from the same address is not held back by the first one ...
-    visitors.charge(recording="r2", client="198.51.100.7")
+    visitors.charge(recording=("owner-a", "r2"), client="198.51.100.7")
     # ... and a refused request takes no token from either bucket.
     now[0] += 0.5
-    visitors.charge(recording="r1", client="198.51.100.7")
+    visitors.charge(recording=r1, client="198.51.100.7")
     granted = 0
     for n in range(1000):
         try:
-            visitors.charge(recording=f"page-{n}", client="198.51.100.7")
+            visitors.charge(recording=("owner-a", f"page-{n}"), client="198.51.100.7")
         except TooManyRequestsError as error:
             assert "client" in str(error)  # noqa: PT017 (the refusal ends the loop)
             break
         granted += 1
     # What was left of the address's 600 after 122 requests, plus half a second's refill.
     assert granted == 600 - 122 + 5
-    visitors.charge(recording="fresh", client="203.0.113.9")
+    visitors.charge(recording=("owner-a", "fresh"), client="203.0.113.9")
     now[0] += WINDOW_S
-    visitors.charge(recording="r1", client="198.51.100.7")
+    visitors.charge(recording=r1, client="198.51.100.7")
+
+
+def test_a_recording_is_its_owners_another_owners_recording_of_the_same_id_is_another_bucket() -> None:
+    visitors = VisitorLimits(recording_per_minute=3, client_per_minute=100, clock=lambda: 0.0)
+    for _ in range(3):
+        visitors.charge(recording=("intruder", "shared-id"))
+    with pytest.raises(TooManyRequestsError):
+        visitors.charge(recording=("intruder", "shared-id"))
+    visitors.charge(recording=("victim", "shared-id"))
+
+
+def test_an_address_is_charged_the_bytes_it_sends() -> None:
+    now = [0.0]
+    mib = 1024 * 1024
+    visitors = VisitorLimits(
+        recording_per_minute=100, client_per_minute=100, client_bytes_per_minute=16 * mib, clock=lambda: now[0]
+    )
+    for _ in range(3):
+        visitors.charge(client="198.51.100.7", body_bytes=5 * mib)
+    with pytest.raises(TooManyRequestsError) as refused:
+        visitors.charge(client="198.51.100.7", body_bytes=5 * mib)
+    assert "bytes from one client address" in str(refused.value)
+    # 4 MiB are missing; 16 MiB come back a minute.
+    assert refused.value.headers["Retry-After"] == "15"
+    # A refusal took nothing: a small body still fits, and another address is untouched.
+    visitors.charge(client="198.51.100.7", body_bytes=mib)
+    visitors.charge(client="203.0.113.9", body_bytes=10 * mib)
+    # A body larger than the whole bucket needs a full bucket, not a bucket that never fills.
+    now[0] += WINDOW_S
+    visitors.charge(client="198.51.100.7", body_bytes=100 * mib)
+    with pytest.raises(TooManyRequestsError):
+        visitors.charge(client="198.51.100.7", body_bytes=1)
 
 
 def test_a_flood_of_addresses_cannot_grow_an_instances_memory() -> None:
-    visitors = VisitorLimits(recording_per_minute=1, client_per_minute=1, clock=lambda: 0.0, tracked=100)
+    visitors = VisitorLimits(
+        recording_per_minute=1, client_per_minute=1, client_bytes_per_minute=10, clock=lambda: 0.0, tracked=100
+    )
     for n in range(1000):
-        visitors.charge(recording=None, client=f"10.0.{n // 256}.{n % 256}")
+        visitors.charge(client=f"10.0.{n // 256}.{n % 256}", body_bytes=5)
     assert len(visitors._buckets) <= 100
