@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -62,9 +63,14 @@ def main() -> None:
     )
     while not stopping:
         time.sleep(0.2)
+    # Whether the embedded AWS died under the stack (the log said so when it did).
+    aws_exit_code = stack.aws_exit_code
     print("stopping: storing in-flight events and saving state", flush=True)
     stack.stop()
     print("stopped", flush=True)
+    if aws_exit_code is not None:
+        # A supervisor (or a script) sees the failure; the next start replays the journal.
+        sys.exit(f"the embedded AWS (moto) had exited with code {aws_exit_code}; start the stack again")
 
 
 if __name__ == "__main__":

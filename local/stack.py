@@ -253,6 +253,11 @@ class LocalStack:
                 # The segments stay on disk until a checkpoint succeeds: nothing is lost.
                 logger.exception("checkpoint failed; retrying")
 
+    @property
+    def aws_exit_code(self) -> int | None:
+        """The embedded AWS's exit code if its process has ended, else None."""
+        return self._moto.poll() if self._moto is not None else None
+
     def aws_problem(self) -> str | None:
         """What is wrong with the embedded AWS (None: it answers), as ``/health`` reports it.
 
@@ -270,7 +275,7 @@ class LocalStack:
     def _probe_aws(self) -> str | None:
         if self._moto is None:
             return "the embedded AWS (moto) is not running"
-        code = self._moto.poll()
+        code = self.aws_exit_code
         if code is not None:
             return f"the embedded AWS (moto) exited with code {code}; restart the stack"
         try:
@@ -284,7 +289,7 @@ class LocalStack:
         # refuses): say so once, loudly, with what to do. Nothing acknowledged is lost:
         # every acknowledged write is in the journal, which the next start replays.
         while not self._stop.wait(0.5):
-            code = self._moto.poll() if self._moto is not None else None
+            code = self.aws_exit_code
             if code is not None:
                 logger.error(
                     "the embedded AWS (moto) exited with code %s: the API answers 503 and /health reports it. "
@@ -499,6 +504,10 @@ def _api_handler(intake: Intake, health: Callable[[], str | None]) -> type:
 
         def setup(self) -> None:
             super().setup()
+            # The caller's address, as API Gateway gives it (requestContext.identity.sourceIp):
+            # Chalice's local gateway would say 127.0.0.1 for every caller, making all of
+            # them one client to the per-client limits.
+            self.local_gateway.event_converter.LOCAL_SOURCE_IP = self.client_address[0]
             intake.connected(self.connection)
 
         def finish(self) -> None:
