@@ -151,10 +151,32 @@ export class Api {
     return this.json("POST", "/auth/confirm", { body: { email, code } });
   }
 
+  /**
+   * Sign in; null once signed in, or, for an invited user's temporary password, the
+   * challenge ({challenge: "NEW_PASSWORD_REQUIRED", session}) that `setNewPassword` answers.
+   */
   async signIn(email, password) {
-    const tokens = await this.json("POST", "/auth/signin", { body: { email, password } });
+    const answer = await this.json("POST", "/auth/signin", { body: { email, password } });
+    if (answer.challenge) return answer;
+    this.signOut();
+    this.tokens = answer;
+    return null;
+  }
+
+  /** An invited user's own password in place of the temporary one; signs them in. */
+  async setNewPassword(session, password) {
+    const tokens = await this.json("POST", "/auth/new-password", { body: { session, password } });
     this.signOut();
     this.tokens = tokens;
+  }
+
+  /** Ask for a reset code by email (the API answers the same whether or not the address has an account). */
+  forgotPassword(email) {
+    return this.json("POST", "/auth/forgot", { body: { email } });
+  }
+
+  resetPassword(email, code, password) {
+    return this.json("POST", "/auth/reset", { body: { email, code, password } });
   }
 
   /** Forget the account in this browser: every `rrweb.*` entry (tokens, and keys older versions kept). */
@@ -254,6 +276,12 @@ export async function keyFor(api, purpose) {
     pending.catch(() => api.purposeKeys.delete(purpose));
   }
   return (await api.purposeKeys.get(purpose)).key;
+}
+
+/** An API error message as a sentence: capitalised, whatever the API sent. */
+export function sentence(error) {
+  const text = String((error && error.message) || error);
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export function escapeHtml(text) {

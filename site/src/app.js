@@ -1,9 +1,10 @@
 /**
- * Recordings page: sign up / sign in, then the owner's recordings, newest first, with a
+ * Recordings page: sign in (sign-in.js), then the owner's recordings, newest first, with a
  * search box and filters kept in the page's own query string (so a filtered list can be
  * shared and reloaded).
  */
-import { Api, escapeHtml, formatDuration, loadConfig, nextPage } from "./api.js";
+import { Api, escapeHtml, formatDuration, loadConfig, sentence } from "./api.js";
+import { showAuth } from "./sign-in.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -14,12 +15,6 @@ const EMPTY_PAGES_PER_RUN = 10;
 // Names in this page's query string (kept short and human: dates, seconds).
 const FILTERS = ["q", "from", "to", "min", "max", "user", "errors"];
 
-/** An API error message as a sentence: capitalised, whatever the API sent. */
-function sentence(error) {
-  const text = String((error && error.message) || error);
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
 async function main() {
   const api = new Api(await loadConfig());
   $("#sign-out").addEventListener("click", () => {
@@ -28,70 +23,6 @@ async function main() {
   });
   if (api.signedIn) showRecordings(api);
   else showAuth(api);
-}
-
-function showAuth(api) {
-  $("#auth").hidden = false;
-  $("#recordings-section").hidden = true;
-  const next = nextPage();
-  if (next) $("#auth-next").hidden = false;
-  const message = $("#auth-message");
-  const say = (text, { error = false } = {}) => {
-    message.textContent = text;
-    message.classList.toggle("error", error);
-  };
-  const values = () => [$("#email").value.trim(), $("#password").value];
-  // Back where the session ended, or this page with its filters.
-  const done = () => (next ? location.assign(next) : location.reload());
-  const busy = async (button, work) => {
-    button.disabled = true;
-    try {
-      await work();
-    } finally {
-      button.disabled = false;
-    }
-  };
-  $("#auth-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    busy($("#sign-in"), async () => {
-      try {
-        await api.signIn(...values());
-        done();
-      } catch (error) {
-        if (error.code === "not_confirmed") {
-          $("#confirm-row").hidden = false;
-          say("Enter the code we emailed you, then confirm.");
-        } else say(sentence(error), { error: true });
-      }
-    });
-  });
-  $("#sign-up").addEventListener("click", () => {
-    const [email, password] = values();
-    if (!$("#auth-form").reportValidity()) return;
-    busy($("#sign-up"), async () => {
-      try {
-        await api.signUp(email, password);
-        $("#confirm-row").hidden = false;
-        say("Account created. Enter the code we emailed you.");
-      } catch (error) {
-        // The API names the password rules itself; they are also shown under the field.
-        if (error.code === "invalid_password") $("#password-rules").classList.add("error");
-        say(sentence(error), { error: true });
-      }
-    });
-  });
-  $("#confirm").addEventListener("click", () => {
-    busy($("#confirm"), async () => {
-      try {
-        const [email, password] = values();
-        await api.confirm(email, $("#code").value.trim());
-        await api.signIn(email, password);
-        done();
-      } catch (error) {
-        say(sentence(error), { error: true });
-      }
-    });
-  });
 }
 
 /** The page's filters from its query string (the form's values, as typed). */
