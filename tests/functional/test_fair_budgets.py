@@ -244,3 +244,43 @@ def test_parallel_key_creations_keep_the_daily_creation_limit_exact(client: Auth
     refused_now = client.post("/keys", body=b"{}", headers=JSON)
     assert_error(refused_now, 429, "rate_limited")
     assert 1 <= int(refused_now.headers["Retry-After"]) <= settings.KEY_CREATION_WINDOW_S + 1
+
+
+def test_the_local_api_gives_each_caller_its_own_address(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local stack's server, like API Gateway, tells the app who called (loopback has many addresses)."""
+    import http.client
+
+    from chalice.config import Config
+
+    from app import app
+    from local.stack import Intake, api_server
+
+    limits(monkeypatch, client_requests=2)
+    server = api_server(
+        app,
+        Config.create(chalice_stage="dev", app_name=app.app_name),
+        host="127.0.0.1",
+        port=0,
+        intake=Intake(),
+        health=lambda: None,
+    )
+    port = server.server.server_address[1]
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    made_up = {**JSON, "Authorization": f"Bearer rrk_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}"}
+
+    def post_from(address: str) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(address, 0))
+        try:
+            connection.request("POST", "/recordings", body=b"{}", headers=made_up)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    try:
+        assert [post_from("127.0.0.2") for _ in range(3)] == [401, 401, 429]
+        # Another caller is another client: not held back by the first one's requests.
+        assert post_from("127.0.0.3") == 401
+    finally:
+        server.shutdown()
+        server.server.server_close()

@@ -43,8 +43,12 @@ class RunningStack:
 # A load generator on loopback stands for many visitors, each behind an address of
 # its own and each posting every few seconds: as fast as it can from one address, it
 # would meet the per-visitor abuse limits, which real visitors never approach. Load
-# tests lift those two limits, nothing else (the key's budget still counts).
-LOAD_ENV = {"RRWEB_LIMIT_CLIENT_REQUESTS": str(10**9), "RRWEB_LIMIT_RECORDING_REQUESTS": str(10**9)}
+# tests lift those limits, nothing else (the key's budget still counts).
+LOAD_ENV = {
+    "RRWEB_LIMIT_CLIENT_REQUESTS": str(10**9),
+    "RRWEB_LIMIT_CLIENT_BYTES": str(10**15),
+    "RRWEB_LIMIT_RECORDING_REQUESTS": str(10**9),
+}
 
 
 def start_stack(data_dir: Path, *options: str, env: dict[str, str] | None = None) -> RunningStack:
