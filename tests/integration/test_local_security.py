@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import stat
 import time
@@ -15,7 +17,7 @@ import pytest
 import requests
 
 from local.resources import Names
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, start_stack
 from tests.support.accounts import sign_up_and_in
 
 pytestmark = pytest.mark.integration
@@ -166,3 +168,45 @@ def test_http_layer_errors_are_api_json_and_logged(stack: RunningStack) -> None:
     log = stack.log.read_text()
     assert "code 405" in log
     assert "code 414" in log
+
+
+def _moto_of(stack: RunningStack) -> int:
+    """The pid of the stack's embedded AWS (its child running local.aws_server)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == stack.process.pid and b"local.aws_server" in command:
+            return int(entry.name)
+    raise AssertionError("the stack runs no embedded AWS")
+
+
+def test_health_reports_the_embedded_aws_dying(tmp_path: Path) -> None:
+    running = start_stack(tmp_path / "data")
+    try:
+        assert requests.get(f"{running.api}/health", timeout=30).status_code == 200
+        os.kill(_moto_of(running), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        health = requests.get(f"{running.api}/health", timeout=30)
+        while health.status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            health = requests.get(f"{running.api}/health", timeout=30)
+        assert health.status_code == 503, health.text
+        assert health.json()["error"]["code"] == "unavailable"
+        assert "embedded AWS" in health.json()["error"]["message"]
+        assert int(health.headers["Retry-After"]) >= 1
+        # It stays so (not a moment's blip), and the log says what happened and what to do.
+        time.sleep(1.5)
+        assert requests.get(f"{running.api}/health", timeout=30).status_code == 503
+        log = running.log.read_text()
+        assert "the embedded AWS (moto) exited" in log
+        assert "start it again" in log
+    finally:
+        running.process.send_signal(signal.SIGINT)
+        code = running.process.wait(timeout=180)
+    # A supervisor sees the failure in the exit status.
+    assert code != 0
