@@ -111,8 +111,8 @@ PRESIGN_SECONDS = 900
 # revocation takes effect everywhere within this many seconds.
 KEY_CACHE_SECONDS = 5
 MAX_KEYS_PER_OWNER = 20
-# Key creations per owner per window, revoked keys included (the index that lists
-# keys is eventually consistent, so a burst of parallel creates may pass a few more).
+# Key creations per owner per window, revoked keys included; exact, like the active
+# keys, however many creations run at once (``keys.py``: a counter item per owner).
 MAX_KEYS_CREATED_PER_WINDOW = 30
 KEY_CREATION_WINDOW_S = 24 * 3600
 
