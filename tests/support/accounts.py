@@ -13,22 +13,37 @@ PASSWORD = "Smoke-Test-Pass-42"
 def sign_up_and_in(api: str, http: requests.Session, *, email: str | None = None) -> tuple[str, dict[str, str]]:
     """Register a fresh user, confirm it, sign in; returns (email, Authorization header).
 
-    On a deployed stack the emailed code is not readable, so the account is confirmed
-    with Cognito's admin API (``RRWEB_SMOKE_USER_POOL_ID`` and the deployer's AWS
-    credentials); the local stack's Cognito (moto) accepts any code.
+    On a deployed stack sign-up is closed unless the stack sets ``selfSignUp``, and the
+    emailed codes are not readable, so the user is invited the way an administrator
+    does it (Cognito's AdminCreateUser with a temporary password: ``RRWEB_SMOKE_USER_POOL_ID``
+    and the deployer's AWS credentials) and chooses a password at the first sign-in,
+    through the API's challenge. The local stack takes sign-ups and any confirmation code.
     """
     email = email or f"smoke-{uuid.uuid4().hex[:12]}@example.com"
-    signed_up = http.post(f"{api}/auth/signup", json={"email": email, "password": PASSWORD}, timeout=30)
-    assert signed_up.status_code == 201, signed_up.text
     pool = os.environ.get("RRWEB_SMOKE_USER_POOL_ID")
     if pool:
         import boto3
 
-        boto3.client("cognito-idp").admin_confirm_sign_up(UserPoolId=pool, Username=email)
+        temporary = f"Tmp-{uuid.uuid4().hex[:12]}-A1"
+        boto3.client("cognito-idp").admin_create_user(
+            UserPoolId=pool,
+            Username=email,
+            TemporaryPassword=temporary,
+            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+            MessageAction="SUPPRESS",
+        )
+        challenge = http.post(f"{api}/auth/signin", json={"email": email, "password": temporary}, timeout=30)
+        assert challenge.status_code == 200, challenge.text
+        assert challenge.json().get("challenge") == "NEW_PASSWORD_REQUIRED", challenge.text
+        tokens = http.post(
+            f"{api}/auth/new-password", json={"session": challenge.json()["session"], "password": PASSWORD}, timeout=30
+        )
     else:
+        signed_up = http.post(f"{api}/auth/signup", json={"email": email, "password": PASSWORD}, timeout=30)
+        assert signed_up.status_code == 201, signed_up.text
         confirmed = http.post(f"{api}/auth/confirm", json={"email": email, "code": "000000"}, timeout=30)
         assert confirmed.status_code == 204, confirmed.text
-    tokens = http.post(f"{api}/auth/signin", json={"email": email, "password": PASSWORD}, timeout=30)
+        tokens = http.post(f"{api}/auth/signin", json={"email": email, "password": PASSWORD}, timeout=30)
     assert tokens.status_code == 200, tokens.text
     return email, {"Authorization": f"Bearer {tokens.json()['accessToken']}"}
 
