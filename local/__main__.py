@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from .journal import CorruptDataError
 from .stack import LocalStack, StackOptions
 
 
@@ -51,7 +52,14 @@ def main() -> None:
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
     signal.signal(signal.SIGINT, lambda signum, _: stopping.append(signum))
-    stack.start()
+    try:
+        stack.start()
+    except CorruptDataError as exc:
+        # Not a crash: a file of the data folder is damaged. Say which and what to do, once,
+        # and save nothing (a checkpoint now would write over the evidence); the embedded
+        # AWS, if it started, stops with this process and changes nothing either.
+        print(f"the local stack did not start: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
     print(
         f"rrweb-s3-storage local stack is up\n"
         f"  site        {stack.site_url}/  (sign up, record the demo page, replay)\n"

@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -54,8 +55,8 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from moto.utilities.utils import load_resource
 from werkzeug.serving import make_server
 
-from . import cognito_rules, post_policy, presigned, sigv4
-from .journal import Entry, Journal
+from . import post_policy, presigned, sigv4
+from .journal import MAGIC, CorruptDataError, CorruptJournalError, Entry, Journal, read_segment
 from .post_policy import FormRejectedError, error_xml
 from .presigned import PresignedRejectedError
 from .sigv4 import SignatureRejectedError
@@ -72,6 +73,9 @@ REGION = "us-east-1"
 # Form uploads are read before moto sees them; a bigger one is refused unread. The
 # only form the stack signs is a screenshot (2 MiB) with a few short fields.
 MAX_FORM_BYTES = 4 * 1024 * 1024
+# Cognito's users, in the data folder: an append-only log (and the whole-pickle file it replaced).
+COGNITO_FILE = "cognito.log"
+LEGACY_COGNITO_FILE = "cognito.pickle"
 
 _JOURNALED_DYNAMODB = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 _JOURNALED_KINESIS = frozenset({"PutRecord", "PutRecords"})
@@ -94,44 +98,255 @@ StartResponse = Callable[..., Any]
 
 # --- Cognito -------------------------------------------------------------------
 
+_TOKEN_KINDS = ("refresh_tokens", "access_tokens", "id_tokens")
+# Dicts of a pool saved as records of their own: they grow with every user and sign-in.
+_PER_RECORD = ("users", *_TOKEN_KINDS)
 
-def _pools() -> dict[tuple[str, str], Any]:
-    backends = get_backend("cognito-idp")
+
+def _pools() -> dict[tuple[str, str, str], Any]:
+    """Every user pool of this moto process by (account, region, pool id)."""
     return {
-        (account, region): backend.user_pools
-        for account, regions in backends.items()
+        (account, region, pool_id): pool
+        for account, regions in get_backend("cognito-idp").items()
         for region, backend in regions.items()
-        if backend.user_pools
+        for pool_id, pool in list(backend.user_pools.items())
     }
 
 
-def save(path: Path) -> None:
-    """Write every user pool (moto's objects, minus the signing key every pool shares)."""
-    state = {}
-    for where, pools in _pools().items():
-        copies = {}
-        for pool_id, pool in list(pools.items()):
-            clone = copy.copy(pool)
-            clone.json_web_key = None  # a cryptography key object; the same bundled key for all pools
-            copies[pool_id] = clone
-        state[where] = copies
-    data = pickle.dumps(state)
-    temporary = path.with_name(path.name + ".tmp")
-    # Owner-only: moto keeps users' passwords and refresh tokens in these objects.
-    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
-        os.fchmod(out.fileno(), 0o600)
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+def _shell(pool: Any) -> bytes:
+    """A pool without its users and tokens (nor the signing key every pool shares)."""
+    clone = copy.copy(pool)
+    clone.json_web_key = None  # a cryptography key object: the same bundled key for all pools
+    for name in _PER_RECORD:
+        setattr(clone, name, {})
+    return pickle.dumps(clone)
 
 
-def restore(path: Path) -> None:
-    """Load saved pools into this (fresh) moto process."""
-    if not path.exists():
-        return
-    # Our own file in the stack's data folder, written by save() above.
-    state = pickle.loads(path.read_bytes())  # noqa: S301
+@dataclass
+class _Saved:
+    """What the log holds of one pool, to write only what a request changed."""
+
+    shell: bytes
+    users: dict[str, bytes]
+    tokens: dict[str, dict[str, Any]]
+
+
+class CognitoLog:
+    """moto's user pools, saved incrementally to an append-only file before each answer.
+
+    Users cannot be replayed (sign-up draws a random ``sub``, the owner of every
+    recording), so their state is saved instead: after each successful mutating
+    Cognito request, the records of what it changed are appended and fsynced before
+    the answer leaves: the user it named (a sign-up, a confirmation, a password), the
+    tokens it issued or revoked, the pool's settings if they changed. A sign-in costs
+    its tokens, never the whole pool. Records are framed as journal entries (length
+    and checksums): a record cut short by a kill was never acknowledged and is
+    ignored; any other damage stops the start (``CorruptDataError``), naming the file.
+    At start the log is loaded, then rewritten whole (atomically) so it does not grow
+    without bound across restarts.
+    """
+
+    def __init__(self, path: Path, *, legacy: Path | None = None) -> None:
+        self.path = path
+        self._legacy = legacy
+        self._saved: dict[tuple[str, str, str], _Saved] = {}
+        self._fd: int | None = None
+        self.bytes_written = 0
+
+    # -- reading
+
+    def check(self) -> list[Entry]:
+        """The log's records; raises CorruptDataError if it does not read back whole."""
+        if not self.path.exists():
+            return []
+        try:
+            return list(read_segment(self.path, newest=True))
+        except CorruptJournalError as exc:
+            raise CorruptDataError(
+                f"the Cognito state file {self.path} is corrupt at byte {exc.offset} ({exc.entries} intact records "
+                "before it). Users, passwords and sign-ins after that point cannot be read back, so the local stack "
+                "does not start and keeps the file as it is. Restore the data folder from a backup, or, to accept "
+                "losing them, move the file out of the data folder and start again."
+            ) from None
+
+    def load(self) -> None:
+        """Load the saved pools into this (fresh) moto process, rewrite the log whole, open it."""
+        records = self.check()
+        if not records and self._legacy is not None and self._legacy.exists():
+            _restore_legacy(self._legacy)
+        key = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+        backends = get_backend("cognito-idp")
+        for record in records:
+            meta = record.meta
+            account, region, pool_id = meta["pool"]
+            pools = backends[account][region].user_pools
+            if meta["kind"] == "pool":
+                # Our own file in the stack's data folder, written by this class.
+                shell = pickle.loads(record.body)  # noqa: S301
+                shell.json_web_key = key
+                for name in _PER_RECORD:
+                    setattr(shell, name, getattr(pools[pool_id], name) if pool_id in pools else {})
+                pools[pool_id] = shell
+            elif meta["kind"] == "pool-gone":
+                pools.pop(pool_id, None)
+            elif meta["kind"] == "user":
+                pools[pool_id].users[meta["name"]] = pickle.loads(record.body)  # noqa: S301
+            elif meta["kind"] == "user-gone":
+                pools[pool_id].users.pop(meta["name"], None)
+            elif meta["kind"] == "tokens":
+                changes = pickle.loads(record.body)  # noqa: S301
+                for kind in _TOKEN_KINDS:
+                    tokens = getattr(pools[pool_id], kind)
+                    tokens.update(changes["set"][kind])
+                    for token in changes["gone"][kind]:
+                        tokens.pop(token, None)
+        self._rewrite()
+        if self._legacy is not None and self._legacy.exists():
+            self._legacy.unlink()  # its pools are in the log now
+
+    def _rewrite(self) -> None:
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        self._saved = {}
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(MAGIC)
+            for entry in self._changes():
+                out.write(entry.encode())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, self.path)
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.close()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+
+    # -- writing
+
+    def record(self, body: bytes) -> None:
+        """Append what the mutating request with this body changed, durably."""
+        if self._fd is None:
+            # Not loaded (a guard in a test): start a log of its own.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._rewrite()
+            return
+        frames = b"".join(entry.encode() for entry in self._changes(_named_in(body)))
+        if not frames:
+            return
+        view = memoryview(frames)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        os.fsync(self._fd)
+        self.bytes_written += len(frames)
+
+    def _changes(self, named: set[str] | None = None) -> Iterator[Entry]:
+        """Records of what differs from what the log holds (all of it for a pool it lacks)."""
+        pools = _pools()
+        for where in list(self._saved.keys() - pools.keys()):
+            del self._saved[where]
+            yield Entry(meta={"kind": "pool-gone", "pool": list(where)}, body=b"")
+        for where, pool in pools.items():
+            saved = self._saved.get(where)
+            if saved is None:
+                saved = self._saved[where] = _Saved(shell=b"", users={}, tokens={kind: {} for kind in _TOKEN_KINDS})
+                names: set[str] | None = None
+            else:
+                names = _resolve(pool, named, saved)
+            shell = _shell(pool)
+            if shell != saved.shell:
+                saved.shell = shell
+                yield Entry(meta={"kind": "pool", "pool": list(where)}, body=shell)
+            yield from _user_changes(where, pool, saved, names)
+            yield from _token_changes(where, pool, saved)
+
+    def close(self) -> None:
+        """Stop appending (every record is durable already)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _named_in(body: bytes) -> set[str]:
+    """The user names and tokens a Cognito request names (to find the user it changed)."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return set()
+    if not isinstance(request, dict):
+        return set()
+    named = {request[field] for field in ("Username", "AccessToken") if isinstance(request.get(field), str)}
+    parameters = request.get("AuthParameters") or request.get("ChallengeResponses") or {}
+    if isinstance(parameters, dict):
+        named |= {
+            value
+            for name, value in parameters.items()
+            if name in ("USERNAME", "REFRESH_TOKEN") and isinstance(value, str)
+        }
+    return named
+
+
+def _resolve(pool: Any, named: set[str] | None, saved: _Saved) -> set[str] | None:
+    """The keys in ``pool.users`` of the users a request named; None: check every user."""
+    if not named:
+        return None
+    keys: set[str] = set()
+    for name in named:
+        for kind in _TOKEN_KINDS:
+            # A token, as the log knew it before the request (a sign-out removes it).
+            holder = saved.tokens[kind].get(name) or getattr(pool, kind).get(name)
+            if holder:
+                keys.add(holder[1])
+        if name in pool.users:
+            keys.add(name)
+        else:
+            try:
+                user = pool._get_user(name)  # moto's own lookup by alias (e-mail)
+            except Exception:  # moto raising on a lookup: check everyone instead
+                return None
+            if user is not None:
+                keys.add(user.username)
+    return keys or None
+
+
+def _user_changes(where: tuple[str, str, str], pool: Any, saved: _Saved, names: set[str] | None) -> Iterator[Entry]:
+    users = pool.users
+    gone = saved.users.keys() - users.keys()
+    new = users.keys() - saved.users.keys()
+    # Users change in place (a confirmation, a password): those the request named, or everyone.
+    candidates = new | (set(users) if names is None else (names & users.keys()))
+    for name in gone:
+        del saved.users[name]
+        yield Entry(meta={"kind": "user-gone", "pool": list(where), "name": name}, body=b"")
+    for name in candidates:
+        state = pickle.dumps(users[name])
+        if saved.users.get(name) != state:
+            saved.users[name] = state
+            yield Entry(meta={"kind": "user", "pool": list(where), "name": name}, body=state)
+
+
+def _token_changes(where: tuple[str, str, str], pool: Any, saved: _Saved) -> Iterator[Entry]:
+    changes: dict[str, dict[str, Any]] = {"set": {}, "gone": {}}
+    for kind in _TOKEN_KINDS:
+        current, known = getattr(pool, kind), saved.tokens[kind]
+        changes["set"][kind] = {token: current[token] for token, _ in current.items() - known.items()}
+        changes["gone"][kind] = list(known.keys() - current.keys())
+        saved.tokens[kind] = dict(current)
+    if any(changes["set"].values()) or any(changes["gone"].values()):
+        yield Entry(meta={"kind": "tokens", "pool": list(where)}, body=pickle.dumps(changes))
+
+
+def _restore_legacy(path: Path) -> None:
+    """Pools saved whole by an older version (``cognito.pickle``), loaded once into the log."""
+    try:
+        state = pickle.loads(path.read_bytes())  # noqa: S301 (our own file, written by an older version)
+    except Exception as exc:  # unpickling raises anything on a damaged file
+        raise CorruptDataError(
+            f"the Cognito state file {path} is corrupt ({exc}). The local stack does not start and keeps the "
+            "file as it is. Restore the data folder from a backup, or, to accept losing the users it held, move "
+            "the file out of the data folder and start again."
+        ) from None
     key = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
     backends = get_backend("cognito-idp")
     for (account, region), pools in state.items():
@@ -275,7 +490,7 @@ class Guard:
         self._secret_key = secret_key
         self._token = control_token
         self.journal = journal
-        self._cognito_file = cognito_file
+        self.cognito = CognitoLog(cognito_file)
         self._origins = frozenset(origin.strip().rstrip("/") for origin in allowed_origins if origin.strip())
         # moto applies data-plane writes one at a time, in journal order, so replaying
         # the journal repeats the same history (moto is CPU-bound: no parallelism lost).
@@ -473,7 +688,7 @@ class Guard:
             with self.cognito_lock:
                 status, headers, content = self._call(environ)
                 if status.startswith("2"):
-                    save(self._cognito_file)
+                    self.cognito.record(body)
         else:
             with self._apply:
                 status, headers, content = self._call(environ)
@@ -572,6 +787,10 @@ class Guard:
             raise RuntimeError("the journal was replayed already")
         counts = {"entries": 0, "applied": 0}
         with self._apply:
+            # Every segment reads back whole, or nothing is applied (CorruptJournalError).
+            self.journal.check()
+            # An unacknowledged write cut short by a kill stays the newest segment's tail.
+            self.journal.cut_torn_tail()
             for entry in self.journal.entries(self.journal.segments()):
                 counts["entries"] += 1
                 # Refusals are expected: conditional writes that the snapshot already holds.
@@ -600,6 +819,9 @@ class Guard:
                 result = {"deleted": self.journal.delete_before(before)}
             else:
                 return _json(start_response, 404, "not_found", "no such control endpoint")
+        except CorruptJournalError as exc:
+            logger.error("%s", exc)
+            return _json(start_response, 409, "corrupt_journal", str(exc))
         except (RuntimeError, ValueError) as exc:
             return _json(start_response, 409, "conflict", str(exc))
         body = json.dumps(result).encode()
@@ -674,10 +896,12 @@ def main() -> None:
     host, port, data_dir = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     lock = _lock_data_dir(data_dir)
-    cognito_file = data_dir / "cognito.pickle"
-    restore(cognito_file)
-    # Cognito's refusals and emailed reset codes where moto has neither (mail.log: README).
-    cognito_rules.install(data_dir / "mail.log")
+    cognito = CognitoLog(data_dir / COGNITO_FILE, legacy=data_dir / LEGACY_COGNITO_FILE)
+    try:
+        cognito.load()
+    except CorruptDataError as exc:
+        logger.error("%s", exc)
+        sys.exit(2)
     guard = Guard(
         DomainDispatcherApplication(create_backend_app),
         host=host,
@@ -686,9 +910,10 @@ def main() -> None:
         secret_key=os.environ[ENV_SECRET_KEY],
         control_token=os.environ[ENV_CONTROL_TOKEN],
         journal=Journal(data_dir / "journal"),
-        cognito_file=cognito_file,
+        cognito_file=cognito.path,
         allowed_origins=os.environ.get(ENV_ALLOWED_ORIGINS, "").split(","),
     )
+    guard.cognito = cognito
     # moto's request handler keeps header names with underscores (S3 metadata).
     server = make_server(host, port, guard, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
@@ -704,7 +929,7 @@ def main() -> None:
     server.shutdown()
     guard.journal.close()
     with guard.cognito_lock:
-        save(cognito_file)
+        cognito.close()
     lock.close()
 
 

@@ -7,10 +7,23 @@ file here and fsyncs it before answering. Segments are numbered; a checkpoint ro
 to a new one, saves the snapshot, then deletes the older ones; at start the segments
 left over are replayed on top of the snapshot.
 
-Each entry is framed as ``<length:4><crc32:4><payload>`` (big-endian), the payload a
-JSON line describing the request and then its body. A crash can leave a torn last
-entry: reading stops at the first frame that is short or whose checksum does not
-match, and ignores the rest of that segment.
+A segment starts with a magic line naming its format; each entry is framed as
+``<length:4><crc32 of payload:4><crc32 of those 8 bytes:4><payload>`` (big-endian),
+the payload a JSON line describing the request and then its body. The header's own
+checksum tells the two ways a segment can end badly apart:
+
+- a **torn tail**: a kill mid-append leaves the newest segment ending in a frame
+  that is cut short (a header whose checksum holds but whose payload runs past the
+  end of the file, or fewer bytes than a header), or in zeros a power loss left
+  behind. That write was never acknowledged (the answer waits for the fsync): it is
+  ignored, and cut off before the next segment opens, so it stays the newest's.
+- **corruption**: any other frame that does not check out (a header or payload
+  checksum that fails, a torn frame before the newest segment's end). Entries were
+  acknowledged after it: reading raises ``CorruptJournalError``, which names the file
+  and the offset, and nothing is replayed or deleted; the stack refuses to start.
+
+Segments written before the magic existed (``<length:4><crc32:4><payload>``) are
+still read, with the same rules as far as that framing can tell.
 
 Appends use group commit: a writer appends, then waits until an fsync that started
 after its append has finished; whichever waiter finds no fsync running starts one,
@@ -32,10 +45,29 @@ from typing import Any
 
 logger = logging.getLogger("rrweb.journal")
 
-_FRAME = struct.Struct(">II")
+MAGIC = b"RRWAL2\r\n"
+_FRAME = struct.Struct(">III")
+_LEGACY_FRAME = struct.Struct(">II")
 _SUFFIX = ".wal"
 # A frame longer than this is garbage from a torn header, not a request moto took.
 MAX_ENTRY_BYTES = 1 << 30
+
+
+class CorruptDataError(Exception):
+    """A file of the data folder that does not read back whole; the message names it and what to do."""
+
+
+class CorruptJournalError(CorruptDataError):
+    """A journal segment that does not read back whole: the file, where, and what to do."""
+
+    def __init__(self, path: Path, offset: int, entries: int, why: str) -> None:
+        self.path, self.offset, self.entries = path, offset, entries
+        super().__init__(
+            f"the journal segment {path} is corrupt at byte {offset} ({why}; {entries} intact entries before it). "
+            "Acknowledged writes after that point cannot be read back, so the local stack does not start on a "
+            "partial history and keeps the file as it is. Restore the data folder from a backup, or, to accept "
+            "losing the writes from that point on, move the file out of the journal folder and start again."
+        )
 
 
 @dataclass(frozen=True)
@@ -48,31 +80,102 @@ class Entry:
     def encode(self) -> bytes:
         """The framed bytes of this entry."""
         payload = json.dumps(self.meta, separators=(",", ":")).encode() + b"\n" + self.body
-        return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+        head = struct.pack(">II", len(payload), zlib.crc32(payload))
+        return head + struct.pack(">I", zlib.crc32(head)) + payload
 
 
-def read_segment(path: Path) -> Iterator[Entry]:
-    """The entries of one segment, in order, up to the first torn or corrupt frame."""
-    entries, intact = decode(path.read_bytes())
-    yield from entries
-    if intact != path.stat().st_size:
-        logger.warning("journal %s: ignoring a torn or corrupt tail after byte %d", path.name, intact)
+@dataclass(frozen=True)
+class Segment:
+    """What one segment file holds: its intact entries, and the torn tail after them (if any)."""
+
+    entries: list[Entry]
+    intact: int  # bytes up to the end of the last intact entry
+    size: int
+
+    @property
+    def torn(self) -> bool:
+        """Whether an incomplete last write follows the intact entries."""
+        return self.intact < self.size
+
+
+def read_segment(path: Path, *, newest: bool = True) -> Iterator[Entry]:
+    """The entries of one segment, in order; raises CorruptJournalError unless it reads back whole.
+
+    Only the ``newest`` segment may end in a torn tail (it was being written when the
+    process died); in an older one, every entry was made durable before the next began.
+    """
+    yield from scan_segment(path, newest=newest).entries
+
+
+def scan_segment(path: Path, *, newest: bool = True) -> Segment:
+    """Read and check one segment file (see ``read_segment``)."""
+    data = path.read_bytes()
+    try:
+        entries, intact = decode(data)
+    except _CorruptFrameError as corrupt:
+        raise CorruptJournalError(path, corrupt.offset, corrupt.entries, corrupt.why) from None
+    if intact < len(data) and not newest:
+        raise CorruptJournalError(
+            path, intact, len(entries), "it ends in an incomplete entry, but a newer segment follows it"
+        )
+    if intact < len(data):
+        logger.info("journal %s: an incomplete last write (never acknowledged) after byte %d", path.name, intact)
+    return Segment(entries=entries, intact=intact, size=len(data))
+
+
+class _CorruptFrameError(Exception):
+    def __init__(self, offset: int, entries: int, why: str) -> None:
+        super().__init__(why)
+        self.offset, self.entries, self.why = offset, entries, why
 
 
 def decode(data: bytes) -> tuple[list[Entry], int]:
-    """The intact entries at the start of ``data``, and how many bytes they span."""
-    entries = []
-    at = 0
-    while at + _FRAME.size <= len(data):
-        length, checksum = _FRAME.unpack_from(data, at)
-        start, end = at + _FRAME.size, at + _FRAME.size + length
-        if length > MAX_ENTRY_BYTES or end > len(data):
-            break
+    """The entries of a segment's bytes, and how many bytes they span (a torn tail follows).
+
+    Raises ``_CorruptFrameError`` (``scan_segment`` turns it into CorruptJournalError) for
+    anything but a torn tail.
+    """
+    if data.startswith(MAGIC):
+        return _decode(data, len(MAGIC), _FRAME)
+    if len(data) < len(MAGIC) and MAGIC.startswith(data):
+        return [], 0  # the magic itself was being written
+    if len(data) >= len(MAGIC) and sum(a != b for a, b in zip(data, MAGIC, strict=False)) <= 2:
+        raise _CorruptFrameError(0, 0, "the segment's format line is damaged")
+    return _decode(data, 0, _LEGACY_FRAME)
+
+
+def _zeros_from(data: bytes, at: int) -> bool:
+    return data.count(0, at) == len(data) - at
+
+
+def _decode(data: bytes, at: int, frame: struct.Struct) -> tuple[list[Entry], int]:
+    entries: list[Entry] = []
+    while at < len(data):
+        if at + frame.size > len(data):
+            break  # a header cut short: the last write was never acknowledged
+        if frame is _FRAME:
+            length, checksum, head_checksum = frame.unpack_from(data, at)
+            if zlib.crc32(data[at : at + 8]) != head_checksum:
+                if _zeros_from(data, at):
+                    break  # zeros where an unacknowledged write was to go (a power loss)
+                raise _CorruptFrameError(at, len(entries), "an entry header fails its checksum")
+        else:
+            length, checksum = frame.unpack_from(data, at)
+            if length == 0 and _zeros_from(data, at):
+                break
+            if length > MAX_ENTRY_BYTES:
+                raise _CorruptFrameError(at, len(entries), "an entry header is garbage")
+        start, end = at + frame.size, at + frame.size + length
+        if end > len(data):
+            break  # the last entry was cut short: never acknowledged
         payload = data[start:end]
         if zlib.crc32(payload) != checksum:
-            break
+            raise _CorruptFrameError(at, len(entries), "an entry fails its checksum")
         meta, _, body = payload.partition(b"\n")
-        entries.append(Entry(meta=json.loads(meta), body=body))
+        try:
+            entries.append(Entry(meta=json.loads(meta), body=body))
+        except ValueError:
+            raise _CorruptFrameError(at, len(entries), "an entry is not a journaled request") from None
         at = end
     return entries, at
 
@@ -115,9 +218,43 @@ class Journal:
         return self.directory / f"{number:010d}{_SUFFIX}"
 
     def entries(self, numbers: list[int]) -> Iterator[Entry]:
-        """Every intact entry of the given segments, in order."""
+        """Every entry of the given segments, in order (only the newest on disk may be torn).
+
+        Raises CorruptJournalError on a segment that does not read back whole: call
+        ``check`` first to learn that before applying any of them.
+        """
+        newest = max(self.segments(), default=0)
         for number in numbers:
-            yield from read_segment(self.path(number))
+            yield from read_segment(self.path(number), newest=number == newest)
+
+    def check(self) -> int:
+        """Read every segment on disk; returns how many entries they hold.
+
+        Raises CorruptJournalError, changing nothing, if any does not read back whole.
+        """
+        numbers = self.segments()
+        return sum(len(scan_segment(self.path(number), newest=number == numbers[-1]).entries) for number in numbers)
+
+    def cut_torn_tail(self) -> int:
+        """Cut the newest segment's torn tail off (durably) before a newer one opens; returns the bytes cut.
+
+        Once a newer segment exists, only corruption could end this one early.
+        """
+        numbers = self.segments()
+        if not numbers:
+            return 0
+        path = self.path(numbers[-1])
+        segment = scan_segment(path, newest=True)
+        if not segment.torn:
+            return 0
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, segment.intact)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        logger.info("journal %s: cut an incomplete last write of %d bytes", path.name, segment.size - segment.intact)
+        return segment.size - segment.intact
 
     @property
     def is_open(self) -> bool:
@@ -139,6 +276,8 @@ class Journal:
 
     def _start(self, number: int) -> int:
         self._fd = os.open(self.path(number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if os.fstat(self._fd).st_size == 0:
+            os.write(self._fd, MAGIC)  # made durable with the first entry's fsync
         self._segment = number
         _fsync_directory(self.directory)  # the new file's name survives a crash too
         return number

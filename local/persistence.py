@@ -9,10 +9,18 @@ embedded AWS's journal replays what was acknowledged after it.
 Every file is replaced atomically (written, fsynced, renamed), items before the
 manifest, so a save cut short by a crash leaves a mix of this save and the last one
 that restores cleanly; the journal segments it was to cover are still on disk then.
+
+A file that does not read back (not JSON, not the snapshot's shape, an object whose
+bytes do not match the MD5 its manifest recorded) is corruption, not a crash: the start
+stops with ``CorruptSnapshotError``, naming the file and what to do, and the file is
+left where it is (``check_data_dir`` checks the journal and the snapshot before anything
+starts).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import threading
@@ -20,7 +28,55 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .journal import CorruptDataError, Journal
 from .resources import Names
+
+MANIFEST = "s3-manifest.json"
+ITEMS = "dynamodb-items.json"
+
+
+class CorruptSnapshotError(CorruptDataError):
+    """A snapshot file that does not read back: which, why, and what to do."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path = path
+        super().__init__(
+            f"the snapshot file {path} is corrupt ({why}). The local stack does not start on a partial state "
+            "and keeps the file as it is. Restore the data folder from a backup, or, to accept losing what the "
+            "file held, move it out of the data folder and start again."
+        )
+
+
+def _load(path: Path, shape: type, value_shape: type) -> Any:
+    try:
+        loaded = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptSnapshotError(path, f"not JSON: {exc}") from None
+    if not isinstance(loaded, shape) or not all(isinstance(value, value_shape) for value in loaded.values()):
+        raise CorruptSnapshotError(path, "not the shape the snapshot writes")
+    return loaded
+
+
+def _md5_of(etag: str) -> str | None:
+    # A single-part upload's ETag is its MD5; a multipart one's ("<hex>-<parts>") is not.
+    value = etag.strip('"')
+    return value if len(value) == 32 and "-" not in value else None
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise CorruptDataError if the journal or the snapshot's indexes do not read back whole.
+
+    Run before anything starts, so that a refusal leaves every file as it was. Objects
+    are checked against their MD5s as they are restored (``Snapshot.restore``).
+    """
+    journal = data_dir / "journal"
+    if journal.is_dir():
+        Journal(journal).check()
+    state = data_dir / "state"
+    if (state / MANIFEST).exists():
+        _load(state / MANIFEST, dict, dict)
+    if (state / ITEMS).exists():
+        _load(state / ITEMS, dict, list)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -40,15 +96,15 @@ class Snapshot:
         self._dynamodb = session.client("dynamodb")
         self._names = names
         self._objects = directory / "s3"
-        self._manifest_path = directory / "s3-manifest.json"
-        self._items_path = directory / "dynamodb-items.json"
+        self._manifest_path = directory / MANIFEST
+        self._items_path = directory / ITEMS
         self._tables = (names.table, names.access_table)
         self._objects.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
     def _manifest(self) -> dict[str, dict[str, str]]:
         if self._manifest_path.exists():
-            return json.loads(self._manifest_path.read_text())
+            return _load(self._manifest_path, dict, dict)
         return {}
 
     def _file(self, key: str) -> Path:
@@ -87,12 +143,14 @@ class Snapshot:
             for key, meta in self._manifest().items():
                 path = self._file(key)
                 if path.exists():
-                    self._s3.put_object(
-                        Bucket=self._names.bucket, Key=key, Body=path.read_bytes(), ContentType=meta["type"]
-                    )
+                    body = path.read_bytes()
+                    md5 = _md5_of(str(meta.get("etag", "")))
+                    if md5 is not None and not hmac.compare_digest(hashlib.md5(body).hexdigest(), md5):  # noqa: S324 (S3's ETag)
+                        raise CorruptSnapshotError(path, f"its bytes do not match the MD5 recorded for {key!r}")
+                    self._s3.put_object(Bucket=self._names.bucket, Key=key, Body=body, ContentType=meta["type"])
             if not self._items_path.exists():
                 return 0
-            tables = json.loads(self._items_path.read_text())
+            tables = _load(self._items_path, dict, list)
             for table, items in tables.items():
                 for at in range(0, len(items), 25):
                     request = {table: [{"PutRequest": {"Item": item}} for item in items[at : at + 25]]}

@@ -1,16 +1,19 @@
-"""The local stack keeps every acknowledged batch through SIGTERM and SIGKILL under load."""
+"""The local stack keeps every acknowledged batch through SIGTERM and SIGKILL, and never starts on a damaged journal."""
 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.integration.conftest import LOAD_ENV, start_stack
-from tests.integration.load import IngestLoad, check_read_back, create_recordings
+from local.journal import Entry
+from tests.integration.conftest import LOAD_ENV, ROOT, free_port, start_stack
+from tests.integration.load import IngestLoad, Outcome, batch, check_read_back, create_recordings
 from tests.support.accounts import sign_up_and_in
 
 pytestmark = pytest.mark.integration
@@ -68,8 +71,6 @@ def test_sigkill_under_load_loses_no_acknowledged_batch(tmp_path: Path) -> None:
         assert read_back.repeated == {}
         # A batch the stack acknowledged is counted, so a retry of it is a duplicate...
         recording, seqs = next((r, s) for r, s in outcome.acked.items() if s)
-        from tests.integration.load import batch
-
         retried = requests.post(
             f"{again.api}/recordings/{recording}/events",
             data=batch(load.recordings.index(recording), max(seqs)),
@@ -78,5 +79,95 @@ def test_sigkill_under_load_loses_no_acknowledged_batch(tmp_path: Path) -> None:
         )
         assert retried.status_code == 202
         assert retried.json()["duplicate"] is True
+    finally:
+        again.stop()
+
+
+def _wait_for_moto_to_let_go(data_dir: Path) -> None:
+    # The killed stack's moto exits on its parent's death; it holds the folder until then.
+    import fcntl
+
+    deadline = time.monotonic() + 60
+    with (data_dir / "aws.lock").open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "moto never let go of the data folder"
+                time.sleep(0.1)
+
+
+def _start_refused(data_dir: Path) -> str:
+    """Start the stack on ``data_dir`` expecting it to refuse; returns what it printed."""
+    api, aws, site = free_port(), free_port(), free_port()
+    log = data_dir.parent / "refused.log"
+    with log.open("wb") as out:
+        ports = ["--api-port", str(api), "--aws-port", str(aws), "--site-port", str(site)]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local", *ports, "--data-dir", str(data_dir)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 150
+        while process.poll() is None and time.monotonic() < deadline:
+            if "local stack is up" in log.read_text():
+                break
+            time.sleep(0.2)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=120)
+            raise AssertionError(f"the stack started on a damaged journal:\n{log.read_text()[-4000:]}")
+    assert process.returncode == 2, log.read_text()[-4000:]
+    return log.read_text()
+
+
+def test_a_damaged_journal_stops_the_start_and_a_torn_tail_does_not(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    stack = start_stack(data_dir)
+    with requests.Session() as http:
+        _, owner = sign_up_and_in(stack.api, http)
+    (recording,) = create_recordings(stack.api, owner, 1, prefix="journal")
+    outcome = Outcome(acked={recording: set()})
+    with requests.Session() as http:
+        for seq in range(8):
+            posted = http.post(
+                f"{stack.api}/recordings/{recording}/events",
+                data=batch(0, seq),
+                headers={**owner, "Content-Type": "application/octet-stream", "Content-Encoding": "gzip"},
+                timeout=30,
+            )
+            assert posted.status_code == 202, posted.text
+            outcome.acked[recording].add(seq)
+    stack.process.kill()  # at once: the last batches are in the journal, not yet in a snapshot
+    stack.process.wait(timeout=30)
+    _wait_for_moto_to_let_go(data_dir)
+
+    segments = sorted((data_dir / "journal").glob("*.wal"))
+    damaged = max(segments, key=lambda path: path.stat().st_size)
+    original = damaged.read_bytes()
+    assert len(original) > 200, [(path.name, path.stat().st_size) for path in segments]
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    damaged.write_bytes(bytes(flipped))
+
+    printed = _start_refused(data_dir)
+    assert str(damaged) in printed, printed[-4000:]
+    assert "move the file" in printed
+    assert "Traceback" not in printed, printed[-4000:]
+    assert damaged.read_bytes() == bytes(flipped)  # the evidence is kept
+    assert sorted((data_dir / "journal").glob("*.wal")) == segments
+
+    # The same journal whole, with a write a kill cut short at its end: that is no damage.
+    damaged.write_bytes(original)
+    newest = segments[-1]
+    with newest.open("ab") as out:
+        out.write(Entry(meta={"method": "PUT", "path": "/cut/short"}, body=b"x" * 100).encode()[:40])
+    again = start_stack(data_dir)
+    try:
+        read_back = check_read_back(again.api, owner, outcome)
+        assert read_back.lost == {}, read_back.lost
     finally:
         again.stop()

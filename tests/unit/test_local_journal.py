@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.journal import Entry, Journal, decode, read_segment
+from local.journal import MAGIC, CorruptJournalError, Entry, Journal, decode, read_segment
 
 
 def entry(n: int, size: int = 10) -> Entry:
@@ -47,17 +50,66 @@ def three_entries(tmp_path: Path) -> Path:
 def test_a_torn_tail_is_ignored_and_what_precedes_it_kept(tmp_path: Path) -> None:
     path = three_entries(tmp_path)
     whole = path.read_bytes()
-    for cut in (1, 7, 50, len(entry(2, 100).encode()) - 1):
+    for cut in (1, 7, 11, 12, 50, len(entry(2, 100).encode()) - 1):
         path.write_bytes(whole[:-cut])
         assert [e.meta["n"] for e in read_segment(path)] == [0, 1]
+    # Zeros where an unacknowledged write was to go (a power loss after the file grew).
+    path.write_bytes(whole + b"\0" * 4096)
+    assert [e.meta["n"] for e in read_segment(path)] == [0, 1, 2]
 
 
-def test_a_corrupt_entry_ends_the_segment(tmp_path: Path) -> None:
-    path = three_entries(tmp_path)
+def _flipped(path: Path, at: int) -> bytes:
     data = bytearray(path.read_bytes())
-    data[len(entry(0, 100).encode()) + 20] ^= 0xFF  # a flipped byte inside the second entry
+    data[at] ^= 0x40
     path.write_bytes(bytes(data))
-    assert [e.meta["n"] for e in read_segment(path)] == [0]
+    return bytes(data)
+
+
+def test_a_corrupt_entry_stops_the_read_naming_the_file(tmp_path: Path) -> None:
+    path = three_entries(tmp_path)
+    second = len(MAGIC) + len(entry(0, 100).encode())
+    # A flipped byte in the second entry's payload, then in its length (which would
+    # otherwise pass for an entry cut short), then in the magic line.
+    for at in (second + 40, second + 1, 2):
+        original = path.read_bytes()
+        damaged = _flipped(path, at)
+        with pytest.raises(CorruptJournalError) as caught:
+            list(read_segment(path))
+        assert str(path) in str(caught.value)
+        assert "move the file" in str(caught.value)
+        assert path.read_bytes() == damaged  # nothing is cut or deleted
+        path.write_bytes(original)
+
+
+def test_only_the_newest_segment_may_end_torn(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.open()
+    journal.commit(entry(0))
+    journal.commit(entry(1))
+    journal.close()
+    first = journal.path(1)
+    first.write_bytes(first.read_bytes()[:-3])  # a kill mid-append
+    assert journal.check() == 1
+    # A restart cuts the torn tail off before it opens the next segment...
+    assert journal.cut_torn_tail() == len(entry(1).encode()) - 3
+    assert journal.open() == 2
+    journal.commit(entry(2))
+    journal.close()
+    assert [e.meta["n"] for e in journal.entries(journal.segments())] == [0, 2]
+    # ...so a segment that ends short with a newer one after it is damage, not a kill.
+    first.write_bytes(first.read_bytes()[:-3])
+    with pytest.raises(CorruptJournalError):
+        journal.check()
+
+
+def test_segments_written_before_the_magic_still_read(tmp_path: Path) -> None:
+    def legacy(e: Entry) -> bytes:
+        payload = json.dumps(e.meta, separators=(",", ":")).encode() + b"\n" + e.body
+        return struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
+
+    path = tmp_path / "0000000001.wal"
+    path.write_bytes(legacy(entry(0)) + legacy(entry(1)) + legacy(entry(2))[:-4])
+    assert [e.meta["n"] for e in read_segment(path)] == [0, 1]
 
 
 def test_group_commit_shares_fsyncs_and_returns_only_once_durable(tmp_path: Path) -> None:

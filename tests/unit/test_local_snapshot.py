@@ -1,4 +1,4 @@
-"""A snapshot save cut short by a kill leaves files the next start restores cleanly."""
+"""A snapshot save cut short by a kill restores cleanly; a damaged snapshot stops the start."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from local import persistence
-from local.persistence import Snapshot
+from local.persistence import CorruptSnapshotError, Snapshot, check_data_dir
 from tests.conftest import NAMES
 
 
@@ -59,3 +59,31 @@ def test_a_save_killed_midway_restores_cleanly(aws: Any, tmp_path: Path, monkeyp
     _empty(aws)
     assert Snapshot(session=aws, names=NAMES, directory=tmp_path).restore() == 2
     assert {e["Key"] for e in s3.list_objects_v2(Bucket=NAMES.bucket)["Contents"]} == {"a", "b"}
+
+
+def test_a_damaged_snapshot_stops_the_start_naming_the_file_and_keeps_it(aws: Any, tmp_path: Path) -> None:
+    s3, dynamodb = aws.client("s3"), aws.client("dynamodb")
+    state = tmp_path / "state"
+    s3.put_object(Bucket=NAMES.bucket, Key="recordings/a", Body=b"first")
+    dynamodb.put_item(TableName=NAMES.table, Item=_item(1))
+    Snapshot(session=aws, names=NAMES, directory=state).save()
+    check_data_dir(tmp_path)  # whole: no complaint
+
+    items = state / "dynamodb-items.json"
+    whole = items.read_bytes()
+    items.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CorruptSnapshotError) as refused:
+        check_data_dir(tmp_path)
+    assert str(items) in str(refused.value)
+    assert "backup" in str(refused.value)
+    assert items.read_bytes() == whole[: len(whole) // 2]
+    items.write_bytes(whole)
+
+    # An object whose bytes are not the ones its manifest recorded.
+    (obj,) = (state / "s3").iterdir()
+    obj.write_bytes(b"fir5t")
+    _empty(aws)
+    with pytest.raises(CorruptSnapshotError) as refused:
+        Snapshot(session=aws, names=NAMES, directory=state).restore()
+    assert str(obj) in str(refused.value)
+    assert obj.read_bytes() == b"fir5t"
