@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from . import settings
+
 VERSION = 1
 _LEVEL = 6
+# A block holds lines up to the block size, or one longer line, which is at most one
+# batch: a block inflating past this is not one compaction wrote.
+BLOCK_LIMIT_BYTES = settings.COMPACTED_BLOCK_BYTES + settings.MAX_BATCH_BYTES + 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,25 +101,70 @@ class Encoded:
     events: int
 
 
-def encode(lines: list[bytes], *, block_bytes: int) -> Encoded:
-    """Compress newline-terminated event lines into gzip members of about ``block_bytes`` each."""
-    digest = hashlib.sha256()
-    body = bytearray()
-    blocks: list[Block] = []
-    start = 0
-    while start < len(lines):
-        end, size = start, 0
-        while end < len(lines) and (end == start or size + len(lines[end]) <= block_bytes):
-            size += len(lines[end])
-            end += 1
-        raw = b"".join(lines[start:end])
-        digest.update(raw)
+class Writer:
+    """Compresses newline-terminated event lines into gzip members as they come, handing each to ``sink``.
+
+    Lines are held only until their block is full (about ``block_bytes``, or one line
+    when a line alone is larger), so writing a recording of any length holds one block.
+    A block ends before the line that would take it past ``block_bytes``: the bytes
+    depend only on the lines and ``block_bytes``, never on how they were handed in.
+    """
+
+    def __init__(self, *, block_bytes: int, sink: Callable[[bytes], None]) -> None:
+        self._block_bytes = block_bytes
+        self._sink = sink
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._offset = 0
+        self._blocks: list[Block] = []
+        self._digest = hashlib.sha256()
+        self._events = 0
+
+    def add(self, line: bytes) -> None:
+        """One event's line, newline included."""
+        if self._pending and self._size + len(line) > self._block_bytes:
+            self._flush()
+        self._pending.append(line)
+        self._size += len(line)
+
+    def _flush(self) -> None:
+        raw = b"".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        self._digest.update(raw)
         compressor = zlib.compressobj(_LEVEL, zlib.DEFLATED, 31)
         member = compressor.compress(raw) + compressor.flush()
-        blocks.append(Block(offset=len(body), length=len(member), events=end - start))
-        body += member
-        start = end
-    return Encoded(body=bytes(body), blocks=tuple(blocks), sha256=digest.hexdigest(), events=len(lines))
+        events = raw.count(b"\n")
+        del raw
+        self._blocks.append(Block(offset=self._offset, length=len(member), events=events))
+        self._offset += len(member)
+        self._events += events
+        self._sink(member)
+
+    def close(self) -> tuple[tuple[Block, ...], str, int, int]:
+        """Compress what is left: (blocks, digest of the lines, events, bytes written)."""
+        if self._pending:
+            self._flush()
+        return tuple(self._blocks), self._digest.hexdigest(), self._events, self._offset
+
+
+def encode(lines: list[bytes], *, block_bytes: int) -> Encoded:
+    """Compress newline-terminated event lines into gzip members of about ``block_bytes`` each."""
+    body = bytearray()
+    writer = Writer(block_bytes=block_bytes, sink=body.extend)
+    for line in lines:
+        writer.add(line)
+    blocks, digest, events, _ = writer.close()
+    return Encoded(body=bytes(body), blocks=blocks, sha256=digest, events=events)
+
+
+def inflate_block(member: bytes, *, limit: int) -> bytes:
+    """One block (a whole gzip member) inflated, refusing more than ``limit`` bytes or anything but one member."""
+    inflater = zlib.decompressobj(wbits=31)
+    data = inflater.decompress(member, limit + 1)
+    if len(data) > limit or not inflater.eof or inflater.unused_data:
+        raise ValueError("a compacted block is not one gzip member of at most its size")
+    return data
 
 
 def decode(body: bytes) -> bytes:

@@ -8,9 +8,13 @@ requests: it is returned once and leaves the index when compacted.
 
 Compacting one recording, in steps that each leave the recording fully readable:
 
-1. read it all (the newest compacted generation plus every chunk not folded into it);
-2. write generation g+1 (``compacted.py``) under a key named by its digest;
-3. read it back and check the digest and the event count;
+1. list it and read where its batches are (the newest compacted generation's index,
+   and the record headers of every chunk not folded into it: no event is read yet);
+2. count the run on the item (``begin_compaction``), then write generation g+1
+   (``compacted.py``): batch after batch in seq order, each inflated alone and
+   compressed into the object as it comes, which goes to S3 in one PUT or, past
+   8 MiB, in multipart parts, so no run ever holds the recording;
+3. read it back as a stream and check every block's bytes and lines, and the count;
 4. commit: create the index of g+1, only if none exists (a concurrent run that loses
    this race stops here and deletes nothing);
 5. delete the chunks it folded and the older generation;
@@ -18,6 +22,12 @@ Compacting one recording, in steps that each leave the recording fully readable:
    chunk only after writing it, so one counted after step 1 may be missing from the
    listing: the recording then stays pending for the next run). The generation's exact
    counts (each seq once) replace the running ones.
+
+A record or batch that is not what the API writes is skipped where it is read (logged,
+counted in the result) and folded away with its chunk: it never fails the run. A
+recording whose runs keep failing, or never finish (whatever stops them), is set aside
+after ``COMPACTION_TRIES`` runs: out of the pending index, with the reason on its item,
+still readable from its chunks; a chunk counted later puts it back in line.
 
 Chunks that hold nothing new (a late redelivery or a rebuild repeating batches the
 current generation holds) are deleted without writing a generation. Compacted data is
@@ -36,7 +46,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +58,70 @@ from .reader import EventReader, Listing
 from .recordings import RecordingStore, now_ms
 
 logger = logging.getLogger("rrweb.compaction")
+# Runs that may start writing a recording's new generation without finishing it (an
+# error, or anything that ends the run) before it is set aside: a recording that can
+# never be compacted must not stand in front of the others of its shard forever.
+COMPACTION_TRIES = 3
+_REASON_CHARS = 300
+# The new data object goes to S3 in one PUT up to this size, else as a multipart upload
+# of parts this large (S3's smallest part is 5 MiB): never held whole.
+_UPLOAD_PART_BYTES = 8 * 1024 * 1024
+_READ_PIECE_BYTES = 1024 * 1024
+
+
+class _Upload:
+    """Writes an object from pieces as they come: one PUT when it stays small, else a multipart upload.
+
+    An upload a crash leaves incomplete is removed by the bucket's lifecycle rule
+    (incomplete multipart uploads are aborted after a day).
+    """
+
+    def __init__(self, *, s3: Any, bucket: str, key: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._key = key
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        """Append bytes; a full part goes out at once."""
+        self._digest.update(data)
+        self._buffer += data
+        if len(self._buffer) >= _UPLOAD_PART_BYTES:
+            self._send_part()
+
+    def _send_part(self) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType="application/gzip"
+            )["UploadId"]
+        number = len(self._parts) + 1
+        body = bytes(self._buffer)
+        self._buffer.clear()
+        etag = self._s3.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )["ETag"]
+        self._parts.append({"ETag": etag, "PartNumber": number})
+
+    def close(self) -> str:
+        """Finish the object; the digest of its bytes."""
+        if self._upload_id is None:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer), ContentType="application/gzip"
+            )
+        else:
+            if self._buffer:
+                self._send_part()
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._buffer = bytearray()
+        return self._digest.hexdigest()
 
 
 class CompactionError(RuntimeError):
@@ -59,11 +132,13 @@ class CompactionError(RuntimeError):
 class Result:
     """What compacting one recording did."""
 
-    outcome: str  # "compacted", "unchanged", "waiting", "gone" or "raced"
+    outcome: str  # "compacted", "unchanged", "waiting", "gone", "raced" or "set_aside"
     generation: int = 0
     events: int = 0
     folded: int = 0
     stored_bytes: int = 0
+    # records (or batches) skipped because they are not what the API writes
+    skipped: int = 0
 
 
 class Compactor:
@@ -101,17 +176,29 @@ class Compactor:
             done = 0
             pending = self._store.pending_compaction(str(shard), idle_before=cutoff, page=per_shard)
             for tried, key in enumerate(pending, start=1):
+                owner, recording_id = RecordingStore.owner_and_id(key)
                 try:
-                    outcome = self.compact(*RecordingStore.owner_and_id(key), idle_before=cutoff).outcome
-                except Exception:
-                    # One recording's failure must not stop the others; it stays pending.
+                    result = self.compact(owner, recording_id, idle_before=cutoff)
+                    outcome = result.outcome
+                    if result.skipped:
+                        counts["skipped"] = counts.get("skipped", 0) + result.skipped
+                except Exception as exc:
+                    # One recording's failure must not stop the others: it stays pending,
+                    # and is set aside after COMPACTION_TRIES runs (with this reason).
                     logger.exception("compaction failed; it is retried on the next run")
                     outcome = "failed"
+                    self._note_error(owner, recording_id, f"{type(exc).__name__}: {exc}")
                 counts[outcome] = counts.get(outcome, 0) + 1
                 done += outcome not in ("waiting", "failed")
                 if done >= per_shard or tried >= 4 * per_shard:
                     break
         return counts
+
+    def _note_error(self, owner: str, recording_id: str, reason: str) -> None:
+        try:
+            self._store.note_compaction_error(owner, recording_id, reason=reason[:_REASON_CHARS])
+        except Exception:
+            logger.exception("could not record why compaction failed")
 
     def compact(self, owner: str, recording_id: str, *, idle_before: int | None = None) -> Result:
         """Fold the recording's chunks into a new compacted generation (see the module's steps).
@@ -133,8 +220,8 @@ class Compactor:
             # delete the parts that did arrive. The next run sees it whole. Parts older
             # than any record the stream can still deliver were never acknowledged
             # (their write was refused in part): they are folded away, unread.
-            return Result(outcome="waiting")
-        if not contents.chunk_payloads:
+            return Result(outcome="waiting", skipped=contents.skipped)
+        if not contents.batches:
             # Nothing new: every chunk is folded already or repeats batches the current
             # generation holds (a late redelivery, a rebuild). No generation is rewritten.
             generation = previous.generation if previous else 0
@@ -146,53 +233,115 @@ class Compactor:
                 )
             else:
                 self._store.finish_compaction(item, generation=generation)
-            return Result(outcome="unchanged", generation=generation)
+            return Result(outcome="unchanged", generation=generation, skipped=contents.skipped)
 
+        # The costly part (every batch inflated and compressed again): counted on the item
+        # before it starts, so a recording that never gets through it (whatever stops the
+        # run, even one that ends the process) is set aside after a few runs, not retried
+        # forever in front of the others of its shard.
+        tries = self._store.begin_compaction(item)
+        if tries > COMPACTION_TRIES:
+            reason = str(item.get("compactionError") or f"did not finish in {COMPACTION_TRIES} runs")
+            return self._set_aside(item, reason)
         folded_before = previous.folded if previous else frozenset()
         new_chunks = [key for key in listing.chunks if key not in folded_before]
         generation = (previous.generation if previous else 0) + 1
-        seqs = sorted(contents.events)
-        encoded = compacted.encode(
-            [line + b"\n" for seq in seqs for line in contents.events[seq]], block_bytes=self._block_bytes
+        data_key = layout.compacted_data_key(
+            owner, recording_id, generation, self._inputs_digest(previous, new_chunks)[:16]
         )
-        data_key = layout.compacted_data_key(owner, recording_id, generation, encoded.sha256[:16])
-        self._s3.put_object(Bucket=self._bucket, Key=data_key, Body=encoded.body, ContentType="application/gzip")
-        self._verify(data_key, encoded)
+        upload = _Upload(s3=self._s3, bucket=self._bucket, key=data_key)
+        writer = compacted.Writer(block_bytes=self._block_bytes, sink=upload.write)
+        seqs: list[tuple[int, int]] = []
+        # Batch after batch in seq order, each inflated alone and compressed into the object
+        # as it comes: the object is never held whole, nor is any batch but the current one.
+        for seq, events in self._reader.batches(contents):
+            for line in events:
+                writer.add(line + b"\n")
+            seqs.append((seq, len(events)))
+        blocks, sha256, events_total, stored = writer.close()
+        written = upload.close()
+        self._verify(data_key, blocks=blocks, sha256=sha256, events=events_total, body_sha256=written)
         index = CompactedIndex(
             generation=generation,
             data_key=data_key,
-            seqs=tuple((seq, len(contents.events[seq])) for seq in seqs),
-            blocks=encoded.blocks,
+            seqs=tuple(seqs),
+            blocks=blocks,
             folded=folded_before | frozenset(new_chunks),
-            sha256=encoded.sha256,
-            events=encoded.events,
-            stored_bytes=len(encoded.body),
+            sha256=sha256,
+            events=events_total,
+            stored_bytes=stored,
         )
         index_key = layout.compacted_index_key(owner, recording_id, generation)
         if not self._commit(index_key, index):
             self._discard_loser(index_key, data_key)
-            return Result(outcome="raced", generation=generation)
+            return Result(outcome="raced", generation=generation, skipped=contents.skipped)
         # Every listed chunk is in the new generation: the new ones, and folded ones a
         # crash left behind.
         self._delete(list(listing.chunks) + self._garbage(listing, index))
-        self._store.finish_compaction(item, generation=generation, events=encoded.events, batches=len(seqs))
+        self._store.finish_compaction(item, generation=generation, events=events_total, batches=len(seqs))
         return Result(
             outcome="compacted",
             generation=generation,
-            events=encoded.events,
+            events=events_total,
             folded=len(new_chunks),
-            stored_bytes=len(encoded.body),
+            stored_bytes=stored,
+            skipped=contents.skipped,
         )
 
-    def _verify(self, key: str, encoded: compacted.Encoded) -> None:
-        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        digest = hashlib.sha256()
-        events = 0
-        for block in encoded.blocks:
-            data = zlib.decompress(body[block.offset : block.offset + block.length], wbits=31)
-            digest.update(data)
-            events += data.count(b"\n")
-        if body != encoded.body or digest.hexdigest() != encoded.sha256 or events != encoded.events:
+    def _inputs_digest(self, previous: CompactedIndex | None, new_chunks: list[str]) -> str:
+        """A digest of everything the new generation's bytes follow from, naming its data object.
+
+        The object is streamed out before its contents' digest is known, so it is named by
+        what it is made of instead: the previous generation's data (itself named so), the
+        chunks folded in (a chunk key never gets other content), the block size and the
+        format. The same inputs always give the same bytes, so a rerun writes the same
+        key with the same bytes, and a body cached by key stays valid.
+        """
+        digest = hashlib.sha256(f"v{compacted.VERSION}\n{self._block_bytes}\n".encode())
+        digest.update((previous.data_key if previous else "").encode() + b"\n")
+        for key in sorted(new_chunks):
+            digest.update(key.encode() + b"\n")
+        return digest.hexdigest()
+
+    def _set_aside(self, item: dict[str, Any], reason: str) -> Result:
+        """Take a recording that cannot be compacted out of the pending index, saying why; it stays readable."""
+        owner, recording_id = RecordingStore.owner_and_id(item)
+        logger.error(
+            "a recording that cannot be compacted is set aside",
+            extra={"owner": owner, "recording": recording_id, "reason": reason},
+        )
+        self._store.set_aside_compaction(item, reason=reason)
+        return Result(outcome="set_aside")
+
+    def _verify(
+        self, key: str, *, blocks: tuple[compacted.Block, ...], sha256: str, events: int, body_sha256: str
+    ) -> None:
+        """Read the object back as a stream, block by block: its bytes, every block's lines, the event count."""
+        stream = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+        pieces = stream.iter_chunks(_READ_PIECE_BYTES)
+        body_digest, line_digest = hashlib.sha256(), hashlib.sha256()
+        buffer = b""
+        counted = 0
+        for block in blocks:
+            while len(buffer) < block.length:
+                piece = next(pieces, b"")
+                if not piece:
+                    raise CompactionError(f"{key} is shorter than written; its chunks are kept")
+                buffer += piece
+            member, buffer = buffer[: block.length], buffer[block.length :]
+            body_digest.update(member)
+            try:
+                data = compacted.inflate_block(member, limit=compacted.BLOCK_LIMIT_BYTES)
+            except ValueError:
+                raise CompactionError(f"{key} has a block that is not as written; its chunks are kept") from None
+            line_digest.update(data)
+            lines = data.count(b"\n")
+            if lines != block.events:
+                raise CompactionError(f"{key} has a block of {lines} events, written {block.events}")
+            counted += lines
+        if buffer or next(pieces, b""):
+            raise CompactionError(f"{key} is longer than written; its chunks are kept")
+        if body_digest.hexdigest() != body_sha256 or line_digest.hexdigest() != sha256 or counted != events:
             raise CompactionError(f"{key} did not read back as written; its chunks are kept")
 
     def _commit(self, key: str, index: CompactedIndex) -> bool:

@@ -17,10 +17,11 @@ The journey of one batch, from the API's acknowledgement to its last resting pla
    (seq, part), which the reader drops. A key never gets other content: compaction
    remembers the chunks it folded by key.
    Records of a deleted recording are dropped. A record that is not an ingest record at
-   all can never be stored: it is reported to the failure queue and skipped, so it never
-   blocks its shard. Any other failure is reported per record (partial batch response):
-   Lambda retries from the first failed record, bisects on errors, gives up after
-   ``consumerMaxRetries`` and then sends the batch's coordinates to the same queue.
+   all (or claims more parts than a batch can have) can never be stored: it is reported
+   to the failure queue and skipped, so it never blocks its shard. Any other failure is
+   reported per record (partial batch response): Lambda retries from the first failed
+   record, bisects on errors, gives up after ``consumerMaxRetries`` and then sends the
+   batch's coordinates to the same queue.
 3. The reader (``reader.py``) lists the recording's prefix and serves every object in
    it, in seq order, each seq once: the events are readable as soon as step 2 wrote them.
 4. Firehose, reading the same stream independently, writes the raw records to
@@ -132,6 +133,22 @@ def _parse(record: StreamRecord) -> records.RecordPart | None:
     return part if part is not None and storable(part) else None
 
 
+def _check(record: StreamRecord) -> records.RecordPart | str:
+    """The record's part, or why it can never be stored.
+
+    That includes a part count above what any batch can have (``records.MAX_PARTS``,
+    from the body limits): such a record could never be joined into a batch, and would
+    keep its recording waiting for parts that cannot exist.
+    """
+    try:
+        part = records.decode_record(record.data)
+    except records.TooManyPartsError as exc:
+        return str(exc)
+    except records.MalformedRecordError:
+        return "not an ingest record"
+    return part if storable(part) else "not an ingest record"
+
+
 class StreamConsumer:
     """Writes each invocation's records to S3, one object per recording."""
 
@@ -156,10 +173,10 @@ class StreamConsumer:
         name = f"{batch[0].shard}-{batch[0].sequence}-{batch[-1].sequence}"
         groups: dict[tuple[str, str], list[StreamRecord]] = {}
         for record in batch:
-            part = _parse(record)
-            if part is None:
+            part = _check(record)
+            if isinstance(part, str):
                 try:
-                    self._failures.report(record, "not an ingest record")
+                    self._failures.report(record, part)
                     outcome.poison += 1
                 except Exception:
                     logger.exception("could not report an unstorable record; it will be retried")

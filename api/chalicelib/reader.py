@@ -4,8 +4,13 @@ A recording's ``events/`` prefix holds chunk objects (ingest record lines, writt
 the stream consumer, rebuilt from the archive, or delivered by the earlier Firehose
 path) and, once it was idle, compacted generations (``compacted.py``). The reader lists
 the prefix once, takes the newest committed generation (the one with an index), reads
-every chunk not folded into it, drops batches it already holds and repeated records,
-joins parts, and pages the events out by (seq, position) as JSON lines.
+the records' headers of every chunk not folded into it (never holding their data),
+drops batches the generation already holds and repeated records, joins parts, and
+pages the events out by (seq, position) as JSON lines, inflating one batch (or one
+compacted block) at a time and stopping as soon as the page is full. So a read holds
+the page, one batch and a bounded window of objects, whatever the recording's length.
+A line that is not a record, or a batch whose payload is not a batch, is skipped where
+it is read, logged with its object and line, and counted.
 
 A compacted recording is read in one round trip: its index, its data object (the one the
 listing shows for that generation) and every listed chunk are fetched together, and the
@@ -17,22 +22,40 @@ generation was committed (a lost race writes one too).
 
 from __future__ import annotations
 
+import itertools
+import logging
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from . import layout, records, settings, validation
-from .compacted import CompactedIndex
+from . import compacted, layout, records, settings, validation
+from .compacted import Block, CompactedIndex
 from .errors import NotAcceptableError
 from .recordings import Recordings, RecordingStore
 
 T = TypeVar("T")
+logger = logging.getLogger("rrweb.reader")
+# Memory of one read, whatever the recording's size (docs/architecture.md, "Reading
+# events back"): objects up to this size are fetched whole (and cached); larger ones
+# are streamed in pieces of _STREAM_PIECE_BYTES. A compacted data object this small is
+# fetched whole with its index; a larger one is read by byte range, at most
+# _RANGE_BYTES (or one larger block) at a time.
+_WHOLE_OBJECT_BYTES = 8 * 1024 * 1024
+_STREAM_PIECE_BYTES = 1024 * 1024
+_RANGE_BYTES = 4 * 1024 * 1024
+# Chunk objects being read for their records' headers hold at most this much at once,
+# each charged its size plus what reading one line takes (a step of inflated bytes, the
+# line, and the line decoded).
+_SCAN_WINDOW_BYTES = 64 * 1024 * 1024
+_LINE_OVERHEAD_BYTES = 3 * records.MAX_LINE_BYTES
+# Payload parts kept for later batches while reading an object for an earlier one.
+_PREFETCH_BYTES = 16 * 1024 * 1024
 # A listed object can be gone by the time it is fetched: compaction committed a new
 # generation and removed what it folded. Listing again finds that generation.
 _READ_ATTEMPTS = 3
@@ -117,6 +140,8 @@ class Listing:
     data: tuple[tuple[int, str], ...] = ()
     # (generation, key) of every index listed
     indexes: tuple[tuple[int, str], ...] = ()
+    # Each listed object's size, as the listing gave it.
+    sizes: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def data_key(self) -> str | None:
@@ -129,28 +154,75 @@ class Listing:
         return keys[0] if len(keys) == 1 else None
 
 
+@dataclass(frozen=True, slots=True)
+class PartRef:
+    """Where one record of a batch is: its object, its line's position there, and its part number."""
+
+    key: str
+    line: int
+    part: int
+
+
 @dataclass(kw_only=True)
 class Contents:
-    """Everything readable of one recording: events by seq, and where they came from."""
+    """What a recording holds, without its events: enough to read any batch of it, one at a time.
 
-    events: dict[int, list[bytes]] = field(default_factory=dict)
+    Only record coordinates are kept (never their data), so this grows with the number
+    of records and objects, not with their bytes.
+    """
+
     index: CompactedIndex | None = None
-    # seq -> payload of batches read from chunks (not from the compacted object)
-    chunk_payloads: dict[int, bytes] = field(default_factory=dict)
+    # The committed generation's data object, when it is small enough to hold whole
+    # (``_WHOLE_OBJECT_BYTES``); None means its blocks are read by byte range.
+    data: bytes | None = None
+    # seq -> complete attempts at it in chunk objects (each its parts in order), the
+    # first complete one first, for batches the compacted generation does not hold
+    batches: dict[int, list[tuple[PartRef, ...]]] = field(default_factory=dict)
     # seqs some of whose parts are in chunks but not all yet: left out until they are
     incomplete: set[int] = field(default_factory=set)
     # when the newest part of an incomplete seq was put on the stream (ms; 0 unknown)
     incomplete_received: int = 0
+    # lines of chunk objects that are not records of this recording's format, skipped
+    skipped: int = 0
+    sizes: Mapping[str, int] = field(default_factory=dict)
+
+    def seqs(self) -> list[int]:
+        """Every readable batch's seq, in order."""
+        held = [seq for seq, _ in self.index.seqs] if self.index is not None else []
+        return sorted({*held, *self.batches})
+
+
+class _ByteWindow:
+    """At most ``limit`` bytes of objects in flight across the threads that read them (always at least one)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._condition = threading.Condition()
+
+    def acquire(self, size: int) -> int:
+        size = min(size, self._limit)
+        with self._condition:
+            while self._used and self._used + size > self._limit:
+                self._condition.wait()
+            self._used += size
+        return size
+
+    def release(self, size: int) -> None:
+        with self._condition:
+            self._used -= size
+            self._condition.notify_all()
 
 
 class EventReader:
-    """Reads a recording's event objects back as ordered events."""
+    """Reads a recording's event objects back as ordered events, one batch at a time."""
 
     def __init__(self, *, s3: Any, bucket: str, workers: int = 32, cache_bytes: int = 64 * 1024 * 1024) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
+        self._window = _ByteWindow(_SCAN_WINDOW_BYTES)
         self.cache = ChunkCache(max_bytes=cache_bytes)
 
     def listing(self, owner: str, recording_id: str) -> Listing:
@@ -160,9 +232,11 @@ class EventReader:
         indexes: dict[int, str] = {}
         data: list[tuple[int, str]] = []
         chunks: list[str] = []
+        sizes: dict[str, int] = {}
         for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
             for entry in page.get("Contents", []):
                 key = entry["Key"]
+                sizes[key] = int(entry.get("Size", 0))
                 generation = layout.compacted_generation(key)
                 if generation is None:
                     chunks.append(key)
@@ -179,6 +253,7 @@ class EventReader:
             stale=tuple(stale),
             data=tuple(data),
             indexes=tuple(sorted(indexes.items())),
+            sizes=sizes,
         )
 
     def chunk_keys(self, owner: str, recording_id: str) -> list[str]:
@@ -198,18 +273,23 @@ class EventReader:
         """A compacted generation's index, always as stored now."""
         return CompactedIndex.from_json(self.fetch(key, cache=False))
 
-    def _map(self, keys: list[str]) -> list[bytes]:
-        if len(keys) <= 1:
-            return [self.fetch(key) for key in keys]
-        return list(self._executor().map(self.fetch, keys))
-
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="s3-read")
         return self._pool
 
+    def _lines(self, key: str, size: int) -> Iterator[bytes | None]:
+        """The lines of a chunk object, held whole only when it is small (and then cached), else streamed."""
+        body = self.cache.get(key)
+        if body is None and size <= _WHOLE_OBJECT_BYTES:
+            body = self.fetch(key)
+        if body is not None:
+            return records.object_lines([body])
+        stream = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+        return records.object_lines(stream.iter_chunks(_STREAM_PIECE_BYTES))
+
     def contents(self, owner: str, recording_id: str, listing: Listing | None = None) -> Contents:
-        """Every complete batch of the recording, by seq, each once.
+        """Where every complete batch of the recording is, each seq once (no event is read).
 
         With a ``listing`` given, exactly the objects it names (compaction deletes by it);
         without one, the reader lists, and lists again if compaction removed an object
@@ -220,101 +300,188 @@ class EventReader:
         return _relisting(lambda: self._contents(owner, recording_id, self.listing(owner, recording_id)))
 
     def _contents(self, owner: str, recording_id: str, listing: Listing) -> Contents:
-        index, data, bodies = self._compacted_and_chunks(listing)
-        contents = Contents(index=index)
-        if index is not None:
-            contents.events.update(_compacted_events(index, data))
-        parts: list[records.RecordPart] = []
-        for body in bodies:
-            parts.extend(
-                part for part in records.parse_object(body) if part.owner == owner and part.recording == recording_id
-            )
-        for seq, payload in records.assemble(parts).items():
-            if seq not in contents.events:
-                contents.chunk_payloads[seq] = payload
-                contents.events[seq] = records.payload_events(payload)
-        contents.incomplete = {part.seq for part in parts} - contents.events.keys()
-        contents.incomplete_received = max(
-            (part.received for part in parts if part.seq in contents.incomplete), default=0
-        )
+        """The committed generation's index (and its data, when small) and the records of every chunk not folded
+        into it, fetched together: one round trip for a compacted recording."""
+        pool = self._executor()
+        index_future = pool.submit(self.fetch, listing.index_key, cache=False) if listing.index_key else None
+        guess = listing.data_key
+        small = guess is not None and listing.sizes.get(guess, 0) <= _WHOLE_OBJECT_BYTES
+        data_future = pool.submit(self._tolerant, self.fetch, guess) if guess and small else None
+        scans = [
+            pool.submit(self._tolerant, self._scan, key, listing.sizes.get(key, 0), owner, recording_id)
+            for key in listing.chunks
+        ]
+        contents = Contents(sizes=listing.sizes)
+        folded: frozenset[str] = frozenset()
+        if index_future is not None and listing.index_key is not None:
+            contents.index = CompactedIndex.from_json(index_future.result())
+            folded = contents.index.folded
+            data_key = contents.index.data_key
+            if data_future is not None and guess == data_key:
+                contents.data = data_future.result()
+            elif listing.sizes.get(data_key, _WHOLE_OBJECT_BYTES + 1) <= _WHOLE_OBJECT_BYTES:
+                contents.data = self.fetch(data_key)  # a race left another object of this generation
+            if contents.data is None and data_future is not None and guess == data_key:
+                self._present(data_key, None)
+        held = contents.index.seq_set() if contents.index is not None else frozenset()
+        attempts: dict[tuple[int, str, int], dict[int, PartRef]] = {}
+        received: dict[int, int] = {}
+        for key, future in zip(listing.chunks, scans, strict=True):
+            scanned = future.result()
+            if key in folded:
+                continue  # in the data already: compaction deletes it (maybe it just did)
+            parts, skipped = self._present(key, scanned)
+            contents.skipped += skipped
+            for line, part in parts:
+                attempts.setdefault((part.seq, part.crc, part.parts), {}).setdefault(
+                    part.part, PartRef(key=key, line=line, part=part.part)
+                )
+                received[part.seq] = max(received.get(part.seq, 0), part.received)
+        for (seq, _, total), found in attempts.items():
+            if len(found) == total and seq not in held:
+                contents.batches.setdefault(seq, []).append(tuple(found[index] for index in range(total)))
+        contents.incomplete = {seq for seq, _, _ in attempts} - contents.batches.keys() - held
+        contents.incomplete_received = max((received[seq] for seq in contents.incomplete), default=0)
         return contents
 
-    def _compacted_and_chunks(self, listing: Listing) -> tuple[CompactedIndex | None, bytes, list[bytes]]:
-        """The committed generation's index and data, and the bodies of the chunks not folded into it."""
-        if listing.index_key is None:
-            return None, b"", self._map(list(listing.chunks))
-        guess = listing.data_key
-        keys = [listing.index_key, *([guess] if guess else []), *listing.chunks]
-        fetched = self._map_tolerant(keys, uncached={listing.index_key})
-        index = CompactedIndex.from_json(self._present(listing.index_key, fetched[0]))
-        data = fetched[1] if guess else None
-        if guess != index.data_key:
-            data = self.fetch(index.data_key)  # a race left another object of this generation
-        bodies = fetched[2:] if guess else fetched[1:]
-        chunks: list[bytes] = []
-        for key, body in zip(listing.chunks, bodies, strict=True):
-            if key in index.folded:
-                continue  # in the data already: compaction deletes it (maybe it just did)
-            chunks.append(self._present(key, body))
-        return index, self._present(index.data_key, data), chunks
+    def _scan(
+        self, key: str, size: int, owner: str, recording_id: str
+    ) -> tuple[list[tuple[int, records.RecordPart]], int]:
+        """The records of one chunk object that belong to the recording, by line, without their data; and how many
+        lines were not records at all (each logged with where it is)."""
+        held = self._window.acquire(size + _LINE_OVERHEAD_BYTES)
+        try:
+            parts: list[tuple[int, records.RecordPart]] = []
+            skipped = 0
+            for line_number, line in enumerate(self._lines(key, size)):
+                try:
+                    if line is None:
+                        raise records.MalformedRecordError("longer than a record, or a corrupt gzip stream")
+                    part = records.decode_record(line, data=False)
+                except records.MalformedRecordError as exc:
+                    skipped += 1
+                    logger.warning(
+                        "skipped a line that is not an ingest record",
+                        extra={"object": key, "line": line_number, "reason": str(exc)},
+                    )
+                    continue
+                if part.owner == owner and part.recording == recording_id:
+                    parts.append((line_number, part))
+            return parts, skipped
+        finally:
+            self._window.release(held)
 
-    def _present(self, key: str, body: bytes | None) -> bytes:
-        """The body, or the error a GET of a missing object raises (a reader lists again on it)."""
-        if body is None:
+    def _tolerant(self, read: Callable[..., T], key: str, *args: Any) -> T | None:
+        """``read(key, ...)``, or None when the object is gone since the listing."""
+        try:
+            return read(key, *args)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def _present(self, key: str, value: T | None) -> T:
+        """The value, or the error a GET of a missing object raises (a reader lists again on it)."""
+        if value is None:
             error = {"Error": {"Code": "NoSuchKey", "Message": f"{key} is gone"}}
             raise self._s3.exceptions.NoSuchKey(error, "GetObject")
-        return body
+        return value
 
-    def _map_tolerant(self, keys: list[str], *, uncached: set[str]) -> list[bytes | None]:
-        """Bodies of ``keys`` fetched together; None for an object gone since the listing."""
+    def batches(self, contents: Contents, *, after_seq: int = 0) -> Iterator[tuple[int, list[bytes]]]:
+        """(seq, its events as JSON without newlines) for every readable batch from ``after_seq`` on, in order.
 
-        def one(key: str) -> bytes | None:
-            try:
-                return self.fetch(key, cache=key not in uncached)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    return None
-                raise
+        One batch is inflated at a time (a compacted one from the block or blocks holding
+        it), as the caller asks for the next: a caller that stops early reads no further.
+        A batch whose stored payload is not a batch (a record that did not come from the
+        API) is skipped, logged with where it is, and counted in ``contents.skipped``.
+        """
+        held = [(seq, count) for seq, count in contents.index.seqs] if contents.index is not None else []
+        skip = sum(count for seq, count in held if seq < after_seq)
+        held = [(seq, count) for seq, count in held if seq >= after_seq]
+        from_chunks = sorted(seq for seq in contents.batches if seq >= after_seq)
+        compacted_lines = self._compacted_lines(contents, skip) if held else iter(())
+        parts = _PartReader(self, contents, from_chunks)
+        at_held = at_chunk = 0
+        while at_held < len(held) or at_chunk < len(from_chunks):
+            if at_chunk == len(from_chunks) or (at_held < len(held) and held[at_held][0] < from_chunks[at_chunk]):
+                seq, count = held[at_held]
+                at_held += 1
+                yield seq, list(itertools.islice(compacted_lines, count))
+                continue
+            seq = from_chunks[at_chunk]
+            at_chunk += 1
+            events = parts.events(seq)
+            if events is not None:
+                yield seq, events
 
-        return list(self._executor().map(one, keys))
-
-    def payloads(self, owner: str, recording_id: str) -> dict[int, bytes]:
-        """Payloads of the batches held in chunk objects (not yet compacted), by seq."""
-        return self.contents(owner, recording_id).chunk_payloads
+    def _compacted_lines(self, contents: Contents, skip: int) -> Iterator[bytes]:
+        """The compacted generation's events (without newlines) after the first ``skip``, one block inflated at a
+        time, each checked against the index."""
+        index = contents.index
+        assert index is not None
+        ranged = _RangedBlocks(self, index.data_key, contents.data)
+        at = 0
+        for block in index.blocks:
+            if at + block.events <= skip:
+                at += block.events
+                continue
+            data = compacted.inflate_block(ranged.member(block), limit=compacted.BLOCK_LIMIT_BYTES)
+            lines = data.split(b"\n")
+            del data
+            if lines.pop():
+                raise RuntimeError(f"compacted object {index.data_key} has a block that does not end a line")
+            if len(lines) != block.events:
+                raise RuntimeError(
+                    f"compacted object {index.data_key} has a block of {len(lines)} events, its index {block.events}"
+                )
+            first = max(0, skip - at)
+            at += block.events
+            yield from itertools.islice(lines, first, None)
 
     def page(self, owner: str, recording_id: str, *, cursor: str | None, accept_gzip: bool) -> Page:
         """The events after ``cursor``, as many as fit one response.
 
         ``accept_gzip``: a gzip page (binary), else text, whose lines are counted at their
-        size once JSON-escaped into Lambda's response.
+        size once JSON-escaped into Lambda's response. Batches are read one at a time and
+        only until the page is full.
         """
         start = validation.decode_cursor(cursor, {"s": int, "i": int}) or {"s": 0, "i": 0}
-        events = self.contents(owner, recording_id).events
+        return _relisting(lambda: self._page(owner, recording_id, start, accept_gzip))
+
+    def _page(self, owner: str, recording_id: str, start: dict[str, int], accept_gzip: bool) -> Page:
+        contents = self._contents(owner, recording_id, self.listing(owner, recording_id))
         # Uncompressed budget: gzip shrinks rrweb JSON many times over, and the result
         # is checked against the real cap below.
         budget = settings.MAX_PAGE_BYTES * (4 if accept_gzip else 1)
-        size = len if accept_gzip else escaped_size
+        measure = len if accept_gzip else escaped_size
+        lines, positions, sizes = _collect(self.batches(contents, after_seq=start["s"]), start, budget, measure)
+        count = len(lines)
         while True:
-            lines, next_position, end = _collect(events, start, budget, size)
             if not accept_gzip:
-                if len(lines) == 1 and size(lines[0]) > budget:
+                if count == 1 and sizes[0] > budget:
                     raise NotAcceptableError(
                         "an event is larger than one uncompressed response; ask again with the headers "
                         f"'Accept: {EVENTS_GZIP_TYPE}' and 'Accept-Encoding: gzip'",
                         code="gzip_required",
                     )
-                body, compressed = b"".join(lines), False
+                body, compressed = b"".join(lines[:count]), False
                 break
-            body = zlib.compress(b"".join(lines), 6, wbits=31)
+            body = zlib.compress(b"".join(lines[:count]), 6, wbits=31)
             compressed = True
-            if len(body) <= settings.MAX_PAGE_BYTES or len(lines) <= 1:
+            if len(body) <= settings.MAX_PAGE_BYTES or count <= 1:
                 break
             budget = max(1, budget // 2)
+            count = max(1, _fitting(sizes, budget))
+        # positions[i]: where line i is; the last entry, where the line after the collected ones is (None: none).
+        following = positions[count]
+        end = following or (
+            {"s": positions[count - 1]["s"], "i": positions[count - 1]["i"] + 1} if count else dict(start)
+        )
         return Page(
             body=body,
             gzip=compressed,
-            events=len(lines),
-            next_cursor=validation.encode_cursor(next_position) if next_position else None,
+            events=count,
+            next_cursor=validation.encode_cursor(following) if following else None,
             tail_cursor=validation.encode_cursor(end),
         )
 
@@ -323,7 +490,8 @@ class EventReader:
 
         The replay page fetches these straight from S3 (no Lambda time, no 6 MB response
         cap). Empty when there is no compacted object, or when a batch outside it belongs
-        before its end (then /events from the start is the one ordered read).
+        before its end (then /events from the start is the one ordered read). No event is
+        read: which seqs the chunks hold comes from their records' headers.
         """
         return _relisting(lambda: self._blocks(owner, recording_id))
 
@@ -336,7 +504,7 @@ class EventReader:
         newer = [key for key in listing.chunks if key not in index.folded]
         if newer:
             contents = self.contents(owner, recording_id, listing)
-            if any(seq < last_seq for seq in contents.chunk_payloads):
+            if any(seq < last_seq for seq in contents.batches):
                 return {"blocks": [], "after": None}
         url = self._s3.generate_presigned_url(
             "get_object",
@@ -354,6 +522,104 @@ class EventReader:
         }
 
 
+class _RangedBlocks:
+    """Members of a compacted data object: sliced from it when held whole, else fetched by byte range,
+    a few consecutive blocks (at most ``_RANGE_BYTES``, or one larger block) per GET."""
+
+    def __init__(self, reader: EventReader, key: str, whole: bytes | None) -> None:
+        self._reader = reader
+        self._key = key
+        self._whole = whole
+        self._buffer = b""
+        self._buffer_offset = 0
+
+    def member(self, block: Block) -> bytes:
+        if self._whole is not None:
+            return self._whole[block.offset : block.offset + block.length]
+        start = block.offset - self._buffer_offset
+        if start < 0 or start + block.length > len(self._buffer):
+            self._buffer = b""  # released before the next range is held
+            length = max(block.length, _RANGE_BYTES)
+            self._buffer = self._reader._s3.get_object(
+                Bucket=self._reader._bucket, Key=self._key, Range=f"bytes={block.offset}-{block.offset + length - 1}"
+            )["Body"].read()
+            self._buffer_offset, start = block.offset, 0
+        return self._buffer[start : start + block.length]
+
+
+class _PartReader:
+    """The payloads of the chunk batches one read goes through, read in seq order.
+
+    An object's lines are read again for the batch that needs them (from the object
+    cache when it still holds the object); payload parts of later batches seen on the
+    way are kept for them, up to ``_PREFETCH_BYTES``, so an object holding many batches
+    (a rebuild's) is not read once per batch.
+    """
+
+    def __init__(self, reader: EventReader, contents: Contents, seqs: list[int]) -> None:
+        self._reader = reader
+        self._contents = contents
+        self._rank = {seq: rank for rank, seq in enumerate(seqs)}
+        self._wanted: dict[str, dict[int, int]] = {}
+        for seq in seqs:
+            for attempt in contents.batches[seq]:
+                for ref in attempt:
+                    self._wanted.setdefault(ref.key, {}).setdefault(ref.line, self._rank[seq])
+        self._kept: dict[tuple[str, int], tuple[int, bytes]] = {}
+        self._kept_bytes = 0
+
+    def events(self, seq: int) -> list[bytes] | None:
+        """The events of the first well-formed complete attempt at ``seq``; None (logged, counted) if none is."""
+        rank = self._rank[seq]
+        for attempt in self._contents.batches[seq]:
+            try:
+                payload = b"".join(self._data(ref, rank) for ref in attempt)
+                return records.payload_events(payload)
+            except records.MalformedRecordError as exc:
+                self._contents.skipped += 1
+                logger.warning(
+                    "skipped a batch whose records are not a batch",
+                    extra={"seq": seq, "records": [[ref.key, ref.line] for ref in attempt], "reason": str(exc)},
+                )
+        return None
+
+    def _data(self, ref: PartRef, rank: int) -> bytes:
+        kept = self._kept.pop((ref.key, ref.line), None)
+        if kept is not None:
+            self._kept_bytes -= len(kept[1])
+            return kept[1]
+        for key_line in [key_line for key_line, (at, _) in self._kept.items() if at < rank]:
+            self._kept_bytes -= len(self._kept.pop(key_line)[1])
+        wanted = self._wanted.get(ref.key, {})
+        found: bytes | None = None
+        for line_number, line in enumerate(self._reader._lines(ref.key, self._contents.sizes.get(ref.key, 0))):
+            at = wanted.get(line_number)
+            if at is None or at < rank or line is None:
+                continue
+            if line_number == ref.line:
+                found = records.decode_record(line).data
+            elif (ref.key, line_number) not in self._kept and self._kept_bytes + len(line) <= _PREFETCH_BYTES:
+                try:
+                    data = records.decode_record(line).data
+                except records.MalformedRecordError:
+                    continue  # raised again when its batch is read
+                self._kept[(ref.key, line_number)] = (at, data)
+                self._kept_bytes += len(data)
+        if found is None:
+            raise records.MalformedRecordError(f"line {ref.line} of {ref.key} is no longer a record")
+        return found
+
+
+def _fitting(sizes: list[int], budget: int) -> int:
+    """How many of the first lines fit ``budget``."""
+    total = 0
+    for count, size in enumerate(sizes):
+        total += size
+        if total > budget:
+            return count
+    return len(sizes)
+
+
 def _relisting(read: Callable[[], T]) -> T:
     attempt = 1
     while True:
@@ -365,26 +631,6 @@ def _relisting(read: Callable[[], T]) -> T:
         attempt += 1
 
 
-def _compacted_events(index: CompactedIndex, body: bytes) -> dict[int, list[bytes]]:
-    # The events as they are stored, without their newlines: sliced once, never copied again.
-    lines: list[bytes] = []
-    for block in index.blocks:
-        data = zlib.decompress(body[block.offset : block.offset + block.length], wbits=31)
-        block_lines = data.split(b"\n")
-        if block_lines[-1]:
-            raise RuntimeError(f"compacted object {index.data_key} has a block that does not end a line")
-        del block_lines[-1]
-        lines += block_lines
-    if len(lines) != index.events:
-        raise RuntimeError(f"compacted object {index.data_key} holds {len(lines)} events, its index {index.events}")
-    out: dict[int, list[bytes]] = {}
-    at = 0
-    for seq, count in index.seqs:
-        out[seq] = lines[at : at + count]
-        at += count
-    return out
-
-
 def escaped_size(line: bytes) -> int:
     """At most the bytes a line takes once JSON-escaped as (part of) a string (see ``_ASCII``)."""
     escaped = sum(line.count(character) for character in (b'"', b"\\", b"\t", b"\n", b"\r"))
@@ -392,23 +638,36 @@ def escaped_size(line: bytes) -> int:
 
 
 def _collect(
-    events: dict[int, list[bytes]], start: dict[str, int], budget: int, measure: Callable[[bytes], int] = len
-) -> tuple[list[bytes], dict[str, int] | None, dict[str, int]]:
+    batches: Iterator[tuple[int, list[bytes]]],
+    start: dict[str, int],
+    budget: int,
+    measure: Callable[[bytes], int] = len,
+) -> tuple[list[bytes], list[dict[str, int] | None], list[int]]:
+    """Lines from ``start`` while they fit ``budget`` (at least one); their positions, then where the next line is
+    (None at the end); and their measured sizes. Stops reading batches as soon as the page is full."""
     lines: list[bytes] = []
+    positions: list[dict[str, int] | None] = []
+    sizes: list[int] = []
     size = 0
-    end = dict(start)
-    for seq in sorted(s for s in events if s >= start["s"]):
-        batch = events[seq]
-        first = start["i"] if seq == start["s"] else 0
-        for index in range(first, len(batch)):
-            line = batch[index] + b"\n"
-            line_size = measure(line)
-            if lines and size + line_size > budget:
-                return lines, {"s": seq, "i": index}, {"s": seq, "i": index}
-            lines.append(line)
-            size += line_size
-            end = {"s": seq, "i": index + 1}
-    return lines, None, end
+    try:
+        for seq, batch in batches:
+            first = start["i"] if seq == start["s"] else 0
+            for index in range(first, len(batch)):
+                line = batch[index] + b"\n"
+                line_size = measure(line)
+                if lines and size + line_size > budget:
+                    positions.append({"s": seq, "i": index})
+                    return lines, positions, sizes
+                lines.append(line)
+                positions.append({"s": seq, "i": index})
+                sizes.append(line_size)
+                size += line_size
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+    positions.append(None)
+    return lines, positions, sizes
 
 
 class Reader:

@@ -59,6 +59,8 @@ _BATCH_GET_MAX = 100
 _SEQUENCE_WIDTH = 128
 # Page views of one session race only with each other (two tabs): a few attempts settle it.
 _VISIT_ATTEMPTS = 3
+# What a finished compaction clears: its runs' count, and why one failed or set it aside.
+_COMPACTION_TRIES = "compactionTries, compactionTriedAt, compactionError, compactionSetAside, compactionSetAsideAt"
 
 
 def now_ms() -> int:
@@ -570,7 +572,7 @@ class RecordingStore:
         """
         owner, recording_id = self.owner_and_id(item)
         values: dict[str, Any] = {":seen": item["updatedAt"], ":g": generation}
-        update = f"REMOVE {PENDING_ATTRIBUTE} SET compactedGeneration = :g"
+        update = f"REMOVE {PENDING_ATTRIBUTE}, {_COMPACTION_TRIES} SET compactedGeneration = :g"
         if events is not None and batches is not None:
             update += ", eventCount = :events, batchCount = :batches"
             values |= {":events": events, ":batches": batches}
@@ -589,6 +591,63 @@ class RecordingStore:
                 return False
             raise
         return True
+
+    def begin_compaction(self, item: dict[str, Any]) -> int:
+        """Count a compaction run starting to write the recording's new generation; how many have since its last count.
+
+        Written before the work, so a run that never ends it (whatever stopped it) still counts.
+        """
+        owner, recording_id = self.owner_and_id(item)
+        seen = item.get("updatedAt")
+        tries = int(item.get("compactionTries", 0)) + 1 if item.get("compactionTriedAt") == seen else 1
+        try:
+            self._table.update_item(
+                Key=recording_key(owner, recording_id),
+                UpdateExpression="SET compactionTries = :tries, compactionTriedAt = :seen",
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(deleting)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+                ExpressionAttributeValues={":tries": tries, ":seen": seen if seen is not None else 0},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+        return tries
+
+    def note_compaction_error(self, owner: str, recording_id: str, *, reason: str) -> None:
+        """Keep why the last compaction run of the recording failed (the reason it is set aside with, if it is)."""
+        try:
+            self._table.update_item(
+                Key=recording_key(owner, recording_id),
+                UpdateExpression="SET compactionError = :reason",
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+                ExpressionAttributeValues={":reason": reason},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
+    def set_aside_compaction(self, item: dict[str, Any], *, reason: str) -> None:
+        """Take a recording that cannot be compacted out of the pending index, keeping why and when on its item.
+
+        Unless a chunk was counted since ``item`` was read: then it stays pending, and its
+        runs are counted afresh. It stays readable (its chunks are kept), and a chunk
+        counted later puts it back in line.
+        """
+        owner, recording_id = self.owner_and_id(item)
+        try:
+            self._table.update_item(
+                Key=recording_key(owner, recording_id),
+                UpdateExpression=(
+                    f"REMOVE {PENDING_ATTRIBUTE} SET compactionSetAside = :reason, compactionSetAsideAt = :now"
+                ),
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(deleting) AND updatedAt = :seen",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+                ExpressionAttributeValues={":reason": reason, ":now": now_ms(), ":seen": item.get("updatedAt", 0)},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
 
     def reschedule_compaction(self, owner: str, recording_id: str) -> None:
         """Put a recording back in the pending index: chunks were written outside the stream (a rebuild)."""

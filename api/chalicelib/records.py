@@ -11,18 +11,49 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import itertools
+import math
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import orjson
 
+from . import settings, validation
+from .errors import ApiError
 from .settings import MAX_PART_PAYLOAD_BYTES
 
 VERSION = 1
 ENCODING_GZIP = "gzip"
+
+
+def _gzip_bound(size: int) -> int:
+    """The most gzip can make of ``size`` bytes (zlib's ``deflateBound`` for stored blocks, plus the gzip wrapper)."""
+    return size + (size >> 12) + (size >> 14) + (size >> 25) + 7 + 18
+
+
+# The largest payload a batch can have: the client's gzip body as sent (at most
+# MAX_BODY_BYTES), or the server's gzip of a batch (a plain body, or one stored as
+# repaired: at most MAX_BATCH_BYTES inflated, which gzip can only grow by its bound).
+MAX_PAYLOAD_BYTES = max(settings.MAX_BODY_BYTES, _gzip_bound(settings.MAX_BATCH_BYTES))
+# So a batch has at most this many parts: a record claiming more can never be joined,
+# and would keep its recording waiting for parts that cannot exist.
+MAX_PARTS = math.ceil(MAX_PAYLOAD_BYTES / MAX_PART_PAYLOAD_BYTES)
+# A stream record holds at most 1 MiB (Kinesis's limit): a longer line in an object is
+# not a record, and is skipped without being held whole.
+MAX_LINE_BYTES = 1024 * 1024
+# Objects are inflated in steps of this many bytes, so no object is ever held inflated.
+_INFLATE_STEP = 256 * 1024
+
+
+class MalformedRecordError(ValueError):
+    """A line, or a batch's payload, that is not what the API writes (the message says why)."""
+
+
+class TooManyPartsError(MalformedRecordError):
+    """A record claiming more parts than any batch can have (``MAX_PARTS``)."""
 
 
 def build_records(
@@ -101,29 +132,50 @@ class RecordPart:
 def parse_record(line: bytes) -> RecordPart | None:
     """Decode one ingest record line; None for anything that is not one."""
     try:
-        value = orjson.loads(line)
-        if value.get("v") != VERSION or value.get("enc") != ENCODING_GZIP:
-            return None
-        part, parts, seq = value["part"], value["parts"], value["seq"]
-        if not (type(part) is int and type(parts) is int and type(seq) is int and 0 <= part < parts):
-            return None
-        return RecordPart(
-            owner=value["owner"],
-            recording=value["recording"],
-            seq=seq,
-            part=part,
-            parts=parts,
-            crc=str(value.get("crc", "")),
-            data=base64.b64decode(value["data"], validate=True),
-            events=_count(value.get("events")),
-            raw=_count(value.get("raw")),
-            first=_timestamp(value.get("first")),
-            last=_timestamp(value.get("last")),
-            received=_count(value.get("received")),
-            errors=_count(value.get("errors")),
-        )
-    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, binascii.Error):
+        return decode_record(line)
+    except MalformedRecordError:
         return None
+
+
+def decode_record(line: bytes, *, data: bool = True) -> RecordPart:
+    """Decode one ingest record line, or raise ``MalformedRecordError`` saying why it is not one.
+
+    ``data=False`` checks the record but leaves its payload bytes out (``data`` is empty):
+    what a reader needs to plan which records to read, without holding their data.
+    """
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise MalformedRecordError("not JSON") from None
+    if type(value) is not dict or value.get("v") != VERSION or value.get("enc") != ENCODING_GZIP:
+        raise MalformedRecordError("not an ingest record")
+    part, parts, seq = value.get("part"), value.get("parts"), value.get("seq")
+    if not (type(part) is int and type(parts) is int and type(seq) is int and 0 <= part < parts and seq >= 0):
+        raise MalformedRecordError("part, parts or seq is not a valid count")
+    if parts > MAX_PARTS:
+        raise TooManyPartsError(f"{parts} parts: a batch has at most {MAX_PARTS}")
+    owner, recording, encoded = value.get("owner"), value.get("recording"), value.get("data")
+    if not (type(owner) is str and type(recording) is str and type(encoded) is str):
+        raise MalformedRecordError("owner, recording or data is not a string")
+    try:
+        payload = base64.b64decode(encoded, validate=True) if data else b""
+    except binascii.Error:
+        raise MalformedRecordError("data is not base64") from None
+    return RecordPart(
+        owner=owner,
+        recording=recording,
+        seq=seq,
+        part=part,
+        parts=parts,
+        crc=str(value.get("crc", "")),
+        data=payload,
+        events=_count(value.get("events")),
+        raw=_count(value.get("raw")),
+        first=_timestamp(value.get("first")),
+        last=_timestamp(value.get("last")),
+        received=_count(value.get("received")),
+        errors=_count(value.get("errors")),
+    )
 
 
 def _count(value: object) -> int:
@@ -141,6 +193,76 @@ def parse_object(body: bytes) -> Iterable[RecordPart]:
     """Decode the records of one chunk or archive object (GZIP, newline-delimited lines)."""
     data = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
     return parse_lines(data)
+
+
+def object_lines(pieces: Iterable[bytes]) -> Iterator[bytes | None]:
+    """The non-empty lines of an object (GZIP or plain) arriving in ``pieces``, inflated step by step.
+
+    At most one step of inflated bytes and one line (``MAX_LINE_BYTES``) are held at a
+    time, whatever the object's size. A line longer than that, or whatever follows a
+    point where the gzip stream is corrupt, is yielded once as None (not a record), so a
+    caller counts it and the position of every other line stays the same on each read.
+    """
+    inflater: Any = None  # while reading gzip: the current member's
+    gzip_object: bool | None = None
+    in_member = False
+    line = bytearray()
+    overlong = False
+    carry = b""  # the start of a gzip member (or of the object) too short to recognise yet
+    for piece in itertools.chain((piece for piece in pieces if piece), [b""]):  # b"": the end
+        pending = carry + piece if carry else piece
+        carry = b""
+        if gzip_object is None and pending:
+            if len(pending) < 2 and piece:
+                carry = pending
+                continue
+            gzip_object = pending[:2] == b"\x1f\x8b"
+        while pending:
+            if not gzip_object:
+                out, pending = pending, b""
+            else:
+                if not in_member:
+                    if len(pending) < 2 and piece:
+                        carry = pending
+                        break
+                    if pending[:2] != b"\x1f\x8b":
+                        yield None  # bytes after the gzip data: not records
+                        return
+                    inflater, in_member = zlib.decompressobj(wbits=31), True
+                try:
+                    out = inflater.decompress(pending, _INFLATE_STEP)
+                except zlib.error:
+                    yield None
+                    return
+                pending = inflater.unconsumed_tail
+                if inflater.eof:
+                    # The next gzip member, if any (concatenated members are one gzip file).
+                    pending, in_member = inflater.unused_data + pending, False
+            start = 0
+            while True:
+                end = out.find(b"\n", start)
+                if end < 0:
+                    break
+                if not overlong and len(line) + end - start <= MAX_LINE_BYTES:
+                    line += out[start:end]
+                    if line.strip():
+                        yield bytes(line)
+                elif not overlong:
+                    yield None
+                overlong = False
+                line.clear()
+                start = end + 1
+            if not overlong:
+                if len(line) + len(out) - start > MAX_LINE_BYTES:
+                    overlong = True
+                    line.clear()
+                    yield None
+                else:
+                    line += out[start:]
+    if in_member:
+        yield None  # a truncated gzip stream
+    elif line.strip() and not overlong:
+        yield bytes(line)
 
 
 def parse_lines(data: bytes) -> Iterable[RecordPart]:
@@ -184,6 +306,14 @@ def payload_events(payload: bytes) -> list[bytes]:
     Events are sliced out of the stored bytes, never parsed into Python objects: they
     were validated when they arrived. A JSON string cannot hold a raw newline, so a
     newline in an event is whitespace and is dropped, keeping one event per line.
+    Raises ``MalformedRecordError`` for a payload that is not a gzip batch, or that
+    inflates past ``MAX_BATCH_BYTES`` (no batch the API accepted does), so a record that
+    did not come from the API costs at most that.
     """
-    events = _STORED.decode(gzip.decompress(payload)).events
+    try:
+        events = _STORED.decode(validation.inflate(payload, limit=settings.MAX_BATCH_BYTES)).events
+    except ApiError as exc:
+        raise MalformedRecordError(f"payload: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedRecordError(f"payload is not a batch: {exc}") from None
     return [raw if b"\n" not in raw else raw.replace(b"\n", b"").replace(b"\r", b"") for raw in map(bytes, events)]

@@ -6,6 +6,7 @@ arrive late or twice: the recording reads back the same, every event once, in or
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import json
@@ -18,6 +19,7 @@ import pytest
 from chalicelib import layout, records, settings
 from chalicelib.aws import get_store
 from chalicelib.compaction import Compactor
+from chalicelib.consumer import write_chunk
 from chalicelib.reader import EventReader
 from chalicelib.recordings import PENDING_ATTRIBUTE, RecordingStore, recording_key, seq_key
 from chalicelib.schema import ACTIVE_ATTRIBUTE, RECORDINGS_KEY, TTL_ATTRIBUTE
@@ -198,10 +200,10 @@ def compactor(*, s3: Any = None, table: Any = None, clock: Callable[[], int] | N
     )
 
 
-# Compacting generation 2 (generation 1 plus two newer chunks) calls, in order: PutObject
-# (data), GetObject (verify), PutObject (index), DeleteObjects (two chunks, then the old
-# data and index), UpdateItem (leave the pending index). Generation 1 (from two chunks)
-# makes the same calls, with two keys to delete.
+# Compacting generation 2 (generation 1 plus two newer chunks) calls, in order: UpdateItem
+# (count the run), PutObject (data), GetObject (verify), PutObject (index), DeleteObjects
+# (two chunks, then the old data and index), UpdateItem (leave the pending index).
+# Generation 1 (from two chunks) makes the same calls, with two keys to delete.
 STEPS = {
     "before-put-data": {"method": "put_object", "at": 1},
     "after-put-data": {"method": "put_object", "at": 1, "after": True},
@@ -209,8 +211,10 @@ STEPS = {
     "before-commit": {"method": "put_object", "at": 2},
     "after-commit": {"method": "put_object", "at": 2, "after": True},
     **{f"after-{n}-deletes": {"method": "delete_objects", "at": 1, "deleted": n} for n in range(5)},
-    "before-finish": {"method": "update_item", "at": 1, "table": True},
-    "after-finish": {"method": "update_item", "at": 1, "table": True, "after": True},
+    "before-counting-the-run": {"method": "update_item", "at": 1, "table": True},
+    "after-counting-the-run": {"method": "update_item", "at": 1, "table": True, "after": True},
+    "before-finish": {"method": "update_item", "at": 2, "table": True},
+    "after-finish": {"method": "update_item", "at": 2, "table": True, "after": True},
 }
 CRASHES = [
     *[pytest.param(2, step, id=f"gen2-{name}") for name, step in STEPS.items()],
@@ -356,8 +360,8 @@ def test_folded_chunks_removed_between_the_listing_and_the_read_are_not_missed(
     for key in listing.chunks:
         aws.client("s3").delete_object(Bucket=NAMES.bucket, Key=key)
     contents = reader.contents(owner, recording_id, listing)  # no relisting: what it names
-    assert sorted(contents.events) == [0, 1, 2]
-    assert contents.chunk_payloads == {}
+    assert contents.seqs() == [0, 1, 2]
+    assert contents.batches == {}
     # A chunk the index does not name, gone meanwhile, is an error (a reader lists again).
     send(client, recording_id, 3, deliver=deliver)
     listing = reader.listing(owner, recording_id)
@@ -570,3 +574,88 @@ def test_a_retried_invocation_with_more_records_than_a_compacted_first_attempt_l
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
     get_store().compactor.compact(owner, recording_id)
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
+
+
+def poison_line(owner: str, recording_id: str, seq: int, case: str) -> bytes:
+    """One line of a chunk that is not what the API writes, as a stream record or a rebuild could bring it."""
+    good = json.dumps(batch(seq), separators=(",", ":")).encode()
+    if case == "not-json":
+        return b"\x00garbage, not a record\n"
+    if case == "a-list":
+        return b'["x"]\n'
+    (line,) = records.build_records(
+        owner=owner, recording=recording_id, seq=seq, payload=gzip.compress(good), received=1, events=2
+    )
+    value = json.loads(line)
+    if case == "payload-not-gzip":
+        value["data"] = base64.b64encode(good).decode()
+    elif case == "payload-a-list":
+        value["data"] = base64.b64encode(gzip.compress(b'["x"]')).decode()
+    elif case == "payload-inflating-past-a-batch":
+        value["data"] = base64.b64encode(gzip.compress(b" " * (settings.MAX_BATCH_BYTES + 1), 9)).decode()
+    elif case == "a-million-parts":
+        value["parts"] = 1_000_000
+    elif case == "seq-a-string":
+        value["seq"] = str(seq)
+    elif case == "owner-a-number":
+        value["owner"] = 7
+    elif case == "data-not-base64":
+        value["data"] = "%%%"
+    return json.dumps(value).encode() + b"\n"
+
+
+POISON = [
+    "not-json",
+    "a-list",
+    "payload-not-gzip",
+    "payload-a-list",
+    "payload-inflating-past-a-batch",
+    "a-million-parts",
+    "seq-a-string",
+    "owner-a-number",
+    "data-not-base64",
+]
+
+
+@pytest.mark.parametrize("case", POISON)
+def test_a_malformed_record_is_skipped_where_it_is_read_and_its_recording_stays_readable_and_compactable(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    recording_id = create_recording(client)
+    send(client, recording_id, 0, deliver=deliver)
+    # A chunk holding the poison between two good batches (a rebuild, or a consumer
+    # older than its checks, could have written it).
+    good = [
+        records.build_records(
+            owner=owner,
+            recording=recording_id,
+            seq=seq,
+            payload=gzip.compress(json.dumps(batch(seq), separators=(",", ":")).encode()),
+            received=1,
+            events=2,
+        )[0]
+        for seq in (1, 3)
+    ]
+    write_chunk(
+        s3=get_store().s3,
+        bucket=NAMES.bucket,
+        item=item(owner, recording_id),
+        name="archive-poison",
+        lines=[good[0], poison_line(owner, recording_id, 2, case), good[1]],
+    )
+    get_store().metadata.reschedule_compaction(owner, recording_id)
+    caplog.set_level("WARNING", logger="rrweb.reader")
+
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 3)
+    skipped = [r for r in caplog.records if r.name == "rrweb.reader" and "skipped" in r.getMessage()]
+    assert skipped, "the skipped record is logged"
+    where = skipped[0].__dict__
+    assert where.get("object", "").endswith("archive-poison.gz") or any(
+        key.endswith("archive-poison.gz") for key, _ in where.get("records", [])
+    )
+
+    result = get_store().compactor.compact(owner, recording_id)
+    assert (result.outcome, result.skipped) == ("compacted", 1)
+    assert_compacted(owner, recording_id, bucket_keys, generation=1)
+    assert fresh_read(client, recording_id) == expected_lines(0, 1, 3)
+    assert counts(client, recording_id) == (6, 3)

@@ -308,3 +308,44 @@ def test_an_owner_or_id_that_could_escape_its_prefix_is_poison_and_never_part_of
     assert bucket_keys("") == []
     received = aws.client("sqs").receive_message(QueueUrl=os.environ["RRWEB_FAILURE_QUEUE_URL"])
     assert [json.loads(m["Body"])["sequenceNumber"] for m in received["Messages"]] == [found[0]["SequenceNumber"]]
+
+
+def test_a_record_claiming_more_parts_than_a_batch_can_have_is_refused(
+    client: Any, aws: Any, owner: str, bucket_keys: Any
+) -> None:
+    recording_id = create_recording(client)
+    post_json(client, events_path(recording_id), batch(0))
+    (line,) = records.build_records(
+        owner=owner, recording=recording_id, seq=1, payload=gzip.compress(b"{}"), received=1, events=1
+    )
+    claimed = records.MAX_PARTS + 1
+    aws.client("kinesis").put_record(
+        StreamName=NAMES.stream, Data=line.replace(b'"parts":1,', b'"parts":%d,' % claimed), PartitionKey=recording_id
+    )
+    shard, found = only_shard(aws)
+    assert invoke(aws, shard, found) == {"batchItemFailures": []}
+    # Never stored: it could never be joined, and would hold its recording's compaction back.
+    stored = [
+        part
+        for key in bucket_keys(layout.events_prefix(owner, recording_id))
+        for part in records.parse_object(aws.client("s3").get_object(Bucket=NAMES.bucket, Key=key)["Body"].read())
+    ]
+    assert [part.seq for part in stored] == [0]
+    received = aws.client("sqs").receive_message(QueueUrl=os.environ["RRWEB_FAILURE_QUEUE_URL"], MaxNumberOfMessages=10)
+    assert [json.loads(m["Body"])["reason"] for m in received["Messages"]] == [
+        f"{claimed} parts: a batch has at most {records.MAX_PARTS}"
+    ]
+
+
+def test_the_most_parts_a_batch_can_have_follows_from_the_body_limits() -> None:
+    from chalicelib import settings
+
+    # A stored payload is the body as sent, or the server's gzip of at most one inflated batch.
+    largest = max(settings.MAX_BODY_BYTES, settings.MAX_BATCH_BYTES + settings.MAX_BATCH_BYTES // 1000)
+    assert (
+        (records.MAX_PARTS - 1) * settings.MAX_PART_PAYLOAD_BYTES
+        < largest
+        <= (records.MAX_PARTS * settings.MAX_PART_PAYLOAD_BYTES)
+    )
+    incompressible = os.urandom(settings.MAX_BATCH_BYTES)
+    assert len(gzip.compress(incompressible, 6)) <= records.MAX_PAYLOAD_BYTES
