@@ -64,7 +64,7 @@ def _md5_of(etag: str) -> str | None:
 
 
 def check_data_dir(data_dir: Path) -> None:
-    """Raise CorruptDataError if the journal or the snapshot's indexes do not read back whole.
+    """Raise CorruptDataError if the journal, Cognito's log or the snapshot's indexes do not read back whole.
 
     Run before anything starts, so that a refusal leaves every file as it was. Objects
     are checked against their MD5s as they are restored (``Snapshot.restore``).
@@ -72,6 +72,10 @@ def check_data_dir(data_dir: Path) -> None:
     journal = data_dir / "journal"
     if journal.is_dir():
         Journal(journal).check()
+    # Cognito's log is the moto child's to load; its damage is found here, before it starts.
+    from .aws_server import COGNITO_FILE, CognitoLog
+
+    CognitoLog(data_dir / COGNITO_FILE).check()
     state = data_dir / "state"
     if (state / MANIFEST).exists():
         _load(state / MANIFEST, dict, dict)

@@ -210,3 +210,36 @@ def test_health_reports_the_embedded_aws_dying(tmp_path: Path) -> None:
         code = running.process.wait(timeout=180)
     # A supervisor sees the failure in the exit status.
     assert code != 0
+
+
+def test_only_the_stacks_own_signature_reaches_moto(stack: RunningStack, data_dir: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    saved = json.loads((data_dir / "aws-credentials.json").read_text())
+    assert saved["accessKeyId"] != "local"
+    assert len(saved["accessKeyId"]) == 20
+    names = Names.for_stack("local")
+    calls = {
+        "s3": lambda c: c.list_objects_v2(Bucket=names.bucket),
+        "dynamodb": lambda c: c.scan(TableName=names.access_table),
+        "cognito-idp": lambda c: c.list_user_pools(MaxResults=10),
+    }
+    for service, call in calls.items():
+        forged = boto3.client(
+            service,
+            endpoint_url=stack.aws,
+            region_name="us-east-1",
+            aws_access_key_id=saved["accessKeyId"],
+            aws_secret_access_key="a-guess-at-the-stacks-secret-0123456789abc",
+        )
+        with pytest.raises(ClientError) as caught:
+            call(forged)
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, (service, caught.value.response)
+        signed = boto3.client(
+            service,
+            endpoint_url=stack.aws,
+            region_name="us-east-1",
+            aws_access_key_id=saved["accessKeyId"],
+            aws_secret_access_key=saved["secretAccessKey"],
+        )
+        assert call(signed)["ResponseMetadata"]["HTTPStatusCode"] == 200, service
