@@ -52,8 +52,9 @@ def read_pages(stack: InProcessStack, recording_id: str) -> tuple[bytes, int]:
 
 def read_all(stack: InProcessStack, recording_id: str) -> int:
     """Every batch fetched and decoded once (what the pages are cut from); returns the events."""
-    contents = stack.store.events.contents(OWNER, recording_id)
-    return sum(len(events) for events in contents.events.values())
+    reader = stack.store.events
+    contents = reader.contents(OWNER, recording_id)
+    return sum(len(events) for _, events in reader.batches(contents))
 
 
 def read_blocks(stack: InProcessStack, recording_id: str) -> bytes:

@@ -78,6 +78,41 @@ def most_minimal_events() -> bytes:
     return gzip.compress(_batch(b",".join([event] * ((settings.MAX_BATCH_BYTES - 64) // (len(event) + 1)))), 9)
 
 
+def _one_string(fill: bytes, *, first: bytes = b"") -> bytes:
+    """One event whose string is ``first``, then ``fill`` repeated up to the inflated limit; gzip."""
+    template = b'{"type": 2, "timestamp": %d, "data": {"text": "@"}}' % STAMP
+    room = settings.MAX_BATCH_BYTES - 64 - len(_batch(template)) - len(first)
+    return gzip.compress(_batch(template.replace(b"@", first + fill * (room // len(fill)))), 9)
+
+
+def escape_bomb() -> bytes:
+    """16 MiB of lone surrogate escapes (``\\ud800``) in one string: each becomes U+FFFD."""
+    return _one_string(b"\\ud800")
+
+
+def escape_bomb_in_events() -> bytes:
+    """The same escapes spread over the most events a batch may hold, one string each."""
+    room = (settings.MAX_BATCH_BYTES - 64) // settings.MAX_EVENTS_PER_BATCH
+    template = b'{"type": 3, "timestamp": %d, "data": {"text": "@"}}' % STAMP
+    event = template.replace(b"@", b"\\ud800" * ((room - len(template) - 1) // 6))
+    return gzip.compress(_batch(b",".join([event] * settings.MAX_EVENTS_PER_BATCH)), 9)
+
+
+def escape_bomb_between_characters() -> bytes:
+    """Lone surrogate escapes each after one plain character: the most separate repairs 16 MiB holds."""
+    return _one_string(b"x\\ud800")
+
+
+def emoji_flood() -> bytes:
+    """16 MiB of emoji written as escaped surrogate pairs (``\\ud83d\\ude00``): valid, kept as sent."""
+    return _one_string(b"\\ud83d\\ude00")
+
+
+def emoji_flood_after_a_lone_escape() -> bytes:
+    """One lone escape, then 16 MiB of escaped pairs: the whole body is searched for lone ones."""
+    return _one_string(b"\\ud83d\\ude00", first=b"\\ud800")
+
+
 def gzip_bomb() -> bytes:
     """1 GiB of zeros in about 1 MB."""
     return gzip.compress(b"\0" * (1024 * 1024 * 1024), 9)
@@ -102,6 +137,11 @@ CASES = [
     Case("5 million empty objects in one event", value_bomb, True),
     Case("20,000 events", most_events, True),
     Case("nesting 3,990 deep (always accepted)", lambda: deep_nesting(3990), True),
+    Case("16 MiB of lone surrogate escapes in one string", escape_bomb, True),
+    Case("lone surrogate escapes in 20,000 events", escape_bomb_in_events, True),
+    Case("lone surrogate escapes between characters", escape_bomb_between_characters, True),
+    Case("16 MiB of emoji as escaped surrogate pairs", emoji_flood, True),
+    Case("one lone escape, then 16 MiB of escaped pairs", emoji_flood_after_a_lone_escape, True),
     Case("400,000 events", too_many_events, False),
     Case("700,000 minimal events", most_minimal_events, False),
     Case("nesting 100,000 deep", lambda: deep_nesting(100_000), False),
@@ -171,15 +211,107 @@ def run() -> dict[str, object]:
             f"peak {rows[-1]['peak_mb']:6.1f} MiB  {measured.seconds * 1000:7.1f} ms"
             + (f"  ({rows[-1]['vs_json_loads']}x json.loads)" if baseline else "")
         )
+    recording = recording_cases()
     accepted = [row for row in rows if row["accepted"]]
     refused = [row for row in rows if not row["accepted"]]
     return {
         "cases": rows,
+        # One request or compaction run over the 64 x 16 MiB recording: its memory must
+        # not follow the recording's size.
+        "recording_cases": recording,
+        "worst_recording_peak_mb": max(row["peak_mb"] for row in recording),
+        "recording_budget_mb": RECORDING_BUDGET_BYTES / 2**20,
         "worst_accepted_peak_mb": max(row["peak_mb"] for row in accepted),
         "worst_refused_peak_mb": max(row["peak_mb"] for row in refused),
         "slowest_accepted_seconds": max(row["seconds"] for row in accepted),
         "budget_mb": MEMORY_BUDGET_BYTES / 2**20,
     }
+
+
+# The recording anyone holding a public ingest key can make: 64 batches of one 16 MiB
+# string event each (16 KB of gzip each), through the API's ingest and the consumer.
+RECORDING_BATCHES = 64
+# What one read or compaction run may allocate, whatever the recording holds
+# (docs/architecture.md, "Reading events back"; tests/functional/test_bounded_memory.py).
+RECORDING_BUDGET_BYTES = 200 * 1024 * 1024
+
+
+def _huge_batch(seq: int) -> bytes:
+    head = b'{"seq":%d,"events":[{"type":3,"timestamp":%d,"data":{"pad":"' % (seq, STAMP + seq)
+    tail = b'"}}]}'
+    return gzip.compress(head + b"x" * (settings.MAX_BATCH_BYTES - len(head) - len(tail) - 16) + tail, 9)
+
+
+def _peak(operation: Callable[[], object]) -> tuple[int, float]:
+    """Peak traced memory allocated by ``operation`` and its time."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        operation()
+    finally:
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, seconds
+
+
+def recording_cases() -> list[dict[str, object]]:
+    """Peak memory of reading a page, GET /blocks and compacting the 64 x 16 MiB recording (moto in process).
+
+    The recording's first batch is compacted alone, so /blocks has a compacted object
+    and 64 newer batches beside it; then the whole recording is compacted, and read
+    again from the compacted object.
+    """
+    from bench.harness import OWNER, in_process_stack
+
+    rows: list[dict[str, object]] = []
+    with in_process_stack() as stack:
+        recording_id = stack.store.recordings.create(OWNER)[0]["recording"]["id"]
+        first = b'{"seq":0,"events":[{"type":4,"timestamp":%d,"data":{}}]}' % STAMP
+        stack.store.ingest.append(OWNER, recording_id, gzip.compress(first), "gzip")
+        stack.consume()
+        stack.store.compactor.compact(OWNER, recording_id)
+        sent = 0
+        for seq in range(1, RECORDING_BATCHES + 1):
+            body = _huge_batch(seq)
+            sent += len(body)
+            stack.store.ingest.append(OWNER, recording_id, body, "gzip")
+            if seq % 8 == 0:
+                stack.consume()
+        stack.consume()
+        reader = stack.store.events
+
+        def pages() -> None:
+            cursor = None
+            for _ in range(3):
+                cursor = reader.page(OWNER, recording_id, cursor=cursor, accept_gzip=True).next_cursor
+
+        def cold(operation: Callable[[], object]) -> Callable[[], object]:
+            def run_cold() -> object:
+                reader.cache.clear()
+                return operation()
+
+            return run_cold
+
+        for name, operation in (
+            ("read 3 pages (64 chunk batches)", cold(pages)),
+            ("GET /blocks (64 newer batches)", cold(lambda: reader.blocks(OWNER, recording_id))),
+            ("compact 64 x 16 MiB", lambda: stack.store.compactor.compact(OWNER, recording_id)),
+            ("read 3 pages (compacted)", cold(pages)),
+        ):
+            peak, seconds = _peak(operation)
+            rows.append(
+                {
+                    "case": name,
+                    "recording_sent_bytes": sent,
+                    "recording_inflated_mb": round(RECORDING_BATCHES * settings.MAX_BATCH_BYTES / 2**20),
+                    "peak_mb": round(peak / 2**20, 1),
+                    "seconds": round(seconds, 3),
+                    "within_budget": peak <= RECORDING_BUDGET_BYTES,
+                }
+            )
+            print(f"  {name:42} {'':16} peak {rows[-1]['peak_mb']:6.1f} MiB  {seconds * 1000:7.1f} ms")
+    return rows
 
 
 def main() -> None:
