@@ -329,19 +329,23 @@ def http_caller(api: str) -> authz.Call:
     return call
 
 
-def test_authorization_matrix_over_http_with_real_moto_tokens(stack: RunningStack, http: requests.Session) -> None:
+def test_authorization_matrix_over_http_with_real_moto_tokens(
+    stack: RunningStack, data_dir: Path, http: requests.Session
+) -> None:
     import os
 
     import boto3
 
     _, owner = sign_up_and_in(stack.api, http)
     _, other = sign_up_and_in(stack.api, http)
+    # The embedded AWS takes the stack's own signature only (the data folder's credentials).
+    saved = json.loads((data_dir / "aws-credentials.json").read_text())
     cognito = boto3.client(
         "cognito-idp",
         endpoint_url=stack.aws,
         region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_access_key_id=saved["accessKeyId"],
+        aws_secret_access_key=saved["secretAccessKey"],
     )
     (pool,) = [p["Id"] for p in cognito.list_user_pools(MaxResults=10)["UserPools"]]
     other_client = cognito.create_user_pool_client(
