@@ -168,3 +168,30 @@ def test_cognitos_own_password_refusal_names_the_rules_too() -> None:
     )
     error = _translate(refusal)
     assert (error.code, error.message) == ("invalid_password", f"the password needs {settings.PASSWORD_POLICY.rules()}")
+
+
+def test_keys_made_before_the_limits_counter_still_count(client: Any, aws: Any, owner: str) -> None:
+    """An owner whose keys predate the counter item gets one counted from the index, at the first change."""
+    import time
+
+    table = aws.resource("dynamodb").Table(NAMES.access_table)
+    now = int(time.time() * 1000)
+    for n in range(settings.MAX_KEYS_PER_OWNER):
+        table.put_item(
+            Item={
+                "pk": f"key#{n:016x}",
+                "keyId": f"{n:016x}",
+                "owner": owner,
+                "secretHash": "0" * 64,
+                "name": f"old {n}",
+                "createdAt": now - 1000 + n,
+            }
+        )
+    refused = post_key(client, {"name": "one more"})
+    assert refused.status_code == 409
+    assert refused.json_body["error"]["code"] == "too_many_keys"
+    # Revoking one of them, as the first change to a fresh counter, frees exactly one place.
+    table.delete_item(Key={"pk": f"keylimits#{owner}"})
+    assert client.delete(f"/keys/{0:016x}").status_code == 204
+    assert post_key(client, {"name": "one more"}).status_code == 201
+    assert post_key(client, {"name": "and another"}).status_code == 409
