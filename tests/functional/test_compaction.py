@@ -10,6 +10,7 @@ import base64
 import contextlib
 import gzip
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,7 @@ from chalicelib.consumer import write_chunk
 from chalicelib.reader import EventReader
 from chalicelib.recordings import PENDING_ATTRIBUTE, RecordingStore, recording_key, seq_key
 from chalicelib.schema import ACTIVE_ATTRIBUTE, RECORDINGS_KEY, TTL_ATTRIBUTE
-from tests.conftest import NAMES, create_recording, post_json
+from tests.conftest import NAMES, create_recording, post_json, read_events
 from tests.functional.test_consumer import batch, invoke, shard_records
 
 
@@ -659,3 +660,95 @@ def test_a_malformed_record_is_skipped_where_it_is_read_and_its_recording_stays_
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 3)
     assert counts(client, recording_id) == (6, 3)
+
+
+class DiesOnWriting:
+    """S3 for a compactor: writing the victim's data object fails with ``error`` (the rest goes through)."""
+
+    def __init__(self, victim: str, error: BaseException) -> None:
+        self.victim = victim
+        self.error = error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(get_store().s3, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if f"recording={self.victim}/" in kwargs["Key"] and layout.compacted_generation(kwargs["Key"]) == (1, False):
+            raise self.error
+        return get_store().s3.put_object(**kwargs)
+
+
+def test_a_recording_that_cannot_be_compacted_is_set_aside_with_its_reason_and_never_blocks_its_shard(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any
+) -> None:
+    from chalicelib.compaction import COMPACTION_TRIES
+    from chalicelib.recordings import compaction_shard, now_ms
+
+    # Two recordings in one shard, the one that cannot be compacted first in line.
+    ids = [f"rec-shard-{n:04d}" for n in range(400)]
+    victim = ids[0]
+    others = [i for i in ids[1:] if compaction_shard(i) == compaction_shard(victim)][: COMPACTION_TRIES + 1]
+    for recording_id in (victim, *others):
+        assert post_json(client, "/recordings", {"id": recording_id}).status_code in (200, 201)
+        send(client, recording_id, 0, deliver=deliver)
+    clock = lambda: now_ms() + 1000  # noqa: E731
+
+    # A run that ends the process on it (the run's own handler never sees it) still counts.
+    with pytest.raises(SystemExit):
+        compactor(s3=DiesOnWriting(victim, SystemExit(137)), clock=clock).run()
+    for run in range(1, COMPACTION_TRIES + 1):
+        counts = compactor(s3=DiesOnWriting(victim, MemoryError()), clock=clock).run()
+        if run < COMPACTION_TRIES:
+            # The first run past the dead one compacts the others behind it in the shard.
+            assert counts == ({"failed": 1, "compacted": len(others)} if run == 1 else {"failed": 1})
+        else:
+            assert counts == {"set_aside": 1}
+    current = item(owner, victim)
+    assert PENDING_ATTRIBUTE not in current
+    assert current["compactionSetAside"].startswith("MemoryError")
+    for recording_id in others:
+        assert_compacted(owner, recording_id, bucket_keys, generation=1)
+    # Still readable from its chunks, and a later batch puts it back in line.
+    assert fresh_read(client, victim) == expected_lines(0)
+    send(client, victim, 1, deliver=deliver)
+    assert PENDING_ATTRIBUTE in item(owner, victim)
+    assert compactor(clock=clock).run() == {"compacted": 1}
+    assert_compacted(owner, victim, bucket_keys, generation=1)
+    assert PENDING_ATTRIBUTE not in item(owner, victim)
+    assert "compactionSetAside" not in item(owner, victim)
+
+
+def test_a_compacted_object_larger_than_an_upload_part_goes_up_in_parts_and_is_read_by_range(
+    client: Any, deliver: Any, owner: str, bucket_keys: Any
+) -> None:
+    # Three batches of incompressible text, about 4 MiB of gzip each: the new object is
+    # larger than one upload part, so it is never held whole on the way up, and larger
+    # than a reader fetches whole, so pages read its blocks by byte range.
+    recording_id = create_recording(client)
+    sent = []
+    for seq in range(3):
+        text = base64.b64encode(os.urandom(3 * 1024 * 1024)).decode()
+        body = {"seq": seq, "events": [{"type": 3, "timestamp": seq + 1, "data": {"text": text}}]}
+        sent.append(body)
+        response = client.post(
+            events_path(recording_id),
+            body=gzip.compress(json.dumps(body, separators=(",", ":")).encode()),
+            headers={"Content-Type": "application/octet-stream", "Content-Encoding": "gzip"},
+        )
+        assert response.status_code == 202, response.body
+        deliver()
+    calls: list[str] = []
+    store = get_store()
+    store.s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    result = store.compactor.compact(owner, recording_id)
+    assert result.outcome == "compacted"
+    assert result.stored_bytes > 8 * 1024 * 1024
+    assert calls.count("CreateMultipartUpload") == calls.count("CompleteMultipartUpload") == 1
+    assert calls.count("UploadPart") >= 1
+    assert calls.count("PutObject") == 1  # the index alone
+    assert_compacted(owner, recording_id, bucket_keys, generation=1)
+    calls.clear()
+    get_store().events.cache.clear()
+    assert read_events(client, recording_id) == [body["events"][0] for body in sent]
+    ranged = [name for name in calls if name == "GetObject"]
+    assert len(ranged) >= 3  # the index, then the blocks by range
