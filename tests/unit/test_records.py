@@ -7,6 +7,7 @@ import json
 import os
 
 import orjson
+import pytest
 
 from chalicelib import records
 
@@ -78,3 +79,34 @@ def test_parts_of_two_attempts_at_one_seq_are_never_joined() -> None:
     retry = build(b"b" * 30, seq=5, part_size=10)  # same seq, other bytes (another compressor)
     mixed = [records.parse_record(line) for line in (first[0], retry[1], first[2], retry[0], retry[2])]
     assert records.assemble(mixed) == {5: b"b" * 30}
+
+
+def test_a_record_claiming_more_parts_than_a_batch_can_have_is_not_a_record() -> None:
+    (line,) = build(gzip.compress(json.dumps(BATCH).encode()))
+    at_most = line.replace(b'"parts":1,', b'"parts":%d,' % records.MAX_PARTS)
+    assert records.parse_record(at_most) is not None
+    for claimed in (records.MAX_PARTS + 1, 1_000_000):
+        over = line.replace(b'"parts":1,', b'"parts":%d,' % claimed)
+        assert records.parse_record(over) is None
+        with pytest.raises(records.TooManyPartsError):
+            records.decode_record(over)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"not gzip", gzip.compress(b'["x"]'), gzip.compress(b"{}"), gzip.compress(b" " * (16 * 1024 * 1024 + 1))],
+    ids=["not-gzip", "a-list", "no-events", "past-a-batch"],
+)
+def test_a_payload_that_is_not_a_batch_is_malformed_not_an_error(payload: bytes) -> None:
+    with pytest.raises(records.MalformedRecordError):
+        records.payload_events(payload)
+
+
+def test_object_lines_skip_what_no_record_can_be_and_keep_every_other_lines_position() -> None:
+    long = b"x" * (records.MAX_LINE_BYTES + 1)
+    body = gzip.compress(b"a\n" + long + b"\nb\n")
+    for cut in (1, 7, len(body) // 2):
+        assert list(records.object_lines([body[:cut], body[cut:]])) == [b"a", None, b"b"]
+    assert list(records.object_lines([body[:-8]]))[-1] is None  # truncated
+    assert list(records.object_lines([gzip.compress(b"a\n") + gzip.compress(b"b\n")])) == [b"a", b"b"]
+    assert list(records.object_lines([b"plain\nlines\n"])) == [b"plain", b"lines"]
