@@ -55,7 +55,7 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from moto.utilities.utils import load_resource
 from werkzeug.serving import make_server
 
-from . import post_policy, presigned, sigv4
+from . import cognito_rules, post_policy, presigned, sigv4
 from .journal import MAGIC, CorruptDataError, CorruptJournalError, Entry, Journal, read_segment
 from .post_policy import FormRejectedError, error_xml
 from .presigned import PresignedRejectedError
@@ -902,6 +902,8 @@ def main() -> None:
     except CorruptDataError as exc:
         logger.error("%s", exc)
         sys.exit(2)
+    # Cognito's refusals and emailed reset codes where moto has neither (mail.log: README).
+    cognito_rules.install(data_dir / "mail.log")
     guard = Guard(
         DomainDispatcherApplication(create_backend_app),
         host=host,
