@@ -173,9 +173,6 @@ def _inflated(body: bytes, content_encoding: str | None) -> tuple[bytes, bytes |
         inflated, payload = validation.inflate(body, limit=settings.MAX_BATCH_BYTES), body
     else:
         inflated, payload = body, None
-    clean = validation.well_formed(inflated)
-    if clean is not inflated:
-        return clean, None  # stored as repaired, so the server compresses it
     return inflated, payload
 
 
@@ -224,10 +221,13 @@ def prepare_batch(
     compressed here.
     """
     inflated, payload = _inflated(body, content_encoding)
+    batch, text = validation.stored_batch(inflated)
+    if text is not inflated:
+        inflated, payload = text, None  # stored as repaired, so the server compresses it
     return _prepared(
         owner=owner,
         recording_id=recording_id,
-        batch=validation.event_batch(inflated),
+        batch=batch,
         inflated=inflated,
         payload=payload,
         part_size=part_size,
@@ -334,7 +334,9 @@ def create_recording(
     charged (``admit``) once all of it is found acceptable, before anything is written.
     """
     inflated, payload = _inflated(body, content_encoding)
-    fields = validation.create_body(inflated)
+    fields, text = validation.stored_create_body(inflated)
+    if text is not inflated:
+        inflated, payload = text, None  # stored as repaired, so the server compresses it
     recording_id = fields.id or new_id()
     prepared = None
     if fields.batch is not None:

@@ -308,14 +308,21 @@ _ERRORS = msgspec.json.Decoder(Annotated[int, Meta(ge=0, le=settings.MAX_EVENTS_
 # A user's raw JSON is refused unread above this: its id and traits at their limits,
 # every character written as a six-byte \uXXXX escape, so nothing valid is longer.
 _MAX_USER_RAW = 6 * (settings.MAX_USER_ID_LENGTH + settings.MAX_TRAITS_BYTES) + 64
-# A \uXXXX escape of a UTF-16 surrogate that is not part of a pair, and not itself
-# escaped text (an even run of backslashes before it). Browsers' JSON.stringify writes
-# these for text cut inside an emoji; msgspec refuses them.
-_SURROGATE = re.compile(
-    rb"(?<!\\)((?:\\\\)*)"
-    rb"(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2})"
-)
+# Lone UTF-16 surrogate escapes. Browsers' JSON.stringify writes them for text cut
+# inside an emoji; msgspec refuses them. They are found in the body with every escaped
+# backslash (``\\`` in the JSON text) masked as two NUL bytes, so that each backslash left starts an
+# escape: a high half not followed by a low one, or a low half not preceded by a high one.
+# The replacement is a literal of the same length, so the substitution runs in C with no
+# Python call per escape, and the repaired text lines up byte for byte with the body.
+_HIGH = rb"\\u[dD][89abAB][0-9a-fA-F]{2}"
+_LOW = rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+_LONE = re.compile(rb"%s(?!%s)|%s(?<!%s%s)" % (_HIGH, _LOW, _LOW, _HIGH, _LOW))
+_REPLACEMENT = rb"\\ufffd"  # the template of ``\ufffd`` (a backslash is doubled in a template)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# Masked text is repaired in steps of about this many bytes, so the matches of one step
+# (a list entry each, inside ``re``) never cost more than a little memory.
+_REPAIR_STEP = 64 * 1024
+_ESCAPE = 6  # bytes of one \uXXXX escape
 _ERROR_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`\Z")
 _UTF8_STEP = 1024 * 1024
 
@@ -371,26 +378,89 @@ def _errors_refused(detail: str) -> ApiError:
 def _decode(decoder: msgspec.json.Decoder, data: bytes) -> Any:
     try:
         return decoder.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _refusal(exc) from None
+
+
+def _refusal(exc: msgspec.DecodeError | RecursionError) -> ApiError:
+    """The API error for a body msgspec refused."""
+    if isinstance(exc, msgspec.ValidationError):
+        return _schema_error(exc)
+    if isinstance(exc, RecursionError):
+        return BadRequestError(f"JSON nested deeper than about {settings.MAX_JSON_DEPTH} levels", code="too_deep")
+    return BadRequestError(f"request body is not valid JSON: {exc}", code="invalid_json")
+
+
+def _decode_repairing(decoder: msgspec.json.Decoder, data: bytes) -> tuple[Any, bytes]:
+    """Decode ``data``, or its ``well_formed`` copy if msgspec refuses it as JSON; also return which was decoded.
+
+    The decoder runs first: it checks every escape in C, surrogate pairs included, so a
+    body without lone surrogates (nearly all of them, and any number of emoji written as
+    escapes) is never searched for them. Only a body the decoder refuses as JSON (not
+    for its schema or depth) is repaired and decoded again; if the repair changes
+    nothing, the first refusal stands.
+    """
+    try:
+        return decoder.decode(data), data
     except msgspec.ValidationError as exc:
-        raise _schema_error(exc) from None
+        raise _refusal(exc) from None
     except msgspec.DecodeError as exc:
-        raise BadRequestError(f"request body is not valid JSON: {exc}", code="invalid_json") from None
-    except RecursionError:
-        raise BadRequestError(
-            f"JSON nested deeper than about {settings.MAX_JSON_DEPTH} levels", code="too_deep"
-        ) from None
+        refused = _refusal(exc)
+    except RecursionError as exc:
+        raise _refusal(exc) from None
+    repaired = well_formed(data)
+    if repaired is data:
+        raise refused
+    return _decode(decoder, repaired), repaired
 
 
 def well_formed(data: bytes) -> bytes:
-    """``data`` with every lone UTF-16 surrogate escape replaced by U+FFFD (``data`` itself if none).
+    """``data`` with every lone UTF-16 surrogate escape replaced by ``\\ufffd`` (``data`` itself if none).
 
     Valid JSON, and what browsers send for text cut inside an emoji, but no decoder or
     player can make a string of it: one such character must not refuse a whole batch.
+    Pairs (an emoji written as two escapes) are kept, and so is text that only looks like
+    an escape (``\\\\ud800``: an escaped backslash, then ``ud800``). Linear in ``data``:
+    one C substitution per step of ``_REPAIR_STEP`` bytes, and memory of two copies of
+    ``data`` at most (the repaired text and the bytes returned).
     """
-    if not _SURROGATE_ESCAPE.search(data):
+    if not _SURROGATE_ESCAPE.search(data) or b"\0" in data:
+        # A NUL byte is never valid JSON (the decoder refuses the body anyway), and
+        # without one, NUL can mask escaped backslashes unambiguously.
         return data
-    # Pairs match first and are kept; whatever surrogate escape is left alone is lone.
-    return _SURROGATE.sub(lambda m: m.group(0) if len(m.group(2)) == 12 else m.group(1) + rb"\ufffd", data)
+    masked = data.replace(b"\\\\", b"\0\0") if b"\\\\" in data else data
+    out: bytearray | None = None
+    size = len(data)
+    start = 0
+    while start < size:
+        end = _cut(masked, min(start + _REPAIR_STEP, size))
+        # The step's bytes with one escape of context on each side, for the look-around.
+        before, after = max(0, start - _ESCAPE), min(size, end + _ESCAPE)
+        fixed, count = _LONE.subn(_REPLACEMENT, masked[before:after])
+        if count:
+            if out is None:
+                out = bytearray(masked)
+            out[start:end] = fixed[start - before : end - before]
+        start = end
+    if out is None:
+        return data
+    if masked is not data:
+        del masked  # at most two copies of the body at a time
+        # Every NUL is half of a masked escaped backslash: the body itself had none.
+        out = out.replace(b"\0", b"\\")
+    return bytes(out)
+
+
+def _cut(masked: bytes, at: int) -> int:
+    """Where a repair step may end at or just before ``at``: never inside an escape.
+
+    In masked text every backslash starts an escape of six bytes and none holds another
+    backslash, so an escape crossing ``at`` starts in the five bytes before it.
+    """
+    if at >= len(masked):
+        return len(masked)
+    inside = masked.rfind(b"\\", at - _ESCAPE + 1, at)
+    return inside if inside > 0 else at
 
 
 def _require_utf8(data: bytes) -> None:
@@ -423,12 +493,21 @@ def event_batch(body: bytes) -> Batch:
     milliseconds (MIN_TIMESTAMP..MAX_TIMESTAMP), which is what rrweb's player needs to
     place it; the rest must be well-formed JSON. Nothing is written before this passes.
     """
+    return stored_batch(body)[0]
+
+
+def stored_batch(body: bytes) -> tuple[Batch, bytes]:
+    """Validate a batch body as ``event_batch`` does; also return the JSON to store.
+
+    That is ``body`` itself, or, when it held lone surrogate escapes, its ``well_formed``
+    copy (the batch was validated as repaired, and is stored so).
+    """
     if not body:
         raise BadRequestError("request body must be a JSON object", code="invalid_json")
     _require_utf8(body)
-    batch = _decode(_BATCH, body)
+    batch, text = _decode_repairing(_BATCH, body)
     _check_count(batch.events)
-    return _batch(batch, body, errors=batch.errors, user=batch.user)
+    return _batch(batch, text, errors=batch.errors, user=batch.user), text
 
 
 def _batch(decoded: Any, body: bytes, *, errors: msgspec.Raw, user: msgspec.Raw) -> Batch:
@@ -532,10 +611,15 @@ def create_body(body: bytes) -> CreateBody:
     Other fields are ignored (older and newer recorders may send more). With ``seq``
     or ``events`` present, the body must also be a valid batch.
     """
+    return stored_create_body(body)[0]
+
+
+def stored_create_body(body: bytes) -> tuple[CreateBody, bytes]:
+    """Validate a create body as ``create_body`` does; also return the JSON to store (see ``stored_batch``)."""
     if not body:
-        return CreateBody(id=None, url=None, title=None, batch=None)
+        return CreateBody(id=None, url=None, title=None, batch=None), body
     _require_utf8(body)
-    fields = _decode(_CREATE, body)
+    fields, body = _decode_repairing(_CREATE, body)
     recording = _raw_text(fields.id, "id", max_length=64, code="invalid_id")
     user = visitor(fields.user)
     create = CreateBody(
@@ -551,11 +635,11 @@ def create_body(body: bytes) -> CreateBody:
     )
     if fields.seq == _NULL and fields.events == _NULL:
         error_count(fields.errors, events=0)  # without a batch there are no errors to count
-        return create
+        return create, body
     batch = _decode(_CREATE_BATCH, body)
     _check_count(batch.events)
     # The body's user is the recording's; its first batch does not carry it again.
-    return dataclasses.replace(create, batch=_batch(batch, body, errors=fields.errors, user=_NULL))
+    return dataclasses.replace(create, batch=_batch(batch, body, errors=fields.errors, user=_NULL)), body
 
 
 def _view(raw: msgspec.Raw) -> int | None:

@@ -58,10 +58,10 @@ def event(timestamp: str = "1", type_: str = "3", data: str = "{}") -> str:
 GOOD = batch(event())
 
 
-def padded_batch(size: int, *, fill: bytes = b"a", tail: bytes = b"") -> bytes:
-    """A valid one-event batch of exactly ``size`` bytes, its ``data`` a long string."""
-    head, end = b'{"seq":0,"events":[{"type":2,"timestamp":1,"data":"', b'"}]}'
-    body = head + fill * ((size - len(head) - len(end) - len(tail)) // len(fill)) + tail
+def padded_batch(size: int, *, fill: bytes = b"a", tail: bytes = b"", head: bytes = b"") -> bytes:
+    """A valid one-event batch of exactly ``size`` bytes, its ``data`` a long string (``head``, ``fill``s, ``tail``)."""
+    start, end = b'{"seq":0,"events":[{"type":2,"timestamp":1,"data":"' + head, b'"}]}'
+    body = start + fill * ((size - len(start) - len(end) - len(tail)) // len(fill)) + tail
     body += b"a" * (size - len(body) - len(end))
     return body + end
 
@@ -79,8 +79,9 @@ def with_flags(flags: int, extra: bytes) -> bytes:
     return b"\x1f\x8b\x08" + bytes([flags]) + b"\0\0\0\0\x02\xff" + extra + deflated + trailer
 
 
-def many_events(count: int) -> bytes:
-    return batch(",".join(['{"type":3,"timestamp":1}'] * count))
+def many_events(count: int, data: str | None = None) -> bytes:
+    one = '{"type":3,"timestamp":1}' if data is None else event(data=data)
+    return batch(",".join([one] * count))
 
 
 def flip(data: bytes, index: int) -> bytes:
@@ -523,6 +524,54 @@ def entries() -> list[dict[str, Any]]:
             202,
             None,
             why="a proper pair is an emoji",
+        ),
+        e(
+            "lone-surrogate-escape-bomb-16mib",
+            lambda: gz(padded_batch(16 * MIB, fill=b"\\ud800")),
+            202,
+            None,
+            headers=GZIP,
+            why="~24 KB of gzip, 2.8 million lone escapes in one string: each becomes U+FFFD, in C and bounded memory",
+        ),
+        e(
+            "lone-surrogate-escape-bomb-in-20000-events",
+            lambda: gz(many_events(20_000, data='"' + "\\ud800" * 133 + '"')),
+            202,
+            None,
+            headers=GZIP,
+            why="the same escapes spread over the most events a batch may hold",
+        ),
+        e(
+            "lone-surrogate-escapes-between-characters-16mib",
+            lambda: gz(padded_batch(16 * MIB, fill=b"x\\ud800")),
+            202,
+            None,
+            headers=GZIP,
+            why="2.4 million lone escapes, none next to another: the most separate repairs a batch holds",
+        ),
+        e(
+            "escaped-emoji-flood-16mib",
+            lambda: gz(padded_batch(16 * MIB, fill=b"\\ud83d\\ude00")),
+            202,
+            None,
+            headers=GZIP,
+            why="1.4 million valid pairs (~33 KB of gzip): checked by the decoder and stored as sent, never searched",
+        ),
+        e(
+            "lone-escape-then-escaped-emoji-flood-16mib",
+            lambda: gz(padded_batch(16 * MIB, fill=b"\\ud83d\\ude00", head=b"\\ud800")),
+            202,
+            None,
+            headers=GZIP,
+            why="one lone escape first, so the whole body of pairs is searched for lone ones",
+        ),
+        e(
+            "escaped-emoji-flood-cut-short",
+            lambda: gz(padded_batch(16 * MIB, fill=b"\\ud83d\\ude00")[:-1]),
+            400,
+            "invalid_json",
+            headers=GZIP,
+            why="valid pairs in a body that is not JSON: refused as such",
         ),
         e("invalid-escape", lambda: batch(event(data='"\\x41"')), 400, "invalid_json", why="no \\x in JSON"),
         e("nan-token", lambda: batch(event(timestamp="NaN")), 400, "invalid_json", why="NaN is not JSON"),

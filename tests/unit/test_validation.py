@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import random
+import re
 import time
 import tracemalloc
 
@@ -123,10 +125,99 @@ def test_jwks_outage_keeps_verifying_with_cached_keys() -> None:
         (rb'"\\ud800"', rb'"\\ud800"'),  # escaped backslash: text, not an escape
         (rb'"\\\ud800"', rb'"\\\ufffd"'),  # an escaped backslash, then a lone escape
         (rb'"\\ud800\udc00"', rb'"\\ud800\ufffd"'),  # text that looks like a high half, then a lone low
+        (rb'"\\\\ud800"', rb'"\\\\ud800"'),  # two escaped backslashes: still text
+        (rb'"\\\\\ud800"', rb'"\\\\\ufffd"'),  # two escaped backslashes, then a lone escape
+        (rb'"\ud800\ud800\udc00"', rb'"\ufffd\ud800\udc00"'),  # a lone high, then a pair
+        (rb'"\ud83d\ude00\ude00"', rb'"\ud83d\ude00\ufffd"'),  # a pair, then a lone low
+        (rb'"\udc00\ud800"', rb'"\ufffd\ufffd"'),  # a low before a high: no pair
+        (rb'"\ud800\\udc00"', rb'"\ufffd\\udc00"'),  # a high, then text that looks like a low half
+        (rb'"\uD83D\uDE00\uDBFF"', rb'"\uD83D\uDE00\ufffd"'),  # upper-case hex digits
+        (rb'"\ud8zz\udc00"', rb'"\ud8zz\ufffd"'),  # not an escape (refused later), then a lone low
+        (rb'"\u00e9\u20ac\ud7ff\ue000"', rb'"\u00e9\u20ac\ud7ff\ue000"'),  # escapes of other characters
+        (b'"\\ud800\0"', b'"\\ud800\0"'),  # a NUL byte: refused as JSON, nothing to repair
     ],
 )
 def test_lone_surrogate_escapes_become_replacement_characters(sent: bytes, kept: bytes) -> None:
     assert validation.well_formed(sent) == kept
+
+
+def _per_escape_reference(data: bytes) -> bytes:
+    """What a lone escape becomes, decided one escape at a time (the definition, not the fast way)."""
+    out, at = bytearray(), 0
+    high = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}")
+    low = re.compile(rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+    while at < len(data):
+        if data[at : at + 2] == b"\\\\":  # an escaped backslash
+            out += data[at : at + 2]
+            at += 2
+        elif high.match(data, at) and low.match(data, at + 6):  # a pair
+            out += data[at : at + 12]
+            at += 12
+        elif high.match(data, at) or low.match(data, at):  # a lone half
+            out += b"\\ufffd"
+            at += 6
+        else:
+            out.append(data[at])
+            at += 1
+    return bytes(out)
+
+
+@pytest.mark.parametrize("step", [7, 8, 9, 13, 64 * 1024])
+def test_repair_matches_the_per_escape_definition_across_step_boundaries(
+    step: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repair works in steps; escapes, pairs and backslash runs cut by a step's end change nothing."""
+    monkeypatch.setattr(validation, "_REPAIR_STEP", step)
+    pieces = [b"\\", b"\\\\", b"u", b"d", b"8", b"x", b'"', b"\\ud800", b"\\udc00", b"\\uD83D", b"\\uDE00"]
+    pieces += [b"\\ud83d\\ude00", b"\\udbff", b"\\udfff", b"\\u00e9", b"\\ud8", b"\\n"]
+    rng = random.Random(step)
+    for _ in range(4000):
+        sent = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 24)))
+        assert validation.well_formed(sent) == _per_escape_reference(sent), sent
+
+
+def _one_string(fill: bytes, size: int = 1024 * 1024) -> bytes:
+    head, tail = b'{"seq":0,"events":[{"type":2,"timestamp":5,"data":"', b'"}]}'
+    return head + fill * ((size - len(head) - len(tail)) // len(fill)) + tail
+
+
+def test_a_batch_of_escaped_pairs_is_stored_as_sent() -> None:
+    body = _one_string(b"\\ud83d\\ude00")
+    batch, text = validation.stored_batch(body)
+    assert text is body
+    assert batch.raw_bytes == len(body)
+
+
+def test_a_batch_of_lone_escapes_is_stored_repaired() -> None:
+    body = _one_string(b"\\ud800x")
+    batch, text = validation.stored_batch(body)
+    assert text == body.replace(b"\\ud800", b"\\ufffd")
+    assert batch.event_count == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (_one_string(b"\\ud83d\\ude00")[:-1], "invalid_json"),  # pairs, then a body cut short
+        (_one_string(b"\\ud800")[:-1], "invalid_json"),  # repaired, and still cut short
+        (b'{"seq":0,"events":[{"type":2,"timestamp":0,"data":"\\ud800"}]}', "invalid_event"),  # repaired first
+        (b'{"seq":-1,"events":[{"type":2,"timestamp":5,"data":"\\ud800"}]}', "invalid_batch"),
+        (b'{"seq":0,"events":[{"type":2,"timestamp":5,"data":"\\ud8zz"}]}', "invalid_json"),
+    ],
+)
+def test_other_invalid_input_keeps_its_error_around_surrogate_escapes(body: bytes, code: str) -> None:
+    with pytest.raises(BadRequestError) as refused:
+        validation.event_batch(body)
+    assert refused.value.code == code
+
+
+def test_a_create_body_with_a_lone_escape_is_validated_and_stored_repaired() -> None:
+    body = b'{"title":"a\\ud83d","seq":0,"events":[{"type":2,"timestamp":5}]}'
+    fields, text = validation.stored_create_body(body)
+    assert fields.title == "a\ufffd"
+    assert fields.batch is not None
+    assert fields.batch.event_count == 1
+    assert text == body.replace(b"\\ud83d", b"\\ufffd")
 
 
 def test_nesting_up_to_the_documented_depth_is_accepted_wherever_the_call_sits() -> None:
