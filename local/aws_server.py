@@ -438,7 +438,17 @@ def _unsigned_but_public(environ: dict[str, Any]) -> bool:
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         service, _, operation = target.partition(".")
-        return service == _COGNITO.rstrip(".") and operation in sigv4.unsigned_operations("cognito-idp")
+        # moto takes the operation (and its parameters) from an ``Action`` in the query
+        # string or a form body before X-Amz-Target: unsigned, only the JSON POST to /
+        # that AWS serves, or ``?Action=AdminDeleteUser`` would ride on a SignUp target.
+        return (
+            service == _COGNITO.rstrip(".")
+            and operation in sigv4.unsigned_operations("cognito-idp")
+            and method == "POST"
+            and path == "/"
+            and not environ.get("QUERY_STRING")
+            and environ.get("CONTENT_TYPE", "").lower().startswith("application/x-amz-json-1.1")
+        )
     return method in ("GET", "HEAD") and bool(_JWKS_PATH.match(path))
 
 

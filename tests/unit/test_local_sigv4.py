@@ -256,3 +256,35 @@ def test_presigned_urls_verify_for_get_and_put(served: Served) -> None:
     other_key = requests.put(put.replace("recordings/o/up", "recordings/o/other"), data=b"x", timeout=10)
     assert other_key.status_code == 403
     assert s3.get_object(Bucket=NAMES.bucket, Key="recordings/o/up")["Body"].read() == b"uploaded"
+
+
+def test_an_unsigned_cognito_call_cannot_name_an_admin_operation_elsewhere(served: Served) -> None:
+    # moto reads the operation from an Action in the query string or a form body before
+    # X-Amz-Target: a SignUp target must not carry ListUsers or AdminDeleteUser unsigned.
+    variables = provision(_Stack(served), NAMES)
+    pool = variables["RRWEB_USER_POOL_ID"]
+    cognito = client(served, "cognito-idp")
+    cognito.admin_create_user(UserPoolId=pool, Username="victim@example.com")
+    target = {"X-Amz-Target": "AWSCognitoIdentityProviderService.SignUp"}
+    named = {"UserPoolId": pool, "Username": "victim@example.com"}
+    for action in ("ListUsers", "AdminDeleteUser"):
+        in_query = requests.post(
+            f"{served.url}/?Action={action}",
+            headers={**target, "Content-Type": "application/x-amz-json-1.1"},
+            data=json.dumps(named),
+            timeout=10,
+        )
+        assert in_query.status_code == 403, in_query.text
+        assert "victim" not in in_query.text
+        in_form = requests.post(
+            f"{served.url}/",
+            headers={**target, "Content-Type": "application/x-www-form-urlencoded"},
+            data={"Action": action, **named},
+            timeout=10,
+        )
+        assert in_form.status_code == 403, in_form.text
+        assert "victim" not in in_form.text
+    users = cognito.list_users(UserPoolId=pool)["Users"]
+    assert [attribute["Value"] for attribute in users[0]["Attributes"] if attribute["Name"] == "email"] == [
+        "victim@example.com"
+    ]
