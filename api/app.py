@@ -53,7 +53,8 @@ def health() -> dict[str, str]:
 def _account_body() -> dict[str, Any]:
     """A public /auth/* request's JSON body, once its client address is within those routes' limit."""
     request = app.current_request
-    get_store().accounts.admit(((request.context or {}).get("identity") or {}).get("sourceIp"))
+    store = get_store()
+    store.accounts.admit(store.authenticator.client_address(request))
     return validation.json_object(request.raw_body)
 
 

@@ -10,8 +10,9 @@ every recorded page), so nothing is charged to a key, an owner or a recording be
 the request is authenticated, nor to a budget of bytes before its body is found
 acceptable. A request to an ingest route goes, in this order, through:
 
-1. its client address (API Gateway's ``requestContext.identity.sourceIp``): one request
-   and the bytes it sent, whatever happens next; the only charge of a refused request;
+1. its client address (API Gateway's ``requestContext.identity.sourceIp``, or the viewer's
+   for a request the stack's CloudFront proved it sent: ``clients.py``): one request and
+   the bytes it sent, whatever happens next; the only charge of a refused request;
 2. what its length and headers alone refuse: a body over the size limit (413), an
    encoding that is not gzip or identity (415);
 3. authentication (401, 403);
@@ -33,6 +34,7 @@ from functools import partial
 from chalice.app import Request
 
 from . import ingest
+from .clients import client_address
 from .errors import ForbiddenError, UnauthorizedError
 from .keys import PREFIX, Keys
 from .limits import RateLimiter, VisitorLimits
@@ -91,8 +93,10 @@ class Authenticator:
         limiter: RateLimiter,
         limits: Limits,
         visitors: VisitorLimits | None = None,
+        origin_secret: str | None = None,
     ) -> None:
         self._verifier = verifier
+        self._origin_secret = origin_secret
         self._keys = keys
         self._limiter = limiter
         self._limits = limits
@@ -102,14 +106,17 @@ class Authenticator:
             client_bytes_per_minute=limits.client_bytes,
         )
 
+    def client_address(self, request: Request) -> str | None:
+        """The address the per-address limits count this request against (``clients.py``)."""
+        return client_address(request, origin_secret=self._origin_secret)
+
     def authenticate(self, request: Request, *, access: str) -> Principal:
         """The principal for a route of the given access level."""
         body_bytes = len(request.raw_body or b"")
         if access == INGEST:
             # Before any AWS call, and whatever the request turns out to be: a flood
             # from one address costs that address, and nothing else.
-            identity = (request.context or {}).get("identity") or {}
-            self._visitors.charge(client=identity.get("sourceIp"), body_bytes=body_bytes)
+            self._visitors.charge(client=self.client_address(request), body_bytes=body_bytes)
             ingest.screen(body_bytes, request.headers.get("content-encoding"))
         credential = _credential(request)
         if credential is None:

@@ -97,6 +97,7 @@ def get_store() -> Store:
             keys=keys,
             limiter=RateLimiter(table=access),
             limits=config.limits,
+            origin_secret=config.origin_secret,
         ),
         accounts=Accounts(
             cognito=session.client("cognito-idp", config=client_config),

@@ -8,7 +8,7 @@ the API, the OpenAPI document and the README quote the same numbers.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 # Request bodies as sent (compressed or not). API Gateway hands a binary body to
@@ -239,6 +239,10 @@ class Settings:
     # None when no queue is configured (the record is then only logged).
     failure_queue_url: str | None = None
     compact_idle_seconds: int = COMPACT_IDLE_SECONDS
+    # What the stack's CloudFront distribution sends as X-Origin-Verify, so that its
+    # viewer's address can be trusted (``clients.py``); None without a distribution.
+    # Kept out of repr: settings may end up in a log line.
+    origin_secret: str | None = field(default=None, repr=False)
 
     @property
     def issuer(self) -> str:
@@ -296,4 +300,5 @@ def get_settings() -> Settings:
         ),
         failure_queue_url=os.environ.get("RRWEB_FAILURE_QUEUE_URL") or None,
         compact_idle_seconds=_int("RRWEB_COMPACT_IDLE_SECONDS", COMPACT_IDLE_SECONDS),
+        origin_secret=os.environ.get("RRWEB_ORIGIN_SECRET", "").strip() or None,
     )
