@@ -555,6 +555,18 @@ def _api_handler(intake: Intake, health: Callable[[], str | None]) -> type:
             # The body was read whole (and checked) before the request was dispatched.
             return dict(self.headers), self.body or None
 
+        def _send_http_response_with_body(self, code: int, headers: dict[str, Any], body: str | bytes) -> None:
+            if self.command != "HEAD":
+                super()._send_http_response_with_body(code, headers, body)
+                return
+            # Chalice writes a body after HEAD too: on a kept-alive connection the client,
+            # which reads none, would take it for the start of its next answer.
+            data = body if isinstance(body, bytes) else body.encode("utf-8")
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+            self._send_headers(headers)
+
         def end_headers(self) -> None:
             if not intake.is_open and not self.close_connection:
                 self.send_header("Connection", "close")

@@ -252,6 +252,21 @@ def test_an_unknown_route_gets_the_error_shape(api: Api) -> None:
         assert json.loads(body)["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("path", [b"/health", b"/echo", b"/no/such/route"])
+def test_an_answer_to_head_has_no_body_so_the_next_answer_is_read_as_sent(api: Api, path: bytes) -> None:
+    with connect(api.port) as sock:
+        sock.sendall(
+            b"HEAD " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
+        data = read_all(sock)
+    # A client reads no body after HEAD, whatever Content-Length says: the next answer starts there.
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 ")
+    assert rest.startswith(b"HTTP/1.1 200 "), data
+    assert json.loads(responses(rest)[0][2]) == {"status": "ok"}
+
+
 def test_health_reports_the_embedded_aws(api: Api) -> None:
     request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     ((status, _, _),) = exchange(api.port, request)
