@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: dev test lint site-lint site-test bench smoke rebuild site clean
 
-$(STAMP): requirements-dev.txt api/requirements.txt
+$(STAMP): requirements-dev.txt requirements.txt api/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet 'pip<26.3'  # chalice package drives pip and supports up to 26.2
 	$(PY) -m pip install --quiet -r requirements-dev.txt

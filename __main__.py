@@ -62,6 +62,7 @@ site = Site(
         region=region,
         user_pool_id=auth.user_pool.id,
         client_id=auth.client.id,
+        origin_secret=api.origin_secret,
     ),
 )
 # The replay page reads compacted event blocks straight from the bucket: its origin

@@ -12,6 +12,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from chalicelib import layout
 from chalicelib.schema import INDEX_KEYS_BY_OWNER, INDEX_PENDING_COMPACTION, INDEX_RECORDINGS_BY_OWNER
@@ -32,6 +33,9 @@ REAPER_RETRIES = 2
 REAPER_MAX_EVENT_AGE_SECONDS = 3600
 # SQS's longest retention: two weeks to notice the alarm and re-drive.
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
+# The origin secret (clients.py): letters and digits only, so it travels as a header
+# value unchanged; 48 of them are about 285 bits, beyond any guessing.
+ORIGIN_SECRET_LENGTH = 48
 ACCESS_LOG_FORMAT = json.dumps(
     {
         "requestId": "$context.requestId",
@@ -241,6 +245,7 @@ class Api(pulumi.ComponentResource):
     consumer_failures: aws.sqs.Queue
     url: pulumi.Output[str]
     domain: pulumi.Output[str]
+    origin_secret: pulumi.Output[str]
 
     def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rrweb:index:Api", name, None, opts)
@@ -263,6 +268,7 @@ class Api(pulumi.ComponentResource):
             "RRWEB_LIMIT_USER_BYTES": str(settings.user_bytes_per_minute),
             "RRWEB_LIMIT_RECORDING_REQUESTS": str(settings.recording_requests_per_minute),
             "RRWEB_LIMIT_CLIENT_REQUESTS": str(settings.client_requests_per_minute),
+            "RRWEB_LIMIT_CLIENT_BYTES": str(settings.client_bytes_per_minute),
             "RRWEB_COMPACT_IDLE_SECONDS": str(settings.compact_idle_minutes * 60),
         }
 
@@ -284,6 +290,15 @@ class Api(pulumi.ComponentResource):
             opts=child,
         )
         environment["RRWEB_FAILURE_QUEUE_URL"] = self.consumer_failures.url
+        # What the site's distribution sends the API with every request (infra/site.py),
+        # so that the API may trust the viewer address it reports. Generated once per
+        # stack and kept, encrypted, in its state: never in code or config, and nothing
+        # for a new stack's owner to set. Only the HTTP handler is told it.
+        self.origin_secret = pulumi.Output.secret(
+            random.RandomPassword(
+                f"{name}-origin-secret", length=ORIGIN_SECRET_LENGTH, special=False, opts=child
+            ).result
+        )
         self.functions = {}
         for logical, spec in sorted(args.package.functions().items()):
             if logical not in FUNCTION_POLICIES:
@@ -327,7 +342,13 @@ class Api(pulumi.ComponentResource):
                 timeout=spec["Timeout"],
                 code=code,
                 role=role.arn,
-                environment={"variables": {**spec.get("Environment", {}).get("Variables", {}), **environment}},
+                environment={
+                    "variables": {
+                        **spec.get("Environment", {}).get("Variables", {}),
+                        **environment,
+                        **({"RRWEB_ORIGIN_SECRET": self.origin_secret} if logical == "APIHandler" else {}),
+                    }
+                },
                 logging_config={"log_format": "Text", "log_group": logs.name},
                 tags={"rrweb:stack": settings.stack, "rrweb:source": args.package.source_hash},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, logs]),

@@ -71,6 +71,7 @@ class StackSettings:
     user_bytes_per_minute: int = LIMITS.user_bytes
     recording_requests_per_minute: int = LIMITS.recording_requests
     client_requests_per_minute: int = LIMITS.client_requests
+    client_bytes_per_minute: int = LIMITS.client_bytes
     # Where alarm notifications go; without it the topic still exists, so a subscription
     # can be added by hand (or another tool) without touching the alarms.
     alarm_email: str | None = None
@@ -111,6 +112,7 @@ class StackSettings:
                 self.user_bytes_per_minute,
                 self.recording_requests_per_minute,
                 self.client_requests_per_minute,
+                self.client_bytes_per_minute,
             )
             < 1
         ):
@@ -192,6 +194,7 @@ class StackSettings:
             user_bytes_per_minute=pick("userBytesPerMinute", "get_int"),
             recording_requests_per_minute=pick("recordingRequestsPerMinute", "get_int"),
             client_requests_per_minute=pick("clientRequestsPerMinute", "get_int"),
+            client_bytes_per_minute=pick("clientBytesPerMinute", "get_int"),
             alarm_email=config.get("alarmEmail") or None,
             self_sign_up=pick("selfSignUp", "get_bool"),
         ).validate()
@@ -237,6 +240,7 @@ CONFIG_KEYS = (
     "userBytesPerMinute",
     "recordingRequestsPerMinute",
     "clientRequestsPerMinute",
+    "clientBytesPerMinute",
     "alarmEmail",
     "selfSignUp",
 )

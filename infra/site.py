@@ -10,6 +10,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from chalicelib.clients import ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER
 from infra.buckets import deny_insecure_transport, lock_down
 from infra.settings import StackSettings
 
@@ -17,9 +18,12 @@ from infra.settings import StackSettings
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 # AWS's managed "CachingDisabled" policy: config.json must reflect the stack at once.
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-# AWS's managed "AllViewerExceptHostHeader": the API sees the caller's Authorization,
-# query string and Origin, and API Gateway its own host name.
-ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+# Viewer headers the API reads, which the API's origin request policy forwards (its cache
+# policy forwards Authorization and Accept-Encoding, which an origin request policy may
+# not name), and the viewer's address, which CloudFront adds. A list rather than "all
+# viewer headers": that behaviour cannot add CloudFront's headers without also
+# forwarding Host, which API Gateway refuses (it must see its own host name).
+API_VIEWER_HEADERS = ("Accept", "Content-Encoding", "Content-Type", "Origin", "User-Agent")
 API_PATH = "/api"
 
 
@@ -34,6 +38,8 @@ class SiteArgs:
     region: pulumi.Input[str]
     user_pool_id: pulumi.Input[str]
     client_id: pulumi.Input[str]
+    # Sent to the API with every request as X-Origin-Verify (``Api.origin_secret``).
+    origin_secret: pulumi.Input[str]
 
 
 def site_files(content_dir: Path) -> list[Path]:
@@ -47,6 +53,7 @@ class Site(pulumi.ComponentResource):
     """CloudFront reads the bucket through origin access control; nothing else can."""
 
     bucket: aws.s3.Bucket
+    api_requests: aws.cloudfront.OriginRequestPolicy
     distribution: aws.cloudfront.Distribution
     url: pulumi.Output[str]
 
@@ -87,6 +94,20 @@ class Site(pulumi.ComponentResource):
             },
             opts=child,
         )
+        # The viewer's address reaches the API (CloudFront-Viewer-Address), so the API's
+        # per-address limits count viewers, not the edge servers they share.
+        self.api_requests = aws.cloudfront.OriginRequestPolicy(
+            f"{name}-api-requests",
+            name=f"{settings.prefix}-api",
+            comment="API through the site's domain: the headers the API reads, and the viewer's address",
+            headers_config={
+                "header_behavior": "whitelist",
+                "headers": {"items": [*API_VIEWER_HEADERS, VIEWER_ADDRESS_HEADER]},
+            },
+            query_strings_config={"query_string_behavior": "all"},
+            cookies_config={"cookie_behavior": "none"},
+            opts=child,
+        )
         self.distribution = aws.cloudfront.Distribution(
             f"{name}-cdn",
             enabled=True,
@@ -109,6 +130,10 @@ class Site(pulumi.ComponentResource):
                         "origin_protocol_policy": "https-only",
                         "origin_ssl_protocols": ["TLSv1.2"],
                     },
+                    # Proves to the API that a request came through this distribution (a
+                    # viewer's own header of this name is not forwarded: the policy above
+                    # does not name it).
+                    "custom_headers": [{"name": ORIGIN_VERIFY_HEADER, "value": args.origin_secret}],
                 },
             ],
             default_cache_behavior={
@@ -127,7 +152,7 @@ class Site(pulumi.ComponentResource):
                     "allowed_methods": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
                     "cached_methods": ["GET", "HEAD"],
                     "cache_policy_id": api_cache.id,
-                    "origin_request_policy_id": ALL_VIEWER_EXCEPT_HOST,
+                    "origin_request_policy_id": self.api_requests.id,
                     "compress": False,
                 },
                 {

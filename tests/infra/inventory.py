@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -90,6 +91,9 @@ class Mocks(pulumi.runtime.Mocks):
             outputs |= {"arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{name}"}
         elif typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
             outputs |= {"arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"}
+        elif typ == "random:index/randomPassword:RandomPassword":
+            # A stand-in for the generated value, distinct per resource and never empty.
+            outputs |= {"result": f"{name}-{int(args.inputs['length'])}-chars"}
         elif typ == "aws:cloudfront/distribution:Distribution":
             outputs |= {
                 "arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{name}",
@@ -116,6 +120,26 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         self.options[response.urn] = {"protect": bool(request.protect), "retainOnDelete": bool(request.retainOnDelete)}
         return response
+
+
+def reveal(value: Any) -> Any:
+    """A resource's inputs with Pulumi's secret wrappers taken off (the values the program set)."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return reveal(value["value"])
+        return {key: reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal(item) for item in value]
+    return value
+
+
+def secret_inputs(inputs: dict[str, Any]) -> list[str]:
+    """The inputs Pulumi keeps encrypted in the stack's state."""
+    return sorted(
+        key
+        for key, value in inputs.items()
+        if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+    )
 
 
 def stack_config(stack: str) -> dict[str, str]:
@@ -147,7 +171,8 @@ def inventory(stack: str, overrides: dict[str, str] | None = None) -> dict[str, 
             "urn": urn,
             "type": urn.split("::")[2].split("$")[-1],
             "name": urn.split("::")[3],
-            "inputs": registration.state,
+            "inputs": reveal(registration.state),
+            "secrets": secret_inputs(registration.state),
             **monitor.options.get(urn, {}),
         }
         for urn, registration in monitor.resources.items()
