@@ -39,7 +39,6 @@ TIMESTAMP = "%Y%m%dT%H%M%SZ"
 # Payload hashes S3 takes instead of the body's SHA-256 (the signature covers the header).
 _UNSIGNED_PAYLOADS = frozenset({"UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"})
 _HEX_SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
-_AUTH_FIELD = re.compile(r"(Credential|SignedHeaders|Signature)=([^,\s]*)")
 
 
 class SignatureRejectedError(Exception):
@@ -127,9 +126,12 @@ def parse_authorization(value: str) -> tuple[Scope, list[str], str]:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise _refuse("malformed", f"Only {ALGORITHM} signatures are accepted.")
-    fields = dict(_AUTH_FIELD.findall(rest))
-    if set(fields) != {"Credential", "SignedHeaders", "Signature"}:
-        raise _refuse("malformed", "The Authorization header needs Credential, SignedHeaders and Signature.")
+    # Exactly the three fields, each once, as botocore writes them: a header that a
+    # lenient parser and moto's own could read differently is refused outright.
+    pairs = [field.strip().partition("=") for field in rest.split(",")]
+    fields = {name: value for name, _, value in pairs}
+    if len(pairs) != 3 or set(fields) != {"Credential", "SignedHeaders", "Signature"} or not all(fields.values()):
+        raise _refuse("malformed", "The Authorization header needs Credential, SignedHeaders and Signature, once each.")
     return parse_scope(fields["Credential"]), fields["SignedHeaders"].split(";"), fields["Signature"]
 
 

@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 from local.aws_server import Guard
 from local.journal import Journal
 from local.resources import Names, provision
+from local.sigv4 import SignatureRejectedError, parse_authorization
 
 NAMES = Names.for_stack("sigv4")
 KEY_ID = "AKLOTESTKEY000000001"
@@ -288,3 +289,23 @@ def test_an_unsigned_cognito_call_cannot_name_an_admin_operation_elsewhere(serve
     assert [attribute["Value"] for attribute in users[0]["Attributes"] if attribute["Name"] == "email"] == [
         "victim@example.com"
     ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        # Two scopes: one parser would check the S3 one, moto would route by the other.
+        "Credential=K/20260101/us-east-1/s3/aws4_request, Credential=K/20260101/us-east-1/dynamodb/aws4_request, "
+        "SignedHeaders=host, Signature=00",
+        "XCredential=K/20260101/us-east-1/s3/aws4_request, Credential=K/20260101/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host, Signature=00",
+        "Credential=K/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=",
+    ],
+)
+def test_an_authorization_header_with_doubled_or_unknown_fields_is_refused(fields: str) -> None:
+    with pytest.raises(SignatureRejectedError):
+        parse_authorization(f"AWS4-HMAC-SHA256 {fields}")
+    scope, signed, signature = parse_authorization(
+        "AWS4-HMAC-SHA256 Credential=K/20260101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=ab"
+    )
+    assert (scope.service, signed, signature) == ("s3", ["host", "x-amz-date"], "ab")
