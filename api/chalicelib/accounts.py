@@ -143,7 +143,16 @@ class Accounts:
 
     def confirm(self, body: dict[str, Any]) -> None:
         """Confirm an account with the emailed code."""
-        self._call("confirm_sign_up", Username=_email(body), ConfirmationCode=_text(body, "code", 16))
+        try:
+            self._cognito.confirm_sign_up(
+                ClientId=self._client_id, Username=_email(body), ConfirmationCode=_text(body, "code", 16)
+            )
+        except ClientError as exc:
+            # No account is a wrong code, as Cognito answers with user-existence errors
+            # prevented: the answer must not tell which addresses exist.
+            if exc.response.get("Error", {}).get("Code") == "UserNotFoundException":
+                raise BadRequestError("the code is wrong or expired", code="invalid_code") from None
+            raise _translate(exc) from None
 
     def sign_in(self, body: dict[str, Any]) -> dict[str, Any]:
         """Tokens for email and password, or, for an invited user's temporary password, the new-password challenge.

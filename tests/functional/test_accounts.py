@@ -117,6 +117,10 @@ def test_the_answers_never_tell_whether_an_address_has_an_account(
     assert guessed.status_code == 400
     assert guessed.json_body["error"]["code"] == "invalid_code"
     assert post(anonymous, "/auth/forgot", {"email": "not an address"}).status_code == 400
+    # Confirming an address with no account is a wrong code too, not "no such user".
+    confirmed = post(anonymous, "/auth/confirm", {"email": "nobody@example.com", "code": "123456"})
+    assert confirmed.status_code == 400
+    assert confirmed.json_body["error"]["code"] == "invalid_code"
 
 
 def test_an_invited_user_chooses_a_password_at_the_first_sign_in(aws: Any, anonymous: AuthedHttp, outbox: Path) -> None:
