@@ -10,13 +10,12 @@ still verify after it, and so that a tool run beside the stack (``ops.rebuild
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import string
 from pathlib import Path
 
-logger = logging.getLogger("rrweb.local")
+from .journal import CorruptDataError
 
 CREDENTIALS_FILE = "aws-credentials.json"
 # The shape of an AWS access key id (20 upper-case letters and digits), so that tools
@@ -53,9 +52,16 @@ def local_credentials(data_dir: Path) -> dict[str, str]:
         os.chmod(path, 0o600)
         try:
             loaded = json.loads(path.read_text())
-            saved = loaded if isinstance(loaded, dict) else {}
         except ValueError:
-            logger.warning("%s is unreadable; making new credentials", path)
+            loaded = None
+        if not isinstance(loaded, dict):
+            # Replacing them would quietly void every presigned URL handed out and hide
+            # whatever damaged the folder: stop, name the file, keep it.
+            raise CorruptDataError(
+                f"{path} does not read back as the stack's credentials. Restore it from a backup, or move it "
+                "aside to start with new credentials (links handed out before stop working)."
+            )
+        saved = loaded
     secret, key_id = saved.get("secretAccessKey"), saved.get("accessKeyId")
     if not (isinstance(secret, str) and len(secret) >= 32):
         secret, key_id = secrets.token_urlsafe(32), None
