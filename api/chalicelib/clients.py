@@ -60,7 +60,26 @@ def client_address(request: Request, *, origin_secret: str | None) -> str | None
     """
     source = ((request.context or {}).get("identity") or {}).get("sourceIp")
     if not origin_secret or not _same(request.headers.get(ORIGIN_VERIFY_HEADER.lower(), ""), origin_secret):
-        return source
+        return _counted(source)
     # CloudFront sent it, and its origin request policy asks for the viewer's address.
     # Without a readable one, the edge's address is still better than none.
-    return viewer_ip(request.headers.get(VIEWER_ADDRESS_HEADER.lower())) or source
+    return _counted(viewer_ip(request.headers.get(VIEWER_ADDRESS_HEADER.lower())) or source)
+
+
+def _counted(address: str | None) -> str | None:
+    """What a per-address budget is kept for: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 subscriber usually holds a whole /64 (RFC 6177), so counting each of its
+    2^64 addresses apart would give one client unlimited budgets.
+    """
+    if not address:
+        return address
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.clients import ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER
+from chalicelib.clients import ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER, _counted
 from tests.conftest import AuthedHttp, _clear_caches
 from tests.functional.test_fair_budgets import from_address
 
@@ -71,6 +71,10 @@ def test_viewers_behind_one_edge_each_have_their_own_budget(
     assert send(anonymous, through_cloudfront("2001:db8::7:51000")) == 401
     assert send(anonymous, through_cloudfront("[2001:0db8:0:0:0:0:0:7]:443")) == 401
     assert send(anonymous, through_cloudfront("2001:db8:0::7:62000")) == 429
+    # One subscriber holds a whole /64: its other addresses share the spent budget,
+    # while the next /64 has its own.
+    assert send(anonymous, through_cloudfront("2001:db8::ffff:1234:5678:9abc:443")) == 429
+    assert send(anonymous, through_cloudfront("2001:db8:0:1::7:443")) == 401
 
 
 @pytest.mark.parametrize(
@@ -95,3 +99,10 @@ def test_a_malformed_viewer_address_counts_as_the_edge(behind_cloudfront: None, 
     assert [sign_in(anonymous, through_cloudfront(claim)) for claim in malformed] == [401] * BUDGET + [429]
     # They were all counted by the edge's address; a readable viewer address still has its own.
     assert sign_in(anonymous, through_cloudfront("198.51.100.9:443")) == 401
+
+
+def test_a_direct_ipv6_client_is_counted_by_its_slash_64() -> None:
+    assert _counted("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == _counted("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert _counted("2001:db8:1:3::1") != _counted("2001:db8:1:2::1")
+    assert _counted("::ffff:198.51.100.9") == "198.51.100.9"
+    assert _counted("198.51.100.9") == "198.51.100.9"
