@@ -62,6 +62,8 @@ def main() -> None:
         **{f"browser_{name}": met for name, met in browser_figures.get("targets_met", {}).items()},
         **{f"first_frame_{name}": met for name, met in first_frame_figures["targets_met"].items()},
         "worst_accepted_request_max_64mb": limit_figures["worst_accepted_peak_mb"] <= 64,
+        "worst_refused_request_max_64mb": limit_figures["worst_refused_peak_mb"] <= 64,
+        "surrogate_escapes_max_2x_json_loads": limit_figures["worst_surrogates_vs_json_loads"] <= 2,
         "worst_recording_read_or_compaction_max_200mb": limit_figures["worst_recording_peak_mb"] <= 200,
         "load_acknowledged_all_readable": durability_figures["steady"]["acknowledged_lost"] == 0,
         **durability_figures["targets_met"],

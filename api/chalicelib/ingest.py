@@ -221,13 +221,10 @@ def prepare_batch(
     compressed here.
     """
     inflated, payload = _inflated(body, content_encoding)
-    batch, text = validation.stored_batch(inflated)
-    if text is not inflated:
-        inflated, payload = text, None  # stored as repaired, so the server compresses it
     return _prepared(
         owner=owner,
         recording_id=recording_id,
-        batch=batch,
+        batch=validation.event_batch(inflated),
         inflated=inflated,
         payload=payload,
         part_size=part_size,
@@ -334,9 +331,7 @@ def create_recording(
     charged (``admit``) once all of it is found acceptable, before anything is written.
     """
     inflated, payload = _inflated(body, content_encoding)
-    fields, text = validation.stored_create_body(inflated)
-    if text is not inflated:
-        inflated, payload = text, None  # stored as repaired, so the server compresses it
+    fields = validation.create_body(inflated)
     recording_id = fields.id or new_id()
     prepared = None
     if fields.batch is not None:

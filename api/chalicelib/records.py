@@ -35,7 +35,8 @@ def _gzip_bound(size: int) -> int:
 
 
 # The largest payload a batch can have: the client's gzip body as sent (at most
-# MAX_BODY_BYTES), or the server's gzip of a batch (a plain body, or one stored as
+# MAX_BODY_BYTES), or the server's gzip of a batch (a plain body; records of earlier
+# versions, still on the stream or in the archive, may hold a batch the server stored
 # repaired: at most MAX_BATCH_BYTES inflated, which gzip can only grow by its bound).
 MAX_PAYLOAD_BYTES = max(settings.MAX_BODY_BYTES, _gzip_bound(settings.MAX_BATCH_BYTES))
 # So a batch has at most this many parts: a record claiming more can never be joined,
@@ -304,14 +305,25 @@ def payload_events(payload: bytes) -> list[bytes]:
     """The events of one assembled payload (a gzip ``{"seq", "events", ...}`` body), each as the JSON it arrived as.
 
     Events are sliced out of the stored bytes, never parsed into Python objects: they
-    were validated when they arrived. A JSON string cannot hold a raw newline, so a
+    were validated when they arrived (a lone surrogate escape, stored as sent, comes out
+    as ``\\ufffd``, as it was validated). A JSON string cannot hold a raw newline, so a
     newline in an event is whitespace and is dropped, keeping one event per line.
     Raises ``MalformedRecordError`` for a payload that is not a gzip batch, or that
     inflates past ``MAX_BATCH_BYTES`` (no batch the API accepted does), so a record that
     did not come from the API costs at most that.
     """
     try:
-        events = _STORED.decode(validation.inflate(payload, limit=settings.MAX_BATCH_BYTES)).events
+        inflated = validation.inflate(payload, limit=settings.MAX_BATCH_BYTES)
+        try:
+            events = _STORED.decode(inflated).events
+        except msgspec.DecodeError:
+            # Lone surrogate escapes are stored as sent: each becomes U+FFFD here, as it
+            # did when the batch was validated (a body it cannot repair raises the first error).
+            repaired = validation.well_formed(inflated)
+            if repaired is inflated:
+                raise
+            del inflated
+            events = _STORED.decode(repaired).events
     except ApiError as exc:
         raise MalformedRecordError(f"payload: {exc}") from None
     except msgspec.DecodeError as exc:

@@ -26,6 +26,10 @@ MAX_GZIP_MEMBERS = 64
 # seconds late): 30,000 is over 40 hours at one batch every 5 s. It bounds one
 # recording's compacted object and reads; past it, the recording is full (409).
 MAX_BATCHES_PER_RECORDING = 30_000
+# Escaped UTF-16 surrogates (pairs included) a body with a lone one may hold and still
+# be repaired (each lone half becomes U+FFFD). Browsers write a lone half only where text
+# was cut inside an emoji, and write valid pairs as UTF-8: a real batch holds a few.
+MAX_SURROGATE_ESCAPES = 10_000
 # Bodies of the small JSON routes (sign-in, keys, ...): far below the ingest limits,
 # so the public routes cannot be made to parse megabytes.
 MAX_SMALL_BODY_BYTES = 64 * 1024

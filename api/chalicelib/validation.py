@@ -10,6 +10,7 @@ import base64
 import binascii
 import codecs
 import dataclasses
+import itertools
 import re
 import sys
 import zlib
@@ -309,19 +310,13 @@ _ERRORS = msgspec.json.Decoder(Annotated[int, Meta(ge=0, le=settings.MAX_EVENTS_
 # every character written as a six-byte \uXXXX escape, so nothing valid is longer.
 _MAX_USER_RAW = 6 * (settings.MAX_USER_ID_LENGTH + settings.MAX_TRAITS_BYTES) + 64
 # Lone UTF-16 surrogate escapes. Browsers' JSON.stringify writes them for text cut
-# inside an emoji; msgspec refuses them. They are found in the body with every escaped
-# backslash (``\\`` in the JSON text) masked as two NUL bytes, so that each backslash left starts an
-# escape: a high half not followed by a low one, or a low half not preceded by a high one.
-# The replacement is a literal of the same length, so the substitution runs in C with no
-# Python call per escape, and the repaired text lines up byte for byte with the body.
-_HIGH = rb"\\u[dD][89abAB][0-9a-fA-F]{2}"
-_LOW = rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-_LONE = re.compile(rb"%s(?!%s)|%s(?<!%s%s)" % (_HIGH, _LOW, _LOW, _HIGH, _LOW))
-_REPLACEMENT = rb"\\ufffd"  # the template of ``\ufffd`` (a backslash is doubled in a template)
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-# Masked text is repaired in steps of about this many bytes, so the matches of one step
-# (a list entry each, inside ``re``) never cost more than a little memory.
-_REPAIR_STEP = 64 * 1024
+# inside an emoji; msgspec refuses them. A body msgspec refused is repaired only while it
+# holds at most MAX_SURROGATE_ESCAPES surrogate escapes (pairs included): a browser
+# writes a valid pair as UTF-8 and a lone half only where text was cut, so a real batch
+# holds a few, and a body of millions would cost a Python step each; it is refused after
+# finding the first few thousand, in C.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_REPLACEMENT = b"\\ufffd"
 _ESCAPE = 6  # bytes of one \uXXXX escape
 _ERROR_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`\Z")
 _UTF8_STEP = 1024 * 1024
@@ -420,47 +415,51 @@ def well_formed(data: bytes) -> bytes:
     Valid JSON, and what browsers send for text cut inside an emoji, but no decoder or
     player can make a string of it: one such character must not refuse a whole batch.
     Pairs (an emoji written as two escapes) are kept, and so is text that only looks like
-    an escape (``\\\\ud800``: an escaped backslash, then ``ud800``). Linear in ``data``:
-    one C substitution per step of ``_REPAIR_STEP`` bytes, and memory of two copies of
-    ``data`` at most (the repaired text and the bytes returned).
+    an escape (``\\\\ud800``: an escaped backslash, then ``ud800``). Raises 400
+    ``invalid_json`` for a body with more than ``settings.MAX_SURROGATE_ESCAPES``
+    surrogate escapes. One C scan of ``data``, at most ``MAX_SURROGATE_ESCAPES`` Python
+    steps, and one copy of ``data`` (the repaired bytes) when something is repaired.
     """
-    if not _SURROGATE_ESCAPE.search(data) or b"\0" in data:
-        # A NUL byte is never valid JSON (the decoder refuses the body anyway), and
-        # without one, NUL can mask escaped backslashes unambiguously.
+    found = list(itertools.islice(_SURROGATE_ESCAPE.finditer(data), settings.MAX_SURROGATE_ESCAPES + 1))
+    if len(found) > settings.MAX_SURROGATE_ESCAPES:
+        raise BadRequestError(
+            "request body holds more than "
+            f"{settings.MAX_SURROGATE_ESCAPES} escaped UTF-16 surrogates, one of them unpaired: at most "
+            f"{settings.MAX_SURROGATE_ESCAPES} are repaired (send text as UTF-8, as JSON.stringify does)",
+            code="invalid_json",
+        )
+    # An escape only where the backslash is not itself escaped: an even run of backslashes before it.
+    high: set[int] = set()
+    low: set[int] = set()
+    for match in found:
+        at = match.start()
+        if _backslashes_before(data, at) % 2 == 0:
+            (high if int(data[at + 2 : at + _ESCAPE], 16) <= 0xDBFF else low).add(at)
+    lone = sorted({at for at in high if at + _ESCAPE not in low} | {at for at in low if at - _ESCAPE not in high})
+    if not lone:
         return data
-    masked = data.replace(b"\\\\", b"\0\0") if b"\\\\" in data else data
-    out: bytearray | None = None
-    size = len(data)
-    start = 0
-    while start < size:
-        end = _cut(masked, min(start + _REPAIR_STEP, size))
-        # The step's bytes with one escape of context on each side, for the look-around.
-        before, after = max(0, start - _ESCAPE), min(size, end + _ESCAPE)
-        fixed, count = _LONE.subn(_REPLACEMENT, masked[before:after])
-        if count:
-            if out is None:
-                out = bytearray(masked)
-            out[start:end] = fixed[start - before : end - before]
-        start = end
-    if out is None:
-        return data
-    if masked is not data:
-        del masked  # at most two copies of the body at a time
-        # Every NUL is half of a masked escaped backslash: the body itself had none.
-        out = out.replace(b"\0", b"\\")
+    out = bytearray(data)
+    for at in lone:
+        out[at : at + _ESCAPE] = _REPLACEMENT
     return bytes(out)
 
 
-def _cut(masked: bytes, at: int) -> int:
-    """Where a repair step may end at or just before ``at``: never inside an escape.
+def _backslashes_before(data: bytes, at: int) -> int:
+    """How many backslashes come right before ``at``, counted in C.
 
-    In masked text every backslash starts an escape of six bytes and none holds another
-    backslash, so an escape crossing ``at`` starts in the five bytes before it.
+    The window doubles until the run ends inside it; runs before different escapes do not
+    overlap, so all the counting of one body reads each byte a bounded number of times.
     """
-    if at >= len(masked):
-        return len(masked)
-    inside = masked.rfind(b"\\", at - _ESCAPE + 1, at)
-    return inside if inside > 0 else at
+    if at == 0 or data[at - 1] != 0x5C:
+        return 0
+    width = 64
+    while True:
+        start = max(0, at - width)
+        window = data[start:at]
+        run = len(window) - len(window.rstrip(b"\\"))
+        if run < len(window) or start == 0:
+            return run
+        width *= 2
 
 
 def _require_utf8(data: bytes) -> None:
@@ -492,22 +491,15 @@ def event_batch(body: bytes) -> Batch:
     Every event must be an object with an integer ``type`` and a ``timestamp`` in
     milliseconds (MIN_TIMESTAMP..MAX_TIMESTAMP), which is what rrweb's player needs to
     place it; the rest must be well-formed JSON. Nothing is written before this passes.
-    """
-    return stored_batch(body)[0]
-
-
-def stored_batch(body: bytes) -> tuple[Batch, bytes]:
-    """Validate a batch body as ``event_batch`` does; also return the JSON to store.
-
-    That is ``body`` itself, or, when it held lone surrogate escapes, its ``well_formed``
-    copy (the batch was validated as repaired, and is stored so).
+    Lone surrogate escapes are validated as repaired (``well_formed``); the body is
+    stored as sent, and repaired again where it is read (``records.payload_events``).
     """
     if not body:
         raise BadRequestError("request body must be a JSON object", code="invalid_json")
     _require_utf8(body)
     batch, text = _decode_repairing(_BATCH, body)
     _check_count(batch.events)
-    return _batch(batch, text, errors=batch.errors, user=batch.user), text
+    return _batch(batch, text, errors=batch.errors, user=batch.user)
 
 
 def _batch(decoded: Any, body: bytes, *, errors: msgspec.Raw, user: msgspec.Raw) -> Batch:
@@ -609,15 +601,11 @@ def create_body(body: bytes) -> CreateBody:
     """Validate an inflated create body: ``id``, ``url``, ``title``, and optionally ``seq`` and ``events``.
 
     Other fields are ignored (older and newer recorders may send more). With ``seq``
-    or ``events`` present, the body must also be a valid batch.
+    or ``events`` present, the body must also be a valid batch. Lone surrogate escapes
+    are read as U+FFFD, as in ``event_batch``.
     """
-    return stored_create_body(body)[0]
-
-
-def stored_create_body(body: bytes) -> tuple[CreateBody, bytes]:
-    """Validate a create body as ``create_body`` does; also return the JSON to store (see ``stored_batch``)."""
     if not body:
-        return CreateBody(id=None, url=None, title=None, batch=None), body
+        return CreateBody(id=None, url=None, title=None, batch=None)
     _require_utf8(body)
     fields, body = _decode_repairing(_CREATE, body)
     recording = _raw_text(fields.id, "id", max_length=64, code="invalid_id")
@@ -635,11 +623,11 @@ def stored_create_body(body: bytes) -> tuple[CreateBody, bytes]:
     )
     if fields.seq == _NULL and fields.events == _NULL:
         error_count(fields.errors, events=0)  # without a batch there are no errors to count
-        return create, body
+        return create
     batch = _decode(_CREATE_BATCH, body)
     _check_count(batch.events)
     # The body's user is the recording's; its first batch does not carry it again.
-    return dataclasses.replace(create, batch=_batch(batch, body, errors=fields.errors, user=_NULL)), body
+    return dataclasses.replace(create, batch=_batch(batch, body, errors=fields.errors, user=_NULL))
 
 
 def _view(raw: msgspec.Raw) -> int | None:

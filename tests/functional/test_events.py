@@ -307,3 +307,28 @@ def test_a_bad_first_batch_creates_no_recording(client: Any, aws: Any) -> None:
     assert response.json_body["error"]["code"] == "invalid_event"
     assert client.get("/recordings").json_body["recordings"] == []
     assert stream_records(aws) == []
+
+
+def test_lone_surrogate_escapes_are_stored_as_sent_and_read_as_replacement_characters(
+    client: Any, deliver: Any, aws: Any
+) -> None:
+    """Text cut inside an emoji (a lone UTF-16 half, as browsers' JSON.stringify writes it) reads back as U+FFFD."""
+    recording_id = create_recording(client, title="Cart \ud83d", seq=0, events=[{"type": 4, "timestamp": 5}])
+    assert client.get(f"/recordings/{recording_id}").json_body["title"] == "Cart \ufffd"
+    data = {"cut": "typed \ud83d", "low": "\ude00 first", "pair": "\U0001f600", "text": "\\ud800 is text"}
+    body = gzip.compress(json.dumps({"seq": 1, "events": [{"type": 3, "timestamp": 10, "data": data}]}).encode())
+    sent = client.post(
+        events_path(recording_id),
+        body=body,
+        headers={"Content-Type": "application/octet-stream", "Content-Encoding": "gzip"},
+    )
+    assert sent.status_code == 202, sent.body
+    # The client's own gzip goes on the stream: nothing is inflated, repaired and compressed again.
+    payloads = [records.decode_record(line).data for line in stream_records(aws)]
+    assert body in payloads
+    deliver()
+    expected = {"cut": "typed \ufffd", "low": "\ufffd first", "pair": "\U0001f600", "text": "\\ud800 is text"}
+    assert read_events(client, recording_id) == [
+        {"type": 4, "timestamp": 5},
+        {"type": 3, "timestamp": 10, "data": expected},
+    ]

@@ -11,7 +11,7 @@ import tracemalloc
 import jwt as pyjwt
 import pytest
 
-from chalicelib import validation
+from chalicelib import records, settings, validation
 from chalicelib.errors import BadRequestError, PayloadTooLargeError
 from chalicelib.reader import accepts_gzip
 
@@ -134,7 +134,7 @@ def test_jwks_outage_keeps_verifying_with_cached_keys() -> None:
         (rb'"\uD83D\uDE00\uDBFF"', rb'"\uD83D\uDE00\ufffd"'),  # upper-case hex digits
         (rb'"\ud8zz\udc00"', rb'"\ud8zz\ufffd"'),  # not an escape (refused later), then a lone low
         (rb'"\u00e9\u20ac\ud7ff\ue000"', rb'"\u00e9\u20ac\ud7ff\ue000"'),  # escapes of other characters
-        (b'"\\ud800\0"', b'"\\ud800\0"'),  # a NUL byte: refused as JSON, nothing to repair
+        (b'"\\ud800\0"', b'"\\ufffd\0"'),  # repaired, and the NUL byte is still refused as JSON
     ],
 )
 def test_lone_surrogate_escapes_become_replacement_characters(sent: bytes, kept: bytes) -> None:
@@ -162,15 +162,12 @@ def _per_escape_reference(data: bytes) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize("step", [7, 8, 9, 13, 64 * 1024])
-def test_repair_matches_the_per_escape_definition_across_step_boundaries(
-    step: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The repair works in steps; escapes, pairs and backslash runs cut by a step's end change nothing."""
-    monkeypatch.setattr(validation, "_REPAIR_STEP", step)
+@pytest.mark.parametrize("seed", range(5))
+def test_repair_matches_the_per_escape_definition(seed: int) -> None:
+    """Escapes, pairs and backslash runs in any order are repaired as the one-escape-at-a-time definition says."""
     pieces = [b"\\", b"\\\\", b"u", b"d", b"8", b"x", b'"', b"\\ud800", b"\\udc00", b"\\uD83D", b"\\uDE00"]
     pieces += [b"\\ud83d\\ude00", b"\\udbff", b"\\udfff", b"\\u00e9", b"\\ud8", b"\\n"]
-    rng = random.Random(step)
+    rng = random.Random(seed)
     for _ in range(4000):
         sent = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 24)))
         assert validation.well_formed(sent) == _per_escape_reference(sent), sent
@@ -181,18 +178,34 @@ def _one_string(fill: bytes, size: int = 1024 * 1024) -> bytes:
     return head + fill * ((size - len(head) - len(tail)) // len(fill)) + tail
 
 
-def test_a_batch_of_escaped_pairs_is_stored_as_sent() -> None:
+def test_a_batch_of_escaped_pairs_is_accepted_as_sent() -> None:
     body = _one_string(b"\\ud83d\\ude00")
-    batch, text = validation.stored_batch(body)
-    assert text is body
-    assert batch.raw_bytes == len(body)
+    assert validation.event_batch(body).raw_bytes == len(body)
+    (event,) = records.payload_events(gzip.compress(body))
+    assert event.count(b"\\ud83d\\ude00") == body.count(b"\\ud83d\\ude00")
 
 
-def test_a_batch_of_lone_escapes_is_stored_repaired() -> None:
-    body = _one_string(b"\\ud800x")
-    batch, text = validation.stored_batch(body)
-    assert text == body.replace(b"\\ud800", b"\\ufffd")
-    assert batch.event_count == 1
+def test_a_batch_of_lone_escapes_is_validated_as_repaired_and_read_so() -> None:
+    body = _one_string(b"\\ud800x", size=7 * settings.MAX_SURROGATE_ESCAPES)
+    assert validation.event_batch(body).event_count == 1
+    assert validation.well_formed(body) == body.replace(b"\\ud800", b"\\ufffd")
+    (event,) = records.payload_events(gzip.compress(body))
+    assert b"\\ud800" not in event
+    assert event.count(b"\\ufffd") == body.count(b"\\ud800")
+
+
+@pytest.mark.parametrize("fill", [b"\\ud800x", b"\\ud83d\\ude00"])
+def test_a_body_with_a_lone_escape_among_too_many_surrogate_escapes_is_refused(fill: bytes) -> None:
+    """Repairing costs a Python step per escape: past the limit a body with a lone half is refused, not repaired."""
+    content = b"\\udbff" + fill * settings.MAX_SURROGATE_ESCAPES
+    body = _one_string(content, size=len(content) + 64)
+    with pytest.raises(BadRequestError) as refused:
+        validation.event_batch(body)
+    assert refused.value.code == "invalid_json"
+    assert f"at most {settings.MAX_SURROGATE_ESCAPES} are repaired" in str(refused.value)
+    # The same escapes all paired are valid JSON, never searched, and accepted.
+    pairs = b"\\ud83d\\ude00" * (settings.MAX_SURROGATE_ESCAPES + 1)
+    assert validation.event_batch(_one_string(pairs, size=len(pairs) + 64)).event_count == 1
 
 
 @pytest.mark.parametrize(
@@ -211,13 +224,12 @@ def test_other_invalid_input_keeps_its_error_around_surrogate_escapes(body: byte
     assert refused.value.code == code
 
 
-def test_a_create_body_with_a_lone_escape_is_validated_and_stored_repaired() -> None:
+def test_a_create_body_with_a_lone_escape_reads_it_as_a_replacement_character() -> None:
     body = b'{"title":"a\\ud83d","seq":0,"events":[{"type":2,"timestamp":5}]}'
-    fields, text = validation.stored_create_body(body)
+    fields = validation.create_body(body)
     assert fields.title == "a\ufffd"
     assert fields.batch is not None
     assert fields.batch.event_count == 1
-    assert text == body.replace(b"\\ud83d", b"\\ufffd")
 
 
 def test_nesting_up_to_the_documented_depth_is_accepted_wherever_the_call_sits() -> None:
