@@ -22,6 +22,8 @@ from .strict_http import StrictRequestHandler
 
 SITE_DIR = ROOT / "site" / "public"
 _INDEX_PAGES = ("index.html", "index.htm")
+# What a person who opens a missing page sees (CloudFront's custom error response on AWS).
+NOT_FOUND_PAGE = "404.html"
 
 
 class _Handler(StrictRequestHandler, SimpleHTTPRequestHandler):
@@ -56,6 +58,20 @@ class _Handler(StrictRequestHandler, SimpleHTTPRequestHandler):
         if self.path.startswith("/assets/"):
             self.send_header("Access-Control-Allow-Origin", "*")
         super().end_headers()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A missing page is the site's own 404 page, as CloudFront serves it; anything else as the API answers."""
+        page = Path(self.directory) / NOT_FOUND_PAGE
+        if code != 404 or self.command not in ("GET", "HEAD") or not page.is_file():
+            super().send_error(code, message, explain)
+            return
+        body = page.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base class)
         return

@@ -333,6 +333,24 @@ def test_the_site_lists_no_folder(site_port: int) -> None:
     assert (status, body) == (200, b"<!doctype html><title>site</title>")
 
 
+def test_a_missing_page_is_the_sites_own_404_page(site_port: int, tmp_path: Path) -> None:
+    (tmp_path / "404.html").write_text("<!doctype html><title>Page not found</title>")
+    for path in ("/no-such-page", "/assets/nope.js", "/assets/"):
+        ((status, headers, body),) = get(site_port, path)
+        assert (status, body) == (404, b"<!doctype html><title>Page not found</title>"), path
+        assert headers["content-type"] == "text/html; charset=utf-8"
+    # A malformed request still gets the error shape, not a page.
+    ((status, headers, _),) = exchange(site_port, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert status == 405
+    assert headers["content-type"] == "application/json"
+
+
+def test_the_built_site_has_its_404_page() -> None:
+    page = (site.SITE_DIR / site.NOT_FOUND_PAGE).read_text()
+    assert "Page not found" in page
+    assert 'href="/index.html"' in page
+
+
 @pytest.mark.parametrize("request_bytes", [b"\x00", b"\x00\r\n\r\n", b"NONSENSE\r\n\r\n", b"GET / HTTP/1.1 x\r\n\r\n"])
 def test_the_site_answers_a_nul_byte_or_a_garbage_request_line_with_400(site_port: int, request_bytes: bytes) -> None:
     with connect(site_port) as sock:
