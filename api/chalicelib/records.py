@@ -13,6 +13,7 @@ import binascii
 import gzip
 import itertools
 import math
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -301,6 +302,35 @@ class _StoredBatch(msgspec.Struct, gc=False):
 _STORED = msgspec.json.Decoder(_StoredBatch)
 
 
+def _stored_events(data: bytes) -> list[msgspec.Raw]:
+    """The events of a stored batch, decoded where the stack leaves as much room as validation had, or more.
+
+    msgspec stops at the interpreter's recursion limit less the frames in use, and
+    validation accepted the batch on the request handler's stack: a reader or compactor
+    deeper in its own calls could fail on a batch the API acknowledged. Such a batch is
+    decoded again on a new thread, whose stack is nearly empty; only one nested past
+    what any stack can hold (never accepted by the API) still raises RecursionError.
+    """
+    try:
+        return _STORED.decode(data).events
+    except RecursionError:
+        pass
+    outcome: list[Any] = []
+
+    def decode() -> None:
+        try:
+            outcome.append(_STORED.decode(data).events)
+        except (RecursionError, msgspec.DecodeError) as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=decode, name="decode-deep-batch")
+    thread.start()
+    thread.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
 def payload_events(payload: bytes) -> list[bytes]:
     """The events of one assembled payload (a gzip ``{"seq", "events", ...}`` body), each as the JSON it arrived as.
 
@@ -315,7 +345,7 @@ def payload_events(payload: bytes) -> list[bytes]:
     try:
         inflated = validation.inflate(payload, limit=settings.MAX_BATCH_BYTES)
         try:
-            events = _STORED.decode(inflated).events
+            events = _stored_events(inflated)
         except msgspec.DecodeError:
             # Lone surrogate escapes are stored as sent: each becomes U+FFFD here, as it
             # did when the batch was validated (a body it cannot repair raises the first error).
@@ -323,9 +353,11 @@ def payload_events(payload: bytes) -> list[bytes]:
             if repaired is inflated:
                 raise
             del inflated
-            events = _STORED.decode(repaired).events
+            events = _stored_events(repaired)
     except ApiError as exc:
         raise MalformedRecordError(f"payload: {exc}") from None
     except msgspec.DecodeError as exc:
         raise MalformedRecordError(f"payload is not a batch: {exc}") from None
+    except RecursionError:
+        raise MalformedRecordError(f"payload nests deeper than about {settings.MAX_JSON_DEPTH} levels") from None
     return [raw if b"\n" not in raw else raw.replace(b"\n", b"").replace(b"\r", b"") for raw in map(bytes, events)]

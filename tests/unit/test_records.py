@@ -9,7 +9,8 @@ import os
 import orjson
 import pytest
 
-from chalicelib import records
+from chalicelib import records, settings, validation
+from chalicelib.errors import BadRequestError
 
 BATCH = {"seq": 4, "events": [{"type": 3, "timestamp": 1}]}
 
@@ -110,3 +111,36 @@ def test_object_lines_skip_what_no_record_can_be_and_keep_every_other_lines_posi
     assert list(records.object_lines([body[:-8]]))[-1] is None  # truncated
     assert list(records.object_lines([gzip.compress(b"a\n") + gzip.compress(b"b\n")])) == [b"a", b"b"]
     assert list(records.object_lines([b"plain\nlines\n"])) == [b"plain", b"lines"]
+
+
+def _deep_batch(depth: int) -> bytes:
+    return b'{"seq":1,"events":[{"type":3,"timestamp":5,"data":' + b"[" * depth + b"]" * depth + b"}]}"
+
+
+def _deepest_accepted() -> int:
+    """The deepest nesting validation accepts from this test's stack (it depends on the frames in use)."""
+    low, high = settings.MAX_JSON_DEPTH, settings.MAX_JSON_DEPTH + 1000
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            validation.event_batch(_deep_batch(middle))
+            low = middle
+        except BadRequestError:
+            high = middle - 1
+    return low
+
+
+def test_a_batch_the_api_accepted_is_read_however_deep_the_readers_stack() -> None:
+    depth = _deepest_accepted()
+    payload = gzip.compress(_deep_batch(depth))
+
+    def read_from_deeper(frames: int) -> list[bytes]:
+        return read_from_deeper(frames - 1) if frames else records.payload_events(payload)
+
+    (event,) = read_from_deeper(300)
+    assert event.count(b"[") == depth
+
+
+def test_a_record_nested_past_any_stack_is_malformed_not_an_error() -> None:
+    with pytest.raises(records.MalformedRecordError, match="nests deeper"):
+        records.payload_events(gzip.compress(_deep_batch(100_000)))
