@@ -19,6 +19,9 @@ code, keeps it on the user (so it survives restarts with the rest of the pool) a
 its data folder: there is no mail server on one machine), ``ConfirmForgotPassword``
 takes exactly that code, once, within an hour, and a wrong one or an unknown address
 both answer ``CodeMismatchException``, as a pool that prevents user-existence errors does.
+After ``MAX_WRONG_CODES`` wrong codes the code is void (``LimitExceededException``, as
+Cognito answers), so a six-digit code cannot be guessed: ``ConfirmForgotPassword`` is
+a public call that the API's per-address limit does not stand in front of.
 """
 
 from __future__ import annotations
@@ -34,13 +37,42 @@ from typing import Any
 
 from moto.cognitoidp.exceptions import CodeMismatchException, ExpiredCodeException, NotAuthorizedError
 from moto.cognitoidp.models import CognitoIdpBackend
+from moto.core.exceptions import JsonRESTError
 
 # moto compares a submitted code with the user's only when the code carries this prefix.
 _MOTO_PREFIX = "moto-confirmation-code:"
 # Cognito's reset codes are valid for an hour.
 CODE_SECONDS = 3600
+# Wrong codes a reset code survives; the next request must ask for a new one.
+MAX_WRONG_CODES = 5
+# What a spent code is replaced with: no submitted code (digits) can equal it.
+_VOID = "void"
 _PATCHED = ("sign_up", "forgot_password", "confirm_forgot_password", "respond_to_auth_challenge")
 _outbox_lock = threading.Lock()
+
+
+class LimitExceededError(JsonRESTError):
+    """Cognito's answer once a code was guessed wrong too often (moto has none)."""
+
+    def __init__(self) -> None:
+        super().__init__("LimitExceededException", "Attempt limit exceeded, please try after some time.")
+
+
+def _issued(user: Any) -> tuple[str, int, int] | None:
+    """The reset code on ``user``, when it stops working, and how many wrong codes it took; None if none."""
+    kept = getattr(user, "confirmation_code", None) if user is not None else None
+    if not isinstance(kept, str) or not kept.startswith(_MOTO_PREFIX):
+        return None
+    code, _, rest = kept[len(_MOTO_PREFIX) :].partition(":")
+    expires, _, wrong = rest.partition(":")
+    if not expires.isdigit():
+        return None
+    return code, int(expires), int(wrong) if wrong.isdigit() else 0
+
+
+def _keep(user: Any, code: str, expires: int, wrong: int) -> None:
+    # Where moto keeps the code it checks, so it is saved with the pool and survives restarts.
+    user.confirmation_code = f"{_MOTO_PREFIX}{code}:{expires}:{wrong}"
 
 
 def _pool_of(backend: Any, client_id: str) -> Any:
@@ -72,8 +104,7 @@ def install(outbox: Path) -> Callable[[], None]:
         user = pool._get_user(username) if pool is not None else None
         if user is not None:
             code = f"{secrets.randbelow(1_000_000):06d}"
-            # The code and when it stops working, where moto keeps the code it checks.
-            user.confirmation_code = f"{_MOTO_PREFIX}{code}:{int(time.time()) + CODE_SECONDS}"
+            _keep(user, code, int(time.time()) + CODE_SECONDS, 0)
             _send(outbox, f"to {username}: your password reset code is {code}")
         # Never in the response: the code reaches its owner through the outbox alone.
         return None, response
@@ -81,15 +112,24 @@ def install(outbox: Path) -> Callable[[], None]:
     def confirm_forgot_password(self: Any, client_id: str, username: str, password: str, code: str) -> None:
         pool = _pool_of(self, client_id)
         user = pool._get_user(username) if pool is not None else None
-        expected = getattr(user, "confirmation_code", None) if user is not None else None
-        issued, _, expires = (expected or "").rpartition(":")
-        if not issued.startswith(_MOTO_PREFIX) or not hmac.compare_digest(
-            issued.encode(), (_MOTO_PREFIX + code).encode()
-        ):
+        issued = _issued(user)
+        if issued is None:
             raise CodeMismatchException("Invalid verification code provided, please try again.")
-        if not expires.isdigit() or time.time() > int(expires):
+        expected, expires, wrong = issued
+        if expected == _VOID:
+            if time.time() <= expires:
+                raise LimitExceededError()
             raise ExpiredCodeException("Invalid code provided, please request a code again.")
-        originals["confirm_forgot_password"](self, client_id, username, password, expected)
+        if not hmac.compare_digest(expected.encode(), code.encode()):
+            if wrong + 1 >= MAX_WRONG_CODES:
+                # Void: until it expires, every answer is the limit, and only a new code helps.
+                _keep(user, _VOID, expires, wrong + 1)
+                raise LimitExceededError()
+            _keep(user, expected, expires, wrong + 1)
+            raise CodeMismatchException("Invalid verification code provided, please try again.")
+        if time.time() > expires:
+            raise ExpiredCodeException("Invalid code provided, please request a code again.")
+        originals["confirm_forgot_password"](self, client_id, username, password, user.confirmation_code)
 
     def respond_to_auth_challenge(
         self: Any, session: str, client_id: str, challenge_name: str, challenge_responses: dict[str, str]

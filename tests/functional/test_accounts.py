@@ -102,6 +102,29 @@ def test_a_wrong_code_or_a_weak_password_changes_nothing(aws: Any, anonymous: Au
     )
 
 
+def test_a_reset_code_cannot_be_guessed(aws: Any, anonymous: AuthedHttp, outbox: Path) -> None:
+    """Cognito voids a code after a few wrong ones; ConfirmForgotPassword is public, so the pool itself must."""
+    user = make_user(aws, "guessed@example.com")
+    assert post(anonymous, "/auth/forgot", {"email": user.email}).status_code == 202
+    code = reset_code(outbox, user.email)
+    wrong = [f"{(int(code) + step) % 1_000_000:06d}" for step in range(1, cognito_rules.MAX_WRONG_CODES + 1)]
+    answers = [
+        post(anonymous, "/auth/reset", {"email": user.email, "code": guess, "password": NEW_PASSWORD}).status_code
+        for guess in wrong
+    ]
+    assert answers == [400] * (cognito_rules.MAX_WRONG_CODES - 1) + [429]
+    # The right code no longer works: the attacker's guesses spent it, and a new one must be asked for.
+    late = post(anonymous, "/auth/reset", {"email": user.email, "code": code, "password": NEW_PASSWORD})
+    assert late.status_code == 429
+    assert signs_in(anonymous, user.email, PASSWORD)
+    assert post(anonymous, "/auth/forgot", {"email": user.email}).status_code == 202
+    fresh = reset_code(outbox, user.email)
+    assert (
+        post(anonymous, "/auth/reset", {"email": user.email, "code": fresh, "password": NEW_PASSWORD}).status_code
+        == 204
+    )
+
+
 def test_the_answers_never_tell_whether_an_address_has_an_account(
     aws: Any, anonymous: AuthedHttp, outbox: Path
 ) -> None:
