@@ -473,9 +473,52 @@ def _shut(connection: socket.socket) -> None:
 
 
 class ApiHTTPServer(ThreadedHTTPServer):
-    """Chalice's threading server with a listen backlog for bursts (the default is 5)."""
+    """Chalice's threading server with a listen backlog for bursts (the default is 5) and a cap on connections.
+
+    Each connection may hold a body of up to ``MAX_BODY_BYTES`` for its whole read
+    timeout before anything authenticates it, and a thread: without a cap, a hundred
+    slow senders cost hundreds of MiB. Past ``max_connections`` a new connection gets
+    503 in the error shape, with ``Retry-After``, from the accepting thread, and is closed.
+    """
 
     request_queue_size = 128
+    # 64 x MAX_BODY_BYTES is 256 MiB at worst; a browser opens at most 6 per origin.
+    max_connections = 64
+    busy_timeout = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            _answer_busy(request, timeout=self.busy_timeout)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def _answer_busy(connection: socket.socket, *, timeout: float) -> None:
+    body = json.dumps(
+        {"error": {"code": "unavailable", "message": "too many connections to the local API; try again in a second"}}
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+        f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with contextlib.suppress(OSError):
+        connection.settimeout(timeout)  # never let one slow reader hold the accepting thread
+        connection.sendall(head + body)
 
 
 def api_server(

@@ -23,7 +23,7 @@ import local  # noqa: F401  (puts api/ on the import path)
 from chalicelib import settings
 from local import site
 from local.site import SiteServer
-from local.stack import Intake, api_server
+from local.stack import ApiHTTPServer, Intake, api_server
 
 # Short enough for a test, far below what the tests give the server to act.
 SHORT = 0.5
@@ -297,6 +297,28 @@ def test_a_burst_of_connections_waits_in_the_listen_backlog() -> None:
             sock.close()
         server.server.server_close()
     assert len(sockets) == 100
+
+
+def test_connections_past_the_cap_get_503_and_a_freed_slot_serves_again(api: Api) -> None:
+    """Each connection may hold a body and a thread before anything authenticates it: their number is capped."""
+    cap = ApiHTTPServer.max_connections
+    held = [connect(api.port) for _ in range(cap)]
+    try:
+        # Each holds its slot: a head arrives, its body never does.
+        for sock in held:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
+        time.sleep(0.3)
+        ((status, headers, body),) = exchange(api.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status == 503
+        assert headers["retry-after"] == "1"
+        assert json.loads(body)["error"]["code"] == "unavailable"
+        assert "health" not in api.calls
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    ((status, _, _),) = exchange(api.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert status == 200
 
 
 # --- the site ------------------------------------------------------------------------
