@@ -24,7 +24,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("e2e") / "data")
+    # Every browser test signs in from 127.0.0.1: one address standing for the visitors
+    # of the whole package, far past the per-address limit on /auth that one person
+    # never approaches (tests/functional/test_accounts.py holds that limit).
+    running = start_stack(tmp_path_factory.mktemp("e2e") / "data", env={"RRWEB_LIMIT_AUTH_REQUESTS": str(10**6)})
     try:
         yield running
     finally:
