@@ -250,8 +250,10 @@ def get_events(principal: Principal, recording_id: str) -> Response:
 @app.route("/recordings/{recording_id}/blocks", methods=["GET"])
 @api(USER)
 def get_blocks(principal: Principal, recording_id: str) -> dict[str, Any]:
-    """Short-lived presigned byte ranges of the compacted events, to fetch straight from S3."""
-    return get_store().reader.blocks(principal.owner, recording_id)
+    """Short-lived presigned byte ranges of the compacted events, to fetch straight from S3, a bounded number per call
+    (``after``: the previous answer's ``next``)."""
+    query = app.current_request.query_params or {}
+    return get_store().reader.blocks(principal.owner, recording_id, cursor=query.get("after"))
 
 
 def preflight(**_: str) -> Response:

@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 
 from . import compacted, layout, records, settings, validation
 from .compacted import Block, CompactedIndex
-from .errors import NotAcceptableError
+from .errors import BadRequestError, ConflictError, NotAcceptableError
 from .recordings import Recordings, RecordingStore
 
 T = TypeVar("T")
@@ -485,41 +485,73 @@ class EventReader:
             tail_cursor=validation.encode_cursor(end),
         )
 
-    def blocks(self, owner: str, recording_id: str) -> dict[str, Any]:
-        """Presigned byte ranges of the compacted object, and the /events cursor for the rest.
+    def blocks(self, owner: str, recording_id: str, *, cursor: str | None = None) -> dict[str, Any]:
+        """Presigned byte ranges of the compacted object, at most ``BLOCKS_PER_RESPONSE`` from ``cursor``, and the
+        /events cursor for the rest.
 
         The replay page fetches these straight from S3 (no Lambda time, no 6 MB response
-        cap). Empty when there is no compacted object, or when a batch outside it belongs
-        before its end (then /events from the start is the one ordered read). No event is
-        read: which seqs the chunks hold comes from their records' headers.
+        cap). The URL is given once per answer (every block is a range of the same object)
+        and ``next`` asks for the following blocks, so an answer is the same few kilobytes
+        however long the recording is. Empty when there is no compacted object, or when a
+        batch outside it belongs before its end (then /events from the start is the one
+        ordered read); past the first answer, either of those (or another generation
+        committed since) is a 409: the blocks already fetched are not the recording's
+        start any more. No event is read: which seqs the chunks hold comes from their
+        records' headers.
         """
-        return _relisting(lambda: self._blocks(owner, recording_id))
+        start = validation.decode_cursor(cursor, {"g": int, "b": int})
+        return _relisting(lambda: self._blocks(owner, recording_id, start))
 
-    def _blocks(self, owner: str, recording_id: str) -> dict[str, Any]:
+    def _blocks(self, owner: str, recording_id: str, start: dict[str, int] | None) -> dict[str, Any]:
         listing = self.listing(owner, recording_id)
         if listing.index_key is None:
-            return {"blocks": [], "after": None}
+            return _no_blocks(start)
         index = self.index(listing.index_key)
+        if start is not None:
+            if start["g"] != index.generation:
+                raise ConflictError(
+                    "the recording was compacted again since this cursor: read its blocks from the start",
+                    code="blocks_changed",
+                )
+            if start["b"] > len(index.blocks):
+                raise BadRequestError("cursor is not one this API returned", code="invalid_cursor")
         last_seq, last_count = index.seqs[-1] if index.seqs else (0, 0)
         newer = [key for key in listing.chunks if key not in index.folded]
         if newer:
             contents = self.contents(owner, recording_id, listing)
             if any(seq < last_seq for seq in contents.batches):
-                return {"blocks": [], "after": None}
+                return _no_blocks(start)
+        first = start["b"] if start is not None else 0
+        end = min(first + settings.BLOCKS_PER_RESPONSE, len(index.blocks))
         url = self._s3.generate_presigned_url(
             "get_object",
             Params={"Bucket": self._bucket, "Key": index.data_key},
             ExpiresIn=settings.BLOCK_URL_SECONDS,
         )
         return {
+            "url": url,
             "blocks": [
-                {"url": url, "range": f"bytes={b.offset}-{b.offset + b.length - 1}", "events": b.events}
-                for b in index.blocks
+                {"range": f"bytes={b.offset}-{b.offset + b.length - 1}", "events": b.events}
+                for b in index.blocks[first:end]
             ],
+            "next": validation.encode_cursor({"g": index.generation, "b": end}) if end < len(index.blocks) else None,
             "events": index.events,
             "after": validation.encode_cursor({"s": last_seq, "i": last_count}),
             "expiresIn": settings.BLOCK_URL_SECONDS,
         }
+
+
+def _no_blocks(start: dict[str, int] | None) -> dict[str, Any]:
+    """The answer for a recording whose events are not read through blocks: /events from the start.
+
+    Past the first answer the caller already holds blocks of a generation that is no longer
+    the recording's start, so it is told so (409) rather than handed an empty list."""
+    if start is not None:
+        raise ConflictError(
+            "the recording's events are no longer read through its blocks: read /events from the start",
+            code="blocks_changed",
+        )
+    return {"blocks": [], "next": None, "after": None}
 
 
 class _RangedBlocks:
@@ -688,10 +720,10 @@ class Reader:
             self._store.mark_watched(owner, recording_id, item=item)
         return self.events.page(owner, recording_id, cursor=cursor, accept_gzip=accept_gzip)
 
-    def blocks(self, owner: str, recording_id: str) -> dict[str, Any]:
-        """Presigned blocks of the compacted object (404 for a recording that is not the caller's)."""
+    def blocks(self, owner: str, recording_id: str, *, cursor: str | None = None) -> dict[str, Any]:
+        """Presigned blocks of the compacted object from ``cursor`` (404 for a recording that is not the caller's)."""
         self._recordings.require(owner, recording_id)
-        return self.events.blocks(owner, recording_id)
+        return self.events.blocks(owner, recording_id, cursor=cursor)
 
 
 def first_type_is_binary(accept: str | None, binary_types: list[str]) -> bool:

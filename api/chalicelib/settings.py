@@ -84,6 +84,12 @@ ABANDONED_PARTS_SECONDS = 7 * 24 * 3600
 COMPACTED_BLOCK_BYTES = 1024 * 1024
 # Presigned block URLs are short-lived: the replay page fetches them at once.
 BLOCK_URL_SECONDS = 300
+# Blocks one GET /blocks answer lists; its ``next`` cursor asks for the following ones.
+# The answer carries the presigned URL once and, per block, only its byte range and
+# event count: at most about 80 bytes with every number at 2**53, so 1,000 blocks (about
+# 1 GiB of JSON lines) stay under 100 KB, far below MAX_PAGE_BYTES and Lambda's 6 MB,
+# however many blocks the recording has (a full one has tens of thousands).
+BLOCKS_PER_RESPONSE = 1000
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 200
 # A filtered list (``q``, ``user``, durations, ``errors``) reads the owner's index entries

@@ -136,9 +136,9 @@ def blocks(client: Any, recording_id: str) -> dict[str, Any]:
     return response.json_body
 
 
-def fetch_range(aws: Any, block: dict[str, Any]) -> bytes:
-    """A block's bytes, fetched as the replay page does: the presigned object, by range."""
-    url = urllib.parse.urlsplit(block["url"])
+def fetch_range(aws: Any, url_text: str, block: dict[str, Any]) -> bytes:
+    """A block's bytes, fetched as the replay page does: the answer's presigned object, by range."""
+    url = urllib.parse.urlsplit(url_text)
     path = urllib.parse.unquote(url.path.lstrip("/"))
     key = path if url.netloc.startswith(NAMES.bucket + ".") else path.split("/", 1)[1]
     return aws.client("s3").get_object(Bucket=NAMES.bucket, Key=key, Range=block["range"])["Body"].read()
@@ -158,7 +158,7 @@ def test_blocks_of_someone_elses_recording_are_404(client: Any, aws: Any, delive
 def test_an_uncompacted_recording_has_no_blocks(client: Any, deliver: Any) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
-    assert blocks(client, recording_id) == {"blocks": [], "after": None}
+    assert blocks(client, recording_id) == {"blocks": [], "next": None, "after": None}
 
 
 def test_blocks_inflate_to_exactly_the_events_and_after_reads_only_newer_ones(
@@ -178,7 +178,7 @@ def test_blocks_inflate_to_exactly_the_events_and_after_reads_only_newer_ones(
     assert found["expiresIn"] == settings.BLOCK_URL_SECONDS
     data = b""
     for block in found["blocks"]:
-        member = zlib.decompress(fetch_range(aws, block), wbits=31)  # each range inflates alone
+        member = zlib.decompress(fetch_range(aws, found["url"], block), wbits=31)  # each range inflates alone
         assert member.count(b"\n") == block["events"]
         data += member
     assert data == expected_lines(0, 1, 2, 3)
@@ -194,5 +194,5 @@ def test_a_late_batch_that_belongs_inside_the_compacted_events_turns_blocks_off(
     get_store().compactor.compact(owner, recording_id)
     send(client, recording_id, 2, deliver=deliver)  # a retried batch, arriving late
     # The blocks and then /events would put seq 2 after seq 3: /events alone is the ordered read.
-    assert blocks(client, recording_id) == {"blocks": [], "after": None}
+    assert blocks(client, recording_id) == {"blocks": [], "next": None, "after": None}
     assert get_events(client, recording_id).body == expected_lines(0, 1, 2, 3)

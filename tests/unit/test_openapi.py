@@ -280,8 +280,8 @@ def test_the_events_page_documents_both_shapes_and_the_accept_rule() -> None:
     assert reader.EVENTS_TEXT_TYPE.split(";")[0] not in app.api.binary_types
 
 
-def test_blocks_answers_are_the_documented_blocks() -> None:
-    from chalicelib import compacted, layout
+def test_blocks_answers_are_the_documented_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib import compacted, layout, settings
     from chalicelib.compacted import CompactedIndex
     from chalicelib.reader import EventReader
 
@@ -289,7 +289,7 @@ def test_blocks_answers_are_the_documented_blocks() -> None:
     reader = EventReader(s3=FakeS3(objects), bucket="bucket")
     empty = reader.blocks("o", "rec-00000001")
     assert conforms(empty, "Blocks") == []
-    assert empty == {"blocks": [], "after": None}
+    assert empty == {"blocks": [], "next": None, "after": None}
 
     encoded = compacted.encode([b'{"type":4,"timestamp":1}\n', b'{"type":3,"timestamp":2}\n'], block_bytes=30)
     data_key = layout.compacted_data_key("o", "rec-00000001", 1, encoded.sha256[:16])
@@ -310,6 +310,12 @@ def test_blocks_answers_are_the_documented_blocks() -> None:
     assert [block["range"] for block in full["blocks"]] == [
         f"bytes={b.offset}-{b.offset + b.length - 1}" for b in encoded.blocks
     ]
+    assert SPEC["components"]["schemas"]["Blocks"]["properties"]["blocks"]["maxItems"] == settings.BLOCKS_PER_RESPONSE
+    monkeypatch.setattr(settings, "BLOCKS_PER_RESPONSE", 1)
+    first = reader.blocks("o", "rec-00000001")
+    rest = reader.blocks("o", "rec-00000001", cursor=first["next"])
+    assert (conforms(first, "Blocks"), conforms(rest, "Blocks")) == ([], [])
+    assert (first["blocks"] + rest["blocks"], rest["next"]) == (full["blocks"], None)
 
 
 def test_live_tail_and_watch_are_documented_as_the_code_does_them() -> None:
