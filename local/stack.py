@@ -41,7 +41,7 @@ from .credentials import local_credentials
 from .delivery import LocalDelivery
 from .event_source import KinesisEventSource, MappingConfig, consumer_source
 from .notifications import ObjectCreatedNotifications, reaper_notifications
-from .persistence import Snapshot, check_data_dir
+from .persistence import Snapshot, check_data_dir, prepare_data_dir
 from .resources import OBJECT_CREATED_QUEUE_ENV, Names, notify_object_created, provision
 from .schedule import Schedule, compaction_schedule
 from .site import SiteServer
@@ -140,7 +140,7 @@ class LocalStack:
 
     def start(self) -> None:
         """Start everything; returns once the API answers."""
-        self.options.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(self.options.data_dir)  # 0700: it holds every recording and the keys' secrets
         self._credentials = local_credentials(self.options.data_dir)
         # A damaged journal or snapshot stops the start here, before anything reads or rewrites it.
         check_data_dir(self.options.data_dir)
