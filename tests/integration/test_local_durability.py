@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -171,3 +172,48 @@ def test_a_damaged_journal_stops_the_start_and_a_torn_tail_does_not(tmp_path: Pa
         assert read_back.lost == {}, read_back.lost
     finally:
         again.stop()
+
+
+def test_the_snapshot_is_private_and_a_flipped_byte_in_it_stops_the_start(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)  # as an earlier version left it
+    stack = start_stack(data_dir)
+    try:
+        with requests.Session() as http:
+            _, owner = sign_up_and_in(stack.api, http)
+        (recording,) = create_recordings(stack.api, owner, 1, prefix="snapshot")
+        posted = requests.post(
+            f"{stack.api}/recordings/{recording}/events",
+            data=batch(0, 0),
+            headers={**owner, "Content-Type": "application/octet-stream", "Content-Encoding": "gzip"},
+            timeout=30,
+        )
+        assert posted.status_code == 202, posted.text
+    finally:
+        stack.stop()  # the last checkpoint saves the snapshot
+
+    state = data_dir / "state"
+    folders = [data_dir, state, state / "s3"]
+    assert {str(folder): stat.S_IMODE(folder.stat().st_mode) for folder in folders} == {
+        str(folder): 0o700 for folder in folders
+    }
+    files = [path for path in state.rglob("*") if path.is_file()]
+    assert len(files) > 2, files
+    assert {str(path): stat.S_IMODE(path.stat().st_mode) for path in files} == {str(path): 0o600 for path in files}
+
+    # A flipped byte inside a string of the items file (still JSON), then in an object file.
+    (items,) = state.glob("dynamodb-items*.json")
+    in_items = items.read_bytes().index(recording.encode()) + 1
+    objects = max((state / "s3").iterdir(), key=lambda path: path.stat().st_size)
+    for damaged, at in ((items, in_items), (objects, objects.stat().st_size // 2)):
+        original = damaged.read_bytes()
+        flipped = bytearray(original)
+        flipped[at] ^= 0x01
+        damaged.write_bytes(bytes(flipped))
+        printed = _start_refused(data_dir)
+        assert str(damaged) in printed, printed[-4000:]
+        assert "backup" in printed
+        assert "Traceback" not in printed, printed[-4000:]
+        assert damaged.read_bytes() == bytes(flipped)  # the evidence is kept
+        damaged.write_bytes(original)
