@@ -211,9 +211,14 @@ export class Api {
     return this.json("DELETE", `/recordings/${encodeURIComponent(id)}`);
   }
 
-  /** Presigned byte ranges of a compacted recording: {blocks: [{url, range, events}], events, after}. */
-  blocks(id) {
-    return this.json("GET", `/recordings/${encodeURIComponent(id)}/blocks`);
+  /**
+   * Presigned byte ranges of a compacted recording, a bounded number per answer:
+   * {url, blocks: [{range, events}], next, events, after}. `next`, when not null, is the
+   * `after` of the answer with the following blocks.
+   */
+  blocks(id, after = null) {
+    const query = after ? `?${new URLSearchParams({ after })}` : "";
+    return this.json("GET", `/recordings/${encodeURIComponent(id)}/blocks${query}`);
   }
 
   /**

@@ -3,9 +3,11 @@
  * so the replay can start on the first part while the rest loads.
  *
  * A compacted recording's events come straight from S3 (presigned byte ranges, each one
- * gzip member of JSON lines), then /events after them for what arrived since. Any other
- * recording, and any failure on the way through the blocks, reads /events from the
- * start, leaving out the events already handed over: replay never depends on the blocks.
+ * gzip member of JSON lines), then /events after them for what arrived since. The API
+ * lists the blocks a bounded number at a time (one presigned URL per answer, `next` for
+ * the following ones). Any other recording, and any failure on the way through the
+ * blocks or their lists, reads /events from the start, leaving out the events already
+ * handed over: replay never depends on the blocks.
  */
 
 const parseLines = (text) =>
@@ -14,8 +16,8 @@ const parseLines = (text) =>
     .filter(Boolean)
     .map((line) => JSON.parse(line));
 
-async function blockEvents(block) {
-  const response = await fetch(block.url, { headers: { Range: block.range } });
+async function blockEvents(url, block) {
+  const response = await fetch(url, { headers: { Range: block.range } });
   // Only the requested range is one gzip member; a whole object answered with 200 is not.
   if (response.status !== 206) throw new Error(`block ${block.range}: HTTP ${response.status}`);
   const text = await new Response(response.body.pipeThrough(new DecompressionStream("gzip"))).text();
@@ -71,12 +73,31 @@ export async function readOn(api, id, position, { watch }) {
   }
 }
 
-/** The blocks' events in order, each as soon as it and those before it arrived; every fetch starts at once. */
-async function* blocks(listing) {
-  const fetching = listing.blocks.map((block) => blockEvents(block));
-  // A later block's failure is met when its turn comes (or never, after an earlier one's).
-  for (const pending of fetching) pending.catch(() => {});
-  for (const pending of fetching) yield await pending;
+/** Every block of one answer, fetched at once with the answer's URL; a failure is met when its turn comes. */
+function fetchAll(listing) {
+  const fetching = listing.blocks.map((block) => blockEvents(listing.url, block));
+  for (const pending of fetching) pending.catch(() => {}); // (or never, after an earlier one's)
+  return fetching;
+}
+
+/**
+ * The blocks' events in order, each as soon as it and those before it arrived, from the
+ * first answer of GET /blocks on, following `next`. While one answer's blocks are handed
+ * over, the next answer is asked for and its blocks fetched as soon as it comes: no
+ * block waits for its list, and at most two answers' blocks (and URLs) are in flight.
+ */
+export async function* compactedEvents(api, id, first) {
+  let listing = first;
+  let fetching = fetchAll(listing);
+  for (;;) {
+    const following = listing.next
+      ? api.blocks(id, listing.next).then((answer) => ({ answer, fetching: fetchAll(answer) }))
+      : null;
+    following?.catch(() => {}); // met after this answer's blocks
+    for (const pending of fetching) yield await pending;
+    if (!following) return;
+    ({ answer: listing, fetching } = await following);
+  }
 }
 
 /**
@@ -98,7 +119,7 @@ export class Loading {
       try {
         const listing = await api.blocks(recording.id);
         if (listing.blocks.length) {
-          for await (const events of blocks(listing)) {
+          for await (const events of compactedEvents(api, recording.id, listing)) {
             handed += events.length;
             yield events;
           }
