@@ -63,17 +63,25 @@ def read_blocks(stack: InProcessStack, recording_id: str) -> bytes:
     The ranges go straight to S3 (presigned), six at a time as a browser would, and
     each block inflates alone; no function time, no 6 MB response cap.
     """
-    answer = stack.store.events.blocks(OWNER, recording_id)
     s3, bucket = stack.store.s3, stack.store.events._bucket
 
-    def fetch(block: dict[str, Any]) -> bytes:
-        key = urllib.parse.unquote(urllib.parse.urlsplit(block["url"]).path.lstrip("/"))
+    def fetch(url_and_block: tuple[str, dict[str, Any]]) -> bytes:
+        url, block = url_and_block
+        key = urllib.parse.unquote(urllib.parse.urlsplit(url).path.lstrip("/"))
         key = key.removeprefix(f"{bucket}/")
         data = s3.get_object(Bucket=bucket, Key=key, Range=block["range"])["Body"].read()
         return zlib.decompress(data, wbits=31)
 
+    ranges: list[tuple[str, dict[str, Any]]] = []
+    cursor = None
+    while True:  # each answer lists at most BLOCKS_PER_RESPONSE blocks, with its own URL
+        answer = stack.store.events.blocks(OWNER, recording_id, cursor=cursor)
+        ranges += [(answer["url"], block) for block in answer["blocks"]]
+        cursor = answer["next"]
+        if cursor is None:
+            break
     with ThreadPoolExecutor(BROWSER_CONNECTIONS) as pool:
-        return b"".join(pool.map(fetch, answer["blocks"]))
+        return b"".join(pool.map(fetch, ranges))
 
 
 def measured(meter: S3Meter, stack: InProcessStack, fn: Any, *, rounds: int = 1) -> tuple[Any, dict[str, Any]]:
