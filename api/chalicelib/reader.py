@@ -491,7 +491,7 @@ class EventReader:
 
         The replay page fetches these straight from S3 (no Lambda time, no 6 MB response
         cap). The URL is given once per answer (every block is a range of the same object)
-        and ``next`` asks for the following blocks, so an answer is the same few kilobytes
+        and ``next`` asks for the following blocks, so an answer stays under 100 KB
         however long the recording is. Empty when there is no compacted object, or when a
         batch outside it belongs before its end (then /events from the start is the one
         ordered read); past the first answer, either of those (or another generation
