@@ -136,6 +136,8 @@ export const SESSION_KEY = "rrweb-s3.session";
 // use keepalive only up to this size, so a page being left always has most of the
 // budget for what the exit path must send.
 const KEEPALIVE_LIMIT = 24 * 1024;
+// No keepalive fetch larger than the whole budget can leave.
+const EXIT_BUDGET = 64 * 1024;
 // A batch this large (JSON) cannot compress into a beacon's 64 KB: the exit path does
 // not spend a synchronous compression on it.
 const BEACON_INPUT_LIMIT = 2 * 1024 * 1024;
@@ -968,18 +970,14 @@ export function startRecording(options, env = {}) {
     persist();
     // A batch on the wire with keepalive keeps its own request; every other one,
     // including one being compressed or one the browser would cancel, goes out now.
+    // Each batch goes out on its own: one the browser refuses does not hold back those
+    // after it, since the API orders a recording's batches by seq, not by arrival.
     const leaving = queue.filter((batch) => !batch.beaconed && !(batch.onWire && batch.keepalive));
     for (const batch of leaving) {
-      if (batch.bytes > BEACON_INPUT_LIMIT) break;
+      if (batch.bytes > BEACON_INPUT_LIMIT) continue;
       const { json, url } = request(batch);
       const body = gzipSync(strToU8(json), { level: 6, mtime: 0 });
-      if (deps.sendBeacon) {
-        // Refused (over the budget): it stays queued, and goes out as usual if the page
-        // lives on (only hidden). Later batches wait behind it, keeping the order.
-        if (!deps.sendBeacon(url, new Blob([body], { type: "text/plain" }))) break;
-      } else {
-        deps.fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: true }).catch(() => {});
-      }
+      if (!exitSend(batch, url, body)) continue;
       batch.beaconed = true;
       sent(batch, json.length, body);
       stats.sentEvents += batch.events.length;
@@ -987,6 +985,36 @@ export function startRecording(options, env = {}) {
       if (!batch.inFlight) handOff(batch);
     }
     notify();
+  }
+
+  // Gives one exit batch to the browser to deliver after the page is gone: a beacon, or a
+  // keepalive fetch where there is no beacon or the beacon is refused. False when neither
+  // can carry it: the batch stays queued, and goes out as usual if the page lives on
+  // (only hidden).
+  function exitSend(batch, url, body) {
+    if (deps.sendBeacon && deps.sendBeacon(url, new Blob([body], { type: "text/plain" }))) return true;
+    if (!deps.fetch || body.byteLength > EXIT_BUDGET) return false;
+    deps.fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: true }).catch(() => unhand(batch));
+    return true;
+  }
+
+  // A keepalive fetch of the exit path was refused (the browser's budget): if the page
+  // lives on, its batch is queued again like any other, in seq order.
+  function unhand(batch) {
+    if (!batch.beaconed) return;
+    batch.beaconed = false;
+    const index = handedOff.indexOf(batch);
+    if (index >= 0) handedOff.splice(index, 1);
+    if (!queue.includes(batch)) {
+      queue.push(batch);
+      queuedBytes += batch.bytes;
+      queuedBacklog += batch.backlog;
+      // pump holds the head by reference, so the queue may be reordered under it.
+      queue.sort((a, b) => a.seq - b.seq);
+    }
+    counted();
+    notify();
+    kick();
   }
 
   // Shown again: what only went out by beacon is sent once more to be acknowledged.

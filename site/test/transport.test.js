@@ -418,14 +418,102 @@ test("stop() after the exit path handed batches to sendBeacon is not saved", asy
   assert.equal(describeStatus(result).text, "Not saved yet: 1 batch waiting");
 });
 
-test("a beacon the browser refuses keeps its batch, and those after it, queued in order", async (t) => {
+test("a batch the browser takes neither as a beacon nor as a keepalive fetch stays queued", async (t) => {
   useClock(t);
   const page = openPage();
   page.api.takeBeacons(false);
-  page.api.answer = () => new Promise(() => {}); // nothing answers while the page is hidden
+  // The budget a refused beacon ran into is the keepalive fetch's too: the browser rejects it.
+  page.api.answer = (request) => (request.keepalive ? "abort" : new Promise(() => {})); // nothing answers while the page is hidden
   hide(page);
+  await settle();
   assert.equal(page.recorder.status().handedOff, 0);
   assert.equal(page.recorder.status().pending, 1);
+});
+
+/** Three batches waiting when the page is hidden: the API did not answer the first. */
+async function threeWaiting(page) {
+  page.api.answer = () => "abort";
+  page.recorder.flush();
+  await settle();
+  await advance(50); // no answer: the first batch waits to be retried, off the wire
+  page.record.emit(click());
+  page.recorder.flush();
+  page.record.emit(click());
+  page.recorder.flush();
+  assert.equal(page.recorder.status().pending, 3);
+}
+
+test("a beacon the browser refuses does not hold back the batches after it", async (t) => {
+  useClock(t);
+  const page = openPage();
+  await threeWaiting(page);
+  const offered = [];
+  page.api.sendBeacon = (url, blob) => {
+    offered.push(url);
+    if (offered.length === 1) return false; // over the budget, say; the next ones fit
+    page.api.beacons.push({ url, path: new URL(url).pathname, blob });
+    return true;
+  };
+  page.api.answer = (request) => (request.keepalive ? "abort" : new Promise(() => {}));
+  const requestsBefore = page.api.requests.length;
+  hide(page);
+  await settle();
+
+  assert.equal(offered.length, 3, "every waiting batch is offered to sendBeacon");
+  const first = START * 1000;
+  assert.deepEqual(
+    (await page.api.beaconBodies()).map((b) => b.seq),
+    [first + 1, first + 2],
+    "the batches after the refused one leave",
+  );
+  const fallback = page.api.requests.slice(requestsBefore);
+  assert.equal(fallback.length, 1, "the refused one is tried as a keepalive fetch");
+  assert.equal(fallback[0].keepalive, true);
+  assert.equal(fallback[0].body.seq, first);
+  let status = page.recorder.status();
+  assert.equal(status.handedOff, 2);
+  assert.equal(status.pending, 3, "the refused one is still waiting, with the two handed off");
+
+  // The page lives on: the refused batch is sent as usual, the others confirmed when shown.
+  const stored = [];
+  page.api.answer = (request, api) => {
+    stored.push(request.body.seq);
+    return api.acknowledge(request);
+  };
+  show(page);
+  await advance(30_000);
+  status = page.recorder.status();
+  assert.equal(status.pending, 0);
+  assert.equal(status.handedOff, 0);
+  assert.equal(status.acknowledged, 3);
+  assert.deepEqual(stored, [first, first + 1, first + 2], "each stored once, in seq order");
+});
+
+test("a beacon the browser refuses goes out as a keepalive fetch where one fits", async (t) => {
+  useClock(t);
+  const page = openPage();
+  await threeWaiting(page);
+  let refusals = 1;
+  page.api.sendBeacon = (url, blob) => {
+    if (refusals-- > 0) return false;
+    page.api.beacons.push({ url, path: new URL(url).pathname, blob });
+    return true;
+  };
+  page.api.answer = (request) => (request.keepalive ? page.api.acknowledge(request) : new Promise(() => {}));
+  const requestsBefore = page.api.requests.length;
+  hide(page);
+  await settle();
+
+  const fallback = page.api.requests.slice(requestsBefore);
+  assert.deepEqual(
+    fallback.map((r) => [r.path, r.keepalive, r.body.seq]),
+    [["/recordings", true, START * 1000]],
+    "not created yet: the create route, which is idempotent",
+  );
+  assert.equal(page.api.beacons.length, 2);
+  const status = page.recorder.status();
+  assert.equal(status.handedOff, 3, "all three left; none is acknowledged by an exit send");
+  assert.equal(status.acknowledged, 0);
 });
 
 test("a batch being sent without keepalive when the page is hidden is beaconed too, and not acknowledged", async (t) => {
