@@ -119,6 +119,9 @@ async function keysPage(api, config) {
       button.disabled = false;
     }
   });
+  // The page ships the button disabled: clicked (or Enter pressed) before this handler
+  // existed, the browser would submit the form itself, to keys.html?, and make no key.
+  $("#create-key button").disabled = false;
   await render().catch(fail);
 }
 

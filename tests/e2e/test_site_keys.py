@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.conftest import artifact, signed_in
 from tests.integration.conftest import RunningStack
@@ -176,6 +176,41 @@ def test_keys_page_snippet_has_the_real_addresses_and_the_new_key_and_copies(
     expect(page.locator("#copy-snippet")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == expected
     artifact(page, "keys-page")
+
+
+def test_the_create_form_does_nothing_until_the_page_script_runs_then_makes_one_key(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    # A slow connection: the page is shown while its script is still on the way.
+    held: list[Route] = []
+    page.route(f"{stack.site}/assets/keys.js", lambda route: held.append(route))
+    submissions: list[str] = []
+    page.on(
+        "request",
+        lambda request: request.url.startswith(f"{stack.site}/keys.html?") and submissions.append(request.url),
+    )
+    signed_in(page, stack, account)
+    name = f"early {uuid.uuid4().hex[:6]}"
+    with page.expect_request(f"{stack.site}/assets/keys.js"):
+        page.goto(f"{stack.site}/keys.html", wait_until="commit")
+    page.fill("#key-name", name)
+    create = page.locator("#create-key button")
+    create.click(force=True)
+    page.press("#key-name", "Enter")
+    # Time for a form submission, had there been one, to leave (it starts at once).
+    page.wait_for_timeout(500)
+    assert submissions == []
+    expect(create).to_be_disabled()
+    assert held, "the script was held"
+
+    held[0].continue_()
+    create.click()  # waits for the script to enable it
+    expect(page.locator("#new-key-value")).to_have_text(re.compile(r"^rrk_[0-9a-f]{16}_"))
+    assert page.url == f"{stack.site}/keys.html"
+    assert submissions == []
+    listed = account["http"].get(f"{stack.api}/keys", headers=account["headers"], timeout=30)
+    assert listed.ok, listed.text
+    assert [key["name"] for key in listed.json()["keys"]].count(name) == 1
 
 
 def test_copy_falls_back_to_selecting_the_snippet_without_the_clipboard_api(
