@@ -8,7 +8,7 @@ export default [
   js.configs.recommended,
   {
     files: ["src/**/*.js"],
-    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: { ...globals.browser } },
+    languageOptions: { ecmaVersion: 2025, sourceType: "module", globals: { ...globals.browser } },
     rules: {
       "no-unused-vars": ["error", { argsIgnorePattern: "^_", caughtErrors: "none" }],
       eqeqeq: ["error", "always", { null: "ignore" }],
@@ -18,6 +18,6 @@ export default [
   },
   {
     files: ["build.mjs", "eslint.config.js", "test/**/*.{js,mjs}"],
-    languageOptions: { ecmaVersion: 2022, sourceType: "module", globals: { ...globals.node } },
+    languageOptions: { ecmaVersion: 2025, sourceType: "module", globals: { ...globals.node } },
   },
 ];

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypedDict
 
 # Request bodies as sent (compressed or not). API Gateway hands a binary body to
 # Lambda base64-encoded inside a 6 MB invocation payload, so 4 MiB is the most that
@@ -59,7 +60,8 @@ MAX_PAGE_BYTES = 3 * 1024 * 1024
 # Live tail. A recording is "live" while its last batch is this recent; the replay page
 # follows it until it is not. A watcher's poll marks the recording watched for
 # WATCH_SECONDS (written at most every WATCH_REFRESH_SECONDS), and while it is, ingest
-# responses tell the recorder to flush every LIVE_FLUSH_MS instead of its own interval.
+# responses tell the recorder to flush every LIVE_FLUSH_MS instead of its own interval
+# (the recorder's liveFlushMs default, from site/src/generated/limits.json).
 LIVE_IDLE_MS = 60_000
 WATCH_SECONDS = 30
 WATCH_REFRESH_SECONDS = 15
@@ -106,6 +108,10 @@ MAX_SEARCH_LENGTH = 200
 # write unit per KB of the item, and the consumer updates it once per invocation.
 MAX_PAGES = 50
 MAX_PAGES_BYTES = 16 * 1024
+# A page view's url (and referrer) and title as a create carries them; the recorder cuts
+# them to these lengths before sending.
+MAX_URL_LENGTH = 2048
+MAX_TITLE_LENGTH = 512
 MAX_VIEWPORT_PIXELS = 100_000
 # Who the visitor is (``identify()``): an id, and traits of bounded shape and size.
 MAX_USER_ID_LENGTH = 256
@@ -178,7 +184,7 @@ class PasswordPolicy:
             "RequireSymbols": self.require_symbols,
         }
 
-    def pulumi(self) -> dict[str, int | bool]:
+    def pulumi(self) -> PulumiPasswordPolicy:
         """The policy as ``aws.cognito.UserPool(password_policy=...)`` takes it."""
         return {
             "minimum_length": self.min_length,
@@ -187,6 +193,16 @@ class PasswordPolicy:
             "require_numbers": self.require_numbers,
             "require_symbols": self.require_symbols,
         }
+
+
+class PulumiPasswordPolicy(TypedDict):
+    """``PasswordPolicy.pulumi()``'s keys: a subset of pulumi-aws' ``UserPoolPasswordPolicyArgsDict``."""
+
+    minimum_length: int
+    require_lowercase: bool
+    require_uppercase: bool
+    require_numbers: bool
+    require_symbols: bool
 
 
 PASSWORD_POLICY = PasswordPolicy()

@@ -26,8 +26,10 @@ from . import settings
 from .errors import ApiError, BadRequestError, PayloadTooLargeError
 
 # Strict on purpose: the id becomes part of S3 keys and DynamoDB keys, so no slashes,
-# dots, '=' or non-ASCII can reach them.
-_RECORDING_ID = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
+# dots, '=' or non-ASCII can reach them. The recorder checks ids with the same pattern
+# (site/src/generated/limits.json).
+RECORDING_ID_PATTERN = "[A-Za-z0-9_-]{8,64}"
+_RECORDING_ID = re.compile(rf"\A{RECORDING_ID_PATTERN}\Z")
 GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 256 * 1024
 
@@ -612,12 +614,13 @@ def create_body(body: bytes) -> CreateBody:
     user = visitor(fields.user)
     create = CreateBody(
         id=recording_id(recording) if recording is not None else None,
-        url=_raw_text(fields.url, "url", max_length=2048),
-        title=_raw_text(fields.title, "title", max_length=512),
+        url=_raw_text(fields.url, "url", max_length=settings.MAX_URL_LENGTH),
+        title=_raw_text(fields.title, "title", max_length=settings.MAX_TITLE_LENGTH),
         batch=None,
         view=_view(fields.view),
         # document.referrer is "" when there is none.
-        referrer=_raw_text(fields.referrer, "referrer", max_length=2048, code="invalid_referrer") or None,
+        referrer=_raw_text(fields.referrer, "referrer", max_length=settings.MAX_URL_LENGTH, code="invalid_referrer")
+        or None,
         viewport=_viewport(fields.viewport),
         user=user,
     )

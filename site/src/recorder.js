@@ -127,9 +127,15 @@
 import { getRecordConsolePlugin, PLUGIN_NAME as CONSOLE_PLUGIN } from "@rrweb/rrweb-plugin-console-record";
 import { gzipSync, strToU8 } from "fflate";
 import { record as rrwebRecord } from "rrweb";
+import API_LIMITS from "./generated/limits.json" with { type: "json" };
 
-/** What the API accepts in one ingest request: bytes on the wire, bytes inflated, events. */
-export const LIMITS = Object.freeze({ wireBytes: 4 * 1024 * 1024, inflatedBytes: 16 * 1024 * 1024, events: 20000 });
+/**
+ * What the API accepts, from its own definition (api/chalicelib/settings.py, written
+ * by `python -m ops.site_limits`): one ingest request's bytes on the wire, bytes
+ * inflated and events; identify()'s user; a create's url, title and viewport; the
+ * recording id's pattern; and how often a watched recording's batches leave.
+ */
+export const LIMITS = Object.freeze({ ...API_LIMITS });
 export const SESSION_KEY = "rrweb-s3.session";
 
 // Browsers give keepalive fetches and beacons 64 KB in flight in total. Ordinary sends
@@ -145,7 +151,7 @@ const BEACON_INPUT_LIMIT = 2 * 1024 * 1024;
 // recorded, it would double the recording and show up in the replay.
 const ALWAYS_EXCLUDED = ".html2canvas-container";
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-const ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+const ID_PATTERN = new RegExp(LIMITS.recordingIdPattern);
 const MAX_BACKOFF_MS = 30000;
 // A server answering Retry-After: 0 again and again must not turn the retry into a busy loop.
 const MIN_RETRY_MS = 200;
@@ -214,14 +220,14 @@ export function maskFormValues(doc, maskAllInputs) {
 const utf8Length = (text) => new TextEncoder().encode(text).length;
 
 /**
- * The user identify() records, checked as the API checks it: an id of 1 to 256
+ * The user identify() records, checked as the API checks it (LIMITS): an id of 1 to 256
  * characters; traits a plain object of at most 50 keys (1 to 64 characters) whose values
  * are strings of at most 512 characters, finite numbers, booleans or null, and at most
  * 4096 bytes as JSON. Returns {id, traits}; throws a TypeError saying what is wrong.
  */
 export function validateUser(userId, traits) {
-  if (typeof userId !== "string" || userId.length < 1 || userId.length > 256) {
-    throw new TypeError("identify: the user id must be a string of 1 to 256 characters");
+  if (typeof userId !== "string" || userId.length < 1 || userId.length > LIMITS.userIdLength) {
+    throw new TypeError(`identify: the user id must be a string of 1 to ${LIMITS.userIdLength} characters`);
   }
   const given = traits == null ? {} : traits;
   const proto = typeof given === "object" ? Object.getPrototypeOf(given) : undefined;
@@ -229,22 +235,28 @@ export function validateUser(userId, traits) {
     throw new TypeError("identify: traits must be a plain object");
   }
   const keys = Object.keys(given);
-  if (keys.length > 50) throw new TypeError("identify: traits may have at most 50 keys");
+  if (keys.length > LIMITS.traits) throw new TypeError(`identify: traits may have at most ${LIMITS.traits} keys`);
   const clean = {};
   for (const key of keys) {
-    if (key.length < 1 || key.length > 64) throw new TypeError("identify: trait names must have 1 to 64 characters");
+    if (key.length < 1 || key.length > LIMITS.traitKeyLength) {
+      throw new TypeError(`identify: trait names must have 1 to ${LIMITS.traitKeyLength} characters`);
+    }
     const value = given[key];
     const fits =
       value === null ||
       typeof value === "boolean" ||
       (typeof value === "number" && Number.isFinite(value)) ||
-      (typeof value === "string" && value.length <= 512);
+      (typeof value === "string" && value.length <= LIMITS.traitValueLength);
     if (!fits) {
-      throw new TypeError(`identify: trait "${key}" must be a string of at most 512 characters, a finite number, a boolean or null`);
+      throw new TypeError(
+        `identify: trait "${key}" must be a string of at most ${LIMITS.traitValueLength} characters, a finite number, a boolean or null`,
+      );
     }
     clean[key] = value;
   }
-  if (utf8Length(JSON.stringify(clean)) > 4096) throw new TypeError("identify: traits may be at most 4096 bytes as JSON");
+  if (utf8Length(JSON.stringify(clean)) > LIMITS.traitsBytes) {
+    throw new TypeError(`identify: traits may be at most ${LIMITS.traitsBytes} bytes as JSON`);
+  }
   return { id: userId, traits: clean };
 }
 
@@ -513,7 +525,7 @@ export function startRecording(options, env = {}) {
   const config = {
     maskAllInputs: true,
     flushIntervalMs: 10000,
-    liveFlushMs: 2000,
+    liveFlushMs: LIMITS.liveFlushMs,
     firstFlushMs: 1000,
     maxBatchEvents: 1000,
     maxBatchBytes: 128 * 1024,
@@ -689,15 +701,15 @@ export function startRecording(options, env = {}) {
     const viewport = win ? { width: clampInt(win.innerWidth), height: clampInt(win.innerHeight) } : undefined;
     return {
       id: session.id,
-      url: clip(deps.location ? deps.location.href : undefined, 2048),
-      title: clip(doc ? doc.title : undefined, 512),
-      referrer: (doc && clip(doc.referrer, 2048)) || null,
+      url: clip(deps.location ? deps.location.href : undefined, LIMITS.urlLength),
+      title: clip(doc ? doc.title : undefined, LIMITS.titleLength),
+      referrer: (doc && clip(doc.referrer, LIMITS.urlLength)) || null,
       viewport,
       view,
       ...(session.user ? { user: session.user } : {}),
     };
   }
-  const clampInt = (value) => Math.max(0, Math.min(100000, Math.round(Number(value) || 0)));
+  const clampInt = (value) => Math.max(0, Math.min(LIMITS.viewportPixels, Math.round(Number(value) || 0)));
 
   // The flush clock: due flushInterval() after the oldest waiting event arrived. Re-armed
   // when live mode changes, so a watcher does not wait out a 10 s clock already running.

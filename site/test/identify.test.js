@@ -2,8 +2,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { validateUser } from "../src/recorder.js";
+import { LIMITS, validateUser } from "../src/recorder.js";
 import { MemoryStorage, advance, click, openPage, refused, useClock } from "./fake-browser.js";
+
+// The API's own limits (api/chalicelib/settings.py, through site/src/generated/limits.json).
+const { userIdLength, traits: maxTraits, traitKeyLength, traitValueLength, traitsBytes } = LIMITS;
 
 test("validateUser takes what the API takes", () => {
   assert.deepEqual(validateUser("user-42"), { id: "user-42", traits: {} });
@@ -11,23 +14,24 @@ test("validateUser takes what the API takes", () => {
     id: "u",
     traits: { plan: "team", seats: 3, admin: false, note: null },
   });
-  assert.equal(validateUser("x".repeat(256), Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`k${i}`, i]))).id.length, 256);
-  assert.ok(validateUser("u", { ["k".repeat(64)]: "v".repeat(512) }));
+  const most = Object.fromEntries(Array.from({ length: maxTraits }, (_, i) => [`k${i}`, i]));
+  assert.equal(validateUser("x".repeat(userIdLength), most).id.length, userIdLength);
+  assert.ok(validateUser("u", { ["k".repeat(traitKeyLength)]: "v".repeat(traitValueLength) }));
 });
 
 for (const [what, userId, traits] of [
   ["an empty id", "", {}],
-  ["an id over 256 characters", "x".repeat(257), {}],
+  [`an id over ${userIdLength} characters`, "x".repeat(userIdLength + 1), {}],
   ["a number id", 42, {}],
   ["traits that are an array", "u", ["a"]],
   ["traits that are a Date", "u", new Date()],
-  ["51 traits", "u", Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, i]))],
-  ["a trait name over 64 characters", "u", { ["k".repeat(65)]: 1 }],
+  [`${maxTraits + 1} traits`, "u", Object.fromEntries(Array.from({ length: maxTraits + 1 }, (_, i) => [`k${i}`, i]))],
+  [`a trait name over ${traitKeyLength} characters`, "u", { ["k".repeat(traitKeyLength + 1)]: 1 }],
   ["an empty trait name", "u", { "": 1 }],
   ["a nested trait", "u", { address: { city: "Paris" } }],
-  ["a trait string over 512 characters", "u", { bio: "b".repeat(513) }],
+  [`a trait string over ${traitValueLength} characters`, "u", { bio: "b".repeat(traitValueLength + 1) }],
   ["a NaN trait", "u", { score: NaN }],
-  ["traits over 4096 bytes of JSON", "u", Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, "é".repeat(300)]))],
+  [`traits over ${traitsBytes} bytes of JSON`, "u", Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, "é".repeat(300)]))],
 ]) {
   test(`validateUser refuses ${what}`, () => {
     assert.throws(() => validateUser(userId, traits), TypeError);

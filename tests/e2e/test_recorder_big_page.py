@@ -14,6 +14,7 @@ from typing import Any
 
 from playwright.sync_api import Page, Request, expect
 
+from chalicelib import settings
 from tests.e2e import test_recorder_status
 from tests.e2e.test_browser import bookmarklet_code
 from tests.e2e.test_recorder_status import BADGE, PagesSite, described, stored_events
@@ -21,8 +22,8 @@ from tests.integration.conftest import RunningStack
 
 pages_site = test_recorder_status.pages_site
 
-# What the API takes in one request (api/chalicelib/settings.py).
-MAX_BODY_BYTES = 4 * 1024 * 1024
+# What the API takes in one request.
+MAX_BODY_BYTES = settings.MAX_BODY_BYTES
 MODULES = ["asyncio", "collections", "email", "functools", "http.client", "importlib", "os", "pathlib", "typing"]
 KINDS = ["function", "method", "class", "attribute", "exception", "module", "data"]
 
