@@ -14,6 +14,15 @@ export default [
       eqeqeq: ["error", "always", { null: "ignore" }],
       "no-var": "error",
       "prefer-const": "error",
+      // rrweb's event types, sources and node types by name (EventType, IncrementalSource,
+      // NodeType from @rrweb/types), never as bare numbers.
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "BinaryExpression[operator=/^[!=]==?$/][left.property.name=/^(type|source)$/][right.type='Literal'][right.raw=/^[0-9]+$/]",
+          message: "Name rrweb's event types, incremental sources and node types (EventType, IncrementalSource, NodeType from @rrweb/types).",
+        },
+      ],
     },
   },
   {

@@ -126,7 +126,9 @@
  */
 import { getRecordConsolePlugin, PLUGIN_NAME as CONSOLE_PLUGIN } from "@rrweb/rrweb-plugin-console-record";
 import { gzipSync, strToU8 } from "fflate";
-import { record as rrwebRecord } from "rrweb";
+// rrweb re-exports its event types and sources; the snapshot's node types are only in @rrweb/types.
+import { NodeType } from "@rrweb/types";
+import { EventType, IncrementalSource, record as rrwebRecord } from "rrweb";
 import API_LIMITS from "./generated/limits.json" with { type: "json" };
 
 /**
@@ -165,19 +167,29 @@ const MAX_NEW_IDS = 3;
 const CONSOLE_TEXT_LIMIT = 2000;
 const CONSOLE_ITEMS_LIMIT = 20;
 
-// rrweb's event types and incremental sources used here.
-const FULL_SNAPSHOT = 2;
-const INCREMENTAL = 3;
-const META = 4;
-const CUSTOM = 5;
-const PLUGIN = 6;
-const MUTATION = 0;
-const POSITION_SOURCES = new Set([1, 6, 12]); // mouse move, touch move, drag
+const { FullSnapshot: FULL_SNAPSHOT, IncrementalSnapshot: INCREMENTAL, Meta: META, Custom: CUSTOM, Plugin: PLUGIN } = EventType;
+const { Mutation: MUTATION } = IncrementalSource;
+const POSITION_SOURCES = new Set([IncrementalSource.MouseMove, IncrementalSource.TouchMove, IncrementalSource.Drag]);
 // What a visitor does (keeps a session alive); DOM mutations and style changes do not.
-const ACTIVITY_SOURCES = new Set([1, 2, 3, 4, 5, 6, 7, 12, 14]);
-// Incremental events whose size varies enough to measure: mutations, inputs, stylesheet
-// rules and declarations, adopted stylesheets. The rest is small and estimated.
-const MEASURED_SOURCES = new Set([0, 5, 8, 13, 15]);
+const ACTIVITY_SOURCES = new Set([
+  IncrementalSource.MouseMove,
+  IncrementalSource.MouseInteraction,
+  IncrementalSource.Scroll,
+  IncrementalSource.ViewportResize,
+  IncrementalSource.Input,
+  IncrementalSource.TouchMove,
+  IncrementalSource.MediaInteraction,
+  IncrementalSource.Drag,
+  IncrementalSource.Selection,
+]);
+// Incremental events whose size varies enough to measure. The rest is small and estimated.
+const MEASURED_SOURCES = new Set([
+  IncrementalSource.Mutation,
+  IncrementalSource.Input,
+  IncrementalSource.StyleSheetRule,
+  IncrementalSource.StyleDeclaration,
+  IncrementalSource.AdoptedStyleSheet,
+]);
 const ESTIMATED_EVENT_BYTES = 200;
 
 const REASONS = {
@@ -433,7 +445,7 @@ function excluder(selector, record, doc) {
         hidden.add(add.node.id);
         return false;
       }
-      if (add.node.type === 2 && matches(mirror().getNode(add.node.id))) {
+      if (add.node.type === NodeType.Element && matches(mirror().getNode(add.node.id))) {
         hidden.add(add.node.id);
         return false;
       }

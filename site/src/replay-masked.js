@@ -21,6 +21,7 @@
  * Each field's `value` setter is wrapped when the field is built; a seek's end
  * ("flush") and attribute mutations are checked as well.
  */
+import { EventType, IncrementalSource } from "@rrweb/types";
 
 const MASK = /^\*+$/;
 // Types whose value must have a format that asterisks never have.
@@ -155,7 +156,8 @@ export function maskedFieldsPlugin() {
     },
     handler(event, isSync, { replayer }) {
       watch(replayer);
-      if (isSync || event.type !== 3 || event.data.source !== 0 || !event.data.attributes.length) return;
+      const mutation = event.type === EventType.IncrementalSnapshot && event.data.source === IncrementalSource.Mutation;
+      if (isSync || !mutation || !event.data.attributes.length) return;
       const mirror = replayer.getMirror();
       for (const change of event.data.attributes) {
         if (!("value" in change.attributes || "type" in change.attributes)) continue;

@@ -6,16 +6,11 @@
  * player skips) are shaded on the bar. Events are added in order as they load, so the
  * bar and the list grow with the recording.
  */
+import { EventType, IncrementalSource, MouseInteractions, NodeType } from "@rrweb/types";
 
-const META = 4;
-const FULL_SNAPSHOT = 2;
-const INCREMENTAL = 3;
-const CUSTOM = 5;
-const PLUGIN = 6;
-const MUTATION = 0;
-const MOUSE_INTERACTION = 2;
-const INPUT = 5;
-const CLICK = 2;
+const { Meta: META, FullSnapshot: FULL_SNAPSHOT, IncrementalSnapshot: INCREMENTAL, Custom: CUSTOM, Plugin: PLUGIN } = EventType;
+const { Mutation: MUTATION, MouseInteraction: MOUSE_INTERACTION, Input: INPUT } = IncrementalSource;
+const CLICK = MouseInteractions.Click;
 const CONSOLE = "rrweb/console@1";
 // rrweb-player's own idea of an inactive period (Replayer's inactivePeriodThreshold).
 const INACTIVE_MS = 10000;
@@ -43,7 +38,7 @@ function textOf(node, limit) {
   let text = "";
   const walk = (n, depth) => {
     if (text.length >= limit || depth > 6) return;
-    if (n.type === 3) text += ` ${n.textContent || ""}`;
+    if (n.type === NodeType.Text) text += ` ${n.textContent || ""}`;
     for (const child of n.childNodes || []) walk(child, depth + 1);
   };
   walk(node, 0);
@@ -53,7 +48,7 @@ function textOf(node, limit) {
 
 /** What a click landed on, from the serialized node: `button#like "Like"`. */
 function describeNode(node) {
-  if (!node || node.type !== 2) return "";
+  if (!node || node.type !== NodeType.Element) return "";
   const attributes = node.attributes || {};
   const id = attributes.id ? `#${attributes.id}` : "";
   const text = textOf(node, 40) || attributes["aria-label"] || attributes.placeholder || attributes.name || "";
@@ -173,7 +168,7 @@ export class Timeline {
 
   learn(node) {
     if (!node) return;
-    if (node.type === 2) this.nodes.set(node.id, node);
+    if (node.type === NodeType.Element) this.nodes.set(node.id, node);
     for (const child of node.childNodes || []) this.learn(child);
   }
 

@@ -19,6 +19,7 @@
  * a LIVE badge. It stops when no new event arrived for a minute or the API says the
  * recording is no longer live. A recording that is not live is never polled.
  */
+import { EventType } from "@rrweb/types";
 import rrwebPlayer from "rrweb-player";
 import "rrweb-player/dist/style.css";
 import { Api, formatDuration, loadConfig } from "./api.js";
@@ -45,8 +46,7 @@ const STOPPED = "the viewer stopped following";
 // Events given to a playing player per turn of the event loop: each is cheap to add, but
 // a long recording's hundred thousand at once would freeze the page for a moment.
 const SLICE = 5000;
-const FULL_SNAPSHOT = 2;
-const META = 4;
+const { FullSnapshot: FULL_SNAPSHOT, Meta: META } = EventType;
 
 // Appends without spreading: a page can hold more events than a call takes arguments.
 function append(target, items) {
