@@ -20,8 +20,10 @@ def eventually(
     *,
     sleep: Callable[[float], object] = time.sleep,
 ) -> T:
-    """Call ``check`` until it returns something truthy (returned) or stops raising AssertionError.
+    """Call ``check`` until it passes, and return what it returned.
 
+    A check passes when it returns without raising AssertionError and its answer is None
+    (a check made of asserts) or truthy (a check that answers: a list of events, a bool).
     Past ``timeout`` seconds the last failure is raised again as an AssertionError with its
     message (for a falsy answer: what it returned). ``sleep`` waits ``interval`` seconds
     between tries: a test driving Playwright's sync API passes one that lets the browser's
@@ -35,7 +37,7 @@ def eventually(
         except AssertionError as error:
             failure = error
         else:
-            if result:
+            if result is None or result:
                 return result
             failure = AssertionError(f"{getattr(check, '__name__', 'check')} still returned {result!r}")
         if time.monotonic() >= deadline:

@@ -12,7 +12,7 @@ def no_wait(seconds: float) -> None:
 
 
 def test_returns_the_first_truthy_answer() -> None:
-    answers = iter([[], None, 0, ["event"], ["later"]])
+    answers = iter([[], False, 0, "", ["event"], ["later"]])
     assert eventually(lambda: next(answers), timeout=30, sleep=no_wait) == ["event"]
 
 
@@ -47,6 +47,16 @@ def test_out_of_time_a_falsy_answer_is_named() -> None:
 
     with pytest.raises(AssertionError, match=r"^after 0\.05 s: events still returned \[\]$"):
         eventually(events, timeout=0.05, interval=0.01)
+
+
+def test_a_check_made_of_asserts_passes_once_they_hold() -> None:
+    stored = iter([1, 2, 10])
+
+    def all_stored() -> None:
+        assert next(stored) == 10, "not all stored"
+
+    assert eventually(all_stored, timeout=30, sleep=no_wait) is None
+    assert next(stored, "spent") == "spent", "tried until the asserts held, then no more"
 
 
 def test_other_errors_are_not_waited_out() -> None:
