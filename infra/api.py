@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from chalicelib import environment as env
 from chalicelib import layout
 from chalicelib.schema import INDEX_KEYS_BY_OWNER, INDEX_PENDING_COMPACTION, INDEX_RECORDINGS_BY_OWNER
 from infra import policies
@@ -253,23 +254,23 @@ class Api(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         code = pulumi.FileArchive(str(args.package.zip_path))
         environment = {
-            "RRWEB_BUCKET": args.bucket,
-            "RRWEB_TABLE": args.table,
-            "RRWEB_STREAM": args.stream,
-            "RRWEB_ACCESS_TABLE": args.access_table,
-            "RRWEB_USER_POOL_ID": args.user_pool_id,
-            "RRWEB_USER_POOL_CLIENT_ID": args.user_pool_client_id,
-            "RRWEB_RETENTION_DAYS": str(settings.retention_days),
-            "RRWEB_ALLOWED_ORIGINS": ",".join(settings.allowed_origins),
-            "RRWEB_LIMIT_KEY_REQUESTS": str(settings.key_requests_per_minute),
-            "RRWEB_LIMIT_KEY_BYTES": str(settings.key_bytes_per_minute),
-            "RRWEB_LIMIT_USER_REQUESTS": str(settings.user_requests_per_minute),
-            "RRWEB_LIMIT_KEY_REQUESTS_MAX": str(settings.key_requests_per_minute_max),
-            "RRWEB_LIMIT_USER_BYTES": str(settings.user_bytes_per_minute),
-            "RRWEB_LIMIT_RECORDING_REQUESTS": str(settings.recording_requests_per_minute),
-            "RRWEB_LIMIT_CLIENT_REQUESTS": str(settings.client_requests_per_minute),
-            "RRWEB_LIMIT_CLIENT_BYTES": str(settings.client_bytes_per_minute),
-            "RRWEB_COMPACT_IDLE_SECONDS": str(settings.compact_idle_minutes * 60),
+            env.BUCKET: args.bucket,
+            env.TABLE: args.table,
+            env.STREAM: args.stream,
+            env.ACCESS_TABLE: args.access_table,
+            env.USER_POOL_ID: args.user_pool_id,
+            env.USER_POOL_CLIENT_ID: args.user_pool_client_id,
+            env.RETENTION_DAYS: str(settings.retention_days),
+            env.ALLOWED_ORIGINS: ",".join(settings.allowed_origins),
+            env.limit("key_requests"): str(settings.key_requests_per_minute),
+            env.limit("key_bytes"): str(settings.key_bytes_per_minute),
+            env.limit("user_requests"): str(settings.user_requests_per_minute),
+            env.limit("key_requests_max"): str(settings.key_requests_per_minute_max),
+            env.limit("user_bytes"): str(settings.user_bytes_per_minute),
+            env.limit("recording_requests"): str(settings.recording_requests_per_minute),
+            env.limit("client_requests"): str(settings.client_requests_per_minute),
+            env.limit("client_bytes"): str(settings.client_bytes_per_minute),
+            env.COMPACT_IDLE_SECONDS: str(settings.compact_idle_minutes * 60),
         }
 
         # Created before the functions: their policies name them.
@@ -289,7 +290,7 @@ class Api(pulumi.ComponentResource):
             tags={"rrweb:stack": settings.stack},
             opts=child,
         )
-        environment["RRWEB_FAILURE_QUEUE_URL"] = self.consumer_failures.url
+        environment[env.FAILURE_QUEUE_URL] = self.consumer_failures.url
         # What the site's distribution sends the API with every request (infra/site.py),
         # so that the API may trust the viewer address it reports. Generated once per
         # stack and kept, encrypted, in its state: never in code or config, and nothing
@@ -346,7 +347,7 @@ class Api(pulumi.ComponentResource):
                     "variables": {
                         **spec.get("Environment", {}).get("Variables", {}),
                         **environment,
-                        **({"RRWEB_ORIGIN_SECRET": self.origin_secret} if logical == "APIHandler" else {}),
+                        **({env.ORIGIN_SECRET: self.origin_secret} if logical == "APIHandler" else {}),
                     }
                 },
                 logging_config={"log_format": "Text", "log_group": logs.name},

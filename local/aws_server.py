@@ -55,6 +55,8 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from moto.utilities.utils import load_resource
 from werkzeug.serving import make_server
 
+from chalicelib import environment
+
 from . import cognito_rules, post_policy, presigned, sigv4
 from .journal import MAGIC, CorruptDataError, CorruptJournalError, Entry, Journal, read_segment
 from .post_policy import FormRejectedError, error_xml
@@ -67,7 +69,7 @@ ENV_ACCESS_KEY = "RRWEB_LOCAL_AWS_ACCESS_KEY_ID"
 ENV_SECRET_KEY = "RRWEB_LOCAL_AWS_SECRET_ACCESS_KEY"  # noqa: S105 (a variable name)
 ENV_CONTROL_TOKEN = "RRWEB_LOCAL_CONTROL_TOKEN"  # noqa: S105 (a variable name)
 # The site's origins, as the API reads them: the only pages that may read blocks.
-ENV_ALLOWED_ORIGINS = "RRWEB_ALLOWED_ORIGINS"
+ENV_ALLOWED_ORIGINS = environment.ALLOWED_ORIGINS
 CONTROL_HEADER = "X-Rrweb-Control"
 REGION = "us-east-1"
 # Form uploads are read before moto sees them; a bigger one is refused unread. The

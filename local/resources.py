@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import environment as env
 from chalicelib import layout, schema
 from chalicelib.settings import PASSWORD_POLICY
 
@@ -58,10 +59,10 @@ class Names:
     def environment(self) -> dict[str, str]:
         """The variables that tell the API which resources to use (Cognito ids come from ``provision``)."""
         return {
-            "RRWEB_BUCKET": self.bucket,
-            "RRWEB_TABLE": self.table,
-            "RRWEB_ACCESS_TABLE": self.access_table,
-            "RRWEB_STREAM": self.stream,
+            env.BUCKET: self.bucket,
+            env.TABLE: self.table,
+            env.ACCESS_TABLE: self.access_table,
+            env.STREAM: self.stream,
         }
 
 
@@ -137,7 +138,7 @@ def provision(
         notify_object_created(session, names)
     return {
         **_user_pool(session.client("cognito-idp"), names),
-        "RRWEB_FAILURE_QUEUE_URL": queue_url,
+        env.FAILURE_QUEUE_URL: queue_url,
         OBJECT_CREATED_QUEUE_ENV: notifications,
     }
 
@@ -207,4 +208,4 @@ def _user_pool(cognito: Any, names: Names) -> dict[str, str]:
             GenerateSecret=False,
             ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
         )["UserPoolClient"]["ClientId"]
-    return {"RRWEB_USER_POOL_ID": pool_id, "RRWEB_USER_POOL_CLIENT_ID": client_id}
+    return {env.USER_POOL_ID: pool_id, env.USER_POOL_CLIENT_ID: client_id}

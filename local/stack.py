@@ -33,7 +33,7 @@ from typing import Any
 import boto3
 from chalice.local import LocalDevServer, ThreadedHTTPServer
 
-from chalicelib import settings
+from chalicelib import environment, settings
 from infra.settings import StackSettings
 
 from . import aws_server
@@ -152,8 +152,8 @@ class LocalStack:
                 "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_REGION": "us-east-1",
                 "AWS_ENDPOINT_URL": self.aws_url,
-                "RRWEB_ALLOWED_ORIGINS": ",".join(self.site_origins),
-                "RRWEB_COMPACT_IDLE_SECONDS": str(self.options.idle_seconds),
+                environment.ALLOWED_ORIGINS: ",".join(self.site_origins),
+                environment.COMPACT_IDLE_SECONDS: str(self.options.idle_seconds),
                 **self.names.environment(),
             }
         )
@@ -182,7 +182,7 @@ class LocalStack:
         self._consumer = consumer_source(
             session,
             stream=self.names.stream,
-            failure_queue_url=os.environ["RRWEB_FAILURE_QUEUE_URL"],
+            failure_queue_url=os.environ[environment.FAILURE_QUEUE_URL],
             config=MappingConfig.of(settings),
         )
         self._notifications = reaper_notifications(session, queue_url=os.environ[OBJECT_CREATED_QUEUE_ENV])
@@ -202,8 +202,8 @@ class LocalStack:
                 "apiUrl": self.api_url,
                 "ingestUrl": self.api_url,
                 "region": "us-east-1",
-                "userPoolId": os.environ["RRWEB_USER_POOL_ID"],
-                "userPoolClientId": os.environ["RRWEB_USER_POOL_CLIENT_ID"],
+                "userPoolId": os.environ[environment.USER_POOL_ID],
+                "userPoolClientId": os.environ[environment.USER_POOL_CLIENT_ID],
             },
         )
         self._site.start()

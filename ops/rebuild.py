@@ -27,6 +27,7 @@ import boto3
 from botocore.config import Config
 
 import local  # noqa: F401  (puts api/ on the import path)
+from chalicelib import environment as env
 from chalicelib.archive import Archive, RebuildResult, hour_prefixes
 from chalicelib.recordings import RecordingStore
 from local.credentials import read_credentials
@@ -71,12 +72,12 @@ class Target:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Target:
         """A deployed stack, named by RRWEB_BUCKET and RRWEB_TABLE."""
-        missing = [name for name in ("RRWEB_BUCKET", "RRWEB_TABLE") if not environ.get(name, "").strip()]
+        missing = [name for name in (env.BUCKET, env.TABLE) if not environ.get(name, "").strip()]
         if missing:
             raise ValueError(f"set {' and '.join(missing)} (see --help), or pass --local")
         return cls(
-            bucket=environ["RRWEB_BUCKET"].strip(),
-            table=environ["RRWEB_TABLE"].strip(),
+            bucket=environ[env.BUCKET].strip(),
+            table=environ[env.TABLE].strip(),
             region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None,
         )
 

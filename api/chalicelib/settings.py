@@ -8,9 +8,11 @@ the API, the OpenAPI document and the README quote the same numbers.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import TypedDict
+
+from . import environment
 
 # Request bodies as sent (compressed or not). API Gateway hands a binary body to
 # Lambda base64-encoded inside a 6 MB invocation payload, so 4 MiB is the most that
@@ -299,32 +301,25 @@ def get_settings() -> Settings:
     """Read the settings once per process (a Lambda container or the local stack)."""
     defaults = Limits()
     return Settings(
-        bucket=_require("RRWEB_BUCKET"),
-        table=_require("RRWEB_TABLE"),
-        access_table=_require("RRWEB_ACCESS_TABLE"),
-        stream=_require("RRWEB_STREAM"),
-        user_pool_id=_require("RRWEB_USER_POOL_ID"),
-        user_pool_client_id=_require("RRWEB_USER_POOL_CLIENT_ID"),
+        bucket=_require(environment.BUCKET),
+        table=_require(environment.TABLE),
+        access_table=_require(environment.ACCESS_TABLE),
+        stream=_require(environment.STREAM),
+        user_pool_id=_require(environment.USER_POOL_ID),
+        user_pool_client_id=_require(environment.USER_POOL_CLIENT_ID),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         endpoint=os.environ.get("AWS_ENDPOINT_URL") or None,
-        retention_days=int(os.environ["RRWEB_RETENTION_DAYS"]) if os.environ.get("RRWEB_RETENTION_DAYS") else None,
+        retention_days=int(os.environ[environment.RETENTION_DAYS])
+        if os.environ.get(environment.RETENTION_DAYS)
+        else None,
         allowed_origins=tuple(
             origin.strip().rstrip("/")
-            for origin in os.environ.get("RRWEB_ALLOWED_ORIGINS", "").split(",")
+            for origin in os.environ.get(environment.ALLOWED_ORIGINS, "").split(",")
             if origin.strip()
         ),
-        limits=Limits(
-            key_requests=_int("RRWEB_LIMIT_KEY_REQUESTS", defaults.key_requests),
-            key_bytes=_int("RRWEB_LIMIT_KEY_BYTES", defaults.key_bytes),
-            key_requests_max=_int("RRWEB_LIMIT_KEY_REQUESTS_MAX", defaults.key_requests_max),
-            user_requests=_int("RRWEB_LIMIT_USER_REQUESTS", defaults.user_requests),
-            user_bytes=_int("RRWEB_LIMIT_USER_BYTES", defaults.user_bytes),
-            recording_requests=_int("RRWEB_LIMIT_RECORDING_REQUESTS", defaults.recording_requests),
-            client_requests=_int("RRWEB_LIMIT_CLIENT_REQUESTS", defaults.client_requests),
-            client_bytes=_int("RRWEB_LIMIT_CLIENT_BYTES", defaults.client_bytes),
-            auth_requests=_int("RRWEB_LIMIT_AUTH_REQUESTS", defaults.auth_requests),
-        ),
-        failure_queue_url=os.environ.get("RRWEB_FAILURE_QUEUE_URL") or None,
-        compact_idle_seconds=_int("RRWEB_COMPACT_IDLE_SECONDS", COMPACT_IDLE_SECONDS),
-        origin_secret=os.environ.get("RRWEB_ORIGIN_SECRET", "").strip() or None,
+        # Every budget may be overridden by its own variable (environment.limit).
+        limits=Limits(**{f.name: _int(environment.limit(f.name), getattr(defaults, f.name)) for f in fields(Limits)}),
+        failure_queue_url=os.environ.get(environment.FAILURE_QUEUE_URL) or None,
+        compact_idle_seconds=_int(environment.COMPACT_IDLE_SECONDS, COMPACT_IDLE_SECONDS),
+        origin_secret=os.environ.get(environment.ORIGIN_SECRET, "").strip() or None,
     )
