@@ -25,6 +25,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,7 @@ import local  # noqa: F401  (puts api/ on the import path)
 from bench import workload
 from chalicelib import settings as api_settings
 from chalicelib.ingest import prepare_batch
-from infra.settings import StackSettings
+from infra.settings import PROJECT, StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -156,31 +157,44 @@ def per_minute(flush_seconds: int = FLUSH_SECONDS) -> PerMinute:
     )
 
 
+class _StackFile:
+    """A stack's ``Pulumi.<stack>.yaml`` values, answering the getters ``StackSettings.from_config`` calls as
+    ``pulumi.Config`` does (values are strings there; YAML may give numbers), so the cost model reads the same
+    keys with the same defaults as the program."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def get(self, key: str) -> str | None:
+        value = self.values.get(key)
+        return None if value is None else str(value)
+
+    def get_int(self, key: str) -> int | None:
+        value = self.get(key)
+        return None if value is None else int(value)
+
+    def get_float(self, key: str) -> float | None:
+        value = self.get(key)
+        return None if value is None else float(value)
+
+    def get_bool(self, key: str) -> bool | None:
+        value = self.get(key)
+        if value is None:
+            return None
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"{key} must be true or false, not {value!r}")
+        return value.lower() == "true"
+
+    def get_object(self, key: str) -> Any:
+        return self.values.get(key)
+
+
 def stack_settings(stack: str) -> StackSettings:
-    """Pulumi.<stack>.yaml over the program's defaults."""
+    """Pulumi.<stack>.yaml over the program's defaults, read as the program reads it."""
     path = ROOT / f"Pulumi.{stack}.yaml"
     config = yaml.safe_load(path.read_text())["config"] if path.exists() else {}
-    values = {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith("rrweb-s3-storage:")}
-    defaults = StackSettings(stack=stack)
-
-    def pick(key: str, field: str) -> int:
-        return int(values.get(key, getattr(defaults, field)))
-
-    return StackSettings(
-        stack=stack,
-        retention_days=pick("retentionDays", "retention_days"),
-        archive_buffer_seconds=pick("archiveBufferSeconds", "archive_buffer_seconds"),
-        archive_buffer_mb=pick("archiveBufferMb", "archive_buffer_mb"),
-        archive_retention_days=pick("archiveRetentionDays", "archive_retention_days"),
-        consumer_batching_window_seconds=pick("consumerBatchingWindowSeconds", "consumer_batching_window_seconds"),
-        consumer_parallelization=pick("consumerParallelization", "consumer_parallelization"),
-        compact_every_minutes=pick("compactEveryMinutes", "compact_every_minutes"),
-        kinesis_mode=str(values.get("kinesisMode", defaults.kinesis_mode)),
-        kinesis_shards=pick("kinesisShards", "kinesis_shards"),
-        lambda_memory_mb=pick("lambdaMemoryMb", "lambda_memory_mb"),
-        throttle_rate_limit=float(values.get("throttleRateLimit", defaults.throttle_rate_limit)),
-        throttle_burst_limit=pick("throttleBurstLimit", "throttle_burst_limit"),
-    ).validate()
+    values = {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
+    return StackSettings.from_config(_StackFile(values), stack)  # type: ignore[arg-type]  # the getters it calls
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ README's "Configuration" table lists the same keys; a test keeps the two in step
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pulumi
 
@@ -208,39 +208,12 @@ def _snake(key: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
 
 
-CONFIG_KEYS = (
-    "retentionDays",
-    "archiveBufferSeconds",
-    "archiveBufferMb",
-    "archiveRetentionDays",
-    "consumerBatchingWindowSeconds",
-    "consumerParallelization",
-    "consumerBatchSize",
-    "consumerMaxRetries",
-    "consumerMaxRecordAgeSeconds",
-    "compactIdleMinutes",
-    "compactEveryMinutes",
-    "kinesisMode",
-    "kinesisShards",
-    "kinesisRetentionHours",
-    "throttleRateLimit",
-    "throttleBurstLimit",
-    "lambdaMemoryMb",
-    "logRetentionDays",
-    "protectData",
-    "versioning",
-    "pointInTimeRecovery",
-    "manageApiGatewayAccount",
-    "chaliceStage",
-    "allowedOrigins",
-    "keyRequestsPerMinute",
-    "keyBytesPerMinute",
-    "keyRequestsPerMinuteMax",
-    "userRequestsPerMinute",
-    "userBytesPerMinute",
-    "recordingRequestsPerMinute",
-    "clientRequestsPerMinute",
-    "clientBytesPerMinute",
-    "alarmEmail",
-    "selfSignUp",
-)
+def config_key(field_name: str) -> str:
+    """The config key of a ``StackSettings`` field: ``retention_days`` is ``retentionDays``."""
+    head, *rest = field_name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# Every key the program reads: one per field (the stack's name comes from Pulumi, not
+# its config). README's "Configuration" table lists exactly these.
+CONFIG_KEYS = tuple(config_key(f.name) for f in fields(StackSettings) if f.name != "stack")
