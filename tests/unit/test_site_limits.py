@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +55,11 @@ def test_the_recorder_s_id_pattern_takes_what_the_api_takes(candidate: str) -> N
     except BadRequestError:
         api_takes = False
     assert recorder_takes == api_takes
+
+
+def test_the_openapi_document_states_the_same_id_pattern() -> None:
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
+    recorder = json.loads(site_limits.OUTPUT.read_text())["recordingIdPattern"]
+    assert spec["components"]["schemas"]["RecordingId"]["pattern"] == recorder == f"^{validation.RECORDING_ID_PATTERN}$"
