@@ -13,6 +13,7 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.test_browser import api_events, start_demo
 from tests.integration.conftest import RunningStack
+from tests.support.waiting import eventually
 
 # One per rewrite of a paragraph, so each rewrite can be told apart in the events.
 LETTERS = "abcdefghijkl"
@@ -51,10 +52,7 @@ def created_demo(page: Page, stack: RunningStack, account: dict[str, Any]) -> st
 
 def wait_until(page: Page, done: Callable[[], bool], timeout: float = 30) -> None:
     """Poll a condition on this side, letting the page (and its route handlers) run meanwhile."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, "timed out"
-        page.wait_for_timeout(100)
+    eventually(done, timeout, interval=0.1, sleep=lambda seconds: page.wait_for_timeout(seconds * 1000))
 
 
 def test_rate_limits_and_outages_delay_batches_but_lose_none(

@@ -14,21 +14,26 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import artifact, signed_in
 from tests.integration.conftest import RunningStack
+from tests.support.waiting import eventually
 
 
 def api_events(
     account: dict[str, Any], api: str, recording_id: str, *, at_least: int, timeout: float = 30
 ) -> list[Any]:
     """The recording's events through the API, polled until delivery has caught up."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    events: list[Any] = []
+
+    def caught_up() -> bool:
         response = account["http"].get(
             f"{api}/recordings/{recording_id}/events", headers=account["headers"], timeout=30
         )
-        events = [json.loads(line) for line in response.content.splitlines()] if response.ok else []
-        if len(events) >= at_least or time.monotonic() > deadline:
-            return events
-        time.sleep(0.5)
+        events[:] = [json.loads(line) for line in response.content.splitlines()] if response.ok else []
+        assert len(events) >= at_least, f"{len(events)} of {at_least} events stored"
+        return True
+
+    eventually(caught_up, timeout)
+    return events
 
 
 def start_demo(page: Page, stack: RunningStack, account: dict[str, Any]) -> str:
@@ -105,20 +110,19 @@ def test_demo_recording_lists_with_thumbnail_and_replays_the_dom(
     assert not [e for e in events if e["type"] == 3 and e["data"].get("isAttachIframe")]
 
     # The list shows it, newest first, with its screenshot thumbnail.
-    deadline = time.monotonic() + 30
-    while True:
+    card = page.locator(f'.recording[data-id="{recording_id}"]')
+
+    def thumbnail_loaded() -> None:
         page.goto(f"{stack.site}/index.html")
-        card = page.locator(f'.recording[data-id="{recording_id}"]')
         expect(card).to_be_visible()
         loaded = (
             card.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
             if card.locator("img").count()
             else False
         )
-        if loaded or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert loaded, "the thumbnail never loaded"
+        assert loaded, "the thumbnail never loaded"
+
+    eventually(thumbnail_loaded, interval=1)
     assert "0:" in card.locator(".duration").inner_text()
     artifact(page, "recordings-list")
 

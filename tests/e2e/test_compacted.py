@@ -17,6 +17,7 @@ from tests.e2e.test_browser import start_demo
 from tests.e2e.test_replay_loading import Held, loads_in_parts, long_visit
 from tests.e2e.test_replay_page import post_recording
 from tests.integration.conftest import RunningStack, start_stack
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +41,16 @@ def compacted_recording(page: Page, stack: RunningStack, account: dict[str, Any]
     page.click("#stop")
     expect(page.locator("#status")).to_contain_text("Saved", timeout=20_000)
     emitted = page.evaluate("window.__recorder.stats.emitted")
-    deadline = time.monotonic() + 60
-    while True:
+
+    def compacted() -> None:
         described = (
             account["http"].get(f"{stack.api}/recordings/{recording_id}", headers=account["headers"], timeout=30).json()
         )
-        if described["compacted"] and described["eventCount"] == emitted:
-            return recording_id, emitted
-        assert time.monotonic() < deadline, described
-        time.sleep(0.5)
+        assert described["compacted"], described
+        assert described["eventCount"] == emitted, described
+
+    eventually(compacted, 60)
+    return recording_id, emitted
 
 
 def replayed(page: Page, stack: RunningStack, recording_id: str, emitted: int) -> None:
@@ -111,11 +113,14 @@ def test_a_long_compacted_recording_plays_from_its_first_block_while_the_others_
 ) -> None:
     events = long_visit(int(time.time() * 1000) - 20 * 60_000, 8000)
     recording_id = post_recording(stack, account, events)
-    deadline = time.monotonic() + 60
     described = f"{stack.api}/recordings/{recording_id}"
-    while not account["http"].get(described, headers=account["headers"], timeout=30).json()["compacted"]:
-        assert time.monotonic() < deadline, "never compacted"
-        time.sleep(0.5)
+
+    def compacted() -> None:
+        assert account["http"].get(described, headers=account["headers"], timeout=30).json()["compacted"], (
+            "never compacted"
+        )
+
+    eventually(compacted, 60)
     blocks = account["http"].get(f"{described}/blocks", headers=account["headers"], timeout=30).json()["blocks"]
     assert len(blocks) >= 3
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,6 +11,7 @@ from tests.e2e import test_recorder_status
 from tests.e2e.test_browser import bookmarklet_code
 from tests.e2e.test_recorder_status import BADGE, PagesSite, described, ingest_key, stored_events
 from tests.integration.conftest import RunningStack
+from tests.support.waiting import eventually
 
 pages_site = test_recorder_status.pages_site
 
@@ -27,12 +27,14 @@ def visit_url(pages: PagesSite, stack: RunningStack, key: str, n: int, **options
 def page_views(account: dict[str, Any], api: str, recording_id: str, count: int) -> list[str]:
     """The hrefs of the recording's Meta events (one per page view), once `count` are stored."""
     metas: list[str] = []
-    for _ in range(20):
+
+    def all_views() -> bool:
         events = stored_events(account, api, recording_id, at_least=1)
-        metas = [e["data"]["href"] for e in events if e["type"] == 4]
-        if len(metas) >= count:
-            break
-        time.sleep(1)
+        metas[:] = [e["data"]["href"] for e in events if e["type"] == 4]
+        assert len(metas) >= count, f"{len(metas)} of {count} page views stored: {metas}"
+        return True
+
+    eventually(all_views, 20, interval=1)
     return metas
 
 

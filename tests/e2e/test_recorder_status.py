@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -24,6 +23,7 @@ from playwright.sync_api import Locator, Page, Route, expect
 from tests.e2e.test_backpressure import ingest_route
 from tests.e2e.test_browser import bookmarklet_code
 from tests.integration.conftest import RunningStack, free_port
+from tests.support.waiting import eventually
 
 PAGES = Path(__file__).parent / "pages"
 # Path prefixes under which the pages come with a Content-Security-Policy.
@@ -83,10 +83,11 @@ def stored_events(account: dict[str, Any], api: str, recording_id: str, *, at_le
     uncompressed page (a big page's snapshot) can be read. Polled until at least
     ``at_least`` events are there (delivery is asynchronous).
     """
-    deadline = time.monotonic() + 60
     headers = {**account["headers"], "Accept": "application/x-ndjson", "Accept-Encoding": "gzip"}
-    while True:
-        events: list[Any] = []
+    events: list[Any] = []
+
+    def caught_up() -> bool:
+        events.clear()
         after: str | None = None
         while True:
             response = account["http"].get(
@@ -102,9 +103,11 @@ def stored_events(account: dict[str, Any], api: str, recording_id: str, *, at_le
             after = response.headers.get("X-Next-Cursor")
             if not after:
                 break
-        if len(events) >= at_least or time.monotonic() > deadline:
-            return events
-        time.sleep(0.5)
+        assert len(events) >= at_least, f"{len(events)} of {at_least} events stored"
+        return True
+
+    eventually(caught_up, 60)
+    return events
 
 
 def described(account: dict[str, Any], api: str, recording_id: str) -> Any:

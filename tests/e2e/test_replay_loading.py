@@ -11,6 +11,7 @@ from playwright.sync_api import Page, Route, expect
 from tests.e2e.conftest import signed_in
 from tests.e2e.test_replay_page import CART, as_finished, post_recording, shop_page
 from tests.integration.conftest import RunningStack
+from tests.support.waiting import eventually
 
 MINUTES = 10
 
@@ -64,10 +65,12 @@ def loads_in_parts(page: Page, stack: RunningStack, recording_id: str, total: in
     page.goto(f"{stack.site}/replay.html?id={recording_id}")
     frame = page.frame_locator(".replayer-wrapper iframe")
     expect(frame.locator("#heading")).to_have_text("Cart", timeout=30_000)  # the first frame
-    deadline = time.monotonic() + 30
-    while not held.routes:
-        assert time.monotonic() < deadline, "no later part was asked for"
-        page.wait_for_timeout(100)
+
+    def asked_for_later_part() -> None:
+        assert held.routes, "no later part was asked for"
+
+    # Waiting through the page lets its requests reach the route handler.
+    eventually(asked_for_later_part, interval=0.1, sleep=lambda seconds: page.wait_for_timeout(seconds * 1000))
     loading = page.locator("#loading")
     expect(loading).to_be_visible()
     expect(page.locator("#progress-label")).to_have_text(re.compile(r"^Loading \d{1,2}%$"))

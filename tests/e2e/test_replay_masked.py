@@ -9,7 +9,6 @@ ever showed; the replay must show that one, and none of the others.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e.conftest import signed_in
 from tests.e2e.test_replay_page import as_finished
 from tests.integration.conftest import RunningStack
+from tests.support.waiting import eventually
 
 TYPED = {"email": "ada@example.com", "zip": "10115", "quantity": "3", "notes": "Ring twice"}
 FILLED = [*TYPED, "country"]
@@ -53,11 +53,13 @@ def checkout(page: Page, stack: RunningStack, account: dict[str, Any], other_ori
     assert stopped["drained"], stopped
     recording_id = page.evaluate("window.RrwebS3.recorder.id")
     emitted = page.evaluate("window.RrwebS3.recorder.stats.emitted")
-    deadline = time.monotonic() + 60
     described = f"{stack.api}/recordings/{recording_id}"
-    while account["http"].get(described, headers=account["headers"], timeout=30).json()["eventCount"] < emitted:
-        assert time.monotonic() < deadline, "the recording's events were never all stored"
-        time.sleep(0.5)
+
+    def all_stored() -> None:
+        count = account["http"].get(described, headers=account["headers"], timeout=30).json()["eventCount"]
+        assert count >= emitted, "the recording's events were never all stored"
+
+    eventually(all_stored, 60)
     return recording_id
 
 

@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 from tests.e2e.conftest import signed_in
 from tests.integration.conftest import RunningStack
 from tests.support.accounts import PASSWORD, sign_up_and_in
+from tests.support.waiting import eventually
 
 CART = "https://shop.example/cart"
 CHECKOUT = "https://shop.example/checkout"
@@ -110,11 +111,14 @@ def post_recording(stack: RunningStack, account: dict[str, Any], events: list[di
             timeout=60,
         )
         assert answer.status_code == 202, answer.text
-    deadline = time.monotonic() + 120
     described = f"{stack.api}/recordings/{recording_id}"
-    while http.get(described, headers=headers, timeout=30).json()["eventCount"] < len(events):
-        assert time.monotonic() < deadline, "the events were never all stored"
-        time.sleep(0.5)
+
+    def all_stored() -> None:
+        assert http.get(described, headers=headers, timeout=30).json()["eventCount"] >= len(events), (
+            "the events were never all stored"
+        )
+
+    eventually(all_stored, 120)
     return recording_id
 
 

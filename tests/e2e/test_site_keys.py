@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,6 +13,7 @@ from playwright.sync_api import Page, Route, expect
 from tests.e2e.conftest import artifact, signed_in
 from tests.integration.conftest import RunningStack
 from tests.support.accounts import PASSWORD, sign_up_and_in
+from tests.support.waiting import eventually
 
 
 def another_account(stack: RunningStack) -> dict[str, Any]:
@@ -77,10 +77,13 @@ def record_demo(page: Page, stack: RunningStack, owner: dict[str, Any], keys: In
     recording_id = page.evaluate("window.__recorder.id")
     page.click("#like")
     page.evaluate("window.__recorder.flush()")
-    deadline = time.monotonic() + 30
-    while recording_id not in recording_ids(stack, owner):
-        assert time.monotonic() < deadline, f"recording {recording_id} never reached {owner['email']}'s list"
-        time.sleep(0.5)
+
+    def listed() -> None:
+        assert recording_id in recording_ids(stack, owner), (
+            f"recording {recording_id} never reached {owner['email']}'s list"
+        )
+
+    eventually(listed)
     used = set(keys.seen)
     assert len(used) == 1, used
     return recording_id, used.pop()
@@ -239,7 +242,8 @@ def test_the_copied_snippet_records_a_page_on_another_origin(
     page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
     recording_id = page.evaluate("window.RrwebS3.recorder.id")
     page.evaluate("window.RrwebS3.recorder.flush()")
-    deadline = time.monotonic() + 30
-    while recording_id not in recording_ids(stack, account):
-        assert time.monotonic() < deadline, "the pasted snippet's recording never arrived"
-        time.sleep(0.5)
+
+    def arrived() -> None:
+        assert recording_id in recording_ids(stack, account), "the pasted snippet's recording never arrived"
+
+    eventually(arrived)
