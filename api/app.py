@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import KinesisEvent
+from chalice.app import KinesisEvent, Request
 
 from chalicelib import observability, reader, validation
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
@@ -29,9 +30,29 @@ def _authenticate(request: Any, *, access: str) -> Principal:
     return get_store().authenticator.authenticate(request, access=access)
 
 
-def api(access: str, cors: str | None = None) -> Any:
+def api(access: str, cors: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The endpoint decorator bound to this app's authenticator."""
     return endpoint(app, access=access, cors=cors, authenticate=_authenticate)
+
+
+def _current_request() -> Request:
+    """The request a route is handling (Chalice sets it before calling any route)."""
+    request = app.current_request
+    assert request is not None, "called outside a request"
+    return request
+
+
+# No annotated local variables in this module: `chalice package` analyses it to draft IAM
+# policies, and its analyzer fails on a local annotation's names. Helpers carry the types.
+def _query(request: Request) -> Mapping[str, str]:
+    """The request's query parameters (Chalice gives None for none)."""
+    return request.query_params or {}
+
+
+def _body_bytes(request: Request) -> bytes:
+    """The request's body; Chalice makes ``raw_body`` bytes, though its annotation also admits str."""
+    body = request.raw_body or b""
+    return body if isinstance(body, bytes) else body.encode("utf-8")
 
 
 @app.middleware("http")
@@ -52,7 +73,7 @@ def health() -> dict[str, str]:
 
 def _account_body() -> dict[str, Any]:
     """A public /auth/* request's JSON body, once its client address is within those routes' limit."""
-    request = app.current_request
+    request = _current_request()
     store = get_store()
     store.accounts.admit(store.authenticator.client_address(request))
     return validation.json_object(request.raw_body)
@@ -123,7 +144,7 @@ def create_key(principal: Principal) -> Response:
     ``{"purpose": "bookmarklet" | "demo"}`` answers the caller's active key for it with
     its secret (200), or a new one (201).
     """
-    body = validation.json_object(app.current_request.raw_body, allow_empty=True)
+    body = validation.json_object(_current_request().raw_body, allow_empty=True)
     keys = get_store().keys
     if "purpose" in body:
         key, created = keys.for_purpose(principal.owner, body)
@@ -151,10 +172,10 @@ def revoke_key(principal: Principal, key_id: str) -> Response:
 @api(INGEST)
 def create_recording(principal: Principal) -> Response:
     """Create a recording (with its first batch, optionally), or return it again for a retried id."""
-    request = app.current_request
+    request = _current_request()
     body, created = get_store().ingest.create(
         principal.owner,
-        request.raw_body or b"",
+        _body_bytes(request),
         request.headers.get("content-encoding"),
         admit=principal.admit,
         user_agent=request.headers.get("user-agent"),
@@ -166,7 +187,7 @@ def create_recording(principal: Principal) -> Response:
 @api(USER)
 def list_recordings(principal: Principal) -> dict[str, Any]:
     """The owner's recordings, newest first, one page per call, optionally searched and filtered."""
-    query = app.current_request.query_params or {}
+    query = _query(_current_request())
     return get_store().recordings.list_page(
         principal.owner,
         limit=validation.list_limit(query.get("limit")),
@@ -194,11 +215,11 @@ def delete_recording(principal: Principal, recording_id: str) -> Response:
 @api(INGEST)
 def post_events(principal: Principal, recording_id: str) -> Response:
     """Append one batch ``{"seq", "events"}``; gzip bodies welcome."""
-    request = app.current_request
+    request = _current_request()
     accepted = get_store().ingest.append(
         principal.owner,
         recording_id,
-        request.raw_body or b"",
+        _body_bytes(request),
         request.headers.get("content-encoding"),
         admit=principal.admit,
     )
@@ -220,8 +241,8 @@ def get_events(principal: Principal, recording_id: str) -> Response:
     a binary one. ``watch=1`` (the replay page following a live recording) makes its
     recorder flush faster.
     """
-    request = app.current_request
-    query = request.query_params or {}
+    request = _current_request()
+    query = _query(request)
     compress = reader.accepts_gzip(request.headers.get("accept-encoding")) and reader.first_type_is_binary(
         request.headers.get("accept"), app.api.binary_types
     )
@@ -232,19 +253,23 @@ def get_events(principal: Principal, recording_id: str) -> Response:
         accept_gzip=compress,
         watch=validation.flag(query.get("watch"), name="watch"),
     )
-    headers = {
+    headers = _page_headers(page)
+    if page.gzip:
+        return Response(body=page.body, status_code=200, headers=headers)
+    # Text: a str body, which Chalice and Lambda's JSON response carry as it is.
+    return Response(body=page.body.decode("utf-8"), status_code=200, headers=headers)
+
+
+def _page_headers(page: reader.Page) -> dict[str, str | list[str]]:
+    """An events page's type, event count and cursors (the next one only when more follow)."""
+    return {
         "Content-Type": reader.EVENTS_GZIP_TYPE if page.gzip else reader.EVENTS_TEXT_TYPE,
         "Vary": "Accept, Accept-Encoding",
         "X-Event-Count": str(page.events),
         "X-Tail-Cursor": page.tail_cursor,
+        **({"X-Next-Cursor": page.next_cursor} if page.next_cursor else {}),
+        **({"Content-Encoding": "gzip"} if page.gzip else {}),
     }
-    if page.next_cursor:
-        headers["X-Next-Cursor"] = page.next_cursor
-    if page.gzip:
-        headers["Content-Encoding"] = "gzip"
-        return Response(body=page.body, status_code=200, headers=headers)
-    # Text: a str body, which Chalice and Lambda's JSON response carry as it is.
-    return Response(body=page.body.decode("utf-8"), status_code=200, headers=headers)
 
 
 @app.route("/recordings/{recording_id}/blocks", methods=["GET"])
@@ -252,7 +277,7 @@ def get_events(principal: Principal, recording_id: str) -> Response:
 def get_blocks(principal: Principal, recording_id: str) -> dict[str, Any]:
     """Short-lived presigned byte ranges of the compacted events, to fetch straight from S3, a bounded number per call
     (``after``: the previous answer's ``next``)."""
-    query = app.current_request.query_params or {}
+    query = _query(_current_request())
     return get_store().reader.blocks(principal.owner, recording_id, cursor=query.get("after"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -328,7 +329,7 @@ class Api(pulumi.ComponentResource):
                     logs.arn,
                     self.reaper_failures.arn,
                     self.consumer_failures.arn,
-                ).apply(lambda a, builder=builder: function_policy(builder, Arns(*a))),
+                ).apply(functools.partial(_policy_of, builder)),
                 opts=child,
             )
             self.functions[logical] = aws.lambda_.Function(
@@ -556,6 +557,11 @@ class Api(pulumi.ComponentResource):
         return aws.apigateway.Account(
             f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self)
         )
+
+
+def _policy_of(builder: Callable[[Arns], list[dict[str, Any]]], arns: list[str]) -> str:
+    """``function_policy`` of the ARNs ``Output.all`` resolved, given in ``Arns``' field order."""
+    return function_policy(builder, Arns(*arns))
 
 
 def function_policy(builder: Callable[[Arns], list[dict[str, Any]]], arns: Arns) -> str:

@@ -31,13 +31,19 @@ class Auth(pulumi.ComponentResource):
     def __init__(self, name: str, args: AuthArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rrweb:index:Auth", name, None, opts)
         settings = args.settings
+        # mypy refuses ** of a TypedDict that names none of the target's optional keys (here
+        # passwordHistorySize), though leaving them out is what makes them optional.
+        password_policy: aws.cognito.UserPoolPasswordPolicyArgsDict = {
+            **PASSWORD_POLICY.pulumi(),  # type: ignore[typeddict-item]
+            "temporary_password_validity_days": 3,
+        }
         self.user_pool = aws.cognito.UserPool(
             f"{name}-users",
             name=f"{settings.prefix}-users",
             username_attributes=["email"],
             auto_verified_attributes=["email"],
             # The API names these rules when it refuses a password (chalicelib.settings).
-            password_policy={**PASSWORD_POLICY.pulumi(), "temporary_password_validity_days": 3},
+            password_policy=password_policy,
             account_recovery_setting={"recovery_mechanisms": [{"name": "verified_email", "priority": 1}]},
             # SignUp answers NotAuthorized unless self sign-up is on (the API says 403
             # signup_disabled); AdminCreateUser emails the invitation below.

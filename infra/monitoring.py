@@ -283,7 +283,7 @@ class Monitoring(pulumi.ComponentResource):
         spec: AlarmSpec,
         *,
         metric: tuple[str, str, Mapping[str, pulumi.Input[str]]] | None = None,
-        queries: Sequence[Mapping[str, Any]] | None = None,
+        queries: Sequence[aws.cloudwatch.MetricAlarmMetricQueryArgsDict] | None = None,
     ) -> aws.cloudwatch.MetricAlarm:
         """One alarm named ``<stack prefix>-<role>``, notifying the topic when it fires and when it clears."""
         single: dict[str, Any] = {}
@@ -480,10 +480,12 @@ class Monitoring(pulumi.ComponentResource):
 
 def throttle_queries(
     table: pulumi.Input[str], operations: Sequence[str], global_indexes: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict]:
     """Metric math: every throttle metric of one table (per operation, table and indexes), summed."""
 
-    def metric(metric_name: str, dimensions: dict[str, pulumi.Input[str]]) -> dict[str, Any]:
+    def metric(
+        metric_name: str, dimensions: dict[str, pulumi.Input[str]]
+    ) -> aws.cloudwatch.MetricAlarmMetricQueryMetricArgsDict:
         return {
             "namespace": "AWS/DynamoDB",
             "metric_name": metric_name,
@@ -502,10 +504,13 @@ def throttle_queries(
     if len(metrics) > MAX_ALARM_METRICS:
         raise ValueError(f"a throttle alarm would name {len(metrics)} metrics; CloudWatch allows {MAX_ALARM_METRICS}")
     ids = [f"m{i}" for i in range(len(metrics))]
-    return [
-        *({"id": i, "metric": m, "return_data": False} for i, m in zip(ids, metrics, strict=True)),
-        {"id": "throttled", "expression": f"SUM([{','.join(ids)}])", "label": "throttled", "return_data": True},
+    queries: list[aws.cloudwatch.MetricAlarmMetricQueryArgsDict] = [
+        {"id": i, "metric": m, "return_data": False} for i, m in zip(ids, metrics, strict=True)
     ]
+    queries.append(
+        {"id": "throttled", "expression": f"SUM([{','.join(ids)}])", "label": "throttled", "return_data": True}
+    )
+    return queries
 
 
 def dashboard_body(

@@ -40,7 +40,8 @@ class ChalicePackage:
 
     def api_definition(self) -> dict[str, Any]:
         """The REST API's swagger body, with ``Fn::Sub`` integration URIs still in it."""
-        return self.template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+        definition: dict[str, Any] = self.template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+        return definition
 
 
 def source_hash(api_dir: Path = API_DIR, stage: str = "dev") -> str:

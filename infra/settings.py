@@ -6,11 +6,15 @@ README's "Configuration" table lists the same keys; a test keeps the two in step
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import TypeVar
 
 import pulumi
 
 from chalicelib.settings import Limits
+
+_T = TypeVar("_T")
 
 # The API's own defaults: one definition, read here and by the functions.
 LIMITS = Limits()
@@ -157,46 +161,47 @@ class StackSettings:
         """Read the stack's config (Pulumi.<stack>.yaml) over the defaults."""
         defaults = cls(stack=stack)
 
-        def pick(key: str, getter: str) -> object:
-            value = getattr(config, getter)(key)
-            return getattr(defaults, _snake(key)) if value is None else value
+        def pick(key: str, getter: Callable[[str], _T | None]) -> _T:
+            value = getter(key)
+            default: _T = getattr(defaults, _snake(key))
+            return default if value is None else value
 
         return cls(
             stack=stack,
-            retention_days=pick("retentionDays", "get_int"),
-            archive_buffer_seconds=pick("archiveBufferSeconds", "get_int"),
-            archive_buffer_mb=pick("archiveBufferMb", "get_int"),
-            archive_retention_days=pick("archiveRetentionDays", "get_int"),
-            consumer_batching_window_seconds=pick("consumerBatchingWindowSeconds", "get_int"),
-            consumer_parallelization=pick("consumerParallelization", "get_int"),
-            consumer_batch_size=pick("consumerBatchSize", "get_int"),
-            consumer_max_retries=pick("consumerMaxRetries", "get_int"),
-            consumer_max_record_age_seconds=pick("consumerMaxRecordAgeSeconds", "get_int"),
-            compact_idle_minutes=pick("compactIdleMinutes", "get_int"),
-            compact_every_minutes=pick("compactEveryMinutes", "get_int"),
-            kinesis_mode=pick("kinesisMode", "get"),
-            kinesis_shards=pick("kinesisShards", "get_int"),
-            kinesis_retention_hours=pick("kinesisRetentionHours", "get_int"),
-            throttle_rate_limit=pick("throttleRateLimit", "get_float"),
-            throttle_burst_limit=pick("throttleBurstLimit", "get_int"),
-            lambda_memory_mb=pick("lambdaMemoryMb", "get_int"),
-            log_retention_days=pick("logRetentionDays", "get_int"),
-            protect_data=pick("protectData", "get_bool"),
-            versioning=pick("versioning", "get_bool"),
-            point_in_time_recovery=pick("pointInTimeRecovery", "get_bool"),
-            manage_api_gateway_account=pick("manageApiGatewayAccount", "get_bool"),
-            chalice_stage=pick("chaliceStage", "get"),
+            retention_days=pick("retentionDays", config.get_int),
+            archive_buffer_seconds=pick("archiveBufferSeconds", config.get_int),
+            archive_buffer_mb=pick("archiveBufferMb", config.get_int),
+            archive_retention_days=pick("archiveRetentionDays", config.get_int),
+            consumer_batching_window_seconds=pick("consumerBatchingWindowSeconds", config.get_int),
+            consumer_parallelization=pick("consumerParallelization", config.get_int),
+            consumer_batch_size=pick("consumerBatchSize", config.get_int),
+            consumer_max_retries=pick("consumerMaxRetries", config.get_int),
+            consumer_max_record_age_seconds=pick("consumerMaxRecordAgeSeconds", config.get_int),
+            compact_idle_minutes=pick("compactIdleMinutes", config.get_int),
+            compact_every_minutes=pick("compactEveryMinutes", config.get_int),
+            kinesis_mode=pick("kinesisMode", config.get),
+            kinesis_shards=pick("kinesisShards", config.get_int),
+            kinesis_retention_hours=pick("kinesisRetentionHours", config.get_int),
+            throttle_rate_limit=pick("throttleRateLimit", config.get_float),
+            throttle_burst_limit=pick("throttleBurstLimit", config.get_int),
+            lambda_memory_mb=pick("lambdaMemoryMb", config.get_int),
+            log_retention_days=pick("logRetentionDays", config.get_int),
+            protect_data=pick("protectData", config.get_bool),
+            versioning=pick("versioning", config.get_bool),
+            point_in_time_recovery=pick("pointInTimeRecovery", config.get_bool),
+            manage_api_gateway_account=pick("manageApiGatewayAccount", config.get_bool),
+            chalice_stage=pick("chaliceStage", config.get),
             allowed_origins=tuple(config.get_object("allowedOrigins") or ()),
-            key_requests_per_minute=pick("keyRequestsPerMinute", "get_int"),
-            key_bytes_per_minute=pick("keyBytesPerMinute", "get_int"),
-            key_requests_per_minute_max=pick("keyRequestsPerMinuteMax", "get_int"),
-            user_requests_per_minute=pick("userRequestsPerMinute", "get_int"),
-            user_bytes_per_minute=pick("userBytesPerMinute", "get_int"),
-            recording_requests_per_minute=pick("recordingRequestsPerMinute", "get_int"),
-            client_requests_per_minute=pick("clientRequestsPerMinute", "get_int"),
-            client_bytes_per_minute=pick("clientBytesPerMinute", "get_int"),
+            key_requests_per_minute=pick("keyRequestsPerMinute", config.get_int),
+            key_bytes_per_minute=pick("keyBytesPerMinute", config.get_int),
+            key_requests_per_minute_max=pick("keyRequestsPerMinuteMax", config.get_int),
+            user_requests_per_minute=pick("userRequestsPerMinute", config.get_int),
+            user_bytes_per_minute=pick("userBytesPerMinute", config.get_int),
+            recording_requests_per_minute=pick("recordingRequestsPerMinute", config.get_int),
+            client_requests_per_minute=pick("clientRequestsPerMinute", config.get_int),
+            client_bytes_per_minute=pick("clientBytesPerMinute", config.get_int),
             alarm_email=config.get("alarmEmail") or None,
-            self_sign_up=pick("selfSignUp", "get_bool"),
+            self_sign_up=pick("selfSignUp", config.get_bool),
         ).validate()
 
     def data_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:

@@ -6,6 +6,7 @@ import json
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
@@ -15,7 +16,12 @@ from infra.buckets import deny_insecure_transport, lock_down
 from infra.settings import StackSettings
 
 # Screenshots are uploaded by the recorded page itself (any origin) with a presigned POST.
-UPLOAD_RULE = {"allowed_methods": ["POST"], "allowed_origins": ["*"], "allowed_headers": ["*"], "max_age_seconds": 3600}
+UPLOAD_RULE: aws.s3.BucketCorsConfigurationCorsRuleArgsDict = {
+    "allowed_methods": ["POST"],
+    "allowed_origins": ["*"],
+    "allowed_headers": ["*"],
+    "max_age_seconds": 3600,
+}
 # The replay page fetches compacted event blocks straight from the bucket (presigned
 # GETs with a Range header) and needs to read which bytes it got.
 READ_METHODS = ["GET", "HEAD"]
@@ -64,7 +70,7 @@ class Storage(pulumi.ComponentResource):
         # No age-based rule for the consumer's small objects: compaction removes them
         # only after verifying the compacted object, and an expiry could delete events
         # that were never compacted.
-        rules: list[dict] = [
+        rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
             {
                 "id": "expire-recordings",
                 "status": "Enabled",
@@ -128,8 +134,9 @@ class Storage(pulumi.ComponentResource):
                 UPLOAD_RULE,
                 {
                     "allowed_methods": READ_METHODS,
+                    # from_input resolves the inputs inside the list too: each url is a str here.
                     "allowed_origins": pulumi.Output.from_input(origins).apply(
-                        lambda urls: sorted({origin_of(url) for url in urls})
+                        lambda urls: sorted({origin_of(cast(str, url)) for url in urls})
                     ),
                     "allowed_headers": READ_HEADERS,
                     "expose_headers": READ_EXPOSED_HEADERS,

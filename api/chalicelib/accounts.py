@@ -114,7 +114,8 @@ class Accounts:
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return getattr(self._cognito, operation)(ClientId=self._client_id, **kwargs)
+            answer: dict[str, Any] = getattr(self._cognito, operation)(ClientId=self._client_id, **kwargs)
+            return answer
         except ClientError as exc:
             raise _translate(exc) from None
 

@@ -27,7 +27,7 @@ Any other route is authenticated, then charged to the user's budget at once.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -68,18 +68,19 @@ class Principal:
 
 
 def _credential(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    header: str | None = request.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise UnauthorizedError("use Authorization: Bearer <access token or ingest key>")
         return value.strip()
-    value = (request.query_params or {}).get("ingestKey")
+    query: Mapping[str, str] = request.query_params or {}
+    in_url = query.get("ingestKey")
     # URLs end up in logs and browser history: only a write-only ingest key, which
     # every recorded page already holds, may travel there, never an access token.
-    if value is not None and not value.startswith(PREFIX):
+    if in_url is not None and not in_url.startswith(PREFIX):
         raise UnauthorizedError("only an ingest key may be sent in the URL; send tokens as Authorization: Bearer")
-    return value
+    return in_url
 
 
 class Authenticator:

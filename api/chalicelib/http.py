@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,12 +18,14 @@ from .errors import ApiError, transient_aws_error
 logger = logging.getLogger("rrweb")
 
 
-def json_headers() -> dict[str, str]:
+def json_headers() -> dict[str, str | list[str]]:
     """Headers of a JSON response: a new dict each time, since responses get CORS headers added."""
     return {"Content-Type": "application/json"}
 
 
-def error_response(code: str, message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    code: str, message: str, status: int, headers: Mapping[str, str | list[str]] | None = None
+) -> Response:
     """The one error shape: ``{"error": {"code", "message"}}``."""
     return Response(
         body={"error": {"code": code, "message": message}},

@@ -39,6 +39,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,7 +192,7 @@ class Keys:
         """The owner's counter item (see the module's docstring), made from the index the first time."""
         key = {"pk": f"keylimits#{owner}"}
         for _ in range(_ATTEMPTS):
-            item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+            item: dict[str, Any] | None = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
             if item is not None:
                 return item
             # Keys made before counting began: counted once, from the index.
@@ -312,7 +313,7 @@ class Keys:
         purposes = self._purposes([key["id"] for key in keys])
         return [{**key, "purpose": purposes.get(key["id"])} for key in keys]
 
-    def _purposes(self, key_ids: list[str]) -> dict[str, str]:
+    def _purposes(self, key_ids: Iterable[str]) -> dict[str, str]:
         client = self._table.meta.client
         pending = [{"pk": f"key#{key_id}"} for key_id in key_ids]
         found: dict[str, str] = {}
@@ -408,7 +409,7 @@ class Keys:
             cached = self._cache.get(key_id)
         if cached is not None and now - cached[0] < self._cache_seconds:
             return cached[1]
-        item = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item")
+        item: dict[str, Any] | None = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item")
         with self._lock:
             # Bounded: a flood of made-up key ids cannot grow a warm function's memory.
             if len(self._cache) >= self._cache_entries:

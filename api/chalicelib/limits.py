@@ -182,7 +182,7 @@ class VisitorLimits:
         if client:
             wanted.append((("client", client), 1, "requests from one client address"))
             if "client bytes" in self._capacity:
-                needed = min(body_bytes, self._capacity["client bytes"])
+                needed: float = min(body_bytes, self._capacity["client bytes"])
                 wanted.append((("client bytes", client), needed, "bytes from one client address"))
         if recording is not None:
             wanted.append((("recording", *recording), 1, "requests for one recording"))

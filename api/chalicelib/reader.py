@@ -474,9 +474,8 @@ class EventReader:
             count = max(1, _fitting(sizes, budget))
         # positions[i]: where line i is; the last entry, where the line after the collected ones is (None: none).
         following = positions[count]
-        end = following or (
-            {"s": positions[count - 1]["s"], "i": positions[count - 1]["i"] + 1} if count else dict(start)
-        )
+        previous = positions[count - 1] if count else None  # a line's position: never None
+        end = following or ({"s": previous["s"], "i": previous["i"] + 1} if previous is not None else dict(start))
         return Page(
             body=body,
             gzip=compressed,

@@ -95,7 +95,8 @@ def sequence_order(sequence: str) -> str:
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    code: str | None = exc.response.get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
 
 
 def _pages_bytes(pages: list[dict[str, Any]]) -> int:
@@ -105,7 +106,7 @@ def _pages_bytes(pages: list[dict[str, Any]]) -> int:
 
 def _first_page(item: dict[str, Any]) -> dict[str, Any]:
     """A recording's first page view as stored, or as its own fields say (items made before page views)."""
-    pages = item.get("pages")
+    pages: list[dict[str, Any]] | None = item.get("pages")
     if pages:
         return pages[0]
     return {"url": item.get("url"), "title": item.get("title"), "at": item.get("createdAt")}
@@ -228,7 +229,10 @@ class RecordingStore:
 
     def get_any(self, owner: str, recording_id: str) -> dict[str, Any] | None:
         """The item including a deletion tombstone."""
-        return self._table.get_item(Key=recording_key(owner, recording_id), ConsistentRead=True).get("Item")
+        item: dict[str, Any] | None = self._table.get_item(
+            Key=recording_key(owner, recording_id), ConsistentRead=True
+        ).get("Item")
+        return item
 
     def get_for_batch(self, owner: str, recording_id: str, seq: int) -> tuple[dict[str, Any] | None, bool]:
         """The recording's item (None when missing or being deleted) and whether ``seq`` was written already.
@@ -466,7 +470,7 @@ class RecordingStore:
                 return item
             update = f"SET {', '.join(sets)}" + (f" REMOVE {', '.join(removes)}" if removes else "")
             try:
-                return self._table.update_item(
+                updated: dict[str, Any] = self._table.update_item(
                     Key=recording_key(owner, recording_id),
                     UpdateExpression=update,
                     ConditionExpression=" AND ".join(conditions),
@@ -474,13 +478,15 @@ class RecordingStore:
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_NEW",
                 )["Attributes"]
+                return updated
             except ClientError as exc:
                 if not _is_conditional_failure(exc):
                     raise
             # Another view of the session was recorded meanwhile: decide again on what is stored now.
-            item = self.get(owner, recording_id)
-            if item is None:
+            stored = self.get(owner, recording_id)
+            if stored is None:
                 return None
+            item = stored
         raise ServiceUnavailableError("the recording kept changing; retry the same request", retry_after=1)
 
     def set_user(self, item: dict[str, Any], user: validation.User) -> None:
@@ -966,7 +972,7 @@ class Recordings:
         }
 
     def _screenshot_url(self, owner: str, recording_id: str) -> str:
-        return self._s3.generate_presigned_url(
+        url: str = self._s3.generate_presigned_url(
             "get_object",
             # Whatever was uploaded, the link serves it as an image, never as a page.
             Params={
@@ -977,6 +983,7 @@ class Recordings:
             },
             ExpiresIn=settings.PRESIGN_SECONDS,
         )
+        return url
 
     def _screenshot_upload(self, owner: str, recording_id: str) -> dict[str, Any]:
         # A presigned POST (not PUT) so S3 itself enforces the type and size bounds.

@@ -315,7 +315,7 @@ def _stored_events(data: bytes) -> list[msgspec.Raw]:
         return _STORED.decode(data).events
     except RecursionError:
         pass
-    outcome: list[Any] = []
+    outcome: list[list[msgspec.Raw] | BaseException] = []
 
     def decode() -> None:
         try:

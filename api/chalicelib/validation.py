@@ -304,10 +304,12 @@ _BATCH = msgspec.json.Decoder(_Batch)
 _CREATE = msgspec.json.Decoder(_CreateFields)
 _CREATE_BATCH = msgspec.json.Decoder(_CreateBatch)
 _STRING = msgspec.json.Decoder(str)
-_VIEW = msgspec.json.Decoder(Annotated[int, Meta(ge=settings.MIN_TIMESTAMP, le=settings.MAX_TIMESTAMP)])
+_VIEW: msgspec.json.Decoder[int] = msgspec.json.Decoder(
+    Annotated[int, Meta(ge=settings.MIN_TIMESTAMP, le=settings.MAX_TIMESTAMP)]
+)
 _VIEWPORT = msgspec.json.Decoder(_Viewport)
 _USER = msgspec.json.Decoder(_User)
-_ERRORS = msgspec.json.Decoder(Annotated[int, Meta(ge=0, le=settings.MAX_EVENTS_PER_BATCH)])
+_ERRORS: msgspec.json.Decoder[int] = msgspec.json.Decoder(Annotated[int, Meta(ge=0, le=settings.MAX_EVENTS_PER_BATCH)])
 # A user's raw JSON is refused unread above this: its id and traits at their limits,
 # every character written as a six-byte \uXXXX escape, so nothing valid is longer.
 _MAX_USER_RAW = 6 * (settings.MAX_USER_ID_LENGTH + settings.MAX_TRAITS_BYTES) + 64
@@ -372,7 +374,7 @@ def _errors_refused(detail: str) -> ApiError:
     )
 
 
-def _decode(decoder: msgspec.json.Decoder, data: bytes) -> Any:
+def _decode(decoder: msgspec.json.Decoder[Any], data: bytes) -> Any:
     try:
         return decoder.decode(data)
     except (msgspec.DecodeError, RecursionError) as exc:
@@ -388,7 +390,7 @@ def _refusal(exc: msgspec.DecodeError | RecursionError) -> ApiError:
     return BadRequestError(f"request body is not valid JSON: {exc}", code="invalid_json")
 
 
-def _decode_repairing(decoder: msgspec.json.Decoder, data: bytes) -> tuple[Any, bytes]:
+def _decode_repairing(decoder: msgspec.json.Decoder[Any], data: bytes) -> tuple[Any, bytes]:
     """Decode ``data``, or its ``well_formed`` copy if msgspec refuses it as JSON; also return which was decoded.
 
     The decoder runs first: it checks every escape in C, surrogate pairs included, so a
