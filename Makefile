@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: dev test lint site-lint site-test bench smoke rebuild site clean
 
-$(STAMP): requirements-dev.txt requirements.txt api/requirements.txt
+$(STAMP): requirements-dev.txt requirements.txt api/requirements.in
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet 'pip<26.3'  # chalice package drives pip and supports up to 26.2
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -30,9 +30,11 @@ dev: $(STAMP) site
 test: lint site-test site
 	$(PY) -m pytest
 
+## lint: ruff, and mypy (strict on api/ and infra/; pyproject.toml says which files)
 lint: $(STAMP) site-lint
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 ## site-lint: ESLint over the site's scripts
 site-lint: $(SITE_STAMP)

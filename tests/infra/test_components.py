@@ -283,7 +283,7 @@ def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:
     import zipfile
 
     names = zipfile.ZipFile(package("dev").zip_path).namelist()
-    requirements = (ROOT / "api" / "requirements.txt").read_text().splitlines()
+    requirements = (ROOT / "api" / "requirements.in").read_text().splitlines()
     modules = {
         "orjson": "orjson/",
         "pyjwt": "jwt/",
