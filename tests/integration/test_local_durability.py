@@ -16,6 +16,7 @@ from local.journal import Entry
 from tests.integration.conftest import LOAD_ENV, ROOT, free_port, start_stack
 from tests.integration.load import IngestLoad, Outcome, batch, check_read_back, create_recordings
 from tests.support.accounts import sign_up_and_in
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -88,16 +89,17 @@ def _wait_for_moto_to_let_go(data_dir: Path) -> None:
     # The killed stack's moto exits on its parent's death; it holds the folder until then.
     import fcntl
 
-    deadline = time.monotonic() + 60
     with (data_dir / "aws.lock").open("a") as handle:
-        while True:
+
+        def let_go() -> bool:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                assert time.monotonic() < deadline, "moto never let go of the data folder"
-                time.sleep(0.1)
+            except BlockingIOError as error:
+                raise AssertionError("moto never let go of the data folder") from error
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return True
+
+        eventually(let_go, 60, interval=0.1)
 
 
 def _start_refused(data_dir: Path) -> str:

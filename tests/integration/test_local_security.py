@@ -19,6 +19,7 @@ import requests
 from local.resources import Names
 from tests.integration.conftest import RunningStack, start_stack
 from tests.support.accounts import sign_up_and_in
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -128,13 +129,13 @@ def test_presigned_uploads_are_held_to_their_policy(stack: RunningStack, data_di
     assert (got["Body"].read(), got["ContentType"]) == (JPEG, "image/jpeg")
     # The site shows it through the presigned GET URL (an <img>, which sends no Origin).
     # The API learns of the screenshot from S3's object-created notification (as on AWS).
-    link = None
-    deadline = time.monotonic() + 30
-    while link is None and time.monotonic() < deadline:
+
+    def screenshot_link() -> str:
         link = requests.get(f"{stack.api}/recordings/{recording_id}", headers=owner, timeout=30).json()["screenshotUrl"]
-        if link is None:
-            time.sleep(0.25)
-    assert link is not None, "the screenshot's notification never reached the recording"
+        assert link is not None, "the screenshot's notification never reached the recording"
+        return link
+
+    link = eventually(screenshot_link, interval=0.25)
     shown = requests.get(link, timeout=30)
     assert shown.content == JPEG
     # A link to another key with the same signature is not one the stack signed.
@@ -190,12 +191,15 @@ def test_health_reports_the_embedded_aws_dying(tmp_path: Path) -> None:
     try:
         assert requests.get(f"{running.api}/health", timeout=30).status_code == 200
         os.kill(_moto_of(running), signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        health = requests.get(f"{running.api}/health", timeout=30)
-        while health.status_code == 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            health = requests.get(f"{running.api}/health", timeout=30)
-        assert health.status_code == 503, health.text
+
+        answers: list[requests.Response] = []
+
+        def unhealthy() -> None:
+            answers.append(requests.get(f"{running.api}/health", timeout=30))
+            assert answers[-1].status_code == 503, answers[-1].text
+
+        eventually(unhealthy, interval=0.2)
+        health = answers[-1]
         assert health.json()["error"]["code"] == "unavailable"
         assert "embedded AWS" in health.json()["error"]["message"]
         assert int(health.headers["Retry-After"]) >= 1

@@ -20,6 +20,7 @@ from ops import rebuild
 from tests.integration.conftest import RunningStack, start_stack
 from tests.support import authz, rrweb_stream
 from tests.support.accounts import sign_up_and_in
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -63,12 +64,15 @@ def read_all(http: requests.Session, api: str, recording_id: str, *, accept_gzip
 
 def wait_for_events(http: requests.Session, api: str, recording_id: str, count: int) -> list[Any]:
     """The consumer is asynchronous (as Lambda on the stream is): poll until every event is readable."""
-    deadline = time.monotonic() + 60
-    while True:
-        events = read_all(http, api, recording_id, accept_gzip=True)
-        if len(events) >= count or time.monotonic() > deadline:
-            return events
-        time.sleep(0.25)
+    events: list[Any] = []
+
+    def all_readable() -> bool:
+        events[:] = read_all(http, api, recording_id, accept_gzip=True)
+        assert len(events) >= count, f"{len(events)} of {count} events readable"
+        return True
+
+    eventually(all_readable, 60, interval=0.25)
+    return events
 
 
 def post_batches(http: requests.Session, api: str, recording_id: str, batches: list[list[Any]], start: int = 0) -> None:
@@ -115,12 +119,13 @@ def test_a_long_first_page_a_session_a_screenshot_and_any_accept_over_http(
     uploaded = requests.post(form["url"], data=form["fields"], files={"file": ("s.jpg", jpeg)}, timeout=30)
     assert uploaded.status_code == 204, uploaded.text
     # The bucket's notification reaches the reaper within a poll or two.
-    deadline = time.monotonic() + 30
-    while True:
+
+    def with_screenshot() -> dict[str, Any]:
         recording = http.get(f"{stack.api}/recordings/http-session-1", timeout=30).json()
-        if recording["screenshotUrl"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        assert recording["screenshotUrl"], "the screenshot's notification never reached the recording"
+        return recording
+
+    recording = eventually(with_screenshot, interval=0.2)
     assert requests.get(recording["screenshotUrl"], timeout=30).content == jpeg
     assert (recording["browser"], recording["os"], recording["device"]) == ("Firefox", "Linux", "desktop")
     assert [page["url"] for page in recording["pages"]] == ["https://a.test/", "https://a.test/2"]
@@ -149,14 +154,14 @@ def test_an_idle_recording_is_compacted_on_schedule_and_reads_back_identically(
     post_batches(http, stack.api, recording_id, rrweb_stream.batches(stream, 6))
     assert wait_for_events(http, stack.api, recording_id, len(stream)) == stream
 
-    deadline = time.monotonic() + IDLE_SECONDS + 60
-    blocks: dict[str, Any] = {"blocks": []}
-    while not blocks["blocks"] and time.monotonic() < deadline:
-        time.sleep(1)
+    def compacted() -> dict[str, Any]:
         response = http.get(f"{stack.api}/recordings/{recording_id}/blocks", timeout=30)
         assert response.status_code == 200, response.text
         blocks = response.json()
-    assert blocks["blocks"], "the schedule did not compact an idle recording"
+        assert blocks["blocks"], "the schedule did not compact an idle recording"
+        return blocks
+
+    blocks = eventually(compacted, IDLE_SECONDS + 60, interval=1)
     assert (blocks["events"], blocks["next"]) == (len(stream), None)  # a few blocks: one answer
     assert read_all(http, stack.api, recording_id, accept_gzip=True) == stream
     assert read_all(http, stack.api, recording_id, accept_gzip=False) == stream
@@ -260,10 +265,11 @@ def test_recordings_survive_a_restart_go_on_after_it_and_rebuild_from_the_archiv
         # Its objects lost, ``make rebuild --local`` restores it from the archive, which
         # holds both batches: the one archived before the restart and the one after.
         s3, bucket = stack_s3(again, data_dir), Names.for_stack("local").bucket
-        deadline = time.monotonic() + 30
-        while len(archived_lines(s3, bucket, recording_id)) < 2:
-            assert time.monotonic() < deadline, "the archive never got both batches"
-            time.sleep(0.5)
+
+        def both_archived() -> None:
+            assert len(archived_lines(s3, bucket, recording_id)) >= 2, "the archive never got both batches"
+
+        eventually(both_archived)
         prefix = f"recordings/owner={owner_id(http)}/recording={recording_id}/events/"
         lost = [entry["Key"] for entry in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in lost]})

@@ -24,6 +24,8 @@ def eventually(
 
     A check passes when it returns without raising AssertionError and its answer is None
     (a check made of asserts) or truthy (a check that answers: a list of events, a bool).
+    Mind answers whose truth is not their presence: a ``requests.Response`` is falsy when
+    its status is an error, so a check waiting for a 503 asserts it and returns nothing.
     Past ``timeout`` seconds the last failure is raised again as an AssertionError with its
     message (for a falsy answer: what it returned). ``sleep`` waits ``interval`` seconds
     between tries: a test driving Playwright's sync API passes one that lets the browser's
