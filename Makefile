@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint site-lint site-test bench smoke rebuild site clean
+.PHONY: dev test test-fast test-slow lint site-lint site-test bench smoke rebuild site clean
 
 $(STAMP): requirements-dev.txt requirements.txt api/requirements.in
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,25 @@ site: $(SITE_STAMP)
 dev: $(STAMP) site
 	$(PY) -m local
 
+# pytest-xdist: workers, and test files shared out whole (`loadfile`): a module's tests share
+# its local stack or its recorded visit, and each worker starts the browser layer's
+# package stack once. The slow layers mostly wait on the stack and the browser, so they
+# take more workers than cores (docs/testing.md has the figures).
+TEST_WORKERS ?= 3
+FAST_WORKERS ?= auto
+SLOW := integration or e2e
+
 ## test: lint, the recorder's unit tests, then every test layer (the browser tests need the built site)
 test: lint site-test site
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+## test-fast: the in-process layers alone (unit, functional, infra): no local stack, no browser
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(FAST_WORKERS) --dist loadfile -m "not ($(SLOW))"
+
+## test-slow: what test-fast leaves out: the local stack over HTTP (integration, smoke) and the browser tests
+test-slow: $(STAMP) site
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "$(SLOW)"
 
 ## lint: ruff, and mypy (strict on api/ and infra/; pyproject.toml says which files)
 lint: $(STAMP) site-lint

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
+from joserfc import jwk
 from moto import mock_aws
+from moto.cognitoidp import models as moto_cognito
 
 import local  # noqa: F401  (puts api/ on the import path)
 from chalicelib.aws import get_cors, get_store
@@ -21,6 +27,47 @@ from local.event_source import MappingConfig, consumer_source
 from local.resources import Names, provision
 
 NAMES = Names.for_stack("test")
+
+# Every boto3 session parses botocore's service models (megabytes of JSON) anew, and every
+# test builds fresh sessions (the fixture's and the app's, whose caches are cleared): that
+# parse was most of a functional test's time. The models are read-only data, so the
+# sessions of this process share one loader and its cache; moto's state stays per test.
+botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+
+class _OnePoolKey:
+    """moto's ``jwk`` for its user pools, importing their one fixed signing key once per process.
+
+    moto signs every pool's tokens with the same key from its resources, and imports it
+    again for each new pool (recovering the RSA primes: a sixth of a test's setup). The
+    pools themselves, their users and tokens stay per test.
+    """
+
+    class RSAKey:
+        @staticmethod
+        def import_key(data: dict[str, Any]) -> Any:
+            return _OnePoolKey.imported(json.dumps(data, sort_keys=True))
+
+    @staticmethod
+    @functools.cache
+    def imported(text: str) -> Any:
+        return jwk.RSAKey.import_key(json.loads(text))
+
+
+moto_cognito.jwk = _OnePoolKey
+
+TESTS = Path(__file__).parent
+# The slow layers by folder: each starts the local stack (smoke does when no deployed URL
+# is given), so `-m "not integration and not e2e"` leaves the fast layers.
+SLOW_LAYERS = {"integration": "integration", "smoke": "integration", "e2e": "e2e"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of the slow layers with its layer's marker."""
+    for item in items:
+        layer = item.path.relative_to(TESTS).parts[0]
+        if layer in SLOW_LAYERS:
+            item.add_marker(getattr(pytest.mark, SLOW_LAYERS[layer]))
 
 
 SITE_ORIGIN = "https://site.test"

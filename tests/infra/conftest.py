@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,12 +52,33 @@ def run_inventories(folder: Path, *overrides: str) -> dict[str, Inventory]:
     return out
 
 
+def shared_inventories(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> dict[str, Inventory]:
+    """``run_inventories`` once per test run, also when xdist's workers each ask for them.
+
+    A session fixture runs once per worker; the Pulumi programs are the slowest setup of
+    the fast layers, so the first worker runs them under a lock in the run's shared temp
+    folder and the others read its files.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        root = root.parent
+    folder = root / f"shared-{name}"
+    with (root / f"shared-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (folder / "done").exists():
+            return {stack: Inventory(json.loads((folder / f"{stack}.json").read_text())) for stack in STACKS}
+        folder.mkdir(exist_ok=True)
+        out = run_inventories(folder, *overrides)
+        (folder / "done").touch()
+        return out
+
+
 @pytest.fixture(scope="session")
 def inventories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Inventory]:
-    return run_inventories(tmp_path_factory.mktemp("inventories"))
+    return shared_inventories(tmp_path_factory, "inventories")
 
 
 @pytest.fixture(scope="session")
 def self_sign_up_inventories(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Inventory]:
     """Every stack as its owner would deploy it with ``selfSignUp: true`` added to its config."""
-    return run_inventories(tmp_path_factory.mktemp("self-sign-up"), "rrweb-s3-storage:selfSignUp=true")
+    return shared_inventories(tmp_path_factory, "self-sign-up", "rrweb-s3-storage:selfSignUp=true")
