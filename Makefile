@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-fast test-slow lint site-lint site-test bench smoke rebuild site clean
+.PHONY: dev test test-fast test-slow chromium lint site-lint site-test bench smoke rebuild site clean
 
 $(STAMP): requirements-dev.txt requirements.txt api/requirements.in
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,14 @@ TEST_WORKERS ?= 3
 FAST_WORKERS ?= auto
 SLOW := integration or e2e
 
+CHROMIUM := /usr/bin/chromium
+
+# The browser tests drive Debian's Chromium (Playwright downloads none here).
+chromium:
+	@test -x $(CHROMIUM) || { echo "make test needs Debian's Chromium at $(CHROMIUM): apt-get install chromium (./.ci/run installs it)"; exit 2; }
+
 ## test: lint, the recorder's unit tests, then every test layer (the browser tests need the built site)
-test: lint site-test site
+test: chromium lint site-test site
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## test-fast: the in-process layers alone (unit, functional, infra): no local stack, no browser
@@ -43,7 +49,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -n $(FAST_WORKERS) --dist loadfile -m "not ($(SLOW))"
 
 ## test-slow: what test-fast leaves out: the local stack over HTTP (integration, smoke) and the browser tests
-test-slow: $(STAMP) site
+test-slow: chromium $(STAMP) site
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "$(SLOW)"
 
 ## lint: ruff, and mypy (strict on api/ and infra/; pyproject.toml says which files)
