@@ -7,8 +7,6 @@ passwords and issued tokens come back after a restart.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +17,10 @@ import botocore
 import pytest
 from botocore.config import Config
 from moto.moto_api._internal.models import moto_api_backend
-from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
 
 from local.aws_server import Guard
-from local.journal import Journal
 from local.resources import Names, provision
+from tests.support.embedded_aws import guarded_moto
 
 NAMES = Names.for_stack("cognito-log")
 KEY_ID = "AKLOTESTKEY000000002"
@@ -40,36 +36,14 @@ class Served:
     data: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    port = _free_port()
     data = tmp_path / "data"
     data.mkdir()
-    moto_api_backend.reset()
-    guard = Guard(
-        DomainDispatcherApplication(create_backend_app),
-        host="127.0.0.1",
-        port=port,
-        access_key=KEY_ID,
-        secret_key=SECRET,
-        control_token="control-token-for-tests",
-        journal=Journal(tmp_path / "journal"),
-        cognito_file=data / "cognito.pickle",
-    )
-    server = make_server("127.0.0.1", port, guard, threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield Served(url=f"http://127.0.0.1:{port}", guard=guard, data=data)
-    finally:
-        moto_api_backend.reset()
-        server.shutdown()
-        guard.journal.close()
+    with guarded_moto(
+        key_id=KEY_ID, secret=SECRET, journal=tmp_path / "journal", cognito_file=data / "cognito.pickle"
+    ) as running:
+        yield Served(url=running.url, guard=running.guard, data=data)
 
 
 def client(served: Served, service: str, *, signed: bool = True) -> Any:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +20,10 @@ import pytest
 import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto.moto_api._internal.models import moto_api_backend
-from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
 
-from local.aws_server import Guard
-from local.journal import Journal
 from local.resources import Names, provision
 from local.sigv4 import SignatureRejectedError, parse_authorization
+from tests.support.embedded_aws import Served, guarded_moto
 
 NAMES = Names.for_stack("sigv4")
 KEY_ID = "AKLOTESTKEY000000001"
@@ -38,40 +31,12 @@ SECRET = "sigv4-test-secret-0123456789abcdefghijkl"
 FORGED = "a-secret-anyone-could-guess-0123456789ab"
 
 
-@dataclass
-class Served:
-    url: str
-    guard: Guard
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    port = _free_port()
-    guard = Guard(
-        DomainDispatcherApplication(create_backend_app),
-        host="127.0.0.1",
-        port=port,
-        access_key=KEY_ID,
-        secret_key=SECRET,
-        control_token="control-token-for-tests",
-        journal=Journal(tmp_path / "journal"),
-        cognito_file=tmp_path / "cognito.pickle",
-    )
-    server = make_server("127.0.0.1", port, guard, threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    moto_api_backend.reset()
-    try:
-        yield Served(url=f"http://127.0.0.1:{port}", guard=guard)
-    finally:
-        moto_api_backend.reset()
-        server.shutdown()
-        guard.journal.close()
+    with guarded_moto(
+        key_id=KEY_ID, secret=SECRET, journal=tmp_path / "journal", cognito_file=tmp_path / "cognito.pickle"
+    ) as running:
+        yield running
 
 
 def client(served: Served, service: str, *, key_id: str = KEY_ID, secret: str = SECRET) -> Any:
