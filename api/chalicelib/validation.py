@@ -321,7 +321,7 @@ _MAX_USER_RAW = 6 * (settings.MAX_USER_ID_LENGTH + settings.MAX_TRAITS_BYTES) + 
 # finding the first few thousand, in C.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _REPLACEMENT = b"\\ufffd"
-_ESCAPE = 6  # bytes of one \uXXXX escape
+_ESCAPE = 6  # bytes of one escape: a backslash, "u" and four hex digits
 _ERROR_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`\Z")
 _UTF8_STEP = 1024 * 1024
 
