@@ -256,10 +256,6 @@ class EventReader:
             sizes=sizes,
         )
 
-    def chunk_keys(self, owner: str, recording_id: str) -> list[str]:
-        """Keys of every chunk object of the recording (not compacted ones)."""
-        return list(self.listing(owner, recording_id).chunks)
-
     def fetch(self, key: str, *, cache: bool = True) -> bytes:
         """One object's body, from the cache when it was read before (and ``cache`` allows)."""
         body = self.cache.get(key) if cache else None
