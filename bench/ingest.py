@@ -22,7 +22,8 @@ from chalicelib.ingest import prepare_batch
 ROUNDS = 7
 
 
-def _best(fn: Callable[[], Any], rounds: int) -> float:
+def best_seconds(fn: Callable[[], Any], rounds: int = 3) -> float:
+    """The shortest of ``rounds`` timings of ``fn``: the least disturbed by other processes."""
     best = float("inf")
     for _ in range(rounds):
         start = time.perf_counter()
@@ -49,7 +50,7 @@ def handler_cost(posted: list[workload.Posted]) -> dict[str, Any]:
     timings = {"json_loads": 0.0, "handler_gzip": 0.0, "handler_plain": 0.0}
     for _ in range(ROUNDS):  # interleaved rounds: noise hits every side alike
         for name, fn in (("json_loads", loads), ("handler_gzip", handler_gzip), ("handler_plain", handler_plain)):
-            elapsed = _best(fn, 1)
+            elapsed = best_seconds(fn, 1)
             timings[name] = elapsed if not timings[name] else min(timings[name], elapsed)
     raw = sum(len(batch.plain) for batch in posted)
     return {

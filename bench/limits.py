@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import local  # noqa: F401  (puts api/ on the import path)
+from bench.ingest import best_seconds
 from chalicelib import ingest as events
 from chalicelib import settings
 from chalicelib.errors import ApiError
@@ -194,19 +195,9 @@ def _json_loads_seconds(body: bytes) -> float | None:
     if len(raw) > settings.MAX_BATCH_BYTES:
         return None
     try:
-        return _best_seconds(lambda: json.loads(raw))
+        return best_seconds(lambda: json.loads(raw))
     except (ValueError, RecursionError):
         return None
-
-
-def _best_seconds(work: Callable[[], object], runs: int = 3) -> float:
-    """The shortest of ``runs`` timings of ``work``: the least disturbed by other processes."""
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def _untraced_seconds(body: bytes) -> float:
@@ -218,7 +209,7 @@ def _untraced_seconds(body: bytes) -> float:
                 owner="bench-owner", recording_id="bench-recording", body=body, content_encoding="gzip"
             )
 
-    return _best_seconds(work)
+    return best_seconds(work)
 
 
 def run() -> dict[str, object]:

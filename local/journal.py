@@ -180,7 +180,8 @@ def _decode(data: bytes, at: int, frame: struct.Struct) -> tuple[list[Entry], in
     return entries, at
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make the names in ``directory`` durable: a rename or a new file survives a crash only once its folder is."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -279,7 +280,7 @@ class Journal:
         if os.fstat(self._fd).st_size == 0:
             os.write(self._fd, MAGIC)  # made durable with the first entry's fsync
         self._segment = number
-        _fsync_directory(self.directory)  # the new file's name survives a crash too
+        fsync_directory(self.directory)  # the new file's name survives a crash too
         return number
 
     def _settle(self) -> None:
@@ -311,7 +312,7 @@ class Journal:
                     self.path(old).unlink(missing_ok=True)
                     deleted += 1
         if deleted:
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
         return deleted
 
     def append(self, entry: Entry) -> int:

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .journal import CorruptDataError, Journal
+from .journal import CorruptDataError, Journal, fsync_directory
 from .resources import Names
 
 logger = logging.getLogger("rrweb.snapshot")
@@ -257,15 +257,6 @@ def prepare_data_dir(data_dir: Path) -> None:
                 os.chmod(path, PRIVATE_FILE)
 
 
-def _fsync_directory(folder: Path) -> None:
-    # A rename is durable only once the folder holding it is.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
@@ -275,7 +266,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())  # the rename must never name a file whose bytes are not on disk
     os.replace(temporary, path)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 class Snapshot:
@@ -340,7 +331,7 @@ class Snapshot:
             items = json.dumps(tables).encode()
             items_sha256 = hashlib.sha256(items).hexdigest()
             _write_atomically(self._directory / _items_name(items_sha256), items)
-            _fsync_directory(self._objects)  # every object file's name is durable before a manifest names it
+            fsync_directory(self._objects)  # every object file's name is durable before a manifest names it
             body = json.dumps({"format": FORMAT, "items": items_sha256, "objects": objects}).encode() + b"\n"
             checksum = b"sha256 " + hashlib.sha256(body).hexdigest().encode() + b"\n"
             _write_atomically(self._manifest_path, body + checksum)
