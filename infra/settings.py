@@ -6,15 +6,12 @@ README's "Configuration" table lists the same keys; a test keeps the two in step
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import TypeVar
+from typing import Any, get_type_hints
 
 import pulumi
 
 from chalicelib.settings import Limits
-
-_T = TypeVar("_T")
 
 # The API's own defaults: one definition, read here and by the functions.
 LIMITS = Limits()
@@ -158,59 +155,34 @@ class StackSettings:
 
     @classmethod
     def from_config(cls, config: pulumi.Config, stack: str) -> StackSettings:
-        """Read the stack's config (Pulumi.<stack>.yaml) over the defaults."""
-        defaults = cls(stack=stack)
+        """Read the stack's config (Pulumi.<stack>.yaml) over the defaults.
 
-        def pick(key: str, getter: Callable[[str], _T | None]) -> _T:
-            value = getter(key)
-            default: _T = getattr(defaults, _snake(key))
-            return default if value is None else value
-
-        return cls(
-            stack=stack,
-            retention_days=pick("retentionDays", config.get_int),
-            archive_buffer_seconds=pick("archiveBufferSeconds", config.get_int),
-            archive_buffer_mb=pick("archiveBufferMb", config.get_int),
-            archive_retention_days=pick("archiveRetentionDays", config.get_int),
-            consumer_batching_window_seconds=pick("consumerBatchingWindowSeconds", config.get_int),
-            consumer_parallelization=pick("consumerParallelization", config.get_int),
-            consumer_batch_size=pick("consumerBatchSize", config.get_int),
-            consumer_max_retries=pick("consumerMaxRetries", config.get_int),
-            consumer_max_record_age_seconds=pick("consumerMaxRecordAgeSeconds", config.get_int),
-            compact_idle_minutes=pick("compactIdleMinutes", config.get_int),
-            compact_every_minutes=pick("compactEveryMinutes", config.get_int),
-            kinesis_mode=pick("kinesisMode", config.get),
-            kinesis_shards=pick("kinesisShards", config.get_int),
-            kinesis_retention_hours=pick("kinesisRetentionHours", config.get_int),
-            throttle_rate_limit=pick("throttleRateLimit", config.get_float),
-            throttle_burst_limit=pick("throttleBurstLimit", config.get_int),
-            lambda_memory_mb=pick("lambdaMemoryMb", config.get_int),
-            log_retention_days=pick("logRetentionDays", config.get_int),
-            protect_data=pick("protectData", config.get_bool),
-            versioning=pick("versioning", config.get_bool),
-            point_in_time_recovery=pick("pointInTimeRecovery", config.get_bool),
-            manage_api_gateway_account=pick("manageApiGatewayAccount", config.get_bool),
-            chalice_stage=pick("chaliceStage", config.get),
-            allowed_origins=tuple(config.get_object("allowedOrigins") or ()),
-            key_requests_per_minute=pick("keyRequestsPerMinute", config.get_int),
-            key_bytes_per_minute=pick("keyBytesPerMinute", config.get_int),
-            key_requests_per_minute_max=pick("keyRequestsPerMinuteMax", config.get_int),
-            user_requests_per_minute=pick("userRequestsPerMinute", config.get_int),
-            user_bytes_per_minute=pick("userBytesPerMinute", config.get_int),
-            recording_requests_per_minute=pick("recordingRequestsPerMinute", config.get_int),
-            client_requests_per_minute=pick("clientRequestsPerMinute", config.get_int),
-            client_bytes_per_minute=pick("clientBytesPerMinute", config.get_int),
-            alarm_email=config.get("alarmEmail") or None,
-            self_sign_up=pick("selfSignUp", config.get_bool),
-        ).validate()
+        Each field is read under its ``config_key`` with the getter its type calls for, so a
+        new field is a new config key with nothing else to write.
+        """
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            if field.name == "stack":
+                continue
+            key = config_key(field.name)
+            kind = hints[field.name]
+            if kind == tuple[str, ...]:
+                listed = config.get_object(key)
+                if listed is not None:
+                    values[field.name] = tuple(listed)
+            elif kind == str | None:
+                # An empty string in the YAML means "not set".
+                values[field.name] = config.get(key) or None
+            else:
+                value = getattr(config, _GETTERS[kind])(key)
+                if value is not None:
+                    values[field.name] = value
+        return cls(stack=stack, **values).validate()
 
     def data_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
         """Options for resources that hold recordings: prod keeps them on destroy."""
         return pulumi.ResourceOptions(parent=parent, protect=self.protect_data, retain_on_delete=self.protect_data)
-
-
-def _snake(key: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
 
 
 def config_key(field_name: str) -> str:
@@ -218,6 +190,9 @@ def config_key(field_name: str) -> str:
     head, *rest = field_name.split("_")
     return head + "".join(part.title() for part in rest)
 
+
+# The ``pulumi.Config`` getter ``from_config`` reads a field of each scalar type with.
+_GETTERS: dict[object, str] = {int: "get_int", float: "get_float", bool: "get_bool", str: "get"}
 
 # Every key the program reads: one per field (the stack's name comes from Pulumi, not
 # its config). README's "Configuration" table lists exactly these.
