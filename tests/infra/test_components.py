@@ -261,8 +261,8 @@ def test_the_limits_aws_accepts_are_accepted() -> None:
         StackSettings(stack="unit", **change).validate()
 
 
-def test_readme_documents_every_config_key_with_its_default() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_deploy_page_documents_every_config_key_with_its_default() -> None:
+    page = (ROOT / "docs" / "deploy.md").read_text()
     defaults = StackSettings(stack="any")
     for key in CONFIG_KEYS:
         attribute = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
@@ -272,11 +272,11 @@ def test_readme_documents_every_config_key_with_its_default() -> None:
             shown = json.dumps(list(default))
         # A key with no default (unset unless configured) says so in words.
         row = f"| `{key}` | (unset) |" if default is None else f"| `{key}` | `{shown}` |"
-        assert row in readme, f"README lacks a row for {key} with default {shown}"
+        assert row in page, f"docs/deploy.md lacks a row for {key} with default {shown}"
     # ... and no row for a key the program no longer reads.
-    table = readme.split("### Configuration", 1)[1].split("\n### ", 1)[0]
+    table = page.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `([A-Za-z]+)` \|", table, flags=re.MULTILINE))
-    assert listed == set(CONFIG_KEYS), f"README's table differs: {sorted(listed ^ set(CONFIG_KEYS))}"
+    assert listed == set(CONFIG_KEYS), f"docs/deploy.md's table differs: {sorted(listed ^ set(CONFIG_KEYS))}"
 
 
 def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:

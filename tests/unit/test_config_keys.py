@@ -2,7 +2,7 @@
 
 ``CONFIG_KEYS`` is derived from the fields, ``from_config`` reads each of them, and the
 cost model reads a stack's ``Pulumi.<stack>.yaml`` through ``from_config`` rather than a
-copy of some keys. (README's table is checked against ``CONFIG_KEYS`` in
+copy of some keys. (docs/deploy.md's table is checked against ``CONFIG_KEYS`` in
 tests/infra/test_components.py.)
 """
 

@@ -1,4 +1,4 @@
-"""README's cost tables are what the cost model prints, and the model follows the stack's shape."""
+"""docs/cost.md's cost tables are what the cost model prints, and the model follows the stack's shape."""
 
 from __future__ import annotations
 
@@ -36,14 +36,14 @@ def volume() -> PerMinute:
     return per_minute()
 
 
-def test_readme_shows_the_current_cost_table() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert table("prod") in readme
+def test_cost_page_shows_the_current_cost_table() -> None:
+    page = (ROOT / "docs" / "cost.md").read_text()
+    assert table("prod") in page
 
 
-def test_readme_and_architecture_show_the_current_shape_comparison() -> None:
+def test_cost_page_and_architecture_show_the_current_shape_comparison() -> None:
     compared = shape_table("prod")
-    assert compared in (ROOT / "README.md").read_text()
+    assert compared in (ROOT / "docs" / "cost.md").read_text()
     assert compared in (ROOT / "docs" / "architecture.md").read_text()
 
 
