@@ -1,7 +1,7 @@
 """Monthly AWS cost of a stack for 1k, 100k and 10M recorded minutes, and of the storage shape.
 
-``python -m bench.cost [stack]`` prints the Markdown table README shows, then the
-comparison of the two ways to lay events out in S3 (README and docs/architecture.md
+``python -m bench.cost [stack]`` prints the Markdown table docs/cost.md shows, then the
+comparison of the two ways to lay events out in S3 (docs/cost.md and docs/architecture.md
 quote it). Volumes per recorded minute are measured on the benchmark workload (a
 realistic rrweb stream) cut at the recorder's flush interval and turned into ingest
 records and chunk objects by the API's own code; the stack's settings
@@ -443,7 +443,7 @@ def shapes(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[str
 
 
 def table(stack: str = "prod") -> str:
-    """The README's cost table for a stack."""
+    """docs/cost.md's cost table for a stack."""
     settings = stack_settings(stack)
     volume = per_minute()
     costs = {minutes: monthly(minutes, settings, volume) for minutes in MINUTES}
@@ -501,7 +501,7 @@ def throttle_cap(settings: StackSettings) -> dict[str, float]:
 
 
 def shape_table(stack: str = "prod") -> str:
-    """The storage-shape comparison README and docs/architecture.md quote."""
+    """The storage-shape comparison docs/cost.md and docs/architecture.md quote."""
     settings = stack_settings(stack)
     volume = per_minute()
     lines = [

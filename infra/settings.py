@@ -1,6 +1,6 @@
 """Stack settings: every config key the program reads, with its default.
 
-README's "Configuration" table lists the same keys; a test keeps the two in step.
+docs/deploy.md's "Configuration" table lists the same keys; a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class StackSettings:
     # can be added by hand (or another tool) without touching the alarms.
     alarm_email: str | None = None
     # Whether anyone who finds the site may create an account (and store recordings on
-    # the stack owner's bill). Off: an administrator invites people (README, "Accounts").
+    # the stack owner's bill). Off: an administrator invites people (docs/accounts.md).
     self_sign_up: bool = False
 
     @property
@@ -195,5 +195,5 @@ def config_key(field_name: str) -> str:
 _GETTERS: dict[object, str] = {int: "get_int", float: "get_float", bool: "get_bool", str: "get"}
 
 # Every key the program reads: one per field (the stack's name comes from Pulumi, not
-# its config). README's "Configuration" table lists exactly these.
+# its config). docs/deploy.md's "Configuration" table lists exactly these.
 CONFIG_KEYS = tuple(config_key(f.name) for f in fields(StackSettings) if f.name != "stack")

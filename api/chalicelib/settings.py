@@ -2,7 +2,7 @@
 
 Resource names reach the functions as environment variables (set by the Pulumi
 program on AWS and by the local stack on one machine); limits are constants here so
-the API, the OpenAPI document and the README quote the same numbers.
+the API, the OpenAPI document and docs/accounts.md quote the same numbers.
 """
 
 from __future__ import annotations
