@@ -123,196 +123,27 @@
  * startRecording(options, env) takes its browser dependencies from `env` when given (the
  * unit tests run it in Node): record, fetch, sendBeacon, storage, now, window, document,
  * location, compress, consolePlugin, log.
+ *
+ * The recorder is composed of modules under recorder/: session.js (the tab's session),
+ * exclude.js (what is left out), events.js (an event's kind and size), transport.js
+ * (buffer, batches, sending, exit path, backlog), status.js (status(), onStatus, onError,
+ * describeStatus), identify.js (validateUser), screenshot.js and limits.js (LIMITS).
  */
-import { getRecordConsolePlugin, PLUGIN_NAME as CONSOLE_PLUGIN } from "@rrweb/rrweb-plugin-console-record";
-import { gzipSync, strToU8 } from "fflate";
-// rrweb re-exports its event types and sources; the snapshot's node types are only in @rrweb/types.
-import { NodeType } from "@rrweb/types";
-import { EventType, IncrementalSource, record as rrwebRecord } from "rrweb";
-import API_LIMITS from "./generated/limits.json" with { type: "json" };
+import { getRecordConsolePlugin } from "@rrweb/rrweb-plugin-console-record";
+import { EventType, record as rrwebRecord } from "rrweb";
+import { boundedConsole, isActivity, isConsole } from "./recorder/events.js";
+import { excludedSelector, excluder } from "./recorder/exclude.js";
+import { validateUser } from "./recorder/identify.js";
+import { LIMITS } from "./recorder/limits.js";
+import { maskFormValues, uploadScreenshot } from "./recorder/screenshot.js";
+import { ID_PATTERN, openSession } from "./recorder/session.js";
+import { reporter, statusOf } from "./recorder/status.js";
+import { createTransport, gzipStream, sleep } from "./recorder/transport.js";
 
-/**
- * What the API accepts, from its own definition (api/chalicelib/settings.py, written
- * by `python -m ops.site_limits`): one ingest request's bytes on the wire, bytes
- * inflated and events; identify()'s user; a create's url, title and viewport; the
- * recording id's pattern; and how often a watched recording's batches leave.
- */
-export const LIMITS = Object.freeze({ ...API_LIMITS });
-export const SESSION_KEY = "rrweb-s3.session";
-
-// Browsers give keepalive fetches and beacons 64 KB in flight in total. Ordinary sends
-// use keepalive only up to this size, so a page being left always has most of the
-// budget for what the exit path must send.
-const KEEPALIVE_LIMIT = 24 * 1024;
-// No keepalive fetch larger than the whole budget can leave.
-const EXIT_BUDGET = 64 * 1024;
-// A batch this large (JSON) cannot compress into a beacon's 64 KB: the exit path does
-// not spend a synchronous compression on it.
-const BEACON_INPUT_LIMIT = 2 * 1024 * 1024;
-// html2canvas paints the thumbnail from a copy of the page in an iframe of its own:
-// recorded, it would double the recording and show up in the replay.
-const ALWAYS_EXCLUDED = ".html2canvas-container";
-const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-const ID_PATTERN = new RegExp(LIMITS.recordingIdPattern);
-const MAX_BACKOFF_MS = 30000;
-// A server answering Retry-After: 0 again and again must not turn the retry into a busy loop.
-const MIN_RETRY_MS = 200;
-// A fetch refused by the page's CSP rejects like a network error; the violation event
-// that tells them apart is dispatched as a task of its own, so it is waited for briefly.
-const CSP_GRACE_MS = 50;
-// Creates answered id_in_use in a row before giving the batch up (each picks a new id).
-const MAX_NEW_IDS = 3;
-// Console records: every argument and trace is cut to this, so a log of a huge string or
-// element cannot make a batch large.
-const CONSOLE_TEXT_LIMIT = 2000;
-const CONSOLE_ITEMS_LIMIT = 20;
-
-const { FullSnapshot: FULL_SNAPSHOT, IncrementalSnapshot: INCREMENTAL, Meta: META, Custom: CUSTOM, Plugin: PLUGIN } = EventType;
-const { Mutation: MUTATION } = IncrementalSource;
-const POSITION_SOURCES = new Set([IncrementalSource.MouseMove, IncrementalSource.TouchMove, IncrementalSource.Drag]);
-// What a visitor does (keeps a session alive); DOM mutations and style changes do not.
-const ACTIVITY_SOURCES = new Set([
-  IncrementalSource.MouseMove,
-  IncrementalSource.MouseInteraction,
-  IncrementalSource.Scroll,
-  IncrementalSource.ViewportResize,
-  IncrementalSource.Input,
-  IncrementalSource.TouchMove,
-  IncrementalSource.MediaInteraction,
-  IncrementalSource.Drag,
-  IncrementalSource.Selection,
-]);
-// Incremental events whose size varies enough to measure. The rest is small and estimated.
-const MEASURED_SOURCES = new Set([
-  IncrementalSource.Mutation,
-  IncrementalSource.Input,
-  IncrementalSource.StyleSheetRule,
-  IncrementalSource.StyleDeclaration,
-  IncrementalSource.AdoptedStyleSheet,
-]);
-const ESTIMATED_EVENT_BYTES = 200;
-
-const REASONS = {
-  key_refused: "the ingest key was refused",
-  recording_gone: "the recording no longer exists",
-  recording_full: "the recording is full",
-  too_large: "a batch was too large for the API",
-  refused: "the API refused a batch",
-  blocked: "blocked by this page's Content-Security-Policy",
-  unreachable: "the API is unreachable",
-  backing_off: "the API asked to wait",
-  error: "a batch could not be prepared",
-};
-
-function newRecordingId() {
-  const bytes = crypto.getRandomValues(new Uint8Array(22));
-  return Array.from(bytes, (b) => ID_ALPHABET[b & 63]).join("");
-}
-
-/**
- * Masks form values in a (cloned) document the way the recording masks them, so the
- * screenshot shows no more than the replay: text fields become asterisks unless inside
- * [data-rr-unmask]; selects lose their choice; checkboxes and radios stay (as in rrweb).
- */
-export function maskFormValues(doc, maskAllInputs) {
-  if (!maskAllInputs) return;
-  for (const field of doc.querySelectorAll("input, textarea, select")) {
-    if (field.closest("[data-rr-unmask]")) continue;
-    if (field.tagName === "SELECT") {
-      field.selectedIndex = -1;
-    } else if (!["checkbox", "radio", "button", "submit", "reset", "image", "hidden"].includes(field.type)) {
-      const masked = "*".repeat(field.value.length);
-      field.value = masked;
-      if (field.tagName === "TEXTAREA") field.textContent = masked;
-      else field.setAttribute("value", masked);
-    }
-  }
-}
-
-const utf8Length = (text) => new TextEncoder().encode(text).length;
-
-/**
- * The user identify() records, checked as the API checks it (LIMITS): an id of 1 to 256
- * characters; traits a plain object of at most 50 keys (1 to 64 characters) whose values
- * are strings of at most 512 characters, finite numbers, booleans or null, and at most
- * 4096 bytes as JSON. Returns {id, traits}; throws a TypeError saying what is wrong.
- */
-export function validateUser(userId, traits) {
-  if (typeof userId !== "string" || userId.length < 1 || userId.length > LIMITS.userIdLength) {
-    throw new TypeError(`identify: the user id must be a string of 1 to ${LIMITS.userIdLength} characters`);
-  }
-  const given = traits == null ? {} : traits;
-  const proto = typeof given === "object" ? Object.getPrototypeOf(given) : undefined;
-  if (typeof given !== "object" || Array.isArray(given) || (proto !== Object.prototype && proto !== null)) {
-    throw new TypeError("identify: traits must be a plain object");
-  }
-  const keys = Object.keys(given);
-  if (keys.length > LIMITS.traits) throw new TypeError(`identify: traits may have at most ${LIMITS.traits} keys`);
-  const clean = {};
-  for (const key of keys) {
-    if (key.length < 1 || key.length > LIMITS.traitKeyLength) {
-      throw new TypeError(`identify: trait names must have 1 to ${LIMITS.traitKeyLength} characters`);
-    }
-    const value = given[key];
-    const fits =
-      value === null ||
-      typeof value === "boolean" ||
-      (typeof value === "number" && Number.isFinite(value)) ||
-      (typeof value === "string" && value.length <= LIMITS.traitValueLength);
-    if (!fits) {
-      throw new TypeError(
-        `identify: trait "${key}" must be a string of at most ${LIMITS.traitValueLength} characters, a finite number, a boolean or null`,
-      );
-    }
-    clean[key] = value;
-  }
-  if (utf8Length(JSON.stringify(clean)) > LIMITS.traitsBytes) {
-    throw new TypeError(`identify: traits may be at most ${LIMITS.traitsBytes} bytes as JSON`);
-  }
-  return { id: userId, traits: clean };
-}
-
-const plural = (count, word) => `${count} ${word}${count === 1 ? "" : "es"}`;
-
-/**
- * Words a status for people: {text, tone: "ok" | "busy" | "bad", saved}. `saved` is true
- * only when every batch was acknowledged after stop(); `now` is for the retry countdown.
- */
-export function describeStatus(status, now = Date.now()) {
-  const error = status.lastError;
-  const why = error ? REASONS[error.reason] || error.message : "";
-  const waiting = status.pending ? `${plural(status.pending, "batch")} waiting` : "";
-  const retry = status.retryAt ? `retrying in ${Math.max(1, Math.ceil((status.retryAt - now) / 1000))} s` : "";
-  const trouble = [waiting, error && !status.gaveUp ? why : "", retry].filter(Boolean).join(", ");
-  const gap = status.dropped ? ` · ${status.dropped} events not recorded while the API was behind` : "";
-  switch (status.state) {
-    case "saved":
-      return { text: `Saved${gap}`, tone: "ok", saved: true };
-    case "stopped":
-      return { text: "Stopped: nothing was recorded", tone: "ok", saved: false };
-    case "failed": {
-      const lost = status.acknowledged ? ` (${plural(status.gaveUp, "batch")} lost)` : "";
-      return { text: `Not saved: ${why || "a batch was given up"}${lost}`, tone: "bad", saved: false };
-    }
-    case "unsaved":
-      return {
-        text: `Not saved yet: ${trouble || `${plural(status.pending, "batch")} handed to the browser unconfirmed`}`,
-        tone: "bad",
-        saved: false,
-      };
-    case "sending":
-      return { text: `Saving…${trouble ? ` ${trouble}` : ""}`, tone: "busy", saved: false };
-    default: {
-      const behind = status.retryAt || (error && status.pending) ? ` · Saving… ${trouble}` : "";
-      return { text: `Recording${behind}${gap}`, tone: behind || gap ? "busy" : "ok", saved: false };
-    }
-  }
-}
-
-async function gzipStream(bytes) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
+export { LIMITS } from "./recorder/limits.js";
+export { SESSION_KEY } from "./recorder/session.js";
+export { describeStatus } from "./recorder/status.js";
+export { maskFormValues, validateUser };
 
 function sessionStore() {
   try {
@@ -342,197 +173,6 @@ function browserEnv() {
   };
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// 408 and 429 mean "not now", as do the 5xx and no answer at all; any other 4xx is the
-// API refusing this request for good, which no retry changes.
-const transient = (status) => status === 408 || status === 429 || status >= 500;
-
-function retryAfterMs(value, now) {
-  if (value == null || value.trim() === "") return null;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? null : Math.max(0, date - now);
-}
-
-function backoffMs(attempts, response, now) {
-  const retryAfter = response ? retryAfterMs(response.headers.get("Retry-After"), now) : null;
-  const wait =
-    retryAfter === null
-      ? 500 * 2 ** (attempts - 1) * (0.5 + Math.random() / 2)
-      : Math.max(MIN_RETRY_MS, retryAfter) * (1 + Math.random() / 4);
-  return Math.min(MAX_BACKOFF_MS, wait);
-}
-
-/** Text cut to at most `max` UTF-16 units, never inside a surrogate pair. */
-function clip(text, max) {
-  if (typeof text !== "string" || text.length <= max) return text;
-  const cut = text.slice(0, max);
-  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
-}
-
-/** Why a batch was not stored, for status.lastError and onError. */
-class Trouble extends Error {
-  constructor(reason, message, { status = null, final = true } = {}) {
-    super(message);
-    this.reason = reason;
-    this.status = status;
-    this.final = final;
-  }
-
-  get info() {
-    return { reason: this.reason, status: this.status, message: this.message };
-  }
-}
-
-async function apiMessage(response) {
-  const answer = await response
-    .clone()
-    .json()
-    .catch(() => null);
-  const error = answer && answer.error;
-  return { code: error && error.code, text: (error && error.message) || "" };
-}
-
-async function refusal(response) {
-  const { status } = response;
-  const { code, text } = await apiMessage(response);
-  const detail = `HTTP ${status}${text ? `: ${text}` : ""}`;
-  if (transient(status)) return new Trouble("backing_off", `${REASONS.backing_off} (${detail})`, { status, final: false });
-  if (status === 401 || status === 403) return new Trouble("key_refused", `${REASONS.key_refused} (${detail})`, { status });
-  if (status === 409 && code === "recording_full") return new Trouble("recording_full", `${REASONS.recording_full} (${detail})`, { status });
-  if (status === 404 || status === 409) return new Trouble("recording_gone", `${REASONS.recording_gone} (${detail})`, { status });
-  if (status === 413) return new Trouble("too_large", `${REASONS.too_large} (${detail})`, { status });
-  const trouble = new Trouble("refused", `${REASONS.refused} (${detail})`, { status });
-  trouble.code = code;
-  return trouble;
-}
-
-/**
- * Leaves elements matching `selector` out of the recording entirely. rrweb blocks them
- * (blockSelector: no children, no interactions, no attribute changes), which still
- * records each as an empty placeholder; this removes those placeholders from snapshots
- * and mutations, and points pointer positions over them at the root element instead.
- */
-function excluder(selector, record, doc) {
-  const hidden = new Set();
-  const mirror = () => record.mirror;
-  const matches = (node) => {
-    try {
-      return Boolean(node && node.matches && node.matches(selector));
-    } catch (_) {
-      return false;
-    }
-  };
-
-  function prune(root) {
-    const queue = [root];
-    while (queue.length) {
-      const node = queue.shift();
-      if (!node.childNodes || !node.childNodes.length) continue;
-      if (node.childNodes.some((child) => hidden.has(child.id))) {
-        node.childNodes = node.childNodes.filter((child) => !hidden.has(child.id));
-      }
-      queue.push(...node.childNodes);
-    }
-  }
-
-  function mutation(data) {
-    const { adds = [], removes = [], texts = [], attributes = [] } = data;
-    const kept = adds.filter((add) => {
-      if (hidden.has(add.parentId) || hidden.has(add.node.id)) {
-        hidden.add(add.node.id);
-        return false;
-      }
-      if (add.node.type === NodeType.Element && matches(mirror().getNode(add.node.id))) {
-        hidden.add(add.node.id);
-        return false;
-      }
-      return true;
-    });
-    for (const add of kept) if (hidden.has(add.nextId)) add.nextId = null;
-    const next = {
-      ...data,
-      adds: kept,
-      removes: removes.filter((item) => !hidden.has(item.id)),
-      texts: texts.filter((item) => !hidden.has(item.id)),
-      attributes: attributes.filter((item) => !hidden.has(item.id)),
-    };
-    const before = adds.length + removes.length + texts.length + attributes.length;
-    const after = next.adds.length + next.removes.length + next.texts.length + next.attributes.length;
-    return before && !after ? null : next;
-  }
-
-  return function exclude(event) {
-    if (event.type === FULL_SNAPSHOT) {
-      for (const element of doc.querySelectorAll(selector)) {
-        const id = mirror().getId(element);
-        if (id > 0) hidden.add(id);
-      }
-      if (hidden.size) prune(event.data.node);
-      return event;
-    }
-    if (event.type !== INCREMENTAL || !hidden.size) return event;
-    const { data } = event;
-    if (data.source === MUTATION) {
-      const next = mutation(data);
-      return next && { ...event, data: next };
-    }
-    // Inside an excluded element's shadow root, event targets are nodes rrweb never
-    // serialised (id -1): they count as the excluded element too.
-    const gone = (id) => hidden.has(id) || !mirror().getNode(id);
-    if (POSITION_SOURCES.has(data.source) && Array.isArray(data.positions)) {
-      if (!data.positions.some((p) => gone(p.id))) return event;
-      const root = mirror().getId(doc.documentElement);
-      return { ...event, data: { ...data, positions: data.positions.map((p) => (gone(p.id) ? { ...p, id: root } : p)) } };
-    }
-    return typeof data.id === "number" && gone(data.id) ? null : event;
-  };
-}
-
-/** A console record's arguments and trace cut to a bounded size. */
-function boundedConsole(event) {
-  const payload = event.data && event.data.payload;
-  if (!payload) return event;
-  const cut = (items) =>
-    Array.isArray(items)
-      ? items.slice(0, CONSOLE_ITEMS_LIMIT).map((item) => (typeof item === "string" && item.length > CONSOLE_TEXT_LIMIT ? `${clip(item, CONSOLE_TEXT_LIMIT)}…` : item))
-      : items;
-  return { ...event, data: { ...event.data, payload: { ...payload, payload: cut(payload.payload), trace: cut(payload.trace) } } };
-}
-
-const isConsole = (event) => event.type === PLUGIN && event.data && event.data.plugin === CONSOLE_PLUGIN;
-const isConsoleError = (event) => isConsole(event) && event.data.payload && event.data.payload.level === "error";
-
-function eventBytes(event) {
-  const measured =
-    event.type === FULL_SNAPSHOT ||
-    event.type === CUSTOM ||
-    event.type === PLUGIN ||
-    (event.type === INCREMENTAL && MEASURED_SOURCES.has(event.data.source));
-  return measured ? JSON.stringify(event).length : ESTIMATED_EVENT_BYTES;
-}
-
-/** The user a stored session names, if it is one the API takes (the page may have changed it). */
-function storedUser(stored) {
-  try {
-    return stored && stored.user ? validateUser(stored.user.id, stored.user.traits) : null;
-  } catch (_) {
-    return null;
-  }
-}
-
-/** The tab's session as kept in sessionStorage, or null. */
-function readSession(storage) {
-  try {
-    const stored = JSON.parse(storage.getItem(SESSION_KEY) || "null");
-    return stored && typeof stored === "object" ? stored : null;
-  } catch (_) {
-    return null;
-  }
-}
-
 export function startRecording(options, env = {}) {
   const config = {
     maskAllInputs: true,
@@ -558,553 +198,26 @@ export function startRecording(options, env = {}) {
     throw new Error("rrweb recorder: recordingId must be 8 to 64 of A-Z a-z 0-9 _ -");
   }
   const deps = { ...browserEnv(), ...env };
-  const { record, storage, now, document: doc, window: win } = deps;
-  const maxBatchEvents = Math.min(config.maxBatchEvents, LIMITS.events);
-  const base = config.ingestUrl.replace(/\/$/, "");
-  const keyQuery = `ingestKey=${encodeURIComponent(config.ingestKey)}`;
+  const { record, now, document: doc, window: win } = deps;
+  const { notify: report, fail } = reporter({ onStatus: config.onStatus, onError: config.onError, log: deps.log });
 
-  // The session: this page continues the tab's recording if the visitor was active
-  // recently enough, else starts one. Without sessionStorage, every page is its own.
-  const started = now();
-  // A framed page shares its tab's sessionStorage with the page around it, whose
-  // recording it must not join: it records on its own.
-  const framed = Boolean(win && win.top && win.top !== win);
-  const kept = config.session !== false && !config.recordingId && !framed && storage ? storage : null;
-  const stored = kept ? readSession(kept) : null;
-  const continues =
-    stored &&
-    typeof stored.id === "string" &&
-    ID_PATTERN.test(stored.id) &&
-    started - stored.lastActivity < config.sessionIdleMs &&
-    started - stored.startedAt < config.sessionMaxMs;
-  const session = {
-    id: continues ? stored.id : config.recordingId || newRecordingId(),
-    startedAt: continues ? stored.startedAt : started,
-    lastActivity: started,
-    // Kept across sessions of the tab: views and seqs only ever increase, and the
-    // visitor stays identified.
-    lastView: (stored && Number(stored.lastView)) || 0,
-    nextSeq: (stored && Number(stored.nextSeq)) || 0,
-    user: storedUser(stored),
-  };
-  const view = Math.max(started, session.lastView + 1);
-  session.lastView = view;
-  // Seqs start from this page view's start (ms x 1000), and never below where the
-  // session's previous page stopped: a recording continued on another page never
-  // reuses a seq the API already stored, and events stay ordered across pages.
-  let seq = Math.max(view * 1000, session.nextSeq);
-  session.nextSeq = seq;
-  // The activity time last written: a touch rewrites it once it is a second stale, however
-  // recently something else (a flush) persisted the session.
-  let persistedActivity = 0;
-  let ended = false; // stop() ended the session: what is kept no longer names a recording
-  function persist() {
-    if (!kept) return;
-    persistedActivity = session.lastActivity;
-    try {
-      kept.setItem(SESSION_KEY, JSON.stringify(ended ? { ...session, id: null } : session));
-    } catch (_) {
-      /* storage full or disabled: the next page starts its own recording */
-    }
-  }
-  persist();
+  const tab = openSession({ config, storage: deps.storage, now, win, doc, location: deps.location });
+  // status() is the sender's progress under the session's id; notify() tells onStatus
+  // when it changed.
+  const status = () => statusOf(transport.progress(), tab.id);
+  const notify = () => report(status());
+  const transport = createTransport({ config, deps, tab, notify, fail, takeFullSnapshot: () => record.takeFullSnapshot() });
 
-  // maxWaitMs: the longest any event waited between being recorded and the first
-  // request carrying it (time in the buffer plus time queued behind earlier batches).
-  // emitted counts the events taken; droppedWhileBackedUp those refused while the backlog
-  // was over maxPendingBytes. pending and pendingBytes: the batches not yet sent.
-  const stats = {
-    emitted: 0,
-    sentEvents: 0,
-    requests: 0,
-    bytesSent: 0,
-    jsonBytes: 0,
-    gaveUp: 0,
-    maxWaitMs: 0,
-    pending: 0,
-    pendingBytes: 0,
-    droppedWhileBackedUp: 0,
-  };
-
-  let buffer = [];
-  let bufferBytes = 0;
-  let bufferBacklog = 0; // the buffer's incremental events, measured like bufferBytes
-  let bufferErrors = 0;
-  let bufferSince = 0; // when the oldest waiting event arrived
-  let flushTimer = null;
-  let live = false; // the last ingest response said someone watches this recording live
-  const queue = []; // batches with their seq, oldest first
-  const handedOff = []; // batches given to sendBeacon, not acknowledged
-  let queuedBytes = 0;
-  let queuedBacklog = 0; // the queued batches' incremental events
-  let backedUp = false; // over maxPendingBytes: new incremental events are not taken
-  let droppedInPause = 0;
-  let resuming = false;
-  let sending = null;
-  let stopped = false; // stop() was called
-  let stopping = null;
-  let closed = false; // stop() resolved: the recording has ended
-  let batchesMade = 0;
-  let acknowledged = 0;
-  let created = false; // this page's create was acknowledged: later batches go to .../events
-  let newIds = 0;
-  let retryAt = null;
-  let lastError = null;
-  let gaveUpError = null;
-  let userChanged = false; // identify() changed the user since the last batch was taken
-  let cspBlocked = false;
-  let lastStatus = "";
-
-  const fail = (error) => {
-    deps.log("rrweb recorder:", error);
-    try {
-      config.onError(error);
-    } catch (_) {
-      /* a faulty handler must not break recording */
-    }
-  };
-
-  function stateOf(waiting) {
-    if (stats.gaveUp) return "failed";
-    if (!stopped) return "recording";
-    if (!closed) return "sending";
-    if (!batchesMade) return "stopped";
-    return waiting.length ? "unsaved" : "saved";
-  }
-
-  function pendingBatches() {
-    return [...queue, ...handedOff];
-  }
-
-  function status() {
-    const waiting = pendingBatches();
-    return {
-      state: stateOf(waiting),
-      id: session.id,
-      acknowledged,
-      pending: waiting.length,
-      pendingEvents: waiting.reduce((total, batch) => total + batch.events.length, 0),
-      handedOff: handedOff.length,
-      gaveUp: stats.gaveUp,
-      dropped: stats.droppedWhileBackedUp,
-      paused: backedUp,
-      retryAt,
-      lastError,
-      live,
-    };
-  }
-
-  function notify() {
-    const current = status();
-    const text = JSON.stringify(current);
-    if (text === lastStatus) return;
-    lastStatus = text;
-    try {
-      config.onStatus(current);
-    } catch (_) {
-      /* a faulty handler must not break recording */
-    }
-  }
-
-  // Each page's create: the recording's fields and this page view's. The create route is
-  // idempotent by id, so the first batch (or any exit batch before the create was
-  // acknowledged) may carry it any number of times.
-  function createFields() {
-    const viewport = win ? { width: clampInt(win.innerWidth), height: clampInt(win.innerHeight) } : undefined;
-    return {
-      id: session.id,
-      url: clip(deps.location ? deps.location.href : undefined, LIMITS.urlLength),
-      title: clip(doc ? doc.title : undefined, LIMITS.titleLength),
-      referrer: (doc && clip(doc.referrer, LIMITS.urlLength)) || null,
-      viewport,
-      view,
-      ...(session.user ? { user: session.user } : {}),
-    };
-  }
-  const clampInt = (value) => Math.max(0, Math.min(LIMITS.viewportPixels, Math.round(Number(value) || 0)));
-
-  // The flush clock: due flushInterval() after the oldest waiting event arrived. Re-armed
-  // when live mode changes, so a watcher does not wait out a 10 s clock already running.
-  const flushInterval = () => (live ? Math.min(config.flushIntervalMs, config.liveFlushMs) : config.flushIntervalMs);
-  // Until a new recording's first batch is taken: it leaves early (see Sending).
-  let announced = Boolean(continues);
-  const flushDelay = () => (announced ? flushInterval() : Math.min(config.firstFlushMs, flushInterval()));
-
-  function schedule() {
-    clearTimeout(flushTimer);
-    flushTimer = null;
-    // stop() drains what teardown still emits itself.
-    if (!buffer.length || stopped) return;
-    flushTimer = setTimeout(flush, Math.max(0, bufferSince + flushDelay() - now()));
-  }
-
-  function setLive(value) {
-    if (value === live) return;
-    live = value;
-    schedule();
-  }
-
-  function takeBatch() {
-    clearTimeout(flushTimer);
-    flushTimer = null;
-    if (!buffer.length) return;
-    announced = true;
-    const batch = {
-      seq: seq++,
-      events: buffer,
-      bytes: bufferBytes,
-      backlog: bufferBacklog,
-      errors: bufferErrors,
-      since: bufferSince,
-      attempts: 0,
-    };
-    if (userChanged && session.user) batch.user = session.user;
-    userChanged = false;
-    queue.push(batch);
-    batchesMade += 1;
-    queuedBytes += bufferBytes;
-    queuedBacklog += bufferBacklog;
-    buffer = [];
-    bufferBytes = 0;
-    bufferBacklog = 0;
-    bufferErrors = 0;
-    session.nextSeq = seq;
-    persist();
-    counted();
-  }
-
-  function dequeue(batch) {
-    const index = queue.indexOf(batch);
-    if (index < 0) return;
-    queue.splice(index, 1);
-    queuedBytes -= batch.bytes;
-    queuedBacklog -= batch.backlog;
-    counted();
-    resumeIfCaughtUp();
-  }
-
-  function counted() {
-    stats.pending = queue.length;
-    stats.pendingBytes = queuedBytes;
-    notify();
-  }
-
-  // Resuming takes a full snapshot (when events were dropped), which rrweb must not be
-  // asked for from inside its own emit callback, hence the timer; events keep being
-  // refused until it runs.
-  function resumeIfCaughtUp() {
-    if (!backedUp || resuming || queuedBacklog + bufferBacklog > config.maxPendingBytes / 2) return;
-    resuming = true;
-    setTimeout(() => {
-      resuming = false;
-      if (!backedUp || queuedBacklog + bufferBacklog > config.maxPendingBytes / 2) return;
-      backedUp = false;
-      const missed = droppedInPause;
-      droppedInPause = 0;
-      notify();
-      if (stopped || !missed) return;
-      try {
-        record.takeFullSnapshot();
-      } catch (error) {
-        fail(error);
-      }
-    }, 0);
-  }
-
-  function giveUp(batch, trouble) {
-    stats.gaveUp += 1;
-    lastError = trouble.info;
-    gaveUpError = lastError;
-    // The user it carried goes with the next batch instead.
-    if (batch.user && !userChanged) userChanged = true;
-    dequeue(batch);
-    fail(new Error(`gave up on batch ${batch.seq} (${batch.events.length} events): ${trouble.message}`));
-  }
-
-  function acknowledge(batch) {
-    acknowledged += 1;
-    stats.sentEvents += batch.events.length;
-    lastError = gaveUpError;
-    const index = handedOff.indexOf(batch);
-    if (index >= 0) handedOff.splice(index, 1);
-    dequeue(batch);
-  }
-
-  function request(batch) {
-    const first = !created;
-    const extra = { ...(batch.errors ? { errors: batch.errors } : {}) };
-    const payload = first
-      ? { ...createFields(), ...(batch.user ? { user: batch.user } : {}), seq: batch.seq, events: batch.events, ...extra }
-      : { seq: batch.seq, events: batch.events, ...(batch.user ? { user: batch.user } : {}), ...extra };
-    const path = first ? "/recordings" : `/recordings/${session.id}/events`;
-    return { first, json: JSON.stringify(payload), url: `${base}${path}?${keyQuery}` };
-  }
-
-  function sent(batch, jsonLength, body) {
-    if (!batch.sentOnce) stats.maxWaitMs = Math.max(stats.maxWaitMs, now() - batch.since);
-    batch.sentOnce = true;
-    stats.requests += 1;
-    stats.bytesSent += body.byteLength;
-    stats.jsonBytes += jsonLength;
-  }
-
-  // The answer to one page's create: the screenshot waits for it (null: not created).
-  let answered;
-  const createdAnswer = new Promise((resolve) => (answered = resolve));
-
-  // One attempt at the head batch: resolves "ok", "again" (a new id: send at once), or
-  // throws a Trouble (final: give the batch up; else retry after `wait`).
-  async function attempt(batch) {
-    if (batch.events.length > LIMITS.events) {
-      throw new Trouble("too_large", `${REASONS.too_large} (${batch.events.length} events; the API takes ${LIMITS.events})`);
-    }
-    const { first, json, url } = request(batch);
-    const bytes = strToU8(json);
-    if (bytes.length > LIMITS.inflatedBytes) {
-      throw new Trouble("too_large", `${REASONS.too_large} (${Math.round(bytes.length / 1048576)} MiB of JSON; the API takes 16 MiB)`);
-    }
-    const body = await deps.compress(bytes);
-    if (body.byteLength > LIMITS.wireBytes) {
-      throw new Trouble("too_large", `${REASONS.too_large} (${Math.round(body.byteLength / 1048576)} MiB compressed; the API takes 4 MiB)`);
-    }
-    // The page was hidden while this batch was being compressed: the exit path sent it.
-    if (batch.beaconed) return "handed";
-    batch.onWire = true;
-    batch.keepalive = body.byteLength <= KEEPALIVE_LIMIT; // survives the page going away
-    const pending = deps.fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: batch.keepalive });
-    sent(batch, json.length, body);
-    // No answer (offline, connection reset, the browser's keepalive budget, the page's CSP).
-    const response = await pending.catch(() => null);
-    if (!response) {
-      if (!cspBlocked) await sleep(CSP_GRACE_MS);
-      if (cspBlocked) throw new Trouble("blocked", REASONS.blocked);
-      throw new Trouble("unreachable", REASONS.unreachable, { final: false });
-    }
-    if (response.ok) {
-      // The answer says whether someone watches live; an unreadable one changes nothing.
-      const answer = await response
-        .clone()
-        .json()
-        .catch(() => null);
-      if (first) {
-        created = true;
-        newIds = 0;
-        answered(answer && response.status === 201 ? answer : null);
-        setLive(Boolean(answer && answer.firstBatch && answer.firstBatch.live));
-      } else if (answer) {
-        setLive(Boolean(answer.live));
-      }
-      return "ok";
-    }
-    const trouble = await refusal(response);
-    if (first && response.status === 409 && trouble.reason === "recording_gone" && newIds < MAX_NEW_IDS) {
-      // The session's recording was deleted: this page starts a new one.
-      newIds += 1;
-      session.id = newRecordingId();
-      session.startedAt = now();
-      persist();
-      notify();
-      return "again";
-    }
-    trouble.response = response;
-    throw trouble;
-  }
-
-  // Only the head of the queue is ever sent, so the API receives seqs in order, and a
-  // batch stays at the head until it is stored, handed to the exit path, or refused for good.
-  async function pump() {
-    while (queue.length) {
-      const batch = queue[0];
-      let outcome;
-      batch.inFlight = true;
-      try {
-        outcome = await attempt(batch);
-      } catch (error) {
-        outcome = error instanceof Trouble ? error : new Trouble("error", `${REASONS.error}: ${error.message}`);
-      } finally {
-        batch.inFlight = false;
-        batch.onWire = false;
-      }
-      if (outcome === "ok") {
-        acknowledge(batch);
-        continue;
-      }
-      // The exit path sent it meanwhile (while it was being compressed, or while a
-      // request the browser would cancel with the page was on the wire).
-      if (batch.beaconed) {
-        handOff(batch);
-        continue;
-      }
-      if (outcome === "again") continue;
-      if (outcome.final) {
-        giveUp(batch, outcome);
-        continue;
-      }
-      batch.attempts += 1;
-      const wait = backoffMs(batch.attempts, outcome.response, now());
-      retryAt = Math.round(now() + wait);
-      lastError = outcome.info;
-      notify();
-      await sleep(wait);
-      retryAt = null;
-      notify();
-    }
-  }
-
-  function kick() {
-    if (!sending) {
-      sending = pump()
-        .catch(fail)
-        .finally(() => {
-          sending = null;
-          if (queue.length) kick();
-          else detachIfDone();
-        });
-    }
-    return sending;
-  }
-
-  function flush() {
-    takeBatch();
-    return kick();
-  }
-
-  function handOff(batch) {
-    const index = queue.indexOf(batch);
-    if (index >= 0) {
-      queue.splice(index, 1);
-      queuedBytes -= batch.bytes;
-      queuedBacklog -= batch.backlog;
-    }
-    if (!handedOff.includes(batch)) handedOff.push(batch);
-    counted();
-    resumeIfCaughtUp();
-  }
-
-  // The page is going away: send what waits at once. Compression must be synchronous
-  // here (fflate), and everything leaves through sendBeacon, whose requests the browser
-  // delivers after the page is gone. The key rides in the query (a beacon cannot set
-  // headers); the API recognises gzip by its magic bytes. Until a create has been
-  // acknowledged, every exit batch goes through the create route, which is idempotent and
-  // appends its batch: whichever lands first creates the recording, in any order.
-  // A beacon is not an acknowledgement: those batches count as handed off, and are sent
-  // again (same seqs) if the page is shown again.
-  function flushOnExit() {
-    takeBatch();
-    persist();
-    // A batch on the wire with keepalive keeps its own request; every other one,
-    // including one being compressed or one the browser would cancel, goes out now.
-    // Each batch goes out on its own: one the browser refuses does not hold back those
-    // after it, since the API orders a recording's batches by seq, not by arrival.
-    const leaving = queue.filter((batch) => !batch.beaconed && !(batch.onWire && batch.keepalive));
-    for (const batch of leaving) {
-      if (batch.bytes > BEACON_INPUT_LIMIT) continue;
-      const { json, url } = request(batch);
-      const body = gzipSync(strToU8(json), { level: 6, mtime: 0 });
-      if (!exitSend(batch, url, body)) continue;
-      batch.beaconed = true;
-      sent(batch, json.length, body);
-      stats.sentEvents += batch.events.length;
-      // One being compressed or on the wire is handed off by pump when that ends.
-      if (!batch.inFlight) handOff(batch);
-    }
-    notify();
-  }
-
-  // Gives one exit batch to the browser to deliver after the page is gone: a beacon, or a
-  // keepalive fetch where there is no beacon or the beacon is refused. False when neither
-  // can carry it: the batch stays queued, and goes out as usual if the page lives on
-  // (only hidden).
-  function exitSend(batch, url, body) {
-    if (deps.sendBeacon && deps.sendBeacon(url, new Blob([body], { type: "text/plain" }))) return true;
-    if (!deps.fetch || body.byteLength > EXIT_BUDGET) return false;
-    deps.fetch(url, { method: "POST", headers: { "Content-Type": "text/plain" }, body, keepalive: true }).catch(() => unhand(batch));
-    return true;
-  }
-
-  // A keepalive fetch of the exit path was refused (the browser's budget): if the page
-  // lives on, its batch is queued again like any other, in seq order.
-  function unhand(batch) {
-    if (!batch.beaconed) return;
-    batch.beaconed = false;
-    const index = handedOff.indexOf(batch);
-    if (index >= 0) handedOff.splice(index, 1);
-    if (!queue.includes(batch)) {
-      queue.push(batch);
-      queuedBytes += batch.bytes;
-      queuedBacklog += batch.backlog;
-      // pump holds the head by reference, so the queue may be reordered under it.
-      queue.sort((a, b) => a.seq - b.seq);
-    }
-    counted();
-    notify();
-    kick();
-  }
-
-  // Shown again: what only went out by beacon is sent once more to be acknowledged.
-  function confirmHandedOff() {
-    if (!handedOff.length) return;
-    for (const batch of handedOff.splice(0)) {
-      batch.beaconed = false;
-      queue.push(batch);
-      queuedBytes += batch.bytes;
-      queuedBacklog += batch.backlog;
-    }
-    // pump holds the head by reference, so the queue may be reordered under it.
-    queue.sort((a, b) => a.seq - b.seq);
-    counted();
-    kick();
-  }
-
-  const excluded = [ALWAYS_EXCLUDED, config.excludeSelector].filter(Boolean).join(", ");
+  const excluded = excludedSelector(config.excludeSelector);
   const exclude = excluder(excluded, record, doc);
 
-  function touch(at) {
-    session.lastActivity = at;
-    if (at - persistedActivity > 1000) persist();
-  }
-
   function take(emitted) {
-    if (closed) return;
+    if (transport.closed) return;
     let event = exclude(emitted);
     if (!event) return;
     if (isConsole(event)) event = boundedConsole(event);
-    if (event.type === META || event.type === CUSTOM || (event.type === INCREMENTAL && ACTIVITY_SOURCES.has(event.data.source))) {
-      touch(now());
-    }
-    // Full snapshots and their Meta events are what everything after them builds on:
-    // always taken, and not counted towards the backlog budget.
-    const whole = event.type === FULL_SNAPSHOT || event.type === META;
-    if (backedUp && !whole) {
-      stats.droppedWhileBackedUp += 1;
-      droppedInPause += 1;
-      resumeIfCaughtUp();
-      notify();
-      return;
-    }
-    const size = eventBytes(event);
-    // A large event travels alone, so the batch carrying it is as small as it can be.
-    if (size >= config.maxBatchBytes && buffer.length) takeBatch();
-    const wasEmpty = !buffer.length;
-    if (wasEmpty) bufferSince = now();
-    buffer.push(event);
-    if (wasEmpty) schedule();
-    stats.emitted += 1;
-    bufferBytes += size;
-    if (!whole) bufferBacklog += size;
-    if (isConsoleError(event)) bufferErrors += 1;
-    // The event that crosses the budget is kept; the ones after it wait for the backlog
-    // to go out.
-    if (!whole && queuedBacklog + bufferBacklog > config.maxPendingBytes) {
-      backedUp = true;
-      notify();
-      fail(
-        new Error(
-          `${Math.round((queuedBacklog + bufferBacklog) / 1024)} KB not sent yet: new events are not recorded until the API takes them`,
-        ),
-      );
-    }
-    if (buffer.length >= maxBatchEvents || bufferBytes >= config.maxBatchBytes) flush();
+    if (isActivity(event)) tab.touch(now());
+    transport.add(event);
   }
 
   const consoleOptions = {
@@ -1123,92 +236,20 @@ export function startRecording(options, env = {}) {
     collectFonts: false,
     plugins: config.recordConsole ? [deps.consolePlugin(consoleOptions)] : [],
   });
-
-  const onVisibility = () => {
-    if (doc.visibilityState === "hidden") flushOnExit();
-    else confirmHandedOff();
-  };
-  // Chrome reports the blocked URL whole, others only its origin.
-  const ingestOrigin = (() => {
-    try {
-      return new URL(base).origin;
-    } catch (_) {
-      return base;
-    }
-  })();
-  const onViolation = (event) => {
-    // A report-only policy blocks nothing.
-    if (event.disposition && event.disposition !== "enforce") return;
-    const blocked = String(event.blockedURI || "");
-    if (blocked && (base.startsWith(blocked) || blocked.startsWith(ingestOrigin))) cspBlocked = true;
-  };
-  let attached = true;
-  function detachIfDone() {
-    if (!attached || !closed || queue.length || handedOff.length) return;
-    attached = false;
-    doc.removeEventListener("visibilitychange", onVisibility);
-    win.removeEventListener("pagehide", flushOnExit);
-    win.removeEventListener("pageshow", confirmHandedOff);
-    doc.removeEventListener("securitypolicyviolation", onViolation);
-  }
-  doc.addEventListener("visibilitychange", onVisibility);
-  doc.addEventListener("securitypolicyviolation", onViolation);
-  win.addEventListener("pagehide", flushOnExit);
-  win.addEventListener("pageshow", confirmHandedOff);
-
-  if (config.screenshot) {
-    const idle = win.requestIdleCallback || ((fn) => setTimeout(fn, 1500));
-    idle(() => uploadScreenshot().catch(fail), { timeout: 4000 });
-  }
+  transport.listen();
 
   // Only a new recording gets a thumbnail: the session's first page is what its list shows.
-  async function uploadScreenshot() {
-    const answer = await createdAnswer;
-    if (!answer || !answer.screenshotUpload) return;
-    const { screenshotUpload } = answer;
-    const { default: html2canvas } = await import("html2canvas");
-    const canvas = await html2canvas(doc.body, {
-      x: win.scrollX,
-      y: win.scrollY,
-      width: win.innerWidth,
-      height: win.innerHeight,
-      scale: Math.min(1, 640 / win.innerWidth),
-      logging: false,
-      useCORS: true,
-      onclone: (clone) => maskFormValues(clone, config.maskAllInputs),
-    });
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.7));
-    if (!blob || blob.size > screenshotUpload.maxBytes) throw new Error("screenshot too large; skipped");
-    const form = new FormData();
-    for (const [name, value] of Object.entries(screenshotUpload.fields)) form.append(name, value);
-    form.append("file", blob, "screenshot.jpg");
-    const response = await deps.fetch(screenshotUpload.url, { method: "POST", body: form });
-    if (!response.ok) throw new Error(`screenshot upload failed: HTTP ${response.status}`);
+  if (config.screenshot) {
+    const idle = win.requestIdleCallback || ((fn) => setTimeout(fn, 1500));
+    const screenshot = async () => uploadScreenshot(await transport.createdAnswer, { deps, doc, win, maskAllInputs: config.maskAllInputs });
+    idle(() => screenshot().catch(fail), { timeout: 4000 });
   }
 
-  async function settle() {
-    do {
-      await flush();
-      while (sending || queue.length) await (sending || kick()).catch(() => {});
-    } while (buffer.length);
-  }
-
-  function endSession() {
-    if (!kept) return;
-    // The next page starts a recording of its own; views, seqs and the user stay. A
-    // session another page of the tab started since is not this one's to end.
-    const current = readSession(kept);
-    if (current && current.id !== session.id) return;
-    ended = true;
-    persist();
-  }
-
+  let stopping = null;
   async function drain() {
-    stopped = true;
-    notify();
+    transport.stop();
     if (stopRecording) stopRecording();
-    clearTimeout(flushTimer);
-    endSession();
+    tab.end();
     // rrweb may still emit what it had queued while tearing down: let it, then drain
     // until nothing is left. Through an outage that never ends, so stop() stops waiting
     // after stopTimeoutMs; the exit listeners stay until the queue is empty, so leaving
@@ -1216,17 +257,16 @@ export function startRecording(options, env = {}) {
     await sleep(0);
     let timer;
     const timedOut = new Promise((resolve) => (timer = setTimeout(resolve, config.stopTimeoutMs, false)));
-    const settled = await Promise.race([settle().then(() => true), timedOut]);
+    const settled = await Promise.race([transport.settle().then(() => true), timedOut]);
     clearTimeout(timer);
-    closed = true;
-    answered(null);
+    transport.close();
     const result = status();
     const drained = settled && !result.pending && !result.gaveUp;
     if (!settled) {
       fail(new Error(`${result.pendingEvents} events not sent yet after ${config.stopTimeoutMs / 1000} s; still retrying while the page is open`));
     }
     notify();
-    detachIfDone();
+    transport.detachIfDone();
     return { drained, ...result };
   }
 
@@ -1236,27 +276,25 @@ export function startRecording(options, env = {}) {
    */
   function identify(userId, traits) {
     const user = validateUser(userId, traits);
-    const changed = JSON.stringify(user) !== JSON.stringify(session.user);
-    session.user = user;
-    persist();
-    if (closed) return;
-    if (changed) userChanged = true;
-    take({ type: CUSTOM, data: { tag: "identify", payload: user }, timestamp: now() });
+    const changed = tab.setUser(user);
+    if (transport.closed) return;
+    if (changed) transport.userChanged();
+    take({ type: EventType.Custom, data: { tag: "identify", payload: user }, timestamp: now() });
   }
 
   notify();
   return {
     get id() {
-      return session.id;
+      return tab.id;
     },
-    stats,
+    stats: transport.stats,
     /** Whether the last ingest response said someone watches this recording live. */
     get live() {
-      return live;
+      return transport.live;
     },
     status,
     identify,
-    flush,
+    flush: transport.flush,
     maskFormValues: (clone) => maskFormValues(clone, config.maskAllInputs),
     /**
      * Flushes, waits until everything is acknowledged (or given up) or stopTimeoutMs has

@@ -1,0 +1,52 @@
+/**
+ * Screenshot: a new recording's viewport thumbnail, painted by html2canvas from a copy of
+ * the page whose form values are masked as the recording masks them, and uploaded with
+ * the presigned POST the create's answer carries.
+ */
+
+/**
+ * Masks form values in a (cloned) document the way the recording masks them, so the
+ * screenshot shows no more than the replay: text fields become asterisks unless inside
+ * [data-rr-unmask]; selects lose their choice; checkboxes and radios stay (as in rrweb).
+ */
+export function maskFormValues(doc, maskAllInputs) {
+  if (!maskAllInputs) return;
+  for (const field of doc.querySelectorAll("input, textarea, select")) {
+    if (field.closest("[data-rr-unmask]")) continue;
+    if (field.tagName === "SELECT") {
+      field.selectedIndex = -1;
+    } else if (!["checkbox", "radio", "button", "submit", "reset", "image", "hidden"].includes(field.type)) {
+      const masked = "*".repeat(field.value.length);
+      field.value = masked;
+      if (field.tagName === "TEXTAREA") field.textContent = masked;
+      else field.setAttribute("value", masked);
+    }
+  }
+}
+
+/**
+ * Paints the viewport of `win` and uploads it with `deps.fetch` as `answer.screenshotUpload`
+ * says (the create's answer; nothing to do without one). Throws when it cannot.
+ */
+export async function uploadScreenshot(answer, { deps, doc, win, maskAllInputs }) {
+  if (!answer || !answer.screenshotUpload) return;
+  const { screenshotUpload } = answer;
+  const { default: html2canvas } = await import("html2canvas");
+  const canvas = await html2canvas(doc.body, {
+    x: win.scrollX,
+    y: win.scrollY,
+    width: win.innerWidth,
+    height: win.innerHeight,
+    scale: Math.min(1, 640 / win.innerWidth),
+    logging: false,
+    useCORS: true,
+    onclone: (clone) => maskFormValues(clone, maskAllInputs),
+  });
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.7));
+  if (!blob || blob.size > screenshotUpload.maxBytes) throw new Error("screenshot too large; skipped");
+  const form = new FormData();
+  for (const [name, value] of Object.entries(screenshotUpload.fields)) form.append(name, value);
+  form.append("file", blob, "screenshot.jpg");
+  const response = await deps.fetch(screenshotUpload.url, { method: "POST", body: form });
+  if (!response.ok) throw new Error(`screenshot upload failed: HTTP ${response.status}`);
+}
