@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { LIMITS, validateUser } from "../src/recorder.js";
+import { validateUser } from "../src/recorder/identify.js";
+import { LIMITS } from "../src/recorder/limits.js";
 import { MemoryStorage, advance, click, openPage, refused, useClock } from "./fake-browser.js";
 
 // The API's own limits (api/chalicelib/settings.py, through site/src/generated/limits.json).

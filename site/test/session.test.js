@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { SESSION_KEY } from "../src/recorder.js";
+import { SESSION_KEY } from "../src/recorder/session.js";
 import { MemoryStorage, START, advance, click, mutation, openPage, refused, useClock } from "./fake-browser.js";
 
 const stored = (storage) => JSON.parse(storage.getItem(SESSION_KEY));

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { bookmarkletHref } from "../src/bookmarklet-page.js";
-import { describeStatus } from "../src/recorder.js";
+import { describeStatus } from "../src/recorder/status.js";
 
 const NOW = 1_700_000_000_000;
 const status = (fields) => ({
