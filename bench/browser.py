@@ -18,7 +18,6 @@ timestamp to the moment the watcher's player casts it (one machine, one clock).
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import requests
 from playwright.sync_api import sync_playwright
 
+from bench.stats import percentile
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.conftest import start_stack
 from tests.support.accounts import PASSWORD, sign_up_and_in
@@ -54,11 +54,6 @@ def _script(page: Any, seconds: float) -> None:
         actions[i % len(actions)](i)
         i += 1
         page.wait_for_timeout(400)
-
-
-def _nearest_rank(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def _busy(page: Any, seconds: float, *, until: str | None = None) -> None:
@@ -133,8 +128,8 @@ def _watched(browser: Any, stack: Any, tokens: dict[str, Any]) -> dict[str, Any]
         "clicks": LIVE_CLICKS,
         "clicks_shown": len(latencies),
         "likes_on_watcher_screen": likes,
-        "click_to_screen_s_p50": round(_nearest_rank(latencies, 0.5), 2) if latencies else None,
-        "click_to_screen_s_p95": round(_nearest_rank(latencies, 0.95), 2) if latencies else None,
+        "click_to_screen_s_p50": round(percentile(latencies, 0.5), 2) if latencies else None,
+        "click_to_screen_s_p95": round(percentile(latencies, 0.95), 2) if latencies else None,
         "click_to_screen_s_max": round(max(latencies), 2) if latencies else None,
     }
 

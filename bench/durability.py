@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import signal
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import requests
 
+from bench.stats import percentile
 from tests.integration.conftest import LOAD_ENV, start_stack
 from tests.integration.load import IngestLoad, check_read_back, create_recordings
 from tests.support.accounts import sign_up_and_in
@@ -31,11 +31,6 @@ RECORDINGS = 20
 THREADS = 4
 STEADY_S = 20.0
 INTERRUPTED_S = 12.0
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
 def _phase(data_dir: Path, how: str, seconds: float) -> dict[str, Any]:
@@ -68,8 +63,8 @@ def _phase(data_dir: Path, how: str, seconds: float) -> dict[str, Any]:
             "threads": THREADS,
             "acknowledged": outcome.acked_count,
             "batches_per_s": round(outcome.acked_count / span, 1),
-            "latency_ms_p50": round(statistics.median(outcome.latencies) * 1000, 1) if outcome.latencies else None,
-            "latency_ms_p99": round(_percentile(outcome.latencies, 0.99) * 1000, 1),
+            "latency_ms_p50": round(percentile(outcome.latencies, 0.5) * 1000, 1) if outcome.latencies else None,
+            "latency_ms_p99": round(percentile(outcome.latencies, 0.99) * 1000, 1) if outcome.latencies else 0.0,
             "readable_batches": read_back.readable,
             "acknowledged_lost": read_back.lost_count,
             "read_twice": sum(len(seqs) for seqs in read_back.repeated.values()),

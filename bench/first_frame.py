@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import math
 import random
 import tempfile
 import time
@@ -32,6 +31,7 @@ import requests
 from playwright.sync_api import Browser, Route, sync_playwright
 
 from bench import results_file
+from bench.stats import percentile
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.conftest import LOAD_ENV, RunningStack, start_stack
 from tests.support.accounts import PASSWORD, sign_up_and_in
@@ -267,11 +267,6 @@ def one_run(browser: Browser, site: str, tokens: dict[str, Any], recording_id: s
     return {"first_frame_ms": first - clicked, "all_events_ms": loaded_at - clicked, "events": in_player}
 
 
-def _p50(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.5 * len(ordered)) - 1)]
-
-
 def measure(
     browser: Browser,
     stack: RunningStack,
@@ -292,10 +287,10 @@ def measure(
         firsts = [row["first_frame_ms"] for row in rows]
         figures[name] = {
             "runs": len(rows),
-            "first_frame_ms_p50": round(_p50(firsts)),
+            "first_frame_ms_p50": round(percentile(firsts, 0.5)),
             "first_frame_ms_min": round(min(firsts)),
             "first_frame_ms_max": round(max(firsts)),
-            "all_events_ms_p50": round(_p50([row["all_events_ms"] for row in rows])),
+            "all_events_ms_p50": round(percentile([row["all_events_ms"] for row in rows], 0.5)),
         }
     return figures
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import statistics
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import requests
 
 from bench import workload
+from bench.stats import percentile
 from infra.settings import StackSettings
 from tests.integration.conftest import start_stack
 from tests.support import rrweb_stream
@@ -45,11 +45,6 @@ SHARD_POLL_S = 1.0
 # Lambda (a LIST and the new chunk's GET).
 AWS_INVOCATION_S = 0.15
 AWS_READ_S = 0.15
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 class Background:
@@ -173,8 +168,8 @@ def run(tmp: Path | None = None) -> dict[str, Any]:
         "read_poll_s": POLL_S,
         "reads": reads,
         "batching_window_s": window,
-        "p50_s": round(statistics.median(latencies), 2),
-        "p95_s": round(_percentile(latencies, 0.95), 2),
+        "p50_s": round(percentile(latencies, 0.5), 2),
+        "p95_s": round(percentile(latencies, 0.95), 2),
         "max_s": round(max(latencies), 2),
         "min_s": round(min(latencies), 2),
         "aws_estimate": estimate,
