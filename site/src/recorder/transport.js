@@ -142,7 +142,7 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
   // The flush clock: due flushInterval() after the oldest waiting event arrived. Re-armed
   // when live mode changes, so a watcher does not wait out a 10 s clock already running.
   const flushInterval = () => (live ? Math.min(config.flushIntervalMs, config.liveFlushMs) : config.flushIntervalMs);
-  // Until a new recording's first batch is taken: it leaves early (see Sending).
+  // Until a new recording's first batch is taken: it leaves early (see Sending in recorder.js).
   let announced = tab.continues;
   const flushDelay = () => (announced ? flushInterval() : Math.min(config.firstFlushMs, flushInterval()));
 
