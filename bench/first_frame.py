@@ -31,6 +31,7 @@ import requests
 from playwright.sync_api import Browser, Route, sync_playwright
 
 from bench import results_file
+from bench.rrweb import EventType, IncrementalSource, MouseInteractions, NodeType
 from bench.stats import percentile
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.conftest import LOAD_ENV, RunningStack, start_stack
@@ -73,7 +74,7 @@ PROBE = """
 
 
 def _element_ids(node: dict[str, Any], into: list[int]) -> list[int]:
-    if node.get("type") == 2 and node.get("tagName") in {"p", "section", "a", "pre", "h2", "h3", "h4"}:
+    if node.get("type") == NodeType.Element and node.get("tagName") in {"p", "section", "a", "pre", "h2", "h3", "h4"}:
         into.append(node["id"])
     for child in node.get("childNodes", []):
         _element_ids(child, into)
@@ -92,7 +93,12 @@ def recording_events(*, events: int = EVENTS, minutes: int = MINUTES, seed: int 
     meta, snapshot = builder.full_snapshot(60)
     html = snapshot["data"]["node"]["childNodes"][1]
     body = html["childNodes"][1]
-    search = {"type": 2, "tagName": "input", "attributes": {"type": "search", "name": "q"}, "childNodes": []}
+    search = {
+        "type": NodeType.Element,
+        "tagName": "input",
+        "attributes": {"type": "search", "name": "q"},
+        "childNodes": [],
+    }
     search["id"] = builder._id()
     body["childNodes"].insert(0, search)
     targets = _element_ids(body, [])
@@ -106,27 +112,33 @@ def recording_events(*, events: int = EVENTS, minutes: int = MINUTES, seed: int 
         pick = r.random()
         if pick < 0.62:
             data: dict[str, Any] = {
-                "source": 1,
+                "source": IncrementalSource.MouseMove,
                 "positions": [
                     {"x": r.randint(0, 1280), "y": r.randint(0, 800), "id": r.choice(targets), "timeOffset": -i * 50}
                     for i in range(r.randint(1, 8))
                 ],
             }
         elif pick < 0.78:
-            data = {"source": 3, "id": 1, "x": 0, "y": r.randint(0, 20_000)}
+            data = {"source": IncrementalSource.Scroll, "id": 1, "x": 0, "y": r.randint(0, 20_000)}
         elif pick < 0.90:
-            data = {"source": 0, "texts": [], "attributes": [], "removes": [], "adds": []}
+            data = {"source": IncrementalSource.Mutation, "texts": [], "attributes": [], "removes": [], "adds": []}
             choice = r.random()
             if choice < 0.5 or not added:
                 span = builder._id()
                 text = builder._id()
                 parent = r.choice(targets)
-                node = {"type": 3, "textContent": builder.text(r.randint(1, 6)), "id": text}
+                node = {"type": NodeType.Text, "textContent": builder.text(r.randint(1, 6)), "id": text}
                 data["adds"].append(
                     {
                         "parentId": parent,
                         "nextId": None,
-                        "node": {"type": 2, "tagName": "span", "attributes": {}, "childNodes": [], "id": span},
+                        "node": {
+                            "type": NodeType.Element,
+                            "tagName": "span",
+                            "attributes": {},
+                            "childNodes": [],
+                            "id": span,
+                        },
                     }
                 )
                 data["adds"].append({"parentId": span, "nextId": None, "node": node})
@@ -143,19 +155,34 @@ def recording_events(*, events: int = EVENTS, minutes: int = MINUTES, seed: int 
         elif pick < 0.93:
             target = r.choice(targets)
             x, y = r.randint(0, 1280), r.randint(0, 800)
-            for kind in (1, 0, 2):  # mousedown, mouseup, click
+            for kind in (MouseInteractions.MouseDown, MouseInteractions.MouseUp, MouseInteractions.Click):
                 out.append(
-                    {"type": 3, "data": {"source": 2, "type": kind, "id": target, "x": x, "y": y}, "timestamp": at}
+                    {
+                        "type": EventType.IncrementalSnapshot,
+                        "data": {
+                            "source": IncrementalSource.MouseInteraction,
+                            "type": kind,
+                            "id": target,
+                            "x": x,
+                            "y": y,
+                        },
+                        "timestamp": at,
+                    }
                 )
                 at += r.randint(40, 120)
             now = at
             continue
         elif pick < 0.9999:
-            data = {"source": 5, "text": "*" * r.randint(1, 24), "isChecked": False, "id": search["id"]}
+            data = {
+                "source": IncrementalSource.Input,
+                "text": "*" * r.randint(1, 24),
+                "isChecked": False,
+                "id": search["id"],
+            }
         else:
             out.append(
                 {
-                    "type": 6,
+                    "type": EventType.Plugin,
                     "data": {
                         "plugin": "rrweb/console@1",
                         "payload": {"level": "error", "payload": [f'"TypeError: x is undefined ({at})"'], "trace": []},
@@ -164,7 +191,7 @@ def recording_events(*, events: int = EVENTS, minutes: int = MINUTES, seed: int 
                 }
             )
             continue
-        out.append({"type": 3, "data": data, "timestamp": at})
+        out.append({"type": EventType.IncrementalSnapshot, "data": data, "timestamp": at})
     out = out[:events]
     # Click sequences take their own time: stretch or squeeze the whole to ``minutes``.
     first, last = out[0]["timestamp"], out[-1]["timestamp"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import local  # noqa: F401  (puts api/ on the import path)
 from bench import cost
+from bench.rrweb import EventType
 from bench.scale.clock import VirtualClock
 from bench.scale.meter import Meter
 from bench.scale.settings import (
@@ -70,7 +71,7 @@ class Workload:
 
     def events(self, visitor: int, batch: int, seq: int, start_ms: int) -> list[dict[str, Any]]:
         """The events of one batch, at its window's time."""
-        marker = {"type": 5, "timestamp": start_ms, "data": {"tag": MARKER_TAG, "payload": {"seq": seq}}}
+        marker = {"type": EventType.Custom, "timestamp": start_ms, "data": {"tag": MARKER_TAG, "payload": {"seq": seq}}}
         template = self._template(visitor, batch)
         head = [{**e, "timestamp": start_ms + 1 + i} for i, e in enumerate(self.first)] if batch == 0 else []
         return [marker, *head, *({**e, "timestamp": start_ms + e["timestamp"]} for e in template)]
@@ -480,7 +481,7 @@ class Simulation:
                     continue
                 event = json.loads(line)
                 events += 1
-                data = event.get("data") if event.get("type") == 5 else None
+                data = event.get("data") if event.get("type") == EventType.Custom else None
                 if isinstance(data, dict) and data.get("tag") == MARKER_TAG:
                     seqs.add(int(data["payload"]["seq"]))
             cursor = _header(response.headers, "x-next-cursor")
