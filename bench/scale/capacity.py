@@ -269,6 +269,7 @@ def apply_update(
 
 
 def assign(shadow: Shadow, name: str, value: Any, watched: set[str]) -> None:
+    """Set attribute ``name`` of the shadow: its size, and its value if watched (a key of the table or an index)."""
     shadow.sizes[name] = value_size(value)
     if name in watched:
         shadow.values[name] = plain(value)

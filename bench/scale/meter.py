@@ -224,9 +224,10 @@ class Meter:
         return rates
 
     def _add(self, metric: str, amount: float = 1) -> None:
-        self.tally[self.phase][metric] += amount
+        # Amounts are units and bytes as well as counts: floats in a Counter, which typeshed types as int.
+        self.tally[self.phase][metric] += amount  # type: ignore[assignment]
         if self.request is not None:
-            self.request[metric] += amount
+            self.request[metric] += amount  # type: ignore[assignment]
 
     # -- botocore handlers
 
@@ -427,9 +428,11 @@ class Meter:
                 continue
             writes: list[tuple[Shadow, str]] = []
             if was_in and (keys_changed or not is_in):
-                writes.append((before, before.values.get(index.hash_key, partition)))  # type: ignore[union-attr]
+                assert before is not None  # was_in says so
+                writes.append((before, before.values.get(index.hash_key, partition)))
             if is_in:
-                writes.append((after, after.values.get(index.hash_key, partition)))  # type: ignore[union-attr]
+                assert after is not None  # is_in says so
+                writes.append((after, after.values.get(index.hash_key, partition)))
             # An entry's first write happens once per recording (created, or first counted).
             klass = "start" if not was_in else None
             for shadow, hash_value in writes:
