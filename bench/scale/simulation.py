@@ -33,6 +33,7 @@ from local.event_source import KinesisEventSource, MappingConfig
 from local.resources import Names
 from tests.support.rrweb_stream import StreamBuilder
 
+# The recorder's id alphabet (site/src/recorder.js newRecordingId): 22 characters.
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
