@@ -1,29 +1,9 @@
 /**
  * rrweb-s3-storage recorder: records a page with rrweb and ships the events to the API.
  *
- * const recorder = startRecording({
- *   ingestUrl: "https://<api>/api",   // API base URL (required)
- *   ingestKey: "rrk_...",             // write-only ingest key (required)
- *   maskAllInputs: true,              // privacy: input values masked unless the element has data-rr-unmask
- *   flushIntervalMs: 10000,           // no event waits longer than this to be sent, unless watched live
- *   liveFlushMs: 2000,                // ...and no longer than this while someone watches it live
- *   firstFlushMs: 1000,               // a new recording's first batch leaves this soon (listed, watchable)
- *   maxBatchEvents: 1000,             // ...or as soon as this many events are waiting
- *   maxBatchBytes: 128 * 1024,        // ...or this many JSON bytes (snapshots, mutations, inputs, logs measured)
- *   maxPendingBytes: 8 * 1024 * 1024, // unsent incremental events kept while the API does not take them
- *   stopTimeoutMs: 15000,             // how long stop() waits for what is unsent before it resolves
- *   screenshot: true,                 // upload a viewport thumbnail with html2canvas (new recordings only)
- *   session: true,                    // pages of one tab share a recording (see Sessions); false: one per page
- *   sessionIdleMs: 30 * 60 * 1000,    // ...unless the visitor was inactive this long
- *   sessionMaxMs: 24 * 60 * 60 * 1000,// ...or the session started this long ago
- *   recordingId: undefined,           // explicit id (8-64 of A-Z a-z 0-9 _ -): no session
- *   recordConsole: true,              // console error/warn/info/log as rrweb plugin events; or the
- *                                     // console plugin's options ({level, lengthThreshold, stringifyOptions})
- *   excludeSelector: undefined,       // elements left out of the recording entirely (not even a placeholder)
- *   onStatus: (status) => {},         // called with status() whenever it changes
- *   onError: (error) => {},           // called for every batch given up, backlog pause, stop with
- *                                     // unsent batches, or screenshot failure
- * });
+ * const recorder = startRecording({ ingestUrl: "https://<api>/api", ingestKey: "rrk_...", ...options });
+ * Every option, its default and what it does: docs/recorder.md (the defaults themselves are
+ * startRecording's `config`, below).
  * recorder.status();                  // {state, id, acknowledged, pending, pendingEvents, handedOff,
  *                                     //  gaveUp, dropped, paused, retryAt, lastError, live}
  * recorder.identify("user-42", { plan: "team" }); // the visitor, sent with the next request
