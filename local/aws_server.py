@@ -42,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from urllib.parse import parse_qs
 from joserfc import jwk
 from moto.backends import get_backend
 from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
-from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.utilities.utils import load_resource
 from werkzeug.serving import make_server
 
@@ -690,7 +690,7 @@ class Guard:
     # -- moto
 
     def _forward(
-        self, environ: dict[str, Any], start_response: StartResponse, *, extra_headers: list[tuple[str, str]] = ()
+        self, environ: dict[str, Any], start_response: StartResponse, *, extra_headers: Sequence[tuple[str, str]] = ()
     ) -> Iterable[bytes]:
         kind = classify(environ)
         if kind is None:
@@ -733,7 +733,7 @@ class Guard:
         environ: dict[str, Any],
         start_response: StartResponse,
         *,
-        extra_headers: list[tuple[str, str]] = (),
+        extra_headers: Sequence[tuple[str, str]] = (),
     ) -> Iterable[bytes]:
         def filtered(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return start_response(status, [*_without_cors(headers), *extra_headers], exc_info)

@@ -129,6 +129,7 @@ def install(outbox: Path) -> Callable[[], None]:
             raise CodeMismatchException("Invalid verification code provided, please try again.")
         if time.time() > expires:
             raise ExpiredCodeException("Invalid code provided, please request a code again.")
+        assert user is not None  # _issued found the code on it
         originals["confirm_forgot_password"](self, client_id, username, password, user.confirmation_code)
 
     def respond_to_auth_challenge(

@@ -545,7 +545,8 @@ def _api_handler(intake: Intake, health: Callable[[], str | None]) -> type:
         def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
             # Set before the base class handles the connection (inside its __init__).
             self._routes = RouteMatcher(list(app_object.routes))
-            super().__init__(request, client_address, server, app_object, config)
+            # Chalice's __init__ is the one the method order reaches (StrictRequestHandler has none).
+            ChaliceRequestHandler.__init__(self, request, client_address, server, app_object, config)
 
         def setup(self) -> None:
             super().setup()

@@ -26,6 +26,7 @@ without a status line. ``StrictRequestHandler`` reads each request itself instea
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 import socket
@@ -98,6 +99,9 @@ class StrictRequestHandler(BaseHTTPRequestHandler):
     # Seconds an answer may take to leave.
     write_timeout: float = 30.0
     max_body_bytes: int = 0
+    # StreamRequestHandler's default read buffering makes it a buffered reader: ``peek``
+    # waits for a byte without taking it.
+    rfile: io.BufferedReader
 
     body: bytes = b""
     _unread = True
