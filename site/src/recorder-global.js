@@ -6,7 +6,7 @@
  *
  * starts recording at once (optional: data-mask-all-inputs="false", data-session="false",
  * data-record-console="false"); or call window.RrwebS3.startRecording({...}) yourself
- * (options: see src/recorder.js). Every page of a visit in one tab joins one recording.
+ * (options: docs/recorder.md). Every page of a visit in one tab joins one recording.
  *
  *   window.RrwebS3.identify("user-42", { plan: "team" });
  *
