@@ -24,6 +24,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import local  # noqa: F401  (puts api/ on the import path)
 from bench.ingest import best_seconds
@@ -212,9 +213,9 @@ def _untraced_seconds(body: bytes) -> float:
     return best_seconds(work)
 
 
-def run() -> dict[str, object]:
+def run() -> dict[str, Any]:
     """Measure every case; print a table; return the figures."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for case in CASES:
         body = case.make()
         measured = measure(body)
@@ -283,7 +284,7 @@ def _peak(operation: Callable[[], object]) -> tuple[int, float]:
     return peak, seconds
 
 
-def recording_cases() -> list[dict[str, object]]:
+def recording_cases() -> list[dict[str, Any]]:
     """Peak memory of reading a page, GET /blocks and compacting the 64 x 16 MiB recording (moto in process).
 
     The recording's first batch is compacted alone, so /blocks has a compacted object
@@ -292,7 +293,7 @@ def recording_cases() -> list[dict[str, object]]:
     """
     from bench.harness import OWNER, in_process_stack
 
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     with in_process_stack() as stack:
         recording_id = stack.store.recordings.create(OWNER)[0]["recording"]["id"]
         first = b'{"seq":0,"events":[{"type":4,"timestamp":%d,"data":{}}]}' % STAMP
@@ -344,7 +345,7 @@ def recording_cases() -> list[dict[str, object]]:
 
 def main() -> None:
     """Print the figures and merge them into bench/results.json under ``limits``."""
-    from bench.__main__ import RESULTS
+    from bench.results_file import RESULTS
 
     figures = run()
     print(
