@@ -160,7 +160,7 @@ def run(tmp: Path | None = None) -> dict[str, Any]:
             stack.stop()
     estimate = aws_estimate(settings)
     window = settings.consumer_batching_window_seconds
-    figures = {
+    figures: dict[str, Any] = {
         "batches": len(latencies),
         "post_every_s": LIVE_FLUSH_S,
         "background_recordings": BACKGROUND_RECORDINGS,
