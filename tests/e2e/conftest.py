@@ -13,13 +13,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.integration.conftest import RunningStack, free_port, start_stack
 from tests.support.accounts import PASSWORD, sign_up_and_in
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, artifact
+from tests.support.local_stack import RunningStack, free_port, start_stack
 
 
 @pytest.fixture(scope="package")
@@ -108,15 +104,3 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
         finally:
             print(f"page at failure: {opened.url}", *console[-50:], sep="\n")
     context.close()
-
-
-def signed_in(page: Page, stack: RunningStack, account: dict[str, Any]) -> None:
-    """Put the account's tokens where the site keeps them."""
-    page.goto(f"{stack.site}/index.html")
-    page.evaluate("tokens => localStorage.setItem('rrweb.tokens', JSON.stringify(tokens))", account["tokens"])
-
-
-def artifact(page: Page, name: str) -> None:
-    """Save a screenshot for the test report."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -12,7 +12,7 @@ from typing import Any
 from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.test_browser import api_events, start_demo
-from tests.integration.conftest import RunningStack
+from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
 # One per rewrite of a paragraph, so each rewrite can be told apart in the events.

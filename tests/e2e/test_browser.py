@@ -12,8 +12,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import artifact, signed_in
-from tests.integration.conftest import RunningStack
+from tests.support.browser import artifact, signed_in
+from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
 

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.conftest import signed_in
 from tests.e2e.test_browser import start_demo
 from tests.e2e.test_replay_loading import Held, loads_in_parts, long_visit
 from tests.e2e.test_replay_page import post_recording
-from tests.integration.conftest import RunningStack, start_stack
+from tests.support.browser import signed_in
+from tests.support.local_stack import RunningStack, start_stack
 from tests.support.waiting import eventually
 
 

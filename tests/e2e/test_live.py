@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import signed_in
 from tests.e2e.test_browser import start_demo
-from tests.integration.conftest import RunningStack
+from tests.support.browser import signed_in
+from tests.support.local_stack import RunningStack
 
 # The recorder's default flush interval, and the one it keeps while watched live.
 FLUSH_S = 10

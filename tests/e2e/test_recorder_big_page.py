@@ -18,7 +18,7 @@ from chalicelib import settings
 from tests.e2e import test_recorder_status
 from tests.e2e.test_browser import bookmarklet_code
 from tests.e2e.test_recorder_status import BADGE, PagesSite, described, stored_events
-from tests.integration.conftest import RunningStack
+from tests.support.local_stack import RunningStack
 
 pages_site = test_recorder_status.pages_site
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from tests.e2e import test_recorder_status
 from tests.e2e.test_browser import bookmarklet_code
 from tests.e2e.test_recorder_status import BADGE, PagesSite, described, ingest_key, stored_events
-from tests.integration.conftest import RunningStack
+from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
 pages_site = test_recorder_status.pages_site

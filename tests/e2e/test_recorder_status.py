@@ -22,7 +22,7 @@ from playwright.sync_api import Locator, Page, Route, expect
 
 from tests.e2e.test_backpressure import ingest_route
 from tests.e2e.test_browser import bookmarklet_code
-from tests.integration.conftest import RunningStack, free_port
+from tests.support.local_stack import RunningStack, free_port
 from tests.support.waiting import eventually
 
 PAGES = Path(__file__).parent / "pages"

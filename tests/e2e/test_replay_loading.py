@@ -8,9 +8,9 @@ from typing import Any
 
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.conftest import signed_in
 from tests.e2e.test_replay_page import CART, as_finished, post_recording, shop_page
-from tests.integration.conftest import RunningStack
+from tests.support.browser import signed_in
+from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
 MINUTES = 10

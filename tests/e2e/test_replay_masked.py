@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import signed_in
 from tests.e2e.test_replay_page import as_finished
-from tests.integration.conftest import RunningStack
+from tests.support.browser import signed_in
+from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
 TYPED = {"email": "ada@example.com", "zip": "10115", "quantity": "3", "notes": "Ring twice"}

@@ -9,9 +9,9 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.e2e.conftest import signed_in
-from tests.integration.conftest import RunningStack
 from tests.support.accounts import PASSWORD, sign_up_and_in
+from tests.support.browser import signed_in
+from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
 CART = "https://shop.example/cart"

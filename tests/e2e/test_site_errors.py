@@ -10,9 +10,9 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import signed_in
-from tests.integration.conftest import RunningStack, free_port
 from tests.support.accounts import PASSWORD
+from tests.support.browser import signed_in
+from tests.support.local_stack import RunningStack, free_port
 
 GARBAGE = {"accessToken": "not-a-token", "idToken": "not-a-token", "refreshToken": "not-a-token"}
 WEAK = "password"

@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from playwright.sync_api import Page, Route, expect
 
-from tests.e2e.conftest import artifact, signed_in
-from tests.integration.conftest import RunningStack
 from tests.support.accounts import PASSWORD, sign_up_and_in
+from tests.support.browser import artifact, signed_in
+from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
 

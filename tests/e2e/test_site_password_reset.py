@@ -8,8 +8,8 @@ from typing import Any
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.integration.conftest import RunningStack
 from tests.support.accounts import PASSWORD
+from tests.support.local_stack import RunningStack
 
 NEW_PASSWORD = "Reset-In-The-Browser-7"
 

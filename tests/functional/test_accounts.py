@@ -17,7 +17,10 @@ from typing import Any
 import pytest
 
 from local import cognito_rules
-from tests.conftest import PASSWORD, AuthedHttp, _clear_caches, make_user
+from tests.support.accounts import POOL_PASSWORD as PASSWORD
+from tests.support.accounts import make_user
+from tests.support.http import AuthedHttp
+from tests.support.in_process import clear_caches
 
 NEW_PASSWORD = "Another-Secret-77"
 
@@ -202,7 +205,7 @@ def test_the_public_auth_routes_are_limited_per_client_address(
     aws: Any, anonymous: AuthedHttp, outbox: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RRWEB_LIMIT_AUTH_REQUESTS", "4")
-    _clear_caches()
+    clear_caches()
     user = make_user(aws, "target@example.com")
     for guess in range(3):
         assert not signs_in(anonymous, user.email, f"Guess-number-{guess}0")

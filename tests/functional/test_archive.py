@@ -11,7 +11,6 @@ from typing import Any
 from chalicelib import layout, records
 from chalicelib.aws import get_store
 from chalicelib.recordings import PENDING_ATTRIBUTE
-from tests.conftest import NAMES, create_recording
 from tests.functional.test_compaction import (
     assert_compacted,
     counts,
@@ -21,6 +20,8 @@ from tests.functional.test_compaction import (
     keys_of,
     send,
 )
+from tests.support.http import create_recording
+from tests.support.in_process import NAMES
 
 HOUR = dt.timedelta(hours=1)
 

@@ -10,8 +10,11 @@ import pytest
 from chalicelib.errors import TooManyRequestsError
 from chalicelib.limits import RateLimiter
 from chalicelib.settings import Limits
-from tests.conftest import NAMES, SITE_ORIGIN, AuthedHttp, User, make_user, stream_records
 from tests.support import authz
+from tests.support.accounts import User, make_user
+from tests.support.events import stream_records
+from tests.support.http import AuthedHttp
+from tests.support.in_process import NAMES, SITE_ORIGIN
 
 
 def caller(http: AuthedHttp) -> authz.Call:
@@ -161,10 +164,10 @@ def test_too_many_active_keys_is_a_conflict(client: AuthedHttp) -> None:
 def test_request_rate_limit_answers_429_with_retry_after_and_stores_nothing(
     aws: Any, client: AuthedHttp, anonymous: AuthedHttp, monkeypatch: pytest.MonkeyPatch, deliver: Any
 ) -> None:
-    from tests.conftest import _clear_caches
+    from tests.support.in_process import clear_caches
 
     monkeypatch.setenv("RRWEB_LIMIT_KEY_REQUESTS", "3")
-    _clear_caches()
+    clear_caches()
     key = client.post("/keys", body=b"{}", headers={"Content-Type": "application/json"}).json_body["key"]
     as_key = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     rid = anonymous.post("/recordings", body=b"{}", headers=as_key).json_body["recording"]["id"]
@@ -245,11 +248,11 @@ def test_sign_up_confirm_sign_in_and_refresh(anonymous: AuthedHttp) -> None:
 def test_one_recording_or_one_address_is_limited_before_any_aws_call(
     aws: Any, client: AuthedHttp, anonymous: AuthedHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import _clear_caches
+    from tests.support.in_process import clear_caches
 
     monkeypatch.setenv("RRWEB_LIMIT_RECORDING_REQUESTS", "3")
     monkeypatch.setenv("RRWEB_LIMIT_CLIENT_REQUESTS", "6")
-    _clear_caches()
+    clear_caches()
     key = client.post("/keys", body=b"{}", headers={"Content-Type": "application/json"}).json_body["key"]
     as_key = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     # address: 1, recording: 1

@@ -11,7 +11,8 @@ import pytest
 
 from chalicelib import settings
 from chalicelib.validation import encode_cursor
-from tests.conftest import create_recording, stream_records
+from tests.support.events import stream_records
+from tests.support.http import create_recording
 
 GOOD_EVENT = {"type": 3, "timestamp": 1}
 

@@ -19,10 +19,11 @@ import pytest
 from chalicelib import layout, settings, validation
 from chalicelib.aws import get_store
 from chalicelib.compacted import Block, CompactedIndex
-from tests.conftest import NAMES, create_recording
 from tests.functional.test_compaction import expected_lines, send
 from tests.functional.test_consumer import batch
 from tests.functional.test_live import fetch_range
+from tests.support.http import create_recording
+from tests.support.in_process import NAMES
 
 # The most one answer may take, whatever the recording holds: a small fraction of
 # MAX_PAGE_BYTES (3 MiB) and of Lambda's 6 MB response.

@@ -23,7 +23,7 @@ import pytest
 
 from chalicelib import settings
 from chalicelib.aws import get_store
-from tests.conftest import AuthedHttp, create_recording
+from tests.support.http import AuthedHttp, create_recording
 
 # What one operation may allocate, whatever the recording holds (docs/architecture.md).
 LIMIT_BYTES = 200 * 1024 * 1024

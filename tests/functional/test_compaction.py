@@ -24,8 +24,9 @@ from chalicelib.consumer import write_chunk
 from chalicelib.reader import EventReader
 from chalicelib.recordings import PENDING_ATTRIBUTE, RecordingStore, recording_key, seq_key
 from chalicelib.schema import ACTIVE_ATTRIBUTE, RECORDINGS_KEY, TTL_ATTRIBUTE
-from tests.conftest import NAMES, create_recording, post_json, read_events
 from tests.functional.test_consumer import batch, invoke, shard_records
+from tests.support.http import create_recording, post_json, read_events
+from tests.support.in_process import NAMES
 
 
 def events_path(recording_id: str) -> str:

@@ -20,7 +20,8 @@ import app as app_module
 from chalicelib import ingest, layout, records
 from chalicelib.aws import get_store
 from local.event_source import lambda_event
-from tests.conftest import NAMES, create_recording, post_json, read_events
+from tests.support.http import create_recording, post_json, read_events
+from tests.support.in_process import NAMES
 
 
 def events_path(recording_id: str) -> str:

@@ -18,7 +18,7 @@ from chalice.local import LambdaContext, LambdaEventConverter, RouteMatcher
 
 from app import app
 from chalicelib import reader, settings
-from tests.conftest import create_recording, post_gzip, post_json
+from tests.support.http import create_recording, post_gzip, post_json
 
 EVENTS = [
     {"type": 4, "timestamp": 1, "data": {"href": "https://a.test/", "width": 800, "height": 600}},

@@ -19,8 +19,10 @@ import app as app_module
 from chalicelib import records, settings
 from chalicelib.aws import get_store
 from chalicelib.ingest import EventWriter
-from tests.conftest import NAMES, create_recording, post_gzip, post_json, read_events, stream_records
 from tests.support import rrweb_stream
+from tests.support.events import stream_records
+from tests.support.http import create_recording, post_gzip, post_json, read_events
+from tests.support.in_process import NAMES
 
 
 def events_path(recording_id: str) -> str:

@@ -24,8 +24,10 @@ from botocore.client import BaseClient
 from chalicelib import settings
 from chalicelib.aws import get_store
 from chalicelib.errors import ConflictError, TooManyRequestsError
-from tests.conftest import AuthedHttp, _clear_caches, make_user
 from tests.functional.test_bad_input import assert_error
+from tests.support.accounts import make_user
+from tests.support.http import AuthedHttp
+from tests.support.in_process import clear_caches
 
 ATTACKER = "198.51.100.66"
 VISITOR = "203.0.113.7"
@@ -48,7 +50,7 @@ def from_address(address: str) -> Iterator[None]:
 def limits(monkeypatch: pytest.MonkeyPatch, **values: int) -> None:
     for name, value in values.items():
         monkeypatch.setenv(f"RRWEB_LIMIT_{name.upper()}", str(value))
-    _clear_caches()
+    clear_caches()
 
 
 def batch(seq: int) -> str:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import NAMES, create_recording
+from tests.support.http import create_recording
+from tests.support.in_process import NAMES
 
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 CORPUS: list[dict[str, Any]] = json.loads((FUZZ / "corpus.json").read_text())

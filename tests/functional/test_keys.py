@@ -13,7 +13,9 @@ import pytest
 
 from chalicelib import settings
 from chalicelib.aws import get_store
-from tests.conftest import NAMES, AuthedHttp, make_user
+from tests.support.accounts import make_user
+from tests.support.http import AuthedHttp
+from tests.support.in_process import NAMES
 
 
 def post_key(client: Any, body: dict[str, Any]) -> Any:

@@ -16,8 +16,10 @@ import pytest
 
 from chalicelib import settings
 from chalicelib.ingest import EventWriter
-from tests.conftest import NAMES, read_events, stream_records
 from tests.functional.test_events import use_writer
+from tests.support.events import stream_records
+from tests.support.http import read_events
+from tests.support.in_process import NAMES
 
 # Made-up words of two or three syllables: text with a natural language's redundancy.
 _SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "te", "vo", "pi", "da", "fe", "gu", "ho", "ji")

@@ -17,9 +17,11 @@ import pytest
 
 from chalicelib import settings
 from chalicelib.aws import get_store
-from tests.conftest import NAMES, create_recording, make_user, post_json
 from tests.functional.test_compaction import expected_lines, send
 from tests.functional.test_consumer import batch
+from tests.support.accounts import make_user
+from tests.support.http import create_recording, post_json
+from tests.support.in_process import NAMES
 
 
 def events_path(recording_id: str, query: str = "") -> str:

@@ -66,7 +66,6 @@ from chalicelib.ingest import EventWriter
 from chalicelib.reader import EventReader
 from chalicelib.recordings import Recordings, RecordingStore, recording_key
 from local.event_source import KinesisEventSource, MappingConfig
-from tests.conftest import NAMES
 from tests.support.faults import (
     DYNAMODB_FAULTS,
     KINESIS_INTERNAL,
@@ -80,6 +79,7 @@ from tests.support.faults import (
     fail_after_calls,
     fail_calls,
 )
+from tests.support.in_process import NAMES
 
 # Every attempt at a seq may be encoded differently: the stored bytes (and so the
 # records' checksums) differ, the events do not.

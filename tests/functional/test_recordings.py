@@ -11,7 +11,8 @@ import requests
 
 from chalicelib import layout, recordings
 from chalicelib.aws import get_store
-from tests.conftest import NAMES, create_recording, post_gzip, post_json
+from tests.support.http import create_recording, post_gzip, post_json
+from tests.support.in_process import NAMES
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 512 + b"\xff\xd9"
 
@@ -192,7 +193,8 @@ def test_reaper_lambda_removes_objects_of_deleted_recordings_only(
     from urllib.parse import quote_plus
 
     from app import reap_orphans
-    from tests.conftest import NAMES, load_event
+    from tests.support.events import load_event
+    from tests.support.in_process import NAMES
 
     live = create_recording(client)
     s3 = aws.client("s3")

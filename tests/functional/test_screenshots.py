@@ -19,7 +19,9 @@ import requests
 from app import reap_orphans
 from chalicelib import layout
 from chalicelib.aws import get_store
-from tests.conftest import NAMES, load_event, post_json
+from tests.support.events import load_event
+from tests.support.http import post_json
+from tests.support.in_process import NAMES
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 512 + b"\xff\xd9"
 

@@ -18,7 +18,9 @@ import pytest
 from chalicelib import recordings, settings, validation
 from chalicelib.aws import get_store
 from chalicelib.recordings import recording_key
-from tests.conftest import NAMES, AuthedHttp, make_user, post_json
+from tests.support.accounts import make_user
+from tests.support.http import AuthedHttp, post_json
+from tests.support.in_process import NAMES
 
 START = 1_800_000_000_000
 

@@ -20,7 +20,9 @@ import pytest
 from chalicelib import records, settings
 from chalicelib.aws import get_store
 from chalicelib.recordings import recording_key
-from tests.conftest import NAMES, create_recording, post_gzip, post_json, read_events, stream_records
+from tests.support.events import stream_records
+from tests.support.http import create_recording, post_gzip, post_json, read_events
+from tests.support.in_process import NAMES
 
 CHROME_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -19,8 +19,11 @@ from botocore.exceptions import ClientError
 from chalicelib import settings, validation
 from chalicelib.aws import get_store
 from chalicelib.recordings import recording_key
-from tests.conftest import NAMES, AuthedHttp, User, create_recording, stream_records
 from tests.functional.test_bad_input import assert_error
+from tests.support.accounts import User
+from tests.support.events import stream_records
+from tests.support.http import AuthedHttp, create_recording
+from tests.support.in_process import NAMES
 
 GOOD = {"type": 3, "timestamp": 1_700_000_000_000}
 
@@ -157,7 +160,7 @@ def test_count_failing_after_the_stream_took_the_batch_is_a_503_and_the_retry_co
     assert retry.status_code == 202
     assert retry.json_body["duplicate"] is False
     deliver()
-    from tests.conftest import read_events
+    from tests.support.http import read_events
 
     assert read_events(client, recording_id) == [GOOD]  # written twice, read once
     assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 1
@@ -199,12 +202,12 @@ def test_ingest_keys_cannot_be_churned_into_fresh_budgets(client: AuthedHttp) ->
 def test_a_key_is_a_sites_budget_and_may_be_given_its_own(
     client: AuthedHttp, anonymous: AuthedHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.conftest import _clear_caches
+    from tests.support.in_process import clear_caches
 
     monkeypatch.setenv("RRWEB_LIMIT_USER_REQUESTS", "8")
     monkeypatch.setenv("RRWEB_LIMIT_KEY_REQUESTS", "3")
     monkeypatch.setenv("RRWEB_LIMIT_KEY_REQUESTS_MAX", "50")
-    _clear_caches()
+    clear_caches()
     json_headers = {"Content-Type": "application/json"}
     too_much = client.post("/keys", body=json.dumps({"requestsPerMinute": 51}), headers=json_headers)
     assert_error(too_much, 400, "invalid_budget")

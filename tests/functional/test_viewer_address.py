@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from chalicelib.clients import ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER, _counted
-from tests.conftest import AuthedHttp, _clear_caches
 from tests.functional.test_fair_budgets import from_address
+from tests.support.http import AuthedHttp
+from tests.support.in_process import clear_caches
 
 EDGE = "64.252.64.10"
 SECRET = "Vq7d0Xo3sLr9KcA2mZt5WbN8yHe1JuPf"
@@ -30,7 +31,7 @@ def behind_cloudfront(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RRWEB_ORIGIN_SECRET", SECRET)
     monkeypatch.setenv("RRWEB_LIMIT_AUTH_REQUESTS", str(BUDGET))
     monkeypatch.setenv("RRWEB_LIMIT_CLIENT_REQUESTS", str(BUDGET))
-    _clear_caches()
+    clear_caches()
 
 
 def through_cloudfront(viewer: str, secret: str | None = SECRET) -> dict[str, str]:

@@ -18,9 +18,9 @@ import pytest
 from chalicelib.clients import ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER
 from infra.packaging import package
 from infra.settings import StackSettings
-from tests.infra.conftest import Inventory
 from tests.infra.inventory import reveal
 from tests.infra.test_components import RecordingMocks, api_args
+from tests.support.inventories import Inventory
 
 FUNCTION = "aws:lambda/function:Function"
 DISTRIBUTION = "aws:cloudfront/distribution:Distribution"

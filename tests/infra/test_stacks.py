@@ -14,7 +14,7 @@ from chalicelib import layout, schema
 from chalicelib.schema import INDEX_PENDING_COMPACTION, PENDING_ATTRIBUTE
 from chalicelib.settings import Limits
 from infra.settings import StackSettings
-from tests.infra.conftest import ROOT, STACKS, Inventory
+from tests.support.inventories import ROOT, STACKS, Inventory
 
 BUCKET = "aws:s3/bucket:Bucket"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"

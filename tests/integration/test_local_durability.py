@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from local.journal import Entry
-from tests.integration.conftest import LOAD_ENV, ROOT, free_port, start_stack
 from tests.integration.load import IngestLoad, Outcome, batch, check_read_back, create_recordings
 from tests.support.accounts import sign_up_and_in
+from tests.support.local_stack import LOAD_ENV, ROOT, free_port, start_stack
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration

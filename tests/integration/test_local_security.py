@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from local.resources import Names
-from tests.integration.conftest import RunningStack, start_stack
 from tests.support.accounts import sign_up_and_in
+from tests.support.local_stack import RunningStack, start_stack
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration

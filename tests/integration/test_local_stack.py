@@ -17,9 +17,9 @@ import requests
 
 from local.resources import Names
 from ops import rebuild
-from tests.integration.conftest import RunningStack, start_stack
 from tests.support import authz, rrweb_stream
 from tests.support.accounts import sign_up_and_in
+from tests.support.local_stack import RunningStack, start_stack
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration

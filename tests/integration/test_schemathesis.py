@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.integration.conftest import RunningStack, start_stack
 from tests.support.accounts import sign_up_and_in
+from tests.support.local_stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    from tests.integration.conftest import start_stack
+    from tests.support.local_stack import start_stack
 
     stack = start_stack(Path(tmp_path_factory.mktemp("smoke")) / "data")
     try:

@@ -1,13 +1,52 @@
-"""Signing in over HTTP through the API's own /auth routes (local stack or a deployed stack)."""
+"""Users to act as, signed in for real.
+
+Over HTTP through the API's own /auth routes (local stack or a deployed stack), or made
+directly in the in-process stack's pool (moto's Cognito).
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import requests
 
 PASSWORD = "Smoke-Test-Pass-42"
+# The password of the users ``make_user`` creates in the in-process pool.
+POOL_PASSWORD = "Correct-Horse-42"
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in user of the stack's pool (moto's Cognito, real signed tokens)."""
+
+    email: str
+    sub: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header this user sends."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def make_user(session: Any, email: str) -> User:
+    """Create, confirm and sign in a user through the app client."""
+    cognito = session.client("cognito-idp")
+    client_id = os.environ["RRWEB_USER_POOL_CLIENT_ID"]
+    sub = cognito.sign_up(
+        ClientId=client_id, Username=email, Password=POOL_PASSWORD, UserAttributes=[{"Name": "email", "Value": email}]
+    )["UserSub"]
+    cognito.admin_confirm_sign_up(UserPoolId=os.environ["RRWEB_USER_POOL_ID"], Username=email)
+    tokens = cognito.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": POOL_PASSWORD},
+    )["AuthenticationResult"]
+    return User(email=email, sub=sub, access_token=tokens["AccessToken"], refresh_token=tokens["RefreshToken"])
 
 
 def sign_up_and_in(api: str, http: requests.Session, *, email: str | None = None) -> tuple[str, dict[str, str]]:

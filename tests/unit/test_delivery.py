@@ -17,8 +17,8 @@ import pytest
 
 from chalicelib import layout, records
 from local.delivery import LocalDelivery, expand_prefix
-from tests.conftest import NAMES
 from tests.support.faults import AwsFault, FlakySession, fail_calls
+from tests.support.in_process import NAMES
 
 NOW = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
 S3_INTERNAL = AwsFault("InternalError", 500, "We encountered an internal error. Please try again.")

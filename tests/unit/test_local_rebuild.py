@@ -16,8 +16,9 @@ from chalicelib import layout
 from chalicelib.aws import get_store
 from local.resources import Names
 from ops import rebuild
-from tests.conftest import NAMES, create_recording, post_gzip, read_events
 from tests.support import rrweb_stream
+from tests.support.http import create_recording, post_gzip, read_events
+from tests.support.in_process import NAMES
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:

@@ -14,7 +14,7 @@ import pytest
 
 from local import persistence
 from local.persistence import CorruptSnapshotError, Snapshot, check_data_dir
-from tests.conftest import NAMES
+from tests.support.in_process import NAMES
 
 SINGLE = "recordings/owner=o/recording=r-1/chunk-1"
 MULTIPART = "recordings/owner=o/recording=r-1/compacted"

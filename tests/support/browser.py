@@ -1,0 +1,25 @@
+"""Debian's Chromium for Playwright, and what the browser tests do to a page: sign in, keep a screenshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import Page
+
+from tests.support.local_stack import ROOT, RunningStack
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
+
+
+def signed_in(page: Page, stack: RunningStack, account: dict[str, Any]) -> None:
+    """Put the account's tokens where the site keeps them."""
+    page.goto(f"{stack.site}/index.html")
+    page.evaluate("tokens => localStorage.setItem('rrweb.tokens', JSON.stringify(tokens))", account["tokens"])
+
+
+def artifact(page: Page, name: str) -> None:
+    """Save a screenshot for the test report."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
