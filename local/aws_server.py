@@ -793,6 +793,14 @@ class Guard:
             )
         return environ
 
+    def reapply(self, entry: Entry) -> str:
+        """Send one journaled request to moto again, unjournaled; returns moto's status line.
+
+        Refusals are expected when the state holds the write already (conditional writes).
+        """
+        status, _, _ = self._call(self.replay_environ(entry))
+        return status
+
     def replay(self) -> dict[str, int]:
         """Apply every segment on disk to moto, unjournaled, then open a new segment."""
         if self.journal.is_open:
@@ -806,8 +814,7 @@ class Guard:
             for entry in self.journal.entries(self.journal.segments()):
                 counts["entries"] += 1
                 # Refusals are expected: conditional writes that the snapshot already holds.
-                status, _, _ = self._call(self.replay_environ(entry))
-                counts["applied"] += status.startswith("2")
+                counts["applied"] += self.reapply(entry).startswith("2")
             counts["segment"] = self.journal.open()
         return counts
 

@@ -26,7 +26,9 @@ _INDEX_PAGES = ("index.html", "index.htm")
 NOT_FOUND_PAGE = "404.html"
 
 
-class _Handler(StrictRequestHandler, SimpleHTTPRequestHandler):
+class SiteRequestHandler(StrictRequestHandler, SimpleHTTPRequestHandler):
+    """The site's files (and its /config.json), served the way CloudFront serves them on AWS."""
+
     config: bytes = b"{}"
     # Only GET and HEAD, of static files: no request carries a body.
     max_body_bytes = 0
@@ -83,7 +85,7 @@ class SiteServer:
     def __init__(self, *, host: str, port: int, config: dict[str, str], directory: Path = SITE_DIR) -> None:
         if not (directory / "assets").is_dir():
             raise RuntimeError(f"the site is not built: run `make site` (npm ci and build in {directory.parent})")
-        handler = type("SiteHandler", (_Handler,), {"config": json.dumps(config).encode()})
+        handler = type("SiteHandler", (SiteRequestHandler,), {"config": json.dumps(config).encode()})
         self._server = ThreadingHTTPServer((host, port), partial(handler, directory=str(directory)))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="site", daemon=True)

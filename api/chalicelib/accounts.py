@@ -57,7 +57,8 @@ def _weak_password() -> ApiError:
     return BadRequestError(f"the password needs {PASSWORD_POLICY.rules()}", code="invalid_password")
 
 
-def _translate(exc: ClientError) -> ApiError:
+def translate_cognito_error(exc: ClientError) -> ApiError:
+    """The API's error for a refusal from Cognito; anything unexpected is raised again as it is."""
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "")
     if code == "UsernameExistsException":
@@ -117,7 +118,7 @@ class Accounts:
             answer: dict[str, Any] = getattr(self._cognito, operation)(ClientId=self._client_id, **kwargs)
             return answer
         except ClientError as exc:
-            raise _translate(exc) from None
+            raise translate_cognito_error(exc) from None
 
     def sign_up(self, body: dict[str, Any]) -> dict[str, Any]:
         """Register; Cognito emails a confirmation code. 403 ``signup_disabled`` when only an admin creates accounts."""
@@ -139,7 +140,7 @@ class Accounts:
                     "email with a temporary password to sign in with)",
                     code="signup_disabled",
                 ) from None
-            raise _translate(exc) from None
+            raise translate_cognito_error(exc) from None
         return {"email": email, "confirmed": bool(result.get("UserConfirmed"))}
 
     def confirm(self, body: dict[str, Any]) -> None:
@@ -153,7 +154,7 @@ class Accounts:
             # prevented: the answer must not tell which addresses exist.
             if exc.response.get("Error", {}).get("Code") == "UserNotFoundException":
                 raise BadRequestError("the code is wrong or expired", code="invalid_code") from None
-            raise _translate(exc) from None
+            raise translate_cognito_error(exc) from None
 
     def sign_in(self, body: dict[str, Any]) -> dict[str, Any]:
         """Tokens for email and password, or, for an invited user's temporary password, the new-password challenge.
@@ -198,7 +199,7 @@ class Accounts:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code not in _FORGOT_SILENT:
-                raise _translate(exc) from None
+                raise translate_cognito_error(exc) from None
             # Never the address: logs are not a directory of accounts.
             logger.info("password reset code not sent: %s", code)
 
@@ -215,7 +216,7 @@ class Accounts:
             # No account is a wrong code: the answer must not tell which addresses exist.
             if exc.response.get("Error", {}).get("Code") == "UserNotFoundException":
                 raise BadRequestError("the code is wrong or expired", code="invalid_code") from None
-            raise _translate(exc) from None
+            raise translate_cognito_error(exc) from None
 
     def refresh(self, body: dict[str, Any]) -> dict[str, Any]:
         """New access and id tokens for a refresh token."""

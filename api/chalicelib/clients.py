@@ -60,13 +60,13 @@ def client_address(request: Request, *, origin_secret: str | None) -> str | None
     """
     source = ((request.context or {}).get("identity") or {}).get("sourceIp")
     if not origin_secret or not _same(request.headers.get(ORIGIN_VERIFY_HEADER.lower(), ""), origin_secret):
-        return _counted(source)
+        return counted_address(source)
     # CloudFront sent it, and its origin request policy asks for the viewer's address.
     # Without a readable one, the edge's address is still better than none.
-    return _counted(viewer_ip(request.headers.get(VIEWER_ADDRESS_HEADER.lower())) or source)
+    return counted_address(viewer_ip(request.headers.get(VIEWER_ADDRESS_HEADER.lower())) or source)
 
 
-def _counted(address: str | None) -> str | None:
+def counted_address(address: str | None) -> str | None:
     """What a per-address budget is kept for: an IPv4 address, or an IPv6 address's /64.
 
     One IPv6 subscriber usually holds a whole /64 (RFC 6177), so counting each of its

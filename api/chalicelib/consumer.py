@@ -110,6 +110,11 @@ class FailureQueue:
         self._sqs = sqs
         self._queue_url = queue_url
 
+    @property
+    def sqs(self) -> Any:
+        """The SQS client reports are sent with."""
+        return self._sqs
+
     def report(self, record: StreamRecord, reason: str) -> None:
         """Send the record's coordinates (never its data: it may hold page content) and why."""
         message = {
@@ -161,6 +166,11 @@ class StreamConsumer:
         self._failures = failures
         # One worker writes in the calling thread (deterministic, for tests that inject faults).
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="consume") if workers > 1 else None
+
+    @property
+    def failures(self) -> FailureQueue:
+        """Where records that can never be stored are reported."""
+        return self._failures
 
     def consume(self, batch: Iterable[StreamRecord]) -> Outcome:
         """Store one invocation's records; the outcome names the records to retry."""

@@ -114,6 +114,11 @@ class Keys:
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def table(self) -> Any:
+        """The access table (a boto3 DynamoDB Table) the keys and their purposes are kept in."""
+        return self._table
+
     def create(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
         """A new key; the only response that ever contains its secret.
 

@@ -168,6 +168,11 @@ class VisitorLimits:
         self._buckets: OrderedDict[tuple[str, ...], _Bucket] = OrderedDict()
         self._lock = threading.Lock()
 
+    @property
+    def buckets_held(self) -> int:
+        """How many buckets this instance holds now (at most ``tracked`` given to the constructor)."""
+        return len(self._buckets)
+
     def charge(
         self, *, client: str | None = None, recording: tuple[str, str] | None = None, body_bytes: int = 0
     ) -> None:

@@ -203,7 +203,7 @@ def test_a_poison_record_that_cannot_be_reported_is_retried_not_skipped(
     def queue_down(**_: Any) -> None:
         raise ConnectionError("SQS unreachable")
 
-    monkeypatch.setattr(get_store().consumer._failures._sqs, "send_message", queue_down)
+    monkeypatch.setattr(get_store().consumer.failures.sqs, "send_message", queue_down)
     # Skipping it unreported would lose the only trace of it: Lambda retries from it.
     assert invoke(aws, shard, found) == {"batchItemFailures": [{"itemIdentifier": found[1]["SequenceNumber"]}]}
     assert read_events(client, recording_id) == batch(0)["events"]

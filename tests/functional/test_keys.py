@@ -79,7 +79,7 @@ def test_another_owners_purpose_key_is_never_returned(client: Any, anonymous: Au
 
 def test_two_browsers_asking_at_once_get_one_key(client: Any, owner: str, monkeypatch: pytest.MonkeyPatch) -> None:
     keys = get_store().keys
-    table = keys._table
+    table = keys.table
     real_get = table.get_item
     other: list[tuple[dict[str, Any], bool]] = []
     raced = False
@@ -163,12 +163,12 @@ def test_a_weak_password_is_refused_with_the_pools_rules(anonymous: AuthedHttp) 
 def test_cognitos_own_password_refusal_names_the_rules_too() -> None:
     from botocore.exceptions import ClientError
 
-    from chalicelib.accounts import _translate
+    from chalicelib.accounts import translate_cognito_error
 
     refusal = ClientError(
         {"Error": {"Code": "InvalidPasswordException", "Message": "Password did not conform with policy"}}, "SignUp"
     )
-    error = _translate(refusal)
+    error = translate_cognito_error(refusal)
     assert (error.code, error.message) == ("invalid_password", f"the password needs {settings.PASSWORD_POLICY.rules()}")
 
 

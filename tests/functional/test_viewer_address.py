@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.clients import ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER, _counted
+from chalicelib.clients import ORIGIN_VERIFY_HEADER, VIEWER_ADDRESS_HEADER, counted_address
 from tests.functional.test_fair_budgets import from_address
 from tests.support.http import AuthedHttp
 from tests.support.in_process import clear_caches
@@ -103,7 +103,9 @@ def test_a_malformed_viewer_address_counts_as_the_edge(behind_cloudfront: None, 
 
 
 def test_a_direct_ipv6_client_is_counted_by_its_slash_64() -> None:
-    assert _counted("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == _counted("2001:db8:1:2::1") == "2001:db8:1:2::/64"
-    assert _counted("2001:db8:1:3::1") != _counted("2001:db8:1:2::1")
-    assert _counted("::ffff:198.51.100.9") == "198.51.100.9"
-    assert _counted("198.51.100.9") == "198.51.100.9"
+    assert (
+        counted_address("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == counted_address("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    )
+    assert counted_address("2001:db8:1:3::1") != counted_address("2001:db8:1:2::1")
+    assert counted_address("::ffff:198.51.100.9") == "198.51.100.9"
+    assert counted_address("198.51.100.9") == "198.51.100.9"

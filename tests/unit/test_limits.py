@@ -179,4 +179,4 @@ def test_a_flood_of_addresses_cannot_grow_an_instances_memory() -> None:
     )
     for n in range(1000):
         visitors.charge(client=f"10.0.{n // 256}.{n % 256}", body_bytes=5)
-    assert len(visitors._buckets) <= 100
+    assert visitors.buckets_held <= 100

@@ -231,7 +231,7 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
         # the conditional writes refuse (the counted item is not overwritten by its
         # create), the object is overwritten, the record is sent twice.
         for entry in guard.journal.entries([1]):
-            guard._call(guard.replay_environ(entry))
+            guard.reapply(entry)
         assert dynamodb.get_item(TableName=NAMES.table, Key=_key("rec#o#r"))["Item"] == counted
         assert store.get_for_batch("o", "r", 0)[1]
         assert consumer.poll(flush=True) == len(lines)

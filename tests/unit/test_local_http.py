@@ -381,8 +381,8 @@ def test_the_site_answers_a_nul_byte_or_a_garbage_request_line_with_400(site_por
 
 
 def test_the_site_times_out_idle_and_slow_clients(site_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(site._Handler, "idle_timeout", SHORT, raising=False)
-    monkeypatch.setattr(site._Handler, "head_timeout", SHORT, raising=False)
+    monkeypatch.setattr(site.SiteRequestHandler, "idle_timeout", SHORT, raising=False)
+    monkeypatch.setattr(site.SiteRequestHandler, "head_timeout", SHORT, raising=False)
     with connect(site_port) as sock:
         assert sock.recv(1) == b""  # an idle connection is closed
     with connect(site_port) as sock:
