@@ -27,9 +27,9 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from bench.stats import percentile
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.integration.conftest import start_stack
 from tests.support.accounts import PASSWORD, sign_up_and_in
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.local_stack import start_stack
 
 SESSION_S = 60
 LIVE_CLICKS = 10

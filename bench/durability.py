@@ -22,9 +22,9 @@ from typing import Any
 import requests
 
 from bench.stats import percentile
-from tests.integration.conftest import LOAD_ENV, start_stack
 from tests.integration.load import IngestLoad, check_read_back, create_recordings
 from tests.support.accounts import sign_up_and_in
+from tests.support.local_stack import LOAD_ENV, start_stack
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 RECORDINGS = 20

@@ -33,9 +33,9 @@ from playwright.sync_api import Browser, Route, sync_playwright
 from bench import results_file
 from bench.rrweb import EventType, IncrementalSource, MouseInteractions, NodeType
 from bench.stats import percentile
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.integration.conftest import LOAD_ENV, RunningStack, start_stack
 from tests.support.accounts import PASSWORD, sign_up_and_in
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.local_stack import LOAD_ENV, RunningStack, start_stack
 from tests.support.rrweb_stream import StreamBuilder
 
 EVENTS = 120_000

@@ -79,7 +79,7 @@ def through_handler(posted: list[workload.Posted]) -> dict[str, Any]:
         import boto3
 
         from app import app
-        from tests.conftest import make_user
+        from tests.support.accounts import make_user
 
         user = make_user(boto3.session.Session(region_name="us-east-1"), "bench@example.com")
         with Client(app) as client:
@@ -101,7 +101,7 @@ def through_handler(posted: list[workload.Posted]) -> dict[str, Any]:
 
 def over_http(posted: list[workload.Posted], tmp: Any) -> dict[str, Any]:
     """Whole POSTs to the local stack over HTTP (moto's server as AWS)."""
-    from tests.integration.conftest import start_stack
+    from tests.support.local_stack import start_stack
 
     stack = start_stack(tmp / "data")
     try:

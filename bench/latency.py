@@ -28,9 +28,9 @@ import requests
 from bench import workload
 from bench.stats import percentile
 from infra.settings import StackSettings
-from tests.integration.conftest import start_stack
 from tests.support import rrweb_stream
 from tests.support.accounts import sign_up_and_in
+from tests.support.local_stack import start_stack
 
 BATCHES = 40
 LIVE_FLUSH_S = 2.0
