@@ -213,7 +213,7 @@ class ConsumerRun:
 
 def store_stream_arn(session: Any) -> str:
     """The stack's stream ARN."""
-    client = session._session.client("kinesis")
+    client = session.unhooked.client("kinesis")
     return client.describe_stream_summary(StreamName=NAMES.stream)["StreamDescriptionSummary"]["StreamARN"]
 
 

@@ -8,10 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.local_stack import LOAD_ENV, RunningStack, start_stack
-
-# The benchmarks under bench/ took the stack's helpers from here before tests/support held them.
-__all__ = ["LOAD_ENV", "RunningStack", "start_stack"]
+from tests.support.local_stack import RunningStack, start_stack
 
 
 @pytest.fixture(scope="module")

@@ -230,7 +230,13 @@ class FlakySession:
         self._session = session
         self._hooks = hooks
 
+    @property
+    def unhooked(self) -> Any:
+        """The session underneath, whose clients carry no fault hooks."""
+        return self._session
+
     def client(self, name: str, **kwargs: Any) -> Any:
+        """A client of the session with the fault hooks for ``name`` attached."""
         client = self._session.client(name, **kwargs)
         self._hooks(name, client)
         return client
