@@ -10,7 +10,7 @@ from chalice.app import KinesisEvent, Request
 
 from chalicelib import observability, reader, validation
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
-from chalicelib.aws import get_cors, get_store
+from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
 from chalicelib.cors import ANY
 from chalicelib.http import endpoint, json_headers, normalise_framework_errors, with_cors
@@ -27,7 +27,7 @@ JSON_BODY_TYPES = ["application/json", "text/plain"]
 
 
 def _authenticate(request: Any, *, access: str) -> Principal:
-    return get_store().authenticator.authenticate(request, access=access)
+    return get_services().authenticator.authenticate(request, access=access)
 
 
 def api(access: str, cors: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -74,8 +74,8 @@ def health() -> dict[str, str]:
 def _account_body() -> dict[str, Any]:
     """A public /auth/* request's JSON body, once its client address is within those routes' limit."""
     request = _current_request()
-    store = get_store()
-    store.accounts.admit(store.authenticator.client_address(request))
+    services = get_services()
+    services.accounts.admit(services.authenticator.client_address(request))
     return validation.json_object(request.raw_body)
 
 
@@ -83,7 +83,7 @@ def _account_body() -> dict[str, Any]:
 @api(PUBLIC)
 def sign_up() -> Response:
     """Register with email and password (403 unless the stack takes sign-ups); Cognito emails a confirmation code."""
-    body = get_store().accounts.sign_up(_account_body())
+    body = get_services().accounts.sign_up(_account_body())
     return Response(body=body, status_code=201, headers=json_headers())
 
 
@@ -91,7 +91,7 @@ def sign_up() -> Response:
 @api(PUBLIC)
 def confirm_sign_up() -> Response:
     """Confirm the account with the emailed code."""
-    get_store().accounts.confirm(_account_body())
+    get_services().accounts.confirm(_account_body())
     return Response(body="", status_code=204)
 
 
@@ -99,21 +99,21 @@ def confirm_sign_up() -> Response:
 @api(PUBLIC)
 def sign_in() -> dict[str, Any]:
     """Access, id and refresh tokens for email and password, or an invited user's new-password challenge."""
-    return get_store().accounts.sign_in(_account_body())
+    return get_services().accounts.sign_in(_account_body())
 
 
 @app.route("/auth/new-password", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api(PUBLIC)
 def set_new_password() -> dict[str, Any]:
     """An invited user's own password in place of the temporary one: tokens."""
-    return get_store().accounts.set_new_password(_account_body())
+    return get_services().accounts.set_new_password(_account_body())
 
 
 @app.route("/auth/forgot", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api(PUBLIC)
 def forgot_password() -> Response:
     """Email a password reset code; the same answer whether or not the address has an account."""
-    get_store().accounts.forgot_password(_account_body())
+    get_services().accounts.forgot_password(_account_body())
     return Response(
         body={"message": "if this address has an account, a reset code is on its way"},
         status_code=202,
@@ -125,7 +125,7 @@ def forgot_password() -> Response:
 @api(PUBLIC)
 def reset_password() -> Response:
     """Set a new password with the emailed reset code."""
-    get_store().accounts.reset_password(_account_body())
+    get_services().accounts.reset_password(_account_body())
     return Response(body="", status_code=204)
 
 
@@ -133,7 +133,7 @@ def reset_password() -> Response:
 @api(PUBLIC)
 def refresh_tokens() -> dict[str, Any]:
     """Fresh access and id tokens for a refresh token."""
-    return get_store().accounts.refresh(_account_body())
+    return get_services().accounts.refresh(_account_body())
 
 
 @app.route("/keys", methods=["POST"], content_types=JSON_BODY_TYPES)
@@ -145,7 +145,7 @@ def create_key(principal: Principal) -> Response:
     its secret (200), or a new one (201).
     """
     body = validation.json_object(_current_request().raw_body, allow_empty=True)
-    keys = get_store().keys
+    keys = get_services().keys
     if "purpose" in body:
         key, created = keys.for_purpose(principal.owner, body)
     else:
@@ -157,14 +157,14 @@ def create_key(principal: Principal) -> Response:
 @api(USER)
 def list_keys(principal: Principal) -> dict[str, Any]:
     """The caller's ingest keys with their purpose (never their secrets)."""
-    return {"keys": get_store().keys.list(principal.owner)}
+    return {"keys": get_services().keys.list(principal.owner)}
 
 
 @app.route("/keys/{key_id}", methods=["DELETE"])
 @api(USER)
 def revoke_key(principal: Principal, key_id: str) -> Response:
     """Revoke an ingest key: refused everywhere within seconds."""
-    get_store().keys.revoke(principal.owner, key_id)
+    get_services().keys.revoke(principal.owner, key_id)
     return Response(body="", status_code=204)
 
 
@@ -173,7 +173,7 @@ def revoke_key(principal: Principal, key_id: str) -> Response:
 def create_recording(principal: Principal) -> Response:
     """Create a recording (with its first batch, optionally), or return it again for a retried id."""
     request = _current_request()
-    body, created = get_store().ingest.create(
+    body, created = get_services().ingest.create(
         principal.owner,
         _body_bytes(request),
         request.headers.get("content-encoding"),
@@ -188,7 +188,7 @@ def create_recording(principal: Principal) -> Response:
 def list_recordings(principal: Principal) -> dict[str, Any]:
     """The owner's recordings, newest first, one page per call, optionally searched and filtered."""
     query = _query(_current_request())
-    return get_store().recordings.list_page(
+    return get_services().recordings.list_page(
         principal.owner,
         limit=validation.list_limit(query.get("limit")),
         cursor=query.get("cursor"),
@@ -200,14 +200,14 @@ def list_recordings(principal: Principal) -> dict[str, Any]:
 @api(USER)
 def get_recording(principal: Principal, recording_id: str) -> dict[str, Any]:
     """One recording's metadata."""
-    return get_store().recordings.describe(principal.owner, recording_id)
+    return get_services().recordings.describe(principal.owner, recording_id)
 
 
 @app.route("/recordings/{recording_id}", methods=["DELETE"])
 @api(USER)
 def delete_recording(principal: Principal, recording_id: str) -> Response:
     """Delete a recording with its events and screenshot."""
-    get_store().recordings.delete(principal.owner, recording_id)
+    get_services().recordings.delete(principal.owner, recording_id)
     return Response(body="", status_code=204)
 
 
@@ -216,7 +216,7 @@ def delete_recording(principal: Principal, recording_id: str) -> Response:
 def post_events(principal: Principal, recording_id: str) -> Response:
     """Append one batch ``{"seq", "events"}``; gzip bodies welcome."""
     request = _current_request()
-    accepted = get_store().ingest.append(
+    accepted = get_services().ingest.append(
         principal.owner,
         recording_id,
         _body_bytes(request),
@@ -246,7 +246,7 @@ def get_events(principal: Principal, recording_id: str) -> Response:
     compress = reader.accepts_gzip(request.headers.get("accept-encoding")) and reader.first_type_is_binary(
         request.headers.get("accept"), app.api.binary_types
     )
-    page = get_store().reader.page(
+    page = get_services().reader.page(
         principal.owner,
         recording_id,
         cursor=query.get("after"),
@@ -278,7 +278,7 @@ def get_blocks(principal: Principal, recording_id: str) -> dict[str, Any]:
     """Short-lived presigned byte ranges of the compacted events, to fetch straight from S3, a bounded number per call
     (``after``: the previous answer's ``next``)."""
     query = _query(_current_request())
-    return get_store().reader.blocks(principal.owner, recording_id, cursor=query.get("after"))
+    return get_services().reader.blocks(principal.owner, recording_id, cursor=query.get("after"))
 
 
 def preflight(**_: str) -> Response:
@@ -305,7 +305,7 @@ CONSUMED_STREAM = "rrweb-s3-storage-events"
 )
 def consume_events(event: KinesisEvent) -> dict[str, Any]:
     """The events-concatenation consumer: one S3 object per recording per invocation."""
-    outcome = get_store().consumer.consume(StreamRecord.from_lambda(record.to_dict()) for record in event)
+    outcome = get_services().consumer.consume(StreamRecord.from_lambda(record.to_dict()) for record in event)
     observability.logger.info(
         "consumed",
         extra={
@@ -323,7 +323,7 @@ def consume_events(event: KinesisEvent) -> dict[str, Any]:
 def compact_recordings(event: Any) -> dict[str, int]:
     """Compact recordings idle for the configured time into one object each."""
     del event
-    counts = get_store().compactor.run()
+    counts = get_services().compactor.run()
     observability.logger.info("compaction run", extra={"outcomes": counts})
     return counts
 
@@ -332,4 +332,4 @@ def compact_recordings(event: Any) -> dict[str, int]:
 def reap_orphans(event: dict[str, Any], context: Any) -> dict[str, int]:
     """S3 object-created notifications: reap objects of deleted recordings, note stored screenshots."""
     del context
-    return get_store().recordings.reap_notification(event)
+    return get_services().recordings.reap_notification(event)

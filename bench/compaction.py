@@ -42,7 +42,7 @@ def read_pages(stack: InProcessStack, recording_id: str) -> tuple[bytes, int]:
     cursor = None
     pages = 0
     while True:
-        page = stack.store.events.page(OWNER, recording_id, cursor=cursor, accept_gzip=True)
+        page = stack.services.events.page(OWNER, recording_id, cursor=cursor, accept_gzip=True)
         pages += 1
         lines += gzip.decompress(page.body) if page.gzip else page.body
         cursor = page.next_cursor
@@ -52,7 +52,7 @@ def read_pages(stack: InProcessStack, recording_id: str) -> tuple[bytes, int]:
 
 def read_all(stack: InProcessStack, recording_id: str) -> int:
     """Every batch fetched and decoded once (what the pages are cut from); returns the events."""
-    reader = stack.store.events
+    reader = stack.services.events
     contents = reader.contents(OWNER, recording_id)
     return sum(len(events) for _, events in reader.batches(contents))
 
@@ -63,7 +63,7 @@ def read_blocks(stack: InProcessStack, recording_id: str) -> bytes:
     The ranges go straight to S3 (presigned), six at a time as a browser would, and
     each block inflates alone; no function time, no 6 MB response cap.
     """
-    s3, bucket = stack.store.s3, stack.store.events._bucket
+    s3, bucket = stack.services.s3, stack.services.events._bucket
 
     def fetch(url_and_block: tuple[str, dict[str, Any]]) -> bytes:
         url, block = url_and_block
@@ -75,7 +75,7 @@ def read_blocks(stack: InProcessStack, recording_id: str) -> bytes:
     ranges: list[tuple[str, dict[str, Any]]] = []
     cursor = None
     while True:  # each answer lists at most BLOCKS_PER_RESPONSE blocks, with its own URL
-        answer = stack.store.events.blocks(OWNER, recording_id, cursor=cursor)
+        answer = stack.services.events.blocks(OWNER, recording_id, cursor=cursor)
         ranges += [(answer["url"], block) for block in answer["blocks"]]
         cursor = answer["next"]
         if cursor is None:
@@ -88,7 +88,7 @@ def measured(meter: S3Meter, stack: InProcessStack, fn: Any, *, rounds: int = 1)
     """Run ``fn`` from a cold cache; its result, best seconds of ``rounds`` and S3 requests by kind (one run)."""
     best = float("inf")
     for _ in range(rounds):
-        stack.store.events.cache.clear()
+        stack.services.events.cache.clear()
         meter.reset()
         start = time.perf_counter()
         result = fn()
@@ -104,8 +104,8 @@ def measured(meter: S3Meter, stack: InProcessStack, fn: Any, *, rounds: int = 1)
 
 def object_sizes(stack: InProcessStack, recording_id: str) -> dict[str, int]:
     """Size of every object under the recording's events prefix, by key."""
-    pages = stack.store.s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.store.events._bucket, Prefix=layout.events_prefix(OWNER, recording_id)
+    pages = stack.services.s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.services.events._bucket, Prefix=layout.events_prefix(OWNER, recording_id)
     )
     return {entry["Key"]: entry["Size"] for page in pages for entry in page.get("Contents", [])}
 
@@ -115,7 +115,7 @@ def run() -> dict[str, Any]:
     posted = workload.hour_recording(batches=BATCHES)
     expected = workload.plain_json_lines(workload.all_events(posted))
     with in_process_stack() as stack:
-        recording_id = stack.store.recordings.create(OWNER)[0]["recording"]["id"]
+        recording_id = stack.services.recordings.create(OWNER)[0]["recording"]["id"]
         start = time.perf_counter()
         for batch in posted:
             post(stack, recording_id, batch)
@@ -124,14 +124,14 @@ def run() -> dict[str, Any]:
         chunks = object_sizes(stack, recording_id)
         assert len(chunks) == BATCHES, f"{len(chunks)} chunk objects for {BATCHES} batches"
 
-        meter = S3Meter(stack.store.s3, latency_s=LATENCY_S)
+        meter = S3Meter(stack.services.s3, latency_s=LATENCY_S)
 
         def read(fn: Any) -> tuple[Any, dict[str, Any]]:
             return measured(meter, stack, lambda: fn(stack, recording_id), rounds=READ_ROUNDS)
 
         (before_lines, before_pages), before = read(read_pages)
         events_before, before_all = read(read_all)
-        result, compaction = measured(meter, stack, lambda: stack.store.compactor.compact(OWNER, recording_id))
+        result, compaction = measured(meter, stack, lambda: stack.services.compactor.compact(OWNER, recording_id))
         assert result.outcome == "compacted", result
         assert result.folded == BATCHES, result
         (after_lines, after_pages), after = read(read_pages)
@@ -142,7 +142,7 @@ def run() -> dict[str, Any]:
         left = object_sizes(stack, recording_id)
         (data_key,) = [key for key in left if key.endswith(".jsonl.gz")]
         (index_key,) = [key for key in left if key.endswith(".json")]
-        body = stack.store.s3.get_object(Bucket=stack.store.events._bucket, Key=data_key)["Body"].read()
+        body = stack.services.s3.get_object(Bucket=stack.services.events._bucket, Key=data_key)["Body"].read()
     assert before_lines == expected, "the chunks read back something else"
     assert after_lines == expected, "the compacted object reads back something else"
     assert block_lines == expected, "the blocks read back something else"

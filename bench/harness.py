@@ -20,7 +20,7 @@ import boto3
 from moto import mock_aws
 
 import local  # noqa: F401  (puts api/ on the import path)
-from chalicelib.aws import Store, get_store
+from chalicelib.aws import Services, get_services
 from chalicelib.observability import SERVICE
 from chalicelib.settings import get_settings
 from local.delivery import LocalDelivery
@@ -33,9 +33,9 @@ OWNER = "bench-owner"
 
 @dataclass(frozen=True, kw_only=True)
 class InProcessStack:
-    """The API's store, the stream consumer behind its event source mapping, and the archive."""
+    """The API's services, the stream consumer behind its event source mapping, and the archive."""
 
-    store: Store
+    services: Services
     consumer: KinesisEventSource
     archive: LocalDelivery
 
@@ -46,12 +46,12 @@ class InProcessStack:
 
 def post(stack: InProcessStack, recording_id: str, batch: Any) -> None:
     """One batch (a ``workload.Posted``) through the API's ingest, as the recorder posts it (gzip)."""
-    stack.store.ingest.append(OWNER, recording_id, batch.gzip, "gzip")
+    stack.services.ingest.append(OWNER, recording_id, batch.gzip, "gzip")
 
 
 @contextmanager
 def in_process_stack() -> Iterator[InProcessStack]:
-    """moto in process, resources provisioned, the API's store, the consumer and the archive."""
+    """moto in process, resources provisioned, the API's services, the consumer and the archive."""
     saved = dict(os.environ)
     os.environ.update(
         {
@@ -68,7 +68,7 @@ def in_process_stack() -> Iterator[InProcessStack]:
     try:
         with mock_aws():
             get_settings.cache_clear()
-            get_store.cache_clear()
+            get_services.cache_clear()
             session = boto3.session.Session(region_name="us-east-1")
             variables = provision(session, NAMES)
             os.environ.update(variables)
@@ -83,14 +83,14 @@ def in_process_stack() -> Iterator[InProcessStack]:
             level = service_logger.level
             service_logger.setLevel(logging.WARNING)
             yield InProcessStack(
-                store=get_store(),
+                services=get_services(),
                 consumer=consumer,
                 archive=LocalDelivery(session=session, delivery_stream=NAMES.delivery),
             )
     finally:
         service_logger.setLevel(level)
         get_settings.cache_clear()
-        get_store.cache_clear()
+        get_services.cache_clear()
         os.environ.clear()
         os.environ.update(saved)
 

@@ -295,20 +295,20 @@ def recording_cases() -> list[dict[str, Any]]:
 
     rows: list[dict[str, Any]] = []
     with in_process_stack() as stack:
-        recording_id = stack.store.recordings.create(OWNER)[0]["recording"]["id"]
+        recording_id = stack.services.recordings.create(OWNER)[0]["recording"]["id"]
         first = b'{"seq":0,"events":[{"type":4,"timestamp":%d,"data":{}}]}' % STAMP
-        stack.store.ingest.append(OWNER, recording_id, gzip.compress(first), "gzip")
+        stack.services.ingest.append(OWNER, recording_id, gzip.compress(first), "gzip")
         stack.consume()
-        stack.store.compactor.compact(OWNER, recording_id)
+        stack.services.compactor.compact(OWNER, recording_id)
         sent = 0
         for seq in range(1, RECORDING_BATCHES + 1):
             body = _huge_batch(seq)
             sent += len(body)
-            stack.store.ingest.append(OWNER, recording_id, body, "gzip")
+            stack.services.ingest.append(OWNER, recording_id, body, "gzip")
             if seq % 8 == 0:
                 stack.consume()
         stack.consume()
-        reader = stack.store.events
+        reader = stack.services.events
 
         def pages() -> None:
             cursor = None
@@ -325,7 +325,7 @@ def recording_cases() -> list[dict[str, Any]]:
         for name, operation in (
             ("read 3 pages (64 chunk batches)", cold(pages)),
             ("GET /blocks (64 newer batches)", cold(lambda: reader.blocks(OWNER, recording_id))),
-            ("compact 64 x 16 MiB", lambda: stack.store.compactor.compact(OWNER, recording_id)),
+            ("compact 64 x 16 MiB", lambda: stack.services.compactor.compact(OWNER, recording_id)),
             ("read 3 pages (compacted)", cold(pages)),
         ):
             peak, seconds = _peak(operation)

@@ -4,7 +4,7 @@ A recording of 500 chunk objects (above 6 MB of events) is written through the r
 path in process: the API's ingest puts each batch on the stream and the stack's
 consumer writes it as one chunk (one object per recording per invocation, and the
 recorder's flush is longer than the consumer's batching window). It is read back
-completely by ``EventReader`` (``get_store().events``, what GET /events pages through)
+completely by ``EventReader`` (``get_services().events``, what GET /events pages through)
 and by a sequential baseline. moto answers in microseconds, so a 20 ms first-byte
 latency is injected on every S3 call for both readers alike; without it concurrency
 would show nothing. Storage is measured for the chunks and for the one object the
@@ -90,34 +90,34 @@ def run() -> dict[str, Any]:
     expected = workload.all_events(posted)
     plain = workload.plain_json_lines(expected)
     with in_process_stack() as stack:
-        store = stack.store
-        recording_id = store.recordings.create(OWNER)[0]["recording"]["id"]
+        services = stack.services
+        recording_id = services.recordings.create(OWNER)[0]["recording"]["id"]
         for batch in posted:
             post(stack, recording_id, batch)
             stack.consume()  # one chunk object per batch, as a long recording accumulates
-        bucket = store.events._bucket
-        s3 = store.s3
+        bucket = services.events._bucket
+        s3 = services.s3
         listed = stored_objects(s3, bucket, OWNER, recording_id)
         assert len(listed) == CHUNKS, f"{len(listed)} chunk objects for {CHUNKS} batches"
         stored = sum(entry["Size"] for entry in listed)
 
         meter = S3Meter(s3, latency_s=LATENCY_S)
-        store.events.cache.clear()
+        services.events.cache.clear()
         meter.reset()
         baseline_events, baseline_s = _timed(lambda: sequential_baseline(s3, bucket, OWNER, recording_id))
         baseline_requests = sum(meter.reset().values())
         (reader_events, pages), reader_s = _timed(
-            lambda: read_with_reader(store.events, OWNER, recording_id, accept_gzip=True)
+            lambda: read_with_reader(services.events, OWNER, recording_id, accept_gzip=True)
         )
         reader_requests = sum(meter.reset().values())
-        store.events.cache.clear()  # a cold function for each measured read
+        services.events.cache.clear()  # a cold function for each measured read
         (plain_events, plain_pages), plain_s = _timed(
-            lambda: read_with_reader(store.events, OWNER, recording_id, accept_gzip=False)
+            lambda: read_with_reader(services.events, OWNER, recording_id, accept_gzip=False)
         )
         plain_requests = sum(meter.reset().values())
         meter.close()
 
-        compaction = store.compactor.compact(OWNER, recording_id)
+        compaction = services.compactor.compact(OWNER, recording_id)
         assert compaction.outcome == "compacted", compaction
         compacted = sum(entry["Size"] for entry in stored_objects(s3, bucket, OWNER, recording_id))
     assert baseline_events == expected, "baseline read back something else"

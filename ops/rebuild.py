@@ -29,7 +29,7 @@ from botocore.config import Config
 import local  # noqa: F401  (puts api/ on the import path)
 from chalicelib import environment as env
 from chalicelib.archive import Archive, RebuildResult, hour_prefixes
-from chalicelib.recordings import RecordingStore
+from chalicelib.recording_table import RecordingTable
 from local.credentials import read_credentials
 from local.resources import Names
 
@@ -98,7 +98,7 @@ class Target:
         """What the output says about the target (never the credentials)."""
         return {"bucket": self.bucket, "table": self.table, "region": self.region, "endpoint": self.endpoint}
 
-    def connect(self) -> tuple[Archive, RecordingStore]:
+    def connect(self) -> tuple[Archive, RecordingTable]:
         """The archive and the recordings table of this target."""
         session = boto3.session.Session(region_name=self.region, **(self.credentials or {}))
         config = Config(
@@ -109,8 +109,8 @@ class Target:
         )
         s3 = session.client("s3", endpoint_url=self.endpoint, config=config)
         table = session.resource("dynamodb", endpoint_url=self.endpoint, config=config).Table(self.table)
-        store = RecordingStore(table=table)
-        return Archive(s3=s3, bucket=self.bucket, store=store), store
+        recordings = RecordingTable(table=table)
+        return Archive(s3=s3, bucket=self.bucket, table=recordings), recordings
 
 
 def utc_hour(value: str) -> dt.datetime:
@@ -182,12 +182,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             target = Target.from_environment(os.environ if environ is None else environ)
     except ValueError as exc:
         cli.error(str(exc))
-    archive, store = target.connect()
+    archive, recordings = target.connect()
 
     report: dict[str, Any] = {"target": target.describe()}
     if args.since is None:
         report["recording"] = {"owner": args.owner, "id": args.recording}
-        if store.get(args.owner, args.recording) is None:
+        if recordings.get(args.owner, args.recording) is None:
             report["error"] = "no such recording (or it is being deleted): nothing to rebuild"
             print(json.dumps(report, indent=2))
             return 1

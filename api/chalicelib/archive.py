@@ -20,7 +20,7 @@ from typing import Any
 
 from . import layout, records
 from .consumer import storable, write_chunk
-from .recordings import RecordingStore
+from .recording_table import RecordingTable
 
 logger = logging.getLogger("rrweb.archive")
 
@@ -56,10 +56,10 @@ def hour_prefixes(since: dt.datetime, until: dt.datetime) -> list[str]:
 class Archive:
     """Reads the archive and rebuilds recordings' chunk objects from it."""
 
-    def __init__(self, *, s3: Any, bucket: str, store: RecordingStore) -> None:
+    def __init__(self, *, s3: Any, bucket: str, table: RecordingTable) -> None:
         self._s3 = s3
         self._bucket = bucket
-        self._store = store
+        self._table = table
 
     def keys(self, since: dt.datetime, until: dt.datetime) -> Iterator[str]:
         """Keys of the archive objects delivered from ``since`` to ``until``."""
@@ -97,7 +97,7 @@ class Archive:
             name = "archive-" + hashlib.sha256(key.encode()).hexdigest()[:24]
             for pair, lines in groups.items():
                 if pair not in items:
-                    items[pair] = self._store.get(*pair)
+                    items[pair] = self._table.get(*pair)
                 item = items[pair]
                 if item is None:
                     result.skipped_deleted += len(lines)
@@ -106,7 +106,7 @@ class Archive:
                 # Not counted here: most were counted when they first arrived, and the
                 # next compaction (rescheduled now) replaces the event and batch counts
                 # with exact ones for whatever the rebuild brought back.
-                self._store.reschedule_compaction(*pair)
+                self._table.reschedule_compaction(*pair)
                 result.records += len(lines)
                 result.chunks += 1
                 result.recordings.add(pair[1])
@@ -119,7 +119,7 @@ class Archive:
         delivery slack). Records the consumer never counted after that (an outage longer
         than the stream keeps records) lie later: rebuild them by hours, with ``--since``.
         """
-        item = self._store.get(owner, recording)
+        item = self._table.get(owner, recording)
         if item is None:
             return RebuildResult()
         since = dt.datetime.fromtimestamp(int(item["createdAt"]) / 1000, dt.UTC)

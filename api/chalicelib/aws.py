@@ -24,7 +24,8 @@ from .ingest import EventWriter, Ingest
 from .keys import Keys
 from .limits import RateLimiter
 from .reader import EventReader, Reader
-from .recordings import Recordings, RecordingStore
+from .recording_table import RecordingTable
+from .recordings import Recordings
 from .settings import get_settings
 from .tokens import TokenVerifier
 
@@ -33,11 +34,11 @@ _READ_CONCURRENCY = 32
 
 
 @dataclass(frozen=True, kw_only=True)
-class Store:
+class Services:
     """Everything the routes and functions need, wired to the stack's resources."""
 
     recordings: Recordings
-    metadata: RecordingStore
+    metadata: RecordingTable
     writer: EventWriter
     events: EventReader
     ingest: Ingest
@@ -53,8 +54,8 @@ class Store:
 
 
 @lru_cache(maxsize=1)
-def get_store() -> Store:
-    """The process-wide store (cached: boto3 clients are costly to build)."""
+def get_services() -> Services:
+    """The process-wide services (cached: boto3 clients are costly to build)."""
     config = get_settings()
     session = boto3.session.Session(region_name=config.region)
     client_config = Config(
@@ -66,29 +67,29 @@ def get_store() -> Store:
     )
     s3 = session.client("s3", config=client_config)
     dynamodb = session.resource("dynamodb", config=client_config)
-    metadata = RecordingStore(table=dynamodb.Table(config.table))
+    metadata = RecordingTable(table=dynamodb.Table(config.table))
     access = dynamodb.Table(config.access_table)
     keys = Keys(table=access, limits=config.limits)
-    recordings = Recordings(store=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days)
+    recordings = Recordings(table=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days)
     writer = EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream)
     events = EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY)
-    return Store(
+    return Services(
         recordings=recordings,
         metadata=metadata,
         writer=writer,
         events=events,
-        ingest=Ingest(recordings=recordings, store=metadata, writer=writer),
-        reader=Reader(recordings=recordings, store=metadata, events=events),
+        ingest=Ingest(recordings=recordings, table=metadata, writer=writer),
+        reader=Reader(recordings=recordings, table=metadata, events=events),
         consumer=StreamConsumer(
             s3=s3,
             bucket=config.bucket,
-            store=metadata,
+            table=metadata,
             failures=FailureQueue(sqs=session.client("sqs", config=client_config), queue_url=config.failure_queue_url),
         ),
         compactor=Compactor(
-            s3=s3, bucket=config.bucket, store=metadata, reader=events, idle_seconds=config.compact_idle_seconds
+            s3=s3, bucket=config.bucket, table=metadata, reader=events, idle_seconds=config.compact_idle_seconds
         ),
-        archive=Archive(s3=s3, bucket=config.bucket, store=metadata),
+        archive=Archive(s3=s3, bucket=config.bucket, table=metadata),
         keys=keys,
         authenticator=Authenticator(
             verifier=TokenVerifier(

@@ -54,8 +54,9 @@ from botocore.exceptions import ClientError
 
 from . import compacted, layout, settings
 from .compacted import CompactedIndex
+from .ids import now_ms
 from .reader import EventReader, Listing
-from .recordings import RecordingStore, now_ms
+from .recording_table import RecordingTable
 
 logger = logging.getLogger("rrweb.compaction")
 # Runs that may start writing a recording's new generation without finishing it (an
@@ -149,7 +150,7 @@ class Compactor:
         *,
         s3: Any,
         bucket: str,
-        store: RecordingStore,
+        table: RecordingTable,
         reader: EventReader,
         idle_seconds: int = settings.COMPACT_IDLE_SECONDS,
         block_bytes: int = settings.COMPACTED_BLOCK_BYTES,
@@ -157,7 +158,7 @@ class Compactor:
     ) -> None:
         self._s3 = s3
         self._bucket = bucket
-        self._store = store
+        self._table = table
         self._reader = reader
         self._idle_ms = idle_seconds * 1000
         self._abandoned_ms = settings.ABANDONED_PARTS_SECONDS * 1000
@@ -174,9 +175,9 @@ class Compactor:
         counts: dict[str, int] = {}
         for shard in range(settings.COMPACTION_SHARDS):
             done = 0
-            pending = self._store.pending_compaction(str(shard), idle_before=cutoff, page=per_shard)
+            pending = self._table.pending_compaction(str(shard), idle_before=cutoff, page=per_shard)
             for tried, key in enumerate(pending, start=1):
-                owner, recording_id = RecordingStore.owner_and_id(key)
+                owner, recording_id = RecordingTable.owner_and_id(key)
                 try:
                     result = self.compact(owner, recording_id, idle_before=cutoff)
                     outcome = result.outcome
@@ -196,7 +197,7 @@ class Compactor:
 
     def _note_error(self, owner: str, recording_id: str, reason: str) -> None:
         try:
-            self._store.note_compaction_error(owner, recording_id, reason=reason[:_REASON_CHARS])
+            self._table.note_compaction_error(owner, recording_id, reason=reason[:_REASON_CHARS])
         except Exception:
             logger.exception("could not record why compaction failed")
 
@@ -205,7 +206,7 @@ class Compactor:
 
         With ``idle_before`` (ms), a recording counted since then is left pending ("waiting").
         """
-        item = self._store.get(owner, recording_id)
+        item = self._table.get(owner, recording_id)
         if item is None:
             return Result(outcome="gone")
         if idle_before is not None and int(item.get("updatedAt", 0)) >= idle_before:
@@ -228,18 +229,18 @@ class Compactor:
             chunks = list(listing.chunks) if previous is not None else []
             self._delete(chunks + self._garbage(listing, previous))
             if previous is not None:
-                self._store.finish_compaction(
+                self._table.finish_compaction(
                     item, generation=generation, events=previous.events, batches=len(previous.seqs)
                 )
             else:
-                self._store.finish_compaction(item, generation=generation)
+                self._table.finish_compaction(item, generation=generation)
             return Result(outcome="unchanged", generation=generation, skipped=contents.skipped)
 
         # The costly part (every batch inflated and compressed again): counted on the item
         # before it starts, so a recording that never gets through it (whatever stops the
         # run, even one that ends the process) is set aside after a few runs, not retried
         # forever in front of the others of its shard.
-        tries = self._store.begin_compaction(item)
+        tries = self._table.begin_compaction(item)
         if tries > COMPACTION_TRIES:
             reason = str(item.get("compactionError") or f"did not finish in {COMPACTION_TRIES} runs")
             return self._set_aside(item, reason)
@@ -278,7 +279,7 @@ class Compactor:
         # Every listed chunk is in the new generation: the new ones, and folded ones a
         # crash left behind.
         self._delete(list(listing.chunks) + self._garbage(listing, index))
-        self._store.finish_compaction(item, generation=generation, events=events_total, batches=len(seqs))
+        self._table.finish_compaction(item, generation=generation, events=events_total, batches=len(seqs))
         return Result(
             outcome="compacted",
             generation=generation,
@@ -305,12 +306,12 @@ class Compactor:
 
     def _set_aside(self, item: dict[str, Any], reason: str) -> Result:
         """Take a recording that cannot be compacted out of the pending index, saying why; it stays readable."""
-        owner, recording_id = RecordingStore.owner_and_id(item)
+        owner, recording_id = RecordingTable.owner_and_id(item)
         logger.error(
             "a recording that cannot be compacted is set aside",
             extra={"owner": owner, "recording": recording_id, "reason": reason},
         )
-        self._store.set_aside_compaction(item, reason=reason)
+        self._table.set_aside_compaction(item, reason=reason)
         return Result(outcome="set_aside")
 
     def _verify(

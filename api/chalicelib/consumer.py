@@ -50,7 +50,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import layout, records
-from .recordings import RecordingStore, chunk_counts, sequence_order
+from .ids import sequence_order
+from .recording_table import RecordingTable, chunk_counts
 
 logger = logging.getLogger("rrweb.consumer")
 
@@ -158,11 +159,11 @@ class StreamConsumer:
     """Writes each invocation's records to S3, one object per recording."""
 
     def __init__(
-        self, *, s3: Any, bucket: str, store: RecordingStore, failures: FailureQueue, workers: int = 16
+        self, *, s3: Any, bucket: str, table: RecordingTable, failures: FailureQueue, workers: int = 16
     ) -> None:
         self._s3 = s3
         self._bucket = bucket
-        self._store = store
+        self._table = table
         self._failures = failures
         # One worker writes in the calling thread (deterministic, for tests that inject faults).
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="consume") if workers > 1 else None
@@ -210,7 +211,7 @@ class StreamConsumer:
         """The key written, "" when the recording is gone (dropped), None on failure."""
         owner, recording = owner_recording
         try:
-            item = self._store.get_any(owner, recording)
+            item = self._table.get_any(owner, recording)
             if item is None or item.get("deleting"):
                 return ""
             key = write_chunk(
@@ -221,7 +222,7 @@ class StreamConsumer:
                 if outcome == "counted":
                     return key
                 # Deleted meanwhile: the chunk is an orphan, which the DELETE's reaper removes.
-                item = self._store.get_any(owner, recording) if outcome == "raced" else None
+                item = self._table.get_any(owner, recording) if outcome == "raced" else None
                 if item is None or item.get("deleting"):
                     return ""
             raise RuntimeError(f"the recording's counts kept changing over {_COUNT_ATTEMPTS} attempts")
@@ -237,7 +238,7 @@ class StreamConsumer:
         try:
             # A redelivery of records counted already must not move the mark back.
             through = max(sequence_order(group[-1].sequence), seen or "")
-            counted = self._store.count_chunk(item, chunk_counts(parts), through=through)
+            counted = self._table.count_chunk(item, chunk_counts(parts), through=through)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return "raced"
@@ -247,7 +248,7 @@ class StreamConsumer:
 
 def write_chunk(*, s3: Any, bucket: str, item: dict[str, Any], name: str, lines: list[bytes]) -> str:
     """Write ingest record lines as one chunk object of the recording ``item`` describes; its key."""
-    owner, recording = RecordingStore.owner_and_id(item)
+    owner, recording = RecordingTable.owner_and_id(item)
     body = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
     key = layout.chunk_key(owner, recording, name)
     s3.put_object(

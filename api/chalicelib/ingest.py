@@ -22,7 +22,9 @@ from typing import Any
 
 from . import records, settings, validation
 from .errors import ApiError, ConflictError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError
-from .recordings import Recordings, RecordingStore, Visit, new_id, now_ms
+from .ids import new_id, now_ms
+from .recording_table import RecordingTable
+from .recordings import Recordings, Visit
 
 # PutRecords limits: 500 records and 5 MiB (data plus partition keys) per call.
 _PUT_MAX_RECORDS = 500
@@ -233,7 +235,7 @@ def prepare_batch(
 
 def ingest(
     *,
-    store: RecordingStore,
+    table: RecordingTable,
     writer: EventWriter,
     owner: str,
     recording_id: str,
@@ -254,12 +256,12 @@ def ingest(
     )
     if admit is not None:
         admit(recording_id)
-    return commit(store=store, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared)
+    return commit(table=table, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared)
 
 
 def commit(
     *,
-    store: RecordingStore,
+    table: RecordingTable,
     writer: EventWriter,
     owner: str,
     recording_id: str,
@@ -280,13 +282,13 @@ def commit(
     seen = False
     fresh = item is not None
     if item is None:
-        item, seen = store.get_for_batch(owner, recording_id, batch.seq)
+        item, seen = table.get_for_batch(owner, recording_id, batch.seq)
         if item is None:
             raise NotFoundError("recording not found")
     if batch.user is not None:
         # Only a batch after identify() carries a user, and only a new one is written: a
         # POST without one still costs one write. Idempotent, so a retry may repeat it.
-        store.set_user(item, batch.user)
+        table.set_user(item, batch.user)
     result = {
         "recording": recording_id,
         "seq": batch.seq,
@@ -304,14 +306,14 @@ def commit(
         )
     writer.put(prepared.records, partition_key=recording_id)
     if not fresh:
-        result["duplicate"] = not store.mark_seq(owner, recording_id, batch.seq)
+        result["duplicate"] = not table.mark_seq(owner, recording_id, batch.seq)
     return result
 
 
 def create_recording(
     *,
     recordings: Recordings,
-    store: RecordingStore,
+    table: RecordingTable,
     writer: EventWriter,
     owner: str,
     body: bytes,
@@ -357,7 +359,7 @@ def create_recording(
         # marker or writing one, so a create costs one write. A retried create (the
         # recording exists) checks and marks its batch like any POST.
         created["firstBatch"] = commit(
-            store=store,
+            table=table,
             writer=writer,
             owner=owner,
             recording_id=recording_id,
@@ -373,7 +375,7 @@ class Ingest:
     """The ingest service the routes call: create a recording, append a batch."""
 
     recordings: Recordings
-    store: RecordingStore
+    table: RecordingTable
     writer: EventWriter
 
     def create(
@@ -388,7 +390,7 @@ class Ingest:
         """``create_recording`` on this stack's resources."""
         return create_recording(
             recordings=self.recordings,
-            store=self.store,
+            table=self.table,
             writer=self.writer,
             owner=owner,
             body=body,
@@ -402,7 +404,7 @@ class Ingest:
     ) -> dict[str, Any]:
         """``ingest`` on this stack's resources."""
         return ingest(
-            store=self.store,
+            table=self.table,
             writer=self.writer,
             owner=owner,
             recording_id=recording_id,

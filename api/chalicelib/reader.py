@@ -37,7 +37,8 @@ from botocore.exceptions import ClientError
 from . import compacted, layout, records, settings, validation
 from .compacted import Block, CompactedIndex
 from .errors import BadRequestError, ConflictError, NotAcceptableError
-from .recordings import Recordings, RecordingStore
+from .recording_table import RecordingTable
+from .recordings import Recordings
 
 T = TypeVar("T")
 logger = logging.getLogger("rrweb.reader")
@@ -700,9 +701,9 @@ def _collect(
 class Reader:
     """The read service the routes call: a recording's events, and its blocks."""
 
-    def __init__(self, *, recordings: Recordings, store: RecordingStore, events: EventReader) -> None:
+    def __init__(self, *, recordings: Recordings, table: RecordingTable, events: EventReader) -> None:
         self._recordings = recordings
-        self._store = store
+        self._table = table
         self.events = events
 
     def page(self, owner: str, recording_id: str, *, cursor: str | None, accept_gzip: bool, watch: bool) -> Page:
@@ -712,7 +713,7 @@ class Reader:
         """
         item = self._recordings.require(owner, recording_id)
         if watch:
-            self._store.mark_watched(owner, recording_id, item=item)
+            self._table.mark_watched(owner, recording_id, item=item)
         return self.events.page(owner, recording_id, cursor=cursor, accept_gzip=accept_gzip)
 
     def blocks(self, owner: str, recording_id: str, *, cursor: str | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ class VirtualClock:
     ``time`` module and any ``time.time``/``time.monotonic`` they hold (imported names,
     default arguments such as ``clock=time.time``) are swapped for this clock's, and put
     back on exit. Instances that already captured a clock are not reached, which is why
-    the store is built after installing.
+    the services are built after installing.
     """
 
     def __init__(self) -> None:

@@ -24,7 +24,7 @@ from local.resources import provision
 @contextmanager
 def _stack(meter: Meter, clock: VirtualClock) -> Iterator[tuple[Any, dict[str, str]]]:
     """moto in process with the stack's resources (the default shard count), counted and in simulated time."""
-    from chalicelib.aws import get_cors, get_store
+    from chalicelib.aws import get_cors, get_services
     from chalicelib.settings import get_settings
 
     saved = dict(os.environ)
@@ -44,7 +44,7 @@ def _stack(meter: Meter, clock: VirtualClock) -> Iterator[tuple[Any, dict[str, s
 
     def clear() -> None:
         get_settings.cache_clear()
-        get_store.cache_clear()
+        get_services.cache_clear()
         get_cors.cache_clear()
 
     try:

@@ -9,8 +9,8 @@ import random
 from typing import Any
 
 from chalicelib import layout, records
-from chalicelib.aws import get_store
-from chalicelib.recordings import PENDING_ATTRIBUTE
+from chalicelib.aws import get_services
+from chalicelib.schema import PENDING_ATTRIBUTE
 from tests.functional.test_compaction import (
     assert_compacted,
     counts,
@@ -28,7 +28,7 @@ HOUR = dt.timedelta(hours=1)
 
 def lose_events(aws: Any, owner: str, recording_id: str) -> None:
     """What the rebuild is for: a recording's event objects are gone (a bad deploy, a wrong delete)."""
-    get_store().recordings.delete_objects(layout.events_prefix(owner, recording_id))
+    get_services().recordings.delete_objects(layout.events_prefix(owner, recording_id))
 
 
 def test_a_recording_comes_back_from_the_archive_byte_for_byte_and_a_rerun_adds_nothing(
@@ -45,12 +45,12 @@ def test_a_recording_comes_back_from_the_archive_byte_for_byte_and_a_rerun_adds_
     lose_events(aws, owner, recording_id)
     assert fresh_read(client, recording_id) == b""
 
-    result = get_store().archive.rebuild_recording(owner, recording_id)
+    result = get_services().archive.rebuild_recording(owner, recording_id)
     assert (result.archive_objects, result.records, result.chunks, result.recordings) == (1, 4, 1, {recording_id})
     assert fresh_read(client, recording_id) == before
     keys = keys_of(owner, recording_id, bucket_keys)
 
-    again = get_store().archive.rebuild_recording(owner, recording_id)
+    again = get_services().archive.rebuild_recording(owner, recording_id)
     assert again.records == 4
     assert keys_of(owner, recording_id, bucket_keys) == keys  # the same object, rewritten
     assert fresh_read(client, recording_id) == before
@@ -65,7 +65,7 @@ def test_a_rebuild_beside_the_recordings_own_objects_changes_nothing_it_serves(
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
     archive()
-    get_store().archive.rebuild_recording(owner, recording_id)
+    get_services().archive.rebuild_recording(owner, recording_id)
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
 
 
@@ -80,7 +80,7 @@ def test_a_time_range_rebuild_restores_every_recording_of_those_hours_and_skips_
     for recording_id in ids:
         lose_events(aws, owner, recording_id)
     now = dt.datetime.now(dt.UTC)
-    result = get_store().archive.rebuild(since=now - HOUR, until=now)
+    result = get_services().archive.rebuild(since=now - HOUR, until=now)
     assert result.recordings == set(ids)
     assert (result.records, result.skipped_invalid) == (1 + 2 + 3, 1)
     for n, recording_id in enumerate(ids):
@@ -97,12 +97,12 @@ def test_a_batch_whose_parts_landed_in_two_archive_objects_is_rebuilt_whole(
         owner=owner, recording=recording_id, seq=0, payload=payload, received=1, events=1, part_size=100
     )
     assert len(parts) >= 3
-    writer = get_store().writer
+    writer = get_services().writer
     writer.put(parts[:2], partition_key=recording_id)
     archive()
     writer.put(parts[2:], partition_key=recording_id)
     archive()
-    result = get_store().archive.rebuild_recording(owner, recording_id)
+    result = get_services().archive.rebuild_recording(owner, recording_id)
     assert (result.archive_objects, result.chunks, result.records) == (2, 2, len(parts))
     assert [json.loads(line) for line in fresh_read(client, recording_id).splitlines()] == events
 
@@ -113,7 +113,7 @@ def test_an_hour_outside_the_range_is_not_read(client: Any, deliver: Any, archiv
     archive()
     lose_events(aws, owner, recording_id)
     now = dt.datetime.now(dt.UTC)
-    result = get_store().archive.rebuild(since=now - 3 * HOUR, until=now - 2 * HOUR)
+    result = get_services().archive.rebuild(since=now - 3 * HOUR, until=now - 2 * HOUR)
     assert (result.archive_objects, result.records) == (0, 0)
     assert fresh_read(client, recording_id) == b""
 
@@ -126,10 +126,10 @@ def test_a_deleted_recording_is_not_rebuilt(
     archive()
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
     now = dt.datetime.now(dt.UTC)
-    result = get_store().archive.rebuild(since=now - HOUR, until=now)
+    result = get_services().archive.rebuild(since=now - HOUR, until=now)
     assert (result.records, result.skipped_deleted) == (0, 2)
     assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
-    assert get_store().archive.rebuild_recording(owner, recording_id).records == 0
+    assert get_services().archive.rebuild_recording(owner, recording_id).records == 0
     assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
 
 
@@ -139,13 +139,13 @@ def test_rebuilding_a_compacted_recording_puts_it_back_in_line_and_compaction_ke
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
     archive()
-    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     assert PENDING_ATTRIBUTE not in item(owner, recording_id)
 
-    get_store().archive.rebuild_recording(owner, recording_id)
+    get_services().archive.rebuild_recording(owner, recording_id)
     assert PENDING_ATTRIBUTE in item(owner, recording_id)  # its new chunk must be folded or removed
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
-    assert get_store().compactor.compact(owner, recording_id).outcome == "unchanged"
+    assert get_services().compactor.compact(owner, recording_id).outcome == "unchanged"
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
     assert counts(client, recording_id) == (4, 2)
@@ -154,7 +154,7 @@ def test_rebuilding_a_compacted_recording_puts_it_back_in_line_and_compaction_ke
 def test_an_archived_record_naming_an_owner_that_could_escape_its_prefix_is_never_written(
     aws: Any, archive: Any, bucket_keys: Any
 ) -> None:
-    get_store().metadata.put_new({"owner": "..", "recordingId": "rec-00000001", "createdAt": 1, "updatedAt": 1})
+    get_services().metadata.put_new({"owner": "..", "recordingId": "rec-00000001", "createdAt": 1, "updatedAt": 1})
     data = records.build_records(
         owner="..",
         recording="rec-00000001",
@@ -166,6 +166,6 @@ def test_an_archived_record_naming_an_owner_that_could_escape_its_prefix_is_neve
     aws.client("kinesis").put_record(StreamName=NAMES.stream, Data=data, PartitionKey="p")
     archive()
     now = dt.datetime.now(dt.UTC)
-    result = get_store().archive.rebuild(since=now - HOUR, until=now)
+    result = get_services().archive.rebuild(since=now - HOUR, until=now)
     assert (result.records, result.skipped_invalid) == (0, 1)
     assert bucket_keys(layout.RECORDINGS_ROOT) == []

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from chalicelib import layout, settings, validation
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from chalicelib.compacted import Block, CompactedIndex
 from tests.functional.test_compaction import expected_lines, send
 from tests.functional.test_consumer import batch
@@ -52,8 +52,8 @@ def compacted_in_small_blocks(client: Any, deliver: Any, owner: str, monkeypatch
     """A recording of 12 batches compacted into blocks of two events each."""
     recording_id = create_recording(client)
     send(client, recording_id, *range(12), deliver=deliver)
-    monkeypatch.setattr(get_store().compactor, "_block_bytes", 100)
-    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    monkeypatch.setattr(get_services().compactor, "_block_bytes", 100)
+    assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     return recording_id
 
 
@@ -61,7 +61,7 @@ def test_following_next_gets_every_block_once_with_one_url_per_answer(
     client: Any, aws: Any, deliver: Any, owner: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recording_id = compacted_in_small_blocks(client, deliver, owner, monkeypatch)
-    index = get_store().events.index(get_store().events.listing(owner, recording_id).index_key or "")
+    index = get_services().events.index(get_services().events.listing(owner, recording_id).index_key or "")
     assert len(index.blocks) >= 10
     monkeypatch.setattr(settings, "BLOCKS_PER_RESPONSE", 4, raising=False)
     send(client, recording_id, 12, deliver=deliver)  # after the compaction: read through /events
@@ -141,7 +141,7 @@ def test_a_cursor_of_another_generation_is_409_and_a_made_up_one_400(
 
     # Compacted again: the cursor's block numbers mean nothing in the new object.
     send(client, recording_id, 12, deliver=deliver)
-    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     response = get_blocks(client, recording_id, cursor)
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "blocks_changed"
@@ -153,8 +153,8 @@ def test_a_late_batch_inside_the_blocks_stops_a_cursor_with_409(
 ) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, 3, 4, 5, deliver=deliver)
-    monkeypatch.setattr(get_store().compactor, "_block_bytes", 100)
-    get_store().compactor.compact(owner, recording_id)
+    monkeypatch.setattr(get_services().compactor, "_block_bytes", 100)
+    get_services().compactor.compact(owner, recording_id)
     monkeypatch.setattr(settings, "BLOCKS_PER_RESPONSE", 1, raising=False)
     first = get_blocks(client, recording_id).json_body
     assert first["next"]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from chalicelib import settings
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from tests.support.http import AuthedHttp, create_recording
 
 # What one operation may allocate, whatever the recording holds (docs/architecture.md).
@@ -71,7 +71,7 @@ def record_attack(
     first = json.dumps({"seq": 0, "events": [{"type": 4, "timestamp": STAMP, "data": {}}]})
     assert visitor.post(path, body=first, headers={"Content-Type": "application/json"}).status_code == 202
     deliver()
-    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"  # seq 0 alone
+    assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"  # seq 0 alone
     for seq in range(1, BATCHES + 1):
         sent = visitor.post(
             path, body=huge_batch(seq), headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"}
@@ -81,8 +81,8 @@ def record_attack(
             deliver()  # eight batches per invocation, so eight chunk objects
     deliver()
     if compacted:
-        assert get_store().compactor.compact(owner, recording_id).events == BATCHES + 1
-    get_store().events.cache.clear()  # read as a fresh function would
+        assert get_services().compactor.compact(owner, recording_id).events == BATCHES + 1
+    get_services().events.cache.clear()  # read as a fresh function would
     return recording_id
 
 
@@ -123,6 +123,6 @@ def test_compacting_a_recording_of_64_batches_of_16_mib_stays_within_a_lambdas_m
 ) -> None:
     recording_id = record_attack(client, anonymous, deliver, owner, compacted=False)
     with lambda_memory(LIMIT_BYTES):
-        result = get_store().compactor.compact(owner, recording_id)
+        result = get_services().compactor.compact(owner, recording_id)
     assert (result.outcome, result.events, result.generation) == ("compacted", BATCHES + 1, 2)
     assert read_pages(client, recording_id, 2) == [1, 1]

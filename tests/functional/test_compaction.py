@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from chalicelib import layout, records, settings
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from chalicelib.compaction import Compactor
 from chalicelib.consumer import write_chunk
+from chalicelib.ids import recording_key, seq_key
 from chalicelib.reader import EventReader
-from chalicelib.recordings import PENDING_ATTRIBUTE, RecordingStore, recording_key, seq_key
-from chalicelib.schema import ACTIVE_ATTRIBUTE, RECORDINGS_KEY, TTL_ATTRIBUTE
+from chalicelib.recording_table import RecordingTable
+from chalicelib.schema import ACTIVE_ATTRIBUTE, PENDING_ATTRIBUTE, RECORDINGS_KEY, TTL_ATTRIBUTE
 from tests.functional.test_consumer import batch, invoke, shard_records
 from tests.support.http import create_recording, post_json, read_events
 from tests.support.in_process import NAMES
@@ -72,7 +73,7 @@ def keys_of(owner: str, recording_id: str, bucket_keys: Callable[[str], list[str
 
 
 def item(owner: str, recording_id: str) -> dict[str, Any]:
-    found = get_store().metadata.get_any(owner, recording_id)
+    found = get_services().metadata.get_any(owner, recording_id)
     assert found is not None
     return found
 
@@ -85,7 +86,7 @@ def counts(client: Any, recording_id: str) -> tuple[int, int]:
 
 def fresh_read(client: Any, recording_id: str) -> bytes:
     """Read as a new Lambda would: nothing cached from before."""
-    get_store().events.cache.clear()
+    get_services().events.cache.clear()
     return raw_events(client, recording_id)
 
 
@@ -110,14 +111,14 @@ def test_an_idle_recording_becomes_one_object_of_its_events_read_in_one_round_tr
     assert before == expected_lines(0, 1, 2, 3, 4)
     assert len(keys_of(owner, recording_id, bucket_keys)["chunks"]) == 5
 
-    result = get_store().compactor.compact(owner, recording_id)
+    result = get_services().compactor.compact(owner, recording_id)
     assert (result.outcome, result.generation, result.events, result.folded) == ("compacted", 1, 10, 5)
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert client.get(f"/recordings/{recording_id}").json_body["compacted"] is True
     assert counts(client, recording_id) == (10, 5)
 
     calls: list[str] = []
-    get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    get_services().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
     assert fresh_read(client, recording_id) == before  # byte for byte
     assert calls.count("GetObject") == 2  # the index and the data, fetched together
     # The object is an export as it stands: plain gzip of the events' JSON lines.
@@ -143,7 +144,7 @@ def test_objects_the_earlier_firehose_path_wrote_are_read_in_order_and_compacted
     assert len(keys_of(owner, recording_id, bucket_keys)["chunks"]) == 2
 
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
-    result = get_store().compactor.compact(owner, recording_id)
+    result = get_services().compactor.compact(owner, recording_id)
     assert (result.outcome, result.events) == ("compacted", 6)
     assert old_key not in bucket_keys(layout.events_prefix(owner, recording_id))
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
@@ -190,13 +191,13 @@ class Crashing:
 
 def compactor(*, s3: Any = None, table: Any = None, clock: Callable[[], int] | None = None, idle: int = 0) -> Compactor:
     """A compactor of the test stack over the given (maybe crashing) clients, with its own reader."""
-    store = get_store()
+    services = get_services()
     extra = {"clock": clock} if clock is not None else {}
     return Compactor(
-        s3=s3 or store.s3,
+        s3=s3 or services.s3,
         bucket=NAMES.bucket,
-        store=RecordingStore(table=table or store.metadata._table),
-        reader=EventReader(s3=store.s3, bucket=NAMES.bucket),
+        table=RecordingTable(table=table or services.metadata.table),
+        reader=EventReader(s3=services.s3, bucket=NAMES.bucket),
         idle_seconds=idle,
         **extra,
     )
@@ -234,24 +235,24 @@ def test_a_crash_after_any_step_loses_nothing_and_a_rerun_finishes(
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
     if generation == 2:
-        assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+        assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     send(client, recording_id, 3, 2, deliver=deliver)
     expected = expected_lines(0, 1, 2, 3)
     assert fresh_read(client, recording_id) == expected
 
     crash = dict(crash)
     on_table = crash.pop("table", False)
-    store = get_store()
-    dying = Crashing(store.metadata._table if on_table else store.s3, **crash)
+    services = get_services()
+    dying = Crashing(services.metadata.table if on_table else services.s3, **crash)
     with pytest.raises(CrashedError):
         compactor(**({"table": dying} if on_table else {"s3": dying})).compact(owner, recording_id)
     assert fresh_read(client, recording_id) == expected
 
-    assert get_store().compactor.compact(owner, recording_id).outcome in ("compacted", "unchanged")
+    assert get_services().compactor.compact(owner, recording_id).outcome in ("compacted", "unchanged")
     assert_compacted(owner, recording_id, bucket_keys, generation=generation)
     assert fresh_read(client, recording_id) == expected
     # ...and a run after that finds nothing to do.
-    assert get_store().compactor.compact(owner, recording_id).outcome == "unchanged"
+    assert get_services().compactor.compact(owner, recording_id).outcome == "unchanged"
     assert_compacted(owner, recording_id, bucket_keys, generation=generation)
     assert fresh_read(client, recording_id) == expected
 
@@ -261,12 +262,12 @@ def test_events_after_compaction_are_read_beside_it_and_folded_by_the_next(
 ) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
-    get_store().compactor.compact(owner, recording_id)
+    get_services().compactor.compact(owner, recording_id)
     send(client, recording_id, 2, deliver=deliver)
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
     assert PENDING_ATTRIBUTE in item(owner, recording_id)
     assert client.get(f"/recordings/{recording_id}").json_body["compacted"] is False
-    result = get_store().compactor.compact(owner, recording_id)
+    result = get_services().compactor.compact(owner, recording_id)
     assert (result.outcome, result.generation, result.events, result.folded) == ("compacted", 2, 6, 1)
     assert_compacted(owner, recording_id, bucket_keys, generation=2)
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
@@ -275,10 +276,10 @@ def test_events_after_compaction_are_read_beside_it_and_folded_by_the_next(
 def test_a_late_repeat_of_a_compacted_batch_is_dropped(client: Any, deliver: Any, owner: str, bucket_keys: Any) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
-    get_store().compactor.compact(owner, recording_id)
+    get_services().compactor.compact(owner, recording_id)
     # Kinesis redelivers seq 1 (at least once), long after it was compacted.
     payload = gzip.compress(json.dumps(batch(1), separators=(",", ":")).encode())
-    get_store().writer.put(
+    get_services().writer.put(
         records.build_records(owner=owner, recording=recording_id, seq=1, payload=payload, received=1, events=2),
         partition_key=recording_id,
     )
@@ -288,7 +289,7 @@ def test_a_late_repeat_of_a_compacted_batch_is_dropped(client: Any, deliver: Any
     assert PENDING_ATTRIBUTE in item(owner, recording_id)  # its chunk must go some day
     # A copy in another invocation is counted again, until compaction...
     assert counts(client, recording_id) == (6, 3)
-    result = get_store().compactor.compact(owner, recording_id)
+    result = get_services().compactor.compact(owner, recording_id)
     assert result.outcome == "unchanged"  # nothing new: no generation rewritten for a repeat
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
@@ -301,7 +302,7 @@ def test_two_compactors_racing_lose_no_event_and_leave_one_generation(
 ) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
-    store = get_store()
+    services = get_services()
     outcomes: list[str] = []
 
     class RunsOtherFirst:
@@ -311,7 +312,7 @@ def test_two_compactors_racing_lose_no_event_and_leave_one_generation(
             self.puts = 0
 
         def __getattr__(self, name: str) -> Any:
-            return getattr(store.s3, name)
+            return getattr(services.s3, name)
 
         def put_object(self, **kwargs: Any) -> Any:
             self.puts += 1
@@ -319,7 +320,7 @@ def test_two_compactors_racing_lose_no_event_and_leave_one_generation(
                 if batch_between:
                     send(client, recording_id, 2, deliver=deliver)
                 outcomes.append(compactor().compact(owner, recording_id).outcome)
-            return store.s3.put_object(**kwargs)
+            return services.s3.put_object(**kwargs)
 
     outcomes.insert(0, compactor(s3=RunsOtherFirst()).compact(owner, recording_id).outcome)
     assert outcomes == ["raced", "compacted"]
@@ -352,10 +353,10 @@ def test_folded_chunks_removed_between_the_listing_and_the_read_are_not_missed(
     # go while the reader fetches the index, the data and the chunks together.
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, 2, deliver=deliver)
-    s3 = Crashing(get_store().s3, method="delete_objects", at=1)
+    s3 = Crashing(get_services().s3, method="delete_objects", at=1)
     with pytest.raises(CrashedError):
         compactor(s3=s3).compact(owner, recording_id)
-    reader = EventReader(s3=get_store().s3, bucket=NAMES.bucket)
+    reader = EventReader(s3=get_services().s3, bucket=NAMES.bucket)
     listing = reader.listing(owner, recording_id)
     assert listing.index_key is not None
     assert len(listing.chunks) == 3
@@ -369,7 +370,7 @@ def test_folded_chunks_removed_between_the_listing_and_the_read_are_not_missed(
     listing = reader.listing(owner, recording_id)
     (newer,) = listing.chunks
     aws.client("s3").delete_object(Bucket=NAMES.bucket, Key=newer)
-    with pytest.raises(get_store().s3.exceptions.NoSuchKey):
+    with pytest.raises(get_services().s3.exceptions.NoSuchKey):
         reader.contents(owner, recording_id, listing)
 
 
@@ -378,13 +379,13 @@ def test_a_compactor_that_listed_before_another_committed_deletes_nothing_it_sho
 ) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
-    store = get_store()
+    services = get_services()
     late = compactor()
     listing = late._reader.listing(owner, recording_id)  # A lists...
     assert compactor().compact(owner, recording_id).outcome == "compacted"  # ...B compacts meanwhile...
     send(client, recording_id, 2, deliver=deliver)
     late._reader.listing = lambda *_: listing  # type: ignore[method-assign]  # ...A goes on with its old listing
-    with contextlib.suppress(store.s3.exceptions.NoSuchKey):
+    with contextlib.suppress(services.s3.exceptions.NoSuchKey):
         late.compact(owner, recording_id)  # the chunks it listed are gone: it stops, deleting nothing
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
     assert compactor().compact(owner, recording_id).outcome == "compacted"
@@ -404,7 +405,7 @@ def test_a_read_that_listed_just_before_compaction_still_returns_every_event(
     def compact_first(**_: Any) -> None:
         if not started:  # once (the compactor's own reads pass here too)
             started.append(True)
-            compacted_during.append(get_store().compactor.compact(owner, recording_id).outcome)
+            compacted_during.append(get_services().compactor.compact(owner, recording_id).outcome)
 
     reader._s3.meta.events.register("before-call.s3.GetObject", compact_first)
     page = reader.page(owner, recording_id, cursor=None, accept_gzip=False)
@@ -423,18 +424,20 @@ def test_run_finds_idle_recordings_through_the_index_and_skips_recent_ones(
     for recording_id in (idle_id, busy_id, stale_id):
         send(client, recording_id, 0, deliver=deliver)
     now = int(item(owner, busy_id)["updatedAt"])
-    store = get_store()
+    services = get_services()
     for recording_id, attributes in (
         (idle_id, (ACTIVE_ATTRIBUTE, "updatedAt")),
         (stale_id, (ACTIVE_ATTRIBUTE,)),
     ):
-        store.metadata._table.update_item(
+        services.metadata.table.update_item(
             Key=recording_key(owner, recording_id),
             UpdateExpression="SET " + ", ".join(f"{name} = :t" for name in attributes),
             ExpressionAttributeValues={":t": now - 3_600_000},
         )
     calls: list[str] = []
-    store.dynamodb.meta.client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    services.dynamodb.meta.client.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
+    )
     counts = compactor(clock=lambda: now + 1000, idle=1800).run()
     assert counts == {"compacted": 1, "waiting": 1}
     assert calls.count("Query") == settings.COMPACTION_SHARDS
@@ -450,11 +453,11 @@ def post_in_parts(owner: str, recording_id: str, big: dict[str, Any]) -> None:
     """Batch 0 as one record, then ``big`` split into records of 40 payload bytes."""
     from chalicelib import ingest
 
-    store = get_store()
+    services = get_services()
     for body, part_size in ((batch(0), 4096), (big, 40)):
         ingest.ingest(
-            store=store.metadata,
-            writer=store.writer,
+            table=services.metadata,
+            writer=services.writer,
             owner=owner,
             recording_id=recording_id,
             body=json.dumps(body).encode(),
@@ -474,13 +477,13 @@ def test_a_batch_with_parts_still_in_flight_is_not_folded(client: Any, aws: Any,
     [(shard, found)] = shard_records(aws).items()
     assert len(found) >= 3
     invoke(aws, shard, found[:-1])  # the last part has not arrived yet
-    result = get_store().compactor.compact(owner, recording_id)
+    result = get_services().compactor.compact(owner, recording_id)
     assert result.outcome == "waiting"
     keys = keys_of(owner, recording_id, bucket_keys)
     assert (len(keys["chunks"]), keys["indexes"], keys["data"]) == (1, [], [])
     assert PENDING_ATTRIBUTE in item(owner, recording_id)
     invoke(aws, shard, found[-1:])
-    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     lines = fresh_read(client, recording_id).splitlines()
     assert [json.loads(line) for line in lines] == batch(0)["events"] + big["events"]
@@ -494,7 +497,7 @@ def test_parts_whose_siblings_can_no_longer_arrive_stop_holding_compaction_back(
     from chalicelib.settings import get_settings
 
     recording_id = create_recording(client)
-    store = get_store()
+    services = get_services()
     big = {"seq": 1, "events": [{"type": 2, "timestamp": 5, "data": {"text": "y" * 300}}]}
     post_in_parts(owner, recording_id, big)
     [(shard, found)] = shard_records(aws).items()
@@ -503,7 +506,11 @@ def test_parts_whose_siblings_can_no_longer_arrive_stop_holding_compaction_back(
     def compactor(days: float) -> Compactor:
         later = int(time.time() * 1000 + days * 86_400_000)
         return Compactor(
-            s3=store.s3, bucket=get_settings().bucket, store=store.metadata, reader=store.events, clock=lambda: later
+            s3=services.s3,
+            bucket=get_settings().bucket,
+            table=services.metadata,
+            reader=services.events,
+            clock=lambda: later,
         )
 
     week = settings.ABANDONED_PARTS_SECONDS / 86400
@@ -519,7 +526,7 @@ def test_a_deleted_recording_is_gone(client: Any, deliver: Any, owner: str) -> N
     recording_id = create_recording(client)
     send(client, recording_id, 0, deliver=deliver)
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
-    assert get_store().compactor.compact(owner, recording_id).outcome == "gone"
+    assert get_services().compactor.compact(owner, recording_id).outcome == "gone"
 
 
 def expire_tombstone(owner: str, recording_id: str) -> None:
@@ -528,7 +535,7 @@ def expire_tombstone(owner: str, recording_id: str) -> None:
     The tombstone outlives every idempotency item of the recording, so its id is not
     free again while any of them could still be read.
     """
-    table = get_store().metadata._table
+    table = get_services().metadata.table
     tombstone = item(owner, recording_id)
     assert set(tombstone) == {RECORDINGS_KEY, "owner", "recordingId", "deleting", TTL_ATTRIBUTE}
     prefix = seq_key(owner, recording_id, 0)[RECORDINGS_KEY].removesuffix("0")
@@ -546,7 +553,7 @@ def test_a_recording_made_again_with_a_deleted_ones_id_never_shows_the_old_event
 ) -> None:
     recording_id = create_recording(client, id="reused-id-0001")
     send(client, recording_id, 0, 1, deliver=deliver)
-    get_store().compactor.compact(owner, recording_id)
+    get_services().compactor.compact(owner, recording_id)
     assert raw_events(client, recording_id) == expected_lines(0, 1)  # warms this process's cache
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
     # The id stays taken while the deleted recording's idempotency items live...
@@ -556,7 +563,7 @@ def test_a_recording_made_again_with_a_deleted_ones_id_never_shows_the_old_event
     expire_tombstone(owner, recording_id)
     assert create_recording(client, id="reused-id-0001") == recording_id
     send(client, recording_id, 5, deliver=deliver)
-    get_store().compactor.compact(owner, recording_id)
+    get_services().compactor.compact(owner, recording_id)
     assert raw_events(client, recording_id) == expected_lines(5)
 
 
@@ -568,13 +575,13 @@ def test_a_retried_invocation_with_more_records_than_a_compacted_first_attempt_l
     send(client, recording_id, 0)
     [(shard, first)] = shard_records(aws).items()
     invoke(aws, shard, first)
-    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     send(client, recording_id, 1)
     [(_, again)] = shard_records(aws).items()
     assert len(again) == 2
     invoke(aws, shard, again)  # starts at the same record as the compacted first attempt
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
-    get_store().compactor.compact(owner, recording_id)
+    get_services().compactor.compact(owner, recording_id)
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
 
 
@@ -639,13 +646,13 @@ def test_a_malformed_record_is_skipped_where_it_is_read_and_its_recording_stays_
         for seq in (1, 3)
     ]
     write_chunk(
-        s3=get_store().s3,
+        s3=get_services().s3,
         bucket=NAMES.bucket,
         item=item(owner, recording_id),
         name="archive-poison",
         lines=[good[0], poison_line(owner, recording_id, 2, case), good[1]],
     )
-    get_store().metadata.reschedule_compaction(owner, recording_id)
+    get_services().metadata.reschedule_compaction(owner, recording_id)
     caplog.set_level("WARNING", logger="rrweb.reader")
 
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 3)
@@ -656,7 +663,7 @@ def test_a_malformed_record_is_skipped_where_it_is_read_and_its_recording_stays_
         key.endswith("archive-poison.gz") for key, _ in where.get("records", [])
     )
 
-    result = get_store().compactor.compact(owner, recording_id)
+    result = get_services().compactor.compact(owner, recording_id)
     assert (result.outcome, result.skipped) == ("compacted", 1)
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 3)
@@ -671,19 +678,19 @@ class DiesOnWriting:
         self.error = error
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(get_store().s3, name)
+        return getattr(get_services().s3, name)
 
     def put_object(self, **kwargs: Any) -> Any:
         if f"recording={self.victim}/" in kwargs["Key"] and layout.compacted_generation(kwargs["Key"]) == (1, False):
             raise self.error
-        return get_store().s3.put_object(**kwargs)
+        return get_services().s3.put_object(**kwargs)
 
 
 def test_a_recording_that_cannot_be_compacted_is_set_aside_with_its_reason_and_never_blocks_its_shard(
     client: Any, deliver: Any, owner: str, bucket_keys: Any
 ) -> None:
     from chalicelib.compaction import COMPACTION_TRIES
-    from chalicelib.recordings import compaction_shard, now_ms
+    from chalicelib.ids import compaction_shard, now_ms
 
     # Two recordings in one shard, the one that cannot be compacted first in line.
     ids = [f"rec-shard-{n:04d}" for n in range(400)]
@@ -739,9 +746,9 @@ def test_a_compacted_object_larger_than_an_upload_part_goes_up_in_parts_and_is_r
         assert response.status_code == 202, response.body
         deliver()
     calls: list[str] = []
-    store = get_store()
-    store.s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
-    result = store.compactor.compact(owner, recording_id)
+    services = get_services()
+    services.s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    result = services.compactor.compact(owner, recording_id)
     assert result.outcome == "compacted"
     assert result.stored_bytes > 8 * 1024 * 1024
     assert calls.count("CreateMultipartUpload") == calls.count("CompleteMultipartUpload") == 1
@@ -749,7 +756,7 @@ def test_a_compacted_object_larger_than_an_upload_part_goes_up_in_parts_and_is_r
     assert calls.count("PutObject") == 1  # the index alone
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     calls.clear()
-    get_store().events.cache.clear()
+    get_services().events.cache.clear()
     assert read_events(client, recording_id) == [body["events"][0] for body in sent]
     ranged = [name for name in calls if name == "GetObject"]
     assert len(ranged) >= 3  # the index, then the blocks by range

@@ -18,7 +18,7 @@ import pytest
 
 import app as app_module
 from chalicelib import ingest, layout, records
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from local.event_source import lambda_event
 from tests.support.http import create_recording, post_json, read_events
 from tests.support.in_process import NAMES
@@ -83,7 +83,7 @@ def failing_puts(when: Callable[[dict[str, Any]], bool]) -> Iterator[list[str]]:
             refused.append(params["Key"])
             raise ConnectionError("S3 unreachable")
 
-    events = get_store().s3.meta.events
+    events = get_services().s3.meta.events
     events.register("before-parameter-build.s3.PutObject", refuse, unique_id="test-failing-puts")
     try:
         yield refused
@@ -118,7 +118,7 @@ def test_the_same_records_in_two_invocations_and_a_batch_written_twice_read_once
     # A client retry after a 503 whose first attempt reached the stream: the seq's
     # records are on the stream twice.
     payload = gzip.compress(json.dumps(batch(1)).encode())
-    get_store().writer.put(
+    get_services().writer.put(
         records.build_records(owner=owner, recording=recording_id, seq=1, payload=payload, received=1, events=2),
         partition_key=recording_id,
     )
@@ -135,13 +135,13 @@ def test_batches_read_in_seq_order_whatever_order_their_records_arrive_in(
     client: Any, aws: Any, owner: str, bucket_keys: Any
 ) -> None:
     recording_id = create_recording(client)
-    store = get_store()
+    services = get_services()
     big = {"seq": 2, "events": [{"type": 2, "timestamp": 5, "data": {"text": os.urandom(600).hex()}}]}
 
     def send(body: dict[str, Any], part_size: int) -> None:
         ingest.ingest(
-            store=store.metadata,
-            writer=store.writer,
+            table=services.metadata,
+            writer=services.writer,
             owner=owner,
             recording_id=recording_id,
             body=json.dumps(body).encode(),
@@ -203,7 +203,7 @@ def test_a_poison_record_that_cannot_be_reported_is_retried_not_skipped(
     def queue_down(**_: Any) -> None:
         raise ConnectionError("SQS unreachable")
 
-    monkeypatch.setattr(get_store().consumer.failures.sqs, "send_message", queue_down)
+    monkeypatch.setattr(get_services().consumer.failures.sqs, "send_message", queue_down)
     # Skipping it unreported would lose the only trace of it: Lambda retries from it.
     assert invoke(aws, shard, found) == {"batchItemFailures": [{"itemIdentifier": found[1]["SequenceNumber"]}]}
     assert read_events(client, recording_id) == batch(0)["events"]
@@ -263,9 +263,9 @@ def test_records_of_a_deleted_recording_are_dropped(client: Any, aws: Any, owner
 def test_records_of_a_recording_being_deleted_are_dropped(client: Any, aws: Any, owner: str, bucket_keys: Any) -> None:
     recording_id = create_recording(client)
     post_json(client, events_path(recording_id), batch(0))
-    get_store().metadata.mark_deleting(owner, recording_id)
+    get_services().metadata.mark_deleting(owner, recording_id)
     # The tombstone is still there: the DELETE has not removed the item yet.
-    outcome = get_store().consumer.consume(_stream_records(*only_shard(aws)))
+    outcome = get_services().consumer.consume(_stream_records(*only_shard(aws)))
     assert (outcome.objects, outcome.dropped, outcome.failed) == (0, 1, [])
     assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
 
@@ -291,7 +291,7 @@ def test_an_owner_or_id_that_could_escape_its_prefix_is_poison_and_never_part_of
     aws: Any, bucket_keys: Any, owner_id: str, recording_id: str
 ) -> None:
     # Even with a recording item under that name (the consumer looks the recording up).
-    get_store().metadata.put_new(
+    get_services().metadata.put_new(
         {"owner": owner_id or "-", "recordingId": recording_id, "createdAt": 1, "updatedAt": 1, "batchCount": 1}
     )
     data = records.build_records(
@@ -304,7 +304,7 @@ def test_an_owner_or_id_that_could_escape_its_prefix_is_poison_and_never_part_of
     )[0]
     aws.client("kinesis").put_record(StreamName=NAMES.stream, Data=data, PartitionKey="p")
     shard, found = only_shard(aws)
-    outcome = get_store().consumer.consume(_stream_records(shard, found))
+    outcome = get_services().consumer.consume(_stream_records(shard, found))
     assert (outcome.poison, outcome.objects, outcome.failed) == (1, 0, [])
     assert bucket_keys("") == []
     received = aws.client("sqs").receive_message(QueueUrl=os.environ["RRWEB_FAILURE_QUEUE_URL"])

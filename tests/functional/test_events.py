@@ -17,7 +17,7 @@ import pytest
 
 import app as app_module
 from chalicelib import records, settings
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from chalicelib.ingest import EventWriter
 from tests.support import rrweb_stream
 from tests.support.events import stream_records
@@ -63,7 +63,7 @@ def test_records_delivered_twice_are_returned_once(client: Any, deliver: Any, ow
     post_gzip(client, events_path(recording_id), batch)
     deliver()
     # At-least-once delivery: the same ingest record reaches S3 in a second object.
-    get_store().writer.put(
+    get_services().writer.put(
         records.build_records(
             owner=owner,
             recording=recording_id,
@@ -136,9 +136,9 @@ class FlakyKinesis:
 
 def use_writer(monkeypatch: pytest.MonkeyPatch, writer: EventWriter) -> None:
     """Serve the app with the given event writer (everything else as configured)."""
-    current = get_store()
-    store = dataclasses.replace(current, writer=writer, ingest=dataclasses.replace(current.ingest, writer=writer))
-    monkeypatch.setattr(app_module, "get_store", lambda: store)
+    current = get_services()
+    services = dataclasses.replace(current, writer=writer, ingest=dataclasses.replace(current.ingest, writer=writer))
+    monkeypatch.setattr(app_module, "get_services", lambda: services)
 
 
 def test_partial_put_failures_are_retried_until_every_part_is_stored(
@@ -167,7 +167,7 @@ def test_kinesis_refusing_answers_503_with_retry_after_and_counts_nothing(
     assert response.headers["Retry-After"] == "1"
     assert response.json_body["error"]["code"] == "unavailable"
     assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 0
-    use_writer(monkeypatch, get_store().writer)  # the stack's own writer: the stream takes records again
+    use_writer(monkeypatch, get_services().writer)  # the stack's own writer: the stream takes records again
     assert post_gzip(client, events_path(recording_id), batch).status_code == 202
     deliver()
     assert read_events(client, recording_id) == batch["events"]
@@ -234,7 +234,7 @@ def test_reader_fetches_chunk_objects_concurrently(client: Any, deliver: Any) ->
         with lock:
             in_flight -= 1
 
-    events = get_store().s3.meta.events  # the reader's client
+    events = get_services().s3.meta.events  # the reader's client
     events.register("before-call.s3.GetObject", enter)
     events.register("after-call.s3.GetObject", leave)
     assert [e["timestamp"] for e in read_events(client, recording_id)] == list(range(1, 13))
@@ -258,8 +258,8 @@ def test_later_pages_list_again_but_do_not_refetch_chunks(client: Any, deliver: 
         post_gzip(client, events_path(recording_id), {"seq": seq, "events": events})
         deliver()
     calls: list[str] = []
-    get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
-    get_store().events.cache.clear()
+    get_services().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    get_services().events.cache.clear()
     assert read_events(client, recording_id, gzip_ok=False) == stream
     gets = calls.count("GetObject")
     lists = calls.count("ListObjectsV2")

@@ -22,7 +22,7 @@ import pytest
 from botocore.client import BaseClient
 
 from chalicelib import settings
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from chalicelib.errors import ConflictError, TooManyRequestsError
 from tests.functional.test_bad_input import assert_error
 from tests.support.accounts import make_user
@@ -198,7 +198,7 @@ def dynamodb_applies_one_call_at_a_time() -> Iterator[None]:
 
 def create_at_once(owner: str, count: int, body: Callable[[int], dict[str, Any]]) -> list[Any]:
     """``count`` key creations for ``owner`` started together in threads: each one's key or its exception."""
-    keys = get_store().keys
+    keys = get_services().keys
     start = threading.Barrier(count)
     outcomes: list[Any] = [None] * count
 

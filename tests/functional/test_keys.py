@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib import settings
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from tests.support.accounts import make_user
 from tests.support.http import AuthedHttp
 from tests.support.in_process import NAMES
@@ -78,7 +78,7 @@ def test_another_owners_purpose_key_is_never_returned(client: Any, anonymous: Au
 
 
 def test_two_browsers_asking_at_once_get_one_key(client: Any, owner: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    keys = get_store().keys
+    keys = get_services().keys
     table = keys.table
     real_get = table.get_item
     other: list[tuple[dict[str, Any], bool]] = []

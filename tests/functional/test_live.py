@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib import settings
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from tests.functional.test_compaction import expected_lines, send
 from tests.functional.test_consumer import batch
 from tests.support.accounts import make_user
@@ -51,7 +51,7 @@ def test_watching_makes_the_next_batches_say_live(client: Any, owner: str, monke
     assert post(client, recording_id, 2)["live"] is True
     assert post(client, recording_id, 2)["live"] is True  # a retry of a stored seq too
     # Nobody renewed the watch for WATCH_SECONDS: back to the recorder's own pace.
-    until = int(get_store().metadata.get(owner, recording_id)["watchedUntil"])
+    until = int(get_services().metadata.get(owner, recording_id)["watchedUntil"])
     monkeypatch.setattr("chalicelib.ingest.now_ms", lambda: until + 1)
     assert post(client, recording_id, 3)["live"] is False
 
@@ -80,7 +80,7 @@ def test_watching_someone_elses_recording_is_404_and_marks_nothing(client: Any, 
     recording_id = create_recording(client)
     stranger = client.acting_as(make_user(aws, "stranger@example.com").headers)
     assert stranger.get(events_path(recording_id, "watch=1"), headers={"Accept": "*/*"}).status_code == 404
-    assert "watchedUntil" not in get_store().metadata.get(owner, recording_id)
+    assert "watchedUntil" not in get_services().metadata.get(owner, recording_id)
 
 
 def lines(response: Any) -> list[dict[str, Any]]:
@@ -149,7 +149,7 @@ def fetch_range(aws: Any, url_text: str, block: dict[str, Any]) -> bytes:
 def test_blocks_of_someone_elses_recording_are_404(client: Any, aws: Any, deliver: Any, owner: str) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, deliver=deliver)
-    get_store().compactor.compact(owner, recording_id)
+    get_services().compactor.compact(owner, recording_id)
     stranger = client.acting_as(make_user(aws, "stranger@example.com").headers)
     response = stranger.get(f"/recordings/{recording_id}/blocks")
     assert response.status_code == 404
@@ -169,8 +169,8 @@ def test_blocks_inflate_to_exactly_the_events_and_after_reads_only_newer_ones(
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, 2, 3, deliver=deliver)
     # Small blocks, so there are several to fetch.
-    monkeypatch.setattr(get_store().compactor, "_block_bytes", 150)
-    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    monkeypatch.setattr(get_services().compactor, "_block_bytes", 150)
+    assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     assert client.get(f"/recordings/{recording_id}").json_body["compacted"] is True
     send(client, recording_id, 4, deliver=deliver)
 
@@ -193,7 +193,7 @@ def test_a_late_batch_that_belongs_inside_the_compacted_events_turns_blocks_off(
 ) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, 3, deliver=deliver)
-    get_store().compactor.compact(owner, recording_id)
+    get_services().compactor.compact(owner, recording_id)
     send(client, recording_id, 2, deliver=deliver)  # a retried batch, arriving late
     # The blocks and then /events would put seq 2 after seq 3: /events alone is the ordered read.
     assert blocks(client, recording_id) == {"blocks": [], "next": None, "after": None}

@@ -62,9 +62,11 @@ from chalicelib import settings as api_settings
 from chalicelib.compaction import Compactor
 from chalicelib.consumer import FailureQueue, StreamConsumer, StreamRecord
 from chalicelib.errors import ApiError, NotAcceptableError, ServiceUnavailableError, transient_aws_error
+from chalicelib.ids import recording_key
 from chalicelib.ingest import EventWriter
 from chalicelib.reader import EventReader
-from chalicelib.recordings import Recordings, RecordingStore, recording_key
+from chalicelib.recording_table import RecordingTable
+from chalicelib.recordings import Recordings
 from local.event_source import KinesisEventSource, MappingConfig
 from tests.support.faults import (
     DYNAMODB_FAULTS,
@@ -184,11 +186,11 @@ class ConsumerRun:
     stay buffered, and the next invocation takes them again, as the property needs.
     """
 
-    def __init__(self, session: Any, store: RecordingStore) -> None:
+    def __init__(self, session: Any, table: RecordingTable) -> None:
         consumer = StreamConsumer(
             s3=session.client("s3"),
             bucket=NAMES.bucket,
-            store=store,
+            table=table,
             failures=FailureQueue(sqs=None, queue_url=None),
             workers=1,
         )
@@ -235,9 +237,9 @@ class Rig:
         fail_calls(dynamodb, "BatchGetItem", lambda _: self.faults.pick("dynamodb BatchGetItem", DYNAMODB_FAULTS))
         fail_calls(dynamodb, "PutItem", self._before_put)
         fail_after_calls(dynamodb, "PutItem", lambda: self.faults.pick("dynamodb PutItem applied", DYNAMODB_FAULTS[2:]))
-        self.store = RecordingStore(table=table)
+        self.table = RecordingTable(table=table)
         self.s3 = aws.client("s3")
-        self.recordings = Recordings(store=self.store, s3=self.s3, bucket=NAMES.bucket)
+        self.recordings = Recordings(table=self.table, s3=self.s3, bucket=NAMES.bucket)
         self.kinesis = FlakyKinesis(aws.client("kinesis"), self.faults)
         self.writer = EventWriter(kinesis=self.kinesis, stream=NAMES.stream, sleep=lambda _: None)
 
@@ -262,7 +264,7 @@ class Rig:
             "UpdateItem",
             lambda: self.faults.pick("consumer dynamodb UpdateItem applied", DYNAMODB_FAULTS[2:]),
         )
-        self.delivery = ConsumerRun(FlakySession(aws, self._consumer_faults), RecordingStore(table=consumer_table))
+        self.delivery = ConsumerRun(FlakySession(aws, self._consumer_faults), RecordingTable(table=consumer_table))
         # The truth, read without faults, and a compactor that works on it without faults.
         self.truth = aws.resource("dynamodb").Table(NAMES.table)
         self.kinesis_truth = aws.client("kinesis")
@@ -270,7 +272,7 @@ class Rig:
         self.compactor = Compactor(
             s3=aws.client("s3"),
             bucket=NAMES.bucket,
-            store=RecordingStore(table=self.truth),
+            table=RecordingTable(table=self.truth),
             reader=self.compaction_reader,
             idle_seconds=0,
         )
@@ -354,7 +356,7 @@ class Rig:
         result = self._outcome(
             lambda: events.create_recording(
                 recordings=self.recordings,
-                store=self.store,
+                table=self.table,
                 writer=self.writer,
                 owner=recording.owner,
                 body=body,
@@ -377,7 +379,7 @@ class Rig:
         self._sending = (recording, seq)
         accepted = self._outcome(
             lambda: events.ingest(
-                store=self.store,
+                table=self.table,
                 writer=self.writer,
                 owner=recording.owner,
                 recording_id=recording.id,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib import layout, recordings
-from chalicelib.aws import get_store
+from chalicelib import ids, layout, recordings
+from chalicelib.aws import get_services
 from tests.support.http import create_recording, post_gzip, post_json
 from tests.support.in_process import NAMES
 
@@ -83,7 +83,7 @@ def test_list_is_newest_first_and_cursor_pages_cover_everything_once(
 def test_list_uses_query_never_scan(client: Any) -> None:
     create_recording(client)
     operations: list[str] = []
-    table_client = get_store().dynamodb.meta.client  # the client every table of the store uses
+    table_client = get_services().dynamodb.meta.client  # the client every table of the services uses
     table_client.meta.events.register(
         "before-parameter-build.dynamodb",
         lambda model, params, **_: operations.append(model.name) if params.get("TableName") == NAMES.table else None,
@@ -168,8 +168,8 @@ def test_interrupted_delete_resumes_on_retry(client: Any, deliver: Any, bucket_k
     recording_id = create_recording(client)
     post_gzip(client, f"/recordings/{recording_id}/events", {"seq": 0, "events": [{"type": 4, "timestamp": 1}]})
     deliver()
-    store = get_store()
-    store.metadata.mark_deleting(owner, recording_id)  # as if S3 failed right after the tombstone
+    services = get_services()
+    services.metadata.mark_deleting(owner, recording_id)  # as if S3 failed right after the tombstone
     assert client.get(f"/recordings/{recording_id}").status_code == 404
     assert client.get("/recordings").json_body["recordings"] == []
     assert post_json(client, "/recordings", {"id": recording_id}).status_code == 409
@@ -214,13 +214,13 @@ def test_recording_expires_with_the_stack_retention(
 
     monkeypatch.setenv("RRWEB_RETENTION_DAYS", "30")
     get_settings.cache_clear()
-    get_store.cache_clear()
+    get_services.cache_clear()
     monkeypatch.setattr(recordings, "now_ms", lambda: 1_800_000_000_000)
     recording_id = create_recording(client)
     item = (
         aws.resource("dynamodb")
         .Table("rrweb-s3-storage-test-recordings")
-        .get_item(Key=recordings.recording_key(owner, recording_id))["Item"]
+        .get_item(Key=ids.recording_key(owner, recording_id))["Item"]
     )
     assert item[recordings.TTL_ATTRIBUTE] == 1_800_000_000 + 30 * 86400
     ttl = aws.client("dynamodb").describe_time_to_live(TableName="rrweb-s3-storage-test-recordings")

@@ -18,7 +18,7 @@ import requests
 
 from app import reap_orphans
 from chalicelib import layout
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from tests.support.events import load_event
 from tests.support.http import post_json
 from tests.support.in_process import NAMES
@@ -33,7 +33,7 @@ def upload(created: dict[str, Any], body: bytes = JPEG) -> int:
 
 def s3_calls() -> list[str]:
     calls: list[str] = []
-    get_store().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    get_services().s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
     return calls
 
 
@@ -72,7 +72,7 @@ def test_an_upload_again_writes_nothing_more(client: Any, notify: Any, aws: Any)
     first = client.get("/recordings/shot-twice-1").json_body["screenshotUrl"]
     assert first
     updates: list[str] = []
-    get_store().dynamodb.meta.client.meta.events.register(
+    get_services().dynamodb.meta.client.meta.events.register(
         "before-call.dynamodb.UpdateItem", lambda model, **_: updates.append(model.name)
     )
     upload(created)
@@ -99,12 +99,12 @@ def test_a_screenshot_landing_while_its_recording_is_being_deleted_is_reaped(
     post_json(client, "/recordings", {"id": "shot-tombstone"})
     key = layout.screenshot_key(owner, "shot-tombstone")
     aws.client("s3").put_object(Bucket=NAMES.bucket, Key=key, Body=JPEG)
-    store = get_store()
-    item = store.metadata.get(owner, "shot-tombstone")
+    services = get_services()
+    item = services.metadata.get(owner, "shot-tombstone")
     # The tombstone lands between the reaper's read and its write.
-    store.metadata.mark_deleting(owner, "shot-tombstone")
-    monkeypatch.setattr(store.metadata, "get", lambda *_: item)  # as read before the tombstone
-    assert store.recordings.object_created(key) == "reaped"
+    services.metadata.mark_deleting(owner, "shot-tombstone")
+    monkeypatch.setattr(services.metadata, "get", lambda *_: item)  # as read before the tombstone
+    assert services.recordings.object_created(key) == "reaped"
     assert bucket_keys(layout.recording_prefix(owner, "shot-tombstone")) == []
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from chalicelib import recordings, settings, validation
-from chalicelib.aws import get_store
-from chalicelib.recordings import recording_key
+from chalicelib.aws import get_services
+from chalicelib.ids import recording_key
 from tests.support.accounts import make_user
 from tests.support.http import AuthedHttp, post_json
 from tests.support.in_process import NAMES
@@ -183,7 +183,7 @@ def test_a_creation_range_is_the_index_key_condition(client: Any, catalogue: dic
 def query_log() -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """The recordings table's requests (operation, parameters) while inside."""
     calls: list[tuple[str, dict[str, Any]]] = []
-    events = get_store().dynamodb.meta.client.meta.events
+    events = get_services().dynamodb.meta.client.meta.events
 
     def seen(model: Any, params: dict[str, Any], **_: Any) -> None:
         if params.get("TableName") == NAMES.table or NAMES.table in params.get("RequestItems", {}):

@@ -18,8 +18,8 @@ import orjson
 import pytest
 
 from chalicelib import records, settings
-from chalicelib.aws import get_store
-from chalicelib.recordings import recording_key
+from chalicelib.aws import get_services
+from chalicelib.ids import recording_key
 from tests.support.events import stream_records
 from tests.support.http import create_recording, post_gzip, post_json, read_events
 from tests.support.in_process import NAMES
@@ -43,9 +43,9 @@ def create(client: Any, body: dict[str, Any], user_agent: str = CHROME_MAC) -> A
 
 @contextmanager
 def dynamodb_calls() -> Iterator[list[str]]:
-    """The operations the store's DynamoDB client makes on the recordings table while inside."""
+    """The operations the services' DynamoDB client makes on the recordings table while inside."""
     calls: list[str] = []
-    events = get_store().dynamodb.meta.client.meta.events
+    events = get_services().dynamodb.meta.client.meta.events
 
     def seen(model: Any, params: dict[str, Any], **_: Any) -> None:
         # Rate-limit leases go to the access table now and then: not the recording's writes.
@@ -168,11 +168,11 @@ def test_pages_stop_at_their_byte_bound_so_the_item_stays_small(client: Any, aws
 
 def test_a_view_racing_another_is_decided_on_what_is_stored_now(client: Any, owner: str) -> None:
     create_recording(client, id="session-race-1", url="https://a.test/1", view=VIEW)
-    store = get_store().metadata
-    stale = store.get(owner, "session-race-1")
+    table = get_services().metadata
+    stale = table.get(owner, "session-race-1")
     # Another tab's later view lands between this request's read and its write.
     assert create(client, {"id": "session-race-1", "url": "https://a.test/3", "view": VIEW + 3}).status_code == 200
-    after = store.record_visit(
+    after = table.record_visit(
         stale, page={"url": "https://a.test/2", "title": None, "at": VIEW + 2}, view=VIEW + 2, user=None
     )
     assert after is not None
@@ -274,7 +274,7 @@ def test_console_errors_are_counted_by_the_consumer_in_its_one_write(
     deliver()
     assert client.get("/recordings/session-errors").json_body["errorCount"] == 6
     # Compaction replaces the event and batch counts with exact ones and keeps the errors.
-    result = get_store().compactor.compact(owner, "session-errors")
+    result = get_services().compactor.compact(owner, "session-errors")
     assert result.outcome == "compacted"
     compacted = client.get("/recordings/session-errors").json_body
     assert (compacted["eventCount"], compacted["batches"], compacted["errorCount"]) == (8, 3, 6)
@@ -303,7 +303,7 @@ def test_records_written_before_errors_were_carried_still_consume(client: Any, d
     )
     # A header from elsewhere with a nonsense count: the batch is stored, the count read as 0.
     odd_header = {**orjson.loads(odd), "errors": -3}
-    get_store().writer.put([line, orjson.dumps(odd_header) + b"\n"], partition_key=recording_id)
+    get_services().writer.put([line, orjson.dumps(odd_header) + b"\n"], partition_key=recording_id)
     deliver()
     recording = client.get(f"/recordings/{recording_id}").json_body
     assert (recording["eventCount"], recording["errorCount"]) == (3, 0)

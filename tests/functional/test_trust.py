@@ -17,8 +17,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import settings, validation
-from chalicelib.aws import get_store
-from chalicelib.recordings import recording_key
+from chalicelib.aws import get_services
+from chalicelib.ids import recording_key
 from tests.functional.test_bad_input import assert_error
 from tests.support.accounts import User
 from tests.support.events import stream_records
@@ -94,7 +94,7 @@ def test_json_value_bomb_costs_its_bytes_not_an_object_per_value(client: AuthedH
     # The old parse made five million dicts: over 500 MB. Now: the inflated bytes, once.
     assert peak < 64 * 1024 * 1024
     deliver()
-    page = get_store().events.page(owner, recording_id, cursor=None, accept_gzip=True)
+    page = get_services().events.page(owner, recording_id, cursor=None, accept_gzip=True)
     assert page.events == 1
 
 
@@ -136,7 +136,7 @@ def test_count_failing_after_the_stream_took_the_batch_is_a_503_and_the_retry_co
     client: AuthedHttp, deliver: Any
 ) -> None:
     recording_id = create_recording(client)
-    table_events = get_store().dynamodb.meta.client.meta.events
+    table_events = get_services().dynamodb.meta.client.meta.events
     throttled = [True]
 
     def throttle(params: dict[str, Any], **_: Any) -> None:
@@ -271,7 +271,7 @@ def test_a_count_that_fails_after_its_chunk_is_written_is_retried_and_counted_on
                 {"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, "UpdateItem"
             )
 
-    get_store().dynamodb.meta.client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", throttle)
+    get_services().dynamodb.meta.client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", throttle)
     earlier = json.dumps({"seq": 3, "events": [{"type": 3, "timestamp": 100}, {"type": 3, "timestamp": 200}]})
     assert client.post(events_path(recording_id), body=earlier, **post).status_code == 202
     deliver()  # the count fails: the records are reported for a retry

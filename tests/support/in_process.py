@@ -12,7 +12,7 @@ from joserfc import jwk
 from moto.cognitoidp import models as moto_cognito
 
 import local  # noqa: F401  (puts api/ on the import path)
-from chalicelib.aws import get_cors, get_store
+from chalicelib.aws import get_cors, get_services
 from chalicelib.settings import get_settings
 from local.resources import Names
 
@@ -23,7 +23,7 @@ SITE_ORIGIN = "https://site.test"
 def clear_caches() -> None:
     """Forget the app's settings and clients, so the next request reads the environment anew."""
     get_settings.cache_clear()
-    get_store.cache_clear()
+    get_services.cache_clear()
     get_cors.cache_clear()
 
 

@@ -27,7 +27,7 @@ class Scripted(Compactor):
     """A compactor whose outcome per recording is given."""
 
     def __init__(self, index: PendingIndex, outcomes: dict[str, str]) -> None:
-        super().__init__(s3=None, bucket="b", store=index, reader=None, idle_seconds=0, clock=lambda: 0)  # type: ignore[arg-type]
+        super().__init__(s3=None, bucket="b", table=index, reader=None, idle_seconds=0, clock=lambda: 0)  # type: ignore[arg-type]
         self.outcomes = outcomes
         self.compacted: list[str] = []
 

@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 import local  # noqa: F401  (puts api/ on the import path)
 from chalicelib import records
 from chalicelib.consumer import FailureQueue, StreamConsumer, StreamRecord
-from chalicelib.recordings import RecordingStore
+from chalicelib.recording_table import RecordingTable
 from local.aws_server import CONTROL_HEADER, Guard
 from local.event_source import KinesisEventSource
 from local.journal import Journal
@@ -183,15 +183,15 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
     s3.put_object(Bucket=NAMES.bucket, Key="recordings/a/chunk.gz", Body=b"chunk")
     # What the API writes, as it writes it: the recording (a conditional create), then a
     # batch in the stream and its seq's idempotency item (a conditional put).
-    store = _store(served)
-    assert store.put_new({"owner": "o", "recordingId": "r", "createdKey": "0000000000001#r"})
+    table = _table(served)
+    assert table.put_new({"owner": "o", "recordingId": "r", "createdKey": "0000000000001#r"})
     payload = gzip.compress(json.dumps({"seq": 0, "events": [{"type": 4}, {"type": 2}]}).encode())
     lines = records.build_records(owner="o", recording="r", seq=0, payload=payload, received=1, events=2)
     stream_arn = kinesis.describe_stream(StreamName=NAMES.stream)["StreamDescription"]["StreamARN"]
     kinesis.put_records(StreamARN=stream_arn, Records=[{"Data": line, "PartitionKey": "r"} for line in lines])
-    assert store.mark_seq("o", "r", 0)
+    assert table.mark_seq("o", "r", 0)
     # A refused conditional write is not journaled.
-    assert not store.put_new({"owner": "o", "recordingId": "r"})
+    assert not table.put_new({"owner": "o", "recordingId": "r"})
     with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
         dynamodb.put_item(
             TableName=NAMES.table,
@@ -212,8 +212,8 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
         assert replayed == {"entries": 4, "applied": 4, "segment": 2}
         s3, dynamodb = client(again, "s3"), client(again, "dynamodb")
         assert s3.get_object(Bucket=NAMES.bucket, Key="recordings/a/chunk.gz")["Body"].read() == b"chunk"
-        store = _store(again)
-        item, seen = store.get_for_batch("o", "r", 0)
+        table = _table(again)
+        item, seen = table.get_for_batch("o", "r", 0)
         assert item is not None
         assert (item["owner"], item["recordingId"], item["createdKey"]) == ("o", "r", "0000000000001#r")
         assert "eventCount" not in item  # the consumer counts; it has not run yet
@@ -233,7 +233,7 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
         for entry in guard.journal.entries([1]):
             guard.reapply(entry)
         assert dynamodb.get_item(TableName=NAMES.table, Key=_key("rec#o#r"))["Item"] == counted
-        assert store.get_for_batch("o", "r", 0)[1]
+        assert table.get_for_batch("o", "r", 0)[1]
         assert consumer.poll(flush=True) == len(lines)
         chunks = [
             s3.get_object(Bucket=NAMES.bucket, Key=entry["Key"])["Body"].read()
@@ -283,10 +283,10 @@ def _key(pk: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": pk}}
 
 
-def _store(served: Served) -> RecordingStore:
-    """The API's recording store, through the guard."""
+def _table(served: Served) -> RecordingTable:
+    """The API's recordings table, through the guard."""
     dynamodb = served.session.resource("dynamodb", endpoint_url=served.url)
-    return RecordingStore(table=dynamodb.Table(NAMES.table))
+    return RecordingTable(table=dynamodb.Table(NAMES.table))
 
 
 def _consumer(served: Served) -> KinesisEventSource:
@@ -294,7 +294,7 @@ def _consumer(served: Served) -> KinesisEventSource:
     consumer = StreamConsumer(
         s3=client(served, "s3"),
         bucket=NAMES.bucket,
-        store=_store(served),
+        table=_table(served),
         failures=FailureQueue(sqs=None, queue_url=None),
         workers=1,
     )

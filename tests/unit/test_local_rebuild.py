@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib import layout
-from chalicelib.aws import get_store
+from chalicelib.aws import get_services
 from local.resources import Names
 from ops import rebuild
 from tests.support import rrweb_stream
@@ -29,7 +29,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, 
 def lose_chunks(bucket_keys: Any, owner: str, recording_id: str) -> list[str]:
     """Delete a recording's chunk objects, as if the consumer had skipped its records."""
     keys = bucket_keys(layout.events_prefix(owner, recording_id))
-    s3 = get_store().s3
+    s3 = get_services().s3
     for key in keys:
         s3.delete_object(Bucket=NAMES.bucket, Key=key)
     return keys
@@ -81,7 +81,7 @@ def test_hours_of_the_archive_rebuild_every_recording_in_them(
 ) -> None:
     recording_id, stream = recorded
     # A compacted recording too: the rebuilt chunk joins it, and it reads back the same.
-    assert get_store().compactor.compact(owner, recording_id).outcome == "compacted"
+    assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     lose_chunks(bucket_keys, owner, recording_id)
     (archived,) = bucket_keys(layout.ARCHIVE_PREFIX)
     year, month, day, hour = archived.split("/")[1:5]

@@ -93,7 +93,7 @@ def test_the_202_body_is_the_documented_accepted() -> None:
     # race for the seq's marker: each answer is an Accepted.
     for watched_until, seen, marked in ((0, False, True), (2**50, False, True), (0, True, True), (2**50, False, False)):
         body = ingest.commit(
-            store=SimpleNamespace(
+            table=SimpleNamespace(
                 get_for_batch=lambda *_, w=watched_until, s=seen: ({"watchedUntil": w}, s),
                 mark_seq=lambda *_, m=marked: m,
             ),
@@ -108,7 +108,7 @@ def test_the_202_body_is_the_documented_accepted() -> None:
         assert body["duplicate"] is (seen or not marked)
     # The first batch of a recording just created (the item is given, nothing is read).
     created = ingest.commit(
-        store=SimpleNamespace(mark_seq=lambda *_: True),
+        table=SimpleNamespace(mark_seq=lambda *_: True),
         writer=SimpleNamespace(put=lambda *_, **__: None),
         owner="o",
         recording_id="rec-00000001",
@@ -193,7 +193,7 @@ def test_keys_are_the_documented_key_and_their_budgets_the_documented_limits() -
 def test_the_recording_view_is_the_documented_recording() -> None:
     from chalicelib.recordings import Recordings
 
-    recordings = Recordings(store=None, s3=FakeS3({}), bucket="bucket")  # type: ignore[arg-type]
+    recordings = Recordings(table=None, s3=FakeS3({}), bucket="bucket")  # type: ignore[arg-type]
     # An item from before sessions were kept, and one with every session field.
     legacy = recordings.public(
         "o",
