@@ -1,38 +1,12 @@
-"""What happens to a batch after the 202: the stream consumer, and where its objects go.
+"""The stream consumer: each invocation's Kinesis records become one gzip object per recording.
 
-The journey of one batch, from the API's acknowledgement to its last resting place:
-
-1. ``ingest.py`` put the batch on the Kinesis stream as one or more ingest records
-   (``records.py``: a JSON line each, partition key = recording id) and marked its seq
-   written; only then did the client get its 202.
-2. **Here**, within seconds: Lambda's event source mapping hands this consumer the
-   records of one shard, at most ``consumerBatchSize`` of them, after at most
-   ``consumerBatchingWindowSeconds``. The consumer groups them by recording and writes
-   ONE gzip object per recording per invocation under the recording's prefix
-   (``recordings/owner=<o>/recording=<r>/events/<shard>-<first>-<last sequence>.gz``).
-   The key comes from the shard and the first and last sequence numbers of the
-   invocation, so a retried invocation overwrites the same key with the same bytes
-   instead of adding a copy; copies that do happen (a partial retry starts elsewhere, a
-   retry from a checkpoint brings more records) go to another key and carry the same
-   (seq, part), which the reader drops. A key never gets other content: compaction
-   remembers the chunks it folded by key.
-   Records of a deleted recording are dropped. A record that is not an ingest record at
-   all (or claims more parts than a batch can have) can never be stored: it is reported
-   to the failure queue and skipped, so it never blocks its shard. Any other failure is
-   reported per record (partial batch response): Lambda retries from the first failed
-   record, bisects on errors, gives up after ``consumerMaxRetries`` and then sends the
-   batch's coordinates to the same queue.
-3. The reader (``reader.py``) lists the recording's prefix and serves every object in
-   it, in seq order, each seq once: the events are readable as soon as step 2 wrote them.
-4. Firehose, reading the same stream independently, writes the raw records to
-   ``archive/<yyyy>/<MM>/<dd>/<HH>/``: nothing reads it on the replay path, and
-   ``ops.rebuild`` (``archive.py``) rebuilds any recording's objects from it.
-5. Once the recording has been idle for ``compactIdleMinutes``, ``compaction.py``
-   concatenates its objects into one compressed JSON-lines object of plain rrweb events,
-   verifies it, and only then removes the small objects.
-6. DELETE tombstones the recording (hidden at once), deletes its prefix, and objects
-   written after that are removed on arrival (``reap_orphans``); the raw archive copy
-   expires with the archive (``archiveRetentionDays``).
+Lambda's event source mapping hands ``consume_events`` the records of one shard; this
+module groups them by recording and writes one object per recording per invocation under
+the recording's prefix (``layout``), a key a retry rewrites with the same bytes. Records of
+a deleted recording are dropped; a record that can never be stored goes to the failure
+queue and is skipped; any other failure is reported per record for Lambda to retry.
+Where this sits in a batch's journey from the 202 to replay, and why each step is as it
+is: docs/architecture.md, "The data path".
 """
 
 from __future__ import annotations
