@@ -63,7 +63,7 @@ def read_blocks(stack: InProcessStack, recording_id: str) -> bytes:
     The ranges go straight to S3 (presigned), six at a time as a browser would, and
     each block inflates alone; no function time, no 6 MB response cap.
     """
-    s3, bucket = stack.services.s3, stack.services.events._bucket
+    s3, bucket = stack.services.s3, stack.services.events.objects.bucket
 
     def fetch(url_and_block: tuple[str, dict[str, Any]]) -> bytes:
         url, block = url_and_block
@@ -105,7 +105,7 @@ def measured(meter: S3Meter, stack: InProcessStack, fn: Any, *, rounds: int = 1)
 def object_sizes(stack: InProcessStack, recording_id: str) -> dict[str, int]:
     """Size of every object under the recording's events prefix, by key."""
     pages = stack.services.s3.get_paginator("list_objects_v2").paginate(
-        Bucket=stack.services.events._bucket, Prefix=layout.events_prefix(OWNER, recording_id)
+        Bucket=stack.services.events.objects.bucket, Prefix=layout.events_prefix(OWNER, recording_id)
     )
     return {entry["Key"]: entry["Size"] for page in pages for entry in page.get("Contents", [])}
 
@@ -142,7 +142,7 @@ def run() -> dict[str, Any]:
         left = object_sizes(stack, recording_id)
         (data_key,) = [key for key in left if key.endswith(".jsonl.gz")]
         (index_key,) = [key for key in left if key.endswith(".json")]
-        body = stack.services.s3.get_object(Bucket=stack.services.events._bucket, Key=data_key)["Body"].read()
+        body = stack.services.s3.get_object(Bucket=stack.services.events.objects.bucket, Key=data_key)["Body"].read()
     assert before_lines == expected, "the chunks read back something else"
     assert after_lines == expected, "the compacted object reads back something else"
     assert block_lines == expected, "the blocks read back something else"

@@ -95,7 +95,7 @@ def run() -> dict[str, Any]:
         for batch in posted:
             post(stack, recording_id, batch)
             stack.consume()  # one chunk object per batch, as a long recording accumulates
-        bucket = services.events._bucket
+        bucket = services.events.objects.bucket
         s3 = services.s3
         listed = stored_objects(s3, bucket, OWNER, recording_id)
         assert len(listed) == CHUNKS, f"{len(listed)} chunk objects for {CHUNKS} batches"

@@ -55,7 +55,8 @@ from botocore.exceptions import ClientError
 from . import compacted, layout, settings
 from .compacted import CompactedIndex
 from .ids import now_ms
-from .reader import EventReader, Listing
+from .reader import EventReader
+from .recording_objects import Listing, RecordingObjects
 from .recording_table import RecordingTable
 
 logger = logging.getLogger("rrweb.compaction")
@@ -158,12 +159,20 @@ class Compactor:
     ) -> None:
         self._s3 = s3
         self._bucket = bucket
+        # Its own reads and deletes go through its own client (``s3``); the listing and
+        # the batches come from ``reader``, as a read of the recording would see them.
+        self._objects = RecordingObjects(s3=s3, bucket=bucket, cache_bytes=0)
         self._table = table
         self._reader = reader
         self._idle_ms = idle_seconds * 1000
         self._abandoned_ms = settings.ABANDONED_PARTS_SECONDS * 1000
         self._block_bytes = block_bytes
         self._clock = clock
+
+    @property
+    def reader(self) -> EventReader:
+        """What it lists and reads the recordings' batches with."""
+        return self._reader
 
     def run(self, *, per_shard: int = 100) -> dict[str, int]:
         """Compact up to ``per_shard`` idle recordings of every shard; counts by outcome.
@@ -213,7 +222,7 @@ class Compactor:
             # Counted since its index entry was last refreshed: not idle yet. It stays
             # pending, and its entry moves on by the time it could be.
             return Result(outcome="waiting")
-        listing = self._reader.listing(owner, recording_id)
+        listing = self._reader.objects.listing(owner, recording_id)
         contents = self._reader.contents(owner, recording_id, listing)
         previous = contents.index
         if contents.incomplete and contents.incomplete_received > self._clock() - self._abandoned_ms:
@@ -227,7 +236,7 @@ class Compactor:
             # generation holds (a late redelivery, a rebuild). No generation is rewritten.
             generation = previous.generation if previous else 0
             chunks = list(listing.chunks) if previous is not None else []
-            self._delete(chunks + self._garbage(listing, previous))
+            self._objects.delete(chunks + self._garbage(listing, previous))
             if previous is not None:
                 self._table.finish_compaction(
                     item, generation=generation, events=previous.events, batches=len(previous.seqs)
@@ -278,7 +287,7 @@ class Compactor:
             return Result(outcome="raced", generation=generation, skipped=contents.skipped)
         # Every listed chunk is in the new generation: the new ones, and folded ones a
         # crash left behind.
-        self._delete(list(listing.chunks) + self._garbage(listing, index))
+        self._objects.delete(list(listing.chunks) + self._garbage(listing, index))
         self._table.finish_compaction(item, generation=generation, events=events_total, batches=len(seqs))
         return Result(
             outcome="compacted",
@@ -318,8 +327,7 @@ class Compactor:
         self, key: str, *, blocks: tuple[compacted.Block, ...], sha256: str, events: int, body_sha256: str
     ) -> None:
         """Read the object back as a stream, block by block: its bytes, every block's lines, the event count."""
-        stream = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
-        pieces = stream.iter_chunks(_READ_PIECE_BYTES)
+        pieces = self._objects.pieces(key, _READ_PIECE_BYTES)
         body_digest, line_digest = hashlib.sha256(), hashlib.sha256()
         buffer = b""
         counted = 0
@@ -361,11 +369,11 @@ class Compactor:
     def _discard_loser(self, index_key: str, data_key: str) -> None:
         """Remove the data a lost race wrote, unless the winner's index names the same object."""
         try:
-            winner = self._reader.index(index_key)
+            winner = self._reader.objects.index(index_key)
         except ClientError:
             return  # not readable yet: a later run's cleanup removes it
         if winner.data_key != data_key:
-            self._delete([data_key])
+            self._objects.delete([data_key])
 
     @staticmethod
     def _garbage(listing: Listing, current: CompactedIndex | None) -> list[str]:
@@ -385,14 +393,3 @@ class Compactor:
             if number < current.generation or (number == current.generation and key != current.data_key)
         ]
         return keys
-
-    def _delete(self, keys: list[str]) -> None:
-        for start in range(0, len(keys), 1000):
-            batch = keys[start : start + 1000]
-            if not batch:
-                continue
-            result = self._s3.delete_objects(
-                Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
-            )
-            if result.get("Errors"):
-                raise RuntimeError(f"S3 refused to delete {len(result['Errors'])} objects; the next run retries")

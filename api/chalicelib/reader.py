@@ -3,8 +3,9 @@
 A recording's ``events/`` prefix holds chunk objects (ingest record lines, written by
 the stream consumer, rebuilt from the archive, or delivered by the earlier Firehose
 path) and, once it was idle, compacted generations (``compacted.py``). The reader lists
-the prefix once, takes the newest committed generation (the one with an index), reads
-the records' headers of every chunk not folded into it (never holding their data),
+the prefix once (``recording_objects``, which the compactor lists and reads through
+too), takes the newest committed generation (the one with an index), reads the
+records' headers of every chunk not folded into it (never holding their data),
 drops batches the generation already holds and repeated records, joins parts, and
 pages the events out by (seq, position) as JSON lines, inflating one batch (or one
 compacted block) at a time and stopping as soon as the page is full. So a read holds
@@ -26,7 +27,6 @@ import itertools
 import logging
 import threading
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,21 +34,20 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from . import compacted, layout, records, settings, validation
+from . import compacted, records, settings, validation
 from .compacted import Block, CompactedIndex
 from .errors import BadRequestError, ConflictError, NotAcceptableError
+from .recording_objects import WHOLE_OBJECT_BYTES, ChunkCache, Listing, RecordingObjects
 from .recording_table import RecordingTable
 from .recordings import Recordings
 
 T = TypeVar("T")
 logger = logging.getLogger("rrweb.reader")
 # Memory of one read, whatever the recording's size (docs/architecture.md, "Reading
-# events back"): objects up to this size are fetched whole (and cached); larger ones
-# are streamed in pieces of _STREAM_PIECE_BYTES. A compacted data object this small is
-# fetched whole with its index; a larger one is read by byte range, at most
+# events back"): objects up to WHOLE_OBJECT_BYTES are fetched whole (and cached); larger
+# ones are streamed in pieces (``recording_objects``). A compacted data object this small
+# is fetched whole with its index; a larger one is read by byte range, at most
 # _RANGE_BYTES (or one larger block) at a time.
-_WHOLE_OBJECT_BYTES = 8 * 1024 * 1024
-_STREAM_PIECE_BYTES = 1024 * 1024
 _RANGE_BYTES = 4 * 1024 * 1024
 # Chunk objects being read for their records' headers hold at most this much at once,
 # each charged its size plus what reading one line takes (a step of inflated bytes, the
@@ -84,77 +83,6 @@ class Page:
     tail_cursor: str
 
 
-class ChunkCache:
-    """Object bodies by key, least recently used out first, bounded in bytes.
-
-    A chunk key is never rewritten with other content (a consumer retry of the same
-    records writes the same bytes; an archive rebuild writes the same lines again) and
-    compacted data is named by its digest, so a body fetched once is valid for as long
-    as its key is listed. Indexes are not cached: ``compacted-<g>.json`` is written
-    again with other content when a deleted recording's id is used again.
-    """
-
-    def __init__(self, *, max_bytes: int) -> None:
-        self._max_bytes = max_bytes
-        self._bodies: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        """The cached body, or None."""
-        with self._lock:
-            body = self._bodies.get(key)
-            if body is not None:
-                self._bodies.move_to_end(key)
-            return body
-
-    def put(self, key: str, body: bytes) -> None:
-        """Keep a body, evicting the least recently used beyond the bound."""
-        if len(body) > self._max_bytes:
-            return
-        with self._lock:
-            if key in self._bodies:
-                return
-            self._bodies[key] = body
-            self._size += len(body)
-            while self._size > self._max_bytes:
-                _, evicted = self._bodies.popitem(last=False)
-                self._size -= len(evicted)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._bodies.clear()
-            self._size = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Listing:
-    """A recording's event objects, sorted out."""
-
-    index_key: str | None
-    chunks: tuple[str, ...]
-    # Compacted objects of generations older than the newest committed one. Never data
-    # of that generation or a later one: a run may be about to commit it.
-    stale: tuple[str, ...] = ()
-    # (generation, key) of every compacted data object listed
-    data: tuple[tuple[int, str], ...] = ()
-    # (generation, key) of every index listed
-    indexes: tuple[tuple[int, str], ...] = ()
-    # Each listed object's size, as the listing gave it.
-    sizes: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def data_key(self) -> str | None:
-        """The newest committed generation's data object, if exactly one of that generation is
-        listed: a guess, fetched beside the index, which says which object it committed."""
-        if not self.indexes:
-            return None
-        latest = self.indexes[-1][0]
-        keys = [key for number, key in self.data if number == latest]
-        return keys[0] if len(keys) == 1 else None
-
-
 @dataclass(frozen=True, slots=True)
 class PartRef:
     """Where one record of a batch is: its object, its line's position there, and its part number."""
@@ -174,7 +102,7 @@ class Contents:
 
     index: CompactedIndex | None = None
     # The committed generation's data object, when it is small enough to hold whole
-    # (``_WHOLE_OBJECT_BYTES``); None means its blocks are read by byte range.
+    # (``WHOLE_OBJECT_BYTES``); None means its blocks are read by byte range.
     data: bytes | None = None
     # seq -> complete attempts at it in chunk objects (each its parts in order), the
     # first complete one first, for batches the compacted generation does not hold
@@ -219,71 +147,20 @@ class EventReader:
     """Reads a recording's event objects back as ordered events, one batch at a time."""
 
     def __init__(self, *, s3: Any, bucket: str, workers: int = 32, cache_bytes: int = 64 * 1024 * 1024) -> None:
-        self._s3 = s3
-        self._bucket = bucket
+        self.objects = RecordingObjects(s3=s3, bucket=bucket, cache_bytes=cache_bytes)
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self._window = _ByteWindow(_SCAN_WINDOW_BYTES)
-        self.cache = ChunkCache(max_bytes=cache_bytes)
 
-    def listing(self, owner: str, recording_id: str) -> Listing:
-        """List the recording's event prefix once and sort its keys out."""
-        paginator = self._s3.get_paginator("list_objects_v2")
-        prefix = layout.events_prefix(owner, recording_id)
-        indexes: dict[int, str] = {}
-        data: list[tuple[int, str]] = []
-        chunks: list[str] = []
-        sizes: dict[str, int] = {}
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
-            for entry in page.get("Contents", []):
-                key = entry["Key"]
-                sizes[key] = int(entry.get("Size", 0))
-                generation = layout.compacted_generation(key)
-                if generation is None:
-                    chunks.append(key)
-                elif generation[1]:
-                    indexes[generation[0]] = key
-                else:
-                    data.append((generation[0], key))
-        latest = max(indexes) if indexes else None
-        stale = [key for number, key in indexes.items() if number != latest]
-        stale += [key for number, key in data if latest is not None and number < latest]
-        return Listing(
-            index_key=indexes[latest] if latest is not None else None,
-            chunks=tuple(chunks),
-            stale=tuple(stale),
-            data=tuple(data),
-            indexes=tuple(sorted(indexes.items())),
-            sizes=sizes,
-        )
-
-    def fetch(self, key: str, *, cache: bool = True) -> bytes:
-        """One object's body, from the cache when it was read before (and ``cache`` allows)."""
-        body = self.cache.get(key) if cache else None
-        if body is None:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-            if cache:
-                self.cache.put(key, body)
-        return body
-
-    def index(self, key: str) -> CompactedIndex:
-        """A compacted generation's index, always as stored now."""
-        return CompactedIndex.from_json(self.fetch(key, cache=False))
+    @property
+    def cache(self) -> ChunkCache:
+        """The object bodies kept between reads (its ``objects``' cache)."""
+        return self.objects.cache
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="s3-read")
         return self._pool
-
-    def _lines(self, key: str, size: int) -> Iterator[bytes | None]:
-        """The lines of a chunk object, held whole only when it is small (and then cached), else streamed."""
-        body = self.cache.get(key)
-        if body is None and size <= _WHOLE_OBJECT_BYTES:
-            body = self.fetch(key)
-        if body is not None:
-            return records.object_lines([body])
-        stream = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
-        return records.object_lines(stream.iter_chunks(_STREAM_PIECE_BYTES))
 
     def contents(self, owner: str, recording_id: str, listing: Listing | None = None) -> Contents:
         """Where every complete batch of the recording is, each seq once (no event is read).
@@ -294,16 +171,16 @@ class EventReader:
         """
         if listing is not None:
             return self._contents(owner, recording_id, listing)
-        return _relisting(lambda: self._contents(owner, recording_id, self.listing(owner, recording_id)))
+        return _relisting(lambda: self._contents(owner, recording_id, self.objects.listing(owner, recording_id)))
 
     def _contents(self, owner: str, recording_id: str, listing: Listing) -> Contents:
         """The committed generation's index (and its data, when small) and the records of every chunk not folded
         into it, fetched together: one round trip for a compacted recording."""
         pool = self._executor()
-        index_future = pool.submit(self.fetch, listing.index_key, cache=False) if listing.index_key else None
+        index_future = pool.submit(self.objects.fetch, listing.index_key, cache=False) if listing.index_key else None
         guess = listing.data_key
-        small = guess is not None and listing.sizes.get(guess, 0) <= _WHOLE_OBJECT_BYTES
-        data_future = pool.submit(self._tolerant, self.fetch, guess) if guess and small else None
+        small = guess is not None and listing.sizes.get(guess, 0) <= WHOLE_OBJECT_BYTES
+        data_future = pool.submit(self._tolerant, self.objects.fetch, guess) if guess and small else None
         scans = [
             pool.submit(self._tolerant, self._scan, key, listing.sizes.get(key, 0), owner, recording_id)
             for key in listing.chunks
@@ -316,8 +193,8 @@ class EventReader:
             data_key = contents.index.data_key
             if data_future is not None and guess == data_key:
                 contents.data = data_future.result()
-            elif listing.sizes.get(data_key, _WHOLE_OBJECT_BYTES + 1) <= _WHOLE_OBJECT_BYTES:
-                contents.data = self.fetch(data_key)  # a race left another object of this generation
+            elif listing.sizes.get(data_key, WHOLE_OBJECT_BYTES + 1) <= WHOLE_OBJECT_BYTES:
+                contents.data = self.objects.fetch(data_key)  # a race left another object of this generation
             if contents.data is None and data_future is not None and guess == data_key:
                 self._present(data_key, None)
         held = contents.index.seq_set() if contents.index is not None else frozenset()
@@ -350,7 +227,7 @@ class EventReader:
         try:
             parts: list[tuple[int, records.RecordPart]] = []
             skipped = 0
-            for line_number, line in enumerate(self._lines(key, size)):
+            for line_number, line in enumerate(self.objects.lines(key, size)):
                 try:
                     if line is None:
                         raise records.MalformedRecordError("longer than a record, or a corrupt gzip stream")
@@ -380,8 +257,7 @@ class EventReader:
     def _present(self, key: str, value: T | None) -> T:
         """The value, or the error a GET of a missing object raises (a reader lists again on it)."""
         if value is None:
-            error = {"Error": {"Code": "NoSuchKey", "Message": f"{key} is gone"}}
-            raise self._s3.exceptions.NoSuchKey(error, "GetObject")
+            raise self.objects.missing(key)
         return value
 
     def batches(self, contents: Contents, *, after_seq: int = 0) -> Iterator[tuple[int, list[bytes]]]:
@@ -446,7 +322,7 @@ class EventReader:
         return _relisting(lambda: self._page(owner, recording_id, start, accept_gzip))
 
     def _page(self, owner: str, recording_id: str, start: dict[str, int], accept_gzip: bool) -> Page:
-        contents = self._contents(owner, recording_id, self.listing(owner, recording_id))
+        contents = self._contents(owner, recording_id, self.objects.listing(owner, recording_id))
         # Uncompressed budget: gzip shrinks rrweb JSON many times over, and the result
         # is checked against the real cap below.
         budget = settings.MAX_PAGE_BYTES * (4 if accept_gzip else 1)
@@ -499,10 +375,10 @@ class EventReader:
         return _relisting(lambda: self._blocks(owner, recording_id, start))
 
     def _blocks(self, owner: str, recording_id: str, start: dict[str, int] | None) -> dict[str, Any]:
-        listing = self.listing(owner, recording_id)
+        listing = self.objects.listing(owner, recording_id)
         if listing.index_key is None:
             return _no_blocks(start)
-        index = self.index(listing.index_key)
+        index = self.objects.index(listing.index_key)
         if start is not None:
             if start["g"] != index.generation:
                 raise ConflictError(
@@ -519,11 +395,7 @@ class EventReader:
                 return _no_blocks(start)
         first = start["b"] if start is not None else 0
         end = min(first + settings.BLOCKS_PER_RESPONSE, len(index.blocks))
-        url = self._s3.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self._bucket, "Key": index.data_key},
-            ExpiresIn=settings.BLOCK_URL_SECONDS,
-        )
+        url = self.objects.presigned_get(index.data_key, expires_in=settings.BLOCK_URL_SECONDS)
         return {
             "url": url,
             "blocks": [
@@ -568,9 +440,7 @@ class _RangedBlocks:
         if start < 0 or start + block.length > len(self._buffer):
             self._buffer = b""  # released before the next range is held
             length = max(block.length, _RANGE_BYTES)
-            self._buffer = self._reader._s3.get_object(
-                Bucket=self._reader._bucket, Key=self._key, Range=f"bytes={block.offset}-{block.offset + length - 1}"
-            )["Body"].read()
+            self._buffer = self._reader.objects.byte_range(self._key, block.offset, length)
             self._buffer_offset, start = block.offset, 0
         return self._buffer[start : start + block.length]
 
@@ -620,7 +490,7 @@ class _PartReader:
             self._kept_bytes -= len(self._kept.pop(key_line)[1])
         wanted = self._wanted.get(ref.key, {})
         found: bytes | None = None
-        for line_number, line in enumerate(self._reader._lines(ref.key, self._contents.sizes.get(ref.key, 0))):
+        for line_number, line in enumerate(self._reader.objects.lines(ref.key, self._contents.sizes.get(ref.key, 0))):
             at = wanted.get(line_number)
             if at is None or at < rank or line is None:
                 continue

@@ -61,7 +61,9 @@ def test_following_next_gets_every_block_once_with_one_url_per_answer(
     client: Any, aws: Any, deliver: Any, owner: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recording_id = compacted_in_small_blocks(client, deliver, owner, monkeypatch)
-    index = get_services().events.index(get_services().events.listing(owner, recording_id).index_key or "")
+    index = get_services().events.objects.index(
+        get_services().events.objects.listing(owner, recording_id).index_key or ""
+    )
     assert len(index.blocks) >= 10
     monkeypatch.setattr(settings, "BLOCKS_PER_RESPONSE", 4, raising=False)
     send(client, recording_id, 12, deliver=deliver)  # after the compaction: read through /events

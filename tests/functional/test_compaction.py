@@ -335,12 +335,12 @@ def test_a_loser_whose_object_was_written_after_the_winner_listed_removes_it(
     recording_id = create_recording(client)
     send(client, recording_id, 0, deliver=deliver)
     loser = compactor()
-    listing = loser._reader.listing(owner, recording_id)
-    loser._reader.contents(owner, recording_id, listing)  # it has read seq 0's chunk
+    listing = loser.reader.objects.listing(owner, recording_id)
+    loser.reader.contents(owner, recording_id, listing)  # it has read seq 0's chunk
     send(client, recording_id, 1, deliver=deliver)
     assert compactor().compact(owner, recording_id).outcome == "compacted"  # folds seqs 0 and 1
     # The loser goes on from its older listing (seq 0 only: another object), and loses.
-    loser._reader.listing = lambda *_: listing  # type: ignore[method-assign]
+    loser.reader.objects.listing = lambda *_: listing  # type: ignore[method-assign]
     assert loser.compact(owner, recording_id).outcome == "raced"
     assert_compacted(owner, recording_id, bucket_keys, generation=1)
     assert fresh_read(client, recording_id) == expected_lines(0, 1)
@@ -357,7 +357,7 @@ def test_folded_chunks_removed_between_the_listing_and_the_read_are_not_missed(
     with pytest.raises(CrashedError):
         compactor(s3=s3).compact(owner, recording_id)
     reader = EventReader(s3=get_services().s3, bucket=NAMES.bucket)
-    listing = reader.listing(owner, recording_id)
+    listing = reader.objects.listing(owner, recording_id)
     assert listing.index_key is not None
     assert len(listing.chunks) == 3
     for key in listing.chunks:
@@ -367,7 +367,7 @@ def test_folded_chunks_removed_between_the_listing_and_the_read_are_not_missed(
     assert contents.batches == {}
     # A chunk the index does not name, gone meanwhile, is an error (a reader lists again).
     send(client, recording_id, 3, deliver=deliver)
-    listing = reader.listing(owner, recording_id)
+    listing = reader.objects.listing(owner, recording_id)
     (newer,) = listing.chunks
     aws.client("s3").delete_object(Bucket=NAMES.bucket, Key=newer)
     with pytest.raises(get_services().s3.exceptions.NoSuchKey):
@@ -381,10 +381,10 @@ def test_a_compactor_that_listed_before_another_committed_deletes_nothing_it_sho
     send(client, recording_id, 0, 1, deliver=deliver)
     services = get_services()
     late = compactor()
-    listing = late._reader.listing(owner, recording_id)  # A lists...
+    listing = late.reader.objects.listing(owner, recording_id)  # A lists...
     assert compactor().compact(owner, recording_id).outcome == "compacted"  # ...B compacts meanwhile...
     send(client, recording_id, 2, deliver=deliver)
-    late._reader.listing = lambda *_: listing  # type: ignore[method-assign]  # ...A goes on with its old listing
+    late.reader.objects.listing = lambda *_: listing  # type: ignore[method-assign]  # ...A goes on with its old listing
     with contextlib.suppress(services.s3.exceptions.NoSuchKey):
         late.compact(owner, recording_id)  # the chunks it listed are gone: it stops, deleting nothing
     assert fresh_read(client, recording_id) == expected_lines(0, 1, 2)
@@ -407,7 +407,7 @@ def test_a_read_that_listed_just_before_compaction_still_returns_every_event(
             started.append(True)
             compacted_during.append(get_services().compactor.compact(owner, recording_id).outcome)
 
-    reader._s3.meta.events.register("before-call.s3.GetObject", compact_first)
+    reader.objects.s3.meta.events.register("before-call.s3.GetObject", compact_first)
     page = reader.page(owner, recording_id, cursor=None, accept_gzip=False)
     assert compacted_during == ["compacted"]
     assert page.body == expected_lines(0, 1, 2)

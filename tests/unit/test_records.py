@@ -63,7 +63,7 @@ def test_object_with_foreign_lines_yields_only_ingest_records() -> None:
 
 
 def test_chunk_cache_stays_within_its_byte_bound_evicting_least_recently_used() -> None:
-    from chalicelib.reader import ChunkCache
+    from chalicelib.recording_objects import ChunkCache
 
     cache = ChunkCache(max_bytes=10)
     cache.put("a", b"1234")
