@@ -166,7 +166,8 @@ class Compactor:
         self._reader = reader
         self._idle_ms = idle_seconds * 1000
         self._abandoned_ms = settings.ABANDONED_PARTS_SECONDS * 1000
-        self._block_bytes = block_bytes
+        # The size its data objects are cut into blocks at: public, so a running stack's compactor can be given another.
+        self.block_bytes = block_bytes
         self._clock = clock
 
     @property
@@ -260,7 +261,7 @@ class Compactor:
             owner, recording_id, generation, self._inputs_digest(previous, new_chunks)[:16]
         )
         upload = _Upload(s3=self._s3, bucket=self._bucket, key=data_key)
-        writer = compacted.Writer(block_bytes=self._block_bytes, sink=upload.write)
+        writer = compacted.Writer(block_bytes=self.block_bytes, sink=upload.write)
         seqs: list[tuple[int, int]] = []
         # Batch after batch in seq order, each inflated alone and compressed into the object
         # as it comes: the object is never held whole, nor is any batch but the current one.
@@ -307,7 +308,7 @@ class Compactor:
         format. The same inputs always give the same bytes, so a rerun writes the same
         key with the same bytes, and a body cached by key stays valid.
         """
-        digest = hashlib.sha256(f"v{compacted.VERSION}\n{self._block_bytes}\n".encode())
+        digest = hashlib.sha256(f"v{compacted.VERSION}\n{self.block_bytes}\n".encode())
         digest.update((previous.data_key if previous else "").encode() + b"\n")
         for key in sorted(new_chunks):
             digest.update(key.encode() + b"\n")

@@ -52,7 +52,7 @@ def compacted_in_small_blocks(client: Any, deliver: Any, owner: str, monkeypatch
     """A recording of 12 batches compacted into blocks of two events each."""
     recording_id = create_recording(client)
     send(client, recording_id, *range(12), deliver=deliver)
-    monkeypatch.setattr(get_services().compactor, "_block_bytes", 100)
+    monkeypatch.setattr(get_services().compactor, "block_bytes", 100)
     assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     return recording_id
 
@@ -155,7 +155,7 @@ def test_a_late_batch_inside_the_blocks_stops_a_cursor_with_409(
 ) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, 3, 4, 5, deliver=deliver)
-    monkeypatch.setattr(get_services().compactor, "_block_bytes", 100)
+    monkeypatch.setattr(get_services().compactor, "block_bytes", 100)
     get_services().compactor.compact(owner, recording_id)
     monkeypatch.setattr(settings, "BLOCKS_PER_RESPONSE", 1, raising=False)
     first = get_blocks(client, recording_id).json_body

@@ -169,7 +169,7 @@ def test_blocks_inflate_to_exactly_the_events_and_after_reads_only_newer_ones(
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, 2, 3, deliver=deliver)
     # Small blocks, so there are several to fetch.
-    monkeypatch.setattr(get_services().compactor, "_block_bytes", 150)
+    monkeypatch.setattr(get_services().compactor, "block_bytes", 150)
     assert get_services().compactor.compact(owner, recording_id).outcome == "compacted"
     assert client.get(f"/recordings/{recording_id}").json_body["compacted"] is True
     send(client, recording_id, 4, deliver=deliver)

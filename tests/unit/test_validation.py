@@ -71,12 +71,12 @@ def test_key_cache_is_bounded_against_floods_of_made_up_keys() -> None:
             Table.reads += 1
             return {}
 
-    store = keys_module.Keys(table=Table(), cache_seconds=60, cache_entries=64)
+    keys = keys_module.Keys(table=Table(), cache_seconds=60, cache_entries=64)
     for n in range(64 + 500):
         with pytest.raises(keys_module.UnauthorizedError):
-            store.verify(f"rrk_{n:016x}_{'A' * 43}")
+            keys.verify(f"rrk_{n:016x}_{'A' * 43}")
     assert Table.reads == 564  # every made-up id was looked up...
-    assert store.cached() <= 64  # ...and the memory kept for them stayed bounded
+    assert keys.cached() <= 64  # ...and the memory kept for them stayed bounded
 
 
 def test_jwks_outage_keeps_verifying_with_cached_keys() -> None:
