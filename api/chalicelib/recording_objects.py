@@ -1,13 +1,14 @@
-"""A recording's event objects in the bucket: the one place that lists and reads them.
+"""A recording's objects in the bucket: the one place that lists, reads and deletes them.
 
-The reader (``reader.py``) and the compactor (``compaction.py``) both go through one
-``RecordingObjects``: it lists a recording's ``events/`` prefix once and sorts the keys
-out (``Listing``: chunk objects, compacted indexes and data by generation, each object's
-size), reads an object whole (kept by key in a ``ChunkCache``), line by line, as a stream
-of pieces or by byte range, reads a generation's index as stored now, and deletes
-objects. What a key means is ``layout``'s; what a listing allows is the caller's: the
-reader reads the newest committed generation and the chunks it did not fold, the
-compactor deletes only what a committed index makes useless.
+The reader (``reader.py``), the compactor (``compaction.py``) and the service's DELETE
+(``recordings.py``) all go through ``RecordingObjects``: it lists a recording's
+``events/`` prefix once and sorts the keys out (``Listing``: chunk objects, compacted
+indexes and data by generation, each object's size), reads an object whole (kept by key
+in a ``ChunkCache``), line by line, as a stream of pieces or by byte range, reads a
+generation's index as stored now, and deletes objects (the keys a caller names, or
+everything under a prefix). What a key means is ``layout``'s; what a listing allows is
+the caller's: the reader reads the newest committed generation and the chunks it did
+not fold, the compactor deletes only what a committed index makes useless.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class Listing:
 
 
 class RecordingObjects:
-    """Lists, reads and deletes the event objects of a bucket's recordings."""
+    """Lists, reads and deletes the objects of a bucket's recordings."""
 
     def __init__(self, *, s3: Any, bucket: str, cache_bytes: int = 64 * 1024 * 1024) -> None:
         self._s3 = s3
@@ -207,3 +208,17 @@ class RecordingObjects:
             )
             if result.get("Errors"):
                 raise RuntimeError(f"S3 refused to delete {len(result['Errors'])} objects; the next run retries")
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (a whole recording's, with its screenshot); how many went."""
+        deleted = 0
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            keys = [{"Key": entry["Key"]} for entry in page.get("Contents", [])]
+            if not keys:
+                continue
+            result = self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+            if result.get("Errors"):
+                raise RuntimeError(f"S3 refused to delete {len(result['Errors'])} objects")
+            deleted += len(keys)
+        return deleted

@@ -19,6 +19,7 @@ import orjson
 from . import layout, settings, useragent, validation
 from .errors import ApiError, BadRequestError, NotFoundError
 from .ids import new_id, now_ms
+from .recording_objects import RecordingObjects
 from .recording_table import CreatedRange, RecordingTable, first_page
 from .schema import PENDING_ATTRIBUTE, TTL_ATTRIBUTE
 
@@ -58,6 +59,7 @@ class Recordings:
         self._table = table
         self._s3 = s3
         self._bucket = bucket
+        self._objects = RecordingObjects(s3=s3, bucket=bucket, cache_bytes=0)
         self._retention_days = retention_days
 
     def create(
@@ -181,22 +183,8 @@ class Recordings:
         # Tombstone first: the recording disappears and stops taking events at once,
         # and if deleting objects fails, a retried DELETE finds the tombstone and resumes.
         self._table.mark_deleting(owner, recording_id)
-        self.delete_objects(layout.recording_prefix(owner, recording_id))
+        self._objects.delete_prefix(layout.recording_prefix(owner, recording_id))
         self._table.remove(owner, recording_id)
-
-    def delete_objects(self, prefix: str) -> int:
-        """Delete every object under ``prefix``; returns how many went."""
-        deleted = 0
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
-            keys = [{"Key": entry["Key"]} for entry in page.get("Contents", [])]
-            if not keys:
-                continue
-            result = self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
-            if result.get("Errors"):
-                raise RuntimeError(f"S3 refused to delete {len(result['Errors'])} objects")
-            deleted += len(keys)
-        return deleted
 
     def object_created(self, key: str) -> str:
         """What a new object under a recording's prefix means: "reaped", "screenshot" or "kept".

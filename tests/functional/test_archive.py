@@ -28,7 +28,7 @@ HOUR = dt.timedelta(hours=1)
 
 def lose_events(aws: Any, owner: str, recording_id: str) -> None:
     """What the rebuild is for: a recording's event objects are gone (a bad deploy, a wrong delete)."""
-    get_services().recordings.delete_objects(layout.events_prefix(owner, recording_id))
+    get_services().events.objects.delete_prefix(layout.events_prefix(owner, recording_id))
 
 
 def test_a_recording_comes_back_from_the_archive_byte_for_byte_and_a_rerun_adds_nothing(
