@@ -82,6 +82,10 @@ def build_records(
     reads as 0, as in records written before it was carried.
     """
     chunks = [payload[at : at + part_size] for at in range(0, len(payload), part_size)]
+    if len(chunks) > MAX_PARTS:
+        # Not at the stack's part size: MAX_PARTS is derived from the body limits. Refused
+        # here, a batch whose records the consumer would skip is never acknowledged.
+        raise ValueError(f"{len(chunks)} parts: the consumer takes at most {MAX_PARTS}")
     # Parts of one attempt share the payload's checksum, so parts of two attempts at the
     # same seq (a retry whose bytes differ) are never joined together.
     checksum = format(zlib.crc32(payload), "08x")

@@ -46,6 +46,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -321,6 +322,9 @@ class Rig:
     def configure(self, *, part_size: int, attempts: int, page_bytes: int) -> None:
         """Record part size, PutRecords attempts and response page size."""
         self._part_size = part_size
+        # Parts this small make many parts of a small batch; the most parts a record may
+        # claim grows with them, as it is derived from the body limits at the real size.
+        self._monkeypatch.setattr(records, "MAX_PARTS", math.ceil(records.MAX_PAYLOAD_BYTES / part_size))
         self.writer = EventWriter(kinesis=self.kinesis, stream=NAMES.stream, attempts=attempts, sleep=lambda _: None)
         self._monkeypatch.setattr(api_settings, "MAX_PAGE_BYTES", page_bytes)
 

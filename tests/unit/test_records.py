@@ -93,6 +93,14 @@ def test_a_record_claiming_more_parts_than_a_batch_can_have_is_not_a_record() ->
             records.decode_record(over)
 
 
+def test_a_batch_is_never_cut_into_more_parts_than_the_consumer_takes() -> None:
+    """Refused when built, so it is never acknowledged and then skipped by the consumer."""
+    most = records.MAX_PARTS * 10
+    assert len(build(b"a" * most, part_size=10)) == records.MAX_PARTS
+    with pytest.raises(ValueError, match="the consumer takes at most"):
+        build(b"a" * (most + 1), part_size=10)
+
+
 @pytest.mark.parametrize(
     "payload",
     [b"not gzip", gzip.compress(b'["x"]'), gzip.compress(b"{}"), gzip.compress(b" " * (16 * 1024 * 1024 + 1))],
