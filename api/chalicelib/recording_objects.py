@@ -80,9 +80,6 @@ class Listing:
 
     index_key: str | None
     chunks: tuple[str, ...]
-    # Compacted objects of generations older than the newest committed one. Never data
-    # of that generation or a later one: a run may be about to commit it.
-    stale: tuple[str, ...] = ()
     # (generation, key) of every compacted data object listed
     data: tuple[tuple[int, str], ...] = ()
     # (generation, key) of every index listed
@@ -139,12 +136,9 @@ class RecordingObjects:
                 else:
                     data.append((generation[0], key))
         latest = max(indexes) if indexes else None
-        stale = [key for number, key in indexes.items() if number != latest]
-        stale += [key for number, key in data if latest is not None and number < latest]
         return Listing(
             index_key=indexes[latest] if latest is not None else None,
             chunks=tuple(chunks),
-            stale=tuple(stale),
             data=tuple(data),
             indexes=tuple(sorted(indexes.items())),
             sizes=sizes,
