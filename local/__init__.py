@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# How often a serving thread looks for a stop: a stop waits at most this long for each
+# server (socketserver's default, half a second, made every stop and restart slow).
+STOP_POLL_SECONDS = 0.05
 API_DIR = ROOT / "api"
 if str(API_DIR) not in sys.path:
     sys.path.insert(0, str(API_DIR))

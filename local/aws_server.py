@@ -57,7 +57,7 @@ from werkzeug.serving import make_server
 
 from chalicelib import environment
 
-from . import cognito_rules, post_policy, presigned, sigv4
+from . import STOP_POLL_SECONDS, cognito_rules, post_policy, presigned, sigv4
 from .journal import MAGIC, CorruptDataError, CorruptJournalError, Entry, Journal, read_segment
 from .post_policy import FormRejectedError, error_xml
 from .presigned import PresignedRejectedError
@@ -937,7 +937,9 @@ def main() -> None:
     guard.cognito = cognito
     # moto's request handler keeps header names with underscores (S3 metadata).
     server = make_server(host, port, guard, threaded=True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": STOP_POLL_SECONDS}, name="moto", daemon=True
+    )
     thread.start()
     # The handler only flips a flag: a handler that took a lock (Event.set) could run
     # while this thread held that very lock inside Event.wait, and wait forever; a

@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import ROOT
+from . import ROOT, STOP_POLL_SECONDS
 from .strict_http import StrictRequestHandler
 
 SITE_DIR = ROOT / "site" / "public"
@@ -88,7 +88,9 @@ class SiteServer:
         handler = type("SiteHandler", (SiteRequestHandler,), {"config": json.dumps(config).encode()})
         self._server = ThreadingHTTPServer((host, port), partial(handler, directory=str(directory)))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="site", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_SECONDS}, name="site", daemon=True
+        )
 
     def start(self) -> None:
         """Serve in the background."""

@@ -36,7 +36,7 @@ from chalice.local import LocalDevServer, ThreadedHTTPServer
 from chalicelib import environment, settings
 from infra.settings import StackSettings
 
-from . import aws_server
+from . import STOP_POLL_SECONDS, aws_server
 from .credentials import local_credentials
 from .delivery import LocalDelivery
 from .event_source import KinesisEventSource, MappingConfig, consumer_source
@@ -489,6 +489,10 @@ class ApiHTTPServer(ThreadedHTTPServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._slots = threading.BoundedSemaphore(self.max_connections)
         super().__init__(*args, **kwargs)
+
+    def serve_forever(self, poll_interval: float = STOP_POLL_SECONDS) -> None:
+        """Serve until ``shutdown``, which then waits at most ``poll_interval``."""
+        super().serve_forever(poll_interval)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
