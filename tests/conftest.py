@@ -13,10 +13,9 @@ from moto import mock_aws
 
 from local.delivery import LocalDelivery
 from local.event_source import MappingConfig, consumer_source
-from local.resources import provision
 from tests.support.accounts import User, make_user
 from tests.support.http import AuthedHttp
-from tests.support.in_process import NAMES, SITE_ORIGIN, clear_caches, speed_up_moto
+from tests.support.in_process import NAMES, SITE_ORIGIN, ProvisionedStack, clear_caches, speed_up_moto
 
 speed_up_moto()
 
@@ -27,11 +26,22 @@ SLOW_LAYERS = {"integration": "integration", "smoke": "integration", "e2e": "e2e
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test of the slow layers with its layer's marker."""
+    """Mark every test of the slow layers with its layer's marker; put the long modules first.
+
+    pytest-xdist hands out whole files in collection order (``--no-loadscope-reorder``):
+    a long file handed out last keeps one worker busy while the others have finished, so
+    the files marked ``long`` go first, longest first.
+    """
     for item in items:
         layer = item.path.relative_to(TESTS).parts[0]
         if layer in SLOW_LAYERS:
             item.add_marker(getattr(pytest.mark, SLOW_LAYERS[layer]))
+    items.sort(key=lambda item: -_seconds(item))
+
+
+def _seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("long")
+    return float(marker.kwargs["seconds"]) if marker is not None else 0.0
 
 
 @pytest.fixture
@@ -50,7 +60,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         clear_caches()
         session = boto3.session.Session(region_name="us-east-1")
-        for name, value in provision(session, NAMES).items():
+        for name, value in ProvisionedStack.create(session).items():
             monkeypatch.setenv(name, value)
         yield session
     clear_caches()
