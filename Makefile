@@ -29,7 +29,8 @@ dev: $(STAMP) site
 # pytest-xdist: workers, and test files shared out whole (`loadfile`): a module's tests share
 # its local stack or its recorded visit, and each worker starts the browser layer's
 # package stack once. The slow layers mostly wait on the stack and the browser, so they
-# take more workers than cores (docs/testing.md has the figures).
+# take more workers than cores (docs/testing.md has the figures). Files go out in collection
+# order, the modules marked `long` first (tests/conftest.py), not largest-count first.
 TEST_WORKERS ?= 3
 FAST_WORKERS ?= auto
 SLOW := integration or e2e
@@ -42,15 +43,15 @@ chromium:
 
 ## test: lint, the recorder's unit tests, then every test layer (the browser tests need the built site)
 test: chromium lint site-test site
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## test-fast: the in-process layers alone (unit, functional, infra): no local stack, no browser
 test-fast: $(STAMP)
-	$(PY) -m pytest -n $(FAST_WORKERS) --dist loadfile -m "not ($(SLOW))"
+	$(PY) -m pytest -n $(FAST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not ($(SLOW))"
 
 ## test-slow: what test-fast leaves out: the local stack over HTTP (integration, smoke) and the browser tests
 test-slow: chromium $(STAMP) site
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "$(SLOW)"
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "$(SLOW)"
 
 ## lint: ruff, and mypy (strict on api/ and infra/; pyproject.toml says which files)
 lint: $(STAMP) site-lint

@@ -26,6 +26,9 @@ from chalicelib import settings
 from chalicelib.aws import get_services
 from tests.support.http import AuthedHttp, create_recording
 
+# About 45 s of one core: the parallel run starts it first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=45)
+
 # What one operation may allocate, whatever the recording holds (docs/architecture.md).
 LIMIT_BYTES = 200 * 1024 * 1024
 BATCHES = 64

@@ -29,6 +29,9 @@ from tests.functional.test_consumer import batch, invoke, shard_records
 from tests.support.http import create_recording, post_json, read_events
 from tests.support.in_process import NAMES
 
+# About 25 s of one core: the parallel run starts it first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=25)
+
 
 def events_path(recording_id: str) -> str:
     return f"/recordings/{recording_id}/events"

@@ -14,8 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.http import create_recording
 from tests.support.in_process import NAMES
+
+# About 20 s of one core: the parallel run starts it first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=20)
 
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 CORPUS: list[dict[str, Any]] = json.loads((FUZZ / "corpus.json").read_text())

@@ -84,6 +84,9 @@ from tests.support.faults import (
 )
 from tests.support.in_process import NAMES
 
+# About 40 s of one core: the parallel run starts it first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=40)
+
 # Every attempt at a seq may be encoded differently: the stored bytes (and so the
 # records' checksums) differ, the events do not.
 ENCODINGS = (
@@ -269,6 +272,9 @@ class Rig:
         # The truth, read without faults, and a compactor that works on it without faults.
         self.truth = aws.resource("dynamodb").Table(NAMES.table)
         self.kinesis_truth = aws.client("kinesis")
+        # What the truth has read of the stream so far: it only grows, and every example reads it.
+        self._stream_read: dict[str, str] = {}
+        self._stream_parts: list[records.RecordPart] = []
         self.compaction_reader = EventReader(s3=aws.client("s3"), bucket=NAMES.bucket)
         self.compactor = Compactor(
             s3=aws.client("s3"),
@@ -408,21 +414,36 @@ class Rig:
 
         Each is one batch to the consumer's count: the most it may count.
         """
-        out = []
+        return [
+            part
+            for part in self._stream_so_far()
+            if (part.owner, part.recording, part.part) == (recording.owner, recording.id, 0)
+        ]
+
+    def _stream_so_far(self) -> list[records.RecordPart]:
+        """Every ingest record on the stream, read without faults (each shard from where it was last read)."""
         for shard in self.kinesis_truth.list_shards(StreamName=NAMES.stream)["Shards"]:
+            last = self._stream_read.get(shard["ShardId"])
             iterator = self.kinesis_truth.get_shard_iterator(
-                StreamName=NAMES.stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                StreamName=NAMES.stream,
+                ShardId=shard["ShardId"],
+                **(
+                    {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": last}
+                    if last
+                    else {"ShardIteratorType": "TRIM_HORIZON"}
+                ),
             )["ShardIterator"]
             while iterator:
                 result = self.kinesis_truth.get_records(ShardIterator=iterator, Limit=10_000)
                 for found in result["Records"]:
                     part = records.parse_record(found["Data"])
-                    if part and (part.owner, part.recording, part.part) == (recording.owner, recording.id, 0):
-                        out.append(part)
+                    if part:
+                        self._stream_parts.append(part)
+                    self._stream_read[shard["ShardId"]] = found["SequenceNumber"]
                 if not result["Records"]:
                     break
                 iterator = result.get("NextShardIterator")
-        return out
+        return self._stream_parts
 
     def consume(self) -> None:
         """One consumer invocation; a failed one leaves its records in the stream for the next."""

@@ -22,6 +22,9 @@ from tests.support.accounts import make_user
 from tests.support.http import AuthedHttp, post_json
 from tests.support.in_process import NAMES
 
+# About 17 s of one core: the parallel run starts it first (tests/conftest.py).
+pytestmark = pytest.mark.long(seconds=17)
+
 START = 1_800_000_000_000
 
 
