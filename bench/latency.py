@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+import local  # noqa: F401  (puts api/ on the import path)
 from bench import workload
 from bench.stats import percentile
 from infra.settings import StackSettings
