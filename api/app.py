@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import KinesisEvent, Request
 
-from chalicelib import observability, reader, validation
+from chalicelib import observability, reader, settings, validation
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
@@ -298,9 +298,9 @@ CONSUMED_STREAM = "rrweb-s3-storage-events"
 
 @app.on_kinesis_record(
     stream=CONSUMED_STREAM,
-    batch_size=500,
+    batch_size=settings.CONSUMER_BATCH_SIZE,
     starting_position="TRIM_HORIZON",
-    maximum_batching_window_in_seconds=1,
+    maximum_batching_window_in_seconds=settings.CONSUMER_BATCHING_WINDOW_SECONDS,
     name="consume_events",
 )
 def consume_events(event: KinesisEvent) -> dict[str, Any]:
@@ -319,7 +319,7 @@ def consume_events(event: KinesisEvent) -> dict[str, Any]:
     return outcome.response()
 
 
-@app.schedule(Rate(5, unit=Rate.MINUTES), name="compact_recordings")
+@app.schedule(Rate(settings.COMPACT_EVERY_MINUTES, unit=Rate.MINUTES), name="compact_recordings")
 def compact_recordings(event: Any) -> dict[str, int]:
     """Compact recordings idle for the configured time into one object each."""
     del event

@@ -11,6 +11,7 @@ from typing import Any, get_type_hints
 
 import pulumi
 
+from chalicelib import settings as api_settings
 from chalicelib.settings import Limits
 
 # The API's own defaults: one definition, read here and by the functions.
@@ -35,15 +36,15 @@ class StackSettings:
     # The stream consumer (Lambda's event source mapping on the stream): how long it
     # gathers records before an invocation, how many batches of one shard run at once,
     # and how hard it tries before a batch goes to its failure queue.
-    consumer_batching_window_seconds: int = 1
+    consumer_batching_window_seconds: int = api_settings.CONSUMER_BATCHING_WINDOW_SECONDS
     consumer_parallelization: int = 1
-    consumer_batch_size: int = 500
+    consumer_batch_size: int = api_settings.CONSUMER_BATCH_SIZE
     consumer_max_retries: int = 5
     consumer_max_record_age_seconds: int = 86400
     # Compaction: a recording idle this long becomes one object; the compactor runs
     # this often.
-    compact_idle_minutes: int = 30
-    compact_every_minutes: int = 5
+    compact_idle_minutes: int = api_settings.COMPACT_IDLE_SECONDS // 60
+    compact_every_minutes: int = api_settings.COMPACT_EVERY_MINUTES
     # One provisioned shard (1 MB/s, 1,000 records/s: several hundred concurrent
     # recordings) costs a third of on-demand's stream-hour floor.
     kinesis_mode: str = "provisioned"

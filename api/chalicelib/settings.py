@@ -73,6 +73,12 @@ LIVE_FLUSH_MS = 2000
 # hot partition, docs/scaling.md); the compactor reads them all.
 COMPACT_IDLE_SECONDS = 1800
 COMPACTION_SHARDS = 64
+# The stream consumer's and the compactor's schedules as the app declares them: the
+# defaults of the stack's consumerBatchSize, consumerBatchingWindowSeconds and
+# compactEveryMinutes, which its event source mapping and schedule rule then set.
+CONSUMER_BATCH_SIZE = 500
+CONSUMER_BATCHING_WINDOW_SECONDS = 1
+COMPACT_EVERY_MINUTES = 5
 # The index's sort key (``activeAt``) moves at most this often per recording: an index
 # write every few minutes of a recording instead of one per chunk. The compactor checks
 # the item's own ``updatedAt`` before it compacts, so this only delays finding idle
