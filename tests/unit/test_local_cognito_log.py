@@ -7,7 +7,7 @@ passwords and issued tokens come back after a restart.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ def _written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int
     return total
 
 
-def _sign_up(served: Served) -> tuple[str, str, dict[str, Any]]:
+def _sign_up(served: Served) -> tuple[str, str, Callable[..., dict[str, Any]]]:
     variables = provision(_Stack(served), NAMES)
     pool, app = variables["RRWEB_USER_POOL_ID"], variables["RRWEB_USER_POOL_CLIENT_ID"]
     anonymous = client(served, "cognito-idp", signed=False)

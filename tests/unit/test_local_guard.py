@@ -21,7 +21,7 @@ import pytest
 import requests
 from botocore.config import Config
 from moto.moto_api._internal.models import moto_api_backend
-from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
 import local  # noqa: F401  (puts api/ on the import path)

@@ -49,7 +49,9 @@ def _app(calls: list[str]) -> Chalice:
     @app.route("/echo", methods=["POST"], content_types=["application/json", "application/octet-stream"])
     def echo() -> dict[str, int]:
         calls.append("echo")
-        return {"bytes": len(app.current_request.raw_body or b"")}
+        request = app.current_request
+        assert request is not None  # set by Chalice before it calls a route
+        return {"bytes": len(request.raw_body or b"")}
 
     @app.route("/smuggled", methods=["GET"])
     def smuggled() -> dict[str, str]:

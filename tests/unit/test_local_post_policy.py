@@ -158,9 +158,10 @@ def test_fields_after_the_file_are_malformed() -> None:
 
 def test_a_field_given_twice_is_malformed() -> None:
     fields = presigned()["fields"]
-    files = [(name, (None, value)) for name, value in fields.items()]
+    files: list[tuple[str, Any]] = [(name, (None, value)) for name, value in fields.items()]
     files += [("content-type", (None, "text/html")), ("file", ("a.jpg", b"x", "image/jpeg"))]
     prepared = requests.Request("POST", "http://127.0.0.1:5000/", files=files).prepare()
+    assert isinstance(prepared.body, bytes)  # requests encodes a multipart body as bytes
     with pytest.raises(FormRejectedError) as caught:
         parse_form(prepared.headers["Content-Type"], [prepared.body])
     assert caught.value.status == 400
@@ -176,6 +177,7 @@ def test_a_body_cut_before_its_closing_boundary_is_malformed() -> None:
 def test_a_form_without_a_file_is_a_bad_request() -> None:
     files = [(name, (None, value)) for name, value in presigned()["fields"].items()]
     prepared = requests.Request("POST", "http://127.0.0.1:5000/", files=files).prepare()
+    assert isinstance(prepared.body, bytes)  # requests encodes a multipart body as bytes
     with pytest.raises(FormRejectedError) as caught:
         parse_form(prepared.headers["Content-Type"], [prepared.body])
     assert caught.value.status == 400
@@ -192,6 +194,7 @@ def test_a_filename_placeholder_without_a_file_name_is_malformed() -> None:
     prepared = requests.Request(
         "POST", "http://127.0.0.1:5000/", files=[*[(n, (None, v)) for n, v in fields.items()], ("file", (None, "x"))]
     ).prepare()
+    assert isinstance(prepared.body, bytes)  # requests encodes a multipart body as bytes
     form = parse_form(prepared.headers["Content-Type"], [prepared.body])
     with pytest.raises(FormRejectedError) as caught:
         verify(form, bucket=BUCKET, access_key="local", secret_key=SECRET, region="us-east-1")

@@ -128,9 +128,9 @@ def test_a_flipped_byte_in_an_object_file_stops_the_start_naming_it_and_keeps_it
         assert path.read_bytes() == bytes(flipped)
     # The restore checks again: a file damaged after the start's check is not loaded either.
     _empty(aws)
-    with pytest.raises(CorruptSnapshotError) as refused:
+    with pytest.raises(CorruptSnapshotError) as caught:
         Snapshot(session=aws, names=NAMES, directory=state).restore()
-    assert str(path) in str(refused.value)
+    assert str(path) in str(caught.value)
 
 
 def test_a_manifest_entry_whose_file_is_missing_stops_the_start(aws: Any, tmp_path: Path) -> None:

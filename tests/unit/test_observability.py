@@ -36,8 +36,10 @@ def demo_app() -> Chalice:
 
     @app.route("/fails", methods=["POST"], content_types=["application/json"])
     def fails() -> Response:
+        request = app.current_request
+        assert request is not None  # set by Chalice before it calls a route
         # The kind of message a parser or client library writes: it quotes the input.
-        raise ValueError(f"cannot parse {app.current_request.raw_body!r} for {KEY}")
+        raise ValueError(f"cannot parse {request.raw_body!r} for {KEY}")
 
     return app
 
@@ -72,7 +74,9 @@ def api_gateway_event(*, path: str, resource: str, body: str, query: dict[str, s
 def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """What the module's own logger writes, parsed line by line (each must be one JSON object)."""
     buffer = io.StringIO()
-    previous = observability.logger.logger_handler.setStream(buffer)
+    handler = observability.logger.logger_handler
+    assert isinstance(handler, logging.StreamHandler)  # Powertools' default handler writes to a stream
+    previous = handler.setStream(buffer)
 
     def lines() -> list[dict[str, Any]]:
         text = buffer.getvalue()
@@ -81,7 +85,7 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
         return [json.loads(line) for line in text.splitlines()]
 
     yield lines
-    observability.logger.logger_handler.setStream(previous)
+    handler.setStream(previous)
 
 
 def test_a_request_on_aws_is_one_json_line_with_api_gateways_request_id_and_no_secret(

@@ -93,11 +93,11 @@ def test_the_202_body_is_the_documented_accepted() -> None:
     # race for the seq's marker: each answer is an Accepted.
     for watched_until, seen, marked in ((0, False, True), (2**50, False, True), (0, True, True), (2**50, False, False)):
         body = ingest.commit(
-            table=SimpleNamespace(
+            table=SimpleNamespace(  # type: ignore[arg-type]  # stand-ins with only what commit calls
                 get_for_batch=lambda *_, w=watched_until, s=seen: ({"watchedUntil": w}, s),
                 mark_seq=lambda *_, m=marked: m,
             ),
-            writer=SimpleNamespace(put=lambda *_, **__: None),
+            writer=SimpleNamespace(put=lambda *_, **__: None),  # type: ignore[arg-type]
             owner="o",
             recording_id="rec-00000001",
             prepared=prepared,
@@ -108,8 +108,8 @@ def test_the_202_body_is_the_documented_accepted() -> None:
         assert body["duplicate"] is (seen or not marked)
     # The first batch of a recording just created (the item is given, nothing is read).
     created = ingest.commit(
-        table=SimpleNamespace(mark_seq=lambda *_: True),
-        writer=SimpleNamespace(put=lambda *_, **__: None),
+        table=SimpleNamespace(mark_seq=lambda *_: True),  # type: ignore[arg-type]  # stand-ins, as above
+        writer=SimpleNamespace(put=lambda *_, **__: None),  # type: ignore[arg-type]
         owner="o",
         recording_id="rec-00000001",
         prepared=prepared,
@@ -248,6 +248,7 @@ def test_the_recording_view_is_the_documented_recording() -> None:
 
 def test_session_fields_and_filters_are_documented_as_the_code_checks_them() -> None:
     from chalicelib import settings, validation
+    from chalicelib.errors import BadRequestError
 
     recording = SPEC["components"]["schemas"]["RecordingInput"]["properties"]
     assert set(recording) >= {"view", "referrer", "viewport", "user", "errors"}
@@ -264,7 +265,7 @@ def test_session_fields_and_filters_are_documented_as_the_code_checks_them() -> 
     assert parameters["q"]["schema"]["maxLength"] == settings.MAX_SEARCH_LENGTH
     # Every documented filter is one the code reads: a value too long for it is refused.
     for name in ("q", "user", "from", "to", "minDurationMs", "maxDurationMs", "errors"):
-        with pytest.raises(validation.BadRequestError, match=name):
+        with pytest.raises(BadRequestError, match=name):
             validation.list_filters({name: "9" * 300})
     assert f"{settings.LIST_SCAN_ENTRIES} of the owner" in SPEC["paths"]["/recordings"]["get"]["description"]
 

@@ -21,6 +21,13 @@ def build(payload: bytes, *, seq: int = 4, part_size: int = 700 * 1024) -> list[
     )
 
 
+def parse(line: bytes) -> records.RecordPart:
+    """One of the records ``build`` made, decoded (each is one)."""
+    part = records.parse_record(line)
+    assert part is not None
+    return part
+
+
 def test_record_is_one_json_line_ending_in_a_newline_with_the_routing_fields() -> None:
     (line,) = build(gzip.compress(json.dumps(BATCH).encode()))
     # Exactly one line, newline included: Firehose without record processing
@@ -43,14 +50,14 @@ def test_payload_split_into_parts_joins_back_byte_for_byte() -> None:
     lines = build(payload, part_size=700 * 1024)
     assert len(lines) == 4
     assert all(len(line) < 1024 * 1024 for line in lines)
-    parts = [records.parse_record(line) for line in reversed(lines)]
+    parts = [parse(line) for line in reversed(lines)]
     assert records.assemble(parts) == {4: payload}
 
 
 def test_repeated_records_are_dropped_and_incomplete_batches_left_out() -> None:
     whole = build(b"a" * 30, seq=1, part_size=10)
     partial = build(b"b" * 30, seq=2, part_size=10)[:2]
-    parsed = [records.parse_record(line) for line in whole + whole + partial]
+    parsed = [parse(line) for line in whole + whole + partial]
     assert records.assemble(parsed) == {1: b"a" * 30}
 
 
@@ -78,7 +85,7 @@ def test_chunk_cache_stays_within_its_byte_bound_evicting_least_recently_used() 
 def test_parts_of_two_attempts_at_one_seq_are_never_joined() -> None:
     first = build(b"a" * 30, seq=5, part_size=10)
     retry = build(b"b" * 30, seq=5, part_size=10)  # same seq, other bytes (another compressor)
-    mixed = [records.parse_record(line) for line in (first[0], retry[1], first[2], retry[0], retry[2])]
+    mixed = [parse(line) for line in (first[0], retry[1], first[2], retry[0], retry[2])]
     assert records.assemble(mixed) == {5: b"b" * 30}
 
 

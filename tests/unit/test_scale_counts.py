@@ -196,7 +196,10 @@ def test_shared_keys_scale_with_recordings_and_a_recordings_own_keys_do_not() ->
     for second in range(10):
         shared.add(second, 10)
         own.add(second, 30)
-    tracks = {("table", "owner-1"): shared, ("table", "rec#owner-1#AAAAAAAAAAAAAAAAAAAAAA"): own}
+    tracks: dict[tuple[str, ...], scale.Track] = {
+        ("table", "owner-1"): shared,
+        ("table", "rec#owner-1#AAAAAAAAAAAAAAAAAAAAAA"): own,
+    }
     measure = scale.scale_keys(tracks, duration=10, factors=(10.0, 100.0), per_recording=belongs)
     assert measure.at_n == 30  # the recording's own key is the busier one at N...
     assert measure.scaled == (100.0, 1000.0)  # ...the shared one, times the scale, past it
@@ -233,13 +236,13 @@ def test_the_virtual_clock_moves_only_the_apps_modules() -> None:
     import sys
     import time
 
-    from chalicelib import recordings
+    from chalicelib import ids
 
     clock = scale.VirtualClock()
     real = time.time()
     clock.set(3600)
     with clock.installed():
-        assert abs(recordings.now_ms() / 1000 - (real + 3600)) < 120
+        assert abs(ids.now_ms() / 1000 - (real + 3600)) < 120
         # Nothing in the app still holds the real clock as a default argument.
         for name, module in list(sys.modules.items()):
             if name.split(".")[0] == "chalicelib":
@@ -248,4 +251,4 @@ def test_the_virtual_clock_moves_only_the_apps_modules() -> None:
                         held = [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values()]
                         assert not any(d is time.time or d is time.monotonic for d in held), function
         assert abs(time.time() - real) < 60  # everyone else keeps the real clock
-    assert abs(recordings.now_ms() / 1000 - real) < 60
+    assert abs(ids.now_ms() / 1000 - real) < 60

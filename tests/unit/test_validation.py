@@ -12,7 +12,7 @@ import jwt as pyjwt
 import pytest
 
 from chalicelib import records, settings, validation
-from chalicelib.errors import BadRequestError, PayloadTooLargeError
+from chalicelib.errors import BadRequestError, PayloadTooLargeError, UnauthorizedError
 from chalicelib.reader import accepts_gzip
 
 
@@ -73,7 +73,7 @@ def test_key_cache_is_bounded_against_floods_of_made_up_keys() -> None:
 
     keys = keys_module.Keys(table=Table(), cache_seconds=60, cache_entries=64)
     for n in range(64 + 500):
-        with pytest.raises(keys_module.UnauthorizedError):
+        with pytest.raises(UnauthorizedError):
             keys.verify(f"rrk_{n:016x}_{'A' * 43}")
     assert Table.reads == 564  # every made-up id was looked up...
     assert keys.cached() <= 64  # ...and the memory kept for them stayed bounded
