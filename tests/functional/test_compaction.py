@@ -195,7 +195,7 @@ class Crashing:
 def compactor(*, s3: Any = None, table: Any = None, clock: Callable[[], int] | None = None, idle: int = 0) -> Compactor:
     """A compactor of the test stack over the given (maybe crashing) clients, with its own reader."""
     services = get_services()
-    extra = {"clock": clock} if clock is not None else {}
+    extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
     return Compactor(
         s3=s3 or services.s3,
         bucket=NAMES.bucket,
@@ -247,8 +247,9 @@ def test_a_crash_after_any_step_loses_nothing_and_a_rerun_finishes(
     on_table = crash.pop("table", False)
     services = get_services()
     dying = Crashing(services.metadata.table if on_table else services.s3, **crash)
+    clients: dict[str, Any] = {"table": dying} if on_table else {"s3": dying}
     with pytest.raises(CrashedError):
-        compactor(**({"table": dying} if on_table else {"s3": dying})).compact(owner, recording_id)
+        compactor(**clients).compact(owner, recording_id)
     assert fresh_read(client, recording_id) == expected
 
     assert get_services().compactor.compact(owner, recording_id).outcome in ("compacted", "unchanged")
@@ -736,7 +737,7 @@ def test_a_compacted_object_larger_than_an_upload_part_goes_up_in_parts_and_is_r
     # larger than one upload part, so it is never held whole on the way up, and larger
     # than a reader fetches whole, so pages read its blocks by byte range.
     recording_id = create_recording(client)
-    sent = []
+    sent: list[dict[str, Any]] = []
     for seq in range(3):
         text = base64.b64encode(os.urandom(3 * 1024 * 1024)).decode()
         body = {"seq": seq, "events": [{"type": 3, "timestamp": seq + 1, "data": {"text": text}}]}

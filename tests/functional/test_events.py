@@ -177,8 +177,8 @@ def test_recording_above_6mb_reads_completely_in_pages_under_the_cap(client: Any
     recording_id = create_recording(client)
     stream = rrweb_stream.session(sections=60, incremental=2000, pages=5)
     assert len(json.dumps(stream)) > 6 * 1024 * 1024
-    for seq, events in enumerate(rrweb_stream.batches(stream, 500)):
-        assert post_gzip(client, events_path(recording_id), {"seq": seq, "events": events}).status_code == 202
+    for seq, batch in enumerate(rrweb_stream.batches(stream, 500)):
+        assert post_gzip(client, events_path(recording_id), {"seq": seq, "events": batch}).status_code == 202
     deliver()
     for gzip_ok in (False, True):
         sizes: list[int] = []

@@ -189,11 +189,11 @@ def dynamodb_applies_one_call_at_a_time() -> Iterator[None]:
         time.sleep(0.002)
         return result
 
-    BaseClient._make_api_call = atomic  # type: ignore[method-assign]
+    BaseClient._make_api_call = atomic
     try:
         yield
     finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        BaseClient._make_api_call = original
 
 
 def create_at_once(owner: str, count: int, body: Callable[[int], dict[str, Any]]) -> list[Any]:

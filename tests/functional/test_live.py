@@ -51,7 +51,9 @@ def test_watching_makes_the_next_batches_say_live(client: Any, owner: str, monke
     assert post(client, recording_id, 2)["live"] is True
     assert post(client, recording_id, 2)["live"] is True  # a retry of a stored seq too
     # Nobody renewed the watch for WATCH_SECONDS: back to the recorder's own pace.
-    until = int(get_services().metadata.get(owner, recording_id)["watchedUntil"])
+    item = get_services().metadata.get(owner, recording_id)
+    assert item is not None
+    until = int(item["watchedUntil"])
     monkeypatch.setattr("chalicelib.ingest.now_ms", lambda: until + 1)
     assert post(client, recording_id, 3)["live"] is False
 
@@ -80,7 +82,9 @@ def test_watching_someone_elses_recording_is_404_and_marks_nothing(client: Any, 
     recording_id = create_recording(client)
     stranger = client.acting_as(make_user(aws, "stranger@example.com").headers)
     assert stranger.get(events_path(recording_id, "watch=1"), headers={"Accept": "*/*"}).status_code == 404
-    assert "watchedUntil" not in get_services().metadata.get(owner, recording_id)
+    item = get_services().metadata.get(owner, recording_id)
+    assert item is not None
+    assert "watchedUntil" not in item
 
 
 def lines(response: Any) -> list[dict[str, Any]]:

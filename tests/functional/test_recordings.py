@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib import ids, layout, recordings
+from chalicelib import ids, layout, recordings, schema
 from chalicelib.aws import get_services
 from tests.support.http import create_recording, post_gzip, post_json
 from tests.support.in_process import NAMES
@@ -222,6 +222,6 @@ def test_recording_expires_with_the_stack_retention(
         .Table("rrweb-s3-storage-test-recordings")
         .get_item(Key=ids.recording_key(owner, recording_id))["Item"]
     )
-    assert item[recordings.TTL_ATTRIBUTE] == 1_800_000_000 + 30 * 86400
+    assert item[schema.TTL_ATTRIBUTE] == 1_800_000_000 + 30 * 86400
     ttl = aws.client("dynamodb").describe_time_to_live(TableName="rrweb-s3-storage-test-recordings")
-    assert ttl["TimeToLiveDescription"]["AttributeName"] == recordings.TTL_ATTRIBUTE
+    assert ttl["TimeToLiveDescription"]["AttributeName"] == schema.TTL_ATTRIBUTE

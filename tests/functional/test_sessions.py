@@ -170,6 +170,7 @@ def test_a_view_racing_another_is_decided_on_what_is_stored_now(client: Any, own
     create_recording(client, id="session-race-1", url="https://a.test/1", view=VIEW)
     table = get_services().metadata
     stale = table.get(owner, "session-race-1")
+    assert stale is not None
     # Another tab's later view lands between this request's read and its write.
     assert create(client, {"id": "session-race-1", "url": "https://a.test/3", "view": VIEW + 3}).status_code == 200
     after = table.record_visit(
@@ -282,7 +283,7 @@ def test_console_errors_are_counted_by_the_consumer_in_its_one_write(
 
 def test_records_written_before_errors_were_carried_still_consume(client: Any, deliver: Any, owner: str) -> None:
     recording_id = create_recording(client)
-    batch = {"seq": 0, "events": [{"type": 4, "timestamp": 5}, {"type": 3, "timestamp": 9}]}
+    batch: dict[str, Any] = {"seq": 0, "events": [{"type": 4, "timestamp": 5}, {"type": 3, "timestamp": 9}]}
     (line,) = records.build_records(
         owner=owner,
         recording=recording_id,
@@ -292,7 +293,7 @@ def test_records_written_before_errors_were_carried_still_consume(client: Any, d
         events=2,
     )
     assert b'"errors"' not in line  # the header as the API wrote it before errors were carried
-    later = {"seq": 1, "events": [{"type": 3, "timestamp": 12}]}
+    later: dict[str, Any] = {"seq": 1, "events": [{"type": 3, "timestamp": 12}]}
     (odd,) = records.build_records(
         owner=owner,
         recording=recording_id,

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import settings, validation
 from chalicelib.aws import get_services
+from chalicelib.errors import BadRequestError
 from chalicelib.ids import recording_key
 from tests.functional.test_bad_input import assert_error
 from tests.support.accounts import User
@@ -70,7 +71,7 @@ def test_inflate_stops_at_the_end_of_each_member() -> None:
 
 def test_more_gzip_members_than_a_client_makes_are_refused() -> None:
     body = gzip.compress(b"") * (settings.MAX_GZIP_MEMBERS + 1)
-    with pytest.raises(validation.BadRequestError) as refused:
+    with pytest.raises(BadRequestError) as refused:
         validation.inflate(body, limit=1024)
     assert refused.value.code == "invalid_gzip"
 

@@ -19,7 +19,7 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import Stack, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +164,7 @@ def inventory(stack: str, overrides: dict[str, str] | None = None) -> dict[str, 
     _sync_await(run_pulumi_func(program))
     stack_resource = pulumi.runtime.get_root_resource()
     if stack_resource is not None:
+        assert isinstance(stack_resource, Stack)  # the program's root resource is its stack
         for key, value in stack_resource.outputs.items():
             exports[key] = _sync_await(pulumi.Output.from_input(value).future())
     resources = [

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moto.moto_api._internal.models import moto_api_backend
-from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
 from local.aws_server import Guard

@@ -9,16 +9,16 @@ import copyreg
 import functools
 import json
 import threading
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, cast
 
 import botocore.loaders
 import botocore.session
 from joserfc import jwk
-from moto.backends import get_backend
+from moto.backends import SERVICE_NAMES, get_backend
 from moto.cognitoidp import models as moto_cognito
-from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core import serialize as moto_serialize
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
 import local  # noqa: F401  (puts api/ on the import path)
@@ -92,13 +92,19 @@ class AliasCache:
 @contextlib.contextmanager
 def _locks_copied_anew() -> Iterator[None]:
     """While it lasts, a deep copy of a lock or a condition is a new one (moto's models hold a few)."""
-    factories = {
+    factories: dict[type, Callable[[], object]] = {
         _thread.LockType: threading.Lock,
         type(threading.RLock()): threading.RLock,
         threading.Condition: threading.Condition,
     }
     for kind, factory in factories.items():
-        copyreg.pickle(kind, lambda _lock, factory=factory: (factory, ()))
+        # Cast: mypy cannot infer a lambda with more parameters (the bound default) than its context.
+        copyreg.pickle(
+            kind,
+            cast(
+                Callable[[object], tuple[Callable[[], object], tuple[()]]], lambda _lock, factory=factory: (factory, ())
+            ),
+        )
     try:
         yield
     finally:
@@ -116,7 +122,7 @@ class ProvisionedStack:
     """
 
     # Every service ``provision`` creates something in.
-    SERVICES = ("s3", "dynamodb", "kinesis", "firehose", "sqs", "cognito-idp")
+    SERVICES: ClassVar[tuple[SERVICE_NAMES, ...]] = ("s3", "dynamodb", "kinesis", "firehose", "sqs", "cognito-idp")
     _state: ClassVar[dict[str, Any] | None] = None
 
     @classmethod
@@ -154,5 +160,7 @@ def speed_up_moto() -> None:
     sessions of this process share one loader and its cache; moto's state stays per test.
     """
     botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
-    moto_cognito.jwk = OnePoolKey
-    moto_serialize.XFormedAttributePicker.get_possible_keys = AliasCache.get_possible_keys  # type: ignore[method-assign]
+    # Deliberately ill-typed: a class stands in for the joserfc module moto's Cognito reads jwk from,
+    # and a plain function taking the picker for moto's method.
+    moto_cognito.jwk = OnePoolKey  # type: ignore[attr-defined, assignment]
+    moto_serialize.XFormedAttributePicker.get_possible_keys = AliasCache.get_possible_keys  # type: ignore[method-assign, assignment]
