@@ -7,9 +7,9 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 
 from tests.support.browser import artifact, signed_in
@@ -51,7 +51,9 @@ def bookmarklet_code(page: Page, stack: RunningStack, account: dict[str, Any]) -
     link = page.locator("#bookmarklet")
     expect(link).to_have_attribute("href", re.compile(r"^javascript:"))
     expect(link).to_be_visible()
-    return requests.utils.unquote(link.get_attribute("href")[len("javascript:") :])
+    href = link.get_attribute("href")
+    assert href is not None
+    return unquote(href[len("javascript:") :])
 
 
 def test_sign_up_and_create_an_ingest_key_in_the_site(page: Page, stack: RunningStack) -> None:

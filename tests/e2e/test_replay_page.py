@@ -188,15 +188,19 @@ def test_the_player_and_its_controls_fit_the_window_at_the_recordings_aspect_rat
             arg=[width, height],
         )
         controls = page.locator(".rr-controller").bounding_box()
+        assert controls is not None
         assert controls["y"] + controls["height"] <= height, (width, height, controls)
         assert page.evaluate("document.documentElement.scrollHeight") <= height
         box = frame.bounding_box()
         # The recording fills the frame, scaled: nothing cut off, nothing left over.
         wrapper = page.locator(".replayer-wrapper").bounding_box()
+        assert box is not None
+        assert wrapper is not None
         assert abs(wrapper["width"] - box["width"]) <= 2
         assert abs(wrapper["height"] - box["height"]) <= 2
         # The moments list sits beside it, within the window too.
         moments = page.locator("#moments").bounding_box()
+        assert moments is not None
         assert moments["x"] >= box["x"] + box["width"]
         assert moments["x"] + moments["width"] <= width
 
@@ -260,6 +264,8 @@ def test_the_timeline_marks_page_views_clicks_and_console_errors_and_seeks_to_th
     expect(clicks.first).to_have_attribute("title", 'Click on button#buy "Buy" · 0:05')
     # Each mark sits where its moment is on the bar: the page view half way along.
     track, mark = bar.bounding_box(), pages.bounding_box()
+    assert track is not None
+    assert mark is not None
     assert abs((mark["x"] + mark["width"] / 2 - track["x"]) / track["width"] - 0.5) < 0.02
 
     errors.click()

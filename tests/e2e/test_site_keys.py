@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.support.accounts import PASSWORD, sign_up_and_in
 from tests.support.browser import artifact, signed_in
@@ -188,10 +188,12 @@ def test_the_create_form_does_nothing_until_the_page_script_runs_then_makes_one_
     held: list[Route] = []
     page.route(f"{stack.site}/assets/keys.js", lambda route: held.append(route))
     submissions: list[str] = []
-    page.on(
-        "request",
-        lambda request: request.url.startswith(f"{stack.site}/keys.html?") and submissions.append(request.url),
-    )
+
+    def note(request: Request) -> None:
+        if request.url.startswith(f"{stack.site}/keys.html?"):
+            submissions.append(request.url)
+
+    page.on("request", note)
     signed_in(page, stack, account)
     name = f"early {uuid.uuid4().hex[:6]}"
     with page.expect_request(f"{stack.site}/assets/keys.js"):

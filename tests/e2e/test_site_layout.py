@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.support.browser import artifact, signed_in
 from tests.support.local_stack import RunningStack
@@ -50,6 +50,13 @@ def inside(page: Page, selector: str, width: int, within: str = "body") -> None:
         assert box["x"] + box["width"] <= right + 0.5, (selector, index, box, right)
 
 
+def left(element: Locator) -> float:
+    """Where a visible element's box starts, in the page."""
+    box = element.bounding_box()
+    assert box is not None
+    return box["x"]
+
+
 def some_recordings(stack: RunningStack, account: dict[str, Any], count: int) -> None:
     for index in range(count):
         now = int(time.time() * 1000)
@@ -66,6 +73,7 @@ def some_recordings(stack: RunningStack, account: dict[str, Any], count: int) ->
 
 def test_sign_in_form_fits(screen: tuple[str, Page], stack: RunningStack) -> None:
     name, page = screen
+    assert page.viewport_size is not None  # the screen fixture's context sets one
     width = page.viewport_size["width"]
     page.goto(f"{stack.site}/index.html")
     expect(page.locator("#auth")).to_be_visible()
@@ -85,6 +93,7 @@ def test_recordings_are_one_column_on_a_phone(
     screen: tuple[str, Page], stack: RunningStack, account: dict[str, Any]
 ) -> None:
     name, page = screen
+    assert page.viewport_size is not None  # the screen fixture's context sets one
     width = page.viewport_size["width"]
     some_recordings(stack, account, 4)
     signed_in(page, stack, account)
@@ -98,7 +107,7 @@ def test_recordings_are_one_column_on_a_phone(
     fields = "#filter-q, #filters button[type=submit], #filter-from, #filter-to, #filter-min, #filter-max, #filter-user"
     inside(page, fields, width, within="main")
     inside(page, ".recording", width, within="main")
-    lefts = {round(cards.nth(i).bounding_box()["x"]) for i in range(4)}
+    lefts = {round(left(cards.nth(i))) for i in range(4)}
     if name == "phone":
         assert len(lefts) == 1, lefts
     else:
@@ -112,6 +121,7 @@ def test_recordings_are_one_column_on_a_phone(
 
 def test_keys_page_fits(screen: tuple[str, Page], stack: RunningStack, account: dict[str, Any]) -> None:
     name, page = screen
+    assert page.viewport_size is not None  # the screen fixture's context sets one
     width = page.viewport_size["width"]
     signed_in(page, stack, account)
     page.goto(f"{stack.site}/keys.html")

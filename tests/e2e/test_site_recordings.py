@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.support.browser import artifact, signed_in
 from tests.support.local_stack import RunningStack
@@ -139,7 +139,12 @@ def test_a_card_shows_pages_environment_user_errors_and_a_screenshot_only_when_t
     assert recordings[blog]["screenshotUrl"]
 
     screenshot_requests: list[str] = []
-    page.on("request", lambda request: request.url.startswith(stack.aws) and screenshot_requests.append(request.url))
+
+    def note(request: Request) -> None:
+        if request.url.startswith(stack.aws):
+            screenshot_requests.append(request.url)
+
+    page.on("request", note)
     page.goto(f"{stack.site}/index.html")
     shop_card, blog_card = card(page, shop), card(page, blog)
     expect(shop_card).to_be_visible()

@@ -317,7 +317,9 @@ def archived_lines(s3: Any, bucket: str, recording_id: str) -> list[bytes]:
 
 def owner_id(http: requests.Session) -> str:
     """The signed-in user's owner id: the ``sub`` of their access token."""
-    payload = http.headers["Authorization"].split(" ", 1)[1].split(".")[1]
+    authorization = http.headers["Authorization"]
+    assert isinstance(authorization, str)  # set by sign-in as text
+    payload = authorization.split(" ", 1)[1].split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
 
 
