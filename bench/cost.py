@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no types; its stubs are not installed
+import yaml
 
 import local  # noqa: F401  (puts api/ on the import path)
 from bench import workload
