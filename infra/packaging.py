@@ -67,16 +67,27 @@ def package(stage: str, api_dir: Path = API_DIR, build_dir: Path = BUILD_DIR) ->
     out = build_dir / key
     template = out / "sam.json"
     if not template.exists():
-        staging = build_dir / f"{key}.partial"
+        # A folder of this process's own: two processes packaging the same sources at once
+        # (parallel test workers, two programs) must not write into one folder.
+        staging = build_dir / f"{key}.{os.getpid()}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         chalice = Path(sys.executable).parent / "chalice"
-        subprocess.run(  # noqa: S603 (fixed argv)
-            [str(chalice), "package", "--stage", stage, str(staging)],
-            cwd=api_dir,
-            check=True,
-            # Pulumi reads the program's stdout; Chalice's progress goes to stderr.
-            stdout=sys.stderr,
-            env={**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")},
-        )
-        staging.rename(out)
+        try:
+            subprocess.run(  # noqa: S603 (fixed argv)
+                [str(chalice), "package", "--stage", stage, str(staging)],
+                cwd=api_dir,
+                check=True,
+                # Pulumi reads the program's stdout; Chalice's progress goes to stderr.
+                stdout=sys.stderr,
+                env={**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")},
+            )
+            try:
+                staging.rename(out)
+            except OSError:
+                # Another process finished the same package first: the same sources, so
+                # the same package; keep its copy.
+                if not template.exists():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return ChalicePackage(zip_path=out / "deployment.zip", template=json.loads(template.read_text()), source_hash=key)
