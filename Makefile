@@ -71,10 +71,11 @@ site-test: $(SITE_STAMP)
 bench: $(STAMP) site
 	$(PY) -m bench
 
-## smoke: create, post, read back, list and delete against a deployed API
+## smoke: create, post, read back, list and delete against a deployed API (docs/deploy.md: the
+## command, and the Cognito permissions it needs). The check is make's own, so `make -n` makes it too.
 smoke: $(STAMP)
-	@test -n "$(URL)" -a -n "$(POOL)" || { echo "usage: make smoke URL=<api_url output> POOL=<user_pool_id output>"; exit 2; }
-	RRWEB_SMOKE_URL=$(URL) RRWEB_SMOKE_USER_POOL_ID=$(POOL) $(PY) -m pytest tests/smoke -q
+	$(if $(and $(URL),$(POOL)),,$(error usage: make smoke URL=<api_url output> POOL=<user_pool_id output>))
+	RRWEB_SMOKE_URL='$(URL)' RRWEB_SMOKE_USER_POOL_ID='$(POOL)' $(PY) -m pytest tests/smoke -q
 
 ## rebuild: rewrite recordings' events from the raw archive (python -m ops.rebuild --help)
 rebuild: $(STAMP)

@@ -14,8 +14,8 @@ WORKFLOWS = sorted((Path(__file__).parents[2] / ".github" / "workflows").glob("*
 ACTIONLINT = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
 
 
-def test_the_three_workflows_exist() -> None:
-    assert [path.name for path in WORKFLOWS] == ["ci.yml", "deploy.yml", "preview.yml"]
+def test_the_workflows_exist() -> None:
+    assert [path.name for path in WORKFLOWS] == ["ci.yml", "deploy.yml", "preview.yml", "sweep-previews.yml"]
 
 
 def test_actionlint_finds_nothing() -> None:
@@ -46,8 +46,9 @@ def test_workflows_default_to_read_only_permissions() -> None:
         assert workflow["permissions"] == {"contents": "read"}, path.name
         for name, job in workflow["jobs"].items():
             granted = job.get("permissions", {})
-            assert set(granted) <= {"contents", "id-token", "pull-requests"}, f"{path.name}:{name}"
+            assert set(granted) <= {"actions", "contents", "id-token", "pull-requests"}, f"{path.name}:{name}"
             assert granted.get("contents", "read") == "read", f"{path.name}:{name}"
+            assert granted.get("actions", "read") == "read", f"{path.name}:{name}"
 
 
 def test_fork_previews_need_a_label_and_an_approving_environment() -> None:
