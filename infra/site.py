@@ -25,6 +25,14 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 # forwarding Host, which API Gateway refuses (it must see its own host name).
 API_VIEWER_HEADERS = ("Accept", "Content-Encoding", "Content-Type", "Origin", "User-Agent")
 API_PATH = "/api"
+# Every object of the site, pages, scripts and config.json alike, is revalidated on each
+# use: browsers ask again with the object's ETag (a 304 when nothing changed), and the
+# edges keep it no longer than their cache policy's minimum TTL (CachingOptimized: one
+# second; config.json's CachingDisabled: none). A deploy therefore takes effect at once,
+# and a page never runs last deploy's scripts beside this deploy's config.json. Hashed
+# file names are not an option: other sites load assets/recorder.js and
+# assets/bookmarklet.js by a fixed URL.
+CACHE_CONTROL = "no-cache"
 
 
 @dataclass
@@ -184,6 +192,7 @@ class Site(pulumi.ComponentResource):
                 key=key,
                 source=pulumi.FileAsset(str(path)),
                 content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                cache_control=CACHE_CONTROL,
                 opts=child,
             )
         aws.s3.BucketObjectv2(
@@ -204,6 +213,7 @@ class Site(pulumi.ComponentResource):
                 )
             ),
             content_type="application/json",
+            cache_control=CACHE_CONTROL,
             opts=child,
         )
         self.url = self.distribution.domain_name.apply(lambda domain: f"https://{domain}/")
