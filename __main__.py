@@ -52,22 +52,28 @@ api = Api(
         region=region,
     ),
 )
-site = Site(
-    f"{settings.prefix}-site",
-    SiteArgs(
-        settings=settings,
-        content_dir=ROOT / "site" / "public",
-        api_url=api.url,
-        api_domain=api.domain,
-        region=region,
-        user_pool_id=auth.user_pool.id,
-        client_id=auth.client.id,
-        origin_secret=api.origin_secret,
-    ),
+# Without the site (`site: false`, an account CloudFront does not serve yet) nothing
+# sends the API the origin secret: every request is counted by its own source address.
+site = (
+    Site(
+        f"{settings.prefix}-site",
+        SiteArgs(
+            settings=settings,
+            content_dir=ROOT / "site" / "public",
+            api_url=api.url,
+            api_domain=api.domain,
+            region=region,
+            user_pool_id=auth.user_pool.id,
+            client_id=auth.client.id,
+            origin_secret=api.origin_secret,
+        ),
+    )
+    if settings.site
+    else None
 )
 # The replay page reads compacted event blocks straight from the bucket: its origin
 # (known only now that the site exists) and the extra allowed origins may GET them.
-storage.allow_site_reads([site.url, *settings.allowed_origins])
+storage.allow_site_reads([*([site.url] if site else []), *settings.allowed_origins])
 monitoring = Monitoring(
     f"{settings.prefix}-monitoring",
     MonitoringArgs(
@@ -87,7 +93,8 @@ monitoring = Monitoring(
 )
 
 pulumi.export("api_url", api.url)
-pulumi.export("site_url", site.url)
+if site:
+    pulumi.export("site_url", site.url)
 pulumi.export("bucket", storage.bucket.id)
 pulumi.export("table", metadata.table.name)
 pulumi.export("stream", ingest.stream.name)

@@ -80,6 +80,10 @@ class StackSettings:
     # Whether anyone who finds the site may create an account (and store recordings on
     # the stack owner's bill). Off: an administrator invites people (docs/accounts.md).
     self_sign_up: bool = False
+    # Whether the stack has the site (its bucket and CloudFront distribution). A new AWS
+    # account is refused CloudFront resources until AWS has verified it: off, the API,
+    # data and functions deploy alone and are reached at the API's own URL.
+    site: bool = True
 
     @property
     def prefix(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,11 @@ API_PATH = "/api"
 # file names are not an option: other sites load assets/recorder.js and
 # assets/bookmarklet.js by a fixed URL.
 CACHE_CONTROL = "no-cache"
+# What other sites load by a fixed URL (the recorder's snippet, the bookmarklet): no page
+# of the site names them, so they are required by name.
+EMBEDDED_ASSETS = ("assets/recorder.js", "assets/bookmarklet.js")
+# A page's own scripts and styles: src="assets/..." or href="assets/...".
+_ASSET_REFERENCE = re.compile(r"""(?:src|href)=["'](assets/[^"'?#]+)""")
 
 
 @dataclass
@@ -57,6 +63,22 @@ def site_files(content_dir: Path) -> list[Path]:
     return sorted(path for path in content_dir.rglob("*") if path.is_file())
 
 
+def missing_assets(content_dir: Path) -> list[str]:
+    """The built files the site needs that ``content_dir`` lacks, as paths relative to it.
+
+    ``site/public/assets`` is made by ``make site`` and is not in git: a checkout that was
+    never built has the pages but not the scripts they load.
+    """
+    needed = set(EMBEDDED_ASSETS)
+    for page in content_dir.glob("*.html") if content_dir.is_dir() else ():
+        needed.update(_ASSET_REFERENCE.findall(page.read_text(encoding="utf-8")))
+    return sorted(path for path in needed if not (content_dir / path).is_file())
+
+
+class SiteNotBuilt(pulumi.RunError):
+    """The site's assets are not built: deploying would serve pages without their scripts."""
+
+
 class Site(pulumi.ComponentResource):
     """CloudFront reads the bucket through origin access control; nothing else can."""
 
@@ -66,6 +88,12 @@ class Site(pulumi.ComponentResource):
     url: pulumi.Output[str]
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        missing = missing_assets(args.content_dir)
+        if missing:
+            raise SiteNotBuilt(
+                f"the site is not built: {args.content_dir} lacks {', '.join(missing)}. "
+                "Run `make site` before `pulumi up` (or set `rrweb-s3-storage:site false` to deploy without the site)."
+            )
         super().__init__("rrweb:index:Site", name, None, opts)
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self)

@@ -123,29 +123,33 @@ class Storage(pulumi.ComponentResource):
 
         ``origins`` are the site's URL and ``allowedOrigins`` (URLs are cut to their
         origin, as browsers send it). A bucket has one CORS configuration, so this is
-        called exactly once.
+        called exactly once. No origins (a stack without the site and without
+        ``allowedOrigins``) means no read rule: S3 refuses a rule that names no origin.
         """
         if self.cors is not None:
             raise ValueError(f"{self._name}: the bucket's CORS configuration is already set")
+        # from_input resolves the inputs inside the list too: each url is a str here.
+        readers = pulumi.Output.from_input(origins).apply(
+            lambda urls: sorted({origin_of(cast(str, url)) for url in urls})
+        )
         self.cors = aws.s3.BucketCorsConfiguration(
             f"{self._name}-cors",
             bucket=self.bucket.id,
-            cors_rules=[
-                UPLOAD_RULE,
-                {
-                    "allowed_methods": READ_METHODS,
-                    # from_input resolves the inputs inside the list too: each url is a str here.
-                    "allowed_origins": pulumi.Output.from_input(origins).apply(
-                        lambda urls: sorted({origin_of(cast(str, url)) for url in urls})
-                    ),
-                    "allowed_headers": READ_HEADERS,
-                    "expose_headers": READ_EXPOSED_HEADERS,
-                    "max_age_seconds": 3600,
-                },
-            ],
+            cors_rules=readers.apply(lambda allowed: [UPLOAD_RULE, *([read_rule(allowed)] if allowed else [])]),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return self.cors
+
+
+def read_rule(origins: list[str]) -> aws.s3.BucketCorsConfigurationCorsRuleArgsDict:
+    """The CORS rule that lets pages of ``origins`` read objects (presigned GETs of event blocks)."""
+    return {
+        "allowed_methods": READ_METHODS,
+        "allowed_origins": origins,
+        "allowed_headers": READ_HEADERS,
+        "expose_headers": READ_EXPOSED_HEADERS,
+        "max_age_seconds": 3600,
+    }
 
 
 def origin_of(url: str) -> str:

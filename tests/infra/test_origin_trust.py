@@ -20,6 +20,7 @@ from infra.packaging import package
 from infra.settings import StackSettings
 from tests.infra.inventory import reveal
 from tests.infra.test_components import RecordingMocks, api_args
+from tests.infra.test_site import built_site
 from tests.support.inventories import Inventory
 
 FUNCTION = "aws:lambda/function:Function"
@@ -45,7 +46,7 @@ def declare(settings: StackSettings, tmp_path: Path) -> tuple[Any, Any]:
         "unit-site",
         SiteArgs(
             settings=settings,
-            content_dir=tmp_path / "no-site-built",
+            content_dir=built_site(tmp_path / "site"),
             api_url=api.url,
             api_domain=api.domain,
             region="us-east-1",

@@ -54,6 +54,7 @@ CONFIGURED: dict[str, Any] = {
     "clientBytesPerMinute": "15",
     "alarmEmail": "ops@example.com",
     "selfSignUp": "true",
+    "site": "false",
 }
 
 
