@@ -33,6 +33,8 @@ COMPACTOR = "CompactRecordings"
 # is set aside, so a stuck reaper shows up in the queue (and its alarm) within the hour.
 REAPER_RETRIES = 2
 REAPER_MAX_EVENT_AGE_SECONDS = 3600
+# AWS's managed policy for API Gateway's account-wide logging role.
+API_GATEWAY_PUSH_TO_CLOUDWATCH_LOGS = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 # SQS's longest retention: two weeks to notice the alarm and re-drive.
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
 # The origin secret (clients.py): letters and digits only, so it travels as a header
@@ -386,18 +388,24 @@ class Api(pulumi.ComponentResource):
         stage_dependencies: list[pulumi.Resource] = []
         if settings.manage_api_gateway_account:
             stage_dependencies.append(self._account_logging_role(name))
-        access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs",
-            name=f"/aws/apigateway/{settings.prefix}-access",
-            retention_in_days=settings.log_retention_days,
-            opts=child,
-        )
+        # A stage asking for access logs fails ("CloudWatch Logs role ARN must be set in
+        # account settings to enable logging") unless the account's role is set: a stack
+        # logs access only where it sets the role itself or was told it is set.
+        access_log_settings: aws.apigateway.StageAccessLogSettingsArgsDict | None = None
+        if settings.access_logs:
+            access_logs = aws.cloudwatch.LogGroup(
+                f"{name}-access-logs",
+                name=f"/aws/apigateway/{settings.prefix}-access",
+                retention_in_days=settings.log_retention_days,
+                opts=child,
+            )
+            access_log_settings = {"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT}
         self.stage = aws.apigateway.Stage(
             f"{name}-stage",
             rest_api=self.rest_api.id,
             deployment=deployment.id,
             stage_name=STAGE,
-            access_log_settings={"destination_arn": access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            access_log_settings=access_log_settings,
             opts=pulumi.ResourceOptions(parent=self, depends_on=stage_dependencies),
         )
         aws.apigateway.MethodSettings(
@@ -547,15 +555,30 @@ class Api(pulumi.ComponentResource):
         )
 
     def _account_logging_role(self, name: str) -> pulumi.Resource:
-        """API Gateway's account-wide CloudWatch role (needed once per account and region)."""
+        """API Gateway's CloudWatch Logs role, set in the settings of this account and region.
+
+        The setting serves every API of the account in the region, not only this stack's:
+        destroying this stack keeps the role, its policy and the setting (retained on
+        delete). Without that, deleting the setting resets it (the AWS provider does since
+        its version 6) and every other stack's next update of a logging stage fails.
+        """
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
         role = aws.iam.Role(
             f"{name}-apigateway-logs-role",
             assume_role_policy=policies.assume_role("apigateway.amazonaws.com"),
-            managed_policy_arns=["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=kept,
+        )
+        push = aws.iam.RolePolicyAttachment(
+            f"{name}-apigateway-logs-push",
+            role=role.name,
+            policy_arn=API_GATEWAY_PUSH_TO_CLOUDWATCH_LOGS,
+            opts=kept,
         )
         return aws.apigateway.Account(
-            f"{name}-apigateway-account", cloudwatch_role_arn=role.arn, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-apigateway-account",
+            cloudwatch_role_arn=role.arn,
+            # API Gateway checks the role can write logs when the setting is made.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[push]),
         )
 
 

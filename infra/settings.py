@@ -57,7 +57,13 @@ class StackSettings:
     protect_data: bool = False
     versioning: bool = False
     point_in_time_recovery: bool = False
+    # API Gateway writes access logs only through one CloudWatch Logs role per account and
+    # region, set in the account's settings. A stack that manages it creates the role and
+    # sets it, and keeps both when destroyed (every other stack of the account and region
+    # logs through them); a stack that does not writes access logs only when told the role
+    # is set (``api_access_logs``), since a stage asking for them fails without it.
     manage_api_gateway_account: bool = False
+    api_access_logs: bool = False
     chalice_stage: str = "dev"
     # Extra origins allowed to read recordings (the stack's own site reaches the API
     # through its CloudFront distribution, same-origin, and needs no entry; it and these
@@ -89,6 +95,11 @@ class StackSettings:
     def prefix(self) -> str:
         """Project plus stack: the start of every name, so stacks never collide."""
         return f"{PROJECT}-{self.stack}"
+
+    @property
+    def access_logs(self) -> bool:
+        """Whether the API's stage writes access logs: where the account's logging role is known to be set."""
+        return self.manage_api_gateway_account or self.api_access_logs
 
     def validate(self) -> StackSettings:
         """Refuse settings AWS would refuse, before anything is created."""

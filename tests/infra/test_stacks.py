@@ -316,12 +316,19 @@ def find(inventory: Inventory, typ: str, suffix: str) -> dict[str, Any]:
     return resource
 
 
+# API Gateway's CloudWatch Logs role, its policy and the account setting naming it.
+ACCOUNT_WIDE = ("-apigateway-logs-role", "-apigateway-logs-push", "-apigateway-account")
+
+
 def test_prod_keeps_its_data_and_dev_tears_down(inventories: dict[str, Inventory]) -> None:
     for stack in ("dev", "pr-123"):
         inventory = inventories[stack]
         bucket = find(inventory, BUCKET, "-storage-bucket")
         assert bucket["inputs"]["forceDestroy"] is True
-        assert not any(r.get("protect") or r.get("retainOnDelete") for r in inventory.resources), stack
+        # Only what belongs to the account rather than the stack outlives it: API Gateway's
+        # CloudWatch Logs role and setting (tests/infra/test_account_logging.py).
+        kept = [r for r in inventory.resources if r.get("protect") or r.get("retainOnDelete")]
+        assert all(r["name"].endswith(ACCOUNT_WIDE) and not r["protect"] for r in kept), stack
         assert not inventory.of_type("aws:s3/bucketVersioning:BucketVersioning")
         assert all(
             t["inputs"]["pointInTimeRecovery"]["enabled"] is False

@@ -42,6 +42,7 @@ CONFIGURED: dict[str, Any] = {
     "versioning": "true",
     "pointInTimeRecovery": "true",
     "manageApiGatewayAccount": "true",
+    "apiAccessLogs": "true",
     "chaliceStage": "prod",
     "allowedOrigins": ["https://a.example"],
     "keyRequestsPerMinute": "1000",
