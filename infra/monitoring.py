@@ -40,6 +40,13 @@ CONSUMER_AGE_MINUTES = 5
 # is failing or retrying.
 FRESHNESS_BUFFERS = 3
 FRESHNESS_FLOOR_SECONDS = 15 * 60
+# SQS reports a queue's metrics only while the queue is active: for up to six hours after
+# it last held a message or was called (the SQS Developer Guide, "Available CloudWatch
+# metrics for Amazon SQS"). A failure queue whose messages wait untouched therefore goes
+# silent; judged "not breaching" its alarm would clear with the messages still there.
+# "ignore" keeps the alarm's state through the silence: it clears only on a datapoint
+# saying the queue is empty, which the re-drive (a call to the queue) produces.
+QUEUE_MISSING_DATA = "ignore"
 
 
 def freshness_threshold(buffer_seconds: int) -> int:
@@ -151,6 +158,11 @@ def key_policy(*, key_arn: str, account_id: str, alarm_arn_pattern: str) -> str:
         ],
         [key_arn],
     )
+    # SNS encrypts each notification under a data key it asks KMS for with GenerateDataKey
+    # on the publisher's behalf. AWS's example policy for services publishing to encrypted
+    # topics names "kms:GenerateDataKey*" (docs.aws.amazon.com/sns/latest/dg/sns-key-management.html),
+    # which also admits GenerateDataKeyWithoutPlaintext and the key-pair actions: nothing
+    # here uses them, and the project grants no wildcard actions.
     alarms = policies.statement(
         ["kms:Decrypt", "kms:GenerateDataKey"],
         [key_arn],
@@ -246,13 +258,22 @@ class Monitoring(pulumi.ComponentResource):
         self._alarm(
             "reap-orphans-dead-letters",
             "An S3 notification the orphan reaper failed on, after retries, waits in its dead-letter queue.",
-            AlarmSpec(statistic="Maximum", threshold=1, period=300, evaluation_periods=1, datapoints_to_alarm=1),
+            AlarmSpec(
+                statistic="Maximum",
+                threshold=1,
+                period=300,
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
+                missing=QUEUE_MISSING_DATA,
+            ),
             metric=("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": args.reaper_failures}),
         )
 
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
-            dashboard_name=settings.prefix,
+            # Dashboards are named per account, not per region: the region keeps a stack's
+            # dashboard from replacing another region's of the same stack name.
+            dashboard_name=pulumi.Output.concat(settings.prefix, "-", args.region),
             dashboard_body=pulumi.Output.all(
                 region=args.region,
                 api=args.api_name,
@@ -382,6 +403,7 @@ class Monitoring(pulumi.ComponentResource):
                 period=300,
                 evaluation_periods=1,
                 datapoints_to_alarm=1,
+                missing=QUEUE_MISSING_DATA,
             ),
             metric=("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": args.consumer_failures}),
         )

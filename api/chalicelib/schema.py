@@ -59,11 +59,17 @@ class GlobalIndex:
         }
 
     def pulumi(self) -> dict[str, Any]:
-        """The index as ``aws.dynamodb.Table(global_secondary_indexes=...)`` takes it."""
+        """The index as ``aws.dynamodb.Table(global_secondary_indexes=...)`` takes it.
+
+        Keys as a key schema, as ``CreateTable`` takes them: the provider deprecates an
+        index's ``hash_key`` and ``range_key`` for it.
+        """
         args: dict[str, Any] = {
             "name": self.name,
-            "hash_key": self.hash_key,
-            "range_key": self.range_key,
+            "key_schemas": [
+                {"attribute_name": self.hash_key, "key_type": "HASH"},
+                {"attribute_name": self.range_key, "key_type": "RANGE"},
+            ],
             "projection_type": self.projection,
         }
         if self.non_key_attributes:

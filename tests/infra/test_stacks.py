@@ -458,17 +458,24 @@ def test_recordings_table_is_keyed_per_recording_with_only_global_indexes(
     indexes = {index["name"]: index for index in table["globalSecondaryIndexes"]}
     assert set(indexes) == {INDEX_PENDING_COMPACTION, schema.INDEX_RECORDINGS_BY_OWNER}
     pending = indexes[INDEX_PENDING_COMPACTION]
-    assert (pending["hashKey"], pending["rangeKey"]) == (PENDING_ATTRIBUTE, schema.ACTIVE_ATTRIBUTE)
+    assert index_keys(pending) == (PENDING_ATTRIBUTE, schema.ACTIVE_ATTRIBUTE)
     by_owner = indexes[schema.INDEX_RECORDINGS_BY_OWNER]
-    assert (by_owner["hashKey"], by_owner["rangeKey"]) == ("owner", "createdKey")
+    assert index_keys(by_owner) == ("owner", "createdKey")
     # Keys only: a count's update never writes an index whose keys it leaves alone.
     assert {index["projectionType"] for index in indexes.values()} == {"KEYS_ONLY"}
     # Every defined attribute is a key of the table or of an index (DynamoDB refuses others).
-    keys = {table["hashKey"]} | {i[k] for i in indexes.values() for k in ("hashKey", "rangeKey")}
+    keys = {table["hashKey"]} | {key for i in indexes.values() for key in index_keys(i)}
     assert set(attributes) == keys
     # The same definition the local stack creates.
     assert table["ttl"] == {"attributeName": schema.TTL_ATTRIBUTE, "enabled": True}
     assert schema.RECORDINGS.pulumi()["global_secondary_indexes"][0]["name"] in indexes
+
+
+def index_keys(index: dict[str, Any]) -> tuple[str, str]:
+    """A global secondary index's partition and sort key, from its key schema."""
+    by_type = {key["keyType"]: key["attributeName"] for key in index["keySchemas"]}
+    assert len(by_type) == len(index["keySchemas"]) == 2, index
+    return by_type["HASH"], by_type["RANGE"]
 
 
 def consumer_mapping(inventory: Inventory) -> dict[str, Any]:
@@ -741,9 +748,12 @@ def test_thresholds_leave_room_for_normal_buffering(inventories: dict[str, Inven
         assert alarms["compact-recordings-errors"]["period"] == 300
         # Firehose and Lambda poll every shard every second: no reads at all is trouble.
         assert alarms["stream-iterator-age"]["treatMissingData"] == "breaching"
+        # The failure queues keep their state while SQS sends nothing for them (an idle queue).
+        queues = {"consume-events-failures", "reap-orphans-dead-letters"}
+        assert {alarms[role]["treatMissingData"] for role in queues} == {"ignore"}, stack
         # The rest exist only on traffic or trouble: silence must not alarm.
         quiet = {role for role, alarm in alarms.items() if alarm["treatMissingData"] == "notBreaching"}
-        assert quiet == set(alarms) - {"stream-iterator-age"}, stack
+        assert quiet == set(alarms) - {"stream-iterator-age"} - queues, stack
 
 
 def test_reaper_failures_go_to_an_encrypted_two_week_queue_it_may_only_send_to(
@@ -808,7 +818,7 @@ def metric_names(body: dict[str, Any]) -> set[str]:
 def test_dashboard_shows_this_stacks_resources(inventories: dict[str, Inventory], stack: str) -> None:
     inventory = inventories[stack]
     dashboard = inventory.one("aws:cloudwatch/dashboard:Dashboard")["inputs"]
-    assert dashboard["dashboardName"] == inventory.exports["dashboard"] == f"rrweb-s3-storage-{stack}"
+    assert dashboard["dashboardName"] == inventory.exports["dashboard"] == f"rrweb-s3-storage-{stack}-us-east-1"
     body = json.loads(dashboard["dashboardBody"])
     names = metric_names(body)
     own = {dimensions_value for _, _, dims in expected_alarms(inventory).values() for dimensions_value in dims.values()}

@@ -1,0 +1,90 @@
+"""Details AWS and the provider hold the stack to: account-wide names, deprecated arguments, idle queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra.settings import StackSettings
+from tests.infra.inventory import REGION, Mocks
+from tests.support.inventories import STACKS, Inventory
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+QUEUE_ALARMS = ("consume-events-failures", "reap-orphans-dead-letters")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_dashboard_name_holds_the_region_as_dashboards_are_named_per_account(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    dashboard = inventories[stack].one(DASHBOARD)["inputs"]
+    assert dashboard["dashboardName"] == f"rrweb-s3-storage-{stack}-{REGION}"
+
+
+def test_the_dashboard_is_named_for_the_region_the_stack_deploys_to() -> None:
+    from infra.monitoring import Monitoring, MonitoringArgs
+
+    created: list[pulumi.runtime.MockResourceArgs] = []
+
+    class RecordingMocks(Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            created.append(args)
+            return super().new_resource(args)
+
+    pulumi.runtime.set_mocks(RecordingMocks(), project="rrweb-s3-storage", stack="unit", preview=False)
+    args = MonitoringArgs(
+        settings=StackSettings(stack="unit"),
+        account_id="123456789012",
+        region="eu-west-2",
+        api_name="unit-api",
+        stage="api",
+        functions={"APIHandler": "unit-api-handler"},
+        stream="unit-events",
+        delivery_stream="unit-delivery",
+        table="unit-table",
+        access_table="unit-access",
+        reaper_failures="unit-reaper-failures",
+        consumer_failures="unit-consumer-failures",
+    )
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        return Monitoring("unit-monitoring", args).dashboard.dashboard_name
+
+    declare()
+    (dashboard,) = [r for r in created if r.typ == DASHBOARD]
+    assert dashboard.inputs["dashboardName"] == "rrweb-s3-storage-unit-eu-west-2"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_resource_uses_an_argument_the_provider_deprecates(inventories: dict[str, Inventory], stack: str) -> None:
+    inventory = inventories[stack]
+    # Roles: managed policies are attached by aws.iam.RolePolicyAttachment.
+    for role in inventory.of_type("aws:iam/role:Role"):
+        assert "managedPolicyArns" not in role["inputs"], role["urn"]
+    # Global secondary indexes: keys as a key schema, not hash_key/range_key.
+    indexes = [i for t in inventory.of_type("aws:dynamodb/table:Table") for i in t["inputs"]["globalSecondaryIndexes"]]
+    assert indexes
+    for index in indexes:
+        assert "hashKey" not in index, index["name"]
+        assert "rangeKey" not in index, index["name"]
+        assert [k["keyType"] for k in index["keySchemas"]] == ["HASH", "RANGE"], index["name"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_failure_queue_alarms_keep_their_state_while_an_idle_queue_reports_nothing(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    # SQS stops sending a queue's metrics six hours after its last message or call: messages
+    # that wait untouched must not clear the alarm by going silent.
+    inventory = inventories[stack]
+    alarms = {
+        a["inputs"]["name"].removeprefix(f"rrweb-s3-storage-{stack}-"): a["inputs"] for a in inventory.of_type(ALARM)
+    }
+    for role in QUEUE_ALARMS:
+        alarm = alarms[role]
+        assert (alarm["namespace"], alarm["metricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible"), role
+        assert alarm["treatMissingData"] == "ignore", role
