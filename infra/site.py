@@ -101,9 +101,12 @@ class Site(pulumi.ComponentResource):
         # The site is rebuilt from the repository on every deploy: always destroyable.
         self.bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=True, opts=child)
         public_access = lock_down(name, self.bucket, self)
+        # CloudFront's origin access controls and policies are named per account, not per
+        # region: the region keeps one stack's names apart from another region's of one name.
+        global_prefix = pulumi.Output.concat(settings.prefix, "-", args.region)
         access_control = aws.cloudfront.OriginAccessControl(
             f"{name}-oac",
-            name=f"{settings.prefix}-site",
+            name=pulumi.Output.concat(global_prefix, "-site"),
             origin_access_control_origin_type="s3",
             signing_behavior="always",
             signing_protocol="sigv4",
@@ -117,7 +120,7 @@ class Site(pulumi.ComponentResource):
         # caching), keyed per caller.
         api_cache = aws.cloudfront.CachePolicy(
             f"{name}-api-cache",
-            name=f"{settings.prefix}-api",
+            name=pulumi.Output.concat(global_prefix, "-api"),
             comment="API through the site's domain: per caller, effectively uncached",
             min_ttl=0,
             default_ttl=0,
@@ -134,7 +137,7 @@ class Site(pulumi.ComponentResource):
         # per-address limits count viewers, not the edge servers they share.
         self.api_requests = aws.cloudfront.OriginRequestPolicy(
             f"{name}-api-requests",
-            name=f"{settings.prefix}-api",
+            name=pulumi.Output.concat(global_prefix, "-api"),
             comment="API through the site's domain: the headers the API reads, and the viewer's address",
             headers_config={
                 "header_behavior": "whitelist",
@@ -201,7 +204,10 @@ class Site(pulumi.ComponentResource):
                 },
             ],
             restrictions={"geo_restriction": {"restriction_type": "none"}},
-            viewer_certificate={"cloudfront_default_certificate": True, "minimum_protocol_version": "TLSv1.2_2021"},
+            # With the default *.cloudfront.net certificate CloudFront ignores a minimum
+            # protocol version (its policy stays TLSv1); one applies only to a custom
+            # domain's certificate.
+            viewer_certificate={"cloudfront_default_certificate": True},
             opts=child,
         )
         aws.s3.BucketPolicy(

@@ -88,3 +88,27 @@ def test_failure_queue_alarms_keep_their_state_while_an_idle_queue_reports_nothi
         alarm = alarms[role]
         assert (alarm["namespace"], alarm["metricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible"), role
         assert alarm["treatMissingData"] == "ignore", role
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cloudfront_names_hold_the_region_as_they_are_named_per_account(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    for typ in (
+        "aws:cloudfront/originAccessControl:OriginAccessControl",
+        "aws:cloudfront/cachePolicy:CachePolicy",
+        "aws:cloudfront/originRequestPolicy:OriginRequestPolicy",
+    ):
+        for resource in inventory.of_type(typ):
+            assert resource["inputs"]["name"].startswith(f"rrweb-s3-storage-{stack}-{REGION}-"), typ
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_minimum_tls_version_is_set_where_cloudfront_ignores_it(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    # With the default certificate CloudFront keeps its TLSv1 policy whatever is asked.
+    certificate = inventories[stack].one("aws:cloudfront/distribution:Distribution")["inputs"]["viewerCertificate"]
+    assert certificate["cloudfrontDefaultCertificate"] is True
+    assert "minimumProtocolVersion" not in certificate
