@@ -75,7 +75,7 @@ from __future__ import annotations
 
 from bench.scale.analysis import Measure, limit_rows, recording_token_matcher, scale_keys, verdict
 from bench.scale.capacity import Shadow, apply_update, read_units, value_size, write_units
-from bench.scale.clock import VirtualClock, _functions
+from bench.scale.clock import VirtualClock, functions_of
 from bench.scale.limits import ADVISORY, CONFIGURED, LIMITS, QUOTAS, REMEDIES, Limit
 from bench.scale.meter import Meter, Track
 from bench.scale.report import report
@@ -101,8 +101,8 @@ __all__ = [
     "Simulation",
     "Track",
     "VirtualClock",
-    "_functions",
     "apply_update",
+    "functions_of",
     "limit_rows",
     "read_units",
     "recording_token_matcher",

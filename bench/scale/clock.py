@@ -74,7 +74,7 @@ class VirtualClock:
                     undo.append(_setter(module, attr, value))
                     setattr(module, attr, swaps[id(value)])
                 elif getattr(value, "__module__", None) == module_name:
-                    for function in _functions(value):
+                    for function in functions_of(value):
                         undo.extend(_swap_defaults(function, swaps))
         try:
             yield
@@ -87,7 +87,7 @@ def _setter(target: Any, attr: str, value: Any) -> Callable[[], None]:
     return lambda: setattr(target, attr, value)
 
 
-def _functions(value: Any) -> Iterator[types.FunctionType]:
+def functions_of(value: Any) -> Iterator[types.FunctionType]:
     """A module-level function, or the functions of a class (methods, static, class methods)."""
     if isinstance(value, types.FunctionType):
         yield value

@@ -247,7 +247,7 @@ def test_the_virtual_clock_moves_only_the_apps_modules() -> None:
         for name, module in list(sys.modules.items()):
             if name.split(".")[0] == "chalicelib":
                 for value in vars(module).values():
-                    for function in scale._functions(value):
+                    for function in scale.functions_of(value):
                         held = [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values()]
                         assert not any(d is time.time or d is time.monotonic for d in held), function
         assert abs(time.time() - real) < 60  # everyone else keeps the real clock
