@@ -17,7 +17,8 @@ import pytest
 
 from infra.packaging import ChalicePackage, package
 from infra.settings import StackSettings
-from tests.infra.inventory import ACCOUNT, Mocks
+from tests.infra.inventory import ACCOUNT
+from tests.infra.test_components import RecordingMocks
 from tests.support.inventories import Inventory
 
 ACCOUNT_SETTINGS = "aws:apigateway/account:Account"
@@ -73,17 +74,6 @@ def test_a_stack_that_does_not_set_the_role_deploys_its_stage_without_access_log
     assert api_gateway_roles(inventory) == []
     assert not inventory.one(STAGE)["inputs"].get("accessLogSettings")
     assert access_log_groups(inventory) == []
-
-
-class RecordingMocks(Mocks):
-    """The inventory mocks, also listing what was created."""
-
-    def __init__(self) -> None:
-        self.created: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.created.append(args)
-        return super().new_resource(args)
 
 
 def declare_api(settings: StackSettings) -> list[pulumi.runtime.MockResourceArgs]:

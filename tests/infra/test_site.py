@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import yaml
 
 from infra.settings import StackSettings
 from tests.infra.test_components import RecordingMocks
-from tests.support.inventories import ROOT, Inventory
+from tests.support.inventories import ROOT, Inventory, run_inventory
 
 OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 FUNCTION = "aws:lambda/function:Function"
@@ -117,16 +115,7 @@ def test_every_workflow_job_that_deploys_builds_the_site_first() -> None:
 def without_site(tmp_path_factory: pytest.TempPathFactory) -> Inventory:
     """A pull request's stack deployed with ``site: false``."""
     target = tmp_path_factory.mktemp("without-site") / "pr-123.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.infra.inventory", "pr-123", str(target), "rrweb-s3-storage:site=false"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return Inventory(json.loads(target.read_text()))
+    return run_inventory("pr-123", target, "rrweb-s3-storage:site=false")
 
 
 def test_a_stack_without_the_site_has_no_cloudfront_resource_and_everything_else(without_site: Inventory) -> None:

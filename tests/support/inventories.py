@@ -36,20 +36,21 @@ class Inventory:
 
 def run_inventories(folder: Path, *overrides: str) -> dict[str, Inventory]:
     """Every stack's inventory, each with ``key=value`` config ``overrides`` over its file."""
-    out = {}
-    for stack in STACKS:
-        target = folder / f"{stack}.json"
-        result = subprocess.run(
-            [sys.executable, "-m", "tests.infra.inventory", stack, str(target), *overrides],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr[-4000:]
-        out[stack] = Inventory(json.loads(target.read_text()))
-    return out
+    return {stack: run_inventory(stack, folder / f"{stack}.json", *overrides) for stack in STACKS}
+
+
+def run_inventory(stack: str, target: Path, *overrides: str) -> Inventory:
+    """One stack's inventory (the program under Pulumi's mocks, in its own process), written to ``target``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.infra.inventory", stack, str(target), *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return Inventory(json.loads(target.read_text()))
 
 
 def shared_inventories(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> dict[str, Inventory]:
