@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi
 import pytest
 
 from infra.settings import StackSettings
-from tests.infra.inventory import REGION, Mocks
+from tests.infra.inventory import REGION
+from tests.infra.test_components import RecordingMocks, monitoring_args
 from tests.support.inventories import STACKS, Inventory
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -25,37 +27,18 @@ def test_the_dashboard_name_holds_the_region_as_dashboards_are_named_per_account
 
 
 def test_the_dashboard_is_named_for_the_region_the_stack_deploys_to() -> None:
-    from infra.monitoring import Monitoring, MonitoringArgs
+    from infra.monitoring import Monitoring
 
-    created: list[pulumi.runtime.MockResourceArgs] = []
-
-    class RecordingMocks(Mocks):
-        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            created.append(args)
-            return super().new_resource(args)
-
-    pulumi.runtime.set_mocks(RecordingMocks(), project="rrweb-s3-storage", stack="unit", preview=False)
-    args = MonitoringArgs(
-        settings=StackSettings(stack="unit"),
-        account_id="123456789012",
-        region="eu-west-2",
-        api_name="unit-api",
-        stage="api",
-        functions={"APIHandler": "unit-api-handler"},
-        stream="unit-events",
-        delivery_stream="unit-delivery",
-        table="unit-table",
-        access_table="unit-access",
-        reaper_failures="unit-reaper-failures",
-        consumer_failures="unit-consumer-failures",
-    )
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="rrweb-s3-storage", stack="unit", preview=False)
+    args = dataclasses.replace(monitoring_args(StackSettings(stack="unit")), region="eu-west-2")
 
     @pulumi.runtime.test
     def declare() -> Any:
         return Monitoring("unit-monitoring", args).dashboard.dashboard_name
 
     declare()
-    (dashboard,) = [r for r in created if r.typ == DASHBOARD]
+    (dashboard,) = [r for r in mocks.created if r.typ == DASHBOARD]
     assert dashboard.inputs["dashboardName"] == "rrweb-s3-storage-unit-eu-west-2"
 
 
