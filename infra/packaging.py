@@ -7,6 +7,7 @@ Pulumi sees nothing to redeploy.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -66,6 +67,18 @@ def package(stage: str, api_dir: Path = API_DIR, build_dir: Path = BUILD_DIR) ->
     key = source_hash(api_dir, stage)
     out = build_dir / key
     template = out / "sam.json"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # One process packages at a time: Chalice reuses a deployment zip it caches under
+    # api/.chalice/deployments, and a second run could copy one still being written.
+    with (build_dir / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            _build(stage, api_dir, build_dir, key, out)
+    return ChalicePackage(zip_path=out / "deployment.zip", template=json.loads(template.read_text()), source_hash=key)
+
+
+def _build(stage: str, api_dir: Path, build_dir: Path, key: str, out: Path) -> None:
+    template = out / "sam.json"
     if not template.exists():
         # A folder of this process's own: two processes packaging the same sources at once
         # (parallel test workers, two programs) must not write into one folder.
@@ -90,4 +103,3 @@ def package(stage: str, api_dir: Path = API_DIR, build_dir: Path = BUILD_DIR) ->
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return ChalicePackage(zip_path=out / "deployment.zip", template=json.loads(template.read_text()), source_hash=key)

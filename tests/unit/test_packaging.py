@@ -54,7 +54,7 @@ def test_a_package_another_process_finished_first_is_used_and_nothing_is_left_be
     built = packaging.package("dev", api_dir, build_dir)
 
     assert built.template["by"] == "the other process"
-    assert [path.name for path in build_dir.iterdir()] == [built.source_hash]
+    assert [path.name for path in build_dir.iterdir() if path.is_dir()] == [built.source_hash]
 
 
 def test_each_process_builds_in_a_folder_of_its_own(
