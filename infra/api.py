@@ -105,7 +105,12 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
         ),
         policies.statement(["dynamodb:Query"], [f"{arns.access_table}/index/{INDEX_KEYS_BY_OWNER}"]),
         policies.statement(["kinesis:PutRecords"], [arns.stream]),
-        policies.statement(["s3:ListBucket"], [arns.bucket], StringLike={"s3:prefix": [f"{layout.RECORDINGS_ROOT}*"]}),
+        # ListBucket on the whole bucket, with no s3:prefix condition: S3 answers a GetObject
+        # of a missing key with 404 NoSuchKey only to a caller allowed to list the bucket, and
+        # the condition fails there (a GetObject has no s3:prefix), so the answer would be 403
+        # AccessDenied and the reader's "listed, then compacted away" retry, which looks for a
+        # 404, would fail the request. The bucket holds only this stack's keys.
+        policies.statement(["s3:ListBucket"], [arns.bucket]),
         # PutObject signs the browser's presigned screenshot upload.
         policies.statement(
             ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]
@@ -154,7 +159,8 @@ def compactor_policy(arns: Arns) -> list[dict[str, Any]]:
     return [
         policies.statement(["dynamodb:Query"], [f"{arns.table}/index/{INDEX_PENDING_COMPACTION}"]),
         policies.statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [arns.table]),
-        policies.statement(["s3:ListBucket"], [arns.bucket], StringLike={"s3:prefix": [f"{layout.RECORDINGS_ROOT}*"]}),
+        # Unconditional, as for the API (a missing key must read as 404, not 403).
+        policies.statement(["s3:ListBucket"], [arns.bucket]),
         policies.statement(
             ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]
         ),
