@@ -37,7 +37,9 @@ api = Api(
     f"{settings.prefix}-api",
     ApiArgs(
         settings=settings,
-        package=package(settings.chalice_stage),
+        package=package(
+            settings.chalice_stage, runtime=settings.lambda_runtime, architecture=settings.lambda_architecture
+        ),
         bucket=storage.bucket.id,
         bucket_arn=storage.bucket.arn,
         table=metadata.table.name,

@@ -43,7 +43,9 @@ PRICES_AS_OF = "2025-06 (us-east-1 list prices; not re-checked since, verify at 
 PRICE = {
     "apigw_per_million": 3.50,  # REST API, first 333 million requests (then APIGW_TIERS)
     "lambda_per_million": 0.20,
-    "lambda_gb_second": 0.0000166667,  # x86
+    # Per GB-second of duration, first 6 billion a month: Graviton bills 20% less.
+    "lambda_gb_second_x86_64": 0.0000166667,
+    "lambda_gb_second_arm64": 0.0000133334,
     "kinesis_ondemand_stream_hour": 0.04,
     "kinesis_ondemand_gb_in": 0.08,
     "kinesis_ondemand_gb_out": 0.04,  # per reader: the consumer and the archive each read everything
@@ -302,11 +304,14 @@ def apigw_dollars(requests: float) -> float:
     return dollars
 
 
-def _lambda(invocations: float, seconds: float, memory_mb: int) -> float:
-    return (
-        invocations / 1e6 * PRICE["lambda_per_million"]
-        + invocations * seconds * memory_mb / 1024 * PRICE["lambda_gb_second"]
+def _lambda(invocations: float, seconds: float, memory_mb: int, architecture: str) -> float:
+    return invocations / 1e6 * PRICE["lambda_per_million"] + invocations * seconds * memory_mb / 1024 * _gb_second(
+        architecture
     )
+
+
+def _gb_second(architecture: str) -> float:
+    return PRICE[f"lambda_gb_second_{architecture}"]
 
 
 def _gb(value: float) -> float:
@@ -316,7 +321,7 @@ def _gb(value: float) -> float:
 def reaper_cost_each(settings: StackSettings) -> float:
     """One reaper invocation: the request, its time, its GetItem, its log lines."""
     return (
-        _lambda(1, REAPER_SECONDS, settings.lambda_memory_mb)
+        _lambda(1, REAPER_SECONDS, settings.lambda_memory_mb, settings.lambda_architecture)
         + units().reaper_rru * PRICE["dynamodb_rru_per_million"] / 1e6
         + _gb(LOG_BYTES["reaper"]) * PRICE["logs_gb"]
     )
@@ -325,7 +330,7 @@ def reaper_cost_each(settings: StackSettings) -> float:
 def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[str, float]:
     """Dollars per month by line item for ``minutes`` recorded minutes."""
     t = traffic(minutes, settings, volume)
-    memory = settings.lambda_memory_mb
+    memory, arch = settings.lambda_memory_mb, settings.lambda_architecture
     put, get = PRICE["s3_put_per_thousand"] / 1000, PRICE["s3_get_per_thousand"] / 1000
     json_mb_per_recording = volume.raw_bytes * RECORDING_MINUTES / 1e6
     # Each recording is replayed once, after compaction: GET /recordings/{id} and GET
@@ -395,11 +400,11 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
     )
     return {
         "API Gateway": apigw_dollars(t.posts + replay_requests),
-        "Lambda: API": _lambda(t.posts + replay_requests, HANDLER_SECONDS, memory),
-        "Lambda: stream consumer": _lambda(t.invocations, consumer_seconds, memory),
-        "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory),
-        "Lambda: compactor": _lambda(compactor_runs, 0.2, COMPACTOR_MEMORY_MB)
-        + compact_seconds * COMPACTOR_MEMORY_MB / 1024 * PRICE["lambda_gb_second"],
+        "Lambda: API": _lambda(t.posts + replay_requests, HANDLER_SECONDS, memory, arch),
+        "Lambda: stream consumer": _lambda(t.invocations, consumer_seconds, memory, arch),
+        "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory, arch),
+        "Lambda: compactor": _lambda(compactor_runs, 0.2, COMPACTOR_MEMORY_MB, arch)
+        + compact_seconds * COMPACTOR_MEMORY_MB / 1024 * _gb_second(arch),
         "Kinesis": kinesis,
         "Firehose (archive)": _gb(minutes * volume.firehose_billed_bytes) * PRICE["firehose_gb"],
         "S3 storage": held_gb * PRICE["s3_gb_month"],
@@ -462,7 +467,8 @@ def table(stack: str = "prod") -> str:
     assumptions = (
         f"Stack `{stack}`: Kinesis {settings.kinesis_mode} ({settings.kinesis_shards} shards), consumer window "
         f"{settings.consumer_batching_window_seconds} s x parallelization {settings.consumer_parallelization}, "
-        f"archive buffer {settings.archive_buffer_seconds} s, Lambda {settings.lambda_memory_mb} MB, retention "
+        f"archive buffer {settings.archive_buffer_seconds} s, Lambda {settings.lambda_memory_mb} MB on "
+        f"{settings.lambda_architecture}, retention "
         f"{settings.retention_days} days (archive {settings.archive_retention_days}). Per recorded minute: "
         f"{volume.posts:.0f} POSTs (a {FLUSH_SECONDS} s flush), {volume.raw_bytes / 1024:.0f} KiB of rrweb JSON, "
         f"{volume.chunk_bytes / 1024:.0f} KiB in chunks, {volume.compacted_bytes / 1024:.0f} KiB once compacted. "
@@ -496,7 +502,7 @@ def throttle_cap(settings: StackSettings) -> dict[str, float]:
     return {
         "requests": requests,
         "api_gateway": apigw_dollars(requests),
-        "lambda_api": _lambda(requests, HANDLER_SECONDS, settings.lambda_memory_mb),
+        "lambda_api": _lambda(requests, HANDLER_SECONDS, settings.lambda_memory_mb, settings.lambda_architecture),
     }
 
 

@@ -95,3 +95,26 @@ def test_no_minimum_tls_version_is_set_where_cloudfront_ignores_it(
     certificate = inventories[stack].one("aws:cloudfront/distribution:Distribution")["inputs"]["viewerCertificate"]
     assert certificate["cloudfrontDefaultCertificate"] is True
     assert "minimumProtocolVersion" not in certificate
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_function_runs_the_stacks_runtime_on_its_processor_not_the_deploying_python(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    functions = inventories[stack].of_type("aws:lambda/function:Function")
+    assert len(functions) == 4
+    for function in functions:
+        assert function["inputs"]["runtime"] == "python3.13", function["name"]
+        assert function["inputs"]["architectures"] == ["arm64"], function["name"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("lambda_runtime", "python3.9"), ("lambda_runtime", "3.13"), ("lambda_architecture", "aarch64")],
+)
+def test_a_runtime_or_processor_lambda_does_not_offer_is_refused_before_anything_is_created(
+    key: str, value: str
+) -> None:
+    changed: dict[str, Any] = {key: value}
+    with pytest.raises(ValueError, match=r"lambda(Runtime|Architecture) must be one of"):
+        dataclasses.replace(StackSettings(stack="unit"), **changed).validate()

@@ -37,6 +37,8 @@ CONFIGURED: dict[str, Any] = {
     "throttleRateLimit": "51.5",
     "throttleBurstLimit": "101",
     "lambdaMemoryMb": "1024",
+    "lambdaRuntime": "python3.12",
+    "lambdaArchitecture": "x86_64",
     "logRetentionDays": "30",
     "protectData": "true",
     "versioning": "true",

@@ -321,3 +321,30 @@ def test_the_guide_grants_the_smoke_test_exactly_the_aws_calls_it_makes() -> Non
     policy = json.loads(block.group(1))
     granted = {action for statement in policy["Statement"] for action in statement["Action"]}
     assert aws_calls_of_the_smoke_test() == granted == {"cognito-idp:AdminCreateUser", "cognito-idp:AdminDeleteUser"}
+
+
+# Row: the runtime is a stack setting, not whichever Python runs `pulumi up`.
+
+
+def test_every_job_that_packages_the_functions_sets_up_the_runtimes_python() -> None:
+    from infra.packaging import DEFAULT_RUNTIME
+
+    wanted = DEFAULT_RUNTIME.removeprefix("python")
+    checked = 0
+    for workflow_name, workflow in all_workflows().items():
+        for name, job in workflow["jobs"].items():
+            steps = job.get("steps", [])
+            # pulumi up/preview run the program, which packages; so do the test jobs
+            # (the infra layer runs it under mocks).
+            if not any(
+                (uses(step, "pulumi/actions") and step.get("with", {}).get("command") in ("up", "preview"))
+                or re.search(r"\bpulumi (up|preview)\b|\.ci/run", step.get("run", ""))
+                for step in steps
+            ):
+                continue
+            (setup,) = [step for step in steps if uses(step, "actions/setup-python")]
+            versions = str(setup["with"]["python-version"]).split()
+            assert wanted in versions, f"{workflow_name}:{name} packages {DEFAULT_RUNTIME} without Python {wanted}"
+            assert versions[-1] == "3.11", f"{workflow_name}:{name}: the default Python (the last listed) runs the rest"
+            checked += 1
+    assert checked >= 5
