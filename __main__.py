@@ -32,7 +32,7 @@ ingest = Ingest(
     f"{settings.prefix}-ingest",
     IngestArgs(settings=settings, bucket_arn=storage.bucket.arn, account_id=account_id),
 )
-auth = Auth(f"{settings.prefix}-auth", AuthArgs(settings=settings))
+auth = Auth(f"{settings.prefix}-auth", AuthArgs(settings=settings, account_id=account_id, region=region))
 api = Api(
     f"{settings.prefix}-api",
     ApiArgs(

@@ -25,15 +25,12 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 import local  # noqa: F401  (puts api/ on the import path)
 from bench import workload
 from chalicelib import settings as api_settings
 from chalicelib.ingest import prepare_batch
-from infra.settings import PROJECT, StackSettings
+from infra.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -159,44 +156,9 @@ def per_minute(flush_seconds: int = FLUSH_SECONDS) -> PerMinute:
     )
 
 
-class _StackFile:
-    """A stack's ``Pulumi.<stack>.yaml`` values, answering the getters ``StackSettings.from_config`` calls as
-    ``pulumi.Config`` does (values are strings there; YAML may give numbers), so the cost model reads the same
-    keys with the same defaults as the program."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def get(self, key: str) -> str | None:
-        value = self.values.get(key)
-        return None if value is None else str(value)
-
-    def get_int(self, key: str) -> int | None:
-        value = self.get(key)
-        return None if value is None else int(value)
-
-    def get_float(self, key: str) -> float | None:
-        value = self.get(key)
-        return None if value is None else float(value)
-
-    def get_bool(self, key: str) -> bool | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        if value.lower() not in ("true", "false"):
-            raise ValueError(f"{key} must be true or false, not {value!r}")
-        return value.lower() == "true"
-
-    def get_object(self, key: str) -> Any:
-        return self.values.get(key)
-
-
 def stack_settings(stack: str) -> StackSettings:
     """Pulumi.<stack>.yaml over the program's defaults, read as the program reads it."""
-    path = ROOT / f"Pulumi.{stack}.yaml"
-    config = yaml.safe_load(path.read_text())["config"] if path.exists() else {}
-    values = {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
-    return StackSettings.from_config(_StackFile(values), stack)  # type: ignore[arg-type]  # the getters it calls
+    return StackSettings.from_stack_file(ROOT, stack)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ class AuthArgs:
     """Inputs of the Auth component."""
 
     settings: StackSettings
+    # Where the stack deploys: the SES identity's ARN names both.
+    account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
 
 
 class Auth(pulumi.ComponentResource):
@@ -37,6 +40,27 @@ class Auth(pulumi.ComponentResource):
             **PASSWORD_POLICY.pulumi(),  # type: ignore[typeddict-item]
             "temporary_password_validity_days": 3,
         }
+        # Cognito's built-in sender allows a few dozen emails a day for the whole account,
+        # and refuses custom invitation text; an SES identity of the stack's own lifts both.
+        sms = "Sign in with {username} and the temporary password {####}."
+        invitation = aws.cognito.UserPoolAdminCreateUserConfigInviteMessageTemplateArgs(sms_message=sms)
+        email = aws.cognito.UserPoolEmailConfigurationArgs(email_sending_account="COGNITO_DEFAULT")
+        if settings.email_from is not None:
+            invitation = aws.cognito.UserPoolAdminCreateUserConfigInviteMessageTemplateArgs(
+                sms_message=sms,
+                email_subject=f"Your {settings.prefix} recordings account",
+                email_message=(
+                    "You are invited to the recordings site. Sign in with {username} and the temporary "
+                    "password {####}, then choose your own password. The temporary password expires in 3 days."
+                ),
+            )
+            email = aws.cognito.UserPoolEmailConfigurationArgs(
+                email_sending_account="DEVELOPER",
+                from_email_address=settings.email_from,
+                source_arn=pulumi.Output.concat(
+                    "arn:aws:ses:", args.region, ":", args.account_id, ":identity/", settings.email_identity or ""
+                ),
+            )
         self.user_pool = aws.cognito.UserPool(
             f"{name}-users",
             name=f"{settings.prefix}-users",
@@ -47,17 +71,10 @@ class Auth(pulumi.ComponentResource):
             account_recovery_setting={"recovery_mechanisms": [{"name": "verified_email", "priority": 1}]},
             # SignUp answers NotAuthorized unless self sign-up is on (the API says 403
             # signup_disabled); AdminCreateUser emails the invitation below.
-            admin_create_user_config={
-                "allow_admin_create_user_only": not settings.self_sign_up,
-                "invite_message_template": {
-                    "email_subject": f"Your {settings.prefix} recordings account",
-                    "email_message": (
-                        "You are invited to the recordings site. Sign in with {username} and the temporary "
-                        "password {####}, then choose your own password. The temporary password expires in 3 days."
-                    ),
-                    "sms_message": "Sign in with {username} and the temporary password {####}.",
-                },
-            },
+            admin_create_user_config=aws.cognito.UserPoolAdminCreateUserConfigArgs(
+                allow_admin_create_user_only=not settings.self_sign_up, invite_message_template=invitation
+            ),
+            email_configuration=email,
             deletion_protection="ACTIVE" if settings.protect_data else "INACTIVE",
             opts=settings.data_options(self),
         )

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, get_type_hints
 
 import pulumi
+import yaml
 
 from chalicelib import settings as api_settings
 from chalicelib.settings import Limits
@@ -92,6 +94,12 @@ class StackSettings:
     # Whether anyone who finds the site may create an account (and store recordings on
     # the stack owner's bill). Off: an administrator invites people (docs/accounts.md).
     self_sign_up: bool = False
+    # Who the pool's emails (invitations, password resets, sign-up codes) come from: an
+    # address of an identity verified in Amazon SES in the stack's region (``sesIdentity``,
+    # by default the address's domain). Unset, Cognito's built-in sender sends them, which
+    # allows only a few dozen emails a day for the whole account (docs/deploy.md, "Email").
+    email_from: str | None = None
+    ses_identity: str | None = None
     # Whether the stack has the site (its bucket and CloudFront distribution). A new AWS
     # account is refused CloudFront resources until AWS has verified it: off, the API,
     # data and functions deploy alone and are reached at the API's own URL.
@@ -101,6 +109,14 @@ class StackSettings:
     def prefix(self) -> str:
         """Project plus stack: the start of every name, so stacks never collide."""
         return f"{PROJECT}-{self.stack}"
+
+    @property
+    def email_identity(self) -> str | None:
+        """The SES identity the pool sends from: ``sesIdentity``, or the domain of ``emailFrom``'s address."""
+        if self.email_from is None:
+            return None
+        address = self.email_from.rsplit("<", 1)[-1].rstrip(">")
+        return self.ses_identity or address.rsplit("@", 1)[1]
 
     @property
     def access_logs(self) -> bool:
@@ -144,6 +160,14 @@ class StackSettings:
             raise ValueError("keyRequestsPerMinuteMax must be >= keyRequestsPerMinute")
         if self.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
             raise ValueError("alarmEmail must be one email address")
+        if self.email_from is not None and not re.fullmatch(
+            r"(?:[^<>@]+ <)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?", self.email_from
+        ):
+            raise ValueError(
+                'emailFrom must be an address, optionally with a name: "Recordings <no-reply@example.com>"'
+            )
+        if self.ses_identity is not None and self.email_from is None:
+            raise ValueError("sesIdentity is the identity emailFrom's address belongs to: set emailFrom too")
         if self.lambda_runtime not in LAMBDA_RUNTIMES:
             raise ValueError(f"lambdaRuntime must be one of {', '.join(LAMBDA_RUNTIMES)}")
         if self.lambda_architecture not in LAMBDA_ARCHITECTURES:
@@ -206,6 +230,11 @@ class StackSettings:
                     values[field.name] = value
         return cls(stack=stack, **values).validate()
 
+    @classmethod
+    def from_stack_file(cls, root: Path, stack: str) -> StackSettings:
+        """``Pulumi.<stack>.yaml`` in ``root`` over the defaults, read as the program reads it (none: the defaults)."""
+        return cls.from_config(StackFile.read(root, stack), stack)  # type: ignore[arg-type]  # the getters it calls
+
     def data_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
         """Options for resources that hold recordings: prod keeps them on destroy."""
         return pulumi.ResourceOptions(parent=parent, protect=self.protect_data, retain_on_delete=self.protect_data)
@@ -223,3 +252,45 @@ _GETTERS: dict[object, str] = {int: "get_int", float: "get_float", bool: "get_bo
 # Every key the program reads: one per field (the stack's name comes from Pulumi, not
 # its config). docs/deploy.md's "Configuration" table lists exactly these.
 CONFIG_KEYS = tuple(config_key(f.name) for f in fields(StackSettings) if f.name != "stack")
+
+
+class StackFile:
+    """A stack's ``Pulumi.<stack>.yaml`` values, answering the getters ``StackSettings.from_config`` calls as
+    ``pulumi.Config`` does (values are strings there; YAML may give numbers), so tools outside the program
+    (the cost model, the preflight) read the same keys with the same defaults as the program."""
+
+    def __init__(self, values: dict[str, Any], region: str | None = None) -> None:
+        self.values = values
+        self.region = region
+
+    @classmethod
+    def read(cls, root: Path, stack: str) -> StackFile:
+        """The project's keys and ``aws:region`` of ``root/Pulumi.<stack>.yaml`` (a stack without one: none)."""
+        path = root / f"Pulumi.{stack}.yaml"
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {} if path.exists() else {}
+        values = {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
+        region = config.get("aws:region")
+        return cls(values, None if region is None else str(region))
+
+    def get(self, key: str) -> str | None:
+        value = self.values.get(key)
+        return None if value is None else str(value)
+
+    def get_int(self, key: str) -> int | None:
+        value = self.get(key)
+        return None if value is None else int(value)
+
+    def get_float(self, key: str) -> float | None:
+        value = self.get(key)
+        return None if value is None else float(value)
+
+    def get_bool(self, key: str) -> bool | None:
+        value = self.get(key)
+        if value is None:
+            return None
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"{key} must be true or false, not {value!r}")
+        return value.lower() == "true"
+
+    def get_object(self, key: str) -> Any:
+        return self.values.get(key)

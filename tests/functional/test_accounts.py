@@ -227,3 +227,63 @@ def test_the_public_auth_routes_are_limited_per_client_address(
     assert outbox.read_text() == mailed
     # Liveness is not an account route.
     assert anonymous.get("/health").status_code == 200
+
+
+# Cognito operations that email someone (with the pool's built-in sender, a few dozen a
+# day for the whole account: docs/deploy.md, "Email").
+EMAILING = {"SignUp", "ResendConfirmationCode", "ForgotPassword", "AdminResetUserPassword", "UpdateUserAttributes"}
+
+
+class _Requests:
+    """``requests.Session.post`` onto the in-process API, as the smoke test calls it."""
+
+    def __init__(self, http: AuthedHttp) -> None:
+        self.http = http
+
+    def post(self, url: str, *, json: dict[str, Any], timeout: float) -> Any:
+        del timeout
+        answer = post(self.http, url.removeprefix("https://api.example"), json)
+
+        class Response:
+            status_code = answer.status_code
+            text = str(answer.json_body)
+
+            @staticmethod
+            def json() -> Any:
+                return answer.json_body
+
+        return Response()
+
+
+def test_the_smoke_test_on_a_deployed_stack_emails_no_one(
+    aws: Any, anonymous: AuthedHttp, outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import botocore.client
+
+    from tests.support.accounts import remove_user, sign_up_and_in
+
+    pool = os.environ["RRWEB_USER_POOL_ID"]
+    aws.client("cognito-idp").update_user_pool(
+        UserPoolId=pool, AdminCreateUserConfig={"AllowAdminCreateUserOnly": True}
+    )
+    calls: list[tuple[str, dict[str, Any]]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recorded(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        if self.meta.service_model.service_name == "cognito-idp":
+            calls.append((operation, params))
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recorded)
+    monkeypatch.setenv("RRWEB_SMOKE_USER_POOL_ID", pool)
+
+    email, headers = sign_up_and_in("https://api.example", _Requests(anonymous))  # type: ignore[arg-type]
+    assert anonymous.get("/recordings", headers=headers).status_code == 200
+    remove_user(email)
+
+    operations = [operation for operation, _ in calls]
+    assert "AdminCreateUser" in operations
+    assert not EMAILING & set(operations), operations
+    invites = [params for operation, params in calls if operation == "AdminCreateUser"]
+    assert all(params.get("MessageAction") == "SUPPRESS" for params in invites), "an invitation email"
+    assert not outbox.exists() or outbox.read_text() == "", "a reset code sent"

@@ -118,3 +118,68 @@ def test_a_runtime_or_processor_lambda_does_not_offer_is_refused_before_anything
     changed: dict[str, Any] = {key: value}
     with pytest.raises(ValueError, match=r"lambda(Runtime|Architecture) must be one of"):
         dataclasses.replace(StackSettings(stack="unit"), **changed).validate()
+
+
+def declared_pool(settings: StackSettings) -> dict[str, Any]:
+    """The user pool's inputs as the Auth component declares it for ``settings``."""
+    from infra.auth import Auth, AuthArgs
+
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="rrweb-s3-storage", stack="unit", preview=False)
+
+    @pulumi.runtime.test
+    def declare() -> Any:
+        return Auth(
+            "unit-auth", AuthArgs(settings=settings, account_id="123456789012", region="eu-west-1")
+        ).user_pool.id
+
+    declare()
+    (pool,) = [r for r in mocks.created if r.typ == "aws:cognito/userPool:UserPool"]
+    inputs: dict[str, Any] = pool.inputs
+    return inputs
+
+
+def test_without_an_email_sender_the_pool_uses_cognitos_and_asks_nothing_it_refuses() -> None:
+    pool = declared_pool(StackSettings(stack="unit"))
+    assert pool["emailConfiguration"] == {"emailSendingAccount": "COGNITO_DEFAULT"}
+    # Custom invitation text needs the pool's own SES sender (Cognito's EmailConfigurationType).
+    assert set(pool["adminCreateUserConfig"]["inviteMessageTemplate"]) == {"smsMessage"}
+
+
+@pytest.mark.parametrize(
+    ("email_from", "ses_identity", "identity"),
+    [
+        ("Recordings <no-reply@mail.example.com>", None, "mail.example.com"),
+        ("no-reply@example.com", "no-reply@example.com", "no-reply@example.com"),
+    ],
+)
+def test_an_email_sender_sends_through_the_stacks_ses_identity(
+    email_from: str, ses_identity: str | None, identity: str
+) -> None:
+    pool = declared_pool(StackSettings(stack="unit", email_from=email_from, ses_identity=ses_identity).validate())
+    assert pool["emailConfiguration"] == {
+        "emailSendingAccount": "DEVELOPER",
+        "fromEmailAddress": email_from,
+        "sourceArn": f"arn:aws:ses:eu-west-1:123456789012:identity/{identity}",
+    }
+    assert "{####}" in pool["adminCreateUserConfig"]["inviteMessageTemplate"]["emailMessage"]
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({"email_from": "not an address"}, "emailFrom must be an address"),
+        ({"ses_identity": "example.com"}, "set emailFrom too"),
+    ],
+)
+def test_an_email_sender_cognito_would_refuse_is_refused_before_anything_is_created(
+    changed: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(StackSettings(stack="unit"), **changed).validate()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_stacks_send_with_cognitos_sender_until_given_one(inventories: dict[str, Inventory], stack: str) -> None:
+    pool = inventories[stack].one("aws:cognito/userPool:UserPool")["inputs"]
+    assert pool["emailConfiguration"]["emailSendingAccount"] == "COGNITO_DEFAULT"

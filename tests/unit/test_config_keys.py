@@ -39,6 +39,8 @@ CONFIGURED: dict[str, Any] = {
     "lambdaMemoryMb": "1024",
     "lambdaRuntime": "python3.12",
     "lambdaArchitecture": "x86_64",
+    "emailFrom": "Recordings <no-reply@example.com>",
+    "sesIdentity": "example.com",
     "logRetentionDays": "30",
     "protectData": "true",
     "versioning": "true",
