@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-fast test-slow chromium lint site-lint site-test bench smoke rebuild site clean
+.PHONY: dev test test-fast test-slow chromium lint site-lint site-test bench smoke preflight rebuild site clean
 
 $(STAMP): requirements-dev.txt requirements.txt api/requirements.in
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ site-lint: $(SITE_STAMP)
 ## site-test: the recorder's unit tests (Node's test runner, site/test)
 site-test: $(SITE_STAMP)
 	cd site && npm test --silent
+
+## preflight: read-only checks of what a first `pulumi up` of STACK needs (docs/deploy.md), with your AWS credentials
+preflight: $(STAMP)
+	$(if $(STACK),,$(error usage: make preflight STACK=<dev, prod or pr-<n>>))
+	$(PY) -m ops.preflight --stack '$(STACK)'
 
 ## bench: print the figures and write bench/results.json
 bench: $(STAMP) site

@@ -37,6 +37,7 @@ import logging
 import os
 import pickle
 import re
+import secrets
 import signal
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from joserfc import jwk
 from moto.backends import get_backend
@@ -459,13 +461,31 @@ def _is_s3(environ: dict[str, Any], scope: sigv4.Scope | None) -> bool:
     return scope.service == "s3" if scope is not None else "HTTP_X_AMZ_TARGET" not in environ
 
 
+def _is_query(environ: dict[str, Any]) -> bool:
+    # The query protocol (STS, IAM, SNS, CloudWatch) names its operation in an Action
+    # parameter: a form body, or the query string of a GET.
+    form = environ.get("CONTENT_TYPE", "").lower().startswith("application/x-www-form-urlencoded")
+    return "HTTP_X_AMZ_TARGET" not in environ and (form or "Action=" in environ.get("QUERY_STRING", ""))
+
+
+def query_error_xml(code: str, message: str) -> bytes:
+    """The query protocol's error document (``ErrorResponse``), as STS and IAM answer."""
+    return (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        f"</Error><RequestId>{secrets.token_hex(8)}</RequestId></ErrorResponse>"
+    ).encode()
+
+
 def _signature_refusal(
     environ: dict[str, Any], start_response: StartResponse, refused: SignatureRejectedError, scope: sigv4.Scope | None
 ) -> list[bytes]:
-    """A refused signature in the service's own error shape (S3's XML, or the JSON services')."""
+    """A refused signature in the service's own error shape (S3's XML, the query services' XML, or JSON)."""
     if _is_s3(environ, scope):
         body = error_xml(sigv4.s3_code(refused), refused.message)
         content_type = "application/xml"
+    elif _is_query(environ):
+        body = query_error_xml(sigv4.query_code(refused), refused.message)
+        content_type = "text/xml"
     else:
         body = json.dumps({"__type": sigv4.json_code(refused), "message": refused.message}).encode()
         requested = environ.get("CONTENT_TYPE", "")

@@ -63,6 +63,14 @@ _S3_CODES = {
     "signature": "SignatureDoesNotMatch",
     "payload": "XAmzContentSHA256Mismatch",
 }
+_QUERY_CODES = {
+    "missing": "MissingAuthenticationToken",
+    "malformed": "IncompleteSignature",
+    "key": "InvalidClientTokenId",
+    "expired": "SignatureDoesNotMatch",
+    "signature": "SignatureDoesNotMatch",
+    "payload": "SignatureDoesNotMatch",
+}
 _JSON_CODES = {
     "missing": "MissingAuthenticationTokenException",
     "malformed": "IncompleteSignatureException",
@@ -76,6 +84,11 @@ _JSON_CODES = {
 def s3_code(refused: SignatureRejectedError) -> str:
     """S3's error code for a refusal."""
     return _S3_CODES[refused.kind]
+
+
+def query_code(refused: SignatureRejectedError) -> str:
+    """The error code of the query-protocol services (STS, IAM, SNS, CloudWatch)."""
+    return _QUERY_CODES[refused.kind]
 
 
 def json_code(refused: SignatureRejectedError) -> str:

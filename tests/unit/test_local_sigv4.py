@@ -274,3 +274,14 @@ def test_an_authorization_header_with_doubled_or_unknown_fields_is_refused(field
         "AWS4-HMAC-SHA256 Credential=K/20260101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=ab"
     )
     assert (scope.service, signed, signature) == ("s3", ["host", "x-amz-date"], "ab")
+
+
+def test_a_query_protocol_service_refuses_in_its_own_xml(served: Served) -> None:
+    # STS and IAM answer errors as an XML ErrorResponse: a JSON body would reach boto3 as
+    # an unparsable response, not as the refusal it is.
+    forged = client(served, "sts", secret=FORGED)
+    with pytest.raises(ClientError) as caught:
+        forged.get_caller_identity()
+    assert caught.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert client(served, "sts").get_caller_identity()["Account"]
