@@ -183,3 +183,12 @@ def test_an_email_sender_cognito_would_refuse_is_refused_before_anything_is_crea
 def test_the_stacks_send_with_cognitos_sender_until_given_one(inventories: dict[str, Inventory], stack: str) -> None:
     pool = inventories[stack].one("aws:cognito/userPool:UserPool")["inputs"]
     assert pool["emailConfiguration"]["emailSendingAccount"] == "COGNITO_DEFAULT"
+
+
+def test_the_bundle_the_stacks_deploy_fits_their_runtime_and_processor() -> None:
+    from infra import packaging
+
+    built = packaging.package("dev")  # what the program packages with the default settings
+    assert packaging.verify(built, "python3.13", "arm64", packaging.API_DIR / "requirements.txt") == []
+    # The same bundle does not pass for the other processor: the check reads the wheels.
+    assert packaging.verify(built, "python3.13", "x86_64", packaging.API_DIR / "requirements.txt") != []
