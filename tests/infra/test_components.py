@@ -292,6 +292,7 @@ def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:
         "requests": "requests/",
         "msgspec": "msgspec/",
         "aws-lambda-powertools": "aws_lambda_powertools/",
+        "boto3": "boto3/",
     }
     for line in requirements:
         name = line.split("==")[0].split("[")[0].strip().lower()
@@ -299,8 +300,9 @@ def test_lambda_bundle_carries_every_requirement_of_the_app() -> None:
             assert any(n.startswith(modules[name]) for n in names), f"{name} is missing from the Lambda bundle"
     assert "app.py" in names
     assert "chalicelib/auth.py" in names
-    # Compiled parts are Linux x86_64 builds for the Lambda runtime's Python.
-    assert any(n.endswith("x86_64-linux-gnu.so") or n.endswith(".abi3.so") for n in names)
+    # Compiled parts are Linux arm64 builds for the default runtime's Python (lambdaRuntime).
+    assert any(n.endswith("cpython-313-aarch64-linux-gnu.so") for n in names)
+    assert not any(n.endswith("x86_64-linux-gnu.so") for n in names)
 
 
 def monitoring_args(settings: StackSettings) -> Any:
