@@ -92,10 +92,7 @@ def _sources(api_dir: Path) -> list[Path]:
     return sorted(
         path
         for path in api_dir.rglob("*")
-        if path.is_file()
-        and "__pycache__" not in path.parts
-        and "deployments" not in path.parts
-        and path.suffix in (".py", ".txt", ".json", ".in")
+        if path.is_file() and "__pycache__" not in path.parts and "deployments" not in path.parts
     )
 
 
@@ -119,7 +116,16 @@ def package(
     with _locked(build_dir / f"{key}.lock"):
         if not template.exists():
             chalice = chalice_for(runtime, build_dir, api_dir / "requirements.txt")
-            _build(chalice, stage, architecture, api_dir, build_dir, key, out, runtime)
+            _build(
+                chalice,
+                stage=stage,
+                runtime=runtime,
+                architecture=architecture,
+                api_dir=api_dir,
+                build_dir=build_dir,
+                key=key,
+                out=out,
+            )
     return ChalicePackage(zip_path=out / "deployment.zip", template=json.loads(template.read_text()), source_hash=key)
 
 
@@ -131,7 +137,15 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _build(
-    chalice: Path, stage: str, architecture: str, api_dir: Path, build_dir: Path, key: str, out: Path, runtime: str
+    chalice: Path,
+    *,
+    stage: str,
+    runtime: str,
+    architecture: str,
+    api_dir: Path,
+    build_dir: Path,
+    key: str,
+    out: Path,
 ) -> None:
     # Folders of this process's own: a copy of the app with the processor in its Chalice
     # config (Chalice caches a deployment zip inside the app's folder, so no two runs
@@ -196,7 +210,11 @@ def chalice_for(runtime: str, build_dir: Path = BUILD_DIR, requirements: Path = 
     python = find_python(version)
     pinned = importlib.metadata.version("chalice")
     venv = build_dir / f"toolchain-{runtime}"
-    wanted = hashlib.sha256(requirements.read_bytes() + pinned.encode()).hexdigest()[:16]
+    # A new interpreter (an upgraded 3.13) or requirements make a new environment.
+    interpreter = subprocess.run(  # noqa: S603 (fixed argv)
+        [python, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=True
+    ).stdout
+    wanted = hashlib.sha256(requirements.read_bytes() + pinned.encode() + interpreter.encode()).hexdigest()[:16]
     stamp = venv / f".installed-{wanted}"
     with _locked(build_dir / f"toolchain-{runtime}.lock"):
         if not stamp.exists():
@@ -217,24 +235,38 @@ def chalice_for(runtime: str, build_dir: Path = BUILD_DIR, requirements: Path = 
 
 def find_python(version: str) -> str:
     """A Python ``version`` (``3.13``) on this machine: ``python3.13`` on the PATH, or pyenv's."""
-    candidates = [shutil.which(f"python{version}")]
     pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    candidates += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
+    # The newest patch release first (3.13.10 before 3.13.9).
+    pyenv = sorted(
+        glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), key=_patch_release, reverse=True
+    )
+    candidates = [shutil.which(f"python{version}"), *pyenv]
     for candidate in filter(None, candidates):
-        # pyenv's shim is on the PATH for every version, and fails for one not selected.
+        # pyenv's shim is on the PATH for every version, and fails for one not selected;
+        # a free-threaded build (3.13t) names itself 3.13 but takes other wheels.
         ran = subprocess.run(  # noqa: S603 (fixed argv)
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            [
+                candidate,
+                "-c",
+                "import sys, sysconfig; print('%d.%d' % sys.version_info[:2], "
+                "bool(sysconfig.get_config_var('Py_GIL_DISABLED')))",
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
-        if ran.returncode == 0 and ran.stdout.strip() == version:
+        if ran.returncode == 0 and ran.stdout.split() == [version, "False"]:
             return candidate
     raise PackagingError(
         f"lambdaRuntime python{version} is packaged by Python {version} (Chalice picks the bundle's wheels for "
         f"the Python it runs on), and none was found: install it (python{version} on the PATH), or set "
         f"lambdaRuntime to python{sys.version_info.major}.{sys.version_info.minor}, this Python"
     )
+
+
+def _patch_release(path: str) -> tuple[int, ...]:
+    match = re.search(r"/versions/(\d+)\.(\d+)\.(\d+)/", path)
+    return tuple(int(part) for part in match.groups()) if match else (0,)
 
 
 def verify(package: ChalicePackage, runtime: str, architecture: str, requirements: Path) -> list[str]:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 import pulumi
-import yaml
 
 from chalicelib import settings as api_settings
 from chalicelib.settings import Limits
@@ -111,12 +110,18 @@ class StackSettings:
         return f"{PROJECT}-{self.stack}"
 
     @property
-    def email_identity(self) -> str | None:
-        """The SES identity the pool sends from: ``sesIdentity``, or the domain of ``emailFrom``'s address."""
+    def email_address(self) -> str | None:
+        """The address of ``emailFrom`` (without its display name)."""
         if self.email_from is None:
             return None
-        address = self.email_from.rsplit("<", 1)[-1].rstrip(">")
-        return self.ses_identity or address.rsplit("@", 1)[1]
+        return self.email_from.rsplit("<", 1)[-1].rstrip(">")
+
+    @property
+    def email_identity(self) -> str | None:
+        """The SES identity the pool sends from: ``sesIdentity``, or the domain of ``emailFrom``'s address."""
+        if self.email_address is None:
+            return None
+        return self.ses_identity or self.email_address.rsplit("@", 1)[1]
 
     @property
     def access_logs(self) -> bool:
@@ -160,14 +165,16 @@ class StackSettings:
             raise ValueError("keyRequestsPerMinuteMax must be >= keyRequestsPerMinute")
         if self.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
             raise ValueError("alarmEmail must be one email address")
-        if self.email_from is not None and not re.fullmatch(
-            r"(?:[^<>@]+ <)?[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>?", self.email_from
-        ):
+        if self.email_from is not None and not _EMAIL_FROM.fullmatch(self.email_from):
             raise ValueError(
                 'emailFrom must be an address, optionally with a name: "Recordings <no-reply@example.com>"'
             )
         if self.ses_identity is not None and self.email_from is None:
             raise ValueError("sesIdentity is the identity emailFrom's address belongs to: set emailFrom too")
+        if self.ses_identity is not None and not _sends_as(self.ses_identity, self.email_address or ""):
+            raise ValueError(
+                "sesIdentity must be emailFrom's address, its domain or a parent domain: SES sends only as its identity"
+            )
         if self.lambda_runtime not in LAMBDA_RUNTIMES:
             raise ValueError(f"lambdaRuntime must be one of {', '.join(LAMBDA_RUNTIMES)}")
         if self.lambda_architecture not in LAMBDA_ARCHITECTURES:
@@ -240,6 +247,19 @@ class StackSettings:
         return pulumi.ResourceOptions(parent=parent, protect=self.protect_data, retain_on_delete=self.protect_data)
 
 
+# An address, or a display name and the address in angle brackets (a name with SES's
+# special characters would need quoting: none is allowed here).
+_ADDRESS = r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+"
+_EMAIL_FROM = re.compile(rf"[^<>@\r\n\",;]+ <{_ADDRESS}>|{_ADDRESS}")
+
+
+def _sends_as(identity: str, address: str) -> bool:
+    """Whether SES may send as ``address`` from ``identity``: the address itself, its domain or a parent domain."""
+    domain = address.rsplit("@", 1)[-1].lower()
+    identity = identity.lower()
+    return identity == address.lower() or domain == identity or domain.endswith("." + identity)
+
+
 def config_key(field_name: str) -> str:
     """The config key of a ``StackSettings`` field: ``retention_days`` is ``retentionDays``."""
     head, *rest = field_name.split("_")
@@ -266,6 +286,8 @@ class StackFile:
     @classmethod
     def read(cls, root: Path, stack: str) -> StackFile:
         """The project's keys and ``aws:region`` of ``root/Pulumi.<stack>.yaml`` (a stack without one: none)."""
+        import yaml  # only tools outside the program read stack files
+
         path = root / f"Pulumi.{stack}.yaml"
         config = (yaml.safe_load(path.read_text()) or {}).get("config") or {} if path.exists() else {}
         values = {key.split(":", 1)[1]: value for key, value in config.items() if key.startswith(f"{PROJECT}:")}
@@ -273,18 +295,22 @@ class StackFile:
         return cls(values, None if region is None else str(region))
 
     def get(self, key: str) -> str | None:
+        """The value as text, or None when unset."""
         value = self.values.get(key)
         return None if value is None else str(value)
 
     def get_int(self, key: str) -> int | None:
+        """The value as an integer, or None when unset."""
         value = self.get(key)
         return None if value is None else int(value)
 
     def get_float(self, key: str) -> float | None:
+        """The value as a number, or None when unset."""
         value = self.get(key)
         return None if value is None else float(value)
 
     def get_bool(self, key: str) -> bool | None:
+        """The value as true or false (anything else refused), or None when unset."""
         value = self.get(key)
         if value is None:
             return None
@@ -293,4 +319,5 @@ class StackFile:
         return value.lower() == "true"
 
     def get_object(self, key: str) -> Any:
+        """The value as YAML gave it (lists), or None when unset."""
         return self.values.get(key)

@@ -42,8 +42,10 @@ SERVICES = (
     "cloudwatch",
     "cognito-idp",
     "dynamodb",
+    "events",
     "firehose",
     "kinesis",
+    "kms",
     "lambda",
     "logs",
     "s3",
@@ -94,7 +96,7 @@ def check_credentials(clients: Clients) -> Finding:
 
 
 def check_region(region: str | None, available: Callable[[str], list[str]]) -> Finding:
-    """The region is set, and offers every service the stack uses."""
+    """The region is set, and botocore's list of each service's regions has it (an opt-in region must be enabled)."""
     if not region:
         return Finding(
             "region",
@@ -309,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         session.region_name,
         lambda service: session.client(service),
         available=session.get_available_regions,
+        content_dir=ROOT / "site" / "public",
     )
     print(f"Preflight of stack {args.stack} ({settings.prefix}):")
     for finding in findings:

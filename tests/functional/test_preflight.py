@@ -53,6 +53,9 @@ def stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     for stack in ("dev", "prod"):
         (root / f"Pulumi.{stack}.yaml").write_text((preflight.ROOT / f"Pulumi.{stack}.yaml").read_text())
+    # The built site, as `make site` leaves it in the project.
+    (root / "site").mkdir()
+    (root / "site" / "public").symlink_to(preflight.ROOT / "site" / "public")
     monkeypatch.setattr(preflight, "ROOT", root)
     return root
 

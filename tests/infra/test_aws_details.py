@@ -151,6 +151,7 @@ def test_without_an_email_sender_the_pool_uses_cognitos_and_asks_nothing_it_refu
     [
         ("Recordings <no-reply@mail.example.com>", None, "mail.example.com"),
         ("no-reply@example.com", "no-reply@example.com", "no-reply@example.com"),
+        ("Recordings <no-reply@mail.example.com>", "example.com", "example.com"),
     ],
 )
 def test_an_email_sender_sends_through_the_stacks_ses_identity(
@@ -169,7 +170,12 @@ def test_an_email_sender_sends_through_the_stacks_ses_identity(
     ("changed", "message"),
     [
         ({"email_from": "not an address"}, "emailFrom must be an address"),
+        ({"email_from": "no-reply@example.com>"}, "emailFrom must be an address"),
+        ({"email_from": "Recordings <no-reply@example.com"}, "emailFrom must be an address"),
+        ({"email_from": "A, B <no-reply@example.com>"}, "emailFrom must be an address"),
         ({"ses_identity": "example.com"}, "set emailFrom too"),
+        ({"email_from": "a@x.example.com", "ses_identity": "other.com"}, "sesIdentity must be"),
+        ({"email_from": "a@example.com", "ses_identity": "b@example.com"}, "sesIdentity must be"),
     ],
 )
 def test_an_email_sender_cognito_would_refuse_is_refused_before_anything_is_created(

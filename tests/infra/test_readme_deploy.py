@@ -159,6 +159,8 @@ def test_readmes_deploy_commands_run_in_order(
     project.mkdir()
     for path in ROOT.glob("Pulumi*.yaml"):
         shutil.copy(path, project / path.name)
+    (project / "site").mkdir()
+    (project / "site" / "public").symlink_to(ROOT / "site" / "public")  # what `make site` built
     monkeypatch.setattr(preflight, "ROOT", project)
     pulumi = Pulumi(project, tmp_path, inventories)
     preflights: list[str] = []
