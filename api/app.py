@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import KinesisEvent, Request
 
-from chalicelib import observability, reader, settings, validation
+from chalicelib import assets, observability, reader, settings, validation
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
@@ -224,6 +224,24 @@ def post_events(principal: Principal, recording_id: str) -> Response:
         admit=principal.admit,
     )
     return Response(body=accepted, status_code=202, headers=json_headers())
+
+
+@app.route("/assets/missing", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(INGEST)
+def missing_assets(principal: Principal) -> dict[str, Any]:
+    """Which of a page's assets (SHA-256, size, type) the owner lacks, each with a presigned upload."""
+    asked = assets.parse(_body_bytes(_current_request()))
+    return get_services().assets.missing(
+        principal.owner, asked, lambda upload_bytes: principal.admit(asked.recording_id, upload_bytes)
+    )
+
+
+@app.route("/assets/urls", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def asset_urls(principal: Principal) -> dict[str, Any]:
+    """Short-lived reads of the signed-in owner's assets, for the replay to resolve references."""
+    hashes = assets.parse_hashes(_body_bytes(_current_request()))
+    return {"urls": get_services().assets.presigned_reads(principal.owner, hashes)}
 
 
 @app.route("/recordings/{recording_id}/events", methods=["GET"])

@@ -115,6 +115,10 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
         policies.statement(
             ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]
         ),
+        # Page assets: whether the owner holds one (HeadObject is GetObject's), the
+        # presigned uploads and reads it signs, and the lease's copy in place. Never
+        # deleted by the API: the lifecycle does that.
+        policies.statement(["s3:GetObject", "s3:PutObject"], [f"{arns.bucket}/{layout.ASSETS_ROOT}*"]),
     ]
 
 

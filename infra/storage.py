@@ -12,12 +12,14 @@ import pulumi
 import pulumi_aws as aws
 
 from chalicelib import layout
+from chalicelib.assets import asset_days
 from infra.buckets import deny_insecure_transport, lock_down
 from infra.settings import StackSettings
 
-# Screenshots are uploaded by the recorded page itself (any origin) with a presigned POST.
+# Screenshots are uploaded by the recorded page itself (any origin) with a presigned POST,
+# page assets with a presigned PUT whose signature pins these headers (assets.py).
 UPLOAD_RULE: aws.s3.BucketCorsConfigurationCorsRuleArgsDict = {
-    "allowed_methods": ["POST"],
+    "allowed_methods": ["POST", "PUT"],
     "allowed_origins": ["*"],
     "allowed_headers": ["*"],
     "max_age_seconds": 3600,
@@ -76,6 +78,14 @@ class Storage(pulumi.ComponentResource):
                 "status": "Enabled",
                 "filter": {"prefix": layout.RECORDINGS_ROOT},
                 "expiration": {"days": settings.retention_days},
+            },
+            # Page assets live by a lease: a page that uses one rewrites it once it is half
+            # a retention old, so it outlives the last recording that used it (assets.py).
+            {
+                "id": "expire-assets",
+                "status": "Enabled",
+                "filter": {"prefix": layout.ASSETS_ROOT},
+                "expiration": {"days": asset_days(settings.retention_days)},
             },
             # The raw archive and Firehose's error output hold raw ingest records: both
             # go after archiveRetentionDays, which bounds how long a deleted recording's

@@ -27,8 +27,10 @@ credentials and the control token through the environment (``ENV_*`` below).
 
 from __future__ import annotations
 
+import base64
 import copy
 import fcntl
+import hashlib
 import hmac
 import io
 import ipaddress
@@ -92,6 +94,10 @@ _NOT_JOURNALED = frozenset(
 _BUCKET_ROOT = re.compile(r"^/[^/]+/?$")
 # An object of a recording: what the replay page may read with a presigned URL.
 _RECORDING_OBJECT = re.compile(r"\A/[^/]+/recordings/[^?#]+\Z")
+# A page asset (chalicelib/assets.py): uploaded by any page with a presigned PUT whose
+# signature pins these headers, read by the site's replay with a presigned GET.
+_ASSET_OBJECT = re.compile(r"\A/[^/]+/assets/owner=[^/]+/sha256=[0-9a-f]{64}\Z")
+_ASSET_UPLOAD_HEADERS = frozenset({"content-type", "if-none-match", "x-amz-checksum-sha256"})
 # What S3 would answer a block read with, for the site's origin (the bucket's CORS rule).
 _BLOCK_METHODS = ("GET", "HEAD")
 _BLOCK_REQUEST_HEADERS = frozenset({"range"})
@@ -544,11 +550,13 @@ class Guard:
         if has_origin:
             if self._is_block_read(environ):
                 return self._block_read(environ, start_response)
+            if method == "PUT" and _is_presigned(environ) and _ASSET_OBJECT.match(path):
+                return self._asset_upload(environ, start_response)
             return _json(start_response, 403, "forbidden_origin", "browser requests are refused, except S3 uploads")
         if "HTTP_AUTHORIZATION" in environ and not path.startswith("/moto-api/"):
             return self._signed(environ, start_response)
         if _is_presigned(environ) and not path.startswith("/moto-api/"):
-            refused = self._verify_presigned(environ)
+            refused = self._verify_presigned(environ) or _checksum_refusal(environ)
             if refused is not None:
                 return _s3_error(start_response, refused)
             return self._forward(environ, start_response)
@@ -581,6 +589,8 @@ class Guard:
                 "refused a signed %s %s: %s", environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")[:200], refused
             )
             return _signature_refusal(environ, start_response, refused, scope)
+        if _is_s3(environ, scope) and (bad_digest := _checksum_refusal(environ)) is not None:
+            return _s3_error(start_response, bad_digest)
         return self._forward(environ, start_response)
 
     # -- browsers
@@ -606,10 +616,23 @@ class Guard:
             for name in environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "").split(",")
             if name.strip()
         }
+        if method == "PUT" and _ASSET_OBJECT.match(path) and requested <= _ASSET_UPLOAD_HEADERS:
+            # The bucket's upload rule: any page may send its assets (the PUT is verified anyway).
+            start_response(
+                "200 OK",
+                [
+                    ("Access-Control-Allow-Origin", "*"),
+                    ("Access-Control-Allow-Methods", "PUT"),
+                    ("Access-Control-Allow-Headers", ", ".join(sorted(_ASSET_UPLOAD_HEADERS))),
+                    ("Access-Control-Max-Age", "600"),
+                    ("Content-Length", "0"),
+                ],
+            )
+            return [b""]
         block = (
             method in _BLOCK_METHODS
             and environ["HTTP_ORIGIN"] in self._origins
-            and _RECORDING_OBJECT.match(path)
+            and (_RECORDING_OBJECT.match(path) or _ASSET_OBJECT.match(path))
             and requested <= _BLOCK_REQUEST_HEADERS
         )
         if not block:
@@ -628,12 +651,22 @@ class Guard:
         return [b""]
 
     def _is_block_read(self, environ: dict[str, Any]) -> bool:
-        """A presigned read of a recording's object from one of the site's origins."""
+        """A presigned read of a recording's object or an asset from one of the site's origins."""
+        path = environ.get("PATH_INFO", "")
         return (
             environ["HTTP_ORIGIN"] in self._origins
             and _is_presigned_read(environ)
-            and bool(_RECORDING_OBJECT.match(environ.get("PATH_INFO", "")))
+            and bool(_RECORDING_OBJECT.match(path) or _ASSET_OBJECT.match(path))
         )
+
+    def _asset_upload(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A page's presigned PUT of an asset: the signature, then the bytes against their SHA-256, as S3 checks."""
+        refused = self._verify_presigned(environ) or _checksum_refusal(environ)
+        if refused is not None:
+            # Refusals carry no CORS headers: the page learns nothing but that it failed.
+            return _s3_error(start_response, refused)
+        environ.pop("HTTP_ORIGIN")
+        return self._forward(environ, start_response, extra_headers=[("Access-Control-Allow-Origin", "*")])
 
     def _block_read(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         refused = self._verify_presigned(environ)
@@ -874,6 +907,19 @@ def _without_cors(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _block_cors(origin: str) -> list[tuple[str, str]]:
     return [("Access-Control-Allow-Origin", origin)]
+
+
+def _checksum_refusal(environ: dict[str, Any]) -> PresignedRejectedError | None:
+    """S3's check of a PUT's ``x-amz-checksum-sha256``: the body must hash to it (moto stores any body)."""
+    claimed = environ.get("HTTP_X_AMZ_CHECKSUM_SHA256")
+    if environ["REQUEST_METHOD"] != "PUT" or claimed is None:
+        return None
+    actual = base64.b64encode(hashlib.sha256(_read_body(environ)).digest()).decode()
+    if not hmac.compare_digest(actual, claimed.strip()):
+        return PresignedRejectedError(
+            400, "BadDigest", "The SHA256 you specified did not match the calculated checksum."
+        )
+    return None
 
 
 def _is_presigned(environ: dict[str, Any]) -> bool:

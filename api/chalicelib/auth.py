@@ -56,15 +56,17 @@ class Principal:
     kind: str  # "user" or "key"
     key_id: str | None = None
     # Ingest routes: what charges the request once its body is found acceptable.
-    charge: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    charge: Callable[[str, int], None] | None = field(default=None, compare=False, repr=False)
 
-    def admit(self, recording_id: str) -> None:
+    def admit(self, recording_id: str, upload_bytes: int = 0) -> None:
         """Charge an ingest request whose body was found acceptable: its recording's bucket, then its budget.
 
-        429 when either is spent. Other routes were charged when authenticated: a no-op.
+        ``upload_bytes`` are bytes the answer lets the browser send straight to S3 (page
+        assets): they count against the same byte budget as the body. 429 when either
+        is spent. Other routes were charged when authenticated: a no-op.
         """
         if self.charge is not None:
-            self.charge(recording_id)
+            self.charge(recording_id, upload_bytes)
 
 
 def _credential(request: Request) -> str | None:
@@ -125,7 +127,7 @@ class Authenticator:
         if credential.startswith(PREFIX):
             key = self._keys.verify(credential)
             if access != INGEST:
-                raise ForbiddenError("ingest keys may only create recordings and post events")
+                raise ForbiddenError("ingest keys may only create recordings, post events and ask about assets")
             # A key is a site's budget; an owner's keys are at most MAX_KEYS_PER_OWNER,
             # each within key_requests_max, so minting keys cannot grow it without bound.
             budget = _Budget(
@@ -151,17 +153,20 @@ class Authenticator:
         )
         return Principal(owner=owner, kind="user")
 
-    def _deferred(self, owner: str, budget: _Budget, body_bytes: int) -> Callable[[str], None]:
+    def _deferred(self, owner: str, budget: _Budget, body_bytes: int) -> Callable[[str, int], None]:
         """The charge of an authenticated ingest request, for ``Principal.admit`` once its body is acceptable."""
         # A budget this function already saw spent refuses now, before the body's checks.
         self._limiter.check(budget.principal, max_requests=budget.max_requests, max_bytes=budget.max_bytes)
         return partial(self._admit, owner, budget, body_bytes)
 
-    def _admit(self, owner: str, budget: _Budget, body_bytes: int, recording_id: str) -> None:
+    def _admit(self, owner: str, budget: _Budget, body_bytes: int, recording_id: str, upload_bytes: int) -> None:
         # The recording first: it costs no AWS call, and a refusal there spends no budget.
         self._visitors.charge(recording=(owner, recording_id))
         self._limiter.charge(
-            budget.principal, body_bytes=body_bytes, max_requests=budget.max_requests, max_bytes=budget.max_bytes
+            budget.principal,
+            body_bytes=body_bytes + upload_bytes,
+            max_requests=budget.max_requests,
+            max_bytes=budget.max_bytes,
         )
 
 

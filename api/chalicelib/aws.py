@@ -16,6 +16,7 @@ from botocore.config import Config
 
 from .accounts import Accounts
 from .archive import Archive
+from .assets import Assets
 from .auth import Authenticator
 from .compaction import Compactor
 from .consumer import FailureQueue, StreamConsumer
@@ -38,6 +39,7 @@ class Services:
     """Everything the routes and functions need, wired to the stack's resources."""
 
     recordings: Recordings
+    assets: Assets
     metadata: RecordingTable
     writer: EventWriter
     events: EventReader
@@ -75,6 +77,7 @@ def get_services() -> Services:
     events = EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY)
     return Services(
         recordings=recordings,
+        assets=Assets(s3=s3, bucket=config.bucket, retention_days=config.retention_days),
         metadata=metadata,
         writer=writer,
         events=events,

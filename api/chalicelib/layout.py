@@ -9,6 +9,8 @@ delivery (``local/delivery.py``), so both write the same layout.
 from __future__ import annotations
 
 RECORDINGS_ROOT = "recordings/"
+# Page assets, per owner, named by their content's SHA-256 (``assets.py``).
+ASSETS_ROOT = "assets/"
 EVENTS_DIR = "events/"
 SCREENSHOT_NAME = "screenshot.jpg"
 ERRORS_PREFIX = "errors/"
@@ -41,6 +43,11 @@ def recording_prefix(owner: str, recording: str) -> str:
 def events_prefix(owner: str, recording: str) -> str:
     """The prefix holding a recording's event objects (chunks and compacted generations)."""
     return recording_prefix(owner, recording) + EVENTS_DIR
+
+
+def asset_key(owner: str, sha256: str) -> str:
+    """The key of one of an owner's page assets, named by the SHA-256 of its bytes."""
+    return f"{ASSETS_ROOT}owner={owner}/sha256={sha256}"
 
 
 def screenshot_key(owner: str, recording: str) -> str:

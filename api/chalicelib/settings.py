@@ -129,6 +129,15 @@ MAX_TRAIT_VALUE_LENGTH = 512
 MAX_TRAITS_BYTES = 4096
 SCREENSHOT_MAX_BYTES = 2 * 1024 * 1024
 PRESIGN_SECONDS = 900
+# Page assets (``assets.py``): one question per page names at most ASSETS_PER_REQUEST
+# of them (a page's images, fonts and large stylesheets), each at most ASSET_MAX_BYTES
+# (larger ones keep their URL and are fetched from the site at replay, as before).
+ASSETS_PER_REQUEST = 300
+ASSETS_REQUEST_MAX_BYTES = 64 * 1024
+ASSET_MAX_BYTES = 8 * 1024 * 1024
+# A presigned upload is used at once; a read serves one replay's loading.
+ASSET_UPLOAD_SECONDS = 300
+ASSET_READ_SECONDS = 900
 
 
 # Key cache: how long a verified ingest key is trusted before it is read again, so a

@@ -150,4 +150,4 @@ def test_without_the_site_the_api_trusts_no_forwarded_viewer_and_the_bucket_no_r
     assert variables["RRWEB_ALLOWED_ORIGINS"] == ""
     # S3 refuses a CORS rule without origins: uploads from any page, and no read rule.
     rules = without_site.one(CORS)["inputs"]["corsRules"]
-    assert [rule["allowedMethods"] for rule in rules] == [["POST"]]
+    assert [rule["allowedMethods"] for rule in rules] == [["POST", "PUT"]]

@@ -451,7 +451,7 @@ def test_bucket_cors_lets_only_the_site_read_and_any_page_upload(inventories: di
     assert read["allowedHeaders"] == ["Range"]
     assert set(read["exposeHeaders"]) == {"Content-Range", "Content-Length", "ETag"}
     (upload,) = [rule for rule in cors["corsRules"] if rule is not read]
-    assert upload["allowedMethods"] == ["POST"]
+    assert upload["allowedMethods"] == ["POST", "PUT"]  # screenshots (a form), page assets (a PUT)
     assert upload["allowedOrigins"] == ["*"]
 
 

@@ -23,6 +23,8 @@ ROUTES = [
     ("GET", "/recordings/{rid}"),
     ("GET", "/recordings/{rid}/events"),
     ("POST", "/recordings/{rid}/events"),
+    ("POST", "/assets/missing"),
+    ("POST", "/assets/urls"),
     ("GET", "/keys"),
     ("POST", "/keys"),
     ("DELETE", "/keys/{kid}"),
@@ -35,6 +37,9 @@ OWNER = {
     ("GET", "/recordings/{rid}"): 200,
     ("GET", "/recordings/{rid}/events"): 200,
     ("POST", "/recordings/{rid}/events"): 202,
+    # Assets are per owner: anyone signed in asks about and reads only their own.
+    ("POST", "/assets/missing"): 200,
+    ("POST", "/assets/urls"): 200,
     ("GET", "/keys"): 200,
     ("POST", "/keys"): 201,
     ("DELETE", "/keys/{kid}"): 204,
@@ -46,12 +51,18 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
     "another user's token": {**OWNER, **{route: 404 for route in OWNER if "{" in route[1]}},
     # An ingest key writes for its owner and does nothing else.
     "ingest key": {route: OWNER[route] if route in INGEST_ROUTES else 403 for route in OWNER}
-    if (INGEST_ROUTES := {("POST", "/recordings"), ("POST", "/recordings/{rid}/events")})
+    if (INGEST_ROUTES := {("POST", "/recordings"), ("POST", "/recordings/{rid}/events"), ("POST", "/assets/missing")})
     else {},
     # Another user's ingest key cannot touch the owner's recording either.
     "another user's ingest key": {
         route: (
-            201 if route == ("POST", "/recordings") else 404 if route == ("POST", "/recordings/{rid}/events") else 403
+            201
+            if route == ("POST", "/recordings")
+            else 404
+            if route == ("POST", "/recordings/{rid}/events")
+            else 200
+            if route == ("POST", "/assets/missing")
+            else 403
         )
         for route in OWNER
     },
@@ -59,6 +70,13 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
 }
 
 Call = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
+ASSET = "ab" * 32
+ASSET_BODIES = {
+    "/assets/missing": json.dumps(
+        {"recording": "rec-authz-0001", "assets": [{"sha256": ASSET, "size": 10, "type": "image/png"}]}
+    ).encode(),
+    "/assets/urls": json.dumps({"sha256": [ASSET]}).encode(),
+}
 
 
 @dataclass
@@ -131,10 +149,11 @@ def run_row(credential: str, credentials: Credentials, owner_token: str, call: C
         path = template.format(rid=rid, kid=victim["id"])
         body = b""
         if method == "POST":
-            body = (
+            body = ASSET_BODIES.get(
+                template,
                 json.dumps({"seq": seq, "events": [{"type": 3, "timestamp": seq}]}).encode()
                 if "events" in path
-                else b"{}"
+                else b"{}",
             )
         got[(method, template)] = call(method, path, credentials.headers[credential], body)[0]
     return got

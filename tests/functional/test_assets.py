@@ -1,0 +1,183 @@
+"""``POST /assets/missing`` and ``POST /assets/urls`` in process (moto).
+
+What S3 itself enforces on the presigned upload (the bytes' SHA-256, their length and
+type, no overwrite) is checked against the embedded AWS's guard in
+``tests/unit/test_local_assets.py``; here: who may ask, what the answer holds, what it
+costs, the lease, and that one owner's answer says nothing of another's assets.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import urllib.parse
+from typing import Any
+
+import pytest
+
+from chalicelib import layout, settings
+from chalicelib.assets import Assets, AssetsRequest, Wanted
+from tests.support.accounts import User, make_user
+from tests.support.http import AuthedHttp
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 100
+FONT = b"wOF2" + b"glyphs" * 300
+RECORDING = "rec-assets-0001"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def ask(http: AuthedHttp, assets: list[dict[str, Any]], recording: str = RECORDING) -> Any:
+    body = json.dumps({"recording": recording, "assets": assets})
+    return http.post("/assets/missing", body=body, headers={"Content-Type": "application/json"})
+
+
+def entry(data: bytes, content_type: str = "image/png") -> dict[str, Any]:
+    return {"sha256": sha(data), "size": len(data), "type": content_type}
+
+
+def make_key(client: AuthedHttp, **extra: Any) -> dict[str, str]:
+    created = client.post(
+        "/keys", body=json.dumps({"name": "site", **extra}), headers={"Content-Type": "application/json"}
+    )
+    assert created.status_code == 201, created.json_body
+    return {"Authorization": f"Bearer {created.json_body['key']}"}
+
+
+def store(aws: Any, owner: str, data: bytes, content_type: str = "image/png") -> None:
+    """What the browser's upload leaves in the bucket."""
+    aws.client("s3").put_object(
+        Bucket=settings.get_settings().bucket,
+        Key=layout.asset_key(owner, sha(data)),
+        Body=data,
+        ContentType=content_type,
+    )
+
+
+def test_an_ingest_key_learns_what_to_upload_and_each_upload_pins_hash_length_and_type(
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, user: User
+) -> None:
+    key = anonymous.acting_as(make_key(client))
+    answer = ask(key, [entry(PNG), entry(FONT, "font/woff2")])
+    assert answer.status_code == 200, answer.json_body
+    assert answer.json_body["held"] == 0
+    uploads = {item["sha256"]: item["upload"] for item in answer.json_body["missing"]}
+    assert set(uploads) == {sha(PNG), sha(FONT)}
+    upload = uploads[sha(PNG)]
+    assert upload["method"] == "PUT"
+    assert upload["headers"] == {
+        "Content-Type": "image/png",
+        "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(PNG).digest()).decode(),
+        "If-None-Match": "*",
+    }
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(upload["url"]).query)
+    assert query["X-Amz-SignedHeaders"] == ["content-length;content-type;host;if-none-match;x-amz-checksum-sha256"]
+    assert f"/assets/owner={user.sub}/sha256={sha(PNG)}" in urllib.parse.unquote(upload["url"])
+
+
+def test_what_the_owner_holds_is_not_asked_for_again_and_costs_nothing(
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, user: User
+) -> None:
+    owner = user.sub
+    store(aws, owner, PNG)
+    answer = ask(anonymous.acting_as(make_key(client)), [entry(PNG), entry(FONT, "font/woff2")])
+    assert answer.status_code == 200
+    assert answer.json_body["held"] == 1
+    assert [item["sha256"] for item in answer.json_body["missing"]] == [sha(FONT)]
+
+
+def test_another_owners_assets_are_neither_revealed_nor_shared(
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, user: User
+) -> None:
+    store(aws, user.sub, PNG)
+    other = make_user(aws, "other@example.com")
+    answer = ask(anonymous.acting_as(other.headers), [entry(PNG)])
+    assert answer.status_code == 200
+    assert answer.json_body["held"] == 0, "whether someone else holds a hash is not this owner's business"
+    (missing,) = answer.json_body["missing"]
+    assert f"owner={other.sub}/" in urllib.parse.unquote(missing["upload"]["url"])
+
+
+@pytest.mark.parametrize(
+    ("assets", "status", "code"),
+    [
+        ([{"sha256": "ABC", "size": 1, "type": "image/png"}], 400, "invalid_assets"),
+        ([{"sha256": "g" * 64, "size": 1, "type": "image/png"}], 400, "invalid_assets"),
+        ([{"sha256": "a" * 64, "size": 0, "type": "image/png"}], 400, "invalid_assets"),
+        ([{"sha256": "a" * 64, "size": True, "type": "image/png"}], 400, "invalid_assets"),
+        ([{"sha256": "a" * 64, "size": settings.ASSET_MAX_BYTES + 1, "type": "image/png"}], 400, "invalid_assets"),
+        ([{"sha256": "a" * 64, "size": 10, "type": "text/html"}], 400, "invalid_assets"),
+        ([{"sha256": "a" * 64, "size": 10, "type": "application/javascript"}], 400, "invalid_assets"),
+        (["a" * 64], 400, "invalid_assets"),
+        ([{"sha256": f"{i:064x}", "size": 1, "type": "image/png"} for i in range(301)], 413, "too_many_assets"),
+    ],
+    ids=["short", "not-hex", "empty", "bool-size", "too-large", "html", "script", "not-object", "too-many"],
+)
+def test_a_bad_question_is_refused_whole_and_signs_nothing(
+    client: AuthedHttp, assets: list[Any], status: int, code: str
+) -> None:
+    answer = ask(client, assets)
+    assert (answer.status_code, answer.json_body["error"]["code"]) == (status, code)
+
+
+def test_a_hundred_thousand_hashes_are_refused_by_size_before_any_work(client: AuthedHttp) -> None:
+    assets = [{"sha256": f"{i:064x}", "size": 1, "type": "image/png"} for i in range(100_000)]
+    answer = ask(client, assets)
+    assert (answer.status_code, answer.json_body["error"]["code"]) == (413, "body_too_large")
+
+
+def test_a_malformed_body_or_recording_is_a_400(client: AuthedHttp) -> None:
+    raw = client.post("/assets/missing", body=b"{not json", headers={"Content-Type": "application/json"})
+    assert (raw.status_code, raw.json_body["error"]["code"]) == (400, "invalid_json")
+    assert ask(client, [entry(PNG)], recording="../x").status_code == 400
+
+
+def test_upload_bytes_count_against_the_keys_byte_budget(
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, user: User
+) -> None:
+    key = anonymous.acting_as(make_key(client, bytesPerMinute=4096))
+    # The budget may go one request over (limits.py), then refuses for the minute.
+    assert ask(key, [entry(b"x" * 5000)]).status_code == 200
+    refused = ask(key, [entry(b"y" * 5000)])
+    assert refused.status_code == 429, refused.json_body
+    assert "Retry-After" in refused.headers
+    assert "missing" not in refused.json_body, "nothing signed"
+
+
+def test_an_asset_held_half_a_retention_is_renewed_in_place(aws: Any) -> None:
+    s3 = aws.client("s3")
+    bucket = settings.get_settings().bucket
+    store(aws, "owner-1", PNG)
+    written = s3.head_object(Bucket=bucket, Key=layout.asset_key("owner-1", sha(PNG)))["LastModified"]
+    later = written + dt.timedelta(days=200)
+    assets = Assets(s3=s3, bucket=bucket, retention_days=365, clock=lambda: later)
+    request = AssetsRequest(recording_id=RECORDING, assets=(Wanted(sha(PNG), len(PNG), "image/png"),))
+    charged: list[int] = []
+
+    assert assets.missing("owner-1", request, charged.append)["held"] == 1
+    renewed = s3.head_object(Bucket=bucket, Key=layout.asset_key("owner-1", sha(PNG)))
+    assert renewed["LastModified"] >= written
+    assert renewed["ContentType"] == "image/png"
+    assert s3.get_object(Bucket=bucket, Key=layout.asset_key("owner-1", sha(PNG)))["Body"].read() == PNG
+    assert charged == [0]
+
+
+def test_the_replay_gets_short_lived_reads_of_its_owners_assets_only(
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, user: User
+) -> None:
+    body = json.dumps({"sha256": [sha(PNG), sha(FONT)]})
+    answer = client.post("/assets/urls", body=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200
+    urls = answer.json_body["urls"]
+    assert set(urls) == {sha(PNG), sha(FONT)}
+    assert f"owner={user.sub}/sha256={sha(PNG)}" in urllib.parse.unquote(urls[sha(PNG)])
+    assert "response-content-disposition=attachment" in urls[sha(PNG)]
+    key = anonymous.acting_as(make_key(client))
+    refused = key.post("/assets/urls", body=body, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 403, "an ingest key reads nothing"
+    bad = client.post("/assets/urls", body=b'{"sha256": ["x"]}', headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400
