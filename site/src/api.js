@@ -211,6 +211,11 @@ export class Api {
     return this.json("DELETE", `/recordings/${encodeURIComponent(id)}`);
   }
 
+  /** Short-lived reads of the signed-in owner's page assets: {sha256: url}. */
+  async assetUrls(hashes) {
+    return (await this.json("POST", "/assets/urls", { body: { sha256: hashes } })).urls;
+  }
+
   /**
    * Presigned byte ranges of a compacted recording, a bounded number per answer:
    * {url, blocks: [{range, events}], next, events, after}. `next`, when not null, is the

@@ -44,5 +44,8 @@ if (script && script.dataset.ingestUrl && script.dataset.ingestKey) {
     maskAllInputs: script.dataset.maskAllInputs !== "false",
     session: script.dataset.session !== "false",
     recordConsole: script.dataset.recordConsole !== "false",
+    screenshot: script.dataset.screenshot !== "false",
+    captureAssets: script.dataset.captureAssets !== "false",
+    captureImages: script.dataset.captureImages !== "false",
   });
 }

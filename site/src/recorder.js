@@ -111,6 +111,7 @@
  */
 import { getRecordConsolePlugin } from "@rrweb/rrweb-plugin-console-record";
 import { EventType, record as rrwebRecord } from "rrweb";
+import { createAssetCapture } from "./recorder/assets.js";
 import { boundedConsole, isActivity, isConsole } from "./recorder/events.js";
 import { excludedSelector, excluder } from "./recorder/exclude.js";
 import { validateUser } from "./recorder/identify.js";
@@ -150,6 +151,7 @@ function browserEnv() {
     // Taken before rrweb's console plugin wraps console.error: the recorder's own
     // complaints are not part of the page's recording.
     log: console.error.bind(console),
+    crypto: globalThis.crypto,
   };
 }
 
@@ -168,6 +170,14 @@ export function startRecording(options, env = {}) {
     sessionIdleMs: 30 * 60 * 1000,
     sessionMaxMs: 24 * 60 * 60 * 1000,
     recordConsole: true,
+    // Page assets (recorder/assets.js, docs/recorder.md): kept once per owner by content.
+    captureAssets: true,
+    captureImages: true,
+    assetMaxBytes: 8 * 1024 * 1024,
+    assetPageBytes: 32 * 1024 * 1024,
+    assetCssBytes: 8 * 1024,
+    assetWaitMs: 2000,
+    assetAskMs: 30000,
     onError: () => {},
     onStatus: () => {},
     // An option given as undefined keeps its default.
@@ -190,6 +200,12 @@ export function startRecording(options, env = {}) {
 
   const excluded = excludedSelector(config.excludeSelector);
   const exclude = excluder(excluded, record, doc);
+  const forward = (event) => {
+    if (!transport.closed) transport.add(event);
+  };
+  const assets = config.captureAssets
+    ? createAssetCapture({ config, deps, recordingId: () => tab.id, forward })
+    : null;
 
   function take(emitted) {
     if (transport.closed) return;
@@ -197,7 +213,8 @@ export function startRecording(options, env = {}) {
     if (!event) return;
     if (isConsole(event)) event = boundedConsole(event);
     if (isActivity(event)) tab.touch(now());
-    transport.add(event);
+    if (assets) assets.pipe(event);
+    else transport.add(event);
   }
 
   const consoleOptions = {
@@ -227,6 +244,8 @@ export function startRecording(options, env = {}) {
 
   let stopping = null;
   async function drain() {
+    // Events held for their assets' bytes go on first (each waits assetWaitMs at most).
+    if (assets?.waiting) await Promise.race([assets.settle(), sleep(config.assetWaitMs + 100)]);
     transport.stop();
     if (stopRecording) stopRecording();
     tab.end();
@@ -268,6 +287,8 @@ export function startRecording(options, env = {}) {
       return tab.id;
     },
     stats: transport.stats,
+    /** Page assets: how many were kept and uploaded, and how many not kept, by reason. */
+    assets: () => (assets ? assets.stats() : { kept: 0, uploaded: 0, notKept: {} }),
     /** Whether the last ingest response said someone watches this recording live. */
     get live() {
       return transport.live;

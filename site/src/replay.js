@@ -24,6 +24,7 @@ import rrwebPlayer from "rrweb-player";
 import "rrweb-player/dist/style.css";
 import { Api, formatDuration, loadConfig } from "./api.js";
 import { CONTROLLER_PX, bindKeys, fitSize, momentUrl, parseMoment } from "./replay-controls.js";
+import { AssetResolver } from "./replay-assets.js";
 import { Loading, readOn } from "./replay-load.js";
 import { maskedFieldsPlugin } from "./replay-masked.js";
 import { Timeline } from "./replay-timeline.js";
@@ -241,8 +242,11 @@ async function replay({ api, recording, moment, showFacts }) {
       opening = null;
     }
   };
+  const assets = new AssetResolver(api);
   try {
-    for await (const part of loading.parts()) {
+    for await (const raw of loading.parts()) {
+      const part = await assets.resolve(raw);
+      if (!part.length) continue;
       loaded += part.length;
       if (span.from === null) span.from = part[0].timestamp;
       span.to = part[part.length - 1].timestamp;
@@ -288,7 +292,7 @@ async function replay({ api, recording, moment, showFacts }) {
     complete = true;
   }
   indicator.done();
-  showFacts({ count: loaded, durationMs: span.to - span.from });
+  showFacts({ count: loaded, durationMs: span.to - span.from, notKept: assets.notKept });
   if (!player) {
     explain("Nothing to replay yet: events arrive within seconds of being recorded.");
     return;
@@ -333,7 +337,7 @@ function liveBadge() {
  * Polls for new events and plays them live, until the recording goes quiet or ends, or
  * the viewer asks to replay it from the start; then the player gets its controls back.
  */
-async function follow({ api, recording, events, position, showFacts }) {
+async function follow({ api, recording, events, position, showFacts, assets }) {
   const badge = liveBadge();
   let why = null;
   $("#live-stop").addEventListener("click", () => (why = STOPPED), { once: true });
@@ -368,9 +372,10 @@ async function follow({ api, recording, events, position, showFacts }) {
       try {
         const read = await readOn(api, recording.id, position, { watch: true });
         position = read.position;
-        if (read.events.length) {
+        const fresh = await assets.resolve(read.events);
+        if (fresh.length) {
           lastNewAt = Date.now();
-          take(read.events);
+          take(fresh);
           badge.following(newest());
         }
         if (!why && Date.now() - checkedAt >= LIVE_CHECK_MS) {
@@ -432,8 +437,11 @@ async function main() {
   $("#title").textContent = title;
   $("#title").title = title;
   document.title = `${title} · Replay · rrweb-s3-storage`;
-  const showFacts = ({ count, durationMs }) => {
+  const showFacts = ({ count, durationMs, notKept = 0 }) => {
     const facts = [recording.url || "", formatDuration(durationMs), `${Math.max(count, recording.eventCount)} events`];
+    // The recorder could not keep these (cross-origin without CORS, too large): the
+    // replay loads them from the site, which may have changed since.
+    if (notKept) facts.push(`${notKept} page asset${notKept === 1 ? "" : "s"} not kept`);
     $("#facts").textContent = facts.filter(Boolean).join(" · ");
     $("#facts").title = $("#facts").textContent;
   };
@@ -459,12 +467,13 @@ async function main() {
   const indicator = loadingIndicator(recording.eventCount);
   const loading = new Loading(api, recording, { watch: true });
   const events = [];
+  const assets = new AssetResolver(api);
   for await (const part of loading.parts()) {
-    append(events, part);
+    append(events, await assets.resolve(part));
     indicator.show(events.length);
   }
   indicator.done();
-  await follow({ api, recording, events, position: loading.position, showFacts });
+  await follow({ api, recording, events, position: loading.position, showFacts, assets });
 }
 
 main().catch((error) => {

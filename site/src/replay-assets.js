@@ -1,0 +1,147 @@
+/**
+ * Resolving a recording's page assets before the player sees its events.
+ *
+ * The recorder (recorder/assets.js) sends an Asset event (type 7) for each image, font or
+ * large stylesheet the page used, naming its SHA-256, just before the DOM that uses it,
+ * and replaces inline bytes (data: URLs, large stylesheet text) by `rrweb-asset:sha256=<hex>`.
+ * `AssetResolver.resolve(events)` takes the events a part at a time, in order: it learns
+ * each asset's hash, asks the API for short-lived reads of the owner's assets it has not
+ * fetched yet (`POST /assets/urls`), fetches their bytes into blob: URLs of this page (so
+ * fonts load without the site's CORS, and nothing depends on the site still serving them),
+ * and rewrites the events' URLs and references to those blob: URLs. Asset events never
+ * reach the player. An asset the recorder could not keep keeps its URL (loaded from the
+ * site, as before); `notKept` counts them for the page to say so.
+ *
+ * Each blob keeps the type the upload pinned (an image, a font or CSS, never a document):
+ * drawn by <img> or CSS, an SVG's script never runs.
+ */
+import { REFERENCE, replaceCssUrls, srcsetUrls } from "./recorder/assets.js";
+
+const ASSET_EVENT = 7;
+const FULL_SNAPSHOT = 2;
+const INCREMENTAL = 3;
+const MUTATION = 0;
+const REFERENCE_PATTERN = /rrweb-asset:sha256=([0-9a-f]{64})/g;
+const BATCH = 300;
+
+export class AssetResolver {
+  /** api: {assetUrls(hashes) -> {hex: url}}; fetchBlob(url) -> Blob (tests replace it). */
+  constructor(api, { fetchBlob = defaultFetchBlob, createUrl = (blob) => URL.createObjectURL(blob) } = {}) {
+    this.api = api;
+    this.fetchBlob = fetchBlob;
+    this.createUrl = createUrl;
+    this.byUrl = new Map(); // page URL -> sha256
+    this.local = new Map(); // sha256 -> blob: URL (or null when it could not be fetched)
+    this.texts = new Map(); // sha256 -> stylesheet text
+    this.notKept = 0;
+  }
+
+  /** The part's events for the player: Asset events taken out, URLs of kept assets rewritten. */
+  async resolve(events) {
+    const wanted = new Set();
+    for (const event of events) {
+      if (event.type === ASSET_EVENT) {
+        const { url, payload, failed } = event.data || {};
+        if (failed) this.notKept += 1;
+        else if (payload?.sha256 && url) {
+          this.byUrl.set(url, payload.sha256);
+          wanted.add(payload.sha256);
+        }
+      } else if (event.type === FULL_SNAPSHOT || (event.type === INCREMENTAL && event.data?.source === MUTATION)) {
+        for (const match of JSON.stringify(event.data).matchAll(REFERENCE_PATTERN)) wanted.add(match[1]);
+      }
+    }
+    await this.fetchMissing([...wanted].filter((hash) => !this.local.has(hash)));
+    return events.filter((event) => event.type !== ASSET_EVENT).map((event) => this.rewrite(event));
+  }
+
+  async fetchMissing(hashes) {
+    for (let start = 0; start < hashes.length; start += BATCH) {
+      const slice = hashes.slice(start, start + BATCH);
+      let urls = {};
+      try {
+        urls = await this.api.assetUrls(slice);
+      } catch (error) {
+        console.warn("replay: the page's assets could not be listed; the site's own URLs are used", error);
+      }
+      await Promise.all(
+        slice.map(async (hash) => {
+          if (!urls[hash]) return this.local.set(hash, null);
+          try {
+            const blob = await this.fetchBlob(urls[hash]);
+            if (blob.type === "text/css") this.texts.set(hash, await blob.text());
+            this.local.set(hash, this.createUrl(blob));
+          } catch (_) {
+            this.local.set(hash, null); // not stored (the visitor left before uploading): the URL stays
+          }
+        }),
+      );
+    }
+  }
+
+  /** A page URL's local copy, or null (keep the URL). */
+  swap(url) {
+    const reference = url.startsWith(REFERENCE) ? url.slice(REFERENCE.length) : null;
+    const hash = reference || this.byUrl.get(url);
+    return hash ? this.local.get(hash) || null : null;
+  }
+
+  cssText(text) {
+    const whole = text.startsWith(REFERENCE) ? this.texts.get(text.slice(REFERENCE.length)) : null;
+    return replaceCssUrls(whole ?? text, (url) => this.swap(url));
+  }
+
+  rewriteNode(node) {
+    if (!node || typeof node !== "object") return node;
+    let copy = node;
+    const attributes = node.attributes;
+    if (attributes) {
+      const changed = {};
+      for (const [name, value] of Object.entries(attributes)) {
+        if (typeof value !== "string") continue;
+        let next = value;
+        if (name === "src" || name === "href" || name === "poster") next = this.swap(value) ?? value;
+        else if (name === "srcset") {
+          next = srcsetUrls(value).reduce((text, url) => {
+            const local = this.swap(url);
+            return local ? text.split(url).join(local) : text;
+          }, value);
+        } else if (name === "style") next = this.cssText(value);
+        else if (name === "_cssText") next = this.cssText(value);
+        if (next !== value) changed[name] = next;
+      }
+      if (Object.keys(changed).length) copy = { ...node, attributes: { ...attributes, ...changed } };
+    }
+    if (node.childNodes) {
+      const children = node.childNodes.map((child) => this.rewriteNode(child));
+      if (children.some((child, index) => child !== node.childNodes[index])) copy = { ...copy, childNodes: children };
+    }
+    return copy;
+  }
+
+  rewrite(event) {
+    if (!this.local.size) return event;
+    if (event.type === FULL_SNAPSHOT) {
+      const node = this.rewriteNode(event.data.node);
+      return node === event.data.node ? event : { ...event, data: { ...event.data, node } };
+    }
+    if (event.type === INCREMENTAL && event.data?.source === MUTATION) {
+      const adds = (event.data.adds || []).map((add) => {
+        const node = this.rewriteNode(add.node);
+        return node === add.node ? add : { ...add, node };
+      });
+      const attributes = (event.data.attributes || []).map((change) => {
+        const node = this.rewriteNode({ attributes: change.attributes });
+        return node.attributes === change.attributes ? change : { ...change, attributes: node.attributes };
+      });
+      return { ...event, data: { ...event.data, adds, attributes } };
+    }
+    return event;
+  }
+}
+
+async function defaultFetchBlob(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.blob();
+}

@@ -1,0 +1,66 @@
+"""A replay looks as the page looked, after the site changed every asset and after it is gone.
+
+A small shop (tests/support/asset_site.py: an image, a web font and a large stylesheet)
+is recorded in Chromium by the real recorder against the local stack. The replay frame is
+captured while the site is unchanged, then after the site replaced every asset, then
+after the site stopped answering: each time at least 98% of its pixels equal the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.e2e.test_replay_page import open_replay
+from tests.support.asset_site import AssetSite, equal_pixels, record_visit
+from tests.support.browser import signed_in
+from tests.support.local_stack import RunningStack
+
+pytestmark = pytest.mark.long(seconds=60)
+SAME = 0.98
+
+
+@pytest.fixture
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AssetSite]:
+    with AssetSite.serving(tmp_path_factory.mktemp("shop")) as running:
+        yield running
+
+
+def replay_frame(page: Page, stack: RunningStack, recording_id: str) -> bytes:
+    """The replay frame at the recording's end, once its images and font have loaded."""
+    open_replay(page, stack, recording_id)
+    page.evaluate("window.__player.goto(window.__player.getMetaData().totalTime, false)")
+    frame = page.frame_locator(".replayer-wrapper iframe")
+    frame.locator("#hero").wait_for()
+    page.wait_for_function(
+        """() => {
+            const doc = document.querySelector('.replayer-wrapper iframe').contentDocument;
+            const hero = doc.querySelector('#hero');
+            return hero && hero.complete && hero.naturalWidth > 0 && doc.fonts.status === 'loaded';
+        }""",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(300)
+    return page.locator(".replayer-wrapper iframe").screenshot()
+
+
+def test_the_replay_shows_the_visitors_assets_after_the_site_changed_them_and_after_it_is_gone(
+    page: Page, stack: RunningStack, account: dict[str, Any], site: AssetSite
+) -> None:
+    recording_id, stats = record_visit(page, stack, account, site.url)
+    assert stats["kept"] >= 3, stats  # the image, the font and the stylesheet
+    assert stats["notKept"] == {}, stats
+
+    signed_in(page, stack, account)
+    unchanged = replay_frame(page, stack, recording_id)
+
+    site.change_every_asset()
+    changed = replay_frame(page, stack, recording_id)
+    assert equal_pixels(page, unchanged, changed) >= SAME
+
+    site.stop()
+    gone = replay_frame(page, stack, recording_id)
+    assert equal_pixels(page, unchanged, gone) >= SAME
