@@ -15,6 +15,7 @@ generation exists yet: its presence is what makes the generation real.
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class CompactedIndex:
     sha256: str
     events: int
     stored_bytes: int
+    # The page assets its events use (SHA-256s, chalicelib/assets.py): with the object and
+    # this index, a recording can be taken out whole.
+    assets: frozenset[str] = frozenset()
 
     def to_json(self) -> bytes:
         """The index as stored."""
@@ -66,6 +70,7 @@ class CompactedIndex:
                 "sha256": self.sha256,
                 "events": self.events,
                 "storedBytes": self.stored_bytes,
+                "assets": sorted(self.assets),
             }
         )
 
@@ -84,11 +89,23 @@ class CompactedIndex:
             sha256=str(value["sha256"]),
             events=int(value["events"]),
             stored_bytes=int(value["storedBytes"]),
+            assets=frozenset(value.get("assets", ())),
         )
 
     def seq_set(self) -> frozenset[int]:
         """The seqs this generation holds."""
         return frozenset(seq for seq, _ in self.seqs)
+
+
+# An asset named by an event line: an Asset event's hash, or a reference in place of inline bytes.
+_ASSET_IN_LINE = re.compile(rb'(?:rrweb-asset:sha256=|"sha256"\s*:\s*")([0-9a-f]{64})')
+
+
+def assets_in(line: bytes) -> set[str]:
+    """The SHA-256s of the page assets one event line names (cheap for the many lines that name none)."""
+    if b"sha256" not in line:
+        return set()
+    return {match.decode() for match in _ASSET_IN_LINE.findall(line)}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -263,11 +263,13 @@ class Compactor:
         upload = _Upload(s3=self._s3, bucket=self._bucket, key=data_key)
         writer = compacted.Writer(block_bytes=self.block_bytes, sink=upload.write)
         seqs: list[tuple[int, int]] = []
+        assets: set[str] = set()
         # Batch after batch in seq order, each inflated alone and compressed into the object
         # as it comes: the object is never held whole, nor is any batch but the current one.
         for seq, events in self._reader.batches(contents):
             for line in events:
                 writer.add(line + b"\n")
+                assets |= compacted.assets_in(line)
             seqs.append((seq, len(events)))
         blocks, sha256, events_total, stored = writer.close()
         written = upload.close()
@@ -281,6 +283,7 @@ class Compactor:
             sha256=sha256,
             events=events_total,
             stored_bytes=stored,
+            assets=frozenset(assets),
         )
         index_key = layout.compacted_index_key(owner, recording_id, generation)
         if not self._commit(index_key, index):

@@ -125,7 +125,7 @@ test("a snapshot goes on after its Asset events, inline bytes become references,
   const questions = calls.filter((call) => call.url.includes("/assets/missing"));
   assert.equal(questions.length, 1);
   assert.ok(questions[0].url.endsWith("?ingestKey=rrk_x_y"));
-  assert.equal(stored.get(sha(PNG)).byteLength, PNG.length);
+  assert.equal(stored.get(sha(PNG)).size, PNG.length);
   assert.equal(stored.size, 3, "the image, the font and the stylesheet, each once");
   assert.deepEqual(capture.stats(), { kept: 4, uploaded: 3, notKept: {} });
 

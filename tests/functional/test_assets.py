@@ -181,3 +181,53 @@ def test_the_replay_gets_short_lived_reads_of_its_owners_assets_only(
     assert refused.status_code == 403, "an ingest key reads nothing"
     bad = client.post("/assets/urls", body=b'{"sha256": ["x"]}', headers={"Content-Type": "application/json"})
     assert bad.status_code == 400
+
+
+def test_a_compacted_recordings_index_lists_the_assets_its_events_use(
+    aws: Any, client: AuthedHttp, user: User, deliver: Any
+) -> None:
+    from chalicelib import compacted
+
+    hero, css = sha(PNG), sha(b"a stylesheet")
+    events = [
+        {"type": 4, "timestamp": 1, "data": {"href": "https://shop.example/", "width": 800, "height": 600}},
+        {
+            "type": 7,
+            "timestamp": 2,
+            "data": {"url": "https://shop.example/hero.png", "payload": {"rr_type": "Sha256", "sha256": hero}},
+        },
+        {"type": 7, "timestamp": 2, "data": {"url": "https://cdn.example/x.png", "failed": {"message": "unreadable"}}},
+        {
+            "type": 3,
+            "timestamp": 3,
+            "data": {
+                "source": 0,
+                "adds": [],
+                "texts": [],
+                "removes": [],
+                "attributes": [{"id": 5, "attributes": {"_cssText": f"rrweb-asset:sha256={css}"}}],
+            },
+        },
+    ]
+    created = client.post("/recordings", body=json.dumps({}), headers={"Content-Type": "application/json"})
+    recording = created.json_body["recording"]["id"]
+    posted = client.post(
+        f"/recordings/{recording}/events",
+        body=json.dumps({"seq": 1, "events": events}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert posted.status_code == 202
+    deliver()
+    from tests.functional.test_compaction import compactor
+
+    assert compactor().compact(user.sub, recording).outcome == "compacted"
+    s3 = aws.client("s3")
+    bucket = settings.get_settings().bucket
+    prefix = layout.events_prefix(user.sub, recording)
+    (index_key,) = [
+        item["Key"]
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        if layout.compacted_generation(item["Key"]) == (1, True)
+    ]
+    index = compacted.CompactedIndex.from_json(s3.get_object(Bucket=bucket, Key=index_key)["Body"].read())
+    assert index.assets == {hero, css}

@@ -8,6 +8,7 @@ site away, so a test or benchmark can show the replay does not depend on the ori
 from __future__ import annotations
 
 import base64
+import random
 import shutil
 import struct
 import threading
@@ -41,7 +42,19 @@ def png(width: int, height: int, color: tuple[int, int, int], stripe: tuple[int,
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-def stylesheet(background: str, text: str, rules: int = 6000) -> str:
+def noise_png(width: int, height: int, seed: int) -> bytes:
+    """An RGB PNG of noise: it does not compress, like a photo (``width`` x ``height`` x 3 bytes)."""
+    rows = random.Random(seed).randbytes(height * (width * 3 + 1))
+    rows = b"".join(b"\x00" + rows[y * (width * 3 + 1) + 1 : (y + 1) * (width * 3 + 1)] for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b"")
+
+
+def stylesheet(background: str, text: str, rules: int = 14000) -> str:
     """The shop's stylesheet: the web font, a CSS background image, and many rules (about 500 KB)."""
     filler = "".join(f".r{i} {{ margin: {i % 7}px; color: #{i % 4096:03x}; }}\n" for i in range(rules))
     return f"""@font-face {{ font-family: "Shop"; src: url("shop.ttf") format("truetype"); }}
@@ -52,9 +65,12 @@ body {{ margin: 0; font: 28px "Shop", monospace; color: {text}; background: {bac
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title><link rel="stylesheet" href="shop.css"></head>
-<body><div class="banner"></div><h1 id="title">{title}</h1><img id="hero" src="hero.png" width="300" height="150">
-<p>Quiet shop, loud fonts.</p><a href="{other}">{other}</a></body></html>
+<body><div class="banner"></div><h1 id="title">{title}</h1><img id="hero" src="{hero}" width="300" height="150">
+<img id="logo" src="data:image/png;base64,{logo}" width="120" height="40">
+<p>Quiet shop, loud fonts.</p><a id="next" href="{other}">{other}</a></body></html>
 """
+# The page with a 2 MB photo and the 500 KB stylesheet: what the recorder's main-thread budget is measured on.
+HEAVY = "heavy.html"
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -79,6 +95,7 @@ class AssetSite:
     @contextmanager
     def serving(cls, folder: Path) -> Iterator[AssetSite]:
         """Write the shop into ``folder`` and serve it on a free loopback port until the block ends."""
+        folder.mkdir(parents=True, exist_ok=True)
         cls.write(folder, variant=0)
         server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(_Quiet, directory=str(folder)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -98,8 +115,13 @@ class AssetSite:
         shutil.copyfile(FONTS / font, folder / "shop.ttf")
         background, text = [("#fdf6e3", "#073642"), ("#002b36", "#eee8d5")][variant]
         (folder / "shop.css").write_text(stylesheet(background, text))
+        # An inline logo, as many sites embed one: without the asset store every recording
+        # keeps these bytes again.
+        logo = base64.b64encode(noise_png(120, 40, seed=variant)).decode()
         for name, other in zip(PAGES, reversed(PAGES), strict=True):
-            (folder / name).write_text(PAGE.format(title=f"Shop {name}", other=other))
+            (folder / name).write_text(PAGE.format(title=f"Shop {name}", other=other, hero="hero.png", logo=logo))
+        (folder / "photo.png").write_bytes(noise_png(820, 820, seed=10 + variant))  # about 2 MB
+        (folder / HEAVY).write_text(PAGE.format(title="Shop photo", other=PAGES[0], hero="photo.png", logo=logo))
 
     def change_every_asset(self) -> None:
         """The site's next release: every image, the font and the stylesheet are other bytes."""
