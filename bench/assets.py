@@ -10,8 +10,8 @@ extra recording (everything the second to tenth visitors added: their events, an
 asset objects), and counts, from the browser's own requests, the asset uploads per
 visitor, the `/assets/missing` questions per page view and the other API requests.
 
-Then: the longest main-thread stall while the recorder starts on a page with a 2 MB
-photo and the 500 KB stylesheet (a MessageChannel ping-pong measures every gap the page's
+Then: the longest main-thread stall (the worst of five starts) while the recorder starts
+on a page with a 2 MB photo and the 500 KB stylesheet (a MessageChannel ping-pong measures every gap the page's
 main thread could not answer in), against the same page without the recorder; and the
 replay frame after the site changed every asset, then after the site is gone, against the
 replay while it was unchanged (share of equal pixels).
@@ -42,6 +42,7 @@ from tests.support.waiting import eventually
 
 VISITORS = 10
 PAGE_SECONDS = 3.0
+STARTS = 5
 
 # The page's main thread answers a message posted to itself at once unless a task holds it:
 # the longest gap between a post and its answer is the longest stall.
@@ -203,8 +204,12 @@ def run(tmp: Path) -> dict[str, Any]:
         stack = start_stack(data_dir)
         try:
             account = _account(stack)
-            stall_with = _stall(browser, stack, account["key"], site.url, recorder=True)
-            stall_without = _stall(browser, stack, account["key"], site.url, recorder=False)
+            # Several starts: the machine's noise is in every one; the worst is judged.
+            stalls_with = sorted(_stall(browser, stack, account["key"], site.url, recorder=True) for _ in range(STARTS))
+            stalls_without = sorted(
+                _stall(browser, stack, account["key"], site.url, recorder=False) for _ in range(STARTS)
+            )
+            stall_with, stall_without = stalls_with[-1], stalls_without[-1]
             visit = _visit(browser, stack, account, site.url, assets=True)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             signed_in(page, stack, account)
@@ -224,6 +229,7 @@ def run(tmp: Path) -> dict[str, Any]:
         "with_assets": kept,
         "bytes_per_extra_recording_ratio": round(ratio, 1),
         "longest_stall_ms_with_recorder": stall_with,
+        "stalls_ms_with_recorder_each_start": stalls_with,
         "longest_stall_ms_without_recorder": stall_without,
         "replay_equal_pixels_after_site_changed": round(changed, 4),
         "replay_equal_pixels_after_site_gone": round(gone, 4),
@@ -246,7 +252,8 @@ def run(tmp: Path) -> dict[str, Any]:
         f"the next {VISITORS - 1} {kept['uploads_later_visitors']}; /assets/missing per page view "
         f"{kept['questions_per_page_view']}; other API requests per visitor {kept['other_api_requests_per_visitor']} "
         f"(without: {without['other_api_requests_per_visitor']}); longest main-thread stall with the recorder "
-        f"{stall_with} ms (page alone {stall_without} ms) on a 2 MB photo + 500 KB stylesheet; replay pixels equal "
+        f"{stall_with} ms, worst of {STARTS} starts (each: {stalls_with}; page alone {stall_without} ms) on a 2 MB "
+        f"photo + 500 KB stylesheet; replay pixels equal "
         f"after the site changed {changed:.2%}, after it is gone {gone:.2%}"
     )
     return figures

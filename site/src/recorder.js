@@ -230,6 +230,10 @@ export function startRecording(options, env = {}) {
       config.maskAllInputs && !(element && element.closest && element.closest("[data-rr-unmask]")) ? "*".repeat(text.length) : text,
     blockSelector: excluded,
     recordCanvas: false,
+    // With the asset store, a linked stylesheet is kept by its bytes (recorder/assets.js):
+    // rrweb reading a large sheet's rules into the snapshot holds the main thread
+    // (100 ms for 500 KB of CSS) and stores the text again in every recording.
+    inlineStylesheet: !config.captureAssets,
     collectFonts: false,
     plugins: config.recordConsole ? [deps.consolePlugin(consoleOptions)] : [],
   });

@@ -33,6 +33,7 @@ export class AssetResolver {
     this.byUrl = new Map(); // page URL -> sha256
     this.local = new Map(); // sha256 -> blob: URL (or null when it could not be fetched)
     this.texts = new Map(); // sha256 -> stylesheet text
+    this.sheets = new Map(); // sha256 -> blob: URL of the stylesheet with its url()s local
     this.notKept = 0;
   }
 
@@ -79,11 +80,21 @@ export class AssetResolver {
     }
   }
 
-  /** A page URL's local copy, or null (keep the URL). */
+  /** A page URL's local copy, or null (keep the URL). A stylesheet's copy uses local copies in turn. */
   swap(url) {
     const reference = url.startsWith(REFERENCE) ? url.slice(REFERENCE.length) : null;
     const hash = reference || this.byUrl.get(url);
-    return hash ? this.local.get(hash) || null : null;
+    if (!hash || !this.local.get(hash)) return null;
+    if (this.texts.has(hash)) return this.sheet(hash);
+    return this.local.get(hash);
+  }
+
+  sheet(hash) {
+    if (!this.sheets.has(hash)) {
+      const text = replaceCssUrls(this.texts.get(hash), (url) => this.swap(url));
+      this.sheets.set(hash, this.createUrl(new Blob([text], { type: "text/css" })));
+    }
+    return this.sheets.get(hash);
   }
 
   cssText(text) {

@@ -117,6 +117,8 @@ test("a snapshot goes on after its Asset events, inline bytes become references,
   const assets = sent.filter((event) => event.type === 7);
   const byUrl = Object.fromEntries(assets.map((event) => [event.data.url, event.data.payload]));
   assert.equal(byUrl[`${SITE}/hero.png`].sha256, sha(PNG));
+  assert.ok(!assets.some((event) => event.data.url.startsWith("data:")), "no Asset event carries the inline bytes");
+  assert.equal(byUrl[REFERENCE + sha(PNG)].sha256, sha(PNG));
   assert.equal(byUrl[`${SITE}/font.woff2`].type, "font/woff2", "typed by its extension when served as octet-stream");
   const snap = sent.find((event) => event.type === 2).data.node;
   const [link, , inlined] = snap.childNodes;

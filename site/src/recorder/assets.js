@@ -5,7 +5,8 @@
  *
  * Every event passes through `pipe(event)` in order. An event whose serialized DOM names
  * assets (an <img>'s src or chosen srcset candidate, url() in a style attribute or a
- * stylesheet's text, @font-face sources among them) waits, at most `assetWaitMs`, for
+ * stylesheet's text, @font-face sources among them, a linked stylesheet itself, whose
+ * url()s are made absolute and whose images and fonts are kept too) waits, at most `assetWaitMs`, for
  * their bytes to be read (fetch from the browser's cache), hashed (crypto.subtle, off the
  * main thread) and typed; an Asset event (rrweb's shape, type 7: `{url, payload}` or
  * `{url, failed}`) per asset then goes out just before it, so a replay reading the events in
@@ -91,6 +92,18 @@ function normalisedType(header, url) {
 }
 
 const capturable = (url) => /^(https?:|data:|blob:)/i.test(url);
+const isFont = (url) => /\.(woff2?|ttf|otf)(?:[?#]|$)/i.test(url);
+
+/** `url` as written in a stylesheet at `base`, made absolute (data:, blob: and fragments as they are). */
+function absolute(url, base) {
+  if (/^(data:|blob:|#)/i.test(url)) return null;
+  try {
+    const resolved = new URL(url, base).href;
+    return resolved === url ? null : resolved;
+  } catch (_) {
+    return null;
+  }
+}
 
 /**
  * Where assets are named in one serialized node tree (rrweb's snapshot format): calls
@@ -116,6 +129,11 @@ export function walkAssets(node, found, { images = true, liveSrc = () => null } 
         if (chosen && chosen !== attributes.src && !candidates.includes(chosen)) {
           found(chosen, { node: current, attribute: "srcset" });
         }
+      }
+      // A linked stylesheet rrweb did not inline (the recorder asks it not to: reading a large
+      // sheet's rules would hold the page's main thread): its bytes are kept instead.
+      if (tag === "link" && /stylesheet/i.test(String(attributes.rel || "")) && typeof attributes.href === "string") {
+        if (typeof attributes._cssText !== "string") found(attributes.href, { node: current, attribute: "href" });
       }
       if (typeof attributes.style === "string" && images) {
         for (const url of cssUrls(attributes.style)) found(url, { node: current, attribute: "style" });
@@ -196,19 +214,31 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     } catch (_) {
       return notKept("unreadable"); // cross-origin without CORS, or the network
     }
-    if (!response.ok) return { failed: { status: response.status, message: "http_error" }, ...notKept("http_error") };
+    if (!response.ok) {
+      notKept("http_error");
+      return { failed: { status: response.status, message: "http_error" } };
+    }
     const type = normalisedType(response.headers.get("content-type"), url);
     if (!type) return notKept("type");
     const declared = Number(response.headers.get("content-length"));
     if (declared > config.assetMaxBytes) return notKept("too_large");
-    const bytes = await response.arrayBuffer();
+    let bytes = await response.arrayBuffer();
     if (bytes.byteLength === 0) return notKept("empty");
+    let inner = [];
+    if (type === "text/css") {
+      // A stylesheet is kept with its url()s made absolute (it is served from elsewhere
+      // at replay), and what it uses (images, fonts) is kept too, announced before it.
+      const text = replaceCssUrls(new TextDecoder().decode(bytes), (found) => absolute(found, url));
+      bytes = new TextEncoder().encode(text).buffer;
+      const urls = [...new Set(cssUrls(text))].filter((found) => capturable(found) && (config.captureImages || isFont(found)));
+      inner = await Promise.all(urls.map(async (found) => [found, await read(found)]));
+    }
     if (bytes.byteLength > config.assetMaxBytes) return notKept("too_large");
     if (pageBytes + bytes.byteLength > config.assetPageBytes) return notKept("page_full");
     pageBytes += bytes.byteLength;
     const sha256 = hex(await subtle.digest("SHA-256", bytes));
     counts.kept += 1;
-    return { sha256, size: bytes.byteLength, type, bytes };
+    return { sha256, size: bytes.byteLength, type, bytes, inner };
   }
 
   function read(url) {
@@ -218,6 +248,7 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
 
   function announce(url, got, timestamp) {
     if (announced.has(url)) return;
+    for (const [found, used] of got.inner || []) announce(found, used, timestamp);
     announced.add(url);
     if (got.failed) {
       forward({ type: ASSET_EVENT, data: { url, failed: got.failed }, timestamp });
@@ -284,13 +315,21 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     for (const [url, place] of places) {
       const got = await (settled === "done" ? read(url) : Promise.race([read(url), Promise.resolve(null)]));
       if (!got) continue; // still reading: announced when done, the replay loads it from the site meanwhile
+      if (/^(data|blob):/i.test(url)) {
+        // Inline bytes: the event names the reference instead, and so does the Asset event
+        // (a data: URL as its url would keep the bytes in the recording after all).
+        if (!got.failed) {
+          await inline(place, url, got);
+          announce(REFERENCE + got.sha256, got, timestamp);
+        }
+        continue;
+      }
       announce(url, got, timestamp);
-      if (url.startsWith("data:") || url.startsWith("blob:")) await inline(place, url, got);
     }
     for (const node of styles) await cssAsset(node, timestamp);
     // Reads still under way are announced when they finish (their URL stays in the DOM).
     for (const [url] of places) {
-      if (!announced.has(url)) read(url).then((got) => announce(url, got, deps.now()));
+      if (!announced.has(url) && !/^(data|blob):/i.test(url)) read(url).then((got) => announce(url, got, deps.now()));
     }
     schedule(event.type === FULL_SNAPSHOT);
     return event;
