@@ -111,7 +111,10 @@ export class AssetResolver {
       for (const [name, value] of Object.entries(attributes)) {
         if (typeof value !== "string") continue;
         let next = value;
-        if (name === "src" || name === "href" || name === "poster") next = this.swap(value) ?? value;
+        // href only on <link> (stylesheets, icons): a link the viewer could follow to a local
+        // copy would open it as a document of this site's origin; it keeps its URL.
+        const linked = name === "href" && String(node.tagName || "").toLowerCase() === "link";
+        if (name === "src" || name === "poster" || linked) next = this.swap(value) ?? value;
         else if (name === "srcset") {
           next = srcsetUrls(value).reduce((text, url) => {
             const local = this.swap(url);

@@ -184,6 +184,7 @@ test("the replay swaps every kept asset for a local copy and drops Asset events"
             { type: 2, id: 3, tagName: "div", attributes: { style: `background:url("${SITE}/hero.png")` }, childNodes: [] },
             { type: 2, id: 4, tagName: "link", attributes: { _cssText: REFERENCE + css }, childNodes: [] },
             { type: 2, id: 5, tagName: "img", attributes: { src: `${SITE}/gone.png` }, childNodes: [] },
+            { type: 2, id: 6, tagName: "a", attributes: { href: `${SITE}/hero.png` }, childNodes: [] },
           ],
         },
       },
@@ -202,7 +203,8 @@ test("the replay swaps every kept asset for a local copy and drops Asset events"
   );
   const out = await resolver.resolve(events);
   assert.deepEqual(out.map((event) => event.type), [2]);
-  const [img, div, link, gone] = out[0].data.node.childNodes;
+  const [img, div, link, gone, anchor] = out[0].data.node.childNodes;
+  assert.equal(anchor.attributes.href, `${SITE}/hero.png`, "a link the viewer could follow keeps its URL");
   assert.equal(img.attributes.src, "blob:image/png");
   assert.equal(div.attributes.style, 'background:url("blob:image/png")');
   assert.equal(link.attributes._cssText, ".hero{background:url(blob:image/png)}", "the stylesheet's text, its urls local too");
