@@ -88,6 +88,13 @@ REAPER_SECONDS = 0.03
 COMPACT_BASE_SECONDS = 0.1
 COMPACT_SECONDS_PER_MB = 0.15
 COMPACTOR_MEMORY_MB = 2048  # api/.chalice/config.json
+# Page assets (chalicelib/assets.py): one POST /assets/missing per page view, a page view
+# every 2 recorded minutes (assumption), naming 20 assets (images, fonts, stylesheets);
+# each costs a HeadObject. New assets are uploaded once per owner, so at any volume past
+# the first visitors their PUTs and bytes are a rounding error and left out; the assets'
+# storage is the site's own images and fonts once, not per recording.
+ASSET_QUESTIONS_PER_MINUTE = 0.5
+ASSETS_PER_QUESTION = 20
 # Log bytes per invocation: Lambda's START/END/REPORT lines plus the function's own line
 # (and API Gateway's access log line for a request).
 LOG_BYTES = {"api": 400, "consumer": 500, "reaper": 300, "compactor": 400}
@@ -360,9 +367,10 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         + reaper * LOG_BYTES["reaper"]
         + (compactor_runs + t.recordings) * LOG_BYTES["compactor"]
     )
+    questions = minutes * ASSET_QUESTIONS_PER_MINUTE
     return {
-        "API Gateway": apigw_dollars(t.posts + replay_requests),
-        "Lambda: API": _lambda(t.posts + replay_requests, HANDLER_SECONDS, memory, arch),
+        "API Gateway": apigw_dollars(t.posts + replay_requests + questions),
+        "Lambda: API": _lambda(t.posts + replay_requests + questions, HANDLER_SECONDS, memory, arch),
         "Lambda: stream consumer": _lambda(t.invocations, consumer_seconds, memory, arch),
         "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory, arch),
         "Lambda: compactor": _lambda(compactor_runs, 0.2, COMPACTOR_MEMORY_MB, arch)
@@ -376,6 +384,8 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         "S3 requests: compaction": t.recordings * (4 * put + (chunks_per_recording + 1) * get),
         # Archive objects, screenshot uploads, replays (one LIST, the index, the blocks).
         "S3 requests: archive, screenshots, replay": (archive_objects + 2 * t.recordings) * put + block_gets * get,
+        # Which of a page's assets the owner holds: a HeadObject each (GET-class).
+        "S3 requests: asset lookups": questions * ASSETS_PER_QUESTION * get,
         "DynamoDB": wru / 1e6 * PRICE["dynamodb_wru_per_million"] + rru / 1e6 * PRICE["dynamodb_rru_per_million"],
         "CloudWatch Logs": _gb(logs) * PRICE["logs_gb"],
     }
