@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import browser, compaction, durability, first_frame, ingest, latency, limits, read, scale
+from bench import assets, browser, compaction, durability, first_frame, ingest, latency, limits, read, scale
 from bench.results_file import RESULTS
 from chalicelib import limits as limits_module
 
@@ -39,6 +39,9 @@ def main() -> None:
         ingest_figures = ingest.run(Path(tmp))
     with tempfile.TemporaryDirectory() as tmp:
         browser_figures = browser.run(Path(tmp))
+    # Ten visitors of a shop with and without the asset store (about 4 minutes).
+    with tempfile.TemporaryDirectory() as tmp:
+        asset_figures = assets.run(Path(tmp))
     # A 30-minute, 120,000-event recording clicked in the list, as chunks and compacted (about 6 minutes).
     with tempfile.TemporaryDirectory() as tmp:
         first_frame_figures = first_frame.run(Path(tmp))
@@ -61,6 +64,7 @@ def main() -> None:
         **{f"live_tail_{name}": met for name, met in latency_figures["targets_met"].items()},
         **{f"browser_{name}": met for name, met in browser_figures.get("targets_met", {}).items()},
         **{f"first_frame_{name}": met for name, met in first_frame_figures["targets_met"].items()},
+        **{f"assets_{name}": met for name, met in asset_figures["targets_met"].items()},
         "worst_accepted_request_max_64mb": limit_figures["worst_accepted_peak_mb"] <= 64,
         "worst_refused_request_max_64mb": limit_figures["worst_refused_peak_mb"] <= 64,
         "surrogate_escapes_max_2x_json_loads": limit_figures["worst_surrogates_vs_json_loads"] <= 2,
@@ -79,6 +83,7 @@ def main() -> None:
         "live_tail": latency_figures,
         "browser": browser_figures,
         "first_frame": first_frame_figures,
+        "assets": asset_figures,
         "limits": limit_figures,
         "durability": durability_figures,
         "scale": scale_figures,
