@@ -245,9 +245,11 @@ async function replay({ api, recording, moment, showFacts }) {
   const assets = new AssetResolver(api);
   try {
     for await (const raw of loading.parts()) {
+      // Counted as stored (Asset events included); the player gets them resolved.
+      loaded += raw.length;
       const part = await assets.resolve(raw);
+      indicator.show(loaded);
       if (!part.length) continue;
-      loaded += part.length;
       if (span.from === null) span.from = part[0].timestamp;
       span.to = part[part.length - 1].timestamp;
       if (player) {
@@ -337,13 +339,15 @@ function liveBadge() {
  * Polls for new events and plays them live, until the recording goes quiet or ends, or
  * the viewer asks to replay it from the start; then the player gets its controls back.
  */
-async function follow({ api, recording, events, position, showFacts, assets }) {
+async function follow({ api, recording, events, position, showFacts, assets, stored }) {
   const badge = liveBadge();
   let why = null;
   $("#live-stop").addEventListener("click", () => (why = STOPPED), { once: true });
   let player = events.length >= 2 ? createPlayer(events, { live: true }) : null;
   const newest = () => (events.length ? events[events.length - 1].timestamp : null);
-  const facts = () => showFacts({ count: events.length, durationMs: events.length ? newest() - events[0].timestamp : 0 });
+  // `stored` counts the recording's events as stored (Asset events included, which the
+  // player never gets): what the page reports, as the API counts them.
+  const facts = () => showFacts({ count: stored, durationMs: events.length ? newest() - events[0].timestamp : 0 });
   // A recorder whose clock runs ahead of this one stamps events in this clock's future,
   // which the player would hold back by the difference: shift them back by the most seen.
   let ahead = 0;
@@ -357,10 +361,10 @@ async function follow({ api, recording, events, position, showFacts, assets }) {
         player.addEvent(ahead > 0 ? { ...event, timestamp: event.timestamp - ahead } : event);
       }
     }
-    window.__replayEvents = events.length;
+    window.__replayEvents = stored;
     facts();
   };
-  window.__replayEvents = events.length;
+  window.__replayEvents = stored;
   facts();
   badge.following(newest());
   const clock = setInterval(() => badge.following(newest()), 1000);
@@ -372,6 +376,7 @@ async function follow({ api, recording, events, position, showFacts, assets }) {
       try {
         const read = await readOn(api, recording.id, position, { watch: true });
         position = read.position;
+        stored += read.events.length;
         const fresh = await assets.resolve(read.events);
         if (fresh.length) {
           lastNewAt = Date.now();
@@ -400,7 +405,7 @@ async function follow({ api, recording, events, position, showFacts, assets }) {
   player.$destroy();
   const replayer = createPlayer(events, { live: false });
   momentsFor(replayer, recording).add(events);
-  window.__replayEvents = events.length;
+  window.__replayEvents = stored;
   // Went quiet: keep showing where it ended. Asked for: from the start.
   if (why !== STOPPED) replayer.goto(replayer.getMetaData().totalTime);
 }
@@ -468,12 +473,14 @@ async function main() {
   const loading = new Loading(api, recording, { watch: true });
   const events = [];
   const assets = new AssetResolver(api);
+  let stored = 0;
   for await (const part of loading.parts()) {
+    stored += part.length;
     append(events, await assets.resolve(part));
-    indicator.show(events.length);
+    indicator.show(stored);
   }
   indicator.done();
-  await follow({ api, recording, events, position: loading.position, showFacts, assets });
+  await follow({ api, recording, events, position: loading.position, showFacts, assets, stored });
 }
 
 main().catch((error) => {

@@ -203,12 +203,12 @@ def test_bucket_reads_are_allowed_from_the_site_only_and_uploads_from_anywhere(m
     def check(values: list[Any]) -> None:
         urn, rules = values
         by_methods = {tuple(rule["allowed_methods"]): rule for rule in rules}
-        assert set(by_methods) == {("POST",), ("GET", "HEAD")}, urn
+        assert set(by_methods) == {("POST", "PUT"), ("GET", "HEAD")}, urn
         reads = by_methods[("GET", "HEAD")]
         assert reads["allowed_origins"] == ["https://app.example.com", "https://d111.cloudfront.net"], urn
         assert reads["allowed_headers"] == ["Range"], urn
         assert set(reads["expose_headers"]) == {"Content-Range", "Content-Length", "ETag"}, urn
-        assert by_methods[("POST",)]["allowed_origins"] == ["*"], urn
+        assert by_methods[("POST", "PUT")]["allowed_origins"] == ["*"], urn
 
     return pulumi.Output.all(cors.urn, cors.cors_rules).apply(check)
 

@@ -219,3 +219,36 @@ def test_the_snapshot_is_private_and_a_flipped_byte_in_it_stops_the_start(tmp_pa
         assert "Traceback" not in printed, printed[-4000:]
         assert damaged.read_bytes() == bytes(flipped)  # the evidence is kept
         damaged.write_bytes(original)
+
+
+def test_an_uploaded_asset_survives_a_sigkill_before_any_batch_names_it(tmp_path: Path) -> None:
+    import hashlib
+
+    data_dir = tmp_path / "data"
+    stack = start_stack(data_dir)
+    photo = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    digest = hashlib.sha256(photo).hexdigest()
+    asked = {"recording": "rec-killed-0001", "assets": [{"sha256": digest, "size": len(photo), "type": "image/png"}]}
+    with requests.Session() as http:
+        _, owner = sign_up_and_in(stack.api, http)
+        answer = http.post(f"{stack.api}/assets/missing", json=asked, headers=owner, timeout=30).json()
+        (missing,) = answer["missing"]
+        upload = missing["upload"]
+        stored = http.put(upload["url"], data=photo, headers=upload["headers"], timeout=30)
+        assert stored.status_code == 200, stored.text
+    # Killed before the recorder sent the batch that references it.
+    stack.process.kill()
+    stack.process.wait(timeout=30)
+    _wait_for_moto_to_let_go(data_dir)
+
+    again = start_stack(data_dir)
+    try:
+        with requests.Session() as http:
+            after = http.post(f"{again.api}/assets/missing", json=asked, headers=owner, timeout=30)
+            assert after.status_code == 200, after.text
+            assert after.json() == {"missing": [], "held": 1}, "the acknowledged upload was lost"
+            urls = http.post(f"{again.api}/assets/urls", json={"sha256": [digest]}, headers=owner, timeout=30)
+            read = http.get(urls.json()["urls"][digest], timeout=30)
+            assert read.content == photo
+    finally:
+        again.stop()

@@ -27,6 +27,7 @@
 
 export const REFERENCE = "rrweb-asset:sha256=";
 const ASSET_EVENT = 7;
+const META = 4;
 const FULL_SNAPSHOT = 2;
 const INCREMENTAL = 3;
 const MUTATION = 0;
@@ -180,6 +181,7 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
   let askTimer = null;
   let queue = Promise.resolve();
   let waiting = 0;
+  let heldMeta = null;
 
   const remembered = new Set(loadAsked());
 
@@ -398,9 +400,19 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
   return {
     /** Hands `event` (rewritten where it held inline bytes) to `forward`, in order, after its Asset events. */
     pipe(event) {
+      // rrweb's Meta event comes just before each full snapshot: it goes with it, so a
+      // snapshot held for its assets never leaves its Meta in a batch of its own.
+      if (event.type === META) {
+        if (heldMeta) forward(heldMeta);
+        heldMeta = event;
+        return queue;
+      }
+      const meta = heldMeta;
+      heldMeta = null;
       const found = plan(event);
       // Most events name no asset: with nothing ahead of them they go on at once.
       if (waiting === 0 && !found) {
+        if (meta) forward(meta);
         forward(event);
         return queue;
       }
@@ -410,6 +422,7 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
         .catch(() => event)
         .then((ready) => {
           waiting -= 1;
+          if (meta) forward(meta);
           forward(ready);
         });
       return queue;
@@ -419,6 +432,10 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     },
     stats: () => ({ kept: counts.kept, uploaded: counts.uploaded, notKept: { ...counts.notKept } }),
     /** Resolves once every event handed in has gone on. */
-    settle: () => queue,
+    settle: () =>
+      queue.then(() => {
+        if (heldMeta) forward(heldMeta);
+        heldMeta = null;
+      }),
   };
 }
