@@ -112,6 +112,8 @@ test("a snapshot goes on after its Asset events, inline bytes become references,
   await capture.settle();
   await new Promise((resolve) => setTimeout(resolve, 20));
 
+  const stamps = sent.map((event) => event.timestamp);
+  assert.deepEqual(stamps, [...stamps].sort((a, b) => a - b), "in timestamp order, as rrweb's player needs");
   const types = sent.map((event) => event.type);
   assert.deepEqual(types.slice(-2), [2, 3], "the snapshot, then what came after it, in order");
   const assets = sent.filter((event) => event.type === 7);

@@ -248,15 +248,16 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     return reads.get(url);
   }
 
-  function announce(url, got, timestamp) {
+  /** The Asset event of `url` (and first of what a stylesheet uses), to `out`: forwarded, or held with the event. */
+  function announce(url, got, timestamp, out = forward) {
     if (announced.has(url)) return;
-    for (const [found, used] of got.inner || []) announce(found, used, timestamp);
+    for (const [found, used] of got.inner || []) announce(found, used, timestamp, out);
     announced.add(url);
     if (got.failed) {
-      forward({ type: ASSET_EVENT, data: { url, failed: got.failed }, timestamp });
+      out({ type: ASSET_EVENT, data: { url, failed: got.failed }, timestamp });
       return;
     }
-    forward({
+    out({
       type: ASSET_EVENT,
       data: { url, payload: { rr_type: "Sha256", sha256: got.sha256, size: got.size, type: got.type } },
       timestamp,
@@ -275,7 +276,7 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     }
   }
 
-  async function cssAsset(node, timestamp) {
+  async function cssAsset(node, timestamp, out) {
     const text = node.attributes._cssText;
     if (typeof text !== "string" || text.length < config.assetCssBytes || !subtle) return;
     const bytes = new TextEncoder().encode(text);
@@ -283,7 +284,7 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     const reference = REFERENCE + sha256;
     node.attributes._cssText = reference;
     counts.kept += 1;
-    announce(reference, { sha256, size: bytes.byteLength, type: "text/css", bytes }, timestamp);
+    announce(reference, { sha256, size: bytes.byteLength, type: "text/css", bytes }, timestamp, out);
   }
 
   /** What in `event` names assets: [url, place] pairs, and its stylesheets large enough to keep. */
@@ -307,8 +308,11 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     return places.length || styles.length ? { places, styles } : null;
   }
 
+  /** `event` rewritten, with the Asset events that go just before it (they share its timestamp). */
   async function process(event, { places, styles }) {
     const timestamp = event.timestamp;
+    const before = [];
+    const out = (asset) => before.push(asset);
     const deadline = new Promise((resolve) => setTimeout(resolve, config.assetWaitMs, "late"));
     const settled = await Promise.race([
       Promise.all(places.map(([url]) => read(url))).then(() => "done"),
@@ -322,19 +326,19 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
         // (a data: URL as its url would keep the bytes in the recording after all).
         if (!got.failed) {
           await inline(place, url, got);
-          announce(REFERENCE + got.sha256, got, timestamp);
+          announce(REFERENCE + got.sha256, got, timestamp, out);
         }
         continue;
       }
-      announce(url, got, timestamp);
+      announce(url, got, timestamp, out);
     }
-    for (const node of styles) await cssAsset(node, timestamp);
+    for (const node of styles) await cssAsset(node, timestamp, out);
     // Reads still under way are announced when they finish (their URL stays in the DOM).
     for (const [url] of places) {
       if (!announced.has(url) && !/^(data|blob):/i.test(url)) read(url).then((got) => announce(url, got, deps.now()));
     }
     schedule(event.type === FULL_SNAPSHOT);
-    return event;
+    return { event, before };
   }
 
   function schedule(snapshot) {
@@ -418,12 +422,14 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
       }
       waiting += 1;
       queue = queue
-        .then(() => (found ? process(event, found) : event))
-        .catch(() => event)
+        .then(() => (found ? process(event, found) : { event, before: [] }))
+        .catch(() => ({ event, before: [] }))
         .then((ready) => {
           waiting -= 1;
+          // In timestamp order, in one go: Meta, the Asset events, the event.
           if (meta) forward(meta);
-          forward(ready);
+          for (const asset of ready.before) forward(asset);
+          forward(ready.event);
         });
       return queue;
     },
