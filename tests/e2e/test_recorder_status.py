@@ -296,6 +296,8 @@ def test_while_the_api_does_not_answer_the_badge_shows_the_backlog_and_the_next_
     page.route(ingest_route(stack), handle)
     page.goto(f"{pages_site.url}/article.html")
     page.evaluate(code)
+    # The bookmarklet loads the recorder from the site before it starts.
+    page.wait_for_function("window.__rrwebS3", timeout=10_000)
     for _ in range(2):
         page.click("#clap")
         page.evaluate("() => { window.__rrwebS3.flush(); }")
