@@ -36,7 +36,7 @@ from bench.results_file import merge
 from tests.e2e.test_assets_replay import replay_frame
 from tests.support.accounts import PASSWORD, sign_up_and_in
 from tests.support.asset_site import HEAVY, PAGES, AssetSite, equal_pixels
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, signed_in
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, add_recorder_script, signed_in
 from tests.support.local_stack import RunningStack, start_stack
 from tests.support.waiting import eventually
 
@@ -69,16 +69,7 @@ def _account(stack: RunningStack) -> dict[str, Any]:
 
 
 def _inject(page: Page, stack: RunningStack, key: str, *, assets: bool) -> None:
-    page.evaluate(
-        """([src, api, key, assets]) => new Promise((resolve, reject) => {
-            const script = Object.assign(document.createElement("script"), { src, onload: resolve, onerror: reject });
-            const options = { ingestUrl: api, ingestKey: key, screenshot: "false", captureAssets: assets };
-            Object.assign(script.dataset, options);
-            document.head.append(script);
-        })""",
-        [f"{stack.site}/assets/recorder.js", stack.api, key, "true" if assets else "false"],
-    )
-    page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
+    add_recorder_script(page, stack, key, screenshot="false", captureAssets="true" if assets else "false")
 
 
 def _s3(stack: RunningStack, data_dir: Path) -> tuple[Any, str]:

@@ -82,16 +82,21 @@ class AssetsRequest:
         return {asset.sha256: asset.size for asset in self.assets}
 
 
-def parse(body: bytes) -> AssetsRequest:
-    """``{"recording": id, "assets": [{"sha256", "size", "type"}...]}``, checked whole (400/413)."""
+def _json(body: bytes) -> Any:
+    """The body of an assets request, parsed (413 past its size, 400 for anything not JSON)."""
     if len(body) > settings.ASSETS_REQUEST_MAX_BYTES:
         raise PayloadTooLargeError(
             f"an assets request is at most {settings.ASSETS_REQUEST_MAX_BYTES} bytes", code="body_too_large"
         )
     try:
-        data = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError("the body is not JSON", code="invalid_json") from exc
+
+
+def parse(body: bytes) -> AssetsRequest:
+    """``{"recording": id, "assets": [{"sha256", "size", "type"}...]}``, checked whole (400/413)."""
+    data = _json(body)
     if not isinstance(data, dict) or not isinstance(data.get("assets"), list):
         raise BadRequestError('expected {"recording": "<id>", "assets": [...]}', code="invalid_assets")
     recording = validation.recording_id(data.get("recording"))
@@ -119,14 +124,7 @@ def parse(body: bytes) -> AssetsRequest:
 
 def parse_hashes(body: bytes) -> list[str]:
     """``{"sha256": [<hex>, ...]}``: the assets a replay needs (400/413)."""
-    if len(body) > settings.ASSETS_REQUEST_MAX_BYTES:
-        raise PayloadTooLargeError(
-            f"an assets request is at most {settings.ASSETS_REQUEST_MAX_BYTES} bytes", code="body_too_large"
-        )
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError("the body is not JSON", code="invalid_json") from exc
+    data = _json(body)
     hashes = data.get("sha256") if isinstance(data, dict) else None
     if not isinstance(hashes, list) or not all(isinstance(h, str) and SHA256.match(h) for h in hashes):
         raise BadRequestError('expected {"sha256": ["<64 lowercase hex digits>", ...]}', code="invalid_assets")

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.test_replay_page import as_finished
-from tests.support.browser import signed_in
+from tests.support.browser import add_recorder_script, signed_in
 from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
@@ -31,15 +31,7 @@ def checkout(page: Page, stack: RunningStack, account: dict[str, Any], other_ori
     )
     assert created.status_code == 201, created.text
     page.goto(f"{other_origin}/masked-checkout.html")
-    page.evaluate(
-        """([src, api, key]) => new Promise((resolve, reject) => {
-            const script = Object.assign(document.createElement("script"), { src, onload: resolve, onerror: reject });
-            Object.assign(script.dataset, { ingestUrl: api, ingestKey: key });
-            document.head.append(script);
-        })""",
-        [f"{stack.site}/assets/recorder.js", stack.api, created.json()["key"]],
-    )
-    page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
+    add_recorder_script(page, stack, created.json()["key"])
     for field, value in TYPED.items():
         page.type(f"#{field}", value, delay=20)
     page.select_option("#country", "DE")

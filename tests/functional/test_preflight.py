@@ -23,7 +23,7 @@ from botocore.stub import Stubber
 
 from infra.settings import PROJECT, StackSettings
 from ops import preflight
-from tests.support.embedded_aws import Served, guarded_moto
+from tests.support.embedded_aws import Served, guarded_moto, point_boto3_at
 
 KEY_ID = "AKPREFLIGHT000000001"
 SECRET = "preflight-test-secret-0123456789abcdefg"
@@ -34,15 +34,7 @@ ROLE_ARN = f"arn:aws:iam::123456789012:role/{ROLE}"
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     with guarded_moto(key_id=KEY_ID, secret=SECRET, journal=tmp_path / "journal", cognito_file=tmp_path / "c") as it:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": SECRET,
-            "AWS_ENDPOINT_URL": it.url,
-            # One attempt per call: a refusal is an answer, not something to retry.
-            "AWS_MAX_ATTEMPTS": "1",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        point_boto3_at(it, monkeypatch, key_id=KEY_ID, secret=SECRET)
         yield it
 
 

@@ -29,7 +29,7 @@ import yaml
 
 from infra.settings import PROJECT
 from ops import preflight
-from tests.support.embedded_aws import Served, guarded_moto
+from tests.support.embedded_aws import Served, guarded_moto, point_boto3_at
 from tests.support.inventories import ROOT, STACKS, Inventory, run_inventory
 
 pytestmark = pytest.mark.long(seconds=20)
@@ -134,14 +134,7 @@ class Pulumi:
 @pytest.fixture
 def embedded_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     with guarded_moto(key_id=KEY_ID, secret=SECRET, journal=tmp_path / "journal", cognito_file=tmp_path / "c") as it:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": SECRET,
-            "AWS_ENDPOINT_URL": it.url,
-            "AWS_MAX_ATTEMPTS": "1",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        point_boto3_at(it, monkeypatch, key_id=KEY_ID, secret=SECRET)
         yield it
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from playwright.sync_api import Page
 
+from tests.support.browser import add_recorder_script
 from tests.support.embedded_aws import free_port
 from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
@@ -141,15 +142,7 @@ def record_visit(page: Page, stack: RunningStack, account: dict[str, Any], site:
     assert created.status_code == 201, created.text
     page.goto(f"{site}/index.html")
     page.wait_for_function("document.fonts.status === 'loaded' && document.querySelector('#hero').complete")
-    page.evaluate(
-        """([src, api, key]) => new Promise((resolve, reject) => {
-            const script = Object.assign(document.createElement("script"), { src, onload: resolve, onerror: reject });
-            Object.assign(script.dataset, { ingestUrl: api, ingestKey: key, screenshot: "false" });
-            document.head.append(script);
-        })""",
-        [f"{stack.site}/assets/recorder.js", stack.api, created.json()["key"]],
-    )
-    page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
+    add_recorder_script(page, stack, created.json()["key"], screenshot="false")
     page.mouse.move(50, 50)
     page.mouse.move(120, 90)
     # Until the snapshot's assets are asked about and uploaded (or were held already).

@@ -23,3 +23,19 @@ def artifact(page: Page, name: str) -> None:
     """Save a screenshot for the test report."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def add_recorder_script(page: Page, stack: RunningStack, key: str, **options: str) -> None:
+    """Put the recorder script on the open page as a site would (its data attributes), and wait until it records.
+
+    ``options`` are further data attributes, as camelCase names (``captureAssets="false"``).
+    """
+    page.evaluate(
+        """([src, dataset]) => new Promise((resolve, reject) => {
+            const script = Object.assign(document.createElement("script"), { src, onload: resolve, onerror: reject });
+            Object.assign(script.dataset, dataset);
+            document.head.append(script);
+        })""",
+        [f"{stack.site}/assets/recorder.js", {"ingestUrl": stack.api, "ingestKey": key, **options}],
+    )
+    page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")

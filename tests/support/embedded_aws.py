@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -55,3 +56,18 @@ def guarded_moto(*, key_id: str, secret: str, journal: Path, cognito_file: Path)
         moto_api_backend.reset()
         server.shutdown()
         guard.journal.close()
+
+
+def point_boto3_at(served: Served, monkeypatch: Any, *, key_id: str, secret: str) -> None:
+    """Make boto3 anywhere in this process (a tool's own session) talk to ``served`` with these credentials.
+
+    One attempt per call: a refusal is an answer, not something to retry.
+    """
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_ENDPOINT_URL": served.url,
+        "AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
