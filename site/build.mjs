@@ -1,6 +1,7 @@
 // Bundles the site's scripts into public/assets (one IIFE per page, rrweb and
 // rrweb-player from the pinned packages in package-lock.json).
 import { build } from "esbuild";
+import { rrwebFix } from "./rrweb-fix.mjs";
 
 await build({
   entryPoints: {
@@ -19,4 +20,5 @@ await build({
   target: ["chrome109", "firefox115", "safari16"],
   outdir: "public/assets",
   logLevel: "warning",
+  plugins: [rrwebFix],
 });

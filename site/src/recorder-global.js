@@ -39,9 +39,12 @@ window.RrwebS3 = api;
 const script = document.currentScript;
 if (script && script.dataset.ingestUrl && script.dataset.ingestKey) {
   const { dataset } = script;
-  // In a task of its own: evaluating this script and taking the page's first snapshot
-  // are each far below a long task (50 ms); together, on a large page, they are not.
-  setTimeout(() => startFromDataset(dataset), 0);
+  // In a task of its own, once the page had its turn: evaluating this script and taking
+  // the page's first snapshot are each below a long task (50 ms); together, or back to
+  // back with the page's own work in between held off, on a large page, they are not.
+  // An idle callback runs after what the page has queued (at most a second later).
+  const later = window.requestIdleCallback || ((start) => setTimeout(start, 0));
+  later(() => startFromDataset(dataset), { timeout: 1000 });
 }
 
 function startFromDataset(dataset) {
