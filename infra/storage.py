@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
 
-from chalicelib import layout
-from chalicelib.assets import asset_days
+from chalicelib.lifecycle import bucket_rules
 from infra.buckets import deny_insecure_transport, lock_down
 from infra.settings import StackSettings
 
@@ -29,6 +29,19 @@ UPLOAD_RULE: aws.s3.BucketCorsConfigurationCorsRuleArgsDict = {
 READ_METHODS = ["GET", "HEAD"]
 READ_HEADERS = ["Range"]
 READ_EXPOSED_HEADERS = ["Content-Length", "Content-Range", "ETag"]
+
+
+def _snake(name: str) -> str:
+    return "id" if name == "ID" else re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def pulumi_rule(rule: dict[str, Any]) -> aws.s3.BucketLifecycleConfigurationRuleArgsDict:
+    """A lifecycle rule in S3's spelling (``chalicelib.lifecycle``), in Pulumi's."""
+
+    def spelled(value: Any) -> Any:
+        return {_snake(key): spelled(inner) for key, inner in value.items()} if isinstance(value, dict) else value
+
+    return cast(aws.s3.BucketLifecycleConfigurationRuleArgsDict, spelled(rule))
 
 
 @dataclass
@@ -69,56 +82,14 @@ class Storage(pulumi.ComponentResource):
             aws.s3.BucketVersioning(
                 f"{name}-versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
             )
-        # No age-based rule for the consumer's small objects: compaction removes them
-        # only after verifying the compacted object, and an expiry could delete events
-        # that were never compacted.
-        rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
-            {
-                "id": "expire-recordings",
-                "status": "Enabled",
-                "filter": {"prefix": layout.RECORDINGS_ROOT},
-                "expiration": {"days": settings.retention_days},
-            },
-            # Page assets live by a lease: a page that uses one rewrites it once it is half
-            # a retention old, so it outlives the last recording that used it (assets.py).
-            {
-                "id": "expire-assets",
-                "status": "Enabled",
-                "filter": {"prefix": layout.ASSETS_ROOT},
-                "expiration": {"days": asset_days(settings.retention_days)},
-            },
-            # The raw archive and Firehose's error output hold raw ingest records: both
-            # go after archiveRetentionDays, which bounds how long a deleted recording's
-            # raw copy stays in storage.
-            {
-                "id": "expire-archive",
-                "status": "Enabled",
-                "filter": {"prefix": layout.ARCHIVE_PREFIX},
-                "expiration": {"days": settings.archive_retention_days},
-            },
-            {
-                "id": "expire-delivery-errors",
-                "status": "Enabled",
-                "filter": {"prefix": layout.ERRORS_PREFIX},
-                "expiration": {"days": settings.archive_retention_days},
-            },
-            {
-                "id": "abort-incomplete-uploads",
-                "status": "Enabled",
-                "filter": {"prefix": ""},
-                "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
-            },
-        ]
-        if settings.versioning:
-            rules.append(
-                {
-                    "id": "expire-old-versions",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "noncurrent_version_expiration": {"noncurrent_days": 30},
-                }
-            )
-        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=self.bucket.id, rules=rules, opts=child)
+        rules = bucket_rules(
+            retention_days=settings.retention_days,
+            archive_retention_days=settings.archive_retention_days,
+            versioning=settings.versioning,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle", bucket=self.bucket.id, rules=[pulumi_rule(rule) for rule in rules], opts=child
+        )
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,

@@ -84,13 +84,16 @@ def provision(
     buffer_mb: int = 128,
     shards: int | None = None,
     notify: bool = True,
+    lifecycle: list[dict[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Create the stack's resources unless they exist; returns the Cognito ids and the queues.
 
     ``shards`` provisions the stream with that many shards (the ``provisioned`` mode);
     None makes it on-demand. ``notify=False`` leaves the bucket's notification off, for
     a caller that first restores objects whose notifications were handled before
-    (``notify_object_created`` turns it on).
+    (``notify_object_created`` turns it on). ``lifecycle`` (rules in S3's shape,
+    ``chalicelib.lifecycle.bucket_rules``) is set as the bucket's lifecycle configuration;
+    ``local/lifecycle.py`` applies it.
     """
     s3 = session.client("s3")
     dynamodb = session.client("dynamodb")
@@ -99,6 +102,8 @@ def provision(
 
     if not _exists(lambda: s3.head_bucket(Bucket=names.bucket), "ClientError"):
         s3.create_bucket(Bucket=names.bucket)
+    if lifecycle is not None:
+        s3.put_bucket_lifecycle_configuration(Bucket=names.bucket, LifecycleConfiguration={"Rules": lifecycle})
 
     for name, table in ((names.table, schema.RECORDINGS), (names.access_table, schema.ACCESS)):
         _table(dynamodb, name, table)

@@ -3,8 +3,9 @@
 What AWS runs besides the API runs here as threads, with the settings a stack gets by
 default (``infra.settings.StackSettings``): the stream consumer behind a local event
 source mapping (``event_source``), the archive's delivery stream (``delivery``), the
-compactor on its schedule (``schedule``), and the reaper on the bucket's object-created
-notifications (``notifications``).
+compactor on its schedule (``schedule``), the reaper on the bucket's object-created
+notifications (``notifications``), and the bucket's lifecycle rules and the tables' TTL
+(``lifecycle``).
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ import boto3
 from chalice.local import LocalDevServer, ThreadedHTTPServer
 
 from chalicelib import environment, settings
+from chalicelib.lifecycle import bucket_rules
+from chalicelib.schema import ACCESS, RECORDINGS
 from infra.settings import StackSettings
 
 from . import STOP_POLL_SECONDS, aws_server
 from .credentials import local_credentials
 from .delivery import LocalDelivery
 from .event_source import KinesisEventSource, MappingConfig, consumer_source
+from .lifecycle import Lifecycle
 from .notifications import ObjectCreatedNotifications, reaper_notifications
 from .persistence import Snapshot, check_data_dir, prepare_data_dir
 from .resources import OBJECT_CREATED_QUEUE_ENV, Names, notify_object_created, provision
@@ -111,6 +115,7 @@ class LocalStack:
         self._notifications: ObjectCreatedNotifications | None = None
         self._delivery: LocalDelivery | None = None
         self._compaction: Schedule | None = None
+        self._lifecycle: Lifecycle | None = None
         self._intake = Intake()
         self._credentials: dict[str, str] = {}
         self._control_token = secrets.token_urlsafe(32)
@@ -154,6 +159,7 @@ class LocalStack:
                 "AWS_ENDPOINT_URL": self.aws_url,
                 environment.ALLOWED_ORIGINS: ",".join(self.site_origins),
                 environment.COMPACT_IDLE_SECONDS: str(self.options.idle_seconds),
+                environment.RETENTION_DAYS: str(settings.retention_days),
                 **self.names.environment(),
             }
         )
@@ -166,6 +172,11 @@ class LocalStack:
                 buffer_mb=settings.archive_buffer_mb,
                 shards=settings.kinesis_shards if settings.kinesis_mode == "provisioned" else None,
                 notify=False,
+                lifecycle=bucket_rules(
+                    retention_days=settings.retention_days,
+                    archive_retention_days=settings.archive_retention_days,
+                    versioning=settings.versioning,
+                ),
             )
         )
         self._snapshot = Snapshot(session=session, names=self.names, directory=self.options.data_dir / "state")
@@ -192,6 +203,13 @@ class LocalStack:
         self._spawn("notifications", self._notifications.run, self._stop)
         self._spawn("delivery", self._delivery.run, self._stop, interval=self.options.delivery_interval)
         self._spawn("compaction", self._compaction.run, self._stop)
+        # What S3's lifecycle rules and DynamoDB's TTL do on AWS (moto stores both, runs neither).
+        self._lifecycle = Lifecycle(
+            session,
+            bucket=self.names.bucket,
+            tables={self.names.table: RECORDINGS.ttl_attribute, self.names.access_table: ACCESS.ttl_attribute},
+        )
+        self._spawn("lifecycle", self._lifecycle.run, self._stop)
         self._spawn("checkpoint", self._checkpoints, interval=self.options.snapshot_interval)
         self._spawn("aws-watch", self._watch_aws)
         self._start_api()

@@ -15,6 +15,8 @@ import boto3
 import pytest
 import requests
 
+from chalicelib.lifecycle import bucket_rules
+from infra.settings import StackSettings
 from local.resources import Names
 from ops import rebuild
 from tests.support import authz, rrweb_stream
@@ -270,6 +272,13 @@ def test_recordings_survive_a_restart_go_on_after_it_and_rebuild_from_the_archiv
             assert len(archived_lines(s3, bucket, recording_id)) >= 2, "the archive never got both batches"
 
         eventually(both_archived)
+        # The deployed stack's lifecycle rules, which the stack applies itself (local/lifecycle.py).
+        defaults = StackSettings(stack="local")
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        deployed = bucket_rules(
+            retention_days=defaults.retention_days, archive_retention_days=defaults.archive_retention_days
+        )
+        assert [(r["ID"], r.get("Expiration")) for r in rules] == [(r["ID"], r.get("Expiration")) for r in deployed]
         prefix = f"recordings/owner={owner_id(http)}/recording={recording_id}/events/"
         lost = [entry["Key"] for entry in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in lost]})
