@@ -55,6 +55,11 @@ CONTENT_TYPES = frozenset(
 )
 
 
+def lookup_requests(assets: int) -> int:
+    """What a question about ``assets`` assets weighs against a budget's requests (settings)."""
+    return max(1, math.ceil(assets / settings.ASSET_LOOKUPS_PER_REQUEST))
+
+
 def asset_days(retention_days: int) -> int:
     """How long after its last write the bucket keeps an asset: one and a half retentions (see the module)."""
     return math.ceil(retention_days * 1.5)
@@ -154,8 +159,9 @@ class Assets:
     def missing(self, owner: str, request: AssetsRequest, charge: Callable[[int], None]) -> dict[str, Any]:
         """Which of the page's assets the owner lacks, each with its upload; held ones renew their lease.
 
+        The question itself was admitted before (``lookup_requests``: its lookups paid for);
         ``charge`` is called with the bytes the answer lets the browser upload, before any
-        upload is signed: it refuses (429) when the key's or user's budget is spent.
+        upload is signed: it refuses (429) when the key's or user's byte budget is spent.
         """
         with ThreadPoolExecutor(max_workers=min(self._workers, max(1, len(request.assets)))) as pool:
             held = list(pool.map(lambda asset: self._held(owner, asset), request.assets))

@@ -55,18 +55,28 @@ class Principal:
     owner: str
     kind: str  # "user" or "key"
     key_id: str | None = None
-    # Ingest routes: what charges the request once its body is found acceptable.
+    # Ingest routes: what charges the request once its body is found acceptable (recording
+    # id, requests it weighs), and bytes it lets the browser upload.
     charge: Callable[[str, int], None] | None = field(default=None, compare=False, repr=False)
+    charge_bytes: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
 
-    def admit(self, recording_id: str, upload_bytes: int = 0) -> None:
+    def admit(self, recording_id: str, *, requests: int = 1) -> None:
         """Charge an ingest request whose body was found acceptable: its recording's bucket, then its budget.
 
-        ``upload_bytes`` are bytes the answer lets the browser send straight to S3 (page
-        assets): they count against the same byte budget as the body. 429 when either
-        is spent. Other routes were charged when authenticated: a no-op.
+        ``requests`` is what the request weighs against the budget's requests: one, or
+        more for one that costs the stack several calls (``assets.lookup_requests``).
+        429 when the budget is spent. Other routes were charged when authenticated: a no-op.
         """
         if self.charge is not None:
-            self.charge(recording_id, upload_bytes)
+            self.charge(recording_id, requests)
+
+    def admit_uploads(self, upload_bytes: int) -> None:
+        """Charge bytes an admitted request's answer lets the browser send straight to S3 (page assets).
+
+        They count against the same byte budget as bodies (no request more); 429 when spent.
+        """
+        if self.charge_bytes is not None and upload_bytes:
+            self.charge_bytes(upload_bytes)
 
 
 def _credential(request: Request) -> str | None:
@@ -136,7 +146,7 @@ class Authenticator:
                 max_bytes=key.bytes_per_minute or self._limits.key_bytes,
             )
             return Principal(
-                owner=key.owner, kind="key", key_id=key.key_id, charge=self._deferred(key.owner, budget, body_bytes)
+                owner=key.owner, kind="key", key_id=key.key_id, **self._deferred(key.owner, budget, body_bytes)
             )
         if credential.startswith("rrk"):
             raise UnauthorizedError("malformed ingest key")
@@ -147,24 +157,34 @@ class Authenticator:
             principal=f"user#{owner}", max_requests=self._limits.user_requests, max_bytes=self._limits.user_bytes
         )
         if access == INGEST:
-            return Principal(owner=owner, kind="user", charge=self._deferred(owner, budget, body_bytes))
+            return Principal(owner=owner, kind="user", **self._deferred(owner, budget, body_bytes))
         self._limiter.charge(
             budget.principal, body_bytes=body_bytes, max_requests=budget.max_requests, max_bytes=budget.max_bytes
         )
         return Principal(owner=owner, kind="user")
 
-    def _deferred(self, owner: str, budget: _Budget, body_bytes: int) -> Callable[[str, int], None]:
-        """The charge of an authenticated ingest request, for ``Principal.admit`` once its body is acceptable."""
+    def _deferred(self, owner: str, budget: _Budget, body_bytes: int) -> dict[str, Callable[..., None]]:
+        """The charges of an authenticated ingest request, for ``Principal.admit`` once its body is acceptable."""
         # A budget this function already saw spent refuses now, before the body's checks.
         self._limiter.check(budget.principal, max_requests=budget.max_requests, max_bytes=budget.max_bytes)
-        return partial(self._admit, owner, budget, body_bytes)
+        return {"charge": partial(self._admit, owner, budget, body_bytes), "charge_bytes": partial(self._bytes, budget)}
 
-    def _admit(self, owner: str, budget: _Budget, body_bytes: int, recording_id: str, upload_bytes: int) -> None:
+    def _admit(self, owner: str, budget: _Budget, body_bytes: int, recording_id: str, requests: int) -> None:
         # The recording first: it costs no AWS call, and a refusal there spends no budget.
         self._visitors.charge(recording=(owner, recording_id))
         self._limiter.charge(
             budget.principal,
-            body_bytes=body_bytes + upload_bytes,
+            requests=requests,
+            body_bytes=body_bytes,
+            max_requests=budget.max_requests,
+            max_bytes=budget.max_bytes,
+        )
+
+    def _bytes(self, budget: _Budget, upload_bytes: int) -> None:
+        self._limiter.charge(
+            budget.principal,
+            requests=0,
+            body_bytes=upload_bytes,
             max_requests=budget.max_requests,
             max_bytes=budget.max_bytes,
         )

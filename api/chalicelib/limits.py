@@ -85,8 +85,11 @@ class RateLimiter:
             if lease is not None and lease.window == window and lease.refused:
                 raise _refusal(max_requests, max_bytes, int((window + 1) * WINDOW_S - now) + 1)
 
-    def charge(self, principal: str, *, body_bytes: int, max_requests: int, max_bytes: int) -> None:
-        """Count one request of ``body_bytes``, or raise 429 with the seconds to wait."""
+    def charge(self, principal: str, *, body_bytes: int, max_requests: int, max_bytes: int, requests: int = 1) -> None:
+        """Count ``requests`` requests (one, or what a costlier one weighs; 0 for bytes alone) of ``body_bytes``.
+
+        Raises 429 with the seconds to wait when the budget cannot take them.
+        """
         now = self._clock()
         window = int(now // WINDOW_S)
         retry_after = int((window + 1) * WINDOW_S - now) + 1
@@ -98,12 +101,12 @@ class RateLimiter:
                 lease = self._leases[principal] = _Lease(window=window)
             if lease.refused:
                 raise _refusal(max_requests, max_bytes, retry_after)
-            if lease.requests >= 1 and lease.bytes >= body_bytes:
-                lease.requests -= 1
+            if lease.requests >= requests and lease.bytes >= body_bytes:
+                lease.requests -= requests
                 lease.bytes -= body_bytes
                 return
         # Outside the lock: a DynamoDB call must not hold up the instance's other requests.
-        slice_requests = max(1, max_requests // LEASES_PER_WINDOW)
+        slice_requests = max(1, requests, max_requests // LEASES_PER_WINDOW)
         slice_bytes = max(body_bytes, max_bytes // LEASES_PER_WINDOW)
         granted = self._lease(principal, window, slice_requests, slice_bytes, max_requests, max_bytes)
         with self._lock:
@@ -113,7 +116,7 @@ class RateLimiter:
             if not granted:
                 lease.refused = True
                 raise _refusal(max_requests, max_bytes, retry_after)
-            lease.requests += slice_requests - 1
+            lease.requests += slice_requests - requests
             lease.bytes += slice_bytes - body_bytes
 
     def _lease(self, principal: str, window: int, requests: int, size: int, max_requests: int, max_bytes: int) -> bool:

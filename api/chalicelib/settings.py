@@ -133,6 +133,10 @@ PRESIGN_SECONDS = 900
 # of them (a page's images, fonts and large stylesheets), each at most ASSET_MAX_BYTES
 # (larger ones keep their URL and are fetched from the site at replay, as before).
 ASSETS_PER_REQUEST = 300
+# A question costs the stack a HeadObject per asset (about a tenth of an API Gateway
+# request's price each): it weighs one request against the key's budget per this many
+# assets, charged before any lookup, so a spent budget costs no S3 call.
+ASSET_LOOKUPS_PER_REQUEST = 10
 ASSETS_REQUEST_MAX_BYTES = 64 * 1024
 ASSET_MAX_BYTES = 8 * 1024 * 1024
 # A presigned upload is used at once; a read serves one replay's loading.

@@ -18,9 +18,11 @@ from typing import Any
 import pytest
 
 from chalicelib import layout, settings
-from chalicelib.assets import Assets, AssetsRequest, Wanted
+from chalicelib.assets import Assets, AssetsRequest, Wanted, lookup_requests
+from chalicelib.aws import get_services
 from tests.support.accounts import User, make_user
 from tests.support.http import AuthedHttp
+from tests.support.waiting import early_in_a_budget_window
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 100
 FONT = b"wOF2" + b"glyphs" * 300
@@ -140,12 +142,31 @@ def test_upload_bytes_count_against_the_keys_byte_budget(
     aws: Any, client: AuthedHttp, anonymous: AuthedHttp, user: User
 ) -> None:
     key = anonymous.acting_as(make_key(client, bytesPerMinute=4096))
+    early_in_a_budget_window()
     # The budget may go one request over (limits.py), then refuses for the minute.
     assert ask(key, [entry(b"x" * 5000)]).status_code == 200
     refused = ask(key, [entry(b"y" * 5000)])
     assert refused.status_code == 429, refused.json_body
     assert "Retry-After" in refused.headers
     assert "missing" not in refused.json_body, "nothing signed"
+
+
+def test_a_question_weighs_its_lookups_and_a_spent_budget_costs_no_lookup(
+    client: AuthedHttp, anonymous: AuthedHttp
+) -> None:
+    # 300 assets weigh 30 requests: the key's whole budget of 30 this minute.
+    key = anonymous.acting_as(make_key(client, requestsPerMinute=30))
+    heads: list[str] = []
+    get_services().s3.meta.events.register("before-call.s3.HeadObject", lambda **kwargs: heads.append("head"))
+    many = [{"sha256": f"{i:064x}", "size": 1, "type": "image/png"} for i in range(settings.ASSETS_PER_REQUEST)]
+    assert lookup_requests(len(many)) == 30
+    early_in_a_budget_window()
+    assert ask(key, many).status_code == 200
+    assert len(heads) == len(many)
+    refused = ask(key, many)
+    assert refused.status_code == 429, refused.json_body
+    assert "Retry-After" in refused.headers
+    assert len(heads) == len(many), "the refused question looked nothing up"
 
 
 def test_an_asset_held_half_a_retention_is_renewed_in_place(aws: Any) -> None:

@@ -180,3 +180,20 @@ def test_a_flood_of_addresses_cannot_grow_an_instances_memory() -> None:
     for n in range(1000):
         visitors.charge(client=f"10.0.{n // 256}.{n % 256}", body_bytes=5)
     assert visitors.buckets_held <= 100
+
+
+def test_a_request_may_weigh_several_and_bytes_may_come_alone(table: Counted) -> None:
+    now = [1_000_040.0]
+    limiter = RateLimiter(table=table, clock=lambda: now[0])
+    budget = {"max_requests": 40, "max_bytes": 10_000}
+    limiter.charge("key#w", requests=30, body_bytes=0, **budget)
+    limiter.charge("key#w", requests=0, body_bytes=5_000, **budget)  # bytes alone: no request
+    limiter.charge("key#w", requests=30, body_bytes=0, **budget)  # crosses the line: counted
+    with pytest.raises(TooManyRequestsError):
+        limiter.charge("key#w", requests=30, body_bytes=0, **budget)
+    # The counter holds both weights, and the byte-only charge's slice of one request.
+    counter = f"rate#key#w#{int(now[0] // WINDOW_S)}"
+    assert table.writes == {counter: 4}  # the refused fourth adds nothing
+    assert table._table.get_item(Key={schema.ACCESS_KEY: counter})["Item"]["requests"] == 61
+    now[0] += WINDOW_S
+    limiter.charge("key#w", requests=40, body_bytes=0, **budget)  # a new window: the whole budget again
