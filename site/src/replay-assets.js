@@ -13,7 +13,11 @@
  * site, as before); `notKept` counts them for the page to say so.
  *
  * Each blob keeps the type the upload pinned (an image, a font or CSS, never a document):
- * drawn by <img> or CSS, an SVG's script never runs.
+ * drawn by <img> or CSS, an SVG's script never runs. And only attributes that load media
+ * or a stylesheet are rewritten: `src` of <img>, <source>, <video>, <audio> and
+ * <input type=image>, `poster`, `srcset`, `style`, and `href` of <link>. An <embed>,
+ * <object>, <iframe> or <a> naming the same URL keeps it: a local copy there could open
+ * as a document of this site's origin.
  */
 import { REFERENCE, replaceCssUrls, srcsetUrls } from "./recorder/assets.js";
 
@@ -23,6 +27,8 @@ const INCREMENTAL = 3;
 const MUTATION = 0;
 const REFERENCE_PATTERN = /rrweb-asset:sha256=([0-9a-f]{64})/g;
 const BATCH = 300;
+// Elements whose `src` only ever loads an image or media.
+const MEDIA_SRC = new Set(["img", "source", "video", "audio", "input"]);
 
 export class AssetResolver {
   /** api: {assetUrls(hashes) -> {hex: url}}; fetchBlob(url) -> Blob (tests replace it). */
@@ -35,6 +41,7 @@ export class AssetResolver {
     this.texts = new Map(); // sha256 -> stylesheet text
     this.sheets = new Map(); // sha256 -> blob: URL of the stylesheet with its url()s local
     this.notKept = 0;
+    this.tags = new Map(); // node id -> tag name, for attribute changes (they name no tag)
   }
 
   /** The part's events for the player: Asset events taken out, URLs of kept assets rewritten. */
@@ -105,16 +112,18 @@ export class AssetResolver {
   rewriteNode(node) {
     if (!node || typeof node !== "object") return node;
     let copy = node;
+    const tag = String(node.tagName || this.tags.get(node.id) || "").toLowerCase();
+    if (node.tagName && node.id != null) this.tags.set(node.id, tag);
     const attributes = node.attributes;
     if (attributes) {
       const changed = {};
       for (const [name, value] of Object.entries(attributes)) {
         if (typeof value !== "string") continue;
         let next = value;
-        // href only on <link> (stylesheets, icons): a link the viewer could follow to a local
-        // copy would open it as a document of this site's origin; it keeps its URL.
-        const linked = name === "href" && String(node.tagName || "").toLowerCase() === "link";
-        if (name === "src" || name === "poster" || linked) next = this.swap(value) ?? value;
+        // href only on <link> (stylesheets, icons), src only on media: a link the viewer could
+        // follow, or a frame, to a local copy would open it as a document of this site's origin.
+        const loads = (name === "src" && MEDIA_SRC.has(tag)) || (name === "poster" && tag === "video");
+        if (loads || (name === "href" && tag === "link")) next = this.swap(value) ?? value;
         else if (name === "srcset") {
           next = srcsetUrls(value).reduce((text, url) => {
             const local = this.swap(url);
@@ -145,7 +154,7 @@ export class AssetResolver {
         return node === add.node ? add : { ...add, node };
       });
       const attributes = (event.data.attributes || []).map((change) => {
-        const node = this.rewriteNode({ attributes: change.attributes });
+        const node = this.rewriteNode({ id: change.id, attributes: change.attributes });
         return node.attributes === change.attributes ? change : { ...change, attributes: node.attributes };
       });
       return { ...event, data: { ...event.data, adds, attributes } };

@@ -187,6 +187,8 @@ test("the replay swaps every kept asset for a local copy and drops Asset events"
             { type: 2, id: 4, tagName: "link", attributes: { _cssText: REFERENCE + css }, childNodes: [] },
             { type: 2, id: 5, tagName: "img", attributes: { src: `${SITE}/gone.png` }, childNodes: [] },
             { type: 2, id: 6, tagName: "a", attributes: { href: `${SITE}/hero.png` }, childNodes: [] },
+            { type: 2, id: 7, tagName: "embed", attributes: { src: `${SITE}/hero.png` }, childNodes: [] },
+            { type: 2, id: 8, tagName: "object", attributes: { data: `${SITE}/hero.png` }, childNodes: [] },
           ],
         },
       },
@@ -205,8 +207,10 @@ test("the replay swaps every kept asset for a local copy and drops Asset events"
   );
   const out = await resolver.resolve(events);
   assert.deepEqual(out.map((event) => event.type), [2]);
-  const [img, div, link, gone, anchor] = out[0].data.node.childNodes;
+  const [img, div, link, gone, anchor, embed, object] = out[0].data.node.childNodes;
   assert.equal(anchor.attributes.href, `${SITE}/hero.png`, "a link the viewer could follow keeps its URL");
+  assert.equal(embed.attributes.src, `${SITE}/hero.png`, "an embed could open a local copy as a document");
+  assert.equal(object.attributes.data, `${SITE}/hero.png`);
   assert.equal(img.attributes.src, "blob:image/png");
   assert.equal(div.attributes.style, 'background:url("blob:image/png")');
   assert.equal(link.attributes._cssText, ".hero{background:url(blob:image/png)}", "the stylesheet's text, its urls local too");
@@ -214,4 +218,35 @@ test("the replay swaps every kept asset for a local copy and drops Asset events"
   assert.equal(resolver.notKept, 1);
   assert.deepEqual(asked.sort(), [css, hero].sort());
   assert.equal(events[2].data.node.childNodes[0].attributes.src, `${SITE}/hero.png`, "the loaded events are not changed");
+});
+
+test("an attribute change swaps a src only on an element the snapshot named as media", async () => {
+  const hero = sha(PNG);
+  const asset = { type: 7, timestamp: 1, data: { url: `${SITE}/hero.png`, payload: { rr_type: "Sha256", sha256: hero, size: 5, type: "image/svg+xml" } } };
+  const snapshot = {
+    type: 2,
+    timestamp: 2,
+    data: {
+      node: {
+        type: 0,
+        id: 1,
+        childNodes: [
+          { type: 2, id: 2, tagName: "img", attributes: {}, childNodes: [] },
+          { type: 2, id: 3, tagName: "embed", attributes: {}, childNodes: [] },
+        ],
+      },
+    },
+  };
+  const change = (id) => ({ id, attributes: { src: `${SITE}/hero.png` } });
+  const mutation = { type: 3, timestamp: 3, data: { source: 0, adds: [], removes: [], texts: [], attributes: [change(2), change(3), change(99)] } };
+  const resolver = new AssetResolver(
+    { assetUrls: async (hashes) => Object.fromEntries(hashes.map((h) => [h, `https://bucket/${h}`])) },
+    { fetchBlob: async () => ({ type: "image/svg+xml" }), createUrl: (blob) => `blob:${blob.type}` },
+  );
+  const [, changed] = await resolver.resolve([asset, snapshot, mutation]);
+  assert.deepEqual(
+    changed.data.attributes.map((entry) => entry.attributes.src),
+    ["blob:image/svg+xml", `${SITE}/hero.png`, `${SITE}/hero.png`],
+    "the <img> gets its local copy; the <embed>, and a node never seen, keep the site's URL",
+  );
 });

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.e2e.test_replay_page import open_replay
-from tests.support.asset_site import AssetSite, equal_pixels, record_visit
+from tests.support.asset_site import HOSTILE, AssetSite, equal_pixels, record_visit
 from tests.support.browser import add_recorder_script, signed_in
 from tests.support.local_stack import RunningStack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.long(seconds=60)
 SAME = 0.98
@@ -87,3 +88,57 @@ def test_starting_the_recorder_builds_no_frame_in_the_page(
     page.mouse.move(30, 30)
     page.wait_for_function("window.RrwebS3.recorder.stats.emitted > 2")
     assert page.evaluate("window.__frames") == 0
+
+
+def test_an_svg_with_a_script_and_an_html_page_named_as_images_stay_inert_in_the_replay(
+    page: Page, stack: RunningStack, account: dict[str, Any], site: AssetSite
+) -> None:
+    key = account["http"].post(f"{stack.api}/keys", json={"name": "hostile"}, headers=account["headers"], timeout=30)
+    page.goto(f"{site.url}/evil.svg")  # opened as a document, its script runs: the canary works
+    expect(page).to_have_title("pwned")
+    page.goto(f"{site.url}/{HOSTILE}")
+    page.wait_for_function("document.querySelector('#svg').complete")
+    add_recorder_script(page, stack, key.json()["key"], screenshot="false")
+    # The SVG is kept (an image type, its bytes checked by S3); the HTML is not (not an image).
+    page.wait_for_function("(s => s.uploaded >= 1 && s.notKept.type >= 1)(window.RrwebS3.recorder.assets())")
+    stopped = page.evaluate("window.RrwebS3.recorder.stop()")
+    assert stopped["drained"], stopped
+    recording_id = page.evaluate("window.RrwebS3.recorder.id")
+    emitted = page.evaluate("window.RrwebS3.recorder.stats.emitted")
+    described = f"{stack.api}/recordings/{recording_id}"
+
+    def all_stored() -> None:
+        assert account["http"].get(described, headers=account["headers"], timeout=30).json()["eventCount"] >= emitted
+
+    eventually(all_stored, 60)
+
+    signed_in(page, stack, account)
+    page.add_init_script(
+        """window.__ran = [];
+        addEventListener('message', (event) => {
+            if (String(event.data).endsWith('-script-ran')) window.__ran.push(event.data);
+        });"""
+    )
+    open_replay(page, stack, recording_id)
+    page.evaluate("window.__player.goto(window.__player.getMetaData().totalTime, false)")
+    frame = page.frame_locator(".replayer-wrapper iframe")
+    frame.locator("#svg").wait_for(state="attached")
+    page.wait_for_function(
+        """() => {
+            const svg = document.querySelector('.replayer-wrapper iframe').contentDocument.querySelector('#svg');
+            return svg && svg.complete && svg.naturalWidth > 0;
+        }""",
+        timeout=30_000,
+    )
+    sources = page.evaluate(
+        """() => {
+            const doc = document.querySelector('.replayer-wrapper iframe').contentDocument;
+            return { svg: doc.querySelector('#svg').src, embed: doc.querySelector('#embed').getAttribute('src') };
+        }"""
+    )
+    assert sources["svg"].startswith("blob:"), sources  # drawn from the owner's copy, as an image
+    assert not sources["embed"].startswith("blob:"), sources  # never a local copy as a document
+    page.wait_for_timeout(1000)
+    assert page.evaluate("window.__ran") == []
+    assert "pwned" not in page.title()
+    expect(page.locator("#facts")).to_contain_text("1 page asset not kept")

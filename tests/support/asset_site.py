@@ -74,6 +74,32 @@ PAGE = """<!doctype html>
 HEAVY = "heavy.html"
 
 
+# A page whose "images" try to run script: an SVG with a <script> (kept: an image type),
+# the same SVG in an <embed>, and an HTML page named as an image (not kept: not an image).
+HOSTILE = "hostile.html"
+HOSTILE_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Hostile</title></head>
+<body><img id="svg" src="evil.svg" width="100" height="100"><img id="html" src="evil.html" width="100" height="100">
+<embed id="embed" src="evil.svg" type="image/svg+xml" width="100" height="100"></body></html>
+"""
+# Each tells the top window, and renames it, if it ever runs anywhere but on the shop's
+# own page (the <embed> runs the SVG's script there, as any browser would).
+CANARY = """<script>
+var own = false;
+try { own = top.location.pathname.endsWith("/hostile.html"); } catch (e) {}
+if (!own) {
+  try { top.postMessage("{name}-script-ran", "*"); } catch (e) {}
+  try { top.document.title = "pwned"; } catch (e) {}
+}
+</script>"""
+EVIL_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><rect width="100" height="100" fill="#c03"/>'
+    + CANARY.replace("{name}", "svg")
+    + "</svg>\n"
+)
+EVIL_HTML = "<!doctype html>" + CANARY.replace("{name}", "html") + "\n"
+
+
 class _Quiet(SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         # A site that revalidates: a changed asset would show at once if the replay used it.
@@ -123,6 +149,9 @@ class AssetSite:
             (folder / name).write_text(PAGE.format(title=f"Shop {name}", other=other, hero="hero.png", logo=logo))
         (folder / "photo.png").write_bytes(noise_png(820, 820, seed=10 + variant))  # about 2 MB
         (folder / HEAVY).write_text(PAGE.format(title="Shop photo", other=PAGES[0], hero="photo.png", logo=logo))
+        (folder / HOSTILE).write_text(HOSTILE_PAGE)
+        (folder / "evil.svg").write_text(EVIL_SVG)
+        (folder / "evil.html").write_text(EVIL_HTML)
 
     def change_every_asset(self) -> None:
         """The site's next release: every image, the font and the stylesheet are other bytes."""

@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from chalicelib.limits import WINDOW_S
-
 T = TypeVar("T")
 
 
@@ -47,14 +45,3 @@ def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"after {timeout:g} s: {failure}") from failure
         sleep(interval)
-
-
-def early_in_a_budget_window(margin: float = 10.0) -> None:
-    """Wait, when less than ``margin`` seconds of the rate budgets' one-minute window are left, for the next.
-
-    A test that spends a budget and then expects a refusal must not straddle the turn of
-    the window (``chalicelib.limits``), which gives the budget back.
-    """
-    left = WINDOW_S - time.time() % WINDOW_S
-    if left < margin:
-        time.sleep(left + 0.05)
