@@ -264,3 +264,37 @@ def test_a_compacted_recordings_index_lists_the_assets_its_events_use(
     ]
     index = compacted.CompactedIndex.from_json(s3.get_object(Bucket=bucket, Key=index_key)["Body"].read())
     assert index.assets == {hero, css}
+
+
+def test_deleting_a_recording_leaves_the_assets_another_recording_shares(
+    aws: Any, client: AuthedHttp, user: User, deliver: Any
+) -> None:
+    store(aws, user.sub, PNG)
+    announce = {
+        "type": 7,
+        "timestamp": 2,
+        "data": {"url": "https://shop.example/hero.png", "payload": {"rr_type": "Sha256", "sha256": sha(PNG)}},
+    }
+    json_body = {"Content-Type": "application/json"}
+    recordings = []
+    for _ in range(2):
+        recording = client.post("/recordings", body=json.dumps({}), headers=json_body).json_body["recording"]["id"]
+        posted = client.post(
+            f"/recordings/{recording}/events",
+            body=json.dumps({"seq": 1, "events": [{"type": 4, "timestamp": 1, "data": {}}, announce]}),
+            headers=json_body,
+        )
+        assert posted.status_code == 202
+        recordings.append(recording)
+    deliver()
+
+    first, second = recordings
+    assert client.delete(f"/recordings/{first}").status_code == 204
+    assert client.get(f"/recordings/{first}/events").status_code == 404
+    # The other recording still reads its events, and the asset they name is still there.
+    events = [json.loads(line) for line in client.get(f"/recordings/{second}/events").body.splitlines() if line]
+    assert announce in events
+    urls = client.post("/assets/urls", body=json.dumps({"sha256": [sha(PNG)]}), headers=json_body).json_body["urls"]
+    assert set(urls) == {sha(PNG)}
+    held = aws.client("s3").get_object(Bucket=settings.get_settings().bucket, Key=layout.asset_key(user.sub, sha(PNG)))
+    assert held["Body"].read() == PNG
