@@ -145,9 +145,8 @@ class Authenticator:
                 max_requests=key.requests_per_minute or self._limits.key_requests,
                 max_bytes=key.bytes_per_minute or self._limits.key_bytes,
             )
-            return Principal(
-                owner=key.owner, kind="key", key_id=key.key_id, **self._deferred(key.owner, budget, body_bytes)
-            )
+            charge, charge_bytes = self._deferred(key.owner, budget, body_bytes)
+            return Principal(owner=key.owner, kind="key", key_id=key.key_id, charge=charge, charge_bytes=charge_bytes)
         if credential.startswith("rrk"):
             raise UnauthorizedError("malformed ingest key")
         owner = self._verifier.verify(credential)["sub"]
@@ -157,17 +156,20 @@ class Authenticator:
             principal=f"user#{owner}", max_requests=self._limits.user_requests, max_bytes=self._limits.user_bytes
         )
         if access == INGEST:
-            return Principal(owner=owner, kind="user", **self._deferred(owner, budget, body_bytes))
+            charge, charge_bytes = self._deferred(owner, budget, body_bytes)
+            return Principal(owner=owner, kind="user", charge=charge, charge_bytes=charge_bytes)
         self._limiter.charge(
             budget.principal, body_bytes=body_bytes, max_requests=budget.max_requests, max_bytes=budget.max_bytes
         )
         return Principal(owner=owner, kind="user")
 
-    def _deferred(self, owner: str, budget: _Budget, body_bytes: int) -> dict[str, Callable[..., None]]:
-        """The charges of an authenticated ingest request, for ``Principal.admit`` once its body is acceptable."""
+    def _deferred(
+        self, owner: str, budget: _Budget, body_bytes: int
+    ) -> tuple[Callable[[str, int], None], Callable[[int], None]]:
+        """The charges of an authenticated ingest request (``Principal.admit``, ``admit_uploads``)."""
         # A budget this function already saw spent refuses now, before the body's checks.
         self._limiter.check(budget.principal, max_requests=budget.max_requests, max_bytes=budget.max_bytes)
-        return {"charge": partial(self._admit, owner, budget, body_bytes), "charge_bytes": partial(self._bytes, budget)}
+        return partial(self._admit, owner, budget, body_bytes), partial(self._bytes, budget)
 
     def _admit(self, owner: str, budget: _Budget, body_bytes: int, recording_id: str, requests: int) -> None:
         # The recording first: it costs no AWS call, and a refusal there spends no budget.
