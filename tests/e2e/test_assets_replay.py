@@ -90,7 +90,7 @@ def test_starting_the_recorder_builds_no_frame_in_the_page(
     assert page.evaluate("window.__frames") == 0
 
 
-def test_an_svg_with_a_script_and_an_html_page_named_as_images_stay_inert_in_the_replay(
+def test_an_svg_with_a_script_and_an_html_page_named_as_images_stay_inert_in_the_replay_and_blocked_ones_unread(
     page: Page, stack: RunningStack, account: dict[str, Any], site: AssetSite
 ) -> None:
     key = account["http"].post(f"{stack.api}/keys", json={"name": "hostile"}, headers=account["headers"], timeout=30)
@@ -103,6 +103,8 @@ def test_an_svg_with_a_script_and_an_html_page_named_as_images_stay_inert_in_the
     page.wait_for_function("(s => s.uploaded >= 1 && s.notKept.type >= 1)(window.RrwebS3.recorder.assets())")
     stopped = page.evaluate("window.RrwebS3.recorder.stop()")
     assert stopped["drained"], stopped
+    # The image inside the blocked element was neither read nor announced.
+    assert page.evaluate("window.RrwebS3.recorder.assets()") == {"kept": 1, "uploaded": 1, "notKept": {"type": 1}}
     recording_id = page.evaluate("window.RrwebS3.recorder.id")
     emitted = page.evaluate("window.RrwebS3.recorder.stats.emitted")
     described = f"{stack.api}/recordings/{recording_id}"

@@ -75,12 +75,14 @@ HEAVY = "heavy.html"
 
 
 # A page whose "images" try to run script: an SVG with a <script> (kept: an image type),
-# the same SVG in an <embed>, and an HTML page named as an image (not kept: not an image).
+# the same SVG in an <embed>, and an HTML page named as an image (not kept: not an image);
+# and an image inside an element rrweb blocks, which must not be read at all.
 HOSTILE = "hostile.html"
 HOSTILE_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Hostile</title></head>
 <body><img id="svg" src="evil.svg" width="100" height="100"><img id="html" src="evil.html" width="100" height="100">
-<embed id="embed" src="evil.svg" type="image/svg+xml" width="100" height="100"></body></html>
+<embed id="embed" src="evil.svg" type="image/svg+xml" width="100" height="100">
+<div class="rr-block"><img id="blocked" src="blocked.png" width="100" height="50"></div></body></html>
 """
 # Each tells the top window, and renames it, if it ever runs anywhere but on the shop's
 # own page (the <embed> runs the SVG's script there, as any browser would).
@@ -152,6 +154,7 @@ class AssetSite:
         (folder / HOSTILE).write_text(HOSTILE_PAGE)
         (folder / "evil.svg").write_text(EVIL_SVG)
         (folder / "evil.html").write_text(EVIL_HTML)
+        (folder / "blocked.png").write_bytes(png(100, 50, *colors))
 
     def change_every_asset(self) -> None:
         """The site's next release: every image, the font and the stylesheet are other bytes."""
