@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import KinesisEvent, Request
 
-from chalicelib import assets, observability, reader, settings, validation
+from chalicelib import assets, observability, reader, settings, validation, workspaces
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
@@ -147,8 +147,10 @@ def create_key(principal: Principal) -> Response:
     body = validation.json_object(_current_request().raw_body, allow_empty=True)
     keys = get_services().keys
     if "purpose" in body:
+        # Any member records with the workspace's demo and bookmarklet keys.
         key, created = keys.for_purpose(principal.owner, body)
     else:
+        principal.require_admin()
         key, created = keys.create(principal.owner, body), True
     return Response(body=key, status_code=201 if created else 200, headers=json_headers())
 
@@ -156,16 +158,61 @@ def create_key(principal: Principal) -> Response:
 @app.route("/keys", methods=["GET"])
 @api(USER)
 def list_keys(principal: Principal) -> dict[str, Any]:
-    """The caller's ingest keys with their purpose (never their secrets)."""
+    """The workspace's ingest keys with their purpose (never their secrets); admins only."""
+    principal.require_admin()
     return {"keys": get_services().keys.list(principal.owner)}
 
 
 @app.route("/keys/{key_id}", methods=["DELETE"])
 @api(USER)
 def revoke_key(principal: Principal, key_id: str) -> Response:
-    """Revoke an ingest key: refused everywhere within seconds."""
+    """Revoke an ingest key: refused everywhere within seconds; admins only."""
+    principal.require_admin()
     get_services().keys.revoke(principal.owner, key_id)
     return Response(body="", status_code=204)
+
+
+@app.route("/workspaces", methods=["GET"])
+@api(USER)
+def list_workspaces(principal: Principal) -> dict[str, Any]:
+    """The caller's workspaces: their personal one first, then the team ones they belong to."""
+    return {"workspaces": get_services().workspaces.for_user(_user(principal))}
+
+
+@app.route("/workspaces", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def create_workspace(principal: Principal) -> Response:
+    """A new team workspace ``{"name"}``, with the caller as its admin."""
+    name = workspaces.workspace_name(validation.json_object(_current_request().raw_body))
+    services = get_services()
+    email = services.accounts.email(principal.token or "")
+    created = services.workspaces.create(user=_user(principal), email=email, name=name)
+    return Response(body=created, status_code=201, headers=json_headers())
+
+
+@app.route("/workspaces/{workspace_id}/members", methods=["GET"])
+@api(USER)
+def list_members(principal: Principal, workspace_id: str) -> dict[str, Any]:
+    """The workspace's members and their roles (any member may see them)."""
+    service = get_services().workspaces
+    service.require(workspace_id, _user(principal))
+    return {"members": service.members(workspace_id)}
+
+
+@app.route("/workspaces/{workspace_id}/members/{user_id}", methods=["DELETE"])
+@api(USER)
+def remove_member(principal: Principal, workspace_id: str, user_id: str) -> Response:
+    """Take a member out (an admin), or leave (the member); refused on their next request."""
+    service = get_services().workspaces
+    service.require(workspace_id, _user(principal), admin=user_id != principal.user)
+    service.remove_member(workspace_id, user_id)
+    return Response(body="", status_code=204)
+
+
+def _user(principal: Principal) -> str:
+    """The signed-in user acting (every USER route has one)."""
+    assert principal.user is not None, "a user route without a user"
+    return principal.user
 
 
 @app.route("/recordings", methods=["POST"], content_types=EVENT_BODY_TYPES)
@@ -206,7 +253,8 @@ def get_recording(principal: Principal, recording_id: str) -> dict[str, Any]:
 @app.route("/recordings/{recording_id}", methods=["DELETE"])
 @api(USER)
 def delete_recording(principal: Principal, recording_id: str) -> Response:
-    """Delete a recording with its events and screenshot."""
+    """Delete a recording with its events and screenshot; admins only."""
+    principal.require_admin()
     get_services().recordings.delete(principal.owner, recording_id)
     return Response(body="", status_code=204)
 

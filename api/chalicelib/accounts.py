@@ -227,6 +227,18 @@ class Accounts:
         )
         return _tokens(result["AuthenticationResult"])
 
+    def email(self, access_token: str) -> str:
+        """The email a signed-in user signs in with (Cognito's GetUser, authorized by their own token).
+
+        An access token does not carry it: the pool's usernames are generated, the email
+        an alias.
+        """
+        try:
+            attributes = self._cognito.get_user(AccessToken=access_token)["UserAttributes"]
+        except ClientError as exc:
+            raise translate_cognito_error(exc) from None
+        return next((str(entry["Value"]) for entry in attributes if entry["Name"] == "email"), "")
+
 
 def _session(username: Any, session: str) -> str:
     """The challenge's state for the client to send back: the pool's user name and Cognito's session, opaque."""

@@ -33,13 +33,14 @@ from functools import partial
 
 from chalice.app import Request
 
-from . import ingest
+from . import ingest, workspaces
 from .clients import client_address
 from .errors import ForbiddenError, UnauthorizedError
 from .keys import PREFIX, Keys
 from .limits import RateLimiter, VisitorLimits
 from .settings import Limits
 from .tokens import TokenVerifier
+from .workspaces import Workspaces
 
 PUBLIC = "public"
 USER = "user"
@@ -52,13 +53,24 @@ _OWNER = re.compile(r"\A[A-Za-z0-9-]{1,64}\Z")
 class Principal:
     """The owner a request acts for, and with which credential."""
 
+    # The workspace acted in (``workspaces.py``): a user's own id for their personal one.
     owner: str
     kind: str  # "user" or "key"
     key_id: str | None = None
+    # A signed-in user: who, their role in the workspace ("admin" or "member"), and the
+    # access token they sent (for Cognito calls made on their behalf; never logged).
+    user: str | None = None
+    role: str | None = None
+    token: str | None = field(default=None, compare=False, repr=False)
     # Ingest routes: what charges the request once its body is found acceptable (recording
     # id, requests it weighs), and bytes it lets the browser upload.
     charge: Callable[[str, int], None] | None = field(default=None, compare=False, repr=False)
     charge_bytes: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+
+    def require_admin(self) -> None:
+        """403 unless a workspace admin acts (keys, members, settings and deleting are theirs)."""
+        if self.kind != "user" or self.role != workspaces.ADMIN:
+            raise ForbiddenError("only a workspace admin may do this", code="admin_only")
 
     def admit(self, recording_id: str, *, requests: int = 1) -> None:
         """Charge an ingest request whose body was found acceptable: its recording's bucket, then its budget.
@@ -105,10 +117,12 @@ class Authenticator:
         keys: Keys,
         limiter: RateLimiter,
         limits: Limits,
+        workspaces: Workspaces,
         visitors: VisitorLimits | None = None,
         origin_secret: str | None = None,
     ) -> None:
         self._verifier = verifier
+        self._workspaces = workspaces
         self._origin_secret = origin_secret
         self._keys = keys
         self._limiter = limiter
@@ -149,19 +163,27 @@ class Authenticator:
             return Principal(owner=key.owner, kind="key", key_id=key.key_id, charge=charge, charge_bytes=charge_bytes)
         if credential.startswith("rrk"):
             raise UnauthorizedError("malformed ingest key")
-        owner = self._verifier.verify(credential)["sub"]
-        if not isinstance(owner, str) or not _OWNER.match(owner):
+        claims = self._verifier.verify(credential)
+        user = claims["sub"]
+        if not isinstance(user, str) or not _OWNER.match(user):
             raise UnauthorizedError("token subject is not a valid owner id")
         budget = _Budget(
-            principal=f"user#{owner}", max_requests=self._limits.user_requests, max_bytes=self._limits.user_bytes
+            principal=f"user#{user}", max_requests=self._limits.user_requests, max_bytes=self._limits.user_bytes
         )
+        workspace = workspaces.requested(request.headers.get(workspaces.HEADER), user)
         if access == INGEST:
-            charge, charge_bytes = self._deferred(owner, budget, body_bytes)
-            return Principal(owner=owner, kind="user", charge=charge, charge_bytes=charge_bytes)
+            charge, charge_bytes = self._deferred(user, budget, body_bytes)
+            role = self._workspaces.require(workspace, user)
+            return Principal(
+                owner=workspace, kind="user", user=user, role=role, charge=charge, charge_bytes=charge_bytes
+            )
         self._limiter.charge(
             budget.principal, body_bytes=body_bytes, max_requests=budget.max_requests, max_bytes=budget.max_bytes
         )
-        return Principal(owner=owner, kind="user")
+        # Membership is read per request (after the user's budget is charged): a member
+        # removed a moment ago is refused at once, whatever token they hold.
+        role = self._workspaces.require(workspace, user)
+        return Principal(owner=workspace, kind="user", user=user, role=role, token=credential)
 
     def _deferred(
         self, owner: str, budget: _Budget, body_bytes: int

@@ -29,6 +29,7 @@ from .recording_table import RecordingTable
 from .recordings import Recordings
 from .settings import get_settings
 from .tokens import TokenVerifier
+from .workspaces import Workspaces
 
 # The reader fetches chunk objects concurrently; the pool must be as wide as that.
 _READ_CONCURRENCY = 32
@@ -49,6 +50,7 @@ class Services:
     compactor: Compactor
     archive: Archive
     keys: Keys
+    workspaces: Workspaces
     authenticator: Authenticator
     accounts: Accounts
     s3: Any
@@ -72,6 +74,7 @@ def get_services() -> Services:
     metadata = RecordingTable(table=dynamodb.Table(config.table))
     access = dynamodb.Table(config.access_table)
     keys = Keys(table=access, limits=config.limits)
+    workspaces = Workspaces(table=access)
     recordings = Recordings(table=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days)
     writer = EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream)
     events = EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY)
@@ -94,6 +97,7 @@ def get_services() -> Services:
         ),
         archive=Archive(s3=s3, bucket=config.bucket, table=metadata),
         keys=keys,
+        workspaces=workspaces,
         authenticator=Authenticator(
             verifier=TokenVerifier(
                 issuer=config.issuer, client_id=config.user_pool_client_id, jwks_url=config.jwks_url
@@ -101,6 +105,7 @@ def get_services() -> Services:
             keys=keys,
             limiter=RateLimiter(table=access),
             limits=config.limits,
+            workspaces=workspaces,
             origin_secret=config.origin_secret,
         ),
         accounts=Accounts(

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 ANY = "any"
 SITE = "site"
-ALLOW_HEADERS = "Authorization,Content-Type,Content-Encoding"
+ALLOW_HEADERS = "Authorization,Content-Type,Content-Encoding,X-Workspace"
 EXPOSE_HEADERS = "X-Next-Cursor,X-Tail-Cursor,X-Event-Count,Retry-After"
 MAX_AGE = "600"
 

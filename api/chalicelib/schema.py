@@ -29,9 +29,14 @@ PENDING_ATTRIBUTE = "pendingCompaction"
 # ``settings.ACTIVE_REFRESH_SECONDS`` (so counting a chunk rarely rewrites the index).
 ACTIVE_ATTRIBUTE = "activeAt"
 
-# Access table: ingest keys (``key#<id>``) and rate-budget counters (``rate#...``).
+# Access table: ingest keys (``key#<id>``), rate-budget counters (``rate#...``) and
+# workspaces with their members (``workspaces.py``).
 ACCESS_KEY = "pk"
 INDEX_KEYS_BY_OWNER = "byOwner"
+# A workspace's members, and a user's workspaces, oldest first (sparse: only those items
+# have a ``parent``).
+INDEX_BY_PARENT = "byParent"
+PARENT_ATTRIBUTE = "parent"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +131,7 @@ RECORDINGS = TableSchema(
 
 ACCESS = TableSchema(
     hash_key=ACCESS_KEY,
-    attributes={ACCESS_KEY: "S", "owner": "S", "createdAt": "N"},
+    attributes={ACCESS_KEY: "S", "owner": "S", "createdAt": "N", PARENT_ATTRIBUTE: "S"},
     indexes=(
         GlobalIndex(
             name=INDEX_KEYS_BY_OWNER,
@@ -135,5 +140,6 @@ ACCESS = TableSchema(
             projection="INCLUDE",
             non_key_attributes=("keyId", "name", "revokedAt", "requestsPerMinute", "bytesPerMinute"),
         ),
+        GlobalIndex(name=INDEX_BY_PARENT, hash_key=PARENT_ATTRIBUTE, range_key="createdAt", projection="ALL"),
     ),
 )

@@ -1,0 +1,222 @@
+"""Workspaces: what recordings, keys and assets belong to, and who may act in one.
+
+Every user has a **personal workspace** whose id is the user's own id (the Cognito
+``sub``), so everything an owner stored before workspaces existed is, unchanged, that
+owner's personal workspace: no object, item or key moves, and the storage layout's
+``owner=<o>`` is the workspace's id from now on. A user may create **team workspaces**
+(``ws-`` and 20 letters and digits, never a ``sub``'s shape) and is their first admin.
+
+Roles: ``admin`` (keys, members, settings, deleting recordings) and ``member`` (list,
+replay, share, comment). A user is the only admin of their personal workspace, which has
+no other members.
+
+Items in the access table (its ``parent`` index lists an item's siblings by creation):
+
+    workspace#<w>          name, createdBy, createdAt
+    member#<w>#<user>      role, email, createdAt; parent members#<w>      (the members)
+    memberof#<user>#<w>    role, name, createdAt; parent memberof#<user>   (a user's workspaces)
+
+Membership is read on every request that names a team workspace (one strongly
+consistent GetItem; none for the personal one), never baked into a token: removing a
+member takes effect on their next request, tokens already issued included. A workspace
+the caller is not a member of does not exist for them (404), like another owner's
+recording.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from .schema import ACCESS_KEY, INDEX_BY_PARENT, PARENT_ATTRIBUTE
+
+ADMIN = "admin"
+MEMBER = "member"
+ROLES = (ADMIN, MEMBER)
+HEADER = "x-workspace"
+# A user's team workspaces (created or joined), and one workspace's members.
+MAX_WORKSPACES_PER_USER = 20
+MAX_MEMBERS = 100
+MAX_NAME = 80
+_TEAM_ID = re.compile(r"\Aws-[A-Za-z0-9]{20}\Z")
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def is_team_id(value: str) -> bool:
+    """Whether ``value`` is a team workspace's id (a personal one is its user's id)."""
+    return bool(_TEAM_ID.match(value))
+
+
+def new_id() -> str:
+    """A new team workspace id: unguessable, and never the shape of a user's id."""
+    return "ws-" + "".join(secrets.choice(_ALPHABET) for _ in range(20))
+
+
+def workspace_name(body: dict[str, Any]) -> str:
+    """The ``name`` a client sent: 1 to MAX_NAME characters of printable text."""
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or not name.isprintable():
+        raise BadRequestError(f"name must be 1 to {MAX_NAME} printable characters", code="invalid_name")
+    return name.strip()
+
+
+def requested(header: str | None, user: str) -> str:
+    """The workspace a request names (its ``X-Workspace`` header), the user's personal one without it."""
+    if header is None or not header.strip():
+        return user
+    workspace = header.strip()
+    if workspace != user and not is_team_id(workspace):
+        raise BadRequestError("X-Workspace must be a workspace id", code="invalid_workspace")
+    return workspace
+
+
+def role_of(body: dict[str, Any]) -> str:
+    """The ``role`` a client sent: admin or member."""
+    role = body.get("role", MEMBER)
+    if role not in ROLES:
+        raise BadRequestError("role must be admin or member", code="invalid_role")
+    return str(role)
+
+
+def _member_key(workspace: str, user: str) -> str:
+    return f"member#{workspace}#{user}"
+
+
+def _memberof_key(user: str, workspace: str) -> str:
+    return f"memberof#{user}#{workspace}"
+
+
+class Workspaces:
+    """Team workspaces and their members in the access table (see the module's docstring)."""
+
+    def __init__(self, *, table: Any, clock: Any = time.time) -> None:
+        self._table = table
+        self._clock = clock
+
+    def role(self, workspace: str, user: str) -> str | None:
+        """The user's role in the workspace, or None when they are not a member."""
+        if workspace == user:
+            return ADMIN
+        if not is_team_id(workspace):
+            return None
+        item = self._table.get_item(Key={ACCESS_KEY: _member_key(workspace, user)}, ConsistentRead=True).get("Item")
+        return str(item["role"]) if item else None
+
+    def require(self, workspace: str, user: str, *, admin: bool = False) -> str:
+        """The user's role: 404 when not a member (the workspace does not exist for them), 403 when not admin."""
+        role = self.role(workspace, user)
+        if role is None:
+            raise NotFoundError("no such workspace")
+        if admin and role != ADMIN:
+            raise ForbiddenError("only a workspace admin may do this", code="admin_only")
+        return role
+
+    def create(self, *, user: str, email: str, name: str) -> dict[str, Any]:
+        """A new team workspace with ``user`` as its admin."""
+        if len(self._memberships(user, limit=MAX_WORKSPACES_PER_USER + 1)) >= MAX_WORKSPACES_PER_USER:
+            raise ConflictError(
+                f"at most {MAX_WORKSPACES_PER_USER} team workspaces per user", code="too_many_workspaces"
+            )
+        workspace = new_id()
+        now = int(self._clock() * 1000)
+        self._table.put_item(
+            Item={ACCESS_KEY: f"workspace#{workspace}", "name": name, "createdBy": user, "createdAt": now},
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": ACCESS_KEY},
+        )
+        self._join(workspace, name, user=user, email=email, role=ADMIN, now=now)
+        return {"id": workspace, "name": name, "role": ADMIN, "personal": False, "createdAt": now}
+
+    def add_member(self, workspace: str, *, user: str, email: str, role: str) -> dict[str, Any]:
+        """Make ``user`` a member (or change their role); 409 when the workspace is full."""
+        found = self._table.get_item(Key={ACCESS_KEY: f"workspace#{workspace}"}).get("Item")
+        if found is None:
+            raise NotFoundError("no such workspace")
+        if self.role(workspace, user) is None:
+            if len(self.members(workspace, limit=MAX_MEMBERS + 1)) >= MAX_MEMBERS:
+                raise ConflictError(f"a workspace has at most {MAX_MEMBERS} members", code="workspace_full")
+            if len(self._memberships(user, limit=MAX_WORKSPACES_PER_USER + 1)) >= MAX_WORKSPACES_PER_USER:
+                raise ConflictError(
+                    f"at most {MAX_WORKSPACES_PER_USER} team workspaces per user", code="too_many_workspaces"
+                )
+        self._join(workspace, str(found["name"]), user=user, email=email, role=role, now=int(self._clock() * 1000))
+        return {"user": user, "email": email, "role": role}
+
+    def remove_member(self, workspace: str, user: str) -> None:
+        """Take ``user`` out of the workspace; 409 for its last admin."""
+        role = self.role(workspace, user)
+        if role is None or workspace == user:
+            raise NotFoundError("no such member")
+        if role == ADMIN and sum(1 for member in self.members(workspace) if member["role"] == ADMIN) <= 1:
+            raise ConflictError("a workspace keeps at least one admin", code="last_admin")
+        self._table.meta.client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": self._table.name, "Key": {ACCESS_KEY: _member_key(workspace, user)}}},
+                {"Delete": {"TableName": self._table.name, "Key": {ACCESS_KEY: _memberof_key(user, workspace)}}},
+            ]
+        )
+
+    def members(self, workspace: str, *, limit: int = MAX_MEMBERS) -> list[dict[str, Any]]:
+        """The workspace's members, first joined first."""
+        return [
+            {"user": item[ACCESS_KEY].rsplit("#", 1)[1], "email": item.get("email", ""), "role": item["role"]}
+            for item in self._children(f"members#{workspace}", limit)
+        ]
+
+    def for_user(self, user: str) -> list[dict[str, Any]]:
+        """The user's workspaces: the personal one first, then the team ones they belong to."""
+        personal = {"id": user, "name": "Personal", "role": ADMIN, "personal": True}
+        return [personal, *self._memberships(user, limit=MAX_WORKSPACES_PER_USER)]
+
+    def _memberships(self, user: str, *, limit: int) -> list[dict[str, Any]]:
+        return [
+            {"id": item[ACCESS_KEY].rsplit("#", 1)[1], "name": item["name"], "role": item["role"], "personal": False}
+            for item in self._children(f"memberof#{user}", limit)
+        ]
+
+    def _children(self, parent: str, limit: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "IndexName": INDEX_BY_PARENT,
+            "KeyConditionExpression": f"{PARENT_ATTRIBUTE} = :parent",
+            "ExpressionAttributeValues": {":parent": parent},
+        }
+        while len(items) < limit:
+            page = self._table.query(**query, Limit=limit - len(items))
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return items
+
+    def _join(self, workspace: str, name: str, *, user: str, email: str, role: str, now: int) -> None:
+        table = self._table.name
+        member = {
+            ACCESS_KEY: _member_key(workspace, user),
+            "role": role,
+            "email": email,
+            PARENT_ATTRIBUTE: f"members#{workspace}",
+            "createdAt": now,
+        }
+        memberof = {
+            ACCESS_KEY: _memberof_key(user, workspace),
+            "role": role,
+            "name": name,
+            PARENT_ATTRIBUTE: f"memberof#{user}",
+            "createdAt": now,
+        }
+        try:
+            self._table.meta.client.transact_write_items(
+                # The resource's own client: it takes plain values, as the table does.
+                TransactItems=[{"Put": {"TableName": table, "Item": item}} for item in (member, memberof)]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            raise ConflictError("the workspace changed meanwhile; try again", code="conflict") from exc
