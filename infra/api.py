@@ -17,7 +17,12 @@ import pulumi_random as random
 
 from chalicelib import environment as env
 from chalicelib import layout
-from chalicelib.schema import INDEX_KEYS_BY_OWNER, INDEX_PENDING_COMPACTION, INDEX_RECORDINGS_BY_OWNER
+from chalicelib.schema import (
+    INDEX_BY_PARENT,
+    INDEX_KEYS_BY_OWNER,
+    INDEX_PENDING_COMPACTION,
+    INDEX_RECORDINGS_BY_OWNER,
+)
 from infra import policies
 from infra.packaging import ChalicePackage
 from infra.settings import StackSettings
@@ -98,12 +103,23 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
         ),
         policies.statement(["dynamodb:Query"], [f"{arns.table}/index/{INDEX_RECORDINGS_BY_OWNER}"]),
         # Ingest keys (create, list with their purpose, revoke, verify; a purpose key and
-        # its pointer are one transaction of two puts) and the rate-limit counters.
+        # its pointer are one transaction of two puts), the rate-limit counters, and
+        # workspaces with their members (a membership is two items, put or deleted in one
+        # transaction: each item's own action covers it).
         policies.statement(
-            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
             [arns.access_table],
         ),
-        policies.statement(["dynamodb:Query"], [f"{arns.access_table}/index/{INDEX_KEYS_BY_OWNER}"]),
+        policies.statement(
+            ["dynamodb:Query"],
+            [f"{arns.access_table}/index/{INDEX_KEYS_BY_OWNER}", f"{arns.access_table}/index/{INDEX_BY_PARENT}"],
+        ),
         policies.statement(["kinesis:PutRecords"], [arns.stream]),
         # ListBucket on the whole bucket, with no s3:prefix condition: S3 answers a GetObject
         # of a missing key with 404 NoSuchKey only to a caller allowed to list the bucket, and

@@ -199,6 +199,7 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
     reaper = {a for s in function_policy(inventory, "reap-orphans")["Statement"] for a in s["Action"]}
     assert api == {
         "dynamodb:BatchGetItem",
+        "dynamodb:DeleteItem",  # the access table's items only (a member removed), never a recording
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
@@ -249,9 +250,14 @@ def test_the_api_reaches_keys_and_counters_by_item_and_lists_keys_only_through_t
     access_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{access}"
     on_access = {(action, resource) for action, resource in grants(inventory, "api-handler") if access in resource}
     assert on_access == {
-        # Purpose keys are written with their pointer in one transaction: PutItem covers it.
-        *((f"dynamodb:{action}", access_arn) for action in ("BatchGetItem", "GetItem", "PutItem", "UpdateItem")),
+        # Purpose keys are written with their pointer in one transaction: PutItem covers it;
+        # a membership's two items are put or deleted in one (PutItem, DeleteItem).
+        *(
+            (f"dynamodb:{action}", access_arn)
+            for action in ("BatchGetItem", "DeleteItem", "GetItem", "PutItem", "UpdateItem")
+        ),
         ("dynamodb:Query", f"{access_arn}/index/{schema.INDEX_KEYS_BY_OWNER}"),
+        ("dynamodb:Query", f"{access_arn}/index/{schema.INDEX_BY_PARENT}"),
     }
 
 
