@@ -13,6 +13,7 @@ from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
 from chalicelib.cors import ANY
+from chalicelib.errors import ConflictError
 from chalicelib.http import endpoint, json_headers, normalise_framework_errors, with_cors
 
 app = Chalice(app_name="rrweb-s3-storage")
@@ -207,6 +208,49 @@ def remove_member(principal: Principal, workspace_id: str, user_id: str) -> Resp
     service.require(workspace_id, _user(principal), admin=user_id != principal.user)
     service.remove_member(workspace_id, user_id)
     return Response(body="", status_code=204)
+
+
+@app.route("/workspaces/{workspace_id}/invites", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def create_invite(principal: Principal, workspace_id: str) -> Response:
+    """Invite ``{"email", "role"}`` into a team workspace (admins); the token is in this answer only."""
+    service = get_services().workspaces
+    service.require(workspace_id, _user(principal), admin=True)
+    if not workspaces.is_team_id(workspace_id):
+        raise ConflictError("a personal workspace has no other members", code="personal_workspace")
+    body = validation.json_object(_current_request().raw_body)
+    email, role = workspaces.invite_email(body), workspaces.role_of(body)
+    invite = service.invite(workspace_id, email=email, role=role, by=_user(principal))
+    return Response(body=invite, status_code=201, headers=json_headers())
+
+
+@app.route("/workspaces/{workspace_id}/invites", methods=["GET"])
+@api(USER)
+def list_invites(principal: Principal, workspace_id: str) -> dict[str, Any]:
+    """The workspace's pending invites (admins)."""
+    service = get_services().workspaces
+    service.require(workspace_id, _user(principal), admin=True)
+    return {"invites": service.invites(workspace_id)}
+
+
+@app.route("/workspaces/{workspace_id}/invites/{invite_id}", methods=["DELETE"])
+@api(USER)
+def revoke_invite(principal: Principal, workspace_id: str, invite_id: str) -> Response:
+    """Revoke a pending invite (admins): its link then answers as one that never existed."""
+    service = get_services().workspaces
+    service.require(workspace_id, _user(principal), admin=True)
+    service.revoke_invite(workspace_id, invite_id)
+    return Response(body="", status_code=204)
+
+
+@app.route("/invites/redeem", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def redeem_invite(principal: Principal) -> dict[str, Any]:
+    """Join the workspace of an invite ``{"token"}`` made out to the signed-in user's email."""
+    invite_id, secret = workspaces.invite_token(validation.json_object(_current_request().raw_body))
+    services = get_services()
+    email = services.accounts.email(principal.token or "")
+    return services.workspaces.redeem(invite_id, secret, user=_user(principal), email=email)
 
 
 def _user(principal: Principal) -> str:

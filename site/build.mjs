@@ -7,6 +7,7 @@ await build({
   entryPoints: {
     app: "src/app.js",
     keys: "src/keys.js",
+    members: "src/members.js",
     replay: "src/replay.js",
     demo: "src/demo.js",
     bookmarklet: "src/bookmarklet.js",

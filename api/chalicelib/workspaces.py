@@ -15,6 +15,13 @@ Items in the access table (its ``parent`` index lists an item's siblings by crea
     workspace#<w>          name, createdBy, createdAt
     member#<w>#<user>      role, email, createdAt; parent members#<w>      (the members)
     memberof#<user>#<w>    role, name, createdAt; parent memberof#<user>   (a user's workspaces)
+    invite#<id>            workspace, email, role, secretHash, expiresAt; parent invites#<w>
+
+**Invites.** An admin invites an email address with a role; the answer holds the invite's
+token (``rri_<id>_<secret>``, shown once: the table keeps the secret's hash), which the
+site puts in a link. The invitee signs in (or signs up, or is given an account by an
+administrator where self sign-up is off) and redeems it: only the account whose email
+is the invite's may, within a week, once. Pending invites are listed and revocable.
 
 Membership is read on every request that names a team workspace (one strongly
 consistent GetItem; none for the personal one), never baked into a token: removing a
@@ -25,6 +32,8 @@ recording.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import string
@@ -34,8 +43,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
-from .schema import ACCESS_KEY, INDEX_BY_PARENT, PARENT_ATTRIBUTE
+from .schema import ACCESS_KEY, INDEX_BY_PARENT, PARENT_ATTRIBUTE, TTL_ATTRIBUTE
 
+INVITE_PREFIX = "rri_"
+# An invite is good for a week, and a workspace has at most this many pending.
+INVITE_SECONDS = 7 * 24 * 3600
+MAX_PENDING_INVITES = 50
+_INVITE = re.compile(r"\Arri_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
+_EMAIL = re.compile(r"\A[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}\Z")
 ADMIN = "admin"
 MEMBER = "member"
 ROLES = (ADMIN, MEMBER)
@@ -84,6 +99,27 @@ def role_of(body: dict[str, Any]) -> str:
     return str(role)
 
 
+def invite_email(body: dict[str, Any]) -> str:
+    """The ``email`` an invite is for: one address, compared without case."""
+    email = body.get("email")
+    if not isinstance(email, str) or not _EMAIL.match(email.strip()):
+        raise BadRequestError("email must be one email address", code="invalid_email")
+    return email.strip().lower()
+
+
+def invite_token(body: dict[str, Any]) -> tuple[str, str]:
+    """The invite's id and secret from the ``token`` a client sent (rri_<id>_<secret>)."""
+    token = body.get("token")
+    found = _INVITE.match(token) if isinstance(token, str) else None
+    if not found:
+        raise BadRequestError("token must be an invite token (rri_...)", code="invalid_token")
+    return found.group(1), found.group(2)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def _member_key(workspace: str, user: str) -> str:
     return f"member#{workspace}#{user}"
 
@@ -112,7 +148,8 @@ class Workspaces:
         """The user's role: 404 when not a member (the workspace does not exist for them), 403 when not admin."""
         role = self.role(workspace, user)
         if role is None:
-            raise NotFoundError("no such workspace")
+            # The same for a workspace that does not exist: nothing is said of others'.
+            raise NotFoundError("no such workspace", code="no_such_workspace")
         if admin and role != ADMIN:
             raise ForbiddenError("only a workspace admin may do this", code="admin_only")
         return role
@@ -173,6 +210,86 @@ class Workspaces:
         """The user's workspaces: the personal one first, then the team ones they belong to."""
         personal = {"id": user, "name": "Personal", "role": ADMIN, "personal": True}
         return [personal, *self._memberships(user, limit=MAX_WORKSPACES_PER_USER)]
+
+    def invite(self, workspace: str, *, email: str, role: str, by: str) -> dict[str, Any]:
+        """A new invite (its token is in this answer only; the table keeps its hash), valid a week."""
+        if len(self.invites(workspace)) >= MAX_PENDING_INVITES:
+            raise ConflictError(f"at most {MAX_PENDING_INVITES} pending invites", code="too_many_invites")
+        invite_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        now = self._clock()
+        expires = int(now) + INVITE_SECONDS
+        self._table.put_item(
+            Item={
+                ACCESS_KEY: f"invite#{invite_id}",
+                "workspace": workspace,
+                "email": email,
+                "role": role,
+                "invitedBy": by,
+                "secretHash": _digest(secret),
+                PARENT_ATTRIBUTE: f"invites#{workspace}",
+                "createdAt": int(now * 1000),
+                # DynamoDB's TTL removes it once expired (epoch seconds).
+                TTL_ATTRIBUTE: expires,
+            },
+            ConditionExpression="attribute_not_exists(#pk)",
+            ExpressionAttributeNames={"#pk": ACCESS_KEY},
+        )
+        return {
+            "id": invite_id,
+            "email": email,
+            "role": role,
+            "expiresAt": expires * 1000,
+            "token": f"{INVITE_PREFIX}{invite_id}_{secret}",
+        }
+
+    def invites(self, workspace: str) -> list[dict[str, Any]]:
+        """The workspace's pending invites (never their tokens), oldest first."""
+        now = self._clock()
+        return [
+            {
+                "id": item[ACCESS_KEY].split("#", 1)[1],
+                "email": item["email"],
+                "role": item["role"],
+                "expiresAt": int(item[TTL_ATTRIBUTE]) * 1000,
+            }
+            for item in self._children(f"invites#{workspace}", MAX_PENDING_INVITES + 1)
+            if int(item[TTL_ATTRIBUTE]) > now
+        ]
+
+    def revoke_invite(self, workspace: str, invite_id: str) -> None:
+        """Delete a pending invite of this workspace (404 for any other)."""
+        if not re.fullmatch(r"[0-9a-f]{16}", invite_id):
+            raise NotFoundError("no such invite")
+        try:
+            self._table.delete_item(
+                Key={ACCESS_KEY: f"invite#{invite_id}"},
+                ConditionExpression="workspace = :workspace",
+                ExpressionAttributeValues={":workspace": workspace},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise NotFoundError("no such invite") from None
+
+    def redeem(self, invite_id: str, secret: str, *, user: str, email: str) -> dict[str, Any]:
+        """Join the invite's workspace as the user whose email it names; the invite is then spent.
+
+        An unknown, revoked, expired or spent invite, a wrong secret, and another user's
+        invite all answer the same 404.
+        """
+        item = self._table.get_item(Key={ACCESS_KEY: f"invite#{invite_id}"}, ConsistentRead=True).get("Item")
+        valid = (
+            item is not None
+            and hmac.compare_digest(str(item["secretHash"]), _digest(secret))
+            and int(item[TTL_ATTRIBUTE]) > self._clock()
+            and email.strip().lower() == item["email"]
+        )
+        if not valid or item is None:
+            raise NotFoundError("no such invite, or it is not for this account", code="no_such_invite")
+        workspace = str(item["workspace"])
+        self.add_member(workspace, user=user, email=item["email"], role=str(item["role"]))
+        self._table.delete_item(Key={ACCESS_KEY: f"invite#{invite_id}"})
+        return next(found for found in self.for_user(user) if found["id"] == workspace)
 
     def _memberships(self, user: str, *, limit: int) -> list[dict[str, Any]]:
         return [

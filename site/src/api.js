@@ -6,6 +6,8 @@
  * whoever is signed in records into their own account.
  */
 const TOKENS = "rrweb.tokens";
+// The team workspace this browser acts in (absent: the user's personal one).
+const WORKSPACE = "rrweb.workspace";
 const PREFIX = "rrweb.";
 
 export async function loadConfig() {
@@ -59,6 +61,9 @@ export class Api {
     this.ingestBase = (config.ingestUrl || config.apiUrl).replace(/\/$/, "");
     // Purpose keys fetched during this page's life: never written anywhere.
     this.purposeKeys = new Map();
+    // A link into a team workspace (`?w=`, the replay's moment links) acts in it.
+    const linked = new URLSearchParams(globalThis.location ? location.search : "").get("w");
+    if (linked && /^ws-[A-Za-z0-9]{20}$/.test(linked)) this.workspace = linked;
   }
 
   get tokens() {
@@ -72,6 +77,16 @@ export class Api {
 
   get signedIn() {
     return Boolean(this.tokens);
+  }
+
+  /** The team workspace every request acts in (X-Workspace), or null for the personal one. */
+  get workspace() {
+    return localStorage.getItem(WORKSPACE);
+  }
+
+  set workspace(id) {
+    if (id) localStorage.setItem(WORKSPACE, id);
+    else localStorage.removeItem(WORKSPACE);
   }
 
   /** The browser's fetch, with "could not connect" said in words a person can act on. */
@@ -91,12 +106,19 @@ export class Api {
     const tokens = this.tokens;
     const sent = { ...headers };
     if (tokens) sent.Authorization = `Bearer ${tokens.accessToken}`;
+    const workspace = this.workspace;
+    if (workspace && !path.startsWith("/auth/")) sent["X-Workspace"] = workspace;
     if (body !== undefined) sent["Content-Type"] = "application/json";
     const response = await this.fetch(`${this.base}${path}`, {
       method,
       headers: sent,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+    if (response.status === 404 && workspace && (await this.noSuchWorkspace(response))) {
+      // Removed from it, or another account signed in here: back to the personal workspace.
+      this.workspace = null;
+      return this.request(method, path, { body, headers, retry });
+    }
     if (response.status === 401 && tokens && !path.startsWith("/auth/")) {
       if (retry && tokens.refreshToken && (await this.refresh())) {
         return this.request(method, path, { body, headers, retry: false });
@@ -104,6 +126,14 @@ export class Api {
       this.expired();
     }
     return response;
+  }
+
+  async noSuchWorkspace(response) {
+    try {
+      return (await response.clone().json()).error.code === "no_such_workspace";
+    } catch {
+      return false;
+    }
   }
 
   /** The session cannot be renewed: forget it and sign in again, then come back here. */
@@ -251,6 +281,23 @@ export class Api {
 
   keys() {
     return this.json("GET", "/keys");
+  }
+
+  /** The user's workspaces, the personal one first: [{id, name, role, personal}]. */
+  async workspaces() {
+    return (await this.json("GET", "/workspaces")).workspaces;
+  }
+
+  createWorkspace(name) {
+    return this.json("POST", "/workspaces", { body: { name } });
+  }
+
+  async members(workspace) {
+    return (await this.json("GET", `/workspaces/${encodeURIComponent(workspace)}/members`)).members;
+  }
+
+  removeMember(workspace, user) {
+    return this.json("DELETE", `/workspaces/${encodeURIComponent(workspace)}/members/${encodeURIComponent(user)}`);
   }
 
   /** A new named key; the answer is the only time its secret is shown. */

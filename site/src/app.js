@@ -5,6 +5,7 @@
  */
 import { Api, escapeHtml, formatDuration, loadConfig, sentence } from "./api.js";
 import { showAuth } from "./sign-in.js";
+import { mountWorkspaceSwitcher } from "./workspace.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -163,6 +164,7 @@ function showRecordings(api) {
   $("#auth").hidden = true;
   $("#recordings-section").hidden = false;
   $("#sign-out").hidden = false;
+  mountWorkspaceSwitcher(api).catch((error) => console.error(error));
   const list = $("#recordings");
   const status = $("#more");
   const older = $("#older");

@@ -1,5 +1,6 @@
 /** Ingest keys page: create and revoke keys, and the snippet that records a page with one. */
 import { Api, escapeHtml, loadConfig, requireSignIn } from "./api.js";
+import { mountWorkspaceSwitcher } from "./workspace.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -133,6 +134,7 @@ async function main() {
     location.assign("index.html");
   });
   if (!requireSignIn(api)) return;
+  await mountWorkspaceSwitcher(api);
   await keysPage(api, config);
 }
 

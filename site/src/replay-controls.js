@@ -29,9 +29,11 @@ export function parseMoment(text) {
 }
 
 /** This page's address with `t` set to the moment (whole seconds). */
-export function momentUrl(ms, href = location.href) {
+export function momentUrl(ms, href = location.href, workspace = null) {
   const url = new URL(href);
   url.searchParams.set("t", String(Math.floor(Math.max(0, ms) / 1000)));
+  // A team workspace's recording: a teammate opening the link acts in that workspace.
+  if (workspace) url.searchParams.set("w", workspace);
   return url.href;
 }
 

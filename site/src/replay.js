@@ -81,6 +81,8 @@ const leaving = (error) => error.code === "session_expired";
 const stage = {
   player: null,
   live: false,
+  // The team workspace the recording is in (null: the personal one), for moment links.
+  workspace: null,
   recorded: { width: 0, height: 0 },
 
   fit() {
@@ -171,7 +173,7 @@ function bindCopyMoment() {
   const label = button.textContent;
   button.addEventListener("click", async () => {
     if (!stage.player || stage.live) return;
-    const url = momentUrl(stage.player.getReplayer().getCurrentTime());
+    const url = momentUrl(stage.player.getReplayer().getCurrentTime(), location.href, stage.workspace);
     const field = $("#moment-link");
     try {
       await navigator.clipboard.writeText(url);
@@ -418,6 +420,7 @@ async function main() {
     return;
   }
   const api = new Api(await loadConfig());
+  stage.workspace = api.workspace;
   if (!api.signedIn) {
     location.href = `index.html?next=${encodeURIComponent(location.pathname + location.search)}`;
     return;

@@ -92,7 +92,7 @@ def test_a_non_member_finds_no_such_workspace_on_any_route(client: AuthedHttp, b
         ("POST", "/recordings"),
     ):
         answer = as_bob.request(method, path, headers={**JSON, **in_workspace(workspace)}, body=b"{}")
-        assert (answer.status_code, answer.json_body["error"]["code"]) == (404, "not_found"), (method, path)
+        assert (answer.status_code, answer.json_body["error"]["code"]) == (404, "no_such_workspace"), (method, path)
     assert as_bob.get(f"/workspaces/{workspace}/members").status_code == 404
     assert client.get(f"/recordings/{shared}", headers=in_workspace(workspace)).status_code == 200, "nothing changed"
 
@@ -174,3 +174,92 @@ def test_a_user_has_a_bounded_number_of_team_workspaces(client: AuthedHttp) -> N
     refused = post(client, "/workspaces", {"name": "one more"})
     assert (refused.status_code, refused.json_body["error"]["code"]) == (409, "too_many_workspaces")
     assert len(client.get("/workspaces").json_body["workspaces"]) == MAX_WORKSPACES_PER_USER + 1
+
+
+def invite(client: AuthedHttp, workspace: str, email: str = "bob@example.com", role: str = "member") -> Any:
+    return post(client, f"/workspaces/{workspace}/invites", {"email": email, "role": role})
+
+
+def test_an_invite_lets_the_account_of_its_email_join_once(
+    client: AuthedHttp, user: User, bob: tuple[User, AuthedHttp]
+) -> None:
+    workspace = team(client)
+    shared = recording(client, workspace)
+    created = invite(client, workspace, email="Bob@Example.com")
+    assert created.status_code == 201, created.json_body
+    token = created.json_body["token"]
+    assert client.get(f"/workspaces/{workspace}/invites").json_body["invites"] == [
+        {key: created.json_body[key] for key in ("id", "email", "role", "expiresAt")}
+    ]
+    assert created.json_body["email"] == "bob@example.com"
+
+    _, as_bob = bob
+    joined = post(as_bob, "/invites/redeem", {"token": token})
+    assert joined.status_code == 200, joined.json_body
+    assert joined.json_body == {"id": workspace, "name": "Shop team", "role": "member", "personal": False}
+    listed = as_bob.get("/recordings", headers=in_workspace(workspace)).json_body["recordings"]
+    assert [entry["id"] for entry in listed] == [shared]
+    again = post(as_bob, "/invites/redeem", {"token": token})
+    assert (again.status_code, again.json_body["error"]["code"]) == (404, "no_such_invite"), "spent"
+    assert client.get(f"/workspaces/{workspace}/invites").json_body["invites"] == []
+
+
+def test_an_invite_for_someone_else_revoked_or_expired_is_as_if_it_never_existed(
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, bob: tuple[User, AuthedHttp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = team(client)
+    _, as_bob = bob
+    for_carol = invite(client, workspace, email="carol@example.com").json_body["token"]
+    refused = post(as_bob, "/invites/redeem", {"token": for_carol})
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (404, "no_such_invite")
+
+    revoked = invite(client, workspace).json_body
+    assert client.delete(f"/workspaces/{workspace}/invites/{revoked['id']}").status_code == 204
+    assert post(as_bob, "/invites/redeem", {"token": revoked["token"]}).status_code == 404
+    assert client.delete(f"/workspaces/{workspace}/invites/{revoked['id']}").status_code == 404
+    assert client.delete(f"/workspaces/{workspace}/invites/not-an-id").status_code == 404
+
+    expiring = invite(client, workspace).json_body
+    service = get_services().workspaces
+    monkeypatch.setattr(service, "_clock", lambda: expiring["expiresAt"] / 1000 + 1)
+    assert post(as_bob, "/invites/redeem", {"token": expiring["token"]}).status_code == 404
+    forged = expiring["token"][:-4] + "AAAA"
+    monkeypatch.undo()
+    assert post(as_bob, "/invites/redeem", {"token": forged}).status_code == 404, "a wrong secret"
+    assert [w["id"] for w in as_bob.get("/workspaces").json_body["workspaces"]] == [bob[0].sub]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"email": "not an email"}, "invalid_email"),
+        ({"email": ["a@b.co"]}, "invalid_email"),
+        ({"email": "a@b.co", "role": "owner"}, "invalid_role"),
+        ({}, "invalid_email"),
+    ],
+)
+def test_a_bad_invite_is_a_400_naming_the_field(client: AuthedHttp, body: dict[str, Any], code: str) -> None:
+    workspace = team(client)
+    answer = post(client, f"/workspaces/{workspace}/invites", body)
+    assert (answer.status_code, answer.json_body["error"]["code"]) == (400, code)
+    assert client.get(f"/workspaces/{workspace}/invites").json_body["invites"] == []
+
+
+@pytest.mark.parametrize("token", ["", "rri_x", "rrk_0123456789abcdef_" + "a" * 43, 5, None])
+def test_a_malformed_invite_token_is_a_400(bob: tuple[User, AuthedHttp], token: Any) -> None:
+    _, as_bob = bob
+    answer = post(as_bob, "/invites/redeem", {"token": token})
+    assert (answer.status_code, answer.json_body["error"]["code"]) == (400, "invalid_token")
+
+
+def test_only_admins_invite_and_a_personal_workspace_takes_no_one(
+    client: AuthedHttp, user: User, bob: tuple[User, AuthedHttp]
+) -> None:
+    workspace = team(client)
+    bob_user, as_bob = bob
+    get_services().workspaces.add_member(workspace, user=bob_user.sub, email=bob_user.email, role="member")
+    refused = invite(as_bob, workspace, email="dave@example.com")
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (403, "admin_only")
+    assert as_bob.get(f"/workspaces/{workspace}/invites").status_code == 403
+    personal = invite(client, user.sub)
+    assert (personal.status_code, personal.json_body["error"]["code"]) == (409, "personal_workspace")
