@@ -322,7 +322,9 @@ def post_events(principal: Principal, recording_id: str) -> Response:
 @api(INGEST)
 def missing_assets(principal: Principal) -> dict[str, Any]:
     """Which of a page's assets (SHA-256, size, type) the owner lacks, each with a presigned upload."""
-    asked = assets.parse(_body_bytes(_current_request()))
+    request = _current_request()
+    assets.plain_body(request.headers.get("content-encoding"))
+    asked = assets.parse(_body_bytes(request))
     # Charged before the lookups (a HeadObject per asset): a spent budget costs no S3 call.
     principal.admit(asked.recording_id, requests=assets.lookup_requests(len(asked.assets)))
     return get_services().assets.missing(principal.owner, asked, principal.admit_uploads)

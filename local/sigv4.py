@@ -286,6 +286,11 @@ def verify_presigned(
     missing = [name for name in names if name not in headers]
     if missing:
         raise _refuse("signature", f"The signed header {missing[0]!r} is not in the request.")
+    # S3 refuses an x-amz-* header a presigned URL's signature does not name
+    # (HeadersNotSigned): metadata or other options cannot be slipped into a signed upload.
+    unsigned = sorted(name for name in headers if name.startswith("x-amz-") and name not in names)
+    if unsigned:
+        raise _refuse("signature", f"There were headers present in the request which were not signed: {unsigned[0]}")
     request = _request(
         method=method,
         raw_path=split.path or "/",

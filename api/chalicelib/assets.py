@@ -31,7 +31,7 @@ import orjson
 from botocore.exceptions import ClientError
 
 from . import layout, settings, validation
-from .errors import BadRequestError, PayloadTooLargeError
+from .errors import ApiError, BadRequestError, PayloadTooLargeError
 
 SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
 # What an asset may be stored as. The replay serves each with its type pinned, so an
@@ -97,6 +97,12 @@ def _json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequestError("the body is not JSON", code="invalid_json") from exc
+
+
+def plain_body(content_encoding: str | None) -> None:
+    """415 for a compressed question: it is small (64 KiB at most) and read as it came."""
+    if (content_encoding or "identity").strip().lower() != "identity":
+        raise ApiError("send the question uncompressed (no Content-Encoding)", code="unsupported_encoding", status=415)
 
 
 def parse(body: bytes) -> AssetsRequest:
@@ -166,7 +172,10 @@ class Assets:
         with ThreadPoolExecutor(max_workers=min(self._workers, max(1, len(request.assets)))) as pool:
             held = list(pool.map(lambda asset: self._held(owner, asset), request.assets))
         lacking = [asset for asset, present in zip(request.assets, held, strict=True) if not present]
-        charge(sum(asset.size for asset in lacking))
+        # Each upload charged on its own, like a request body: a budget goes over by one
+        # asset at most (8 MiB), never by a whole answer's 300 of them.
+        for asset in lacking:
+            charge(asset.size)
         return {
             "missing": [{"sha256": asset.sha256, "upload": self._upload(owner, asset)} for asset in lacking],
             "held": len(request.assets) - len(lacking),
@@ -215,7 +224,7 @@ class Assets:
         """Short-lived GETs of the owner's assets.
 
         Each is served with the type its upload's signature pinned (one of
-        ``CONTENT_TYPES``, never a page) and as an attachment: an image or font loads
+        ``CONTENT_TYPES``, never a page), with no content encoding, and as an attachment: an image or font loads
         as one, but a link opened on its own downloads instead of rendering, so an SVG
         with a script never runs, and it would run in the bucket's origin, not the site's.
         """
@@ -226,6 +235,10 @@ class Assets:
                     "Bucket": self._bucket,
                     "Key": layout.asset_key(owner, digest),
                     "ResponseContentDisposition": "attachment",
+                    # The stored bytes as they are, whatever an upload claimed: a gzip body
+                    # uploaded as `Content-Encoding: gzip` would otherwise be inflated by the
+                    # viewer's browser (a bomb past the size cap, bytes not those hashed).
+                    "ResponseContentEncoding": "identity",
                 },
                 ExpiresIn=settings.ASSET_READ_SECONDS,
             )

@@ -296,6 +296,24 @@ export class Api {
     return (await this.json("GET", `/workspaces/${encodeURIComponent(workspace)}/members`)).members;
   }
 
+  /** A new invite; the answer's token is shown once. */
+  invite(workspace, email, role) {
+    return this.json("POST", `/workspaces/${encodeURIComponent(workspace)}/invites`, { body: { email, role } });
+  }
+
+  async invites(workspace) {
+    return (await this.json("GET", `/workspaces/${encodeURIComponent(workspace)}/invites`)).invites;
+  }
+
+  revokeInvite(workspace, id) {
+    return this.json("DELETE", `/workspaces/${encodeURIComponent(workspace)}/invites/${encodeURIComponent(id)}`);
+  }
+
+  /** Join the workspace an invite token is for (made out to this account's email). */
+  redeemInvite(token) {
+    return this.json("POST", "/invites/redeem", { body: { token } });
+  }
+
   removeMember(workspace, user) {
     return this.json("DELETE", `/workspaces/${encodeURIComponent(workspace)}/members/${encodeURIComponent(user)}`);
   }

@@ -22,8 +22,38 @@ async function main() {
     api.signOut();
     location.assign("index.html");
   });
-  if (api.signedIn) showRecordings(api);
-  else showAuth(api);
+  if (api.signedIn) {
+    await joinInvited(api);
+    showRecordings(api);
+  } else {
+    if (new URLSearchParams(location.search).has("invite")) {
+      $("#invite-notice").textContent = "You were invited to a workspace: sign in, or create an account, with the email address the invite was sent to.";
+      $("#invite-notice").hidden = false;
+    }
+    showAuth(api);
+  }
+}
+
+/**
+ * An invite link (`?invite=<token>`), once signed in (the sign-in form keeps the query):
+ * join its workspace and switch to it, then take the token out of the address.
+ */
+async function joinInvited(api) {
+  const query = new URLSearchParams(location.search);
+  const token = query.get("invite");
+  if (!token) return;
+  query.delete("invite");
+  history.replaceState(null, "", `${location.pathname}${String(query) ? `?${query}` : ""}`);
+  const notice = $("#invite-notice");
+  try {
+    const workspace = await api.redeemInvite(token);
+    api.workspace = workspace.id;
+    notice.textContent = `You joined ${workspace.name}.`;
+  } catch (error) {
+    notice.textContent = `This invite cannot be used: ${sentence(error)}`;
+    notice.classList.add("error");
+  }
+  notice.hidden = false;
 }
 
 /** The page's filters from its query string (the form's values, as typed). */

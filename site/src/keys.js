@@ -134,7 +134,8 @@ async function main() {
     location.assign("index.html");
   });
   if (!requireSignIn(api)) return;
-  await mountWorkspaceSwitcher(api);
+  // Beside the page, not before it: the keys page says itself when the API is unreachable.
+  mountWorkspaceSwitcher(api).catch(() => null);
   await keysPage(api, config);
 }
 

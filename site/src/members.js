@@ -42,6 +42,44 @@ async function render(api, workspace, me) {
   }
 }
 
+async function renderInvites(api, workspace) {
+  const section = $("#invite-section");
+  section.hidden = workspace.personal || workspace.role !== "admin";
+  if (section.hidden) return;
+  const list = $("#invites");
+  list.replaceChildren();
+  for (const invite of await api.invites(workspace.id)) {
+    const item = document.createElement("li");
+    item.innerHTML = `<span class="member-email">${escapeHtml(invite.email)}</span> <span class="role">${escapeHtml(invite.role)}, until ${escapeHtml(
+      new Date(invite.expiresAt).toLocaleDateString(),
+    )}</span>`;
+    const revoke = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: "Revoke" });
+    revoke.addEventListener("click", async () => {
+      await api.revokeInvite(workspace.id, invite.id).catch((error) => ($("#members-status").textContent = sentence(error)));
+      item.remove();
+    });
+    item.append(" ", revoke);
+    list.append(item);
+  }
+}
+
+function bindInvite(api, workspace) {
+  $("#invite").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const invite = await api.invite(workspace.id, $("#invite-email").value, $("#invite-role").value);
+      const link = new URL(`index.html?invite=${encodeURIComponent(invite.token)}`, location.href).href;
+      $("#invite-link-value").textContent = link;
+      $("#invite-link").hidden = false;
+      $("#invite-email").value = "";
+      await renderInvites(api, workspace);
+    } catch (error) {
+      $("#members-status").textContent = sentence(error);
+    }
+  });
+  $("#invite button").disabled = false;
+}
+
 /** The signed-in user's id, from their access token's payload (only to tell which member is "me"). */
 function userId(api) {
   try {
@@ -71,6 +109,10 @@ async function main() {
   });
   $("#create-workspace button").disabled = false;
   await render(api, workspace, userId(api));
+  if (!workspace.personal && workspace.role === "admin") {
+    bindInvite(api, workspace);
+    await renderInvites(api, workspace);
+  }
 }
 
 main().catch((error) => document.querySelector("main").prepend(Object.assign(document.createElement("p"), { className: "error", textContent: error.message })));

@@ -29,6 +29,8 @@ const REFERENCE_PATTERN = /rrweb-asset:sha256=([0-9a-f]{64})/g;
 const BATCH = 300;
 // Elements whose `src` only ever loads an image or media.
 const MEDIA_SRC = new Set(["img", "source", "video", "audio", "input"]);
+// An id seen with two tags (see learnTag).
+const MIXED = "#mixed";
 
 export class AssetResolver {
   /** api: {assetUrls(hashes) -> {hex: url}}; fetchBlob(url) -> Blob (tests replace it). */
@@ -109,11 +111,22 @@ export class AssetResolver {
     return replaceCssUrls(whole ?? text, (url) => this.swap(url));
   }
 
+  /**
+   * The tag attribute changes of `id` are judged by. Ids are unique within a page, so an id
+   * named with two tags (a crafted recording adding a stray <img> under an <iframe>'s id)
+   * is trusted with neither: its `src` changes keep their URL.
+   */
+  learnTag(id, tag) {
+    if (id == null) return tag;
+    const known = this.tags.get(id);
+    this.tags.set(id, known === undefined || known === tag ? tag : MIXED);
+    return tag;
+  }
+
   rewriteNode(node) {
     if (!node || typeof node !== "object") return node;
     let copy = node;
-    const tag = String(node.tagName || this.tags.get(node.id) || "").toLowerCase();
-    if (node.tagName && node.id != null) this.tags.set(node.id, tag);
+    const tag = node.tagName ? this.learnTag(node.id, String(node.tagName).toLowerCase()) : this.tags.get(node.id) || "";
     const attributes = node.attributes;
     if (attributes) {
       const changed = {};

@@ -250,3 +250,22 @@ test("an attribute change swaps a src only on an element the snapshot named as m
     "the <img> gets its local copy; the <embed>, and a node never seen, keep the site's URL",
   );
 });
+
+test("an id named with two tags gets no local copy from an attribute change", async () => {
+  const hero = sha(PNG);
+  const asset = { type: 7, timestamp: 1, data: { url: `${SITE}/x.svg`, payload: { rr_type: "Sha256", sha256: hero, size: 5, type: "image/svg+xml" } } };
+  const snapshot = {
+    type: 2,
+    timestamp: 2,
+    data: { node: { type: 0, id: 1, childNodes: [{ type: 2, id: 42, tagName: "iframe", attributes: {}, childNodes: [] }] } },
+  };
+  // A stray <img> under the iframe's id (its parent does not exist: rrweb never inserts it).
+  const stray = { type: 3, timestamp: 3, data: { source: 0, adds: [{ parentId: 99999, node: { type: 2, id: 42, tagName: "img", attributes: {}, childNodes: [] } }], removes: [], texts: [], attributes: [] } };
+  const change = { type: 3, timestamp: 4, data: { source: 0, adds: [], removes: [], texts: [], attributes: [{ id: 42, attributes: { src: `${SITE}/x.svg` } }] } };
+  const resolver = new AssetResolver(
+    { assetUrls: async (hashes) => Object.fromEntries(hashes.map((h) => [h, `https://bucket/${h}`])) },
+    { fetchBlob: async () => ({ type: "image/svg+xml" }), createUrl: (blob) => `blob:${blob.type}` },
+  );
+  const out = await resolver.resolve([asset, snapshot, stray, change]);
+  assert.equal(out[2].data.attributes[0].attributes.src, `${SITE}/x.svg`, "the iframe keeps the site's URL");
+});

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
 import hashlib
 import json
 import time
@@ -163,6 +164,24 @@ def test_upload_bytes_count_against_the_keys_byte_budget(
     assert "missing" not in refused.json_body, "nothing signed"
 
 
+def test_one_question_cannot_sign_uploads_far_past_the_byte_budget(client: AuthedHttp, anonymous: AuthedHttp) -> None:
+    # 1 MiB a minute: three 8 MiB assets in one question would be 24 times that.
+    key = anonymous.acting_as(make_key(client, bytesPerMinute=1024 * 1024))
+    early_in_a_budget_window()
+    big = [{"sha256": f"{i:064x}", "size": settings.ASSET_MAX_BYTES, "type": "image/png"} for i in range(3)]
+    refused = ask(key, big)
+    assert refused.status_code == 429, refused.json_body
+    assert "missing" not in refused.json_body, "nothing signed"
+
+
+def test_a_compressed_question_is_a_415(client: AuthedHttp) -> None:
+    body = gzip.compress(json.dumps({"recording": RECORDING, "assets": [entry(PNG)]}).encode())
+    answer = client.post(
+        "/assets/missing", body=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    )
+    assert (answer.status_code, answer.json_body["error"]["code"]) == (415, "unsupported_encoding")
+
+
 def test_a_question_weighs_its_lookups_and_a_spent_budget_costs_no_lookup(
     client: AuthedHttp, anonymous: AuthedHttp
 ) -> None:
@@ -196,7 +215,7 @@ def test_an_asset_held_half_a_retention_is_renewed_in_place(aws: Any) -> None:
     assert renewed["LastModified"] >= written
     assert renewed["ContentType"] == "image/png"
     assert s3.get_object(Bucket=bucket, Key=layout.asset_key("owner-1", sha(PNG)))["Body"].read() == PNG
-    assert charged == [0]
+    assert charged == [], "a held asset charges no upload bytes"
 
 
 def test_the_replay_gets_short_lived_reads_of_its_owners_assets_only(

@@ -9,6 +9,7 @@ nobody holding a public ingest key can store other bytes under an owner's hash.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import threading
 import time
@@ -176,3 +177,23 @@ def test_any_page_may_send_its_assets_across_origins(served: Served) -> None:
     refused = put(other, b"GIF89a" + b"y" * 40, **origin)
     assert refused.status_code == 400
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_an_asset_uploaded_as_gzip_is_read_back_as_its_stored_bytes_never_inflated(served: Served) -> None:
+    # An upload may add headers its signature does not name, such as Content-Encoding; a
+    # read that honoured it would have the viewer's browser inflate a bomb past the size cap.
+    bomb = gzip.compress(b"<svg xmlns='http://www.w3.org/2000/svg'>" + b" " * 2_000_000 + b"</svg>")
+    assert put(upload_for(served, bomb, content_type="image/svg+xml"), bomb, **{"Content-Encoding": "gzip"}).ok
+    digest = hashlib.sha256(bomb).hexdigest()
+    (url,) = Assets(s3=s3(served), bucket=BUCKET, retention_days=30).presigned_reads(OWNER, [digest]).values()
+    read = requests.get(url, timeout=10, headers={"Accept-Encoding": "gzip"}, stream=True)
+    assert read.status_code == 200
+    assert read.headers.get("Content-Encoding", "identity") == "identity"
+    assert read.raw.read() == bomb  # the bytes as stored, which hash to the asset's name
+
+
+def test_an_upload_carrying_an_x_amz_header_its_url_did_not_sign_is_refused(served: Served) -> None:
+    refused = put(upload_for(served, PNG), PNG, **{"x-amz-meta-evil": "1"})
+    assert refused.status_code == 403, refused.text
+    assert "not signed" in refused.text
+    assert stored(served, PNG) is None

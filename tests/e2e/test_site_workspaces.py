@@ -1,0 +1,112 @@
+"""A team workspace in the browser: created on the members page, a teammate invited, signed in, replaying."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.accounts import PASSWORD, sign_up_and_in
+from tests.support.browser import signed_in
+from tests.support.local_stack import RunningStack
+
+EVENTS = [
+    {"type": 4, "timestamp": 1_000, "data": {"href": "https://shop.example/", "width": 800, "height": 600}},
+    {
+        "type": 2,
+        "timestamp": 1_001,
+        "data": {
+            "node": {
+                "type": 0,
+                "id": 1,
+                "childNodes": [
+                    {
+                        "type": 2,
+                        "id": 2,
+                        "tagName": "html",
+                        "attributes": {},
+                        "childNodes": [
+                            {
+                                "type": 2,
+                                "id": 3,
+                                "tagName": "body",
+                                "attributes": {},
+                                "childNodes": [{"type": 3, "id": 4, "textContent": "Team checkout page"}],
+                            }
+                        ],
+                    }
+                ],
+            },
+            "initialOffset": {"left": 0, "top": 0},
+        },
+    },
+    {"type": 3, "timestamp": 3_000, "data": {"source": 1, "positions": [{"x": 5, "y": 5, "id": 4, "timeOffset": 0}]}},
+]
+
+
+def test_an_invited_teammate_signs_in_from_the_link_and_replays_the_teams_recording(
+    page: Page, browser: Browser, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    # Alice makes a team workspace on the members page, and the switcher moves her into it.
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/members.html")
+    page.fill("#workspace-new-name", "Shop team")
+    page.click("#create-workspace button")
+    expect(page.locator("#workspace-name")).to_have_text("Members of Shop team")
+    workspace = page.evaluate("localStorage.getItem('rrweb.workspace')")
+    expect(page.locator("#workspace")).to_have_value(workspace)
+
+    # A recording in the team workspace (as its keys would record it).
+    team = {**account["headers"], "X-Workspace": workspace}
+    created = account["http"].post(f"{stack.api}/recordings", json={"title": "Team checkout"}, headers=team, timeout=30)
+    assert created.status_code == 201, created.text
+    recording_id = created.json()["recording"]["id"]
+    posted = account["http"].post(
+        f"{stack.api}/recordings/{recording_id}/events",
+        data=json.dumps({"seq": 0, "events": EVENTS}),
+        headers={**team, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert posted.status_code == 202, posted.text
+
+    # Bob has an account; Alice invites his address and copies the link.
+    bob_email, _ = sign_up_and_in(stack.api, requests.Session())
+    page.fill("#invite-email", bob_email.upper())
+    page.click("#invite button")
+    expect(page.locator("#invite-link-value")).to_contain_text("invite=rri_")
+    link = page.locator("#invite-link-value").inner_text()
+    expect(page.locator("#invites li")).to_have_count(1)
+
+    # Bob, in a browser of his own, opens it, signs in, and is in the workspace.
+    bobs = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        bob = bobs.new_page()
+        bob.goto(link)
+        expect(bob.locator("#invite-notice")).to_contain_text("sign in")
+        bob.fill("#email", bob_email)
+        bob.fill("#password", PASSWORD)
+        bob.click("#sign-in")
+        expect(bob.locator("#invite-notice")).to_have_text("You joined Shop team.")
+        assert "invite=" not in bob.url, "the token leaves the address bar"
+        expect(bob.locator("#workspace")).to_have_value(workspace)
+        card = bob.locator("#recordings a", has_text="Team checkout")
+        expect(card).to_have_count(1, timeout=30_000)
+        card.first.click()
+        bob.wait_for_function("window.__replayEvents >= 3", timeout=30_000)
+        expect(bob.frame_locator(".replayer-wrapper iframe").locator("body")).to_contain_text("Team checkout page")
+
+        # The link is spent, and Alice sees Bob among the members; removed, he is refused at once.
+        expect(page.locator("#invites li")).to_have_count(1)
+        page.reload()
+        expect(page.locator("#members li")).to_have_count(2)
+        expect(page.locator("#invites li")).to_have_count(0)
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.locator("#members li", has_text=bob_email).get_by_role("button", name="Remove").click()
+        expect(page.locator("#members li")).to_have_count(1)
+        bob.goto(f"{stack.site}/index.html")
+        expect(bob.locator("#workspace")).to_have_value("")
+        expect(bob.locator("#recordings a", has_text="Team checkout")).to_have_count(0)
+    finally:
+        bobs.close()
