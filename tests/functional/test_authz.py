@@ -59,6 +59,22 @@ def test_authorization_matrix(matrix: tuple[authz.Credentials, authz.Call], user
     assert authz.run_row(credential, credentials, user.access_token, call) == authz.EXPECTED[credential]
 
 
+@pytest.fixture
+def team(aws: Any, anonymous: AuthedHttp, user: User) -> tuple[authz.Team, authz.Call]:
+    people = {name: make_user(aws, f"{name}@example.com") for name in ("member", "outsider", "removed")}
+    call = caller(anonymous)
+    users = {name: (person.access_token, person.email) for name, person in people.items()}
+    return authz.build_team(call, admin_token=user.access_token, users=users), call
+
+
+@pytest.mark.parametrize("credential", list(authz.TEAM_EXPECTED))
+def test_authorization_matrix_of_roles_in_a_team_workspace(
+    team: tuple[authz.Team, authz.Call], credential: str
+) -> None:
+    built, call = team
+    assert authz.run_team_row(credential, built, call) == authz.TEAM_EXPECTED[credential]
+
+
 def test_errors_say_what_is_wrong_in_the_api_shape(anonymous: AuthedHttp, user: User) -> None:
     response = anonymous.get("/recordings")
     assert response.status_code == 401

@@ -383,6 +383,15 @@ def test_authorization_matrix_over_http_with_real_moto_tokens(
     got = {credential: authz.run_row(credential, credentials, token, call) for credential in authz.EXPECTED}
     assert got == authz.EXPECTED
 
+    # Roles in a team workspace: members joined through invites, one removed again.
+    users = {}
+    for name in ("member", "outsider", "removed"):
+        joined_email, joined = sign_up_and_in(stack.api, http)
+        users[name] = (joined["Authorization"].split(" ", 1)[1], joined_email)
+    team = authz.build_team(call, admin_token=token, users=users)
+    got = {credential: authz.run_team_row(credential, team, call) for credential in authz.TEAM_EXPECTED}
+    assert got == authz.TEAM_EXPECTED
+
 
 def test_ingest_keys_in_query_strings_never_reach_the_log(stack: RunningStack, http: requests.Session) -> None:
     _, owner = sign_up_and_in(stack.api, http)

@@ -157,3 +157,114 @@ def run_row(credential: str, credentials: Credentials, owner_token: str, call: C
             )
         got[(method, template)] = call(method, path, credentials.headers[credential], body)[0]
     return got
+
+
+# The same routes in a team workspace (X-Workspace), with its own routes before the deletions.
+TEAM_ROUTES = [
+    *ROUTES[:-2],
+    ("GET", "/workspaces/{ws}/members"),
+    ("POST", "/workspaces/{ws}/invites"),
+    ("GET", "/workspaces/{ws}/invites"),
+    ("DELETE", "/workspaces/{ws}/invites/{iid}"),
+    *ROUTES[-2:],
+]
+TEAM_ADMIN = {
+    **OWNER,
+    ("GET", "/workspaces/{ws}/members"): 200,
+    ("POST", "/workspaces/{ws}/invites"): 201,
+    ("GET", "/workspaces/{ws}/invites"): 200,
+    ("DELETE", "/workspaces/{ws}/invites/{iid}"): 204,
+}
+# Keys, invites and deleting are an admin's; a member lists, replays and records.
+ADMIN_ONLY = {
+    ("GET", "/keys"),
+    ("POST", "/keys"),
+    ("DELETE", "/keys/{kid}"),
+    ("POST", "/workspaces/{ws}/invites"),
+    ("GET", "/workspaces/{ws}/invites"),
+    ("DELETE", "/workspaces/{ws}/invites/{iid}"),
+    ("DELETE", "/recordings/{rid}"),
+}
+TEAM_INGEST = {("POST", "/recordings"), ("POST", "/recordings/{rid}/events"), ("POST", "/assets/missing")}
+TEAM_EXPECTED: dict[str, dict[tuple[str, str], int]] = {
+    "team admin": TEAM_ADMIN,
+    "team member": {route: 403 if route in ADMIN_ONLY else status for route, status in TEAM_ADMIN.items()},
+    # Not a member (never, or no longer, whatever token they hold): the workspace does not exist.
+    "outsider naming the team": dict.fromkeys(TEAM_ADMIN, 404),
+    "removed member": dict.fromkeys(TEAM_ADMIN, 404),
+    "team ingest key": {route: status if route in TEAM_INGEST else 403 for route, status in TEAM_ADMIN.items()},
+}
+
+
+@dataclass
+class Team:
+    """A team workspace and the headers of each row of its matrix."""
+
+    workspace: str
+    admin: dict[str, str]
+    headers: dict[str, dict[str, str]]
+
+
+def join(call: Call, workspace: str, admin: dict[str, str], token: str, email: str) -> None:
+    """Invite ``email`` as a member and redeem it with ``token``, as the site does."""
+    body = json.dumps({"email": email, "role": "member"}).encode()
+    status, invite = call("POST", f"/workspaces/{workspace}/invites", admin, body)
+    assert status == 201, invite
+    status, joined = call("POST", "/invites/redeem", _bearer(token), json.dumps({"token": invite["token"]}).encode())
+    assert status == 200, joined
+
+
+def build_team(call: Call, *, admin_token: str, users: dict[str, tuple[str, str]]) -> Team:
+    """A team workspace of ``admin_token``'s user; ``users``: member, outsider, removed -> (token, email)."""
+    status, created = call("POST", "/workspaces", _bearer(admin_token), b'{"name": "authz team"}')
+    assert status == 201, created
+    workspace = created["id"]
+    admin = {**_bearer(admin_token), "X-Workspace": workspace}
+    join(call, workspace, admin, *users["member"])
+    join(call, workspace, admin, *users["removed"])
+    removed_id = jwt.decode(users["removed"][0], options={"verify_signature": False})["sub"]
+    assert call("DELETE", f"/workspaces/{workspace}/members/{removed_id}", admin, b"")[0] == 204
+    status, key = call("POST", "/keys", admin, b"{}")
+    assert status == 201, key
+
+    def named(token: str) -> dict[str, str]:
+        return {**_bearer(token), "X-Workspace": workspace}
+
+    return Team(
+        workspace=workspace,
+        admin=admin,
+        headers={
+            "team admin": admin,
+            "team member": named(users["member"][0]),
+            "outsider naming the team": named(users["outsider"][0]),
+            "removed member": named(users["removed"][0]),
+            "team ingest key": _bearer(key["key"]),
+        },
+    )
+
+
+def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str], int]:
+    """Statuses of every team route for one credential, against fresh resources of the team."""
+    status, created = call("POST", "/recordings", team.admin, b"{}")
+    assert status == 201, created
+    rid = created["recording"]["id"]
+    batch = json.dumps({"seq": 0, "events": [{"type": 4, "timestamp": 1}]}).encode()
+    assert call("POST", f"/recordings/{rid}/events", team.admin, batch)[0] == 202
+    status, victim = call("POST", "/keys", team.admin, b"{}")
+    assert status == 201, victim
+    invited = json.dumps({"email": f"{credential.replace(' ', '-')}@example.com"}).encode()
+    status, invite = call("POST", f"/workspaces/{team.workspace}/invites", team.admin, invited)
+    assert status == 201, invite
+    got = {}
+    for seq, (method, template) in enumerate(TEAM_ROUTES, start=1):
+        path = template.format(rid=rid, kid=victim["id"], ws=team.workspace, iid=invite["id"])
+        body = b""
+        if method == "POST":
+            if template.endswith("/invites"):
+                body = json.dumps({"email": f"row-{seq}@example.com"}).encode()
+            elif "events" in path:
+                body = json.dumps({"seq": seq, "events": [{"type": 3, "timestamp": seq}]}).encode()
+            else:
+                body = ASSET_BODIES.get(template, b"{}")
+        got[(method, template)] = call(method, path, team.headers[credential], body)[0]
+    return got
