@@ -253,6 +253,60 @@ def redeem_invite(principal: Principal) -> dict[str, Any]:
     return services.workspaces.redeem(invite_id, secret, user=_user(principal), email=email)
 
 
+@app.route("/recordings/{recording_id}/shares", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def create_share(principal: Principal, recording_id: str) -> Response:
+    """A read-only link to the recording ``{"days", "at"}``, opened without an account; the token is shown once."""
+    body = validation.json_object(_current_request().raw_body, allow_empty=True)
+    created = get_services().shares.create(principal.owner, recording_id, body, by=_user(principal))
+    return Response(body=created, status_code=201, headers=json_headers())
+
+
+@app.route("/recordings/{recording_id}/shares", methods=["GET"])
+@api(USER)
+def list_shares(principal: Principal, recording_id: str) -> dict[str, Any]:
+    """The recording's links that have not expired (never their tokens)."""
+    return {"shares": get_services().shares.list(principal.owner, recording_id)}
+
+
+@app.route("/recordings/{recording_id}/shares/{share_id}", methods=["DELETE"])
+@api(USER)
+def revoke_share(principal: Principal, recording_id: str, share_id: str) -> Response:
+    """Revoke a link: it then answers as one that never existed."""
+    get_services().shares.revoke(principal.owner, recording_id, share_id)
+    return Response(body="", status_code=204)
+
+
+@app.route("/shared/{token}", methods=["GET"])
+@api(PUBLIC)
+def open_share(token: str) -> dict[str, Any]:
+    """What a share link shows: the recording's replay metadata and the moment it opens at."""
+    shares = get_services().shares
+    return shares.view(_opened(token))
+
+
+@app.route("/shared/{token}/events", methods=["GET"])
+@api(PUBLIC)
+def shared_events(token: str) -> dict[str, Any]:
+    """One page of a shared recording's events (``after``: the previous page's ``next``), with its assets' reads."""
+    opened = _opened(token)
+    return get_services().shares.events(opened, _query(_current_request()).get("after"))
+
+
+@app.route("/shared/{token}/blocks", methods=["GET"])
+@api(PUBLIC)
+def shared_blocks(token: str) -> dict[str, Any]:
+    """A shared recording's compacted blocks, as ``/recordings/{id}/blocks``, with its assets' reads."""
+    opened = _opened(token)
+    return get_services().shares.blocks(opened, _query(_current_request()).get("after"))
+
+
+def _opened(token: str) -> Any:
+    """The recording a share token opens (404 for any token that opens nothing), its caller's address charged."""
+    services = get_services()
+    return services.shares.open(token, services.authenticator.client_address(_current_request()))
+
+
 def _user(principal: Principal) -> str:
     """The signed-in user acting (every USER route has one)."""
     assert principal.user is not None, "a user route without a user"

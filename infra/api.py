@@ -300,6 +300,7 @@ class Api(pulumi.ComponentResource):
             env.limit("client_requests"): str(settings.client_requests_per_minute),
             env.limit("client_bytes"): str(settings.client_bytes_per_minute),
             env.COMPACT_IDLE_SECONDS: str(settings.compact_idle_minutes * 60),
+            env.SHARE_MAX_DAYS: str(settings.share_max_days),
         }
 
         # Created before the functions: their policies name them.

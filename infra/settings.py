@@ -47,6 +47,8 @@ class StackSettings:
     # this often.
     compact_idle_minutes: int = api_settings.COMPACT_IDLE_SECONDS // 60
     compact_every_minutes: int = api_settings.COMPACT_EVERY_MINUTES
+    # The longest a share link of a recording may live (a link asks for 7 days by default).
+    share_max_days: int = api_settings.SHARE_MAX_DAYS
     # One provisioned shard (1 MB/s, 1,000 records/s: several hundred concurrent
     # recordings) costs a third of on-demand's stream-hour floor.
     kinesis_mode: str = "provisioned"
@@ -209,6 +211,8 @@ class StackSettings:
             raise ValueError("compactIdleMinutes must be >= 5 (a recording that pauses must not be compacted)")
         if not 1 <= self.compact_every_minutes <= 60:
             raise ValueError("compactEveryMinutes must be 1..60")
+        if not 1 <= self.share_max_days <= 365:
+            raise ValueError("shareMaxDays must be 1..365")
 
     @classmethod
     def from_config(cls, config: pulumi.Config, stack: str) -> StackSettings:

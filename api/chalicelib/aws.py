@@ -27,7 +27,8 @@ from .limits import RateLimiter
 from .reader import EventReader, Reader
 from .recording_table import RecordingTable
 from .recordings import Recordings
-from .settings import get_settings
+from .settings import SHARE_REQUESTS_PER_ADDRESS, get_settings
+from .shares import Shares
 from .tokens import TokenVerifier
 from .workspaces import Workspaces
 
@@ -51,6 +52,7 @@ class Services:
     archive: Archive
     keys: Keys
     workspaces: Workspaces
+    shares: Shares
     authenticator: Authenticator
     accounts: Accounts
     s3: Any
@@ -78,14 +80,16 @@ def get_services() -> Services:
     recordings = Recordings(table=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days)
     writer = EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream)
     events = EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY)
+    assets = Assets(s3=s3, bucket=config.bucket, retention_days=config.retention_days)
+    reader = Reader(recordings=recordings, table=metadata, events=events)
     return Services(
         recordings=recordings,
-        assets=Assets(s3=s3, bucket=config.bucket, retention_days=config.retention_days),
+        assets=assets,
         metadata=metadata,
         writer=writer,
         events=events,
         ingest=Ingest(recordings=recordings, table=metadata, writer=writer),
-        reader=Reader(recordings=recordings, table=metadata, events=events),
+        reader=reader,
         consumer=StreamConsumer(
             s3=s3,
             bucket=config.bucket,
@@ -98,6 +102,14 @@ def get_services() -> Services:
         archive=Archive(s3=s3, bucket=config.bucket, table=metadata),
         keys=keys,
         workspaces=workspaces,
+        shares=Shares(
+            table=access,
+            recordings=recordings,
+            reader=reader,
+            assets=assets,
+            max_days=config.share_max_days,
+            requests_per_address=SHARE_REQUESTS_PER_ADDRESS,
+        ),
         authenticator=Authenticator(
             verifier=TokenVerifier(
                 issuer=config.issuer, client_id=config.user_pool_client_id, jwks_url=config.jwks_url

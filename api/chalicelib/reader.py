@@ -357,6 +357,13 @@ class EventReader:
             tail_cursor=validation.encode_cursor(end),
         )
 
+    def compacted_assets(self, owner: str, recording_id: str) -> list[str]:
+        """The page assets the compacted object's events name (its index's list); none before compaction."""
+        listing = self.objects.listing(owner, recording_id)
+        if listing.index_key is None:
+            return []
+        return sorted(self.objects.index(listing.index_key).assets)
+
     def blocks(self, owner: str, recording_id: str, *, cursor: str | None = None) -> dict[str, Any]:
         """Presigned byte ranges of the compacted object, at most ``BLOCKS_PER_RESPONSE`` from ``cursor``, and the
         /events cursor for the rest.

@@ -142,6 +142,10 @@ ASSET_MAX_BYTES = 8 * 1024 * 1024
 # A presigned upload is used at once; a read serves one replay's loading.
 ASSET_UPLOAD_SECONDS = 300
 ASSET_READ_SECONDS = 900
+# Share links (``shares.py``): the longest a link may live (a stack setting,
+# shareMaxDays), and what one client address may ask of the public share routes a minute.
+SHARE_MAX_DAYS = 30
+SHARE_REQUESTS_PER_ADDRESS = 600
 
 
 # Key cache: how long a verified ingest key is trusted before it is read again, so a
@@ -286,6 +290,7 @@ class Settings:
     # None when no queue is configured (the record is then only logged).
     failure_queue_url: str | None = None
     compact_idle_seconds: int = COMPACT_IDLE_SECONDS
+    share_max_days: int = SHARE_MAX_DAYS
     # What the stack's CloudFront distribution sends as X-Origin-Verify, so that its
     # viewer's address can be trusted (``clients.py``); None without a distribution.
     # Kept out of repr: settings may end up in a log line.
@@ -340,5 +345,6 @@ def get_settings() -> Settings:
         limits=Limits(**{f.name: _int(environment.limit(f.name), getattr(defaults, f.name)) for f in fields(Limits)}),
         failure_queue_url=os.environ.get(environment.FAILURE_QUEUE_URL) or None,
         compact_idle_seconds=_int(environment.COMPACT_IDLE_SECONDS, COMPACT_IDLE_SECONDS),
+        share_max_days=_int(environment.SHARE_MAX_DAYS, SHARE_MAX_DAYS),
         origin_secret=os.environ.get(environment.ORIGIN_SECRET, "").strip() or None,
     )

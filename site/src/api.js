@@ -241,6 +241,19 @@ export class Api {
     return this.json("DELETE", `/recordings/${encodeURIComponent(id)}`);
   }
 
+  /** A read-only link to the recording (opening at `at` ms, when given); its token is shown once. */
+  share(id, at = null) {
+    return this.json("POST", `/recordings/${encodeURIComponent(id)}/shares`, { body: at == null ? {} : { at } });
+  }
+
+  async shares(id) {
+    return (await this.json("GET", `/recordings/${encodeURIComponent(id)}/shares`)).shares;
+  }
+
+  revokeShare(id, shareId) {
+    return this.json("DELETE", `/recordings/${encodeURIComponent(id)}/shares/${encodeURIComponent(shareId)}`);
+  }
+
   /** Short-lived reads of the signed-in owner's page assets: {sha256: url}. */
   async assetUrls(hashes) {
     return (await this.json("POST", "/assets/urls", { body: { sha256: hashes } })).urls;

@@ -24,6 +24,7 @@ import rrwebPlayer from "rrweb-player";
 import "rrweb-player/dist/style.css";
 import { Api, formatDuration, loadConfig } from "./api.js";
 import { CONTROLLER_PX, bindKeys, fitSize, momentUrl, parseMoment } from "./replay-controls.js";
+import { SharedApi } from "./shared-api.js";
 import { AssetResolver } from "./replay-assets.js";
 import { Loading, readOn } from "./replay-load.js";
 import { maskedFieldsPlugin } from "./replay-masked.js";
@@ -166,6 +167,46 @@ function momentsFor(player, recording) {
       total();
     },
   };
+}
+
+/** The share panel: a new read-only link (at this moment, if paused in it), and the links that exist. */
+function bindShare(api, recording) {
+  const button = $("#share");
+  const list = $("#share-links");
+  button.hidden = false;
+  const render = async () => {
+    const links = await api.shares(recording.id);
+    list.replaceChildren(
+      ...links.map((link) => {
+        const item = document.createElement("li");
+        item.textContent = `Link until ${new Date(link.expiresAt).toLocaleDateString()}${link.at != null ? ` at ${formatDuration(link.at)}` : ""} `;
+        const revoke = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: "Revoke" });
+        revoke.addEventListener("click", async () => {
+          await api.revokeShare(recording.id, link.id);
+          item.remove();
+        });
+        item.append(revoke);
+        return item;
+      }),
+    );
+    list.hidden = !links.length;
+  };
+  button.addEventListener("click", async () => {
+    // Where the player stands (before it started, the replayer says a negative time: the start).
+    const now = stage.player && !stage.live ? Math.floor(stage.player.getReplayer().getCurrentTime()) : 0;
+    const at = now > 0 ? now : null;
+    try {
+      const link = await api.share(recording.id, at);
+      const field = $("#share-link");
+      field.value = new URL(`replay.html?share=${encodeURIComponent(link.token)}`, location.href).href;
+      field.hidden = false;
+      field.select();
+      await render();
+    } catch (error) {
+      explain(`The link could not be made: ${error.message}`);
+    }
+  });
+  render().catch(() => {});
 }
 
 function bindCopyMoment() {
@@ -415,22 +456,30 @@ async function follow({ api, recording, events, position, showFacts, assets, sto
 async function main() {
   const query = new URLSearchParams(location.search);
   const id = query.get("id");
-  if (!id) {
-    explain("No recording selected: pick one from ", { link: RECORDINGS });
-    return;
-  }
-  const api = new Api(await loadConfig());
-  stage.workspace = api.workspace;
-  if (!api.signedIn) {
-    location.href = `index.html?next=${encodeURIComponent(location.pathname + location.search)}`;
-    return;
+  // A share link: this recording's replay alone, without an account (shared-api.js).
+  const shared = query.get("share");
+  const config = await loadConfig();
+  const api = shared ? new SharedApi(config, shared) : new Api(config);
+  if (shared) document.body.classList.add("shared");
+  else {
+    if (!id) {
+      explain("No recording selected: pick one from ", { link: RECORDINGS });
+      return;
+    }
+    stage.workspace = api.workspace;
+    if (!api.signedIn) {
+      location.href = `index.html?next=${encodeURIComponent(location.pathname + location.search)}`;
+      return;
+    }
   }
   let recording;
   try {
     recording = await api.recording(id);
   } catch (error) {
     if (leaving(error)) return;
-    if (error.status === 404 || error.status === 400) {
+    if (shared && error.status === 404) {
+      explain("This link does not open anything: it may have expired or been revoked.");
+    } else if (error.status === 404 || error.status === 400) {
       explain("No such recording (it may have been deleted): pick one from ", { link: RECORDINGS });
     } else if (unreachable(error)) {
       explain(`The API (${api.base}) is unreachable: check the connection, then`, {
@@ -465,8 +514,11 @@ async function main() {
     });
   });
   bindKeys(() => (stage.player && !stage.live ? stage.player : null));
-  bindCopyMoment();
-  const moment = parseMoment(query.get("t"));
+  if (!shared) {
+    bindCopyMoment();
+    bindShare(api, recording);
+  }
+  const moment = parseMoment(query.get("t")) ?? (shared && api.at != null ? api.at : null);
   if (!recording.live) {
     await replay({ api, recording, moment, showFacts });
     return;

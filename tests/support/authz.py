@@ -166,6 +166,9 @@ TEAM_ROUTES = [
     ("POST", "/workspaces/{ws}/invites"),
     ("GET", "/workspaces/{ws}/invites"),
     ("DELETE", "/workspaces/{ws}/invites/{iid}"),
+    ("POST", "/recordings/{rid}/shares"),
+    ("GET", "/recordings/{rid}/shares"),
+    ("DELETE", "/recordings/{rid}/shares/{sid}"),
     *ROUTES[-2:],
 ]
 TEAM_ADMIN = {
@@ -174,6 +177,9 @@ TEAM_ADMIN = {
     ("POST", "/workspaces/{ws}/invites"): 201,
     ("GET", "/workspaces/{ws}/invites"): 200,
     ("DELETE", "/workspaces/{ws}/invites/{iid}"): 204,
+    ("POST", "/recordings/{rid}/shares"): 201,
+    ("GET", "/recordings/{rid}/shares"): 200,
+    ("DELETE", "/recordings/{rid}/shares/{sid}"): 204,
 }
 # Keys, invites and deleting are an admin's; a member lists, replays and records.
 ADMIN_ONLY = {
@@ -252,12 +258,14 @@ def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str
     assert call("POST", f"/recordings/{rid}/events", team.admin, batch)[0] == 202
     status, victim = call("POST", "/keys", team.admin, b"{}")
     assert status == 201, victim
+    status, link = call("POST", f"/recordings/{rid}/shares", team.admin, b"{}")
+    assert status == 201, link
     invited = json.dumps({"email": f"{credential.replace(' ', '-')}@example.com"}).encode()
     status, invite = call("POST", f"/workspaces/{team.workspace}/invites", team.admin, invited)
     assert status == 201, invite
     got = {}
     for seq, (method, template) in enumerate(TEAM_ROUTES, start=1):
-        path = template.format(rid=rid, kid=victim["id"], ws=team.workspace, iid=invite["id"])
+        path = template.format(rid=rid, kid=victim["id"], ws=team.workspace, iid=invite["id"], sid=link["id"])
         body = b""
         if method == "POST":
             if template.endswith("/invites"):

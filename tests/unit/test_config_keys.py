@@ -31,6 +31,7 @@ CONFIGURED: dict[str, Any] = {
     "consumerMaxRecordAgeSeconds": "3600",
     "compactIdleMinutes": "31",
     "compactEveryMinutes": "6",
+    "shareMaxDays": "14",
     "kinesisMode": "on-demand",
     "kinesisShards": "2",
     "kinesisRetentionHours": "48",
