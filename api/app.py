@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import KinesisEvent, Request
 
-from chalicelib import assets, observability, reader, settings, validation, workspaces
+from chalicelib import assets, comments, observability, reader, settings, validation, workspaces
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
@@ -274,6 +274,33 @@ def list_shares(principal: Principal, recording_id: str) -> dict[str, Any]:
 def revoke_share(principal: Principal, recording_id: str, share_id: str) -> Response:
     """Revoke a link: it then answers as one that never existed."""
     get_services().shares.revoke(principal.owner, recording_id, share_id)
+    return Response(body="", status_code=204)
+
+
+@app.route("/recordings/{recording_id}/comments", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def add_comment(principal: Principal, recording_id: str) -> Response:
+    """A comment ``{"at", "text"}`` on the recording's timeline (any member)."""
+    at, text = comments.comment_body(validation.json_object(_current_request().raw_body))
+    services = get_services()
+    email = services.accounts.email(principal.token or "")
+    added = services.comments.add(principal.owner, recording_id, at=at, text=text, author=_user(principal), email=email)
+    return Response(body=added, status_code=201, headers=json_headers())
+
+
+@app.route("/recordings/{recording_id}/comments", methods=["GET"])
+@api(USER)
+def list_comments(principal: Principal, recording_id: str) -> dict[str, Any]:
+    """The recording's comments, by moment."""
+    return {"comments": get_services().comments.of(principal.owner, recording_id)}
+
+
+@app.route("/recordings/{recording_id}/comments/{comment_id}", methods=["DELETE"])
+@api(USER)
+def delete_comment(principal: Principal, recording_id: str, comment_id: str) -> Response:
+    """Delete a comment (its author, or a workspace admin)."""
+    admin = principal.role == workspaces.ADMIN
+    get_services().comments.delete(principal.owner, recording_id, comment_id, user=_user(principal), admin=admin)
     return Response(body="", status_code=204)
 
 

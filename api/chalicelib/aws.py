@@ -18,6 +18,7 @@ from .accounts import Accounts
 from .archive import Archive
 from .assets import Assets
 from .auth import Authenticator
+from .comments import Comments
 from .compaction import Compactor
 from .consumer import FailureQueue, StreamConsumer
 from .cors import CorsPolicy
@@ -53,6 +54,7 @@ class Services:
     keys: Keys
     workspaces: Workspaces
     shares: Shares
+    comments: Comments
     authenticator: Authenticator
     accounts: Accounts
     s3: Any
@@ -110,6 +112,7 @@ def get_services() -> Services:
             max_days=config.share_max_days,
             requests_per_address=SHARE_REQUESTS_PER_ADDRESS,
         ),
+        comments=Comments(s3=s3, bucket=config.bucket, recordings=recordings),
         authenticator=Authenticator(
             verifier=TokenVerifier(
                 issuer=config.issuer, client_id=config.user_pool_client_id, jwks_url=config.jwks_url

@@ -50,6 +50,11 @@ def asset_key(owner: str, sha256: str) -> str:
     return f"{ASSETS_ROOT}owner={owner}/sha256={sha256}"
 
 
+def comments_prefix(owner: str, recording: str) -> str:
+    """The prefix holding a recording's comments (one object each): deleted and expired with it."""
+    return recording_prefix(owner, recording) + "comments/"
+
+
 def screenshot_key(owner: str, recording: str) -> str:
     """The key of a recording's thumbnail screenshot."""
     return recording_prefix(owner, recording) + SCREENSHOT_NAME

@@ -254,6 +254,15 @@ export class Api {
     return this.json("DELETE", `/recordings/${encodeURIComponent(id)}/shares/${encodeURIComponent(shareId)}`);
   }
 
+  async comments(id) {
+    return (await this.json("GET", `/recordings/${encodeURIComponent(id)}/comments`)).comments;
+  }
+
+  /** A comment at `at` ms from the recording's start. */
+  addComment(id, at, text) {
+    return this.json("POST", `/recordings/${encodeURIComponent(id)}/comments`, { body: { at, text } });
+  }
+
   /** Short-lived reads of the signed-in owner's page assets: {sha256: url}. */
   async assetUrls(hashes) {
     return (await this.json("POST", "/assets/urls", { body: { sha256: hashes } })).urls;

@@ -21,6 +21,7 @@ const KINDS = {
   click: ["click", "clicks"],
   error: ["error", "errors"],
   custom: ["custom event", "custom events"],
+  comment: ["comment", "comments"],
 };
 const counted = (count, kind) => `${count} ${KINDS[kind][count === 1 ? 0 : 1]}`;
 
@@ -219,6 +220,12 @@ export class Timeline {
       into.append(span);
     }
     this.lastActive = event.timestamp;
+  }
+
+  /** A member's comment, as a mark on the bar (the page lists comments apart). */
+  addComment(comment) {
+    const mark = this.mark({ kind: "comment", title: `Comment: ${comment.text}` }, comment.at);
+    if (mark) this.marks.append(mark);
   }
 
   /** Puts the marks on the player's progress bar (again, for a new player). */

@@ -28,7 +28,7 @@ import { SharedApi } from "./shared-api.js";
 import { AssetResolver } from "./replay-assets.js";
 import { Loading, readOn } from "./replay-load.js";
 import { maskedFieldsPlugin } from "./replay-masked.js";
-import { Timeline } from "./replay-timeline.js";
+import { Timeline, formatMoment } from "./replay-timeline.js";
 
 const $ = (selector) => document.querySelector(selector);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -84,6 +84,9 @@ const stage = {
   live: false,
   // The team workspace the recording is in (null: the personal one), for moment links.
   workspace: null,
+  // Members' comments on the recording, and the timeline their marks go on.
+  comments: [],
+  timeline: null,
   recorded: { width: 0, height: 0 },
 
   fit() {
@@ -161,12 +164,56 @@ function momentsFor(player, recording) {
   timeline.attach($("#player"));
   const total = () => timeline.setTotal(player.getMetaData().totalTime);
   total();
+  for (const comment of stage.comments) timeline.addComment(comment);
+  stage.timeline = timeline;
   return {
     add(events) {
       timeline.add(events);
       total();
     },
   };
+}
+
+/** Comments: the list (each seeks to its moment), marks on the bar, and one more at the moment shown. */
+function bindComments(api, recording) {
+  $("#comments").hidden = false;
+  const list = $("#comment-list");
+  const render = () => {
+    list.replaceChildren(
+      ...stage.comments.map((comment) => {
+        const item = document.createElement("li");
+        const button = Object.assign(document.createElement("button"), { type: "button", className: "comment" });
+        const time = Object.assign(document.createElement("time"), { textContent: formatMoment(comment.at) });
+        const text = Object.assign(document.createElement("span"), { textContent: comment.text });
+        const author = Object.assign(document.createElement("small"), { textContent: comment.authorEmail || "" });
+        button.append(time, " ", text, " ", author);
+        button.addEventListener("click", () => stage.player && stage.player.goto(comment.at + 1));
+        item.append(button);
+        return item;
+      }),
+    );
+  };
+  api
+    .comments(recording.id)
+    .then((comments) => {
+      stage.comments = comments;
+      render();
+      for (const comment of comments) stage.timeline?.addComment(comment);
+    })
+    .catch(() => {});
+  $("#comment-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const at = stage.player && !stage.live ? Math.max(0, Math.floor(stage.player.getReplayer().getCurrentTime())) : 0;
+    try {
+      const added = await api.addComment(recording.id, at, $("#comment-text").value);
+      stage.comments = [...stage.comments, added].sort((a, b) => a.at - b.at || a.createdAt - b.createdAt);
+      stage.timeline?.addComment(added);
+      $("#comment-text").value = "";
+      render();
+    } catch (error) {
+      explain(`The comment was not saved: ${error.message}`);
+    }
+  });
 }
 
 /** The share panel: a new read-only link (at this moment, if paused in it), and the links that exist. */
@@ -179,7 +226,7 @@ function bindShare(api, recording) {
     list.replaceChildren(
       ...links.map((link) => {
         const item = document.createElement("li");
-        item.textContent = `Link until ${new Date(link.expiresAt).toLocaleDateString()}${link.at != null ? ` at ${formatDuration(link.at)}` : ""} `;
+        item.textContent = `Link until ${new Date(link.expiresAt).toLocaleDateString()}${link.at != null ? ` at ${formatMoment(link.at)}` : ""} `;
         const revoke = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: "Revoke" });
         revoke.addEventListener("click", async () => {
           await api.revokeShare(recording.id, link.id);
@@ -517,6 +564,7 @@ async function main() {
   if (!shared) {
     bindCopyMoment();
     bindShare(api, recording);
+    bindComments(api, recording);
   }
   const moment = parseMoment(query.get("t")) ?? (shared && api.at != null ? api.at : null);
   if (!recording.live) {

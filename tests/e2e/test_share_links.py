@@ -1,4 +1,5 @@
-"""A share link in the browser: made on the replay page, opened in a fresh browser without an account, revoked."""
+"""Sharing in the browser: a link made on the replay page, opened in a fresh browser without an account, revoked;
+and comments on the timeline."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
 
-def test_a_share_link_opens_the_replay_alone_in_a_fresh_browser_until_it_is_revoked(
-    page: Page, browser: Browser, stack: RunningStack, account: dict[str, Any]
-) -> None:
+def recorded(stack: RunningStack, account: dict[str, Any]) -> str:
+    """A stored recording of the account's (its events all in)."""
     http, headers = account["http"], account["headers"]
     created = http.post(f"{stack.api}/recordings", json={"title": "Shared checkout"}, headers=headers, timeout=30)
     recording_id = created.json()["recording"]["id"]
@@ -33,6 +33,13 @@ def test_a_share_link_opens_the_replay_alone_in_a_fresh_browser_until_it_is_revo
         assert described["eventCount"] >= len(EVENTS), "not stored yet"
 
     eventually(stored, 60)
+    return str(recording_id)
+
+
+def test_a_share_link_opens_the_replay_alone_in_a_fresh_browser_until_it_is_revoked(
+    page: Page, browser: Browser, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    recording_id = recorded(stack, account)
     signed_in(page, stack, account)
     as_finished(page, stack, recording_id)
     page.goto(f"{stack.site}/replay.html?id={recording_id}")
@@ -60,3 +67,27 @@ def test_a_share_link_opens_the_replay_alone_in_a_fresh_browser_until_it_is_revo
         expect(viewer.locator("#message")).to_contain_text("This link does not open anything")
     finally:
         stranger.close()
+
+
+def test_a_comment_at_a_moment_is_listed_marked_on_the_bar_and_seeks_there(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    recording_id = recorded(stack, account)
+    signed_in(page, stack, account)
+    as_finished(page, stack, recording_id)
+    page.goto(f"{stack.site}/replay.html?id={recording_id}")
+    page.wait_for_function("window.__replayEvents >= 3", timeout=30_000)
+    page.evaluate("window.__player.goto(1500, false)")
+    page.fill("#comment-text", "the menu flickers here")
+    page.click("#comment-form button")
+    expect(page.locator("#comment-list li")).to_have_count(1)
+    expect(page.locator("#comment-list li")).to_contain_text("0:01")
+    expect(page.locator(".replay-mark.comment")).to_have_count(1)
+
+    page.reload()
+    page.wait_for_function("window.__replayEvents >= 3", timeout=30_000)
+    expect(page.locator("#comment-list li")).to_contain_text("the menu flickers here")
+    expect(page.locator(".replay-mark.comment")).to_have_count(1)
+    page.evaluate("window.__player.goto(0, false)")
+    page.locator("#comment-list li button").click()
+    page.wait_for_function("Math.abs(window.__player.getReplayer().getCurrentTime() - 1500) < 200")

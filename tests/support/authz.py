@@ -169,6 +169,9 @@ TEAM_ROUTES = [
     ("POST", "/recordings/{rid}/shares"),
     ("GET", "/recordings/{rid}/shares"),
     ("DELETE", "/recordings/{rid}/shares/{sid}"),
+    ("POST", "/recordings/{rid}/comments"),
+    ("GET", "/recordings/{rid}/comments"),
+    ("DELETE", "/recordings/{rid}/comments/{cid}"),
     *ROUTES[-2:],
 ]
 TEAM_ADMIN = {
@@ -180,6 +183,9 @@ TEAM_ADMIN = {
     ("POST", "/recordings/{rid}/shares"): 201,
     ("GET", "/recordings/{rid}/shares"): 200,
     ("DELETE", "/recordings/{rid}/shares/{sid}"): 204,
+    ("POST", "/recordings/{rid}/comments"): 201,
+    ("GET", "/recordings/{rid}/comments"): 200,
+    ("DELETE", "/recordings/{rid}/comments/{cid}"): 204,
 }
 # Keys, invites and deleting are an admin's; a member lists, replays and records.
 ADMIN_ONLY = {
@@ -190,6 +196,8 @@ ADMIN_ONLY = {
     ("GET", "/workspaces/{ws}/invites"),
     ("DELETE", "/workspaces/{ws}/invites/{iid}"),
     ("DELETE", "/recordings/{rid}"),
+    # The admin's comment: its author's or an admin's to delete.
+    ("DELETE", "/recordings/{rid}/comments/{cid}"),
 }
 TEAM_INGEST = {("POST", "/recordings"), ("POST", "/recordings/{rid}/events"), ("POST", "/assets/missing")}
 TEAM_EXPECTED: dict[str, dict[tuple[str, str], int]] = {
@@ -260,16 +268,22 @@ def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str
     assert status == 201, victim
     status, link = call("POST", f"/recordings/{rid}/shares", team.admin, b"{}")
     assert status == 201, link
+    status, noted = call("POST", f"/recordings/{rid}/comments", team.admin, b'{"at": 1, "text": "the admin\'s"}')
+    assert status == 201, noted
     invited = json.dumps({"email": f"{credential.replace(' ', '-')}@example.com"}).encode()
     status, invite = call("POST", f"/workspaces/{team.workspace}/invites", team.admin, invited)
     assert status == 201, invite
     got = {}
     for seq, (method, template) in enumerate(TEAM_ROUTES, start=1):
-        path = template.format(rid=rid, kid=victim["id"], ws=team.workspace, iid=invite["id"], sid=link["id"])
+        path = template.format(
+            rid=rid, kid=victim["id"], ws=team.workspace, iid=invite["id"], sid=link["id"], cid=noted["id"]
+        )
         body = b""
         if method == "POST":
             if template.endswith("/invites"):
                 body = json.dumps({"email": f"row-{seq}@example.com"}).encode()
+            elif template.endswith("/comments"):
+                body = json.dumps({"at": seq, "text": f"row {seq}"}).encode()
             elif "events" in path:
                 body = json.dumps({"seq": seq, "events": [{"type": 3, "timestamp": seq}]}).encode()
             else:
