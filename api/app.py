@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -275,6 +276,27 @@ def revoke_share(principal: Principal, recording_id: str, share_id: str) -> Resp
     """Revoke a link: it then answers as one that never existed."""
     get_services().shares.revoke(principal.owner, recording_id, share_id)
     return Response(body="", status_code=204)
+
+
+@app.route("/recordings/delete", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def delete_recordings(principal: Principal) -> dict[str, Any]:
+    """Delete the recordings ``{"ids": [...]}`` (at most 50; admins): the list's selection."""
+    principal.require_admin()
+    ids = validation.recording_ids(validation.json_object(_current_request().raw_body), settings.DELETE_BATCH)
+    return get_services().recordings.delete_many(principal.owner, ids)
+
+
+@app.route("/people/{user_id}/recordings", methods=["DELETE"])
+@api(USER)
+def delete_person(principal: Principal, user_id: str) -> dict[str, Any]:
+    """Delete the recordings of one identified visitor (the id given to identify), 50 a call (admins).
+
+    The answer reports what was deleted; ``more`` says others remain (call again).
+    """
+    principal.require_admin()
+    user = validation.user_id(urllib.parse.unquote(user_id))
+    return get_services().recordings.delete_person(principal.owner, user)
 
 
 @app.route("/recordings/{recording_id}/comments", methods=["POST"], content_types=JSON_BODY_TYPES)

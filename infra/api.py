@@ -22,6 +22,7 @@ from chalicelib.schema import (
     INDEX_KEYS_BY_OWNER,
     INDEX_PENDING_COMPACTION,
     INDEX_RECORDINGS_BY_OWNER,
+    INDEX_RECORDINGS_BY_USER,
 )
 from infra import policies
 from infra.packaging import ChalicePackage
@@ -101,7 +102,11 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
         policies.statement(
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [arns.table]
         ),
-        policies.statement(["dynamodb:Query"], [f"{arns.table}/index/{INDEX_RECORDINGS_BY_OWNER}"]),
+        # A workspace's recordings, and one identified visitor's (deleting a person).
+        policies.statement(
+            ["dynamodb:Query"],
+            [f"{arns.table}/index/{INDEX_RECORDINGS_BY_OWNER}", f"{arns.table}/index/{INDEX_RECORDINGS_BY_USER}"],
+        ),
         # Ingest keys (create, list with their purpose, revoke, verify; a purpose key and
         # its pointer are one transaction of two puts), the rate-limit counters, and
         # workspaces with their members (a membership is two items, put or deleted in one

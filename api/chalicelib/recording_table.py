@@ -42,6 +42,8 @@ from .schema import (
     ACTIVE_ATTRIBUTE,
     INDEX_PENDING_COMPACTION,
     INDEX_RECORDINGS_BY_OWNER,
+    INDEX_RECORDINGS_BY_USER,
+    OWNER_USER_ATTRIBUTE,
     PENDING_ATTRIBUTE,
     RECORDINGS_KEY,
     TTL_ATTRIBUTE,
@@ -120,13 +122,20 @@ def _user_differs(item: dict[str, Any], user: validation.User) -> bool:
     return item.get("userId") != user.id or item.get("traits") != user.traits_json
 
 
-def _user_update(user: validation.User, values: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """SET and REMOVE clauses that make the item's visitor ``user`` (adds its values)."""
+def owner_user(owner: str, user_id: str) -> str:
+    """The ``byUser`` index's key of a workspace's identified visitor."""
+    return f"{owner}#{user_id}"
+
+
+def _user_update(owner: str, user: validation.User, values: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """SET and REMOVE clauses that make the item's visitor ``user`` (adds its values), indexed by user."""
     values[":userId"] = user.id
+    values[":ownerUser"] = owner_user(owner, user.id)
+    sets = ["userId = :userId", f"{OWNER_USER_ATTRIBUTE} = :ownerUser"]
     if user.traits_json is None:
-        return ["userId = :userId"], ["traits"]
+        return sets, ["traits"]
     values[":traits"] = user.traits_json
-    return ["userId = :userId", "traits = :traits"], []
+    return [*sets, "traits = :traits"], []
 
 
 class RecordingTable:
@@ -281,6 +290,50 @@ class RecordingTable:
         following = self._position(entries[-1]) if more and entries else None
         return self._live_items(entries), following
 
+    def index_users(self) -> int:
+        """Put every identified recording made before the ``byUser`` index existed into it; how many were.
+
+        A one-off migration (``python -m ops.index_users``), never a request's work: it
+        reads the whole table (a Scan of the items with a user and no index key).
+        """
+        indexed = 0
+        scan: dict[str, Any] = {
+            "FilterExpression": f"attribute_exists(userId) AND attribute_not_exists({OWNER_USER_ATTRIBUTE})"
+            " AND attribute_exists(createdKey)",
+            "ProjectionExpression": "#pk, #owner, userId",
+            "ExpressionAttributeNames": {"#pk": RECORDINGS_KEY, "#owner": "owner"},
+        }
+        while True:
+            page = self._table.scan(**scan)
+            for item in page.get("Items", []):
+                try:
+                    self._table.update_item(
+                        Key={RECORDINGS_KEY: item[RECORDINGS_KEY]},
+                        UpdateExpression=f"SET {OWNER_USER_ATTRIBUTE} = :user",
+                        ConditionExpression="attribute_exists(createdKey) AND userId = :id",
+                        ExpressionAttributeValues={
+                            ":user": owner_user(item["owner"], item["userId"]),
+                            ":id": item["userId"],
+                        },
+                    )
+                    indexed += 1
+                except ClientError as exc:
+                    if not _is_conditional_failure(exc):
+                        raise
+            if "LastEvaluatedKey" not in page:
+                return indexed
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def of_user(self, owner: str, user_id: str, *, limit: int) -> list[str]:
+        """Ids of up to ``limit`` of a workspace's recordings of one identified visitor (the ``byUser`` index)."""
+        page = self._table.query(
+            IndexName=INDEX_RECORDINGS_BY_USER,
+            KeyConditionExpression=f"{OWNER_USER_ATTRIBUTE} = :user",
+            ExpressionAttributeValues={":user": owner_user(owner, user_id)},
+            Limit=limit,
+        )
+        return [self.owner_and_id(entry)[1] for entry in page.get("Items", [])]
+
     def matching(
         self,
         owner: str,
@@ -409,7 +462,7 @@ class RecordingTable:
                     conditions.append("(attribute_not_exists(pages) OR size(pages) < :max)")
                     values |= {":first": [first_page(item)], ":page": [page], ":max": settings.MAX_PAGES}
             if user is not None and _user_differs(item, user):
-                user_sets, user_removes = _user_update(user, values)
+                user_sets, user_removes = _user_update(owner, user, values)
                 sets += user_sets
                 removes += user_removes
             if not sets:
@@ -441,7 +494,7 @@ class RecordingTable:
             return
         owner, recording_id = self.owner_and_id(item)
         values: dict[str, Any] = {}
-        sets, removes = _user_update(user, values)
+        sets, removes = _user_update(owner, user, values)
         try:
             self._table.update_item(
                 Key=recording_key(owner, recording_id),

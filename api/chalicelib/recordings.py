@@ -20,8 +20,8 @@ from . import layout, settings, useragent, validation
 from .errors import ApiError, BadRequestError, NotFoundError
 from .ids import new_id, now_ms
 from .recording_objects import RecordingObjects
-from .recording_table import CreatedRange, RecordingTable, first_page
-from .schema import PENDING_ATTRIBUTE, TTL_ATTRIBUTE
+from .recording_table import CreatedRange, RecordingTable, first_page, owner_user
+from .schema import OWNER_USER_ATTRIBUTE, PENDING_ATTRIBUTE, TTL_ATTRIBUTE
 
 
 def _number(value: Any) -> int | float | None:
@@ -112,6 +112,8 @@ class Recordings:
             "traits": visit.user.traits_json if visit.user else None,
         }
         item |= {name: value for name, value in optional.items() if value is not None}
+        if visit.user:
+            item[OWNER_USER_ATTRIBUTE] = owner_user(owner, visit.user.id)  # the byUser index: deleting a person
         inserted = self._table.put_new(item)
         if not inserted:
             existing = self._table.get(owner, recording_id)
@@ -172,6 +174,28 @@ class Recordings:
             "recordings": [self.public(owner, item) for item in items],
             "cursor": validation.encode_cursor(following) if following else None,
         }
+
+    def delete_many(self, owner: str, ids: list[str]) -> dict[str, Any]:
+        """Delete each of ``ids`` (at most ``settings.DELETE_BATCH``); what was deleted and what was not found."""
+        deleted, missing = [], []
+        for recording_id in ids:
+            try:
+                self.delete(owner, recording_id)
+                deleted.append(recording_id)
+            except NotFoundError:
+                missing.append(recording_id)
+        return {"deleted": deleted, "notFound": missing}
+
+    def delete_person(self, owner: str, user_id: str) -> dict[str, Any]:
+        """Delete up to ``settings.DELETE_BATCH`` recordings of one identified visitor; ``more`` when others remain.
+
+        Bounded time per call (one index Query, then each recording's own delete): the
+        caller repeats while ``more`` is true.
+        """
+        ids = self._table.of_user(owner, user_id, limit=settings.DELETE_BATCH)
+        report = self.delete_many(owner, ids)
+        more = bool(ids) and len(ids) == settings.DELETE_BATCH and bool(self._table.of_user(owner, user_id, limit=1))
+        return {**report, "userId": user_id, "more": more}
 
     def delete(self, owner: str, recording_id: str) -> None:
         """Remove metadata, event objects and screenshot; 404 if there is nothing to delete."""

@@ -22,6 +22,10 @@ RECORDINGS_KEY = "pk"
 # An owner's recordings, newest first (``createdKey``); keys only, the page's items are
 # read with BatchGetItem.
 INDEX_RECORDINGS_BY_OWNER = "byOwner"
+# An identified visitor's recordings in one workspace (sparse: only items with a user):
+# ``ownerUser`` is "<owner>#<userId>"; what deleting a person reads, never a Scan.
+INDEX_RECORDINGS_BY_USER = "byUser"
+OWNER_USER_ATTRIBUTE = "ownerUser"
 # Recordings with events not yet compacted (sparse: see ``compaction.py``).
 INDEX_PENDING_COMPACTION = "byPendingCompaction"
 PENDING_ATTRIBUTE = "pendingCompaction"
@@ -122,9 +126,11 @@ RECORDINGS = TableSchema(
         "createdKey": "S",
         PENDING_ATTRIBUTE: "S",
         ACTIVE_ATTRIBUTE: "N",
+        OWNER_USER_ATTRIBUTE: "S",
     },
     indexes=(
         GlobalIndex(name=INDEX_RECORDINGS_BY_OWNER, hash_key="owner", range_key="createdKey"),
+        GlobalIndex(name=INDEX_RECORDINGS_BY_USER, hash_key=OWNER_USER_ATTRIBUTE, range_key="createdKey"),
         GlobalIndex(name=INDEX_PENDING_COMPACTION, hash_key=PENDING_ATTRIBUTE, range_key=ACTIVE_ATTRIBUTE),
     ),
 )

@@ -145,6 +145,8 @@ ASSET_READ_SECONDS = 900
 # Share links (``shares.py``): the longest a link may live (a stack setting,
 # shareMaxDays), and what one client address may ask of the public share routes a minute.
 SHARE_MAX_DAYS = 30
+# Recordings one bulk or person delete takes per request (each its own delete).
+DELETE_BATCH = 50
 SHARE_REQUESTS_PER_ADDRESS = 600
 
 

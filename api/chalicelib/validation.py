@@ -44,6 +44,28 @@ def recording_id(value: Any) -> str:
     return value
 
 
+def recording_ids(body: dict[str, Any], most: int) -> list[str]:
+    """``{"ids": [...]}``: 1 to ``most`` recording ids, each checked, duplicates dropped (400 naming ``ids``)."""
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= most:
+        raise BadRequestError(f"ids must be a list of 1 to {most} recording ids", code="invalid_ids")
+    for value in ids:
+        if not isinstance(value, str) or not _RECORDING_ID.match(value):
+            raise BadRequestError(
+                f"ids must be recording ids (8-64 of A-Z a-z 0-9 _ -): {str(value)[:80]!r}", code="invalid_ids"
+            )
+    return list(dict.fromkeys(ids))
+
+
+def user_id(value: str) -> str:
+    """An identified visitor's id as a path names it: 1 to MAX_USER_ID_LENGTH characters (400 otherwise)."""
+    if not value or len(value) > settings.MAX_USER_ID_LENGTH or not value.isprintable():
+        raise BadRequestError(
+            f"the user id must be 1 to {settings.MAX_USER_ID_LENGTH} printable characters", code="invalid_user"
+        )
+    return value
+
+
 def list_limit(value: str | None) -> int:
     """The ``limit`` query parameter: 1..LIST_LIMIT_MAX, default LIST_LIMIT_DEFAULT."""
     if value is None:

@@ -475,7 +475,8 @@ def test_recordings_table_is_keyed_per_recording_with_only_global_indexes(
     assert attributes[PENDING_ATTRIBUTE] == "S"
     assert attributes[schema.ACTIVE_ATTRIBUTE] == "N"
     indexes = {index["name"]: index for index in table["globalSecondaryIndexes"]}
-    assert set(indexes) == {INDEX_PENDING_COMPACTION, schema.INDEX_RECORDINGS_BY_OWNER}
+    assert set(indexes) == {INDEX_PENDING_COMPACTION, schema.INDEX_RECORDINGS_BY_OWNER, schema.INDEX_RECORDINGS_BY_USER}
+    assert index_keys(indexes[schema.INDEX_RECORDINGS_BY_USER]) == (schema.OWNER_USER_ATTRIBUTE, "createdKey")
     pending = indexes[INDEX_PENDING_COMPACTION]
     assert index_keys(pending) == (PENDING_ATTRIBUTE, schema.ACTIVE_ATTRIBUTE)
     by_owner = indexes[schema.INDEX_RECORDINGS_BY_OWNER]

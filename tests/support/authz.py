@@ -172,7 +172,9 @@ TEAM_ROUTES = [
     ("POST", "/recordings/{rid}/comments"),
     ("GET", "/recordings/{rid}/comments"),
     ("DELETE", "/recordings/{rid}/comments/{cid}"),
+    ("DELETE", "/people/{person}/recordings"),
     *ROUTES[-2:],
+    ("POST", "/recordings/delete"),
 ]
 TEAM_ADMIN = {
     **OWNER,
@@ -186,6 +188,8 @@ TEAM_ADMIN = {
     ("POST", "/recordings/{rid}/comments"): 201,
     ("GET", "/recordings/{rid}/comments"): 200,
     ("DELETE", "/recordings/{rid}/comments/{cid}"): 204,
+    ("DELETE", "/people/{person}/recordings"): 200,
+    ("POST", "/recordings/delete"): 200,
 }
 # Keys, invites and deleting are an admin's; a member lists, replays and records.
 ADMIN_ONLY = {
@@ -198,6 +202,8 @@ ADMIN_ONLY = {
     ("DELETE", "/recordings/{rid}"),
     # The admin's comment: its author's or an admin's to delete.
     ("DELETE", "/recordings/{rid}/comments/{cid}"),
+    ("DELETE", "/people/{person}/recordings"),
+    ("POST", "/recordings/delete"),
 }
 TEAM_INGEST = {("POST", "/recordings"), ("POST", "/recordings/{rid}/events"), ("POST", "/assets/missing")}
 TEAM_EXPECTED: dict[str, dict[tuple[str, str], int]] = {
@@ -276,7 +282,13 @@ def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str
     got = {}
     for seq, (method, template) in enumerate(TEAM_ROUTES, start=1):
         path = template.format(
-            rid=rid, kid=victim["id"], ws=team.workspace, iid=invite["id"], sid=link["id"], cid=noted["id"]
+            rid=rid,
+            kid=victim["id"],
+            ws=team.workspace,
+            iid=invite["id"],
+            sid=link["id"],
+            cid=noted["id"],
+            person="p-1",
         )
         body = b""
         if method == "POST":
@@ -284,6 +296,8 @@ def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str
                 body = json.dumps({"email": f"row-{seq}@example.com"}).encode()
             elif template.endswith("/comments"):
                 body = json.dumps({"at": seq, "text": f"row {seq}"}).encode()
+            elif template == "/recordings/delete":
+                body = json.dumps({"ids": [rid]}).encode()
             elif "events" in path:
                 body = json.dumps({"seq": seq, "events": [{"type": 3, "timestamp": seq}]}).encode()
             else:
