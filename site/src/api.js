@@ -254,6 +254,11 @@ export class Api {
     return this.json("DELETE", `/recordings/${encodeURIComponent(id)}/shares/${encodeURIComponent(shareId)}`);
   }
 
+  /** Delete up to 50 recordings of one identified visitor: {deleted, notFound, more}. */
+  deletePerson(user) {
+    return this.json("DELETE", `/people/${encodeURIComponent(user)}/recordings`);
+  }
+
   async comments(id) {
     return (await this.json("GET", `/recordings/${encodeURIComponent(id)}/comments`)).comments;
   }

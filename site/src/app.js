@@ -35,6 +35,38 @@ async function main() {
 }
 
 /**
+ * With the list filtered to one identified visitor, an admin may delete every recording
+ * of that person in the workspace (a data-deletion request), 50 a request until none is left.
+ */
+async function offerPersonDelete(api, user, workspace, reload) {
+  const actions = $("#person-actions");
+  actions.hidden = true;
+  if (!user || (await workspace)?.role !== "admin") return;
+  const button = $("#delete-person");
+  button.textContent = `Delete every recording of ${user}`;
+  actions.hidden = false;
+  button.onclick = async () => {
+    if (!confirm(`Delete every recording of ${user} in this workspace? This cannot be undone.`)) return;
+    button.disabled = true;
+    let deleted = 0;
+    try {
+      for (;;) {
+        const report = await api.deletePerson(user);
+        deleted += report.deleted.length;
+        $("#person-status").textContent = `Deleted ${deleted} recording${deleted === 1 ? "" : "s"}…`;
+        if (!report.more) break;
+      }
+      $("#person-status").textContent = `Deleted ${deleted} recording${deleted === 1 ? "" : "s"} of ${user}.`;
+      reload();
+    } catch (error) {
+      $("#person-status").textContent = sentence(error);
+    } finally {
+      button.disabled = false;
+    }
+  };
+}
+
+/**
  * An invite link (`?invite=<token>`), once signed in (the sign-in form keeps the query):
  * join its workspace and switch to it, then take the token out of the address.
  */
@@ -194,7 +226,7 @@ function showRecordings(api) {
   $("#auth").hidden = true;
   $("#recordings-section").hidden = false;
   $("#sign-out").hidden = false;
-  mountWorkspaceSwitcher(api).catch((error) => console.error(error));
+  const workspace = mountWorkspaceSwitcher(api).catch((error) => (console.error(error), null));
   const list = $("#recordings");
   const status = $("#more");
   const older = $("#older");
@@ -203,6 +235,7 @@ function showRecordings(api) {
   function load(filters) {
     fillForm(filters);
     list.replaceChildren();
+    offerPersonDelete(api, filters.user, workspace, () => load(filters));
     const state = { filters, query: apiFilters(filters), cursor: null, done: false, loading: false, waiting: false };
     run = state;
     more(state);

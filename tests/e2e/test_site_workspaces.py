@@ -110,3 +110,21 @@ def test_an_invited_teammate_signs_in_from_the_link_and_replays_the_teams_record
         expect(bob.locator("#recordings a", has_text="Team checkout")).to_have_count(0)
     finally:
         bobs.close()
+
+
+def test_an_admin_deletes_every_recording_of_one_person_from_the_filtered_list(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    http, headers = account["http"], account["headers"]
+    for user in ("person-x", "person-x", "person-y"):
+        created = http.post(f"{stack.api}/recordings", json={"user": {"id": user}}, headers=headers, timeout=30)
+        assert created.status_code == 201, created.text
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/index.html?user=person-x")
+    expect(page.locator("#recordings > *")).to_have_count(2, timeout=30_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-person")
+    expect(page.locator("#person-status")).to_have_text("Deleted 2 recordings of person-x.")
+    expect(page.locator("#recordings > *")).to_have_count(0)
+    page.goto(f"{stack.site}/index.html?user=person-y")
+    expect(page.locator("#recordings > *")).to_have_count(1, timeout=30_000)
