@@ -192,6 +192,29 @@ def create_workspace(principal: Principal) -> Response:
     return Response(body=created, status_code=201, headers=json_headers())
 
 
+@app.route("/workspaces/{workspace_id}", methods=["GET"])
+@api(USER)
+def describe_workspace(principal: Principal, workspace_id: str) -> dict[str, Any]:
+    """A team workspace's settings (any member), with the caller's role."""
+    service = get_services().workspaces
+    role = service.require(workspace_id, _user(principal))
+    if not workspaces.is_team_id(workspace_id):
+        return {"id": workspace_id, "name": "Personal", "allowedDomain": None, "role": role}
+    return {**service.describe(workspace_id), "role": role}
+
+
+@app.route("/workspaces/{workspace_id}", methods=["PATCH"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def configure_workspace(principal: Principal, workspace_id: str) -> dict[str, Any]:
+    """Set ``{"allowedDomain"}``: the email domain invites must be for, or null (admins of a team workspace)."""
+    service = get_services().workspaces
+    service.require(workspace_id, _user(principal), admin=True)
+    if not workspaces.is_team_id(workspace_id):
+        raise ConflictError("a personal workspace has no invites", code="personal_workspace")
+    domain = workspaces.allowed_domain(validation.json_object(_current_request().raw_body))
+    return {**service.set_allowed_domain(workspace_id, domain), "role": workspaces.ADMIN}
+
+
 @app.route("/workspaces/{workspace_id}/members", methods=["GET"])
 @api(USER)
 def list_members(principal: Principal, workspace_id: str) -> dict[str, Any]:

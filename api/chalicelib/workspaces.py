@@ -107,6 +107,21 @@ def invite_email(body: dict[str, Any]) -> str:
     return email.strip().lower()
 
 
+_DOMAIN = re.compile(r"\A(?=.{3,253}\Z)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+
+
+def allowed_domain(body: dict[str, Any]) -> str | None:
+    """``allowedDomain``: an email domain (``example.com``) invites must be for, or null for any."""
+    if "allowedDomain" not in body:
+        raise BadRequestError("allowedDomain is required (a domain, or null)", code="invalid_domain")
+    value = body["allowedDomain"]
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DOMAIN.match(value.strip().lower()):
+        raise BadRequestError("allowedDomain must be a domain such as example.com, or null", code="invalid_domain")
+    return value.strip().lower()
+
+
 def invite_token(body: dict[str, Any]) -> tuple[str, str]:
     """The invite's id and secret from the ``token`` a client sent (rri_<id>_<secret>)."""
     token = body.get("token")
@@ -211,8 +226,31 @@ class Workspaces:
         personal = {"id": user, "name": "Personal", "role": ADMIN, "personal": True}
         return [personal, *self._memberships(user, limit=MAX_WORKSPACES_PER_USER)]
 
+    def describe(self, workspace: str) -> dict[str, Any]:
+        """A team workspace's settings: its name and the email domain invites must be for (or null)."""
+        item = self._table.get_item(Key={ACCESS_KEY: f"workspace#{workspace}"}, ConsistentRead=True).get("Item")
+        if item is None:
+            raise NotFoundError("no such workspace", code="no_such_workspace")
+        return {"id": workspace, "name": item["name"], "allowedDomain": item.get("allowedDomain")}
+
+    def set_allowed_domain(self, workspace: str, domain: str | None) -> dict[str, Any]:
+        """Invites go only to addresses of ``domain`` from now on (None: any); pending ones stay as they are."""
+        update = {"UpdateExpression": "SET allowedDomain = :domain", "ExpressionAttributeValues": {":domain": domain}}
+        if domain is None:
+            update = {"UpdateExpression": "REMOVE allowedDomain"}
+        self._table.update_item(
+            Key={ACCESS_KEY: f"workspace#{workspace}"},
+            ConditionExpression="attribute_exists(#pk)",
+            ExpressionAttributeNames={"#pk": ACCESS_KEY},
+            **update,
+        )
+        return self.describe(workspace)
+
     def invite(self, workspace: str, *, email: str, role: str, by: str) -> dict[str, Any]:
         """A new invite (its token is in this answer only; the table keeps its hash), valid a week."""
+        domain = self.describe(workspace)["allowedDomain"]
+        if domain and email.rsplit("@", 1)[1] != domain:
+            raise BadRequestError(f"this workspace invites addresses of {domain} only", code="email_domain")
         if len(self.invites(workspace)) >= MAX_PENDING_INVITES:
             raise ConflictError(f"at most {MAX_PENDING_INVITES} pending invites", code="too_many_invites")
         invite_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)

@@ -323,6 +323,15 @@ export class Api {
     return (await this.json("GET", `/workspaces/${encodeURIComponent(workspace)}/members`)).members;
   }
 
+  describeWorkspace(workspace) {
+    return this.json("GET", `/workspaces/${encodeURIComponent(workspace)}`);
+  }
+
+  /** The email domain invites must be for (null: any). */
+  setAllowedDomain(workspace, domain) {
+    return this.json("PATCH", `/workspaces/${encodeURIComponent(workspace)}`, { body: { allowedDomain: domain } });
+  }
+
   /** A new invite; the answer's token is shown once. */
   invite(workspace, email, role) {
     return this.json("POST", `/workspaces/${encodeURIComponent(workspace)}/invites`, { body: { email, role } });

@@ -78,6 +78,18 @@ function bindInvite(api, workspace) {
     }
   });
   $("#invite button").disabled = false;
+  api.describeWorkspace(workspace.id).then((settings) => ($("#allowed-domain").value = settings.allowedDomain || ""), () => {});
+  $("#domain").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const saved = await api.setAllowedDomain(workspace.id, $("#allowed-domain").value.trim() || null);
+      $("#allowed-domain").value = saved.allowedDomain || "";
+      $("#members-status").textContent = saved.allowedDomain ? `Invites go to addresses of ${saved.allowedDomain} only.` : "Invites go to any address.";
+    } catch (error) {
+      $("#members-status").textContent = sentence(error);
+    }
+  });
+  $("#domain button").disabled = false;
 }
 
 /** The signed-in user's id, from their access token's payload (only to tell which member is "me"). */

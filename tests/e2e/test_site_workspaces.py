@@ -73,6 +73,14 @@ def test_an_invited_teammate_signs_in_from_the_link_and_replays_the_teams_record
 
     # Bob has an account; Alice invites his address and copies the link.
     bob_email, _ = sign_up_and_in(stack.api, requests.Session())
+    page.fill("#allowed-domain", bob_email.rsplit("@", 1)[1])
+    page.click("#domain button")
+    expect(page.locator("#members-status")).to_have_text(
+        f"Invites go to addresses of {bob_email.rsplit('@', 1)[1]} only."
+    )
+    page.fill("#invite-email", "someone@elsewhere.example")
+    page.click("#invite button")
+    expect(page.locator("#members-status")).to_contain_text("invites addresses of")
     page.fill("#invite-email", bob_email.upper())
     page.click("#invite button")
     expect(page.locator("#invite-link-value")).to_contain_text("invite=rri_")

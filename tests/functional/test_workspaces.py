@@ -263,3 +263,31 @@ def test_only_admins_invite_and_a_personal_workspace_takes_no_one(
     assert as_bob.get(f"/workspaces/{workspace}/invites").status_code == 403
     personal = invite(client, user.sub)
     assert (personal.status_code, personal.json_body["error"]["code"]) == (409, "personal_workspace")
+
+
+def test_an_allowed_domain_limits_who_is_invited(client: AuthedHttp, bob: tuple[User, AuthedHttp]) -> None:
+    workspace = team(client)
+    described = client.get(f"/workspaces/{workspace}").json_body
+    assert described == {"id": workspace, "name": "Shop team", "allowedDomain": None, "role": "admin"}
+    patched = client.request(
+        "PATCH", f"/workspaces/{workspace}", headers=JSON, body=json.dumps({"allowedDomain": "Shop.Example"})
+    )
+    assert patched.status_code == 200, patched.json_body
+    assert patched.json_body["allowedDomain"] == "shop.example"
+    refused = invite(client, workspace, email="carol@elsewhere.example")
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (400, "email_domain")
+    assert invite(client, workspace, email="carol@shop.example").status_code == 201
+    assert invite(client, workspace, email="carol@evil.shop.example.com").status_code == 400
+    cleared = client.request("PATCH", f"/workspaces/{workspace}", headers=JSON, body='{"allowedDomain": null}')
+    assert cleared.json_body["allowedDomain"] is None
+    assert invite(client, workspace, email="carol@elsewhere.example").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"allowedDomain": "not a domain"}, {"allowedDomain": "@x.com"}, {"allowedDomain": 5}]
+)
+def test_a_bad_allowed_domain_is_a_400_and_changes_nothing(client: AuthedHttp, body: dict[str, Any]) -> None:
+    workspace = team(client)
+    answer = client.request("PATCH", f"/workspaces/{workspace}", headers=JSON, body=json.dumps(body))
+    assert (answer.status_code, answer.json_body["error"]["code"]) == (400, "invalid_domain")
+    assert client.get(f"/workspaces/{workspace}").json_body["allowedDomain"] is None

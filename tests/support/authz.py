@@ -162,6 +162,8 @@ def run_row(credential: str, credentials: Credentials, owner_token: str, call: C
 # The same routes in a team workspace (X-Workspace), with its own routes before the deletions.
 TEAM_ROUTES = [
     *ROUTES[:-2],
+    ("GET", "/workspaces/{ws}"),
+    ("PATCH", "/workspaces/{ws}"),
     ("GET", "/workspaces/{ws}/members"),
     ("POST", "/workspaces/{ws}/invites"),
     ("GET", "/workspaces/{ws}/invites"),
@@ -178,6 +180,8 @@ TEAM_ROUTES = [
 ]
 TEAM_ADMIN = {
     **OWNER,
+    ("GET", "/workspaces/{ws}"): 200,
+    ("PATCH", "/workspaces/{ws}"): 200,
     ("GET", "/workspaces/{ws}/members"): 200,
     ("POST", "/workspaces/{ws}/invites"): 201,
     ("GET", "/workspaces/{ws}/invites"): 200,
@@ -193,6 +197,7 @@ TEAM_ADMIN = {
 }
 # Keys, invites and deleting are an admin's; a member lists, replays and records.
 ADMIN_ONLY = {
+    ("PATCH", "/workspaces/{ws}"),
     ("GET", "/keys"),
     ("POST", "/keys"),
     ("DELETE", "/keys/{kid}"),
@@ -291,6 +296,8 @@ def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str
             person="p-1",
         )
         body = b""
+        if method == "PATCH":
+            body = b'{"allowedDomain": null}'
         if method == "POST":
             if template.endswith("/invites"):
                 body = json.dumps({"email": f"row-{seq}@example.com"}).encode()
