@@ -254,6 +254,11 @@ export class Api {
     return this.json("DELETE", `/recordings/${encodeURIComponent(id)}/shares/${encodeURIComponent(shareId)}`);
   }
 
+  /** Delete a selection of up to 50 recordings: {deleted, notFound}. */
+  deleteRecordings(ids) {
+    return this.json("POST", "/recordings/delete", { body: { ids } });
+  }
+
   /** Delete up to 50 recordings of one identified visitor: {deleted, notFound, more}. */
   deletePerson(user) {
     return this.json("DELETE", `/people/${encodeURIComponent(user)}/recordings`);

@@ -34,6 +34,34 @@ async function main() {
   }
 }
 
+/** The cards picked with their checkboxes: "Delete selected" deletes them, 50 a request. */
+function bindSelection(api, list) {
+  const picked = () => [...list.querySelectorAll(".pick:checked")].map((box) => box.closest("article").dataset.id);
+  list.addEventListener("change", (event) => {
+    if (!event.target.classList.contains("pick")) return;
+    const count = picked().length;
+    $("#selection").hidden = !count;
+    $("#delete-selected").textContent = `Delete ${count} selected`;
+    $("#selection-status").textContent = "";
+  });
+  $("#delete-selected").addEventListener("click", async () => {
+    const ids = picked();
+    if (!ids.length || !confirm(`Delete ${ids.length} recording${ids.length === 1 ? "" : "s"}? This cannot be undone.`)) return;
+    try {
+      let deleted = 0;
+      for (let start = 0; start < ids.length; start += 50) {
+        const report = await api.deleteRecordings(ids.slice(start, start + 50));
+        for (const id of [...report.deleted, ...report.notFound]) list.querySelector(`article[data-id="${CSS.escape(id)}"]`)?.remove();
+        deleted += report.deleted.length;
+      }
+      $("#selection-status").textContent = `Deleted ${deleted} recording${deleted === 1 ? "" : "s"}.`;
+      $("#delete-selected").textContent = "Delete 0 selected";
+    } catch (error) {
+      $("#selection-status").textContent = sentence(error);
+    }
+  });
+}
+
 /**
  * With the list filtered to one identified visitor, an admin may delete every recording
  * of that person in the workspace (a data-deletion request), 50 a request until none is left.
@@ -178,6 +206,7 @@ function card(api, recording) {
     </a>
     <div class="meta">
       <div class="title-row">
+        <input class="pick" type="checkbox" aria-label="Select this recording">
         <a class="title" href="${replay}">${escapeHtml(title)}</a>
         <details class="card-menu">
           <summary aria-label="Actions for this recording" title="Actions">⋯</summary>
@@ -232,9 +261,12 @@ function showRecordings(api) {
   const older = $("#older");
   let run = null;
 
+  bindSelection(api, list);
+
   function load(filters) {
     fillForm(filters);
     list.replaceChildren();
+    $("#selection").hidden = true;
     offerPersonDelete(api, filters.user, workspace, () => load(filters));
     const state = { filters, query: apiFilters(filters), cursor: null, done: false, loading: false, waiting: false };
     run = state;

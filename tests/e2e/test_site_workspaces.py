@@ -136,3 +136,24 @@ def test_an_admin_deletes_every_recording_of_one_person_from_the_filtered_list(
     expect(page.locator("#recordings > *")).to_have_count(0)
     page.goto(f"{stack.site}/index.html?user=person-y")
     expect(page.locator("#recordings > *")).to_have_count(1, timeout=30_000)
+
+
+def test_the_lists_selection_is_deleted_at_once(page: Page, stack: RunningStack, account: dict[str, Any]) -> None:
+    http, headers = account["http"], account["headers"]
+    titles = ["Pick me one", "Pick me two", "Keep me"]
+    for title in titles:
+        assert (
+            http.post(f"{stack.api}/recordings", json={"title": title}, headers=headers, timeout=30).status_code == 201
+        )
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/index.html")
+    expect(page.locator("#recordings > article")).to_have_count(3, timeout=30_000)
+    for title in titles[:2]:
+        page.locator("#recordings > article", has_text=title).locator(".pick").check()
+    expect(page.locator("#delete-selected")).to_have_text("Delete 2 selected")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-selected")
+    expect(page.locator("#selection-status")).to_have_text("Deleted 2 recordings.")
+    page.reload()
+    expect(page.locator("#recordings > article")).to_have_count(1, timeout=30_000)
+    expect(page.locator("#recordings > article")).to_contain_text("Keep me")
