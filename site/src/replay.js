@@ -185,8 +185,8 @@ function bindComments(api, recording) {
         const button = Object.assign(document.createElement("button"), { type: "button", className: "comment" });
         const time = Object.assign(document.createElement("time"), { textContent: formatMoment(comment.at) });
         const text = Object.assign(document.createElement("span"), { textContent: comment.text });
-        const author = Object.assign(document.createElement("small"), { textContent: comment.authorEmail || "" });
-        button.append(time, " ", text, " ", author);
+        button.title = `${comment.authorEmail || "A member"} at ${formatMoment(comment.at)}: ${comment.text}`;
+        button.append(time, text);
         button.addEventListener("click", () => stage.player && stage.player.goto(comment.at + 1));
         item.append(button);
         return item;
