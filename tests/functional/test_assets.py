@@ -13,7 +13,6 @@ import datetime as dt
 import gzip
 import hashlib
 import json
-import time
 import urllib.parse
 from typing import Any
 
@@ -22,24 +21,13 @@ import pytest
 from chalicelib import layout, settings
 from chalicelib.assets import Assets, AssetsRequest, Wanted, lookup_requests
 from chalicelib.aws import get_services
-from chalicelib.limits import WINDOW_S
 from tests.support.accounts import User, make_user
+from tests.support.budget_window import early_in_a_budget_window
 from tests.support.http import AuthedHttp
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"pixels" * 100
 FONT = b"wOF2" + b"glyphs" * 300
 RECORDING = "rec-assets-0001"
-
-
-def early_in_a_budget_window(margin: float = 10.0) -> None:
-    """Wait for the rate budgets' next one-minute window when less than ``margin`` seconds are left.
-
-    A test that spends a budget and then expects a refusal must not straddle the turn of
-    the window, which gives the budget back.
-    """
-    left = WINDOW_S - time.time() % WINDOW_S
-    if left < margin:
-        time.sleep(left + 0.05)
 
 
 def sha(data: bytes) -> str:

@@ -22,6 +22,7 @@ from chalicelib.errors import BadRequestError
 from chalicelib.ids import recording_key
 from tests.functional.test_bad_input import assert_error
 from tests.support.accounts import User
+from tests.support.budget_window import early_in_a_budget_window
 from tests.support.events import stream_records
 from tests.support.http import AuthedHttp, create_recording
 from tests.support.in_process import NAMES
@@ -209,6 +210,7 @@ def test_a_key_is_a_sites_budget_and_may_be_given_its_own(
     monkeypatch.setenv("RRWEB_LIMIT_KEY_REQUESTS", "3")
     monkeypatch.setenv("RRWEB_LIMIT_KEY_REQUESTS_MAX", "50")
     clear_caches()
+    early_in_a_budget_window()  # every budget below is spent within one window
     json_headers = {"Content-Type": "application/json"}
     too_much = client.post("/keys", body=json.dumps({"requestsPerMinute": 51}), headers=json_headers)
     assert_error(too_much, 400, "invalid_budget")
