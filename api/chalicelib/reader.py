@@ -357,14 +357,9 @@ class EventReader:
             tail_cursor=validation.encode_cursor(end),
         )
 
-    def compacted_assets(self, owner: str, recording_id: str) -> list[str]:
-        """The page assets the compacted object's events name (its index's list); none before compaction."""
-        listing = self.objects.listing(owner, recording_id)
-        if listing.index_key is None:
-            return []
-        return sorted(self.objects.index(listing.index_key).assets)
-
-    def blocks(self, owner: str, recording_id: str, *, cursor: str | None = None) -> dict[str, Any]:
+    def blocks(
+        self, owner: str, recording_id: str, *, cursor: str | None = None, with_assets: bool = False
+    ) -> dict[str, Any]:
         """Presigned byte ranges of the compacted object, at most ``BLOCKS_PER_RESPONSE`` from ``cursor``, and the
         /events cursor for the rest.
 
@@ -379,9 +374,11 @@ class EventReader:
         records' headers.
         """
         start = validation.decode_cursor(cursor, {"g": int, "b": int})
-        return _relisting(lambda: self._blocks(owner, recording_id, start))
+        return _relisting(lambda: self._blocks(owner, recording_id, start, with_assets=with_assets))
 
-    def _blocks(self, owner: str, recording_id: str, start: dict[str, int] | None) -> dict[str, Any]:
+    def _blocks(
+        self, owner: str, recording_id: str, start: dict[str, int] | None, *, with_assets: bool = False
+    ) -> dict[str, Any]:
         listing = self.objects.listing(owner, recording_id)
         if listing.index_key is None:
             return _no_blocks(start)
@@ -413,6 +410,8 @@ class EventReader:
             "events": index.events,
             "after": validation.encode_cursor({"s": last_seq, "i": last_count}),
             "expiresIn": settings.BLOCK_URL_SECONDS,
+            # The page assets the index lists (``with_assets``: a share link's reads), from the same read.
+            **({"assetHashes": sorted(index.assets)} if with_assets else {}),
         }
 
 
@@ -593,10 +592,12 @@ class Reader:
             self._table.mark_watched(owner, recording_id, item=item)
         return self.events.page(owner, recording_id, cursor=cursor, accept_gzip=accept_gzip)
 
-    def blocks(self, owner: str, recording_id: str, *, cursor: str | None = None) -> dict[str, Any]:
+    def blocks(
+        self, owner: str, recording_id: str, *, cursor: str | None = None, with_assets: bool = False
+    ) -> dict[str, Any]:
         """Presigned blocks of the compacted object from ``cursor`` (404 for a recording that is not the caller's)."""
         self._recordings.require(owner, recording_id)
-        return self.events.blocks(owner, recording_id, cursor=cursor)
+        return self.events.blocks(owner, recording_id, cursor=cursor, with_assets=with_assets)
 
 
 def first_type_is_binary(accept: str | None, binary_types: list[str]) -> bool:

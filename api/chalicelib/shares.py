@@ -217,9 +217,7 @@ class Shares:
         }
 
     def blocks(self, opened: Opened, cursor: str | None) -> dict[str, Any]:
-        """The compacted object's blocks, with reads of the assets its index lists."""
-        answer = self._reader.blocks(opened.workspace, opened.recording, cursor=cursor)
-        listed = []
-        if answer.get("blocks"):
-            listed = self._reader.events.compacted_assets(opened.workspace, opened.recording)
-        return {**answer, "assets": self._assets.presigned_reads(opened.workspace, sorted(listed))}
+        """The compacted object's blocks, with reads of the assets its index lists (read once, with the blocks)."""
+        answer = self._reader.blocks(opened.workspace, opened.recording, cursor=cursor, with_assets=True)
+        listed = answer.pop("assetHashes", [])
+        return {**answer, "assets": self._assets.presigned_reads(opened.workspace, listed)}

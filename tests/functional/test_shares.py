@@ -153,3 +153,20 @@ def test_the_public_routes_are_limited_per_client_address(
     assert refused.status_code == 429
     assert "Retry-After" in refused.headers
     assert anonymous.get("/shared/rrs_guessing").status_code == 429, "guesses are counted too"
+
+
+def test_a_compacted_recordings_link_lists_its_blocks_with_the_reads_of_the_assets_its_index_names(
+    client: AuthedHttp, anonymous: AuthedHttp, user: User, deliver: Any
+) -> None:
+    from tests.functional.test_compaction import compactor
+
+    recording = recorded(client, deliver)
+    assert compactor().compact(user.sub, recording).outcome == "compacted"
+    token = share(client, recording).json_body["token"]
+    listed = anonymous.get(f"/shared/{token}/blocks").json_body
+    assert listed["blocks"], listed
+    assert sum(block["events"] for block in listed["blocks"]) == len(EVENTS)
+    assert set(listed["assets"]) == {HERO, LOGO}
+    assert "assetHashes" not in listed
+    # The owner's own /blocks answer is as it was: no asset list.
+    assert "assetHashes" not in client.get(f"/recordings/{recording}/blocks").json_body
