@@ -47,6 +47,7 @@ api = Api(
         access_table=metadata.access_table.name,
         access_table_arn=metadata.access_table.arn,
         user_pool_id=auth.user_pool.id,
+        user_pool_arn=auth.user_pool.arn,
         user_pool_client_id=auth.client.id,
         stream=ingest.stream.name,
         stream_arn=ingest.stream.arn,

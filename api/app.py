@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
 from chalicelib.cors import ANY
-from chalicelib.errors import ConflictError
+from chalicelib.errors import BadRequestError, ConflictError
 from chalicelib.http import endpoint, json_headers, normalise_framework_errors, with_cors
 
 app = Chalice(app_name="rrweb-s3-storage")
@@ -195,24 +196,54 @@ def create_workspace(principal: Principal) -> Response:
 @app.route("/workspaces/{workspace_id}", methods=["GET"])
 @api(USER)
 def describe_workspace(principal: Principal, workspace_id: str) -> dict[str, Any]:
-    """A team workspace's settings (any member), with the caller's role."""
+    """A workspace's settings (any member), with the caller's role."""
     service = get_services().workspaces
     role = service.require(workspace_id, _user(principal))
-    if not workspaces.is_team_id(workspace_id):
-        return {"id": workspace_id, "name": "Personal", "allowedDomain": None, "role": role}
-    return {**service.describe(workspace_id), "role": role}
+    return _workspace_settings(workspace_id, role)
 
 
 @app.route("/workspaces/{workspace_id}", methods=["PATCH"], content_types=JSON_BODY_TYPES)
 @api(USER)
 def configure_workspace(principal: Principal, workspace_id: str) -> dict[str, Any]:
-    """Set ``{"allowedDomain"}``: the email domain invites must be for, or null (admins of a team workspace)."""
+    """Set ``{"allowedDomain", "retentionDays"}`` (either or both; admins): invites' email domain, retention."""
     service = get_services().workspaces
     service.require(workspace_id, _user(principal), admin=True)
-    if not workspaces.is_team_id(workspace_id):
-        raise ConflictError("a personal workspace has no invites", code="personal_workspace")
-    domain = workspaces.allowed_domain(validation.json_object(_current_request().raw_body))
-    return {**service.set_allowed_domain(workspace_id, domain), "role": workspaces.ADMIN}
+    body = validation.json_object(_current_request().raw_body)
+    if "allowedDomain" not in body and "retentionDays" not in body:
+        raise BadRequestError("give allowedDomain or retentionDays", code="invalid_settings")
+    # Every field is checked before anything changes.
+    domain = workspaces.allowed_domain(body) if "allowedDomain" in body else None
+    days = workspaces.retention_days(body, most=_stack_retention()) if "retentionDays" in body else None
+    if "allowedDomain" in body:
+        if not workspaces.is_team_id(workspace_id):
+            raise ConflictError("a personal workspace has no invites", code="personal_workspace")
+        service.set_allowed_domain(workspace_id, domain)
+    if "retentionDays" in body:
+        service.set_retention(workspace_id, days)
+    return _workspace_settings(workspace_id, workspaces.ADMIN)
+
+
+def _stack_retention() -> int:
+    """The stack's retention in days: the most a workspace may keep recordings."""
+    return settings.get_settings().retention_days or settings.MAX_RETENTION_DAYS
+
+
+def _workspace_settings(workspace_id: str, role: str) -> dict[str, Any]:
+    service = get_services().workspaces
+    described = (
+        service.describe(workspace_id)
+        if workspaces.is_team_id(workspace_id)
+        else {"id": workspace_id, "name": "Personal", "allowedDomain": None}
+    )
+    own = service.retention(workspace_id)
+    stack = _stack_retention()
+    return {
+        **described,
+        "retentionDays": own or stack,
+        "ownRetention": own is not None,
+        "stackRetentionDays": stack,
+        "role": role,
+    }
 
 
 @app.route("/workspaces/{workspace_id}/members", methods=["GET"])
@@ -234,6 +265,16 @@ def remove_member(principal: Principal, workspace_id: str, user_id: str) -> Resp
     return Response(body="", status_code=204)
 
 
+@app.route("/workspaces/{workspace_id}/members/{user_id}", methods=["PATCH"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def change_member_role(principal: Principal, workspace_id: str, user_id: str) -> dict[str, Any]:
+    """Set a member's ``{"role"}`` (admins); the last admin stays one (409 ``last_admin``)."""
+    service = get_services().workspaces
+    service.require(workspace_id, _user(principal), admin=True)
+    role = workspaces.role_of(validation.json_object(_current_request().raw_body), required=True)
+    return service.set_role(workspace_id, user_id, role)
+
+
 @app.route("/workspaces/{workspace_id}/invites", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api(USER)
 def create_invite(principal: Principal, workspace_id: str) -> Response:
@@ -244,7 +285,8 @@ def create_invite(principal: Principal, workspace_id: str) -> Response:
         raise ConflictError("a personal workspace has no other members", code="personal_workspace")
     body = validation.json_object(_current_request().raw_body)
     email, role = workspaces.invite_email(body), workspaces.role_of(body)
-    invite = service.invite(workspace_id, email=email, role=role, by=_user(principal))
+    accounts = get_services().accounts
+    invite = service.invite(workspace_id, email=email, role=role, by=_user(principal), provide=accounts.provide_account)
     return Response(body=invite, status_code=201, headers=json_headers())
 
 
@@ -563,6 +605,24 @@ def compact_recordings(event: Any) -> dict[str, int]:
     del event
     counts = get_services().compactor.run()
     observability.logger.info("compaction run", extra={"outcomes": counts})
+    return counts
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="expire_recordings")
+def expire_recordings(event: Any) -> dict[str, Any]:
+    """Delete recordings past their workspace's own retention (chalicelib.retention)."""
+    context = getattr(event, "context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    started = time.monotonic()
+
+    def seconds_left() -> float:
+        # Lambda's own clock; the local stack's runs have the function's full timeout.
+        if remaining is not None:
+            return float(remaining()) / 1000
+        return settings.EXPIRY_TIMEOUT_SECONDS - (time.monotonic() - started)
+
+    counts = get_services().expiry.run(seconds_left=seconds_left)
+    observability.logger.info("expiry run", extra={"outcomes": counts})
     return counts
 
 

@@ -88,6 +88,8 @@ REAPER_SECONDS = 0.03
 COMPACT_BASE_SECONDS = 0.1
 COMPACT_SECONDS_PER_MB = 0.15
 COMPACTOR_MEMORY_MB = 2048  # api/.chalice/config.json
+# The retention expiry runs hourly (app.expire_recordings).
+EXPIRY_RUNS_PER_MONTH = SECONDS_PER_MONTH / 3600
 # Page assets (chalicelib/assets.py): one POST /assets/missing per page view, a page view
 # every 2 recorded minutes (assumption), naming 20 assets (images, fonts, stylesheets);
 # each costs a HeadObject. New assets are uploaded once per owner, so at any volume past
@@ -360,6 +362,8 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         + reaper * u.reaper_rru
         + t.recordings
         + compactor_runs * api_settings.COMPACTION_SHARDS * 0.5
+        # The retention expiry's hourly Query of workspaces with their own retention.
+        + EXPIRY_RUNS_PER_MONTH * 0.5
     )
     logs = (
         (t.posts + replay_requests) * LOG_BYTES["api"]
@@ -375,6 +379,9 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory, arch),
         "Lambda: compactor": _lambda(compactor_runs, 0.2, COMPACTOR_MEMORY_MB, arch)
         + compact_seconds * COMPACTOR_MEMORY_MB / 1024 * _gb_second(arch),
+        # Hourly; a workspace's shorter retention deletes what the stack would keep longer
+        # (less storage): priced here as runs with nothing to delete.
+        "Lambda: retention expiry": _lambda(EXPIRY_RUNS_PER_MONTH, 0.2, memory, arch),
         "Kinesis": kinesis,
         "Firehose (archive)": _gb(minutes * volume.firehose_billed_bytes) * PRICE["firehose_gb"],
         "S3 storage": held_gb * PRICE["s3_gb_month"],

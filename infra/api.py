@@ -33,6 +33,9 @@ STAGE = "api"
 # and ``compact_recordings``); monitoring watches them by these names.
 CONSUMER = "ConsumeEvents"
 COMPACTOR = "CompactRecordings"
+# The retention expiry (``expire_recordings``), on the hourly rule the app declares.
+EXPIRY = "ExpireRecordings"
+EXPIRY_EVERY_SECONDS = 3600
 # The reaper runs on S3 notifications, which Lambda invokes asynchronously: a failed
 # event is retried this often, then kept in the dead-letter queue for a re-drive
 # (docs/operations.md). An hour bounds how long a throttled event may wait before it
@@ -74,6 +77,7 @@ class ApiArgs:
     access_table: pulumi.Input[str]
     access_table_arn: pulumi.Input[str]
     user_pool_id: pulumi.Input[str]
+    user_pool_arn: pulumi.Input[str]
     user_pool_client_id: pulumi.Input[str]
     stream: pulumi.Input[str]
     stream_arn: pulumi.Input[str]
@@ -92,6 +96,7 @@ class Arns:
     log_group: str
     reaper_failures: str
     consumer_failures: str
+    user_pool: str
 
 
 def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
@@ -126,6 +131,9 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
             [f"{arns.access_table}/index/{INDEX_KEYS_BY_OWNER}", f"{arns.access_table}/index/{INDEX_BY_PARENT}"],
         ),
         policies.statement(["kinesis:PutRecords"], [arns.stream]),
+        # An invite gives an address without an account one (Cognito emails its temporary
+        # password), or sends an unused account's again: nothing else of the pool's admin API.
+        policies.statement(["cognito-idp:AdminCreateUser"], [arns.user_pool]),
         # ListBucket on the whole bucket, with no s3:prefix condition: S3 answers a GetObject
         # of a missing key with 404 NoSuchKey only to a caller allowed to list the bucket, and
         # the condition fails there (a GetObject has no s3:prefix), so the answer would be 403
@@ -192,6 +200,21 @@ def compactor_policy(arns: Arns) -> list[dict[str, Any]]:
     ]
 
 
+def expiry_policy(arns: Arns) -> list[dict[str, Any]]:
+    """The retention expiry: find workspaces with their own retention, delete their old recordings as the API does."""
+    return [
+        policies.statement(["dynamodb:Query"], [f"{arns.access_table}/index/{INDEX_BY_PARENT}"]),
+        policies.statement(["dynamodb:Query"], [f"{arns.table}/index/{INDEX_RECORDINGS_BY_OWNER}"]),
+        # Read the page's items, tombstone each, then leave the bare tombstone (a put).
+        policies.statement(
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [arns.table]
+        ),
+        # Unconditional, as for the API (see there): the recording's objects are listed to delete them.
+        policies.statement(["s3:ListBucket"], [arns.bucket]),
+        policies.statement(["s3:DeleteObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]),
+    ]
+
+
 # Every function Chalice packages must be listed here with its exact needs: a new
 # handler without an entry fails the deployment instead of running with broad rights.
 FUNCTION_POLICIES: dict[str, Callable[[Arns], list[dict[str, Any]]]] = {
@@ -199,6 +222,7 @@ FUNCTION_POLICIES: dict[str, Callable[[Arns], list[dict[str, Any]]]] = {
     "ReapOrphans": reaper_policy,
     CONSUMER: consumer_policy,
     COMPACTOR: compactor_policy,
+    EXPIRY: expiry_policy,
 }
 
 
@@ -363,6 +387,7 @@ class Api(pulumi.ComponentResource):
                     logs.arn,
                     self.reaper_failures.arn,
                     self.consumer_failures.arn,
+                    args.user_pool_arn,
                 ).apply(functools.partial(_policy_of, builder)),
                 opts=child,
             )

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 
 from chalicelib.schema import INDEX_KEYS_BY_OWNER, INDEX_PENDING_COMPACTION, INDEX_RECORDINGS_BY_OWNER
 from infra import policies
-from infra.api import COMPACTOR, CONSUMER, FUNCTION_POLICIES, Arns, kebab
+from infra.api import COMPACTOR, CONSUMER, EXPIRY, EXPIRY_EVERY_SECONDS, FUNCTION_POLICIES, Arns, kebab
 from infra.settings import StackSettings
 
 # A CloudWatch metric math alarm may name at most this many metrics.
@@ -112,6 +112,7 @@ def granted_operations(table_field: str) -> list[str]:
         log_group="log_group",
         reaper_failures="reaper_failures",
         consumer_failures="consumer_failures",
+        user_pool="user_pool",
     )
     target = getattr(marker, table_field)
     operations: set[str] = set()
@@ -355,10 +356,19 @@ class Monitoring(pulumi.ComponentResource):
                 replace(ANY_IN_ONE_PERIOD, period=every_run),
                 "failed (an unhandled error or a timeout) in its last run",
             ),
+            # Hourly, like the compactor's rule: any failed run alarms.
+            EXPIRY: (
+                replace(ANY_IN_ONE_PERIOD, period=EXPIRY_EVERY_SECONDS),
+                "failed (an unhandled error or a timeout) in its last run",
+            ),
         }
         throttles = {
             COMPACTOR: (
                 replace(ANY_IN_ONE_PERIOD, period=every_run),
+                "was refused for lack of concurrency in its last run",
+            ),
+            EXPIRY: (
+                replace(ANY_IN_ONE_PERIOD, period=EXPIRY_EVERY_SECONDS),
                 "was refused for lack of concurrency in its last run",
             ),
         }

@@ -11,14 +11,19 @@ real user pool in three places that matter to sign-up and password reset:
   it hands the real code back in a response header instead of emailing it.
 - **Challenge answers pick their own user.** moto's ``NEW_PASSWORD_REQUIRED`` answer sets
   the password of whichever user it names, not the user whose session it carries.
+- **Invited users get no password.** ``AdminCreateUser`` without a temporary password
+  leaves the user none (Cognito makes one and emails it), and ``MessageAction=RESEND``
+  adds a second user of the same email instead of sending the first one's again (Cognito
+  refuses it, ``UnsupportedUserStateException``, once the account is in use).
 
 ``install`` patches moto's Cognito backend so that it behaves like Cognito on these
-three: sign-up is refused on admin-only pools, ``ForgotPassword`` draws a six-digit
+four: sign-up is refused on admin-only pools, ``ForgotPassword`` draws a six-digit
 code, keeps it on the user (so it survives restarts with the rest of the pool) and
 "emails" it by appending a line to the outbox file (the local stack's ``mail.log`` in
 its data folder: there is no mail server on one machine), ``ConfirmForgotPassword``
 takes exactly that code, once, within an hour, and a wrong one or an unknown address
 both answer ``CodeMismatchException``, as a pool that prevents user-existence errors does.
+An invited user's temporary password is drawn and "emailed" the same way.
 After ``MAX_WRONG_CODES`` wrong codes the code is void (``LimitExceededException``, as
 Cognito answers), so a six-digit code cannot be guessed: ``ConfirmForgotPassword`` is
 a public call that the API's per-address limit does not stand in front of.
@@ -47,7 +52,7 @@ CODE_SECONDS = 3600
 MAX_WRONG_CODES = 5
 # What a spent code is replaced with: no submitted code (digits) can equal it.
 _VOID = "void"
-_PATCHED = ("sign_up", "forgot_password", "confirm_forgot_password", "respond_to_auth_challenge")
+_PATCHED = ("sign_up", "forgot_password", "confirm_forgot_password", "respond_to_auth_challenge", "admin_create_user")
 _outbox_lock = threading.Lock()
 
 
@@ -56,6 +61,18 @@ class LimitExceededError(JsonRESTError):
 
     def __init__(self) -> None:
         super().__init__("LimitExceededException", "Attempt limit exceeded, please try after some time.")
+
+
+class UnsupportedUserStateError(JsonRESTError):
+    """Cognito's answer to resending the invitation of an account already in use (moto has none)."""
+
+    def __init__(self) -> None:
+        super().__init__("UnsupportedUserStateException", "User is already confirmed.")
+
+
+def temporary_password() -> str:
+    """A temporary password within the pool's rules (upper and lower case, digits, a symbol, 12+)."""
+    return f"Tmp-{secrets.token_hex(6)}-Q7"
 
 
 def _issued(user: Any) -> tuple[str, int, int] | None:
@@ -142,11 +159,33 @@ def install(outbox: Path) -> Callable[[], None]:
                 raise NotAuthorizedError("Invalid session for the user.")
         return originals["respond_to_auth_challenge"](self, session, client_id, challenge_name, challenge_responses)
 
+    def admin_create_user(
+        self: Any,
+        user_pool_id: str,
+        username: str,
+        message_action: str,
+        temporary_password_given: str,
+        attributes: list[dict[str, str]],
+    ) -> Any:
+        if message_action == "RESEND":
+            user = self.admin_get_user(user_pool_id, username)  # UserNotFoundException as Cognito
+            if user.status != "FORCE_CHANGE_PASSWORD":
+                raise UnsupportedUserStateError()
+            user.password = temporary_password()
+            _send(outbox, f"to {username}: your temporary password is {user.password}")
+            return user
+        password = temporary_password_given or temporary_password()
+        user = originals["admin_create_user"](self, user_pool_id, username, message_action, password, attributes)
+        if message_action != "SUPPRESS":
+            _send(outbox, f"to {username}: your temporary password is {password}")
+        return user
+
     patches = {
         "sign_up": sign_up,
         "forgot_password": forgot_password,
         "confirm_forgot_password": confirm_forgot_password,
         "respond_to_auth_challenge": respond_to_auth_challenge,
+        "admin_create_user": admin_create_user,
     }
     for name, patched in patches.items():
         setattr(CognitoIdpBackend, name, patched)

@@ -2,7 +2,8 @@
 
 moto stores rules but invokes nothing, so this calls the function itself, with the
 event EventBridge sends, once per period: the stack's compactor (``app.compact_recordings``)
-every ``compactEveryMinutes``, as ``infra/api.py`` schedules it on AWS.
+every ``compactEveryMinutes`` and the retention expiry (``app.expire_recordings``) every
+hour, as ``infra/api.py`` schedules them on AWS.
 """
 
 from __future__ import annotations
@@ -68,3 +69,14 @@ def compaction_schedule(*, period: float, rule: str) -> Schedule:
     from app import compact_recordings
 
     return Schedule(handler=compact_recordings, rule=rule, period=period)
+
+
+# The retention expiry's rate, as the app declares it (``@app.schedule`` of ``expire_recordings``).
+EXPIRY_PERIOD_SECONDS = 3600.0
+
+
+def expiry_schedule(*, period: float = EXPIRY_PERIOD_SECONDS, rule: str = "expire_recordings") -> Schedule:
+    """The retention expiry (``app.expire_recordings``): recordings past their workspace's own retention."""
+    from app import expire_recordings
+
+    return Schedule(handler=expire_recordings, rule=rule, period=period)

@@ -47,7 +47,7 @@ from .lifecycle import Lifecycle
 from .notifications import ObjectCreatedNotifications, reaper_notifications
 from .persistence import Snapshot, check_data_dir, prepare_data_dir
 from .resources import OBJECT_CREATED_QUEUE_ENV, Names, notify_object_created, provision
-from .schedule import Schedule, compaction_schedule
+from .schedule import Schedule, compaction_schedule, expiry_schedule
 from .site import SiteServer
 from .strict_http import StrictRequestHandler
 
@@ -115,6 +115,7 @@ class LocalStack:
         self._notifications: ObjectCreatedNotifications | None = None
         self._delivery: LocalDelivery | None = None
         self._compaction: Schedule | None = None
+        self._expiry: Schedule | None = None
         self._lifecycle: Lifecycle | None = None
         self._intake = Intake()
         self._credentials: dict[str, str] = {}
@@ -203,6 +204,8 @@ class LocalStack:
         self._spawn("notifications", self._notifications.run, self._stop)
         self._spawn("delivery", self._delivery.run, self._stop, interval=self.options.delivery_interval)
         self._spawn("compaction", self._compaction.run, self._stop)
+        self._expiry = expiry_schedule()
+        self._spawn("expiry", self._expiry.run, self._stop)
         # What S3's lifecycle rules and DynamoDB's TTL do on AWS (moto stores both, runs neither).
         self._lifecycle = Lifecycle(
             session,

@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local import cognito_rules
 from local.delivery import LocalDelivery
 from local.event_source import MappingConfig, consumer_source
 from tests.support.accounts import User, make_user
@@ -45,8 +46,14 @@ def _seconds(item: pytest.Item) -> float:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A fresh in-process AWS (moto) with the stack's resources created."""
+def outbox(tmp_path: Path) -> Path:
+    """Where the in-process pool "emails" reset codes and temporary passwords (``local.cognito_rules``)."""
+    return tmp_path / "mail.log"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, outbox: Path) -> Iterator[Any]:
+    """A fresh in-process AWS (moto) with the stack's resources created, its Cognito as strict as the local stack's."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -57,13 +64,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    undo = cognito_rules.install(outbox)
+    try:
+        with mock_aws():
+            clear_caches()
+            session = boto3.session.Session(region_name="us-east-1")
+            for name, value in ProvisionedStack.create(session).items():
+                monkeypatch.setenv(name, value)
+            yield session
+    finally:
+        undo()
         clear_caches()
-        session = boto3.session.Session(region_name="us-east-1")
-        for name, value in ProvisionedStack.create(session).items():
-            monkeypatch.setenv(name, value)
-        yield session
-    clear_caches()
 
 
 @pytest.fixture

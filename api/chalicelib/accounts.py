@@ -102,9 +102,10 @@ _MAX_SESSION = 8192
 class Accounts:
     """The user pool's public (client-side) operations for one app client."""
 
-    def __init__(self, *, cognito: Any, client_id: str, requests_per_client: int) -> None:
+    def __init__(self, *, cognito: Any, user_pool_id: str, client_id: str, requests_per_client: int) -> None:
         self._cognito = cognito
         self._client_id = client_id
+        self._user_pool_id = user_pool_id
         # The per-visitor token buckets of ``limits``, used for client addresses alone.
         self._clients = VisitorLimits(recording_per_minute=requests_per_client, client_per_minute=requests_per_client)
 
@@ -226,6 +227,35 @@ class Accounts:
             AuthParameters={"REFRESH_TOKEN": _text(body, "refreshToken", 8192)},
         )
         return _tokens(result["AuthenticationResult"])
+
+    def provide_account(self, email: str) -> None:
+        """Make sure ``email`` can sign in: an invite is how a teammate joins a pool that takes no sign-ups.
+
+        No account: ``AdminCreateUser`` makes one (the email verified: the invite went to
+        it) and Cognito emails a temporary password; the first sign-in then asks for a
+        password of their own. An account never signed in to: the temporary password is
+        sent again (it lasts 3 days, an invite 7). An account in use: nothing. The caller
+        learns none of this, so an invite tells no admin who has an account.
+        """
+        try:
+            self._cognito.admin_create_user(
+                UserPoolId=self._user_pool_id,
+                Username=email,
+                UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+                DesiredDeliveryMediums=["EMAIL"],
+            )
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "UsernameExistsException":
+                raise
+        try:
+            self._cognito.admin_create_user(
+                UserPoolId=self._user_pool_id, Username=email, MessageAction="RESEND", DesiredDeliveryMediums=["EMAIL"]
+            )
+        except ClientError as exc:
+            # A confirmed account (or one that signed itself up): it signs in as it always does.
+            if exc.response.get("Error", {}).get("Code") != "UnsupportedUserStateException":
+                raise
 
     def email(self, access_token: str) -> str:
         """The email a signed-in user signs in with (Cognito's GetUser, authorized by their own token).

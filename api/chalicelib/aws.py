@@ -28,6 +28,7 @@ from .limits import RateLimiter
 from .reader import EventReader, Reader
 from .recording_table import RecordingTable
 from .recordings import Recordings
+from .retention import Expiry
 from .settings import SHARE_REQUESTS_PER_ADDRESS, get_settings
 from .shares import Shares
 from .tokens import TokenVerifier
@@ -53,6 +54,7 @@ class Services:
     archive: Archive
     keys: Keys
     workspaces: Workspaces
+    expiry: Expiry
     shares: Shares
     comments: Comments
     authenticator: Authenticator
@@ -104,6 +106,7 @@ def get_services() -> Services:
         archive=Archive(s3=s3, bucket=config.bucket, table=metadata),
         keys=keys,
         workspaces=workspaces,
+        expiry=Expiry(workspaces=workspaces, recordings=recordings, table=metadata),
         shares=Shares(
             table=access,
             recordings=recordings,
@@ -127,6 +130,7 @@ def get_services() -> Services:
             cognito=session.client("cognito-idp", config=client_config),
             client_id=config.user_pool_client_id,
             requests_per_client=config.limits.auth_requests,
+            user_pool_id=config.user_pool_id,
         ),
         s3=s3,
         dynamodb=dynamodb,

@@ -79,6 +79,11 @@ COMPACTION_SHARDS = 64
 CONSUMER_BATCH_SIZE = 500
 CONSUMER_BATCHING_WINDOW_SECONDS = 1
 COMPACT_EVERY_MINUTES = 5
+# The retention expiry's timeout (api/.chalice/config.json's ``expire_recordings``): a
+# run stops starting deletions while it has less than its margin of it left.
+EXPIRY_TIMEOUT_SECONDS = 300
+# The longest retention a workspace may choose on a stack that keeps recordings forever.
+MAX_RETENTION_DAYS = 3650
 # The index's sort key (``activeAt``) moves at most this often per recording: an index
 # write every few minutes of a recording instead of one per chunk. The compactor checks
 # the item's own ``updatedAt`` before it compacts, so this only delays finding idle

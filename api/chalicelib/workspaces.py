@@ -38,17 +38,21 @@ import re
 import secrets
 import string
 import time
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
+from .errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError
 from .schema import ACCESS_KEY, INDEX_BY_PARENT, PARENT_ATTRIBUTE, TTL_ATTRIBUTE
 
 INVITE_PREFIX = "rri_"
 # An invite is good for a week, and a workspace has at most this many pending.
 INVITE_SECONDS = 7 * 24 * 3600
 MAX_PENDING_INVITES = 50
+# Invites one admin may send a day, over all their workspaces: each may email a stranger
+# (an account's temporary password), so the stack's sender is no one's mass mailer.
+MAX_INVITES_PER_DAY = 50
 _INVITE = re.compile(r"\Arri_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 _EMAIL = re.compile(r"\A[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}\Z")
 ADMIN = "admin"
@@ -59,6 +63,8 @@ HEADER = "x-workspace"
 MAX_WORKSPACES_PER_USER = 20
 MAX_MEMBERS = 100
 MAX_NAME = 80
+# The byParent index's parent of every workspace with a retention of its own.
+RETENTION_PARENT = "retention"
 _TEAM_ID = re.compile(r"\Aws-[A-Za-z0-9]{20}\Z")
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -91,9 +97,9 @@ def requested(header: str | None, user: str) -> str:
     return workspace
 
 
-def role_of(body: dict[str, Any]) -> str:
-    """The ``role`` a client sent: admin or member."""
-    role = body.get("role", MEMBER)
+def role_of(body: dict[str, Any], *, required: bool = False) -> str:
+    """The ``role`` a client sent: admin or member (member when left out, unless ``required``)."""
+    role = body.get("role", None if required else MEMBER)
     if role not in ROLES:
         raise BadRequestError("role must be admin or member", code="invalid_role")
     return str(role)
@@ -120,6 +126,19 @@ def allowed_domain(body: dict[str, Any]) -> str | None:
     if not isinstance(value, str) or not _DOMAIN.match(value.strip().lower()):
         raise BadRequestError("allowedDomain must be a domain such as example.com, or null", code="invalid_domain")
     return value.strip().lower()
+
+
+def retention_days(body: dict[str, Any], *, most: int) -> int | None:
+    """``retentionDays``: whole days, 1 to the stack's retention (``most``), or null for the stack's own."""
+    value = body["retentionDays"]
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+        raise BadRequestError(
+            f"retentionDays must be a whole number of days from 1 to {most} (the stack's), or null",
+            code="invalid_retention",
+        )
+    return value
 
 
 def invite_token(body: dict[str, Any]) -> tuple[str, str]:
@@ -178,7 +197,7 @@ class Workspaces:
         workspace = new_id()
         now = int(self._clock() * 1000)
         self._table.put_item(
-            Item={ACCESS_KEY: f"workspace#{workspace}", "name": name, "createdBy": user, "createdAt": now},
+            Item={ACCESS_KEY: f"workspace#{workspace}", "name": name, "createdBy": user, "createdAt": now, "admins": 0},
             ConditionExpression="attribute_not_exists(#pk)",
             ExpressionAttributeNames={"#pk": ACCESS_KEY},
         )
@@ -186,17 +205,22 @@ class Workspaces:
         return {"id": workspace, "name": name, "role": ADMIN, "personal": False, "createdAt": now}
 
     def add_member(self, workspace: str, *, user: str, email: str, role: str) -> dict[str, Any]:
-        """Make ``user`` a member (or change their role); 409 when the workspace is full."""
+        """Make ``user`` a member; a member already keeps their role, or becomes an admin. 409 when full."""
         found = self._table.get_item(Key={ACCESS_KEY: f"workspace#{workspace}"}).get("Item")
         if found is None:
             raise NotFoundError("no such workspace")
-        if self.role(workspace, user) is None:
-            if len(self.members(workspace, limit=MAX_MEMBERS + 1)) >= MAX_MEMBERS:
-                raise ConflictError(f"a workspace has at most {MAX_MEMBERS} members", code="workspace_full")
-            if len(self._memberships(user, limit=MAX_WORKSPACES_PER_USER + 1)) >= MAX_WORKSPACES_PER_USER:
-                raise ConflictError(
-                    f"at most {MAX_WORKSPACES_PER_USER} team workspaces per user", code="too_many_workspaces"
-                )
+        current = self.role(workspace, user)
+        if current is not None:
+            # An invite never demotes: an admin who redeems a member's invite stays an admin.
+            if role == ADMIN and current != ADMIN:
+                return self.set_role(workspace, user, ADMIN)
+            return {"user": user, "email": email, "role": current}
+        if len(self.members(workspace, limit=MAX_MEMBERS + 1)) >= MAX_MEMBERS:
+            raise ConflictError(f"a workspace has at most {MAX_MEMBERS} members", code="workspace_full")
+        if len(self._memberships(user, limit=MAX_WORKSPACES_PER_USER + 1)) >= MAX_WORKSPACES_PER_USER:
+            raise ConflictError(
+                f"at most {MAX_WORKSPACES_PER_USER} team workspaces per user", code="too_many_workspaces"
+            )
         self._join(workspace, str(found["name"]), user=user, email=email, role=role, now=int(self._clock() * 1000))
         return {"user": user, "email": email, "role": role}
 
@@ -205,14 +229,99 @@ class Workspaces:
         role = self.role(workspace, user)
         if role is None or workspace == user:
             raise NotFoundError("no such member")
-        if role == ADMIN and sum(1 for member in self.members(workspace) if member["role"] == ADMIN) <= 1:
-            raise ConflictError("a workspace keeps at least one admin", code="last_admin")
-        self._table.meta.client.transact_write_items(
-            TransactItems=[
-                {"Delete": {"TableName": self._table.name, "Key": {ACCESS_KEY: _member_key(workspace, user)}}},
-                {"Delete": {"TableName": self._table.name, "Key": {ACCESS_KEY: _memberof_key(user, workspace)}}},
-            ]
+        self._change(
+            workspace,
+            user,
+            was=role,
+            admins=-1 if role == ADMIN else 0,
+            membership=[{"Delete": {"Key": {ACCESS_KEY: key}}} for key in self._keys(workspace, user)],
         )
+
+    def set_role(self, workspace: str, user: str, role: str) -> dict[str, Any]:
+        """Make a member an admin or a member; 409 when that would leave the workspace without an admin."""
+        current = self.role(workspace, user)
+        if current is None or workspace == user:
+            raise NotFoundError("no such member", code="no_such_member")
+        if current != role:
+            update = {"UpdateExpression": "SET #role = :role", "ExpressionAttributeValues": {":role": role}}
+            self._change(
+                workspace,
+                user,
+                was=current,
+                admins=1 if role == ADMIN else -1,
+                membership=[{"Update": {**update, "Key": {ACCESS_KEY: key}}} for key in self._keys(workspace, user)],
+            )
+        return next(member for member in self.members(workspace) if member["user"] == user)
+
+    @staticmethod
+    def _keys(workspace: str, user: str) -> tuple[str, str]:
+        return _member_key(workspace, user), _memberof_key(user, workspace)
+
+    def _change(self, workspace: str, user: str, *, was: str, admins: int, membership: list[dict[str, Any]]) -> None:
+        """Apply ``membership`` (both items' Update or Delete) as one transaction with the workspace's admin count.
+
+        Each membership item must still hold the role read (``was``): a change made
+        meanwhile cancels this one. Taking an admin away decrements ``admins`` only
+        while it is above one, so two admins demoting each other at once cannot leave
+        the workspace with none: one of them gets 409 ``last_admin``.
+        """
+        if admins < 0:
+            self._count_admins(workspace)
+        table = self._table.name
+        items: list[dict[str, Any]] = []
+        if admins:
+            counter: dict[str, Any] = {
+                "TableName": table,
+                "Key": {ACCESS_KEY: f"workspace#{workspace}"},
+                "UpdateExpression": "ADD admins :delta",
+                "ExpressionAttributeValues": {":delta": admins},
+            }
+            if admins < 0:
+                counter |= {
+                    "ConditionExpression": "admins > :one",
+                    "ExpressionAttributeValues": {":delta": admins, ":one": 1},
+                }
+            items.append({"Update": counter})
+        for entry in membership:
+            ((operation, request),) = entry.items()
+            values = {**request.get("ExpressionAttributeValues", {}), ":was": was}
+            items.append(
+                {
+                    operation: {
+                        **request,
+                        "TableName": table,
+                        "ConditionExpression": "#role = :was",
+                        "ExpressionAttributeNames": {"#role": "role"},
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        try:
+            # The resource's own client: it takes plain values, as the table does.
+            self._table.meta.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            if admins < 0 and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise ConflictError("a workspace keeps at least one admin", code="last_admin") from None
+            raise ConflictError("the workspace changed meanwhile; try again", code="conflict") from exc
+
+    def _count_admins(self, workspace: str) -> None:
+        """Give a workspace made before admins were counted its count (once; a count kept since is left alone)."""
+        item = self._table.get_item(Key={ACCESS_KEY: f"workspace#{workspace}"}, ConsistentRead=True).get("Item")
+        if item is None or "admins" in item:
+            return
+        try:
+            self._table.update_item(
+                Key={ACCESS_KEY: f"workspace#{workspace}"},
+                UpdateExpression="SET admins = :count",
+                ConditionExpression="attribute_not_exists(admins)",
+                ExpressionAttributeValues={":count": self._admins(workspace)},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def members(self, workspace: str, *, limit: int = MAX_MEMBERS) -> list[dict[str, Any]]:
         """The workspace's members, first joined first."""
@@ -246,13 +355,61 @@ class Workspaces:
         )
         return self.describe(workspace)
 
-    def invite(self, workspace: str, *, email: str, role: str, by: str) -> dict[str, Any]:
-        """A new invite (its token is in this answer only; the table keeps its hash), valid a week."""
+    def retention(self, workspace: str) -> int | None:
+        """The workspace's own retention in days, or None when it keeps the stack's."""
+        item = self._table.get_item(Key={ACCESS_KEY: f"workspace#{workspace}"}, ConsistentRead=True).get("Item")
+        return int(item["retentionDays"]) if item and "retentionDays" in item else None
+
+    def set_retention(self, workspace: str, days: int | None) -> None:
+        """Keep the workspace's recordings ``days`` days (None: the stack's retention).
+
+        A workspace with its own retention is listed under the ``byParent`` index's
+        ``retention`` parent, so the hourly expiry finds exactly those with no Scan. A
+        personal workspace gets a settings item of its own (its id is its user's).
+        """
+        key = {ACCESS_KEY: f"workspace#{workspace}"}
+        if days is None:
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="REMOVE retentionDays, #parent",
+                ExpressionAttributeNames={"#parent": PARENT_ATTRIBUTE},
+            )
+            return
+        self._table.update_item(
+            Key=key,
+            UpdateExpression="SET retentionDays = :days, #parent = :parent, createdAt = if_not_exists(createdAt, :now)",
+            ExpressionAttributeNames={"#parent": PARENT_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":days": days,
+                ":parent": RETENTION_PARENT,
+                ":now": int(self._clock() * 1000),
+            },
+        )
+
+    def with_retention(self) -> list[tuple[str, int]]:
+        """Every workspace with a retention of its own, and its days (oldest setting first)."""
+        return [
+            (item[ACCESS_KEY].split("#", 1)[1], int(item["retentionDays"]))
+            for item in self._children(RETENTION_PARENT, limit=10**9)
+        ]
+
+    def invite(
+        self, workspace: str, *, email: str, role: str, by: str, provide: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
+        """A new invite (its token is in this answer only; the table keeps its hash), valid a week.
+
+        ``provide`` gets the address an account for it once the invite passed its checks
+        and before it is kept (``Accounts.provide_account``): an invite that failed there
+        was never made.
+        """
         domain = self.describe(workspace)["allowedDomain"]
         if domain and email.rsplit("@", 1)[1] != domain:
             raise BadRequestError(f"this workspace invites addresses of {domain} only", code="email_domain")
         if len(self.invites(workspace)) >= MAX_PENDING_INVITES:
             raise ConflictError(f"at most {MAX_PENDING_INVITES} pending invites", code="too_many_invites")
+        self._count_invite(by)
+        if provide is not None:
+            provide(email)
         invite_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         now = self._clock()
         expires = int(now) + INVITE_SECONDS
@@ -279,6 +436,25 @@ class Workspaces:
             "expiresAt": expires * 1000,
             "token": f"{INVITE_PREFIX}{invite_id}_{secret}",
         }
+
+    def _count_invite(self, user: str) -> None:
+        """Count one invite of ``user`` today (UTC), exactly: 429 once MAX_INVITES_PER_DAY were sent."""
+        now = self._clock()
+        day = int(now // 86400)
+        try:
+            self._table.update_item(
+                Key={ACCESS_KEY: f"invitecount#{user}#{day}"},
+                UpdateExpression="ADD #sent :one SET #ttl = :expires",
+                ConditionExpression="attribute_not_exists(#sent) OR #sent < :max",
+                ExpressionAttributeNames={"#sent": "sent", "#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":one": 1, ":max": MAX_INVITES_PER_DAY, ":expires": (day + 2) * 86400},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            raise TooManyRequestsError(
+                f"at most {MAX_INVITES_PER_DAY} invites a day", retry_after=(day + 1) * 86400 - int(now)
+            ) from None
 
     def invites(self, workspace: str) -> list[dict[str, Any]]:
         """The workspace's pending invites (never their tokens), oldest first."""
@@ -329,6 +505,9 @@ class Workspaces:
         self._table.delete_item(Key={ACCESS_KEY: f"invite#{invite_id}"})
         return next(found for found in self.for_user(user) if found["id"] == workspace)
 
+    def _admins(self, workspace: str) -> int:
+        return sum(1 for member in self.members(workspace) if member["role"] == ADMIN)
+
     def _memberships(self, user: str, *, limit: int) -> list[dict[str, Any]]:
         return [
             {"id": item[ACCESS_KEY].rsplit("#", 1)[1], "name": item["name"], "role": item["role"], "personal": False}
@@ -366,11 +545,33 @@ class Workspaces:
             PARENT_ATTRIBUTE: f"memberof#{user}",
             "createdAt": now,
         }
-        try:
-            self._table.meta.client.transact_write_items(
-                # The resource's own client: it takes plain values, as the table does.
-                TransactItems=[{"Put": {"TableName": table, "Item": item}} for item in (member, memberof)]
+        # A new membership (never over one made meanwhile), counted when it is an admin's.
+        puts = [
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": ACCESS_KEY},
+                }
+            }
+            for item in (member, memberof)
+        ]
+        if role == ADMIN:
+            self._count_admins(workspace)
+            puts.append(
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {ACCESS_KEY: f"workspace#{workspace}"},
+                        "UpdateExpression": "ADD admins :one",
+                        "ExpressionAttributeValues": {":one": 1},
+                    }
+                }
             )
+        try:
+            # The resource's own client: it takes plain values, as the table does.
+            self._table.meta.client.transact_write_items(TransactItems=puts)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise

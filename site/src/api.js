@@ -333,6 +333,11 @@ export class Api {
   }
 
   /** The email domain invites must be for (null: any). */
+  /** Keep the workspace's recordings ``days`` days (null: the stack's retention); admins only. */
+  setRetention(workspace, days) {
+    return this.json("PATCH", `/workspaces/${encodeURIComponent(workspace)}`, { body: { retentionDays: days } });
+  }
+
   setAllowedDomain(workspace, domain) {
     return this.json("PATCH", `/workspaces/${encodeURIComponent(workspace)}`, { body: { allowedDomain: domain } });
   }
@@ -353,6 +358,11 @@ export class Api {
   /** Join the workspace an invite token is for (made out to this account's email). */
   redeemInvite(token) {
     return this.json("POST", "/invites/redeem", { body: { token } });
+  }
+
+  /** Make a member an admin or a member (admins only; the last admin stays one). */
+  setRole(workspace, user, role) {
+    return this.json("PATCH", `/workspaces/${encodeURIComponent(workspace)}/members/${encodeURIComponent(user)}`, { body: { role } });
   }
 
   removeMember(workspace, user) {

@@ -27,7 +27,7 @@ async function main() {
     showRecordings(api);
   } else {
     if (new URLSearchParams(location.search).has("invite")) {
-      $("#invite-notice").textContent = "You were invited to a workspace: sign in, or create an account, with the email address the invite was sent to.";
+      $("#invite-notice").textContent = "You were invited to a workspace: sign in with the email address the invite was sent to. New here? That address was emailed a temporary password to sign in with.";
       $("#invite-notice").hidden = false;
     }
     showAuth(api);

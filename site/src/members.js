@@ -17,7 +17,8 @@ async function render(api, workspace, me) {
   for (const member of members) {
     const item = document.createElement("li");
     const self = member.user === me;
-    item.innerHTML = `<span class="member-email">${escapeHtml(member.email || member.user)}</span> <span class="role">${escapeHtml(member.role)}</span>`;
+    item.innerHTML = `<span class="member-email">${escapeHtml(member.email || member.user)}</span> `;
+    item.append(workspace.role === "admin" ? roleSelect(api, workspace, member, self) : roleText(member.role));
     if (self || workspace.role === "admin") {
       const button = Object.assign(document.createElement("button"), {
         type: "button",
@@ -40,6 +41,34 @@ async function render(api, workspace, me) {
     }
     list.append(item);
   }
+}
+
+function roleText(role) {
+  return Object.assign(document.createElement("span"), { className: "role", textContent: role });
+}
+
+/** An admin's control of a member's role: the change holds on the member's next request. */
+function roleSelect(api, workspace, member, self) {
+  const select = document.createElement("select");
+  select.className = "role";
+  select.setAttribute("aria-label", `Role of ${member.email || member.user}`);
+  for (const role of ["member", "admin"]) select.append(new Option(role === "admin" ? "Admin" : "Member", role, false, role === member.role));
+  select.addEventListener("change", async () => {
+    const chosen = select.value;
+    if (self && chosen !== "admin" && !confirm(`Stop being an admin of ${workspace.name}? Another admin can make you one again.`)) {
+      select.value = member.role;
+      return;
+    }
+    try {
+      member.role = (await api.setRole(workspace.id, member.user, chosen)).role;
+      $("#members-status").textContent = `${member.email || member.user} is now ${member.role === "admin" ? "an admin" : "a member"}.`;
+      if (self) location.reload();
+    } catch (error) {
+      select.value = member.role;
+      $("#members-status").textContent = sentence(error);
+    }
+  });
+  return select;
 }
 
 async function renderInvites(api, workspace) {
@@ -92,6 +121,43 @@ function bindInvite(api, workspace) {
   $("#domain button").disabled = false;
 }
 
+function retentionNote(settings) {
+  const days = (n) => `${n} day${n === 1 ? "" : "s"}`;
+  return settings.ownRetention
+    ? `Recordings of this workspace are deleted ${days(settings.retentionDays)} after they were made (the stack keeps them at most ${days(settings.stackRetentionDays)}).`
+    : `Recordings of this workspace are kept as long as the stack keeps them: ${days(settings.stackRetentionDays)}.`;
+}
+
+/** The workspace's retention: shown to every member, changed by its admins (at most the stack's). */
+async function renderRetention(api, workspace) {
+  const settings = await api.describeWorkspace(workspace.id);
+  $("#retention-section").hidden = false;
+  $("#retention-note").textContent = retentionNote(settings);
+  if (workspace.role !== "admin") return;
+  const form = $("#retention");
+  const input = $("#retention-days");
+  form.hidden = false;
+  input.max = String(settings.stackRetentionDays);
+  input.value = String(settings.retentionDays);
+  $("#retention-reset").textContent = `Use the stack's (${settings.stackRetentionDays} days)`;
+  const save = async (days) => {
+    try {
+      const saved = await api.setRetention(workspace.id, days);
+      input.value = String(saved.retentionDays);
+      $("#retention-note").textContent = retentionNote(saved);
+      $("#members-status").textContent = "Retention saved: older recordings are deleted within the hour.";
+    } catch (error) {
+      $("#members-status").textContent = sentence(error);
+    }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    save(Number(input.value));
+  });
+  $("#retention-reset").addEventListener("click", () => save(null));
+  for (const button of form.querySelectorAll("button")) button.disabled = false;
+}
+
 /** The signed-in user's id, from their access token's payload (only to tell which member is "me"). */
 function userId(api) {
   try {
@@ -121,6 +187,7 @@ async function main() {
   });
   $("#create-workspace button").disabled = false;
   await render(api, workspace, userId(api));
+  await renderRetention(api, workspace);
   if (!workspace.personal && workspace.role === "admin") {
     bindInvite(api, workspace);
     await renderInvites(api, workspace);

@@ -25,6 +25,7 @@ import "rrweb-player/dist/style.css";
 import { Api, formatDuration, loadConfig } from "./api.js";
 import { CONTROLLER_PX, bindKeys, fitSize, momentUrl, parseMoment } from "./replay-controls.js";
 import { SharedApi } from "./shared-api.js";
+import { mountWorkspaceSwitcher } from "./workspace.js";
 import { AssetResolver } from "./replay-assets.js";
 import { Loading, readOn } from "./replay-load.js";
 import { maskedFieldsPlugin } from "./replay-masked.js";
@@ -518,6 +519,8 @@ async function main() {
       location.href = `index.html?next=${encodeURIComponent(location.pathname + location.search)}`;
       return;
     }
+    // The header's switcher, as on every page; switching goes to that workspace's list.
+    mountWorkspaceSwitcher(api, undefined, () => location.assign(RECORDINGS.href)).catch(() => {});
   }
   let recording;
   try {

@@ -8,8 +8,12 @@
  */
 import { escapeHtml } from "./api.js";
 
-/** Put the switcher in the header; resolves with the current workspace ({id, name, role, personal}). */
-export async function mountWorkspaceSwitcher(api, header = document.querySelector("header")) {
+/**
+ * Put the switcher in the header; resolves with the current workspace ({id, name, role, personal}).
+ * A switch reloads the page in the chosen workspace, or runs ``onSwitch`` (the replay page
+ * goes to the list: its recording is the old workspace's).
+ */
+export async function mountWorkspaceSwitcher(api, header = document.querySelector("header"), onSwitch = () => location.reload()) {
   const workspaces = await api.workspaces();
   let current = workspaces.find((workspace) => !workspace.personal && workspace.id === api.workspace);
   if (!current) {
@@ -30,7 +34,7 @@ export async function mountWorkspaceSwitcher(api, header = document.querySelecto
       .join("")}</select>`;
     label.querySelector("select").addEventListener("change", (event) => {
       api.workspace = event.target.value || null;
-      location.reload();
+      onSwitch();
     });
     const members = Object.assign(document.createElement("a"), { href: "members.html", textContent: "Members" });
     if (location.pathname.endsWith("/members.html")) members.setAttribute("aria-current", "page");

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from typing import Any
 
 import requests
@@ -104,12 +106,23 @@ def test_an_invited_teammate_signs_in_from_the_link_and_replays_the_teams_record
         card.first.click()
         bob.wait_for_function("window.__replayEvents >= 3", timeout=30_000)
         expect(bob.frame_locator(".replayer-wrapper iframe").locator("body")).to_contain_text("Team checkout page")
+        # The replay page's header switches workspaces too: to that workspace's list.
+        expect(bob.locator("#workspace")).to_have_value(workspace)
+        bob.select_option("#workspace", "")
+        bob.wait_for_url("**/index.html")
+        expect(bob.locator("#recordings a", has_text="Team checkout")).to_have_count(0)
 
         # The link is spent, and Alice sees Bob among the members; removed, he is refused at once.
         expect(page.locator("#invites li")).to_have_count(1)
         page.reload()
         expect(page.locator("#members li")).to_have_count(2)
         expect(page.locator("#invites li")).to_have_count(0)
+        # Alice makes Bob an admin: his next page shows the workspace's keys.
+        page.get_by_label(f"Role of {bob_email}").select_option("admin")
+        expect(page.locator("#members-status")).to_have_text(f"{bob_email} is now an admin.")
+        bob.goto(f"{stack.site}/keys.html")
+        expect(bob.locator("#keys li").first).to_be_visible()  # listed only when the API lets him
+        expect(bob.locator("#keys-status")).not_to_have_class("error")
         page.once("dialog", lambda dialog: dialog.accept())
         page.locator("#members li", has_text=bob_email).get_by_role("button", name="Remove").click()
         expect(page.locator("#members li")).to_have_count(1)
@@ -157,3 +170,67 @@ def test_the_lists_selection_is_deleted_at_once(page: Page, stack: RunningStack,
     page.reload()
     expect(page.locator("#recordings > article")).to_have_count(1, timeout=30_000)
     expect(page.locator("#recordings > article")).to_contain_text("Keep me")
+
+
+def test_an_invite_to_an_address_without_an_account_gives_it_one_with_an_emailed_password(
+    page: Page, browser: Browser, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/members.html")
+    page.fill("#workspace-new-name", "Support team")
+    page.click("#create-workspace button")
+    expect(page.locator("#workspace-name")).to_have_text("Members of Support team")
+    newcomer = f"new-{uuid.uuid4().hex[:10]}@example.com"
+    page.fill("#invite-email", newcomer)
+    page.click("#invite button")
+    expect(page.locator("#invite-link-value")).to_contain_text("invite=rri_")
+    link = page.locator("#invite-link-value").inner_text()
+    [temporary] = re.findall(
+        rf"to {re.escape(newcomer)}: your temporary password is (\S+)",
+        (stack.log.parent / "data" / "mail.log").read_text(),
+    )
+
+    theirs = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        them = theirs.new_page()
+        them.goto(link)
+        expect(them.locator("#invite-notice")).to_contain_text("temporary password")
+        them.fill("#email", newcomer)
+        them.fill("#password", temporary)
+        them.click("#sign-in")
+        expect(them.locator("#new-password-form")).to_be_visible()
+        them.fill("#new-password", "Their-Own-Secret-42")
+        them.click("#new-password-submit")
+        expect(them.locator("#invite-notice")).to_have_text("You joined Support team.")
+        expect(them.locator("#workspace option:checked")).to_have_text("Support team")
+    finally:
+        theirs.close()
+    page.reload()
+    expect(page.locator("#members li", has_text=newcomer)).to_have_count(1)
+
+
+def test_an_admin_shortens_the_workspaces_retention_within_the_stacks_and_every_member_sees_it(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/members.html")
+    expect(page.locator("#retention-note")).to_have_text(
+        "Recordings of this workspace are kept as long as the stack keeps them: 30 days."
+    )
+    page.fill("#retention-days", "31")
+    page.click("#retention button[type=submit]")
+    # The browser's own check (max) or the API's: either way nothing is saved.
+    expect(page.locator("#retention-note")).to_contain_text("30 days.")
+    page.fill("#retention-days", "7")
+    page.click("#retention button[type=submit]")
+    expect(page.locator("#retention-note")).to_have_text(
+        "Recordings of this workspace are deleted 7 days after they were made (the stack keeps them at most 30 days)."
+    )
+    page.reload()
+    expect(page.locator("#retention-days")).to_have_value("7")
+    personal = account["http"].get(f"{stack.api}/workspaces", headers=account["headers"], timeout=30).json()
+    workspace = personal["workspaces"][0]["id"]
+    described = account["http"].get(f"{stack.api}/workspaces/{workspace}", headers=account["headers"], timeout=30)
+    assert described.json()["retentionDays"] == 7
+    page.click("#retention-reset")
+    expect(page.locator("#retention-note")).to_contain_text("as long as the stack keeps them: 30 days.")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,6 @@ from tests.support.http import AuthedHttp
 from tests.support.in_process import clear_caches
 
 NEW_PASSWORD = "Another-Secret-77"
-
-
-@pytest.fixture
-def outbox(aws: Any, tmp_path: Path) -> Iterator[Path]:
-    """Where the pool "emails" reset codes."""
-    path = tmp_path / "mail.log"
-    undo = cognito_rules.install(path)
-    try:
-        yield path
-    finally:
-        undo()
 
 
 def post(http: AuthedHttp, path: str, body: dict[str, Any]) -> Any:

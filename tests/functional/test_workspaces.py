@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.aws import get_services
-from chalicelib.workspaces import MAX_NAME, MAX_WORKSPACES_PER_USER, is_team_id
-from tests.support.accounts import User, make_user
+from chalicelib.errors import ApiError
+from chalicelib.workspaces import MAX_INVITES_PER_DAY, MAX_NAME, MAX_WORKSPACES_PER_USER, is_team_id
+from tests.support.accounts import POOL_PASSWORD, User, make_user
 from tests.support.http import AuthedHttp
 
 JSON = {"Content-Type": "application/json"}
@@ -168,6 +174,108 @@ def test_a_member_may_leave_but_the_last_admin_stays(
     assert personal.status_code == 404, "a personal workspace has no members to remove"
 
 
+def patch(http: AuthedHttp, path: str, body: Any) -> Any:
+    return http.request("PATCH", path, headers=JSON, body=json.dumps(body))
+
+
+def test_an_admin_changes_a_members_role_and_it_holds_on_their_next_request(
+    client: AuthedHttp, user: User, bob: tuple[User, AuthedHttp]
+) -> None:
+    workspace = team(client)
+    bob_user, as_bob = bob
+    get_services().workspaces.add_member(workspace, user=bob_user.sub, email=bob_user.email, role="member")
+    header = in_workspace(workspace)
+    assert as_bob.get("/keys", headers=header).status_code == 403
+    promoted = patch(client, f"/workspaces/{workspace}/members/{bob_user.sub}", {"role": "admin"})
+    assert promoted.status_code == 200, promoted.json_body
+    assert promoted.json_body == {"user": bob_user.sub, "email": bob_user.email, "role": "admin"}
+    assert as_bob.get("/keys", headers=header).status_code == 200, "the same token, now an admin's"
+    assert [w["role"] for w in as_bob.get("/workspaces").json_body["workspaces"] if w["id"] == workspace] == ["admin"]
+    # Two admins: either may step down, but not both.
+    assert patch(client, f"/workspaces/{workspace}/members/{user.sub}", {"role": "member"}).status_code == 200
+    assert client.get("/keys", headers=header).status_code == 403
+    last = patch(as_bob, f"/workspaces/{workspace}/members/{bob_user.sub}", {"role": "member"})
+    assert (last.status_code, last.json_body["error"]["code"]) == (409, "last_admin")
+    refused = patch(client, f"/workspaces/{workspace}/members/{user.sub}", {"role": "admin"})
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (403, "admin_only"), "no promoting oneself"
+    roles = {m["user"]: m["role"] for m in as_bob.get(f"/workspaces/{workspace}/members").json_body["members"]}
+    assert roles == {user.sub: "member", bob_user.sub: "admin"}
+
+
+def test_admins_demoting_each_other_at_once_leave_one_admin(
+    aws: Any, client: AuthedHttp, user: User, bob: tuple[User, AuthedHttp]
+) -> None:
+    workspace = team(client)
+    bob_user, _ = bob
+    service = get_services().workspaces
+    service.add_member(workspace, user=bob_user.sub, email=bob_user.email, role="admin")
+    start = threading.Barrier(2)
+
+    def demote(member: str) -> str:
+        start.wait()
+        try:
+            return service.set_role(workspace, member, "member")["role"]
+        except ApiError as error:
+            return error.code
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(demote, [user.sub, bob_user.sub]))
+    assert outcomes in (["last_admin", "member"], ["conflict", "member"]), outcomes
+    assert [m["role"] for m in service.members(workspace)].count("admin") == 1
+
+
+def test_a_workspace_made_before_admins_were_counted_is_counted_at_its_first_demotion(
+    aws: Any, client: AuthedHttp, user: User, bob: tuple[User, AuthedHttp]
+) -> None:
+    workspace = team(client)
+    bob_user, _ = bob
+    service = get_services().workspaces
+    service.add_member(workspace, user=bob_user.sub, email=bob_user.email, role="admin")
+    access = aws.resource("dynamodb").Table(os.environ["RRWEB_ACCESS_TABLE"])
+    access.update_item(Key={"pk": f"workspace#{workspace}"}, UpdateExpression="REMOVE admins")
+    assert patch(client, f"/workspaces/{workspace}/members/{bob_user.sub}", {"role": "member"}).status_code == 200
+    last = patch(client, f"/workspaces/{workspace}/members/{user.sub}", {"role": "member"})
+    assert (last.status_code, last.json_body["error"]["code"]) == (409, "last_admin")
+    assert access.get_item(Key={"pk": f"workspace#{workspace}"})["Item"]["admins"] == 1
+
+
+def test_an_invite_never_demotes_an_admin(client: AuthedHttp, user: User, bob: tuple[User, AuthedHttp]) -> None:
+    workspace = team(client)
+    bob_user, as_bob = bob
+    get_services().workspaces.add_member(workspace, user=bob_user.sub, email=bob_user.email, role="admin")
+    token = invite(client, workspace, email=bob_user.email, role="member").json_body["token"]
+    joined = post(as_bob, "/invites/redeem", {"token": token})
+    assert (joined.status_code, joined.json_body["role"]) == (200, "admin")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [({}, "invalid_role"), ({"role": "owner"}, "invalid_role"), ({"role": None}, "invalid_role"), ([], "invalid_json")],
+)
+def test_a_bad_role_change_is_a_400_naming_the_field_and_changes_nothing(
+    client: AuthedHttp, bob: tuple[User, AuthedHttp], body: Any, code: str
+) -> None:
+    workspace = team(client)
+    bob_user, _ = bob
+    get_services().workspaces.add_member(workspace, user=bob_user.sub, email=bob_user.email, role="member")
+    answer = patch(client, f"/workspaces/{workspace}/members/{bob_user.sub}", body)
+    assert (answer.status_code, answer.json_body["error"]["code"]) == (400, code)
+    assert get_services().workspaces.role(workspace, bob_user.sub) == "member"
+
+
+def test_a_role_change_for_someone_not_a_member_is_a_404(
+    client: AuthedHttp, user: User, bob: tuple[User, AuthedHttp]
+) -> None:
+    workspace = team(client)
+    bob_user, as_bob = bob
+    outsider = patch(client, f"/workspaces/{workspace}/members/{bob_user.sub}", {"role": "admin"})
+    assert (outsider.status_code, outsider.json_body["error"]["code"]) == (404, "no_such_member")
+    personal = patch(client, f"/workspaces/{user.sub}/members/{user.sub}", {"role": "member"})
+    assert personal.status_code == 404, "a personal workspace has no members"
+    assert patch(as_bob, f"/workspaces/{workspace}/members/{bob_user.sub}", {"role": "admin"}).status_code == 404
+    assert get_services().workspaces.role(workspace, bob_user.sub) is None
+
+
 def test_a_user_has_a_bounded_number_of_team_workspaces(client: AuthedHttp) -> None:
     for index in range(MAX_WORKSPACES_PER_USER):
         assert post(client, "/workspaces", {"name": f"team {index}"}).status_code == 201
@@ -202,6 +310,64 @@ def test_an_invite_lets_the_account_of_its_email_join_once(
     again = post(as_bob, "/invites/redeem", {"token": token})
     assert (again.status_code, again.json_body["error"]["code"]) == (404, "no_such_invite"), "spent"
     assert client.get(f"/workspaces/{workspace}/invites").json_body["invites"] == []
+
+
+def temporary_passwords(outbox: Path, email: str) -> list[str]:
+    """The temporary passwords the pool "emailed" to ``email``, oldest first."""
+    text = outbox.read_text() if outbox.exists() else ""
+    return re.findall(rf"to {re.escape(email)}: your temporary password is (\S+)", text)
+
+
+def test_an_invite_gives_an_address_without_an_account_one_that_signs_in_and_joins(
+    client: AuthedHttp, anonymous: AuthedHttp, outbox: Path
+) -> None:
+    workspace = team(client)
+    shared = recording(client, workspace)
+    token = invite(client, workspace, email="dana@example.com").json_body["token"]
+    [temporary] = temporary_passwords(outbox, "dana@example.com")
+    challenge = post(anonymous, "/auth/signin", {"email": "dana@example.com", "password": temporary})
+    assert challenge.json_body["challenge"] == "NEW_PASSWORD_REQUIRED", challenge.json_body
+    tokens = post(
+        anonymous, "/auth/new-password", {"session": challenge.json_body["session"], "password": "Danas-Own-Secret-9"}
+    )
+    assert tokens.status_code == 200, tokens.json_body
+    as_dana = anonymous.acting_as({"Authorization": f"Bearer {tokens.json_body['accessToken']}"})
+    joined = post(as_dana, "/invites/redeem", {"token": token})
+    assert joined.status_code == 200, joined.json_body
+    listed = as_dana.get("/recordings", headers=in_workspace(workspace)).json_body["recordings"]
+    assert [entry["id"] for entry in listed] == [shared]
+
+
+def test_an_invite_emails_no_password_to_an_account_in_use_and_says_nothing_of_accounts(
+    client: AuthedHttp, anonymous: AuthedHttp, bob: tuple[User, AuthedHttp], outbox: Path
+) -> None:
+    workspace = team(client)
+    existing = invite(client, workspace, email="bob@example.com")
+    fresh = invite(client, workspace, email="erin@example.com")
+    assert existing.status_code == fresh.status_code == 201
+    assert sorted(existing.json_body) == sorted(fresh.json_body), "the answer tells no one who has an account"
+    assert temporary_passwords(outbox, "bob@example.com") == []
+    assert post(anonymous, "/auth/signin", {"email": "bob@example.com", "password": POOL_PASSWORD}).status_code == 200
+    # An account never signed in to is sent a new temporary password; the old one stops working.
+    assert client.delete(f"/workspaces/{workspace}/invites/{fresh.json_body['id']}").status_code == 204
+    assert invite(client, workspace, email="erin@example.com").status_code == 201
+    first, second = temporary_passwords(outbox, "erin@example.com")
+    assert first != second
+    assert post(anonymous, "/auth/signin", {"email": "erin@example.com", "password": first}).status_code == 401
+    signed = post(anonymous, "/auth/signin", {"email": "erin@example.com", "password": second})
+    assert signed.json_body["challenge"] == "NEW_PASSWORD_REQUIRED"
+
+
+def test_an_admin_sends_a_bounded_number_of_invites_a_day(client: AuthedHttp, outbox: Path) -> None:
+    teams = [team(client, "one"), team(client, "two")]
+    for index in range(MAX_INVITES_PER_DAY):
+        assert invite(client, teams[index % 2], email=f"guest{index}@example.com").status_code == 201
+    refused = invite(client, teams[0], email="one-more@example.com")
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (429, "rate_limited")
+    assert int(refused.headers["Retry-After"]) <= 86400
+    assert temporary_passwords(outbox, "one-more@example.com") == [], "no account, no email"
+    pending = sum(len(client.get(f"/workspaces/{w}/invites").json_body["invites"]) for w in teams)
+    assert pending == MAX_INVITES_PER_DAY
 
 
 def test_an_invite_for_someone_else_revoked_or_expired_is_as_if_it_never_existed(
@@ -268,7 +434,12 @@ def test_only_admins_invite_and_a_personal_workspace_takes_no_one(
 def test_an_allowed_domain_limits_who_is_invited(client: AuthedHttp, bob: tuple[User, AuthedHttp]) -> None:
     workspace = team(client)
     described = client.get(f"/workspaces/{workspace}").json_body
-    assert described == {"id": workspace, "name": "Shop team", "allowedDomain": None, "role": "admin"}
+    assert {key: described[key] for key in ("id", "name", "allowedDomain", "role")} == {
+        "id": workspace,
+        "name": "Shop team",
+        "allowedDomain": None,
+        "role": "admin",
+    }
     patched = client.request(
         "PATCH", f"/workspaces/{workspace}", headers=JSON, body=json.dumps({"allowedDomain": "Shop.Example"})
     )
@@ -283,9 +454,7 @@ def test_an_allowed_domain_limits_who_is_invited(client: AuthedHttp, bob: tuple[
     assert invite(client, workspace, email="carol@elsewhere.example").status_code == 201
 
 
-@pytest.mark.parametrize(
-    "body", [{}, {"allowedDomain": "not a domain"}, {"allowedDomain": "@x.com"}, {"allowedDomain": 5}]
-)
+@pytest.mark.parametrize("body", [{"allowedDomain": "not a domain"}, {"allowedDomain": "@x.com"}, {"allowedDomain": 5}])
 def test_a_bad_allowed_domain_is_a_400_and_changes_nothing(client: AuthedHttp, body: dict[str, Any]) -> None:
     workspace = team(client)
     answer = client.request("PATCH", f"/workspaces/{workspace}", headers=JSON, body=json.dumps(body))

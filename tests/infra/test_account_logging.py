@@ -95,6 +95,7 @@ def declare_api(settings: StackSettings) -> list[pulumi.runtime.MockResourceArgs
         access_table="unit-access",
         access_table_arn=f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/unit-access",
         user_pool_id="us-east-1_unit",
+        user_pool_arn="arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_unit",
         user_pool_client_id="unit-client",
         stream="unit-events",
         stream_arn=f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/unit-events",

@@ -63,6 +63,7 @@ def api_args(template: dict[str, Any], settings: StackSettings | None = None) ->
         access_table="unit-access",
         access_table_arn="arn:aws:dynamodb:us-east-1:123456789012:table/unit-access",
         user_pool_id="us-east-1_unit",
+        user_pool_arn="arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_unit",
         user_pool_client_id="unit-client",
         stream="unit-events",
         stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/unit-events",
@@ -162,15 +163,17 @@ def test_the_compactor_runs_on_the_stacks_schedule(mocks: RecordingMocks, minute
     (schedule,) = template["Resources"]["CompactRecordings"]["Properties"]["Events"].values()
     assert schedule["Type"] == "Schedule", "the app's compactor is declared with @app.schedule"
     created = declare_api(mocks, template, StackSettings(stack="unit", compact_every_minutes=minutes))
-    (rule,) = of_type(created, "aws:cloudwatch/eventRule:EventRule")
-    (target,) = of_type(created, "aws:cloudwatch/eventTarget:EventTarget")
+    compactor = "rrweb-s3-storage-unit-compact-recordings"
+    (rule,) = [r for r in of_type(created, "aws:cloudwatch/eventRule:EventRule") if r.inputs["name"] == compactor]
+    (target,) = [
+        t for t in of_type(created, "aws:cloudwatch/eventTarget:EventTarget") if t.inputs["rule"] == named(rule)
+    ]
     (permission,) = [
         p
         for p in of_type(created, "aws:lambda/permission:Permission")
-        if p.inputs["principal"] == "events.amazonaws.com"
+        if p.inputs["principal"] == "events.amazonaws.com" and p.inputs["function"] == compactor
     ]
     assert rule.inputs["scheduleExpression"] == expression
-    compactor = "rrweb-s3-storage-unit-compact-recordings"
     assert target.inputs["rule"] == named(rule)
     assert target.inputs["arn"] == f"arn:aws:lambda:us-east-1:123456789012:function:{compactor}"
     assert permission.inputs["action"] == "lambda:InvokeFunction"

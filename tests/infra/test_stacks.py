@@ -45,8 +45,8 @@ EXPECTED_INVENTORY = {
     FIREHOSE: 1,
     "aws:cognito/userPool:UserPool": 1,
     "aws:cognito/userPoolClient:UserPoolClient": 1,
-    # The API, the stream consumer, the compactor, the orphan reaper.
-    FUNCTION: 4,
+    # The API, the stream consumer, the compactor, the orphan reaper, the retention expiry.
+    FUNCTION: 5,
     REST_API: 1,
     "aws:apigateway/deployment:Deployment": 1,
     "aws:apigateway/stage:Stage": 1,
@@ -55,7 +55,7 @@ EXPECTED_INVENTORY = {
     "aws:cloudfront/originAccessControl:OriginAccessControl": 1,
     "aws:s3/bucketNotification:BucketNotification": 1,
     "rrweb:index:Monitoring": 1,
-    ALARM: 19,
+    ALARM: 21,
     "aws:cloudwatch/dashboard:Dashboard": 1,
     TOPIC: 1,
     "aws:sns/topicPolicy:TopicPolicy": 1,
@@ -67,10 +67,10 @@ EXPECTED_INVENTORY = {
     QUEUE: 2,
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": 1,
     MAPPING: 1,
-    RULE: 1,
-    TARGET: 1,
-    # Invocations from API Gateway, S3 (the reaper) and EventBridge (the compactor).
-    PERMISSION: 3,
+    RULE: 2,
+    TARGET: 2,
+    # Invocations from API Gateway, S3 (the reaper) and EventBridge (the compactor, the expiry).
+    PERMISSION: 4,
     CORS: 1,
 }
 
@@ -205,6 +205,7 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
         "dynamodb:Query",
         "dynamodb:UpdateItem",
         "kinesis:PutRecords",
+        "cognito-idp:AdminCreateUser",  # an invite's account, on the stack's pool alone
         "s3:ListBucket",
         "s3:DeleteObject",
         "s3:GetObject",
@@ -258,6 +259,36 @@ def test_the_api_reaches_keys_and_counters_by_item_and_lists_keys_only_through_t
         ),
         ("dynamodb:Query", f"{access_arn}/index/{schema.INDEX_KEYS_BY_OWNER}"),
         ("dynamodb:Query", f"{access_arn}/index/{schema.INDEX_BY_PARENT}"),
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_api_may_create_accounts_in_its_own_pool_and_do_nothing_else_there(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    pool = inventory.one("aws:cognito/userPool:UserPool")["inputs"]["name"]
+    pool_arn = f"arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_{pool}"
+    on_cognito = {pair for pair in grants(inventory, "api-handler") if pair[0].startswith("cognito-idp:")}
+    assert on_cognito == {("cognito-idp:AdminCreateUser", pool_arn)}
+    for logical in ("reap-orphans", "consume-events", "compact-recordings"):
+        assert not any(action.startswith("cognito-idp:") for action, _ in grants(inventory, logical))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_expiry_finds_workspaces_and_their_recordings_by_index_and_deletes_only_recordings(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    arns = stack_arns(inventory)
+    access = find(inventory, TABLE, "-metadata-access")["inputs"]["name"]
+    access_arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{access}"
+    assert grants(inventory, "expire-recordings") == {
+        ("dynamodb:Query", f"{access_arn}/index/{schema.INDEX_BY_PARENT}"),
+        ("dynamodb:Query", f"{arns['table']}/index/{schema.INDEX_RECORDINGS_BY_OWNER}"),
+        *((f"dynamodb:{action}", arns["table"]) for action in ("BatchGetItem", "GetItem", "PutItem", "UpdateItem")),
+        ("s3:ListBucket", arns["bucket"]),
+        ("s3:DeleteObject", f"{arns['bucket']}/{layout.RECORDINGS_ROOT}*"),
     }
 
 
@@ -522,23 +553,26 @@ def test_the_consumer_mapping_takes_its_settings_from_stack_config(inventories: 
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_compactor_runs_every_five_minutes_invoked_only_by_its_rule(
-    inventories: dict[str, Inventory], stack: str
+@pytest.mark.parametrize(
+    ("function", "expression"), [("compact-recordings", "rate(5 minutes)"), ("expire-recordings", "rate(1 hour)")]
+)
+def test_the_compactor_and_the_expiry_run_on_their_schedules_invoked_only_by_their_rules(
+    inventories: dict[str, Inventory], stack: str, function: str, expression: str
 ) -> None:
     inventory = inventories[stack]
-    rule = inventory.one(RULE)
+    (rule,) = [r for r in inventory.of_type(RULE) if r["inputs"]["name"].endswith(f"-{function}")]
     rule_name = rule["inputs"]["name"]
-    assert rule_name == f"rrweb-s3-storage-{stack}-compact-recordings"
+    assert rule_name == f"rrweb-s3-storage-{stack}-{function}"
     assert len(rule_name) <= 64
-    assert rule["inputs"]["scheduleExpression"] == "rate(5 minutes)"
-    compactor = find(inventory, FUNCTION, "-compact-recordings")["inputs"]["name"]
-    target = inventory.one(TARGET)["inputs"]
-    assert target["rule"] == rule_name
-    assert target["arn"] == f"arn:aws:lambda:us-east-1:123456789012:function:{compactor}"
+    assert rule["inputs"]["scheduleExpression"] == expression
+    name = find(inventory, FUNCTION, f"-{function}")["inputs"]["name"]
+    (target,) = [t["inputs"] for t in inventory.of_type(TARGET) if t["inputs"]["rule"] == rule_name]
+    assert target["arn"] == f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
     (permission,) = [
-        p["inputs"] for p in inventory.of_type(PERMISSION) if p["inputs"]["principal"] == "events.amazonaws.com"
+        p["inputs"]
+        for p in inventory.of_type(PERMISSION)
+        if p["inputs"]["principal"] == "events.amazonaws.com" and p["inputs"]["function"] == name
     ]
-    assert permission["function"] == compactor
     assert permission["action"] == "lambda:InvokeFunction"
     assert permission["sourceArn"] == f"arn:aws:events:us-east-1:123456789012:rule/{rule_name}"
 
@@ -658,6 +692,7 @@ def expected_alarms(inventory: Inventory) -> dict[str, tuple[str, str, dict[str,
     reaper = find(inventory, FUNCTION, "-reap-orphans")["inputs"]["name"]
     consumer = find(inventory, FUNCTION, "-consume-events")["inputs"]["name"]
     compactor = find(inventory, FUNCTION, "-compact-recordings")["inputs"]["name"]
+    expiry = find(inventory, FUNCTION, "-expire-recordings")["inputs"]["name"]
     stream = inventory.one("aws:kinesis/stream:Stream")["inputs"]["name"]
     delivery = inventory.one(FIREHOSE)["inputs"]["name"]
     queue = find(inventory, QUEUE, "-reap-orphans-failures")["name"] + "-a1b2c3d"  # the mocks' auto-name
@@ -674,6 +709,8 @@ def expected_alarms(inventory: Inventory) -> dict[str, tuple[str, str, dict[str,
         "consume-events-failures": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": consumer_queue}),
         "compact-recordings-errors": ("AWS/Lambda", "Errors", {"FunctionName": compactor}),
         "compact-recordings-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": compactor}),
+        "expire-recordings-errors": ("AWS/Lambda", "Errors", {"FunctionName": expiry}),
+        "expire-recordings-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": expiry}),
         "stream-iterator-age": ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": stream}),
         "stream-write-throttled": ("AWS/Kinesis", "WriteProvisionedThroughputExceeded", {"StreamName": stream}),
         "delivery-freshness": ("AWS/Firehose", "DeliveryToS3.DataFreshness", {"DeliveryStreamName": delivery}),
@@ -766,6 +803,8 @@ def test_thresholds_leave_room_for_normal_buffering(inventories: dict[str, Inven
             assert (alarms[role]["evaluationPeriods"], alarms[role]["datapointsToAlarm"]) == (1, 1), role
         # The compactor runs every five minutes: one run is one period.
         assert alarms["compact-recordings-errors"]["period"] == 300
+        # Hourly: any failed run alarms, as for the compactor.
+        assert alarms["expire-recordings-errors"]["period"] == 3600
         # Firehose and Lambda poll every shard every second: no reads at all is trouble.
         assert alarms["stream-iterator-age"]["treatMissingData"] == "breaching"
         # The failure queues keep their state while SQS sends nothing for them (an idle queue).

@@ -165,6 +165,7 @@ TEAM_ROUTES = [
     ("GET", "/workspaces/{ws}"),
     ("PATCH", "/workspaces/{ws}"),
     ("GET", "/workspaces/{ws}/members"),
+    ("PATCH", "/workspaces/{ws}/members/{admin}"),
     ("POST", "/workspaces/{ws}/invites"),
     ("GET", "/workspaces/{ws}/invites"),
     ("DELETE", "/workspaces/{ws}/invites/{iid}"),
@@ -183,6 +184,8 @@ TEAM_ADMIN = {
     ("GET", "/workspaces/{ws}"): 200,
     ("PATCH", "/workspaces/{ws}"): 200,
     ("GET", "/workspaces/{ws}/members"): 200,
+    # The admin keeps their own role: a change that holds whichever row runs first.
+    ("PATCH", "/workspaces/{ws}/members/{admin}"): 200,
     ("POST", "/workspaces/{ws}/invites"): 201,
     ("GET", "/workspaces/{ws}/invites"): 200,
     ("DELETE", "/workspaces/{ws}/invites/{iid}"): 204,
@@ -198,6 +201,7 @@ TEAM_ADMIN = {
 # Keys, invites and deleting are an admin's; a member lists, replays and records.
 ADMIN_ONLY = {
     ("PATCH", "/workspaces/{ws}"),
+    ("PATCH", "/workspaces/{ws}/members/{admin}"),
     ("GET", "/keys"),
     ("POST", "/keys"),
     ("DELETE", "/keys/{kid}"),
@@ -227,6 +231,7 @@ class Team:
 
     workspace: str
     admin: dict[str, str]
+    admin_id: str
     headers: dict[str, dict[str, str]]
 
 
@@ -258,6 +263,7 @@ def build_team(call: Call, *, admin_token: str, users: dict[str, tuple[str, str]
     return Team(
         workspace=workspace,
         admin=admin,
+        admin_id=jwt.decode(admin_token, options={"verify_signature": False})["sub"],
         headers={
             "team admin": admin,
             "team member": named(users["member"][0]),
@@ -294,10 +300,13 @@ def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str
             sid=link["id"],
             cid=noted["id"],
             person="p-1",
+            admin=team.admin_id,
         )
         body = b""
-        if method == "PATCH":
+        if template == "/workspaces/{ws}":
             body = b'{"allowedDomain": null}'
+        elif method == "PATCH":
+            body = b'{"role": "admin"}'
         if method == "POST":
             if template.endswith("/invites"):
                 body = json.dumps({"email": f"row-{seq}@example.com"}).encode()
