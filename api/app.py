@@ -209,6 +209,9 @@ def configure_workspace(principal: Principal, workspace_id: str) -> dict[str, An
     service = get_services().workspaces
     service.require(workspace_id, _user(principal), admin=True)
     body = validation.json_object(_current_request().raw_body)
+    unknown = sorted(set(body) - {"allowedDomain", "retentionDays"})
+    if unknown:
+        raise BadRequestError(f"{unknown[0]} is not a workspace setting", code="invalid_settings")
     if "allowedDomain" not in body and "retentionDays" not in body:
         raise BadRequestError("give allowedDomain or retentionDays", code="invalid_settings")
     # Every field is checked before anything changes.

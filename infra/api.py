@@ -132,8 +132,8 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
         ),
         policies.statement(["kinesis:PutRecords"], [arns.stream]),
         # An invite gives an address without an account one (Cognito emails its temporary
-        # password), or sends an unused account's again: nothing else of the pool's admin API.
-        policies.statement(["cognito-idp:AdminCreateUser"], [arns.user_pool]),
+        # password), after looking it up: nothing else of the pool's admin API.
+        policies.statement(["cognito-idp:AdminCreateUser", "cognito-idp:AdminGetUser"], [arns.user_pool]),
         # ListBucket on the whole bucket, with no s3:prefix condition: S3 answers a GetObject
         # of a missing key with 404 NoSuchKey only to a caller allowed to list the bucket, and
         # the condition fails there (a GetObject has no s3:prefix), so the answer would be 403

@@ -38,7 +38,8 @@ class Auth(pulumi.ComponentResource):
         # passwordHistorySize), though leaving them out is what makes them optional.
         password_policy: aws.cognito.UserPoolPasswordPolicyArgsDict = {
             **PASSWORD_POLICY.pulumi(),  # type: ignore[typeddict-item]
-            "temporary_password_validity_days": 3,
+            # As long as an invite: the invitee's account and the invite go stale together.
+            "temporary_password_validity_days": 7,
         }
         # Cognito's built-in sender allows a few dozen emails a day for the whole account,
         # and refuses custom invitation text; an SES identity of the stack's own lifts both.
@@ -51,7 +52,7 @@ class Auth(pulumi.ComponentResource):
                 email_subject=f"Your {settings.prefix} recordings account",
                 email_message=(
                     "You are invited to the recordings site. Sign in with {username} and the temporary "
-                    "password {####}, then choose your own password. The temporary password expires in 3 days."
+                    "password {####}, then choose your own password. The temporary password expires in 7 days."
                 ),
             )
             email = aws.cognito.UserPoolEmailConfigurationArgs(
@@ -66,6 +67,10 @@ class Auth(pulumi.ComponentResource):
             name=f"{settings.prefix}-users",
             username_attributes=["email"],
             auto_verified_attributes=["email"],
+            # A user changing their own email keeps the old one until the new one is
+            # verified: the API trusts the email GetUser reports (invites are redeemed by
+            # it, comments carry it), so an unverified address must never be reported.
+            user_attribute_update_settings={"attributes_require_verification_before_updates": ["email"]},
             # The API names these rules when it refuses a password (chalicelib.settings).
             password_policy=password_policy,
             account_recovery_setting={"recovery_mechanisms": [{"name": "verified_email", "priority": 1}]},

@@ -18,6 +18,7 @@ import binascii
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -228,15 +229,26 @@ class Accounts:
         )
         return _tokens(result["AuthenticationResult"])
 
-    def provide_account(self, email: str) -> None:
+    def provide_account(self, email: str, admit: Callable[[], None]) -> None:
         """Make sure ``email`` can sign in: an invite is how a teammate joins a pool that takes no sign-ups.
 
-        No account: ``AdminCreateUser`` makes one (the email verified: the invite went to
-        it) and Cognito emails a temporary password; the first sign-in then asks for a
-        password of their own. An account never signed in to: the temporary password is
-        sent again (it lasts 3 days, an invite 7). An account in use: nothing. The caller
-        learns none of this, so an invite tells no admin who has an account.
+        An account of that address: nothing (it signs in as it always does). None:
+        ``admit()`` counts it (raising when the stack's daily number of such accounts is
+        reached), then ``AdminCreateUser`` makes one, the email marked verified (the
+        invite went to it), and Cognito emails a temporary password, valid as long as
+        an invite (7 days); the first sign-in asks for a password of their own. The
+        caller learns none of this, so an invite tells no admin who has an account.
+        Nothing is ever sent again: a second invite to an address that has not signed in
+        yet changes nothing, so no one can void another's temporary password by inviting
+        the same address.
         """
+        try:
+            self._cognito.admin_get_user(UserPoolId=self._user_pool_id, Username=email)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "UserNotFoundException":
+                raise
+        admit()
         try:
             self._cognito.admin_create_user(
                 UserPoolId=self._user_pool_id,
@@ -244,18 +256,14 @@ class Accounts:
                 UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
                 DesiredDeliveryMediums=["EMAIL"],
             )
-            return
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "UsernameExistsException":
-                raise
-        try:
-            self._cognito.admin_create_user(
-                UserPoolId=self._user_pool_id, Username=email, MessageAction="RESEND", DesiredDeliveryMediums=["EMAIL"]
-            )
-        except ClientError as exc:
-            # A confirmed account (or one that signed itself up): it signs in as it always does.
-            if exc.response.get("Error", {}).get("Code") != "UnsupportedUserStateException":
-                raise
+            code = exc.response.get("Error", {}).get("Code")
+            if code == "UsernameExistsException":
+                return  # created meanwhile (another invite to the same address)
+            if code == "InvalidParameterException":
+                # Cognito's own address rules are stricter than a syntax check.
+                raise BadRequestError("this email address is not accepted", code="invalid_email") from None
+            raise
 
     def email(self, access_token: str) -> str:
         """The email a signed-in user signs in with (Cognito's GetUser, authorized by their own token).

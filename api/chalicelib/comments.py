@@ -39,6 +39,10 @@ def comment_body(body: dict[str, Any]) -> tuple[int, str]:
         raise BadRequestError(f"text must be 1 to {MAX_TEXT} characters", code="invalid_text")
     if any(unicodedata.category(char) in ("Cc", "Cs") and char not in "\n\t" for char in text):
         raise BadRequestError("text must not hold control characters", code="invalid_text")
+    # Format characters (bidi overrides, zero-width ones) could reverse or hide what a
+    # teammate reads: a comment is plain text in one direction.
+    if any(unicodedata.category(char) == "Cf" for char in text):
+        raise BadRequestError("text must not hold invisible formatting characters", code="invalid_text")
     return at, text.strip()
 
 

@@ -206,7 +206,9 @@ class Shares:
         events = [json.loads(line) for line in page.body.splitlines() if line.strip()]
         named = {match.decode() for match in _REFERENCE.findall(page.body)}
         for event in events:
-            payload = event.get("data", {}).get("payload") if event.get("type") == _ASSET_EVENT else None
+            # Any event JSON may come from a public key: data need not be an object.
+            data = event.get("data") if event.get("type") == _ASSET_EVENT else None
+            payload = data.get("payload") if isinstance(data, dict) else None
             digest = payload.get("sha256") if isinstance(payload, dict) else None
             if isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest):
                 named.add(digest)

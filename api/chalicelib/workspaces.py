@@ -53,6 +53,10 @@ MAX_PENDING_INVITES = 50
 # Invites one admin may send a day, over all their workspaces: each may email a stranger
 # (an account's temporary password), so the stack's sender is no one's mass mailer.
 MAX_INVITES_PER_DAY = 50
+# Accounts invites create on the whole stack a day: invitees may create workspaces and
+# invite in turn, and this keeps that growth linear, within the sender's daily quota.
+MAX_INVITED_ACCOUNTS_PER_DAY = 100
+_ACCOUNTS_A_DAY = "new accounts a day through invites on this stack"
 _INVITE = re.compile(r"\Arri_([0-9a-f]{16})_([A-Za-z0-9_-]{43})\Z")
 _EMAIL = re.compile(r"\A[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}\Z")
 ADMIN = "admin"
@@ -154,6 +158,19 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _too_many_workspaces() -> ConflictError:
+    return ConflictError(f"at most {MAX_WORKSPACES_PER_USER} team workspaces per user", code="too_many_workspaces")
+
+
+# A Cognito user's id (its sub): what a member's id looks like, checked before any key is built.
+_USER_ID = re.compile(r"\A[A-Za-z0-9-]{1,64}\Z")
+
+
+def is_user_id(value: str) -> bool:
+    """Whether ``value`` could be a user's id (a path's member id that is not is no member)."""
+    return bool(_USER_ID.match(value))
+
+
 def _member_key(workspace: str, user: str) -> str:
     return f"member#{workspace}#{user}"
 
@@ -190,18 +207,22 @@ class Workspaces:
 
     def create(self, *, user: str, email: str, name: str) -> dict[str, Any]:
         """A new team workspace with ``user`` as its admin."""
-        if len(self._memberships(user, limit=MAX_WORKSPACES_PER_USER + 1)) >= MAX_WORKSPACES_PER_USER:
-            raise ConflictError(
-                f"at most {MAX_WORKSPACES_PER_USER} team workspaces per user", code="too_many_workspaces"
-            )
+        if self._user_count(user) >= MAX_WORKSPACES_PER_USER:
+            raise _too_many_workspaces()
         workspace = new_id()
         now = int(self._clock() * 1000)
+        key = {ACCESS_KEY: f"workspace#{workspace}"}
         self._table.put_item(
-            Item={ACCESS_KEY: f"workspace#{workspace}", "name": name, "createdBy": user, "createdAt": now, "admins": 0},
+            Item={**key, "name": name, "createdBy": user, "createdAt": now, "admins": 0, "members": 0},
             ConditionExpression="attribute_not_exists(#pk)",
             ExpressionAttributeNames={"#pk": ACCESS_KEY},
         )
-        self._join(workspace, name, user=user, email=email, role=ADMIN, now=now)
+        try:
+            self._join(workspace, name, user=user, email=email, role=ADMIN, now=now)
+        except ConflictError:
+            # Another of the user's creations took the last place meanwhile.
+            self._table.delete_item(Key=key)
+            raise
         return {"id": workspace, "name": name, "role": ADMIN, "personal": False, "createdAt": now}
 
     def add_member(self, workspace: str, *, user: str, email: str, role: str) -> dict[str, Any]:
@@ -215,41 +236,37 @@ class Workspaces:
             if role == ADMIN and current != ADMIN:
                 return self.set_role(workspace, user, ADMIN)
             return {"user": user, "email": email, "role": current}
-        if len(self.members(workspace, limit=MAX_MEMBERS + 1)) >= MAX_MEMBERS:
-            raise ConflictError(f"a workspace has at most {MAX_MEMBERS} members", code="workspace_full")
-        if len(self._memberships(user, limit=MAX_WORKSPACES_PER_USER + 1)) >= MAX_WORKSPACES_PER_USER:
-            raise ConflictError(
-                f"at most {MAX_WORKSPACES_PER_USER} team workspaces per user", code="too_many_workspaces"
-            )
         self._join(workspace, str(found["name"]), user=user, email=email, role=role, now=int(self._clock() * 1000))
         return {"user": user, "email": email, "role": role}
 
     def remove_member(self, workspace: str, user: str) -> None:
         """Take ``user`` out of the workspace; 409 for its last admin."""
-        role = self.role(workspace, user)
+        role = self.role(workspace, user) if is_user_id(user) else None
         if role is None or workspace == user:
-            raise NotFoundError("no such member")
-        self._change(
+            raise NotFoundError("no such member", code="no_such_member")
+        self._write(
             workspace,
             user,
-            was=role,
             admins=-1 if role == ADMIN else 0,
-            membership=[{"Delete": {"Key": {ACCESS_KEY: key}}} for key in self._keys(workspace, user)],
+            members=-1,
+            membership=[self._held(operation="Delete", key=key, role=role) for key in self._keys(workspace, user)],
         )
 
     def set_role(self, workspace: str, user: str, role: str) -> dict[str, Any]:
         """Make a member an admin or a member; 409 when that would leave the workspace without an admin."""
-        current = self.role(workspace, user)
+        current = self.role(workspace, user) if is_user_id(user) else None
         if current is None or workspace == user:
             raise NotFoundError("no such member", code="no_such_member")
         if current != role:
-            update = {"UpdateExpression": "SET #role = :role", "ExpressionAttributeValues": {":role": role}}
-            self._change(
+            self._write(
                 workspace,
                 user,
-                was=current,
                 admins=1 if role == ADMIN else -1,
-                membership=[{"Update": {**update, "Key": {ACCESS_KEY: key}}} for key in self._keys(workspace, user)],
+                members=0,
+                membership=[
+                    self._held(operation="Update", key=key, role=current, set_role=role)
+                    for key in self._keys(workspace, user)
+                ],
             )
         return next(member for member in self.members(workspace) if member["user"] == user)
 
@@ -257,71 +274,131 @@ class Workspaces:
     def _keys(workspace: str, user: str) -> tuple[str, str]:
         return _member_key(workspace, user), _memberof_key(user, workspace)
 
-    def _change(self, workspace: str, user: str, *, was: str, admins: int, membership: list[dict[str, Any]]) -> None:
-        """Apply ``membership`` (both items' Update or Delete) as one transaction with the workspace's admin count.
+    def _held(self, *, operation: str, key: str, role: str, set_role: str | None = None) -> dict[str, Any]:
+        """A transaction's Delete or Update of a membership item, only while it holds the role read."""
+        request: dict[str, Any] = {
+            "TableName": self._table.name,
+            "Key": {ACCESS_KEY: key},
+            "ConditionExpression": "#role = :was",
+            "ExpressionAttributeNames": {"#role": "role"},
+            "ExpressionAttributeValues": {":was": role},
+        }
+        if set_role is not None:
+            request["UpdateExpression"] = "SET #role = :role"
+            request["ExpressionAttributeValues"][":role"] = set_role
+        return {operation: request}
 
-        Each membership item must still hold the role read (``was``): a change made
-        meanwhile cancels this one. Taking an admin away decrements ``admins`` only
-        while it is above one, so two admins demoting each other at once cannot leave
-        the workspace with none: one of them gets 409 ``last_admin``.
+    def _write(self, workspace: str, user: str, *, admins: int, members: int, membership: list[dict[str, Any]]) -> None:
+        """Apply ``membership`` and the counts it changes as one transaction.
+
+        The workspace's item counts its ``admins`` and ``members``, the user's
+        ``usercount#<user>`` item the team workspaces they are in. Taking an admin away
+        decrements only while more than one is left, and a join increments only below
+        the limits, so concurrent requests can neither leave a workspace without an admin
+        nor pass MAX_MEMBERS or MAX_WORKSPACES_PER_USER. Each membership item is written
+        only in the state read (``_held``, or absent for a join): a change made meanwhile
+        cancels this one.
         """
-        if admins < 0:
-            self._count_admins(workspace)
+        self._count_workspace(workspace)
+        if members:
+            self._user_count(user)
         table = self._table.name
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        added: list[str] = []
+        conditions: list[str] = []
+        for attribute, delta in (("admins", admins), ("members", members)):
+            if delta:
+                names[f"#{attribute}"] = attribute
+                values[f":{attribute}"] = delta
+                added.append(f"#{attribute} :{attribute}")
+        if admins < 0:
+            conditions.append("#admins > :one")
+            values[":one"] = 1
+        if members > 0:
+            conditions.append("#members < :most")
+            values[":most"] = MAX_MEMBERS
         items: list[dict[str, Any]] = []
-        if admins:
+        if added:
             counter: dict[str, Any] = {
                 "TableName": table,
                 "Key": {ACCESS_KEY: f"workspace#{workspace}"},
-                "UpdateExpression": "ADD admins :delta",
-                "ExpressionAttributeValues": {":delta": admins},
+                "UpdateExpression": "ADD " + ", ".join(added),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
             }
-            if admins < 0:
-                counter |= {
-                    "ConditionExpression": "admins > :one",
-                    "ExpressionAttributeValues": {":delta": admins, ":one": 1},
-                }
+            if conditions:
+                counter["ConditionExpression"] = " AND ".join(conditions)
             items.append({"Update": counter})
-        for entry in membership:
-            ((operation, request),) = entry.items()
-            values = {**request.get("ExpressionAttributeValues", {}), ":was": was}
-            items.append(
-                {
-                    operation: {
-                        **request,
-                        "TableName": table,
-                        "ConditionExpression": "#role = :was",
-                        "ExpressionAttributeNames": {"#role": "role"},
-                        "ExpressionAttributeValues": values,
-                    }
-                }
-            )
+        if members:
+            joined: dict[str, Any] = {
+                "TableName": table,
+                "Key": {ACCESS_KEY: f"usercount#{user}"},
+                "UpdateExpression": "ADD workspaces :delta",
+                "ExpressionAttributeValues": {":delta": members},
+            }
+            if members > 0:
+                joined["ConditionExpression"] = "workspaces < :most"
+                joined["ExpressionAttributeValues"][":most"] = MAX_WORKSPACES_PER_USER
+            items.append({"Update": joined})
+        items += membership
         try:
             # The resource's own client: it takes plain values, as the table does.
             self._table.meta.client.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            reasons = exc.response.get("CancellationReasons") or []
-            if admins < 0 and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            failed = [
+                reason.get("Code") == "ConditionalCheckFailed"
+                for reason in exc.response.get("CancellationReasons") or []
+            ]
+            if added and failed[:1] == [True] and admins < 0:
                 raise ConflictError("a workspace keeps at least one admin", code="last_admin") from None
+            if added and failed[:1] == [True] and members > 0:
+                raise ConflictError(f"a workspace has at most {MAX_MEMBERS} members", code="workspace_full") from None
+            if members > 0 and len(failed) > 1 and failed[1]:
+                raise _too_many_workspaces() from None
             raise ConflictError("the workspace changed meanwhile; try again", code="conflict") from exc
 
-    def _count_admins(self, workspace: str) -> None:
-        """Give a workspace made before admins were counted its count (once; a count kept since is left alone)."""
+    def _count_workspace(self, workspace: str) -> None:
+        """Give a workspace made before its admins and members were counted its counts (once)."""
         item = self._table.get_item(Key={ACCESS_KEY: f"workspace#{workspace}"}, ConsistentRead=True).get("Item")
-        if item is None or "admins" in item:
+        if item is None or ("admins" in item and "members" in item):
             return
+        present = self.members(workspace)
         try:
             self._table.update_item(
                 Key={ACCESS_KEY: f"workspace#{workspace}"},
-                UpdateExpression="SET admins = :count",
-                ConditionExpression="attribute_not_exists(admins)",
-                ExpressionAttributeValues={":count": self._admins(workspace)},
+                UpdateExpression="SET admins = :admins, members = :members",
+                ConditionExpression="attribute_not_exists(admins) OR attribute_not_exists(members)",
+                ExpressionAttributeValues={
+                    ":admins": sum(1 for member in present if member["role"] == ADMIN),
+                    ":members": len(present),
+                },
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
+
+    def _user_count(self, user: str) -> int:
+        """How many team workspaces the user is in, counted from their memberships the first time."""
+        key = {ACCESS_KEY: f"usercount#{user}"}
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        if item is not None and "workspaces" in item:
+            return int(item["workspaces"])
+        count = len(self._memberships(user, limit=10**6))
+        try:
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="SET workspaces = :count",
+                ConditionExpression="attribute_not_exists(workspaces)",
+                ExpressionAttributeValues={":count": count},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return self._user_count(user)
+        return count
 
     def members(self, workspace: str, *, limit: int = MAX_MEMBERS) -> list[dict[str, Any]]:
         """The workspace's members, first joined first."""
@@ -394,22 +471,39 @@ class Workspaces:
         ]
 
     def invite(
-        self, workspace: str, *, email: str, role: str, by: str, provide: Callable[[str], None] | None = None
+        self,
+        workspace: str,
+        *,
+        email: str,
+        role: str,
+        by: str,
+        provide: Callable[[str, Callable[[], None]], None] | None = None,
     ) -> dict[str, Any]:
         """A new invite (its token is in this answer only; the table keeps its hash), valid a week.
 
-        ``provide`` gets the address an account for it once the invite passed its checks
-        and before it is kept (``Accounts.provide_account``): an invite that failed there
-        was never made.
+        ``provide`` makes sure the address can sign in (``Accounts.provide_account``),
+        once the invite passed its checks and before it is kept: an invite that failed
+        there was never made and counts against no limit. It calls the function it is
+        given right before it creates an account, which counts that account against the
+        stack's MAX_INVITED_ACCOUNTS_PER_DAY.
         """
         domain = self.describe(workspace)["allowedDomain"]
         if domain and email.rsplit("@", 1)[1] != domain:
             raise BadRequestError(f"this workspace invites addresses of {domain} only", code="email_domain")
+        if any(member["email"] == email for member in self.members(workspace)):
+            raise ConflictError("this address is a member already", code="already_member")
         if len(self.invites(workspace)) >= MAX_PENDING_INVITES:
             raise ConflictError(f"at most {MAX_PENDING_INVITES} pending invites", code="too_many_invites")
-        self._count_invite(by)
-        if provide is not None:
-            provide(email)
+        day = int(self._clock() // 86400)
+        mine = f"invitecount#{by}#{day}"
+        self._count(mine, most=MAX_INVITES_PER_DAY, what="invites an admin sends a day")
+        try:
+            if provide is not None:
+                stack = f"invitedaccounts#{day}"
+                provide(email, lambda: self._count(stack, most=MAX_INVITED_ACCOUNTS_PER_DAY, what=_ACCOUNTS_A_DAY))
+        except Exception:
+            self._uncount(mine)
+            raise
         invite_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         now = self._clock()
         expires = int(now) + INVITE_SECONDS
@@ -437,37 +531,53 @@ class Workspaces:
             "token": f"{INVITE_PREFIX}{invite_id}_{secret}",
         }
 
-    def _count_invite(self, user: str) -> None:
-        """Count one invite of ``user`` today (UTC), exactly: 429 once MAX_INVITES_PER_DAY were sent."""
+    def _count(self, key: str, *, most: int, what: str) -> None:
+        """Count one against a daily counter, exactly: 429 (until the next UTC day) once it holds ``most``."""
         now = self._clock()
         day = int(now // 86400)
         try:
             self._table.update_item(
-                Key={ACCESS_KEY: f"invitecount#{user}#{day}"},
+                Key={ACCESS_KEY: key},
                 UpdateExpression="ADD #sent :one SET #ttl = :expires",
                 ConditionExpression="attribute_not_exists(#sent) OR #sent < :max",
                 ExpressionAttributeNames={"#sent": "sent", "#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":one": 1, ":max": MAX_INVITES_PER_DAY, ":expires": (day + 2) * 86400},
+                ExpressionAttributeValues={":one": 1, ":max": most, ":expires": (day + 2) * 86400},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            raise TooManyRequestsError(
-                f"at most {MAX_INVITES_PER_DAY} invites a day", retry_after=(day + 1) * 86400 - int(now)
-            ) from None
+            raise TooManyRequestsError(f"at most {most} {what}", retry_after=(day + 1) * 86400 - int(now)) from None
+
+    def _uncount(self, key: str) -> None:
+        """Give back one count taken by ``_count`` for work that was then refused."""
+        self._table.update_item(
+            Key={ACCESS_KEY: key},
+            UpdateExpression="ADD #sent :minus",
+            ConditionExpression="#sent > :zero",
+            ExpressionAttributeNames={"#sent": "sent"},
+            ExpressionAttributeValues={":minus": -1, ":zero": 0},
+        )
 
     def invites(self, workspace: str) -> list[dict[str, Any]]:
         """The workspace's pending invites (never their tokens), oldest first."""
         now = self._clock()
+        pending = [
+            item
+            # Past the limit too (concurrent invites may pass it by a few): none is hidden.
+            for item in self._children(f"invites#{workspace}", MAX_PENDING_INVITES * 4)
+            if int(item[TTL_ATTRIBUTE]) > now
+        ]
+        emails = {member["user"]: member["email"] for member in self.members(workspace)} if pending else {}
         return [
             {
                 "id": item[ACCESS_KEY].split("#", 1)[1],
                 "email": item["email"],
                 "role": item["role"],
                 "expiresAt": int(item[TTL_ATTRIBUTE]) * 1000,
+                # Who made it (empty once they left): what an admin needs to judge an invite.
+                "invitedBy": emails.get(str(item["invitedBy"]), ""),
             }
-            for item in self._children(f"invites#{workspace}", MAX_PENDING_INVITES + 1)
-            if int(item[TTL_ATTRIBUTE]) > now
+            for item in pending
         ]
 
     def revoke_invite(self, workspace: str, invite_id: str) -> None:
@@ -498,15 +608,14 @@ class Workspaces:
             and int(item[TTL_ATTRIBUTE]) > self._clock()
             and email.strip().lower() == item["email"]
         )
-        if not valid or item is None:
+        # An invite stands only while whoever made it is an admin there: an admin removed
+        # or demoted cannot come back through an invite they made out to themselves.
+        if not valid or item is None or self.role(str(item["workspace"]), str(item["invitedBy"])) != ADMIN:
             raise NotFoundError("no such invite, or it is not for this account", code="no_such_invite")
         workspace = str(item["workspace"])
         self.add_member(workspace, user=user, email=item["email"], role=str(item["role"]))
         self._table.delete_item(Key={ACCESS_KEY: f"invite#{invite_id}"})
         return next(found for found in self.for_user(user) if found["id"] == workspace)
-
-    def _admins(self, workspace: str) -> int:
-        return sum(1 for member in self.members(workspace) if member["role"] == ADMIN)
 
     def _memberships(self, user: str, *, limit: int) -> list[dict[str, Any]]:
         return [
@@ -530,7 +639,6 @@ class Workspaces:
         return items
 
     def _join(self, workspace: str, name: str, *, user: str, email: str, role: str, now: int) -> None:
-        table = self._table.name
         member = {
             ACCESS_KEY: _member_key(workspace, user),
             "role": role,
@@ -545,11 +653,11 @@ class Workspaces:
             PARENT_ATTRIBUTE: f"memberof#{user}",
             "createdAt": now,
         }
-        # A new membership (never over one made meanwhile), counted when it is an admin's.
+        # A new membership, never over one made meanwhile, counted where it counts.
         puts = [
             {
                 "Put": {
-                    "TableName": table,
+                    "TableName": self._table.name,
                     "Item": item,
                     "ConditionExpression": "attribute_not_exists(#pk)",
                     "ExpressionAttributeNames": {"#pk": ACCESS_KEY},
@@ -557,22 +665,4 @@ class Workspaces:
             }
             for item in (member, memberof)
         ]
-        if role == ADMIN:
-            self._count_admins(workspace)
-            puts.append(
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": {ACCESS_KEY: f"workspace#{workspace}"},
-                        "UpdateExpression": "ADD admins :one",
-                        "ExpressionAttributeValues": {":one": 1},
-                    }
-                }
-            )
-        try:
-            # The resource's own client: it takes plain values, as the table does.
-            self._table.meta.client.transact_write_items(TransactItems=puts)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            raise ConflictError("the workspace changed meanwhile; try again", code="conflict") from exc
+        self._write(workspace, user, admins=1 if role == ADMIN else 0, members=1, membership=puts)

@@ -110,7 +110,11 @@ async function joinInvited(api) {
     api.workspace = workspace.id;
     notice.textContent = `You joined ${workspace.name}.`;
   } catch (error) {
-    notice.textContent = `This invite cannot be used: ${sentence(error)}`;
+    // The API answers one 404 for used, revoked, expired and someone else's invites.
+    notice.textContent =
+      error.code === "no_such_invite"
+        ? "This invite cannot be used: it was used already, revoked or expired, or it was sent to another email address than this account's."
+        : `This invite cannot be used: ${sentence(error)}`;
     notice.classList.add("error");
   }
   notice.hidden = false;

@@ -123,7 +123,15 @@ async function keysPage(api, config) {
   // The page ships the button disabled: clicked (or Enter pressed) before this handler
   // existed, the browser would submit the form itself, to keys.html?, and make no key.
   $("#create-key button").disabled = false;
-  await render().catch(fail);
+  await render().catch((error) => {
+    // A member of a team workspace: keys are its admins' (the form would only be refused).
+    if (error.code === "admin_only") {
+      $("#create-key").hidden = true;
+      status.textContent = "Only this workspace's admins see and make its ingest keys.";
+      return;
+    }
+    fail(error);
+  });
 }
 
 async function main() {

@@ -7,6 +7,15 @@ import { mountWorkspaceSwitcher } from "./workspace.js";
 
 const $ = (selector) => document.querySelector(selector);
 
+/** Say something in the page's status line, marked as an error or not, and bring it into view. */
+function say(text, { error = false } = {}) {
+  const status = $("#members-status");
+  status.textContent = text;
+  status.classList.toggle("error", error);
+  status.scrollIntoView({ block: "nearest" });
+}
+const sayError = (error) => say(sentence(error), { error: true });
+
 async function render(api, workspace, me) {
   $("#workspace-name").textContent = workspace.personal ? "Personal workspace" : `Members of ${workspace.name}`;
   $("#personal-note").hidden = !workspace.personal;
@@ -14,12 +23,15 @@ async function render(api, workspace, me) {
   list.replaceChildren();
   if (workspace.personal) return;
   const members = await api.members(workspace.id);
+  const admins = members.filter((member) => member.role === "admin").length;
   for (const member of members) {
     const item = document.createElement("li");
     const self = member.user === me;
     item.innerHTML = `<span class="member-email">${escapeHtml(member.email || member.user)}</span> `;
     item.append(workspace.role === "admin" ? roleSelect(api, workspace, member, self) : roleText(member.role));
-    if (self || workspace.role === "admin") {
+    // The only admin cannot leave (the API keeps one): another must be made admin first.
+    const lastAdmin = member.role === "admin" && admins === 1;
+    if ((self || workspace.role === "admin") && !lastAdmin) {
       const button = Object.assign(document.createElement("button"), {
         type: "button",
         className: "secondary",
@@ -34,7 +46,7 @@ async function render(api, workspace, me) {
             location.assign("index.html");
           } else item.remove();
         } catch (error) {
-          $("#members-status").textContent = sentence(error);
+          sayError(error);
         }
       });
       item.append(" ", button);
@@ -61,11 +73,11 @@ function roleSelect(api, workspace, member, self) {
     }
     try {
       member.role = (await api.setRole(workspace.id, member.user, chosen)).role;
-      $("#members-status").textContent = `${member.email || member.user} is now ${member.role === "admin" ? "an admin" : "a member"}.`;
+      say(`${member.email || member.user} is now ${member.role === "admin" ? "an admin" : "a member"}.`);
       if (self) location.reload();
     } catch (error) {
       select.value = member.role;
-      $("#members-status").textContent = sentence(error);
+      sayError(error);
     }
   });
   return select;
@@ -81,11 +93,15 @@ async function renderInvites(api, workspace) {
     const item = document.createElement("li");
     item.innerHTML = `<span class="member-email">${escapeHtml(invite.email)}</span> <span class="role">${escapeHtml(invite.role)}, until ${escapeHtml(
       new Date(invite.expiresAt).toLocaleDateString(),
-    )}</span>`;
+    )}${invite.invitedBy ? `, by ${escapeHtml(invite.invitedBy)}` : ""}</span>`;
     const revoke = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: "Revoke" });
     revoke.addEventListener("click", async () => {
-      await api.revokeInvite(workspace.id, invite.id).catch((error) => ($("#members-status").textContent = sentence(error)));
-      item.remove();
+      try {
+        await api.revokeInvite(workspace.id, invite.id);
+        item.remove();
+      } catch (error) {
+        sayError(error);
+      }
     });
     item.append(" ", revoke);
     list.append(item);
@@ -103,7 +119,7 @@ function bindInvite(api, workspace) {
       $("#invite-email").value = "";
       await renderInvites(api, workspace);
     } catch (error) {
-      $("#members-status").textContent = sentence(error);
+      sayError(error);
     }
   });
   $("#invite button").disabled = false;
@@ -113,9 +129,9 @@ function bindInvite(api, workspace) {
     try {
       const saved = await api.setAllowedDomain(workspace.id, $("#allowed-domain").value.trim() || null);
       $("#allowed-domain").value = saved.allowedDomain || "";
-      $("#members-status").textContent = saved.allowedDomain ? `Invites go to addresses of ${saved.allowedDomain} only.` : "Invites go to any address.";
+      say(saved.allowedDomain ? `Invites go to addresses of ${saved.allowedDomain} only.` : "Invites go to any address.");
     } catch (error) {
-      $("#members-status").textContent = sentence(error);
+      sayError(error);
     }
   });
   $("#domain button").disabled = false;
@@ -139,20 +155,26 @@ async function renderRetention(api, workspace) {
   form.hidden = false;
   input.max = String(settings.stackRetentionDays);
   input.value = String(settings.retentionDays);
+  input.dataset.saved = String(settings.retentionDays);
   $("#retention-reset").textContent = `Use the stack's (${settings.stackRetentionDays} days)`;
   const save = async (days) => {
     try {
       const saved = await api.setRetention(workspace.id, days);
       input.value = String(saved.retentionDays);
+      input.dataset.saved = String(saved.retentionDays);
       $("#retention-note").textContent = retentionNote(saved);
-      $("#members-status").textContent = "Retention saved: older recordings are deleted within the hour.";
+      say("Retention saved: older recordings are deleted within the hour.");
     } catch (error) {
-      $("#members-status").textContent = sentence(error);
+      sayError(error);
     }
   };
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    save(Number(input.value));
+    const days = Number(input.value);
+    const kept = Number(input.dataset.saved);
+    // Shorter than now deletes recordings for good within the hour: asked first, as removing is.
+    if (days < kept && !confirm(`Delete this workspace's recordings older than ${days} days, within the hour? This cannot be undone.`)) return;
+    save(days);
   });
   $("#retention-reset").addEventListener("click", () => save(null));
   for (const button of form.querySelectorAll("button")) button.disabled = false;
@@ -182,7 +204,7 @@ async function main() {
       api.workspace = created.id;
       location.reload();
     } catch (error) {
-      $("#members-status").textContent = sentence(error);
+      sayError(error);
     }
   });
   $("#create-workspace button").disabled = false;

@@ -117,6 +117,12 @@ def test_an_invited_teammate_signs_in_from_the_link_and_replays_the_teams_record
         page.reload()
         expect(page.locator("#members li")).to_have_count(2)
         expect(page.locator("#invites li")).to_have_count(0)
+        # A member is told keys are the admins', with no form that would be refused.
+        bob.goto(f"{stack.site}/keys.html")
+        bob.select_option("#workspace", workspace)  # back from his personal one
+        expect(bob.locator("#workspace")).to_have_value(workspace)
+        expect(bob.locator("#keys-status")).to_have_text("Only this workspace's admins see and make its ingest keys.")
+        expect(bob.locator("#create-key")).to_be_hidden()
         # Alice makes Bob an admin: his next page shows the workspace's keys.
         page.get_by_label(f"Role of {bob_email}").select_option("admin")
         expect(page.locator("#members-status")).to_have_text(f"{bob_email} is now an admin.")
@@ -222,6 +228,11 @@ def test_an_admin_shortens_the_workspaces_retention_within_the_stacks_and_every_
     # The browser's own check (max) or the API's: either way nothing is saved.
     expect(page.locator("#retention-note")).to_contain_text("30 days.")
     page.fill("#retention-days", "7")
+    # Shortening deletes recordings for good: the page asks first, and a "no" changes nothing.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("#retention button[type=submit]")
+    expect(page.locator("#retention-note")).to_contain_text("30 days.")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#retention button[type=submit]")
     expect(page.locator("#retention-note")).to_have_text(
         "Recordings of this workspace are deleted 7 days after they were made (the stack keeps them at most 30 days)."

@@ -57,6 +57,9 @@ def test_comments_are_listed_by_moment_and_go_with_the_recording(aws: Any, clien
         ({"at": 5, "text": "x" * 2001}, "invalid_text"),
         ({"at": 5, "text": ["x"]}, "invalid_text"),
         ({"at": 5, "text": "bell\x07"}, "invalid_text"),
+        # Reversed or invisible text: what a teammate reads must be what was written.
+        ({"at": 5, "text": "\u202eevil comment"}, "invalid_text"),
+        ({"at": 5, "text": "\u200b\u200b"}, "invalid_text"),
     ],
 )
 def test_a_bad_comment_is_a_400_naming_the_field_and_stores_nothing(

@@ -81,6 +81,23 @@ def test_a_link_opens_one_recordings_replay_without_an_account(
         assert anonymous.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
+def test_a_link_reads_a_recording_whose_asset_events_are_malformed(
+    client: AuthedHttp, anonymous: AuthedHttp, deliver: Any
+) -> None:
+    # A public ingest key may post any event JSON: an asset event whose data is no object.
+    created = client.post("/recordings", body="{}", headers=JSON)
+    recording = str(created.json_body["recording"]["id"])
+    odd = [*EVENTS[:1], {"type": 7, "timestamp": 5, "data": "x"}, {"type": 7, "timestamp": 6, "data": {"payload": 3}}]
+    posted = client.post(f"/recordings/{recording}/events", body=json.dumps({"seq": 0, "events": odd}), headers=JSON)
+    assert posted.status_code == 202
+    deliver()
+    token = share(client, recording).json_body["token"]
+    page = anonymous.get(f"/shared/{token}/events")
+    assert page.status_code == 200, page.json_body
+    assert page.json_body["events"] == odd
+    assert page.json_body["assets"] == {}
+
+
 def test_a_revoked_expired_forged_or_orphaned_link_is_a_link_that_never_existed(
     client: AuthedHttp, anonymous: AuthedHttp, deliver: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -206,6 +206,7 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
         "dynamodb:UpdateItem",
         "kinesis:PutRecords",
         "cognito-idp:AdminCreateUser",  # an invite's account, on the stack's pool alone
+        "cognito-idp:AdminGetUser",
         "s3:ListBucket",
         "s3:DeleteObject",
         "s3:GetObject",
@@ -270,7 +271,7 @@ def test_the_api_may_create_accounts_in_its_own_pool_and_do_nothing_else_there(
     pool = inventory.one("aws:cognito/userPool:UserPool")["inputs"]["name"]
     pool_arn = f"arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_{pool}"
     on_cognito = {pair for pair in grants(inventory, "api-handler") if pair[0].startswith("cognito-idp:")}
-    assert on_cognito == {("cognito-idp:AdminCreateUser", pool_arn)}
+    assert on_cognito == {("cognito-idp:AdminCreateUser", pool_arn), ("cognito-idp:AdminGetUser", pool_arn)}
     for logical in ("reap-orphans", "consume-events", "compact-recordings"):
         assert not any(action.startswith("cognito-idp:") for action, _ in grants(inventory, logical))
 
@@ -953,3 +954,17 @@ def test_only_an_administrator_creates_accounts_unless_the_stack_opens_sign_up(
     assert _admin_only(self_sign_up_inventories[stack]) is False, stack
     # Cognito's own invitation names the address to sign in with and the temporary
     # password; a stack with its own sender words it itself (tests/infra/test_aws_details.py).
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_email_change_is_kept_out_until_verified_and_an_invitees_password_lasts_as_long_as_the_invite(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    from chalicelib.workspaces import INVITE_SECONDS
+
+    pool = inventories[stack].one("aws:cognito/userPool:UserPool")["inputs"]
+    # The API trusts the email Cognito reports (an invite is redeemed by it): a user who
+    # changed theirs to someone else's address must not be reported with it unverified.
+    assert pool["userAttributeUpdateSettings"] == {"attributesRequireVerificationBeforeUpdates": ["email"]}
+    assert "email" in pool["autoVerifiedAttributes"]
+    assert pool["passwordPolicy"]["temporaryPasswordValidityDays"] * 86400 == INVITE_SECONDS
