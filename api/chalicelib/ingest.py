@@ -298,6 +298,8 @@ def commit(
         "live": int(item.get("watchedUntil", 0)) > now_ms(),
     }
     if seen:
+        if batch.end:
+            table.mark_ended(owner, recording_id)  # a retry after the marking failed
         return result
     if int(item.get("batchCount", 0)) >= settings.MAX_BATCHES_PER_RECORDING:
         raise ConflictError(
@@ -307,6 +309,9 @@ def commit(
     writer.put(prepared.records, partition_key=recording_id)
     if not fresh:
         result["duplicate"] = not table.mark_seq(owner, recording_id, batch.seq)
+    if batch.end:
+        # Once the last batch is in the stream: the recording is listed as ended at once.
+        table.mark_ended(owner, recording_id)
     return result
 
 

@@ -523,6 +523,21 @@ class RecordingTable:
             raise
         return True
 
+    def mark_ended(self, owner: str, recording_id: str) -> None:
+        """Note that the recorder ended the recording (its stop()): never shown as live again."""
+        try:
+            self._table.update_item(
+                Key=recording_key(owner, recording_id),
+                UpdateExpression="SET endedAt = :now",
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(deleting) "
+                "AND attribute_not_exists(endedAt)",
+                ExpressionAttributeNames={"#pk": RECORDINGS_KEY},
+                ExpressionAttributeValues={":now": now_ms()},
+            )
+        except ClientError as exc:
+            if not _is_conditional_failure(exc):
+                raise
+
     def mark_watched(self, owner: str, recording_id: str, *, item: dict[str, Any]) -> None:
         """Note that someone follows the recording live (at most one write per refresh period)."""
         now = now_ms()

@@ -267,9 +267,12 @@ class Recordings:
             "lastEventAt": last,
             "durationMs": _duration(item),
             # Still being recorded (created, or its events counted, within the last
-            # LIVE_IDLE_MS): the replay page follows it live until this turns false. Its
-            # first events may still be on their way to S3.
-            "live": now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS,
+            # LIVE_IDLE_MS, and not ended by its recorder's stop()): the replay page follows
+            # it live until this turns false. Its first events may still be on their way to S3.
+            "live": "endedAt" not in item and now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS,
+            # When the recorder ended it (stop()), or null: its last batch may still be on
+            # its way to S3 for a second or two, the one holding the "end" custom event.
+            "endedAt": _number(item["endedAt"]) if "endedAt" in item else None,
             # Its events are one object (plus any that arrived since, until the next run).
             "compacted": PENDING_ATTRIBUTE not in item and int(item.get("compactedGeneration", 0)) > 0,
             # Only once the bucket said it was stored (``object_created``): never a link that 404s.

@@ -270,6 +270,8 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     # Console errors among the events, and who the visitor is (both optional).
     errors: msgspec.Raw = msgspec.Raw(b"null")
     user: msgspec.Raw = msgspec.Raw(b"null")
+    # The recorder's stop(): the recording's last batch (optional).
+    end: bool = False
 
 
 class _CreateBatch(msgspec.Struct, gc=False):
@@ -295,6 +297,7 @@ class _CreateFields(msgspec.Struct, gc=False):
     viewport: msgspec.Raw = _NULL
     user: msgspec.Raw = _NULL
     errors: msgspec.Raw = _NULL
+    end: msgspec.Raw = _NULL
 
 
 _Dimension = Annotated[int, Meta(ge=0, le=settings.MAX_VIEWPORT_PIXELS)]
@@ -374,6 +377,8 @@ class Batch:
     # Console errors among the events (as the recorder counted them).
     errors: int = 0
     user: User | None = None
+    # The recorder ended the recording with this batch (its stop()).
+    end: bool = False
 
 
 def _schema_error(exc: msgspec.ValidationError) -> ApiError:
@@ -525,10 +530,10 @@ def event_batch(body: bytes) -> Batch:
     _require_utf8(body)
     batch, text = _decode_repairing(_BATCH, body)
     _check_count(batch.events)
-    return _batch(batch, text, errors=batch.errors, user=batch.user)
+    return _batch(batch, text, errors=batch.errors, user=batch.user, end=batch.end)
 
 
-def _batch(decoded: Any, body: bytes, *, errors: msgspec.Raw, user: msgspec.Raw) -> Batch:
+def _batch(decoded: Any, body: bytes, *, errors: msgspec.Raw, user: msgspec.Raw, end: bool = False) -> Batch:
     """The validated ``Batch`` of a decoded batch and its optional ``errors`` and ``user``."""
     stamps = [event.timestamp for event in decoded.events]
     return Batch(
@@ -539,6 +544,7 @@ def _batch(decoded: Any, body: bytes, *, errors: msgspec.Raw, user: msgspec.Raw)
         raw_bytes=len(body),
         errors=error_count(errors, events=len(decoded.events)),
         user=visitor(user),
+        end=end,
     )
 
 
@@ -654,7 +660,19 @@ def create_body(body: bytes) -> CreateBody:
     batch = _decode(_CREATE_BATCH, body)
     _check_count(batch.events)
     # The body's user is the recording's; its first batch does not carry it again.
-    return dataclasses.replace(create, batch=_batch(batch, body, errors=fields.errors, user=_NULL))
+    return dataclasses.replace(
+        create, batch=_batch(batch, body, errors=fields.errors, user=_NULL, end=_end(fields.end))
+    )
+
+
+def _end(raw: msgspec.Raw) -> bool:
+    """A create body's ``end``: true when its batch is the recording's last (absent or null: false)."""
+    if raw == _NULL:
+        return False
+    value = bytes(raw)
+    if value not in (b"true", b"false"):
+        raise BadRequestError("end must be true or false", code="invalid_batch")
+    return value == b"true"
 
 
 def _view(raw: msgspec.Raw) -> int | None:

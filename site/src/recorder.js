@@ -110,6 +110,7 @@
  * describeStatus), identify.js (validateUser), screenshot.js and limits.js (LIMITS).
  */
 import { getRecordConsolePlugin } from "@rrweb/rrweb-plugin-console-record";
+import { END_TAG } from "./end-tag.js";
 import { EventType, record as rrwebRecord } from "rrweb";
 import { createAssetCapture } from "./recorder/assets.js";
 import { boundedConsole, isActivity, isConsole } from "./recorder/events.js";
@@ -122,6 +123,7 @@ import { reporter, statusOf } from "./recorder/status.js";
 import { createTransport, gzipStream, sleep } from "./recorder/transport.js";
 
 export { LIMITS } from "./recorder/limits.js";
+export { END_TAG };
 export { SESSION_KEY } from "./recorder/session.js";
 export { describeStatus } from "./recorder/status.js";
 export { maskFormValues, validateUser };
@@ -250,6 +252,9 @@ export function startRecording(options, env = {}) {
   async function drain() {
     // Events held for their assets' bytes go on first (each waits assetWaitMs at most).
     if (assets?.waiting) await Promise.race([assets.settle(), sleep(config.assetWaitMs + 100)]);
+    // The recording's last event: the replay page knows it has everything once it read it,
+    // and the batch carrying it (end: true) ends the recording for the API.
+    if (transport.recorded) transport.add({ type: EventType.Custom, data: { tag: END_TAG, payload: {} }, timestamp: now() });
     transport.stop();
     if (stopRecording) stopRecording();
     tab.end();

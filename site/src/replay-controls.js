@@ -83,4 +83,17 @@ export function bindKeys(current) {
   document.addEventListener("keyup", (event) => {
     if (event.key === " " && handles(event)) event.preventDefault();
   });
+  // Focus that lands inside the replayed page (an element the visitor had focused, or a
+  // click on the frame) would take every key there, out of this document's reach: it is
+  // handed back at once. The replay is a picture of the page, nothing to type into.
+  window.addEventListener("blur", () => setTimeout(releaseReplayFocus, 0));
+}
+
+/** If the replay's frame holds the focus, give it back to this page. */
+export function releaseReplayFocus() {
+  const active = document.activeElement;
+  if (active && active.tagName === "IFRAME" && active.closest(".replayer-wrapper")) {
+    active.blur();
+    window.focus();
+  }
 }

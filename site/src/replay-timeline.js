@@ -7,6 +7,7 @@
  * bar and the list grow with the recording.
  */
 import { EventType, IncrementalSource, MouseInteractions, NodeType } from "@rrweb/types";
+import { END_TAG } from "./end-tag.js";
 
 const { Meta: META, FullSnapshot: FULL_SNAPSHOT, IncrementalSnapshot: INCREMENTAL, Custom: CUSTOM, Plugin: PLUGIN } = EventType;
 const { Mutation: MUTATION, MouseInteraction: MOUSE_INTERACTION, Input: INPUT } = IncrementalSource;
@@ -161,6 +162,8 @@ export class Timeline {
     } else if (type === PLUGIN && data.plugin === CONSOLE && data.payload && data.payload.level === "error") {
       const text = consoleText(data.payload);
       return { kind: "error", label: text.length > 160 ? `${text.slice(0, 159)}…` : text, title: `Console error: ${text}` };
+    } else if (type === CUSTOM && data.tag === END_TAG) {
+      return { kind: "custom", label: "Recording ended", title: "The recorder's stop() ended the recording here" };
     } else if (type === CUSTOM) {
       return { kind: "custom", label: data.tag || "custom event", title: `Custom event: ${data.tag || ""}` };
     }

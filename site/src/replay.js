@@ -24,6 +24,7 @@ import rrwebPlayer from "rrweb-player";
 import "rrweb-player/dist/style.css";
 import { Api, formatDuration, loadConfig } from "./api.js";
 import { CONTROLLER_PX, bindKeys, fitSize, momentUrl, parseMoment } from "./replay-controls.js";
+import { END_TAG } from "./end-tag.js";
 import { SharedApi } from "./shared-api.js";
 import { mountWorkspaceSwitcher } from "./workspace.js";
 import { AssetResolver } from "./replay-assets.js";
@@ -49,7 +50,11 @@ const STOPPED = "the viewer stopped following";
 // Events given to a playing player per turn of the event loop: each is cheap to add, but
 // a long recording's hundred thousand at once would freeze the page for a moment.
 const SLICE = 5000;
-const { FullSnapshot: FULL_SNAPSHOT, Meta: META } = EventType;
+const { FullSnapshot: FULL_SNAPSHOT, Meta: META, Custom: CUSTOM } = EventType;
+// A recording its recorder ended within this long is read on until its end event is here.
+const END_WAIT_MS = 15000;
+const END_POLL_MS = 1000;
+const ended = (events) => events.some((event) => event.type === CUSTOM && event.data && event.data.tag === END_TAG);
 
 // Appends without spreading: a page can hold more events than a call takes arguments.
 function append(target, items) {
@@ -324,6 +329,7 @@ async function replay({ api, recording, moment, showFacts }) {
   const span = { from: null, to: null };
   let opening = moment;
   let complete = false;
+  let seenEnd = false;
   // Playback that reached the end of what had loaded so far, and where.
   let caughtUp = null;
   const open = (done) => {
@@ -334,46 +340,58 @@ async function replay({ api, recording, moment, showFacts }) {
     }
   };
   const assets = new AssetResolver(api);
-  try {
-    for await (const raw of loading.parts()) {
-      // Counted as stored (Asset events included); the player gets them resolved.
-      loaded += raw.length;
-      const part = await assets.resolve(raw);
-      indicator.show(loaded);
-      if (!part.length) continue;
-      if (span.from === null) span.from = part[0].timestamp;
-      span.to = part[part.length - 1].timestamp;
-      if (player) {
-        await feed(player, part);
-        moments.add(part);
-        if (caughtUp !== null) {
-          player.goto(caughtUp, true);
-          caughtUp = null;
-        }
-      } else {
-        append(first, part);
-        hasSnapshot = hasSnapshot || part.some((event) => event.type === FULL_SNAPSHOT);
-        if (hasSnapshot && first.length >= 2) {
-          player = createPlayer(first, { live: false });
-          moments = momentsFor(player, recording);
-          moments.add(first);
-          first.length = 0;
-          // rrweb says "finish" when playing reaches the last event, and also after a seek
-          // there: only the first, while more is loading, is a wait for the rest.
-          let state = null;
-          let wasPlaying = false;
-          player.addEventListener("state-change", ({ player: now }) => {
-            if (!now) return;
-            wasPlaying = state === "playing";
-            state = now.value;
-          });
-          player.addEventListener("finish", () => {
-            if (!complete && wasPlaying) caughtUp = player.getMetaData().totalTime;
-          });
-        }
+  // One part of the recording as read: counted as stored (Asset events included); the
+  // player gets it resolved, once there is a snapshot to start from.
+  const take = async (raw) => {
+    loaded += raw.length;
+    const part = await assets.resolve(raw);
+    indicator.show(loaded);
+    if (!part.length) return;
+    seenEnd = seenEnd || ended(part);
+    if (span.from === null) span.from = part[0].timestamp;
+    span.to = part[part.length - 1].timestamp;
+    if (player) {
+      await feed(player, part);
+      moments.add(part);
+      if (caughtUp !== null) {
+        player.goto(caughtUp, true);
+        caughtUp = null;
       }
-      indicator.show(loaded);
-      if (player) open(false);
+    } else {
+      append(first, part);
+      hasSnapshot = hasSnapshot || part.some((event) => event.type === FULL_SNAPSHOT);
+      if (hasSnapshot && first.length >= 2) {
+        player = createPlayer(first, { live: false });
+        moments = momentsFor(player, recording);
+        moments.add(first);
+        first.length = 0;
+        // rrweb says "finish" when playing reaches the last event, and also after a seek
+        // there: only the first, while more is loading, is a wait for the rest.
+        let state = null;
+        let wasPlaying = false;
+        player.addEventListener("state-change", ({ player: now }) => {
+          if (!now) return;
+          wasPlaying = state === "playing";
+          state = now.value;
+        });
+        player.addEventListener("finish", () => {
+          if (!complete && wasPlaying) caughtUp = player.getMetaData().totalTime;
+        });
+      }
+    }
+    indicator.show(loaded);
+    if (player) open(false);
+  };
+  try {
+    for await (const raw of loading.parts()) await take(raw);
+    // Just ended by its recorder (stop()): the last batch may still be on its way to
+    // storage for a second or two. It holds the end event: read on until it is here.
+    const catchUp = recording.endedAt && Date.now() - recording.endedAt < END_WAIT_MS;
+    for (let tries = 0; catchUp && !seenEnd && tries < END_WAIT_MS / END_POLL_MS; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, END_POLL_MS));
+      const read = await readOn(api, recording.id, loading.position, { watch: false });
+      loading.position = read.position;
+      await take(read.events);
     }
   } catch (error) {
     if (!player || leaving(error)) throw error;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 
-import { describeStatus } from "../src/recorder.js";
+import { END_TAG, describeStatus } from "../src/recorder.js";
 import {
   INGEST,
   PAGE,
@@ -241,7 +241,26 @@ test("stop() drains and resolves saved only when every batch was acknowledged", 
   assert.equal(page.record.running, false);
   assert.deepEqual(describeStatus(result), { text: "Saved", tone: "ok", saved: true });
   page.record.emit(click());
-  assert.equal(page.recorder.stats.emitted, 3, "nothing is taken after stop()");
+  assert.equal(page.recorder.stats.emitted, 4, "nothing is taken after stop() (its own end event is the last)");
+});
+
+test("stop() ends the recording: its last batch says end and holds the end event, none before it does", async (t) => {
+  useClock(t);
+  const page = openPage();
+  await advance(1000);
+  page.record.emit(click());
+  await page.recorder.flush();
+  page.record.emit(click());
+  await stopNow(page);
+  const bodies = page.api.requests.map((request) => request.body);
+  assert.deepEqual(
+    bodies.map((body) => body.end === true),
+    [false, false, true],
+  );
+  const last = bodies.at(-1).events;
+  assert.deepEqual(last.at(-1).data, { tag: END_TAG, payload: {} });
+  assert.equal(last.at(-1).type, 5);
+  assert.equal(last.length, 2, "the click that waited goes with it");
 });
 
 test("stop() through an outage resolves unsaved after stopTimeoutMs, then turns saved when the API answers", async (t) => {
@@ -256,9 +275,9 @@ test("stop() through an outage resolves unsaved after stopTimeoutMs, then turns 
   assert.equal(result.drained, false);
   assert.equal(result.state, "unsaved");
   assert.equal(result.pending, 1);
-  assert.equal(result.pendingEvents, 2);
+  assert.equal(result.pendingEvents, 3, "the snapshot's two events and the end");
   assert.equal(result.lastError.reason, "unreachable");
-  assert.ok(page.errors.some((message) => /2 events not sent yet after 2 s/.test(message)));
+  assert.ok(page.errors.some((message) => /3 events not sent yet after 2 s/.test(message)));
   assert.match(describeStatus(result, Date.now()).text, /^Not saved yet: 1 batch waiting, the API is unreachable, retrying in \d+ s$/);
 
   down = false;

@@ -248,6 +248,19 @@ def test_space_plays_and_pauses_and_arrows_seek_unless_typing_in_a_field(
     assert now_ms(page) < TOLERANCE_MS
     assert page.input_value("#typing") == " "
 
+    # Focus inside the replayed page (an element of the recording, or a click on the
+    # frame) does not take the keys away: it comes back to the page, and Space plays.
+    page.evaluate("document.querySelector('#typing').remove()")
+    page.evaluate(
+        "(() => { const frame = document.querySelector('.replayer-wrapper iframe');"
+        " frame.focus(); frame.contentDocument.body.tabIndex = 0; frame.contentDocument.body.focus(); })()"
+    )
+    page.wait_for_function("document.activeElement.tagName !== 'IFRAME'")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.__player.getReplayer().service.state.value === 'playing'")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.__player.getReplayer().service.state.value === 'paused'")
+
 
 def test_the_timeline_marks_page_views_clicks_and_console_errors_and_seeks_to_them(
     page: Page, stack: RunningStack, visit: dict[str, Any]

@@ -249,3 +249,25 @@ def test_the_copied_snippet_records_a_page_on_another_origin(
         assert recording_id in recording_ids(stack, account), "the pasted snippet's recording never arrived"
 
     eventually(arrived)
+
+
+def test_a_stopped_demo_opens_as_a_replay_at_once_never_live(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/demo.html")
+    expect(page.locator("#status")).to_contain_text("Recording", timeout=20_000)
+    page.click("#like")
+    page.click("#stop")
+    expect(page.locator("#status")).to_contain_text("Saved", timeout=20_000)
+    # Straight away, as a newcomer follows "Saved · Replay": a replay with its controls,
+    # not a live view, and it holds everything up to the stop.
+    page.locator("#status a", has_text="Replay").click()
+    expect(page.locator(".rr-controller")).to_be_visible(timeout=30_000)
+    expect(page.locator("#live")).to_be_hidden()
+    expect(page.locator("#moment-list")).to_contain_text("Recording ended", timeout=20_000)
+    expect(page.locator("#moment-list")).to_contain_text("Click")
+    page.goto(f"{stack.site}/index.html")
+    card = page.locator("#recordings > article").first
+    expect(card).to_be_visible(timeout=30_000)
+    expect(card.locator(".badge.live")).to_have_count(0)

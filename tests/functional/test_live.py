@@ -202,3 +202,40 @@ def test_a_late_batch_that_belongs_inside_the_compacted_events_turns_blocks_off(
     # The blocks and then /events would put seq 2 after seq 3: /events alone is the ordered read.
     assert blocks(client, recording_id) == {"blocks": [], "next": None, "after": None}
     assert get_events(client, recording_id).body == expected_lines(0, 1, 2, 3)
+
+
+def test_a_recording_its_recorder_ended_is_never_live(client: Any) -> None:
+    recording_id = create_recording(client)
+    post(client, recording_id, 0)
+    assert client.get(f"/recordings/{recording_id}").json_body["live"] is True
+    last = {"seq": 1, "end": True, "events": [{"type": 5, "timestamp": 5, "data": {"tag": "end", "payload": {}}}]}
+    assert post_json(client, events_path(recording_id), last).status_code == 202
+    described = client.get(f"/recordings/{recording_id}").json_body
+    assert (described["live"], isinstance(described["endedAt"], int)) == (False, True)
+    assert [entry["live"] for entry in client.get("/recordings").json_body["recordings"]] == [False]
+    # A retried last batch keeps the first end.
+    assert post_json(client, events_path(recording_id), last).status_code == 202
+    assert client.get(f"/recordings/{recording_id}").json_body["endedAt"] == described["endedAt"]
+
+
+def test_a_recording_whose_first_batch_is_its_last_is_created_ended(client: Any) -> None:
+    body = {"seq": 0, "end": True, "events": [{"type": 4, "timestamp": 1, "data": {}}]}
+    created = post_json(client, "/recordings", body)
+    assert created.status_code == 201, created.json_body
+    described = client.get(f"/recordings/{created.json_body['recording']['id']}").json_body
+    assert described["live"] is False
+    assert described["endedAt"] is not None
+
+
+@pytest.mark.parametrize("end", ["yes", 1, None, {}])
+def test_an_end_that_is_not_true_or_false_is_a_400(client: Any, end: Any) -> None:
+    recording_id = create_recording(client)
+    refused = post_json(
+        client, events_path(recording_id), {"seq": 0, "end": end, "events": [{"type": 5, "timestamp": 1}]}
+    )
+    assert refused.status_code == 400, refused.json_body
+    created = post_json(client, "/recordings", {"seq": 0, "end": end, "events": [{"type": 4, "timestamp": 1}]})
+    if end is None:
+        assert created.status_code == 201, "null is absent, as for the other optional fields"
+    else:
+        assert (created.status_code, created.json_body["error"]["code"]) == (400, "invalid_batch")

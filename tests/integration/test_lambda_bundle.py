@@ -278,7 +278,13 @@ def answer_json(answer: dict[str, Any]) -> tuple[int, Any]:
 
 def test_each_function_runs_from_the_bundle_in_a_clean_runtime_python(bundle: Bundle, tmp_path: Path) -> None:
     served = bundle.served
-    assert set(bundle.handlers) == {"APIHandler", "ConsumeEvents", "CompactRecordings", "ReapOrphans"}
+    assert set(bundle.handlers) == {
+        "APIHandler",
+        "ConsumeEvents",
+        "CompactRecordings",
+        "ReapOrphans",
+        "ExpireRecordings",
+    }
 
     # GET /health: the function starts and answers.
     health = bundle.invoke(
@@ -400,6 +406,10 @@ def test_each_function_runs_from_the_bundle_in_a_clean_runtime_python(bundle: Bu
     assert compacted["result"].get("compacted") == 1, compacted
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=layout.RECORDINGS_ROOT)["Contents"]]
     assert any(layout.compacted_generation(key) for key in keys), keys
+
+    # The retention expiry, on its schedule: no workspace keeps less than the stack.
+    expired = bundle.invoke("ExpireRecordings", schedule_event(), tmp_path)
+    assert expired["result"] == {"workspaces": 0, "deleted": 0, "more": False}, expired
 
     # The reaper, on S3's notification of an object no recording owns.
     orphan = layout.chunk_key(owner, "rec-never-created", "00000001-late.gz")

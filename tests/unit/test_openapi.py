@@ -251,14 +251,14 @@ def test_session_fields_and_filters_are_documented_as_the_code_checks_them() -> 
     from chalicelib.errors import BadRequestError
 
     recording = SPEC["components"]["schemas"]["RecordingInput"]["properties"]
-    assert set(recording) >= {"view", "referrer", "viewport", "user", "errors"}
+    assert set(recording) >= {"view", "referrer", "viewport", "user", "errors", "end"}
     user = SPEC["components"]["schemas"]["User"]["properties"]
     assert user["id"]["maxLength"] == settings.MAX_USER_ID_LENGTH
     assert user["traits"]["maxProperties"] == settings.MAX_TRAITS
     assert f"{settings.MAX_TRAITS_BYTES} bytes" in user["traits"]["description"]
     viewport = SPEC["components"]["schemas"]["Viewport"]["properties"]
     assert viewport["width"]["maximum"] == viewport["height"]["maximum"] == settings.MAX_VIEWPORT_PIXELS
-    assert set(SPEC["components"]["schemas"]["Batch"]["properties"]) == {"seq", "events", "errors", "user"}
+    assert set(SPEC["components"]["schemas"]["Batch"]["properties"]) == {"seq", "events", "errors", "user", "end"}
     assert SPEC["components"]["schemas"]["Recording"]["properties"]["pages"]["maxItems"] == settings.MAX_PAGES
     parameters = {p["name"]: p for p in SPEC["paths"]["/recordings"]["get"]["parameters"]}
     assert set(parameters) == {"limit", "cursor", "q", "user", "from", "to", "minDurationMs", "maxDurationMs", "errors"}

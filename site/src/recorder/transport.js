@@ -176,6 +176,8 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
     };
     if (userChanged && tab.user) batch.user = tab.user;
     userChanged = false;
+    // After stop(): the recording's last batches, so the API never shows it live again.
+    if (stopped) batch.end = true;
     queue.push(batch);
     batchesMade += 1;
     queuedBytes += bufferBytes;
@@ -246,7 +248,7 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
 
   function request(batch) {
     const first = !created;
-    const extra = { ...(batch.errors ? { errors: batch.errors } : {}) };
+    const extra = { ...(batch.errors ? { errors: batch.errors } : {}), ...(batch.end ? { end: true } : {}) };
     const payload = first
       ? { ...tab.createFields(), ...(batch.user ? { user: batch.user } : {}), seq: batch.seq, events: batch.events, ...extra }
       : { seq: batch.seq, events: batch.events, ...(batch.user ? { user: batch.user } : {}), ...extra };
@@ -574,6 +576,10 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
     /** identify() changed the user: the next batch carries it. */
     userChanged() {
       userChanged = true;
+    },
+    /** Whether anything was recorded: a batch made, or events waiting for one. */
+    get recorded() {
+      return batchesMade > 0 || buffer.length > 0;
     },
     /** stop() was called: no flush clock any more; stop() drains what is left (settle). */
     stop() {
