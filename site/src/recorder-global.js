@@ -52,6 +52,8 @@ function startFromDataset(dataset) {
     ingestUrl: dataset.ingestUrl,
     ingestKey: dataset.ingestKey,
     maskAllInputs: dataset.maskAllInputs !== "false",
+    maskAllText: dataset.maskAllText === "true",
+    blockMedia: dataset.blockMedia === "true",
     session: dataset.session !== "false",
     recordConsole: dataset.recordConsole !== "false",
     screenshot: dataset.screenshot !== "false",

@@ -117,7 +117,8 @@ import { boundedConsole, isActivity, isConsole } from "./recorder/events.js";
 import { excludedSelector, excluder } from "./recorder/exclude.js";
 import { validateUser } from "./recorder/identify.js";
 import { LIMITS } from "./recorder/limits.js";
-import { maskFormValues, uploadScreenshot } from "./recorder/screenshot.js";
+import { MEDIA_SELECTOR, maskText } from "./recorder/mask.js";
+import { maskClone, maskFormValues, uploadScreenshot } from "./recorder/screenshot.js";
 import { ID_PATTERN, openSession } from "./recorder/session.js";
 import { reporter, statusOf } from "./recorder/status.js";
 import { createTransport, gzipStream, sleep } from "./recorder/transport.js";
@@ -160,6 +161,10 @@ function browserEnv() {
 export function startRecording(options, env = {}) {
   const config = {
     maskAllInputs: true,
+    // Page text and media are recorded unless the page says otherwise (docs/recorder.md,
+    // "Privacy": the defaults weighed against Sentry's and PostHog's).
+    maskAllText: false,
+    blockMedia: false,
     flushIntervalMs: 10000,
     liveFlushMs: LIMITS.liveFlushMs,
     firstFlushMs: 1000,
@@ -200,7 +205,10 @@ export function startRecording(options, env = {}) {
   const notify = () => report(status());
   const transport = createTransport({ config, deps, tab, notify, fail, takeFullSnapshot: () => record.takeFullSnapshot() });
 
+  const masks = { maskAllInputs: config.maskAllInputs, maskAllText: config.maskAllText, blockMedia: config.blockMedia };
   const excluded = excludedSelector(config.excludeSelector);
+  // blockMedia: rrweb keeps a blank box of each medium's size, and nothing of it.
+  const blocked = config.blockMedia ? `${excluded}, ${MEDIA_SELECTOR}` : excluded;
   const exclude = excluder(excluded, record, doc);
   const forward = (event) => {
     if (!transport.closed) transport.add(event);
@@ -230,7 +238,15 @@ export function startRecording(options, env = {}) {
     maskAllInputs: config.maskAllInputs,
     maskInputFn: (text, element) =>
       config.maskAllInputs && !(element && element.closest && element.closest("[data-rr-unmask]")) ? "*".repeat(text.length) : text,
-    blockSelector: excluded,
+    blockSelector: blocked,
+    // maskAllText: every text node is masked unless inside [data-rr-unmask]; rrweb asks
+    // maskTextFn for the text of the nodes maskTextSelector matches.
+    ...(config.maskAllText
+      ? {
+          maskTextSelector: "*",
+          maskTextFn: (text, element) => (element && element.closest && element.closest("[data-rr-unmask]") ? text : maskText(text)),
+        }
+      : {}),
     recordCanvas: false,
     // With the asset store, a linked stylesheet is kept by its bytes (recorder/assets.js):
     // rrweb reading a large sheet's rules into the snapshot holds the main thread
@@ -244,7 +260,8 @@ export function startRecording(options, env = {}) {
   // Only a new recording gets a thumbnail: the session's first page is what its list shows.
   if (config.screenshot) {
     const idle = win.requestIdleCallback || ((fn) => setTimeout(fn, 1500));
-    const screenshot = async () => uploadScreenshot(await transport.createdAnswer, { deps, doc, win, maskAllInputs: config.maskAllInputs });
+    const screenshot = async () =>
+      uploadScreenshot(await transport.createdAnswer, { deps, doc, win, masks });
     idle(() => screenshot().catch(fail), { timeout: 4000 });
   }
 
@@ -306,6 +323,8 @@ export function startRecording(options, env = {}) {
     identify,
     flush: transport.flush,
     maskFormValues: (clone) => maskFormValues(clone, config.maskAllInputs),
+    /** Masks a copy of the page as the recording and its screenshot are masked. */
+    maskClone: (clone) => maskClone(clone, masks),
     /**
      * Flushes, waits until everything is acknowledged (or given up) or stopTimeoutMs has
      * passed, and ends the recording and the session; resolves with {drained, ...status()}.

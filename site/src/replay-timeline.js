@@ -8,6 +8,7 @@
  */
 import { EventType, IncrementalSource, MouseInteractions, NodeType } from "@rrweb/types";
 import { END_TAG } from "./end-tag.js";
+import { consoleText } from "./replay-console.js";
 
 const { Meta: META, FullSnapshot: FULL_SNAPSHOT, IncrementalSnapshot: INCREMENTAL, Custom: CUSTOM, Plugin: PLUGIN } = EventType;
 const { Mutation: MUTATION, MouseInteraction: MOUSE_INTERACTION, Input: INPUT } = IncrementalSource;
@@ -55,20 +56,6 @@ function describeNode(node) {
   const id = attributes.id ? `#${attributes.id}` : "";
   const text = textOf(node, 40) || attributes["aria-label"] || attributes.placeholder || attributes.name || "";
   return `${node.tagName}${id}${text ? ` "${text}"` : ""}`;
-}
-
-/** A console record's arguments as text (the plugin stringifies each, strings as JSON). */
-function consoleText(payload) {
-  const parts = (payload.payload || []).map((part) => {
-    if (typeof part !== "string") return String(part);
-    try {
-      const parsed = JSON.parse(part);
-      return typeof parsed === "string" ? parsed : part;
-    } catch {
-      return part;
-    }
-  });
-  return parts.join(" ") || "(no message)";
 }
 
 export class Timeline {

@@ -30,6 +30,7 @@ import { mountWorkspaceSwitcher } from "./workspace.js";
 import { AssetResolver } from "./replay-assets.js";
 import { Loading, readOn } from "./replay-load.js";
 import { maskedFieldsPlugin } from "./replay-masked.js";
+import { ConsolePanel } from "./replay-console.js";
 import { Timeline, formatMoment } from "./replay-timeline.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -93,6 +94,8 @@ const stage = {
   // Members' comments on the recording, and the timeline their marks go on.
   comments: [],
   timeline: null,
+  // The console panel of the current player.
+  console: null,
   recorded: { width: 0, height: 0 },
 
   fit() {
@@ -172,12 +175,41 @@ function momentsFor(player, recording) {
   total();
   for (const comment of stage.comments) timeline.addComment(comment);
   stage.timeline = timeline;
+  const panel = new ConsolePanel({
+    list: $("#console-list"),
+    count: $("#console-count"),
+    filters: $("#console-filters"),
+    search: $("#console-search"),
+    empty: $("#console-empty"),
+    onSeek: (ms) => player.goto(ms),
+  });
+  // The console follows the playback: the moment shown, as the player reports it.
+  player.addEventListener("ui-update-current-time", ({ payload }) => panel.follow(payload));
+  stage.console = panel;
   return {
     add(events) {
       timeline.add(events);
+      panel.add(events);
       total();
     },
   };
+}
+
+/** The panel's two tabs: the moments (and comments), and the console. */
+function bindTabs() {
+  const tabs = [
+    ["#tab-moments", "#moments-view"],
+    ["#tab-console", "#console-view"],
+  ];
+  for (const [tab] of tabs) {
+    $(tab).addEventListener("click", () => {
+      for (const [other, view] of tabs) {
+        $(other).setAttribute("aria-selected", String(other === tab));
+        $(view).hidden = other !== tab;
+      }
+      if (tab === "#tab-console" && stage.console && stage.console.current) stage.console.current.scrollIntoView({ block: "nearest" });
+    });
+  }
 }
 
 /** Comments: the list (each seeks to its moment), marks on the bar, and one more at the moment shown. */
@@ -582,6 +614,7 @@ async function main() {
     });
   });
   bindKeys(() => (stage.player && !stage.live ? stage.player : null));
+  bindTabs();
   if (!shared) {
     bindCopyMoment();
     bindShare(api, recording);

@@ -584,6 +584,22 @@ test("rrweb gets the console plugin with the recorded levels and bounded stringi
   assert.deepEqual(openPage({ recordConsole: false }).record.options.plugins, []);
 });
 
+test("maskAllText masks every text node but inside [data-rr-unmask], and the title it is listed under; blockMedia blocks media", async (t) => {
+  useClock(t);
+  const plain = openPage();
+  assert.equal(plain.record.options.maskTextSelector, undefined, "text is recorded by default");
+  assert.equal(plain.record.options.blockSelector.includes("img"), false, "and media");
+  const page = openPage({ maskAllText: true, blockMedia: true });
+  const { options } = page.record;
+  assert.equal(options.maskTextSelector, "*");
+  const inside = (unmasked) => ({ closest: (selector) => (selector === "[data-rr-unmask]" && unmasked ? {} : null) });
+  assert.equal(options.maskTextFn("Jane Doe,\n12 Baker St", inside(false)), "**** ****\n** ***** **");
+  assert.equal(options.maskTextFn("Opening hours", inside(true)), "Opening hours");
+  for (const medium of ["img", "video", "audio", "picture", "object", "embed"]) assert.ok(options.blockSelector.includes(medium), medium);
+  await advance(1000);
+  assert.equal(page.api.requests[0].body.title, "**** * ****", "the page's title (Cart · Shop) masked too");
+});
+
 test("excluded elements leave nothing in the recording: no placeholder, no mutation, no pointer target", async (t) => {
   useClock(t);
   const page = openPage({ excludeSelector: "#badge" }, { snapshot: false });

@@ -8,6 +8,7 @@ ever showed; the replay must show that one, and none of the others.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -94,3 +95,64 @@ def test_masked_fields_replay_masked_not_invalid_when_seeking_and_when_playing(
     )
     page.wait_for_function("window.__finished", timeout=60_000)
     shows_what_the_visitor_saw(page)
+
+
+SECRETS = ("Jane", "Doe", "Baker", "London", "orthopedic", "portrait")
+
+
+def test_mask_all_text_and_block_media_keep_page_text_and_images_out_of_storage(
+    page: Page, stack: RunningStack, account: dict[str, Any], other_origin: str
+) -> None:
+    created = account["http"].post(
+        f"{stack.api}/keys", json={"name": "private page"}, headers=account["headers"], timeout=30
+    )
+    assert created.status_code == 201, created.text
+    page.goto(f"{other_origin}/private.html")
+    add_recorder_script(page, stack, created.json()["key"], maskAllText="true", blockMedia="true")
+    # What the visitor typed, shown again as page text: the leak maskAllText closes.
+    page.type("#search", "orthopedic shoes", delay=10)
+    page.click("#go")
+    expect(page.locator("#results")).to_have_text("Results for orthopedic shoes")
+    # The thumbnail's copy of the page is masked as the recording is.
+    masked = page.evaluate(
+        """() => {
+            const clone = document.cloneNode(true);
+            window.RrwebS3.recorder.maskClone(clone);
+            return [clone.body.innerText, clone.getElementById("photo").style.visibility];
+        }"""
+    )
+    assert not any(secret in masked[0] for secret in SECRETS), masked[0]
+    assert "Shown as written" in masked[0]
+    assert masked[1] == "hidden"
+    page.wait_for_timeout(300)
+    stopped = page.evaluate("window.RrwebS3.recorder.stop()")
+    assert stopped["drained"], stopped
+    recording_id = page.evaluate("window.RrwebS3.recorder.id")
+    emitted = page.evaluate("window.RrwebS3.recorder.stats.emitted")
+    http, headers = account["http"], account["headers"]
+
+    def stored() -> list[Any]:
+        answer = http.get(f"{stack.api}/recordings/{recording_id}/events", headers=headers, timeout=30)
+        events = [json.loads(line) for line in answer.text.splitlines() if line]
+        assert len(events) >= emitted, "the recording's events were never all stored"
+        return events
+
+    events = eventually(stored, 60)
+    text = json.dumps(events)
+    leaked = [secret for secret in SECRETS if secret in text]
+    assert not leaked, leaked
+    assert "Shown as written: opening hours 9 to 5" in text, "unmasked where the page says so"
+    assert "data:image/svg+xml" not in text, "the blocked image is not stored"
+    described = http.get(f"{stack.api}/recordings/{recording_id}", headers=headers, timeout=30).json()
+    assert described["title"] == "****** ** **** ***", "the title the list shows is masked too"
+
+    # The replay shows the page's shape, in asterisks, and a blank box for the image.
+    signed_in(page, stack, account)
+    as_finished(page, stack, recording_id)
+    page.goto(f"{stack.site}/replay.html?id={recording_id}")
+    frame = page.frame_locator(".replayer-wrapper iframe")
+    expect(frame.locator("h1")).to_have_text("******* ***** **** ***")
+    expect(frame.locator("#notice")).to_have_text("Shown as written: opening hours 9 to 5")
+    # rrweb rebuilds a blocked element as an empty box of its size: no source at all.
+    expect(frame.locator("img")).to_have_count(1)
+    assert frame.locator("img").get_attribute("src") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -76,6 +77,22 @@ def shop_visit(start: int) -> list[dict[str, Any]]:
             "type": 3,
             "data": {"source": 0, "texts": [{"id": 13, "value": "1"}], "attributes": [], "removes": [], "adds": []},
             "timestamp": start + 5010,
+        },
+        {
+            "type": 6,
+            "data": {
+                "plugin": "rrweb/console@1",
+                "payload": {"level": "log", "payload": ['"cart loaded"', '{"items":2}'], "trace": []},
+            },
+            "timestamp": start + 8000,
+        },
+        {
+            "type": 6,
+            "data": {
+                "plugin": "rrweb/console@1",
+                "payload": {"level": "warn", "payload": ['"<img src=x onerror=alert(1)> slow coupon"'], "trace": []},
+            },
+            "timestamp": start + 12000,
         },
         {
             "type": 6,
@@ -352,3 +369,43 @@ def test_an_unreachable_api_is_said_in_words(page: Page, stack: RunningStack, vi
     expect(message).to_have_text(f"The API ({stack.api}) is unreachable: check the connection, then try again")
     expect(message.get_by_role("button", name="try again")).to_be_visible()
     expect(page.locator("#loading")).to_be_hidden()
+
+
+def test_the_console_panel_lists_every_level_filters_follows_the_playback_and_seeks(
+    page: Page, stack: RunningStack, visit: dict[str, Any]
+) -> None:
+    signed_in(page, stack, visit["account"])
+    open_replay(page, stack, visit["id"])
+    page.click("#tab-console")
+    expect(page.locator("#console-view")).to_be_visible()
+    expect(page.locator("#moments-view")).to_be_hidden()
+    rows = page.locator("#console-list li")
+    expect(rows).to_have_count(3)
+    expect(page.locator("#console-count")).to_have_text("3")
+    expect(rows.nth(0)).to_contain_text('cart loaded {"items":2}')
+    # Page text is text here: markup in a console message is shown, never run.
+    expect(rows.nth(1)).to_contain_text("<img src=x onerror=alert(1)> slow coupon")
+    expect(page.locator("#console-list img")).to_have_count(0)
+    expect(rows.nth(2).locator("summary")).to_have_text("Stack trace")
+    rows.nth(2).locator("summary").click()
+    expect(rows.nth(2).locator("pre")).to_have_text("at checkout (cart.js:12:5)")
+
+    # Filters: by level, and by text.
+    page.click("#console-filters [data-level=error]")
+    expect(page.locator("#console-list li:visible")).to_have_count(2)
+    page.fill("#console-search", "COUPON")
+    expect(page.locator("#console-list li:visible")).to_have_count(1)
+    page.click("#console-filters [data-level=warn]")
+    expect(page.locator("#console-empty")).to_have_text("No console record matches the filters.")
+    page.click("#console-filters [data-level=warn]")
+    page.click("#console-filters [data-level=error]")
+    page.fill("#console-search", "")
+    expect(page.locator("#console-list li:visible")).to_have_count(3)
+
+    # A row seeks to its moment; the rows up to the moment shown are marked, the newest current.
+    rows.nth(1).locator("button").click()
+    wait_near(page, 12_000)
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bcurrent\b"))
+    expect(rows.nth(2)).not_to_have_class(re.compile(r"\bpast\b"))
+    page.evaluate("window.__player.goto(25000, false)")
+    expect(rows.nth(2)).to_have_class(re.compile(r"\bcurrent\b"))

@@ -4,6 +4,8 @@
  * the presigned POST the create's answer carries.
  */
 
+import { MEDIA_SELECTOR, maskText } from "./mask.js";
+
 /**
  * Masks form values in a (cloned) document the way the recording masks them, so the
  * screenshot shows no more than the replay: text fields become asterisks unless inside
@@ -25,10 +27,34 @@ export function maskFormValues(doc, maskAllInputs) {
 }
 
 /**
+ * Masks the text of a (cloned) document as maskAllText records it, outside
+ * [data-rr-unmask], so the screenshot shows no more than the replay.
+ */
+export function maskPageText(doc) {
+  const walker = doc.createTreeWalker(doc.body || doc, 4 /* NodeFilter.SHOW_TEXT */);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (parent && (parent.closest("[data-rr-unmask]") || parent.closest("script, style"))) continue;
+    node.nodeValue = maskText(node.nodeValue);
+  }
+}
+
+/**
  * Paints the viewport of `win` and uploads it with `deps.fetch` as `answer.screenshotUpload`
  * says (the create's answer; nothing to do without one). Throws when it cannot.
  */
-export async function uploadScreenshot(answer, { deps, doc, win, maskAllInputs }) {
+/**
+ * Masks a (cloned) document as the recording is masked, per the recorder's privacy
+ * options: form values, page text (maskAllText) and media (blockMedia, left blank).
+ */
+export function maskClone(clone, { maskAllInputs, maskAllText = false, blockMedia = false }) {
+  maskFormValues(clone, maskAllInputs);
+  if (maskAllText) maskPageText(clone);
+  // Blocked media is a blank box in the replay: the same in the thumbnail.
+  if (blockMedia) for (const media of clone.querySelectorAll(MEDIA_SELECTOR)) media.style.visibility = "hidden";
+}
+
+export async function uploadScreenshot(answer, { deps, doc, win, masks }) {
   if (!answer || !answer.screenshotUpload) return;
   const { screenshotUpload } = answer;
   const { default: html2canvas } = await import("html2canvas");
@@ -40,7 +66,7 @@ export async function uploadScreenshot(answer, { deps, doc, win, maskAllInputs }
     scale: Math.min(1, 640 / win.innerWidth),
     logging: false,
     useCORS: true,
-    onclone: (clone) => maskFormValues(clone, maskAllInputs),
+    onclone: (clone) => maskClone(clone, masks),
   });
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.7));
   if (!blob || blob.size > screenshotUpload.maxBytes) throw new Error("screenshot too large; skipped");

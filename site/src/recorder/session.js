@@ -9,6 +9,7 @@
 import { clip } from "./events.js";
 import { validateUser } from "./identify.js";
 import { LIMITS } from "./limits.js";
+import { maskText } from "./mask.js";
 
 export const SESSION_KEY = "rrweb-s3.session";
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
@@ -148,7 +149,8 @@ export function openSession({ config, storage, now, win, doc, location }) {
       return {
         id: session.id,
         url: clip(location ? location.href : undefined, LIMITS.urlLength),
-        title: clip(doc ? doc.title : undefined, LIMITS.titleLength),
+        // The page's title is page text: with maskAllText it is masked as the page is.
+        title: clip(doc ? (config.maskAllText ? maskText(doc.title) : doc.title) : undefined, LIMITS.titleLength),
         referrer: (doc && clip(doc.referrer, LIMITS.urlLength)) || null,
         viewport,
         view,
