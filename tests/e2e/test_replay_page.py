@@ -21,8 +21,12 @@ ERROR = "TypeError: cart is undefined"
 TOLERANCE_MS = 400
 
 
-def shop_page(heading: str, at: int) -> dict[str, Any]:
-    """A full snapshot of a small page: a heading, a Buy button (node 10), a counter (text node 13)."""
+def shop_page(heading: str, at: int, title: str | None = None) -> dict[str, Any]:
+    """A full snapshot of a small page: a heading, a Buy button (node 10), a counter (text node 13).
+
+    Also an icon button (node 14, named by its aria-label) whose icon's path is node 16,
+    and the page's <title> when one is given.
+    """
 
     def element(node_id: int, tag: str, children: list[dict[str, Any]], **attributes: str) -> dict[str, Any]:
         return {"type": 2, "tagName": tag, "attributes": attributes, "childNodes": children, "id": node_id}
@@ -38,9 +42,12 @@ def shop_page(heading: str, at: int) -> dict[str, Any]:
             element(8, "h1", [text(9, heading)], id="heading"),
             element(10, "button", [text(11, "Buy")], id="buy"),
             element(12, "p", [text(13, "0")], id="count"),
+            element(14, "button", [element(15, "svg", [element(16, "path", [], d="M0 0h8v8H0z")])], id="fav")
+            | {"attributes": {"id": "fav", "aria-label": "Save for later"}},
         ],
     )
-    html = element(3, "html", [element(4, "head", [style]), body])
+    head = [style, *([element(17, "title", [text(18, title)])] if title else [])]
+    html = element(3, "html", [element(4, "head", head), body])
     doctype = {"type": 1, "name": "html", "publicId": "", "systemId": "", "id": 2}
     return {
         "type": 2,
@@ -103,8 +110,19 @@ def shop_visit(start: int) -> list[dict[str, Any]]:
             "timestamp": start + 20000,
         },
         meta(CHECKOUT, start + 30000),
-        shop_page("Payment", start + 30001),
+        shop_page("Payment", start + 30001, title="Payment · Shop"),
+        # Nothing answers this click: a dead click.
         click(start + 45000),
+        # Three clicks on the icon within a second, then the page answers: a rage burst.
+        *(
+            {"type": 3, "data": {"source": 2, "type": 2, "id": 16, "x": 200, "y": 300}, "timestamp": start + at}
+            for at in (50000, 50300, 50600)
+        ),
+        {
+            "type": 3,
+            "data": {"source": 0, "texts": [{"id": 13, "value": "2"}], "attributes": [], "removes": [], "adds": []},
+            "timestamp": start + 50700,
+        },
     ]
     return sorted(events, key=lambda event: event["timestamp"])
 
@@ -287,9 +305,11 @@ def test_the_timeline_marks_page_views_clicks_and_console_errors_and_seeks_to_th
     bar = page.locator(".rr-progress")
     pages, clicks, errors = (bar.locator(f".replay-mark.{kind}") for kind in ("page", "click", "error"))
     expect(pages).to_have_count(1)  # the first page is the start, not a page view
-    expect(clicks).to_have_count(2)
+    expect(clicks).to_have_count(4)
     expect(errors).to_have_count(1)
-    expect(pages).to_have_attribute("title", f"Page view: {CHECKOUT} · 0:30")
+    expect(bar.locator(".replay-mark.dead")).to_have_count(1)
+    expect(bar.locator(".replay-mark.rage")).to_have_count(1)
+    expect(pages).to_have_attribute("title", f"Page view: Payment · Shop — {CHECKOUT} · 0:30")
     expect(errors).to_have_attribute("title", f"Console error: {ERROR} · 0:20")
     expect(clicks.first).to_have_attribute("title", 'Click on button#buy "Buy" · 0:05')
     # Each mark sits where its moment is on the bar: the page view half way along.
@@ -307,12 +327,22 @@ def test_the_timeline_marks_page_views_clicks_and_console_errors_and_seeks_to_th
     # The list names them, and seeks too.
     listed = page.locator("#moment-list .moment")
     expect(listed).to_have_text(
-        ['0:05Click on button#buy "Buy"', f"0:20{ERROR}", f"0:30{CHECKOUT}", '0:45Click on button#buy "Buy"']
+        [
+            '0:05Click on button#buy "Buy"',
+            f"0:20{ERROR}",
+            "0:30Payment · Shop",
+            '0:45Dead click on button#buy "Buy"',
+            # The icon's path is what the pointer hit; the button it belongs to is named.
+            *['0:50Click on button#fav "Save for later"'] * 3,
+            '0:50Rage clicks on button#fav "Save for later"',
+        ]
     )
     page.locator("#moment-list .moment.page button").click()
     wait_near(page, 30_000)
     expect(frame.locator("#heading")).to_have_text("Payment")
-    expect(page.locator("#moment-summary")).to_have_text("1 page view · 2 clicks · 1 error")
+    expect(page.locator("#moment-summary")).to_have_text(
+        "1 page view · 4 clicks · 1 error · 1 rage click · 1 dead click"
+    )
 
 
 def test_t_opens_a_moment_and_copy_link_makes_a_link_to_the_moment_shown(
