@@ -47,6 +47,10 @@ if (script && script.dataset.ingestUrl && script.dataset.ingestKey) {
   later(() => startFromDataset(dataset), { timeout: 1000 });
 }
 
+function listOf(value) {
+  return value ? value.split(",").map((part) => part.trim()).filter(Boolean) : [];
+}
+
 function startFromDataset(dataset) {
   api.startRecording({
     ingestUrl: dataset.ingestUrl,
@@ -54,6 +58,10 @@ function startFromDataset(dataset) {
     maskAllInputs: dataset.maskAllInputs !== "false",
     maskAllText: dataset.maskAllText === "true",
     blockMedia: dataset.blockMedia === "true",
+    ...(dataset.sampleRate ? { sampleRate: Number(dataset.sampleRate) } : {}),
+    // Comma-separated URL patterns, `*` a wildcard.
+    urlAllow: listOf(dataset.urlAllow),
+    urlDeny: listOf(dataset.urlDeny),
     session: dataset.session !== "false",
     recordConsole: dataset.recordConsole !== "false",
     screenshot: dataset.screenshot !== "false",

@@ -129,6 +129,89 @@ export { SESSION_KEY } from "./recorder/session.js";
 export { describeStatus } from "./recorder/status.js";
 export { maskFormValues, validateUser };
 
+// Where a tab remembers that the API refused a key, and for how long it believes it.
+const REFUSED_KEY = "rrweb-s3-storage:refused";
+const REFUSED_FOR_MS = 60 * 60 * 1000;
+
+function rememberRefusal(storage, key, at) {
+  try {
+    if (storage) storage.setItem(REFUSED_KEY, JSON.stringify({ key, at }));
+  } catch (_) {
+    /* storage full or disabled: the next page asks the API once more */
+  }
+}
+
+function wasRefused(storage, key, now) {
+  try {
+    const kept = storage ? JSON.parse(storage.getItem(REFUSED_KEY) || "null") : null;
+    return Boolean(kept && kept.key === key && now - kept.at < REFUSED_FOR_MS);
+  } catch (_) {
+    return false;
+  }
+}
+
+/**
+ * The recorder of a page that records nothing: a key refused earlier in its tab, a page
+ * the URL rules leave out, or a session not sampled. It sends nothing, and the page's
+ * handlers hear its status once, as they would have.
+ */
+function inactiveRecorder(config, deps, { state, lastError = null, skipped = null, warning = null }) {
+  const status = () => ({
+    state,
+    id: null,
+    acknowledged: 0,
+    pending: 0,
+    pendingEvents: 0,
+    handedOff: 0,
+    gaveUp: 0,
+    dropped: 0,
+    paused: false,
+    retryAt: null,
+    lastError,
+    live: false,
+    skipped,
+  });
+  if (warning) deps.warn("rrweb recorder:", warning);
+  setTimeout(() => {
+    try {
+      config.onStatus(status());
+    } catch (_) {
+      /* a faulty handler must not break the page */
+    }
+  }, 0);
+  return {
+    id: null,
+    stats: { emitted: 0, sentEvents: 0, gaveUp: 0, droppedWhileBackedUp: 0 },
+    assets: () => ({ kept: 0, uploaded: 0, notKept: {} }),
+    live: false,
+    status,
+    identify: () => {},
+    flush: async () => {},
+    maskFormValues: () => {},
+    maskClone: () => {},
+    stop: async () => ({ drained: state !== "failed", ...status() }),
+  };
+}
+
+/** A URL rule as a test: a RegExp, or a string where `*` stands for any run of characters. */
+function urlRule(pattern) {
+  if (pattern instanceof RegExp) return (url) => pattern.test(url);
+  const source = String(pattern)
+    .split("*")
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
+  const expression = new RegExp(`^${source}$`);
+  return (url) => expression.test(url);
+}
+
+/** Whether the URL rules record a page: it matches some urlAllow rule (any, without them) and no urlDeny one. */
+export function urlRecorded(url, { urlAllow = [], urlDeny = [] } = {}) {
+  const allow = [].concat(urlAllow).filter((rule) => rule !== "");
+  const deny = [].concat(urlDeny).filter((rule) => rule !== "");
+  if (allow.length && !allow.some((rule) => urlRule(rule)(url))) return false;
+  return !deny.some((rule) => urlRule(rule)(url));
+}
+
 function sessionStore() {
   try {
     return globalThis.sessionStorage || null;
@@ -154,6 +237,8 @@ function browserEnv() {
     // Taken before rrweb's console plugin wraps console.error: the recorder's own
     // complaints are not part of the page's recording.
     log: console.error.bind(console),
+    warn: console.warn.bind(console),
+    random: Math.random,
     crypto: globalThis.crypto,
   };
 }
@@ -165,6 +250,11 @@ export function startRecording(options, env = {}) {
     // "Privacy": the defaults weighed against Sentry's and PostHog's).
     maskAllText: false,
     blockMedia: false,
+    // Recording controls (docs/recorder.md): the share of sessions recorded, and which
+    // pages (URL patterns, `*` a wildcard, or RegExps).
+    sampleRate: 1,
+    urlAllow: [],
+    urlDeny: [],
     flushIntervalMs: 10000,
     liveFlushMs: LIMITS.liveFlushMs,
     firstFlushMs: 1000,
@@ -191,19 +281,40 @@ export function startRecording(options, env = {}) {
     ...Object.fromEntries(Object.entries(options || {}).filter(([, value]) => value !== undefined)),
   };
   if (!config.ingestUrl || !config.ingestKey) throw new Error("rrweb recorder: ingestUrl and ingestKey are required");
+  const deps = { ...browserEnv(), ...env };
+  if (wasRefused(deps.storage, config.ingestKey, deps.now())) {
+    // Refused on an earlier page of this tab: nothing is recorded or sent with it.
+    const key = config.ingestKey;
+    return inactiveRecorder(config, deps, {
+      state: "failed",
+      lastError: { reason: "key_refused", status: null, message: `the ingest key ${key.slice(0, 20)}… was refused earlier in this tab` },
+      warning: "not recording: the ingest key was refused earlier in this tab. Check the key on the site's Keys page.",
+    });
+  }
+  const href = deps.location ? String(deps.location.href) : "";
+  if (!urlRecorded(href, config)) return inactiveRecorder(config, deps, { state: "stopped", skipped: "url" });
   if (config.recordingId != null && !ID_PATTERN.test(config.recordingId)) {
     throw new Error("rrweb recorder: recordingId must be 8 to 64 of A-Z a-z 0-9 _ -");
   }
-  const deps = { ...browserEnv(), ...env };
   const { record, now, document: doc, window: win } = deps;
   const { notify: report, fail } = reporter({ onStatus: config.onStatus, onError: config.onError, log: deps.log });
 
-  const tab = openSession({ config, storage: deps.storage, now, win, doc, location: deps.location });
+  const tab = openSession({ config, storage: deps.storage, now, win, doc, location: deps.location, random: deps.random });
+  // sampleRate: decided once per session (kept with it), so a visit is recorded whole or not at all.
+  if (!tab.sampled) return inactiveRecorder(config, deps, { state: "stopped", skipped: "sampled_out" });
   // status() is the sender's progress under the session's id; notify() tells onStatus
   // when it changed.
   const status = () => statusOf(transport.progress(), tab.id);
   const notify = () => report(status());
-  const transport = createTransport({ config, deps, tab, notify, fail, takeFullSnapshot: () => record.takeFullSnapshot() });
+  const transport = createTransport({
+    config,
+    deps,
+    tab,
+    notify,
+    fail,
+    takeFullSnapshot: () => record.takeFullSnapshot(),
+    onKeyRefused: (trouble) => refused(trouble),
+  });
 
   const masks = { maskAllInputs: config.maskAllInputs, maskAllText: config.maskAllText, blockMedia: config.blockMedia };
   const excluded = excludedSelector(config.excludeSelector);
@@ -256,6 +367,24 @@ export function startRecording(options, env = {}) {
     plugins: config.recordConsole ? [deps.consolePlugin(consoleOptions)] : [],
   });
   transport.listen();
+
+  /**
+   * The API refused the key (revoked, unknown, or not for this origin): recording stops on
+   * this page, and pages after it in this tab do not start with that key, so a page with
+   * a dead key costs one refused request, not one per batch for ever. One warning says so.
+   */
+  function refused(trouble) {
+    if (stopRecording) stopRecording();
+    tab.end();
+    rememberRefusal(deps.storage, config.ingestKey, now());
+    const error = new Error(`the ingest key was refused (${trouble.message}); recording stopped. Check the key on the site's Keys page.`);
+    deps.warn("rrweb recorder:", error.message);
+    try {
+      config.onError(error);
+    } catch (_) {
+      /* a faulty handler must not break the page */
+    }
+  }
 
   // Only a new recording gets a thumbnail: the session's first page is what its list shows.
   if (config.screenshot) {

@@ -195,12 +195,16 @@ class FakeWindow extends EventTarget {
  * A page of a tab: starts the real recorder with `options` on this fake browser.
  * Returns {recorder, record, api, document, window, storage, statuses, errors}.
  */
-export function openPage(options = {}, { storage = new MemoryStorage(), api = fakeApi(), href = PAGE, snapshot = true } = {}) {
+export function openPage(
+  options = {},
+  { storage = new MemoryStorage(), api = fakeApi(), href = PAGE, snapshot = true, random = () => 0 } = {},
+) {
   const record = fakeRecord();
   const document = new FakeDocument();
   const window = new FakeWindow();
   const statuses = [];
   const errors = [];
+  const warnings = [];
   const recorder = startRecording(
     {
       ingestUrl: INGEST,
@@ -222,13 +226,15 @@ export function openPage(options = {}, { storage = new MemoryStorage(), api = fa
       compress: async (bytes) => gzipSync(bytes),
       consolePlugin: (pluginOptions) => ({ name: "rrweb/console@1", options: pluginOptions }),
       log: () => {},
+      warn: (...parts) => warnings.push(parts.join(" ")),
+      random,
     },
   );
   if (snapshot) {
     record.emit(meta());
     record.emit(fullSnapshot());
   }
-  return { recorder, record, api, document, window, storage, statuses, errors };
+  return { recorder, record, api, document, window, storage, statuses, errors, warnings };
 }
 
 /** Hides the page (tab switch, or leaving it): the recorder's exit path runs. */

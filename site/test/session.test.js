@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { urlRecorded } from "../src/recorder.js";
 import { SESSION_KEY } from "../src/recorder/session.js";
 import { MemoryStorage, START, advance, click, mutation, openPage, refused, useClock } from "./fake-browser.js";
 
@@ -30,7 +31,7 @@ test("a new page within sessionIdleMs continues the recording: a create with its
   assert.equal(second.api.requests[1].path, `/recordings/${first.recorder.id}/events`);
   assert.deepEqual(
     Object.keys(stored(storage)).sort(),
-    ["id", "lastActivity", "lastView", "nextSeq", "startedAt", "user"],
+    ["id", "lastActivity", "lastView", "nextSeq", "sampled", "startedAt", "user"],
   );
 });
 
@@ -164,4 +165,37 @@ test("a tab without sessionStorage records each page on its own", (t) => {
   const first = openPage({}, { storage: broken });
   const second = openPage({}, { storage: broken });
   assert.notEqual(first.recorder.id, second.recorder.id);
+});
+
+test("sampleRate decides once per session: a sampled-out visit records and sends nothing on any of its pages", async (t) => {
+  useClock(t);
+  const storage = new MemoryStorage();
+  const out = openPage({ sampleRate: 0.25 }, { storage, snapshot: false, random: () => 0.5 });
+  assert.equal(out.record.options, undefined, "rrweb never starts");
+  await advance(60_000);
+  assert.equal(out.api.requests.length, 0);
+  assert.equal(out.recorder.status().skipped, "sampled_out");
+  // The next page of the visit draws again: no, the session's decision holds.
+  const next = openPage({ sampleRate: 0.25 }, { storage, snapshot: false, random: () => 0 });
+  assert.equal(next.record.options, undefined);
+  // A new visit (another tab) draws its own.
+  const other = openPage({ sampleRate: 0.25 }, { random: () => 0.1 });
+  await advance(1000);
+  assert.equal(other.api.requests.length, 1);
+});
+
+test("urlAllow and urlDeny choose the pages recorded: wildcards or RegExps, deny winning", async (t) => {
+  useClock(t);
+  const page = (href, rules) => openPage(rules, { href, snapshot: false });
+  const rules = { urlAllow: ["https://shop.example.test/*"], urlDeny: ["*/account/*", /[?&]token=/] };
+  assert.ok(page("https://shop.example.test/cart", rules).record.options, "allowed");
+  assert.equal(page("https://blog.example.test/post", rules).record.options, undefined, "not allowed");
+  assert.equal(page("https://shop.example.test/account/orders", rules).record.options, undefined, "denied");
+  assert.equal(page("https://shop.example.test/cart?token=abc", rules).record.options, undefined, "denied by RegExp");
+  const skipped = page("https://blog.example.test/post", rules);
+  await advance(10);
+  assert.equal(skipped.recorder.status().skipped, "url");
+  assert.equal(skipped.statuses.at(-1).state, "stopped", "the page's handlers hear it");
+  assert.equal(urlRecorded("https://a.test/x.y", { urlAllow: ["https://a.test/x.y"] }), true);
+  assert.equal(urlRecorded("https://a.test/xzy", { urlAllow: ["https://a.test/x.y"] }), false, "a dot is a dot");
 });

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { END_TAG, describeStatus } from "../src/recorder.js";
 import {
   INGEST,
+  MemoryStorage,
   PAGE,
   START,
   advance,
@@ -150,9 +151,41 @@ test("batches queued behind a retried one keep their seq order", async (t) => {
   assert.equal(page.recorder.status().pending, 0);
 });
 
+for (const [status, code] of [
+  [401, "unauthorized"],
+  [403, "origin_not_allowed"],
+]) {
+  test(`HTTP ${status} ${code}: a refused key stops the page's recording with one warning, and the tab's next pages start none`, async (t) => {
+    useClock(t);
+    const storage = new MemoryStorage();
+    const page = openPage({}, { storage });
+    page.api.answer = () => refused(status, code);
+    await advance(1000);
+    assert.equal(page.api.requests.length, 1);
+    for (let i = 0; i < 5; i += 1) page.record.emit(click());
+    await advance(60_000);
+    assert.equal(page.api.requests.length, 1, "nothing more is sent with a refused key");
+    assert.equal(page.record.running, false, "rrweb stopped");
+    assert.equal(page.warnings.length, 1);
+    assert.match(page.warnings[0], /the ingest key was refused .*recording stopped/);
+    assert.equal(page.errors.length, 1, "onError hears it once");
+    const state = page.recorder.status();
+    assert.equal(state.state, "failed");
+    assert.equal(state.lastError.reason, "key_refused");
+    // The next page of the tab, with the same key: nothing at all.
+    const next = openPage({}, { storage, snapshot: false });
+    assert.equal(next.record.options, undefined, "rrweb is not even started");
+    await advance(60_000);
+    assert.equal(next.api.requests.length, 0);
+    assert.equal(next.recorder.status().lastError.reason, "key_refused");
+    // Another key is not held back by it.
+    const other = openPage({ ingestKey: "rrk_other_key" }, { storage });
+    await advance(1000);
+    assert.equal(other.api.requests.length, 1);
+  });
+}
+
 for (const [status, code, reason] of [
-  [401, "unauthorized", "key_refused"],
-  [403, "forbidden", "key_refused"],
   [404, "not_found", "recording_gone"],
   [409, "conflict", "recording_gone"],
   [409, "recording_full", "recording_full"],

@@ -117,7 +117,9 @@ def test_a_definitive_refusal_gives_up_its_batch_loudly(
     page: Page, stack: RunningStack, account: dict[str, Any]
 ) -> None:
     recording_id = created_demo(page, stack, account)
-    answers = [403]
+    # A batch the API refuses for itself (400): later batches still go. (A refused key
+    # stops the page's recording instead: test_recorder_status.py.)
+    answers = [400]
     refused_events: list[int] = []
 
     def handle(route: Route) -> None:
@@ -133,16 +135,16 @@ def test_a_definitive_refusal_gives_up_its_batch_loudly(
     page.wait_for_function("window.__recorder.status().gaveUp === 1", timeout=10_000)
     status = page.evaluate("window.__recorder.status()")
     assert status["state"] == "failed"
-    assert status["lastError"]["reason"] == "key_refused"
-    assert status["lastError"]["status"] == 403
-    expect(page.locator("#status")).to_contain_text("Not saved: the ingest key was refused")
+    assert status["lastError"]["reason"] == "refused"
+    assert status["lastError"]["status"] == 400
+    expect(page.locator("#status")).to_contain_text("Not saved: the API refused a batch")
 
     # Later batches are not held up by the refused one, but the recording is not whole:
     # stop() says so instead of "saved".
     page.click("#like")
     result = page.evaluate("window.__recorder.stop()")
     assert (result["drained"], result["state"], result["pending"], result["gaveUp"]) == (False, "failed", 0, 1)
-    expect(page.locator("#status")).to_contain_text("Not saved: the ingest key was refused")
+    expect(page.locator("#status")).to_contain_text("Not saved: the API refused a batch")
     expect(page.locator("#status")).not_to_contain_text("Saved")
     stats = page.evaluate("window.__recorder.stats")
     events = api_events(account, stack.api, recording_id, at_least=stats["emitted"] - refused_events[0])

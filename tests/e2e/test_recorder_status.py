@@ -257,6 +257,21 @@ def test_a_revoked_key_says_the_key_was_refused(
     assert status["state"] == "failed"
     assert status["lastError"]["reason"] == "key_refused"
     assert status["lastError"]["status"] in (401, 403)
+    # The page is not kept busy by a dead key: no request after the refusal, one warning.
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.url.startswith(stack.api) else None)
+    warnings: list[str] = []
+    page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
+    for _ in range(3):
+        page.click("#clap")
+    page.evaluate("() => { window.__rrwebS3.flush(); }")
+    page.wait_for_timeout(3000)
+    assert sent == []
+    page.reload()
+    load_bookmarklet_script(page, stack, key["key"])
+    page.click("#clap")
+    page.wait_for_timeout(2000)
+    assert sent == [], "the tab's next page does not try the refused key again"
 
 
 def test_the_bookmarklet_tells_a_csp_refusal_from_an_unreachable_site(

@@ -39,6 +39,12 @@ function readSession(storage) {
   }
 }
 
+/** The sampleRate option as a share from 0 to 1 (a bad value records everything, loudly elsewhere). */
+function sampleRateOf(config) {
+  const rate = Number(config.sampleRate ?? 1);
+  return Number.isFinite(rate) ? Math.min(1, Math.max(0, rate)) : 1;
+}
+
 const clampInt = (value) => Math.max(0, Math.min(LIMITS.viewportPixels, Math.round(Number(value) || 0)));
 
 /**
@@ -47,7 +53,7 @@ const clampInt = (value) => Math.max(0, Math.min(LIMITS.viewportPixels, Math.rou
  * an explicit recordingId, or in a frame, every page is its own and nothing is kept.
  * `now` is the clock; `win`, `doc` and `location` the page, for the create's fields.
  */
-export function openSession({ config, storage, now, win, doc, location }) {
+export function openSession({ config, storage, now, win, doc, location, random = Math.random }) {
   const started = now();
   // A framed page shares its tab's sessionStorage with the page around it, whose
   // recording it must not join: it records on its own.
@@ -69,6 +75,8 @@ export function openSession({ config, storage, now, win, doc, location }) {
     lastView: (stored && Number(stored.lastView)) || 0,
     nextSeq: (stored && Number(stored.nextSeq)) || 0,
     user: storedUser(stored),
+    // Whether this session is recorded (sampleRate): drawn when it starts, kept with it.
+    sampled: continues ? stored.sampled !== false : random() < sampleRateOf(config),
   };
   const view = Math.max(started, session.lastView + 1);
   session.lastView = view;
@@ -100,6 +108,8 @@ export function openSession({ config, storage, now, win, doc, location }) {
     get user() {
       return session.user;
     },
+    /** Whether the session is recorded at all (sampleRate). */
+    sampled: session.sampled,
     /** Whether this page continues a recording the tab already started (it is listed already). */
     continues: Boolean(continues),
     persist,

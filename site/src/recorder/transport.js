@@ -89,7 +89,7 @@ async function refusal(response) {
  * a trouble; `takeFullSnapshot()` asks rrweb for a snapshot when recording resumes after
  * a pause that dropped events.
  */
-export function createTransport({ config, deps, tab, notify, fail, takeFullSnapshot }) {
+export function createTransport({ config, deps, tab, notify, fail, takeFullSnapshot, onKeyRefused = () => {} }) {
   const { now, document: doc, window: win } = deps;
   const maxBatchEvents = Math.min(config.maxBatchEvents, LIMITS.events);
   const base = config.ingestUrl.replace(/\/$/, "");
@@ -228,6 +228,10 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
   }
 
   function giveUp(batch, trouble) {
+    if (trouble.reason === "key_refused") {
+      refuseAll(trouble);
+      return;
+    }
     stats.gaveUp += 1;
     lastError = trouble.info;
     gaveUpError = lastError;
@@ -235,6 +239,31 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
     if (batch.user && !userChanged) userChanged = true;
     dequeue(batch);
     fail(new Error(`gave up on batch ${batch.seq} (${batch.events.length} events): ${trouble.message}`));
+  }
+
+  /**
+   * The key was refused (401 or 403): definitive for every batch of this page, so none
+   * is sent again. What waits is given up at once, nothing more is taken, and the page
+   * hears it once (onKeyRefused), instead of a refusal and an error per batch forever.
+   */
+  function refuseAll(trouble) {
+    const waiting = [...queue];
+    for (const batch of waiting) dequeue(batch);
+    stats.gaveUp += waiting.length + (buffer.length ? 1 : 0);
+    buffer = [];
+    bufferBytes = 0;
+    bufferBacklog = 0;
+    clearTimeout(flushTimer);
+    flushTimer = null;
+    lastError = trouble.info;
+    gaveUpError = lastError;
+    // Handed to sendBeacon earlier: not sent again through fetch when the page is shown.
+    handedOff.length = 0;
+    stopped = true;
+    closed = true;
+    notify();
+    detachIfDone();
+    onKeyRefused(trouble);
   }
 
   function acknowledge(batch) {
