@@ -54,6 +54,8 @@ const SLICE = 5000;
 const { FullSnapshot: FULL_SNAPSHOT, Meta: META, Custom: CUSTOM } = EventType;
 // A recording its recorder ended within this long is read on until its end event is here.
 const END_WAIT_MS = 15000;
+// rrweb's Replayer lays out its first snapshot on a timer of 1 ms after it is made.
+const START_SETTLE_MS = 20;
 const END_POLL_MS = 1000;
 const ended = (events) => events.some((event) => event.type === CUSTOM && event.data && event.data.tag === END_TAG);
 
@@ -364,17 +366,23 @@ async function replay({ api, recording, moment, showFacts }) {
   let seenEnd = false;
   // Playback that reached the end of what had loaded so far, and where.
   let caughtUp = null;
-  const open = (done) => {
+  const open = (done, fresh = false) => {
     const total = player.getMetaData().totalTime;
     if (opening !== null && (done || total >= opening)) {
-      player.goto(Math.min(opening, total), false);
+      const at = Math.min(opening, total);
       opening = null;
+      // A player made in this same turn still has rrweb's own start queued (a timer that
+      // lays out the first snapshot at the first page's size): seeking before it runs
+      // would have that size win over the window the visitor had at the moment.
+      if (fresh) setTimeout(() => player.goto(at, false), START_SETTLE_MS);
+      else player.goto(at, false);
     }
   };
   const assets = new AssetResolver(api);
   // One part of the recording as read: counted as stored (Asset events included); the
   // player gets it resolved, once there is a snapshot to start from.
   const take = async (raw) => {
+    let created = false;
     loaded += raw.length;
     const part = await assets.resolve(raw);
     indicator.show(loaded);
@@ -394,6 +402,7 @@ async function replay({ api, recording, moment, showFacts }) {
       hasSnapshot = hasSnapshot || part.some((event) => event.type === FULL_SNAPSHOT);
       if (hasSnapshot && first.length >= 2) {
         player = createPlayer(first, { live: false });
+        created = true;
         moments = momentsFor(player, recording);
         moments.add(first);
         first.length = 0;
@@ -412,7 +421,7 @@ async function replay({ api, recording, moment, showFacts }) {
       }
     }
     indicator.show(loaded);
-    if (player) open(false);
+    if (player) open(false, created);
   };
   try {
     for await (const raw of loading.parts()) await take(raw);

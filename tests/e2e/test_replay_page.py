@@ -439,3 +439,29 @@ def test_the_console_panel_lists_every_level_filters_follows_the_playback_and_se
     expect(rows.nth(2)).not_to_have_class(re.compile(r"\bpast\b"))
     page.evaluate("window.__player.goto(25000, false)")
     expect(rows.nth(2)).to_have_class(re.compile(r"\bcurrent\b"))
+
+
+def test_a_moment_link_opens_with_the_window_the_visitor_had_then(
+    page: Page, stack: RunningStack, visit: dict[str, Any]
+) -> None:
+    start = int(time.time() * 1000) - 120_000
+    events = shop_visit(start)
+    # The visitor narrowed the window to a phone's at 0:29 (rrweb's ViewportResize).
+    events.append({"type": 3, "data": {"source": 4, "width": 390, "height": 844}, "timestamp": start + 29_000})
+    events.sort(key=lambda event: event["timestamp"])
+    recording_id = post_recording(stack, visit["account"], events)
+    signed_in(page, stack, visit["account"])
+    open_replay(page, stack, recording_id, "&t=0:25")
+    wait_near(page, 25_000)
+    frame = page.locator(".replayer-wrapper iframe")
+    assert (frame.get_attribute("width"), frame.get_attribute("height")) == ("1280", "800")
+    open_replay(page, stack, recording_id, "&t=0:29.5")
+    wait_near(page, 29_500)
+    page.wait_for_function(
+        "document.querySelector('.replayer-wrapper iframe').getAttribute('width') === '390'", timeout=10_000
+    )
+    assert frame.get_attribute("height") == "844"
+    # The player keeps the phone's shape, fitted to the window.
+    box = page.locator(".rr-player__frame").bounding_box()
+    assert box is not None
+    assert abs(box["width"] / box["height"] - 390 / 844) < 0.05, box
