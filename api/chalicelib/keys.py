@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import random
 import re
 import secrets
@@ -67,6 +68,9 @@ PURPOSES = ("bookmarklet", "demo")
 # settle well within this many attempts.
 _ATTEMPTS = 64
 _BATCH_GET_MAX = 100
+
+
+logger = logging.getLogger("rrweb")
 
 
 def _now_ms() -> int:
@@ -112,6 +116,8 @@ class Keys:
         self._cache_seconds = cache_seconds
         self._cache_entries = cache_entries
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        # When this process last noted a key's use or refusal (monotonic seconds).
+        self._noted: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     @property
@@ -315,13 +321,14 @@ class Keys:
         one BatchGetItem per 100 keys reads it from the keys' items.
         """
         keys = self._indexed(owner)
-        purposes = self._purposes([key["id"] for key in keys])
-        return [{**key, "purpose": purposes.get(key["id"])} for key in keys]
+        details = self._details([key["id"] for key in keys])
+        return [{**key, **_usage(details.get(key["id"], {}))} for key in keys]
 
-    def _purposes(self, key_ids: Iterable[str]) -> dict[str, str]:
+    def _details(self, key_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Per key id: its purpose and what was noted of its use (``note_use``, ``note_refusal``)."""
         client = self._table.meta.client
         pending = [{"pk": f"key#{key_id}"} for key_id in key_ids]
-        found: dict[str, str] = {}
+        found: dict[str, dict[str, Any]] = {}
         for attempt in range(8):
             if not pending:
                 break
@@ -330,13 +337,12 @@ class Keys:
             request = {
                 self._table.name: {
                     "Keys": pending[:_BATCH_GET_MAX],
-                    "ProjectionExpression": "keyId, purpose",
+                    "ProjectionExpression": "keyId, purpose, lastUsedAt, lastRefusedAt, refusals",
                 }
             }
             result = client.batch_get_item(RequestItems=request)
             for item in result.get("Responses", {}).get(self._table.name, []):
-                if "purpose" in item:
-                    found[item["keyId"]] = item["purpose"]
+                found[item["keyId"]] = item
             unprocessed = result.get("UnprocessedKeys", {}).get(self._table.name, {}).get("Keys", [])
             pending = unprocessed + pending[_BATCH_GET_MAX:]
         if pending:
@@ -385,6 +391,41 @@ class Keys:
         with self._lock:
             self._cache.pop(key_id, None)
 
+    def note_use(self, key_id: str, *, now_ms: int) -> None:
+        """Note that the key was just used (``lastUsedAt``): at most once per KEY_USE_NOTE_SECONDS per key here."""
+        if not self._due(("use", key_id), settings.KEY_USE_NOTE_SECONDS):
+            return
+        self._note(key_id, "SET lastUsedAt = :now", {":now": now_ms})
+
+    def note_refusal(self, key_id: str, *, now_ms: int) -> None:
+        """Note that a revoked key is still in use (``lastRefusedAt``; ``refusals`` counts notes, a minute apart)."""
+        if not self._due(("refused", key_id), settings.KEY_REFUSAL_NOTE_SECONDS):
+            return
+        self._note(key_id, "SET lastRefusedAt = :now ADD refusals :one", {":now": now_ms, ":one": 1})
+
+    def _due(self, what: tuple[str, str], seconds: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            last = self._noted.get(what)
+            if last is not None and now - last < seconds:
+                return False
+            if len(self._noted) >= self._cache_entries:
+                self._noted.clear()  # bounded, as the key cache is
+            self._noted[what] = now
+            return True
+
+    def _note(self, key_id: str, update: str, values: dict[str, Any]) -> None:
+        try:
+            self._table.update_item(
+                Key={"pk": f"key#{key_id}"},
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            # A note is worth a request, never a failed one: the key's own answer stands.
+            logger.warning("key use not noted: %s", exc.response.get("Error", {}).get("Code"))
+
     def verify(self, presented: str) -> VerifiedKey:
         """The owner, id and budget of a valid, unrevoked key, else 401."""
         match = _KEY.match(presented)
@@ -395,7 +436,10 @@ class Keys:
         if item is None or not hmac.compare_digest(item["secretHash"], _hash(secret)):
             raise UnauthorizedError("unknown ingest key")
         if "revokedAt" in item:
+            # Its owner's keys page says a revoked key is still in some page.
+            self.note_refusal(key_id, now_ms=_now_ms())
             raise UnauthorizedError("ingest key has been revoked")
+        self.note_use(key_id, now_ms=_now_ms())
         return VerifiedKey(
             owner=item["owner"],
             key_id=key_id,
@@ -424,3 +468,15 @@ class Keys:
                     del self._cache[next(iter(self._cache))]
             self._cache[key_id] = (now, item)
         return item
+
+
+def _usage(item: dict[str, Any]) -> dict[str, Any]:
+    """A key's purpose and noted use, as the keys page shows them."""
+    return {
+        "purpose": item.get("purpose"),
+        # Within KEY_USE_NOTE_SECONDS: noted at most that often.
+        "lastUsedAt": int(item["lastUsedAt"]) if "lastUsedAt" in item else None,
+        # A revoked key still sent by some page: when, and how many (minute-apart) notes.
+        "lastRefusedAt": int(item["lastRefusedAt"]) if "lastRefusedAt" in item else None,
+        "refusals": int(item.get("refusals", 0)),
+    }

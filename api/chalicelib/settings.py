@@ -158,6 +158,11 @@ SHARE_REQUESTS_PER_ADDRESS = 600
 # Key cache: how long a verified ingest key is trusted before it is read again, so a
 # revocation takes effect everywhere within this many seconds.
 KEY_CACHE_SECONDS = 5
+# A key's use is noted on its item (lastUsedAt, for the keys page) at most this often per
+# key in one function instance, and a revoked key's refusal at most once a minute: a
+# flood with a key costs a bounded number of writes.
+KEY_USE_NOTE_SECONDS = 300
+KEY_REFUSAL_NOTE_SECONDS = 60
 MAX_KEYS_PER_OWNER = 20
 # Key creations per owner per window, revoked keys included; exact, like the active
 # keys, however many creations run at once (``keys.py``: a counter item per owner).

@@ -60,6 +60,17 @@ function snippetBox(config) {
   return show;
 }
 
+/** When a key was last used; for a revoked key still sent by some page, that it is. */
+function usage(key) {
+  const when = (ms) => new Date(ms).toLocaleString();
+  if (key.revoked && key.lastRefusedAt) {
+    const times = key.refusals === 1 ? "once" : `${key.refusals} times`;
+    return `Still sent by a page: refused ${times}, last at ${when(key.lastRefusedAt)}. Take it off that page.`;
+  }
+  if (key.lastUsedAt) return `last used ${when(key.lastUsedAt)}`;
+  return key.revoked ? "" : "never used yet";
+}
+
 async function keysPage(api, config) {
   const list = $("#keys");
   const status = $("#keys-status");
@@ -83,7 +94,8 @@ async function keysPage(api, config) {
         <div class="key-name"><strong>${escapeHtml(key.name || key.purpose || "ingest key")}</strong>${
           purpose ? ` <span class="badge">${escapeHtml(purpose)}</span>` : ""
         }</div>
-        <div class="key-facts"><code>rrk_${escapeHtml(key.id)}_…</code> <small>created ${escapeHtml(new Date(key.createdAt).toLocaleString())}</small></div>
+        <div class="key-facts"><code>rrk_${escapeHtml(key.id)}_…</code> <small>created ${escapeHtml(new Date(key.createdAt).toLocaleString())}</small>
+          <small class="key-used">${escapeHtml(usage(key))}</small></div>
         <div class="key-actions">${
           key.revoked ? '<span class="revoked">Revoked</span>' : '<button type="button" class="revoke secondary">Revoke</button>'
         }</div>`;

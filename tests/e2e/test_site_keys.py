@@ -271,3 +271,25 @@ def test_a_stopped_demo_opens_as_a_replay_at_once_never_live(
     card = page.locator("#recordings > article").first
     expect(card).to_be_visible(timeout=30_000)
     expect(card.locator(".badge.live")).to_have_count(0)
+
+
+def test_the_keys_page_tells_when_a_key_was_used_and_that_a_revoked_one_is_still_sent(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    http, headers = account["http"], account["headers"]
+    key = http.post(f"{stack.api}/keys", json={"name": "old landing page"}, headers=headers, timeout=30).json()
+    used = requests.post(
+        f"{stack.api}/recordings?ingestKey={key['key']}", data=b"{}", headers={"Content-Type": "text/plain"}, timeout=30
+    )
+    assert used.status_code == 201, used.text
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/keys.html")
+    row = page.locator(f"#keys li[data-id='{key['id']}']")
+    expect(row.locator(".key-used")).to_contain_text("last used")
+    assert http.delete(f"{stack.api}/keys/{key['id']}", headers=headers, timeout=30).status_code == 204
+    refused = requests.post(
+        f"{stack.api}/recordings?ingestKey={key['key']}", data=b"{}", headers={"Content-Type": "text/plain"}, timeout=30
+    )
+    assert refused.status_code == 401
+    page.reload()
+    expect(row.locator(".key-used")).to_contain_text("Still sent by a page: refused once")

@@ -140,6 +140,10 @@ def test_key_secret_is_shown_once_and_stored_only_as_a_hash(aws: Any, client: Au
             # The stack's default budget: the key was not given one of its own.
             "requestsPerMinute": Limits().key_requests,
             "bytesPerMinute": Limits().key_bytes,
+            # Never used yet, never refused.
+            "lastUsedAt": None,
+            "lastRefusedAt": None,
+            "refusals": 0,
         }
     ]
     stored = json.dumps(aws.client("dynamodb").scan(TableName=NAMES.access_table)["Items"])

@@ -197,3 +197,37 @@ def test_keys_made_before_the_limits_counter_still_count(client: Any, aws: Any, 
     assert client.delete(f"/keys/{0:016x}").status_code == 204
     assert post_key(client, {"name": "one more"}).status_code == 201
     assert post_key(client, {"name": "and another"}).status_code == 409
+
+
+def test_the_list_tells_when_a_key_was_last_used_and_that_a_revoked_one_is_still_sent(
+    client: Any, anonymous: AuthedHttp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = post_key(client, {"name": "shop"}).json_body
+    record = lambda: anonymous.post(  # noqa: E731
+        f"/recordings?ingestKey={key['key']}", body=b"{}", headers={"Content-Type": "text/plain"}
+    )
+    assert record().status_code == 201
+    [listed] = client.get("/keys").json_body["keys"]
+    assert isinstance(listed["lastUsedAt"], int)
+    assert (listed["lastRefusedAt"], listed["refusals"]) == (None, 0)
+    # Noted at most every KEY_USE_NOTE_SECONDS per key in a function: a busy key costs no write a request.
+    writes: list[dict[str, Any]] = []
+    table = get_services().keys.table
+    original = table.update_item
+
+    def counted(**request: Any) -> Any:
+        writes.append(request)
+        return original(**request)
+
+    monkeypatch.setattr(table, "update_item", counted)
+    for _ in range(5):
+        assert record().status_code == 201
+    assert not [w for w in writes if "lastUsedAt" in w.get("UpdateExpression", "")]
+
+    assert client.delete(f"/keys/{key['id']}").status_code == 204
+    for _ in range(4):
+        assert record().status_code == 401
+    [revoked] = client.get("/keys").json_body["keys"]
+    assert revoked["revoked"] is True
+    assert isinstance(revoked["lastRefusedAt"], int)
+    assert revoked["refusals"] == 1, "a refusal is noted once a minute, whatever the flood"
