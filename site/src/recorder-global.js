@@ -59,6 +59,7 @@ function startFromDataset(dataset) {
     maskAllText: dataset.maskAllText === "true",
     blockMedia: dataset.blockMedia === "true",
     ...(dataset.sampleRate ? { sampleRate: Number(dataset.sampleRate) } : {}),
+    ...(dataset.minimumDurationMs ? { minimumDurationMs: Number(dataset.minimumDurationMs) } : {}),
     // Comma-separated URL patterns, `*` a wildcard.
     urlAllow: listOf(dataset.urlAllow),
     urlDeny: listOf(dataset.urlDeny),

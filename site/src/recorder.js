@@ -255,6 +255,7 @@ export function startRecording(options, env = {}) {
     sampleRate: 1,
     urlAllow: [],
     urlDeny: [],
+    minimumDurationMs: 0,
     flushIntervalMs: 10000,
     liveFlushMs: LIMITS.liveFlushMs,
     firstFlushMs: 1000,

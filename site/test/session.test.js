@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import { urlRecorded } from "../src/recorder.js";
 import { SESSION_KEY } from "../src/recorder/session.js";
-import { MemoryStorage, START, advance, click, mutation, openPage, refused, useClock } from "./fake-browser.js";
+import { MemoryStorage, START, advance, click, hide, mutation, openPage, refused, useClock } from "./fake-browser.js";
 
 const stored = (storage) => JSON.parse(storage.getItem(SESSION_KEY));
 
@@ -198,4 +198,46 @@ test("urlAllow and urlDeny choose the pages recorded: wildcards or RegExps, deny
   assert.equal(skipped.statuses.at(-1).state, "stopped", "the page's handlers hear it");
   assert.equal(urlRecorded("https://a.test/x.y", { urlAllow: ["https://a.test/x.y"] }), true);
   assert.equal(urlRecorded("https://a.test/xzy", { urlAllow: ["https://a.test/x.y"] }), false, "a dot is a dot");
+});
+
+test("minimumDurationMs: a visit sends nothing until it is that old, then everything it recorded", async (t) => {
+  useClock(t);
+  const page = openPage({ minimumDurationMs: 10_000 });
+  page.record.emit(click());
+  await advance(5_000);
+  page.record.emit(click());
+  await advance(4_000);
+  assert.equal(page.api.requests.length, 0, "younger than the minimum: nothing sent");
+  assert.equal(page.recorder.status().state, "recording");
+  await advance(1_100);
+  assert.ok(page.api.requests.length >= 1);
+  assert.equal(page.api.requests[0].path, "/recordings", "the create first, then in seq order");
+  await advance(6_000);
+  const sent = page.api.requests.flatMap((request) => request.body.events);
+  assert.deepEqual(
+    sent.map((event) => event.type),
+    [4, 2, 3, 3],
+  );
+});
+
+test("minimumDurationMs: a visit stopped or left before it is never sent", async (t) => {
+  useClock(t);
+  const stopped = openPage({ minimumDurationMs: 10_000 });
+  stopped.record.emit(click());
+  await advance(2_000);
+  const stopping = stopped.recorder.stop();
+  await advance(0);
+  await advance(100);
+  const result = await stopping;
+  assert.equal(result.state, "stopped");
+  await advance(30_000);
+  assert.equal(stopped.api.requests.length, 0);
+  assert.equal(stopped.api.beacons.length, 0);
+
+  const left = openPage({ minimumDurationMs: 10_000 });
+  left.record.emit(click());
+  await advance(2_000);
+  hide(left);
+  await advance(0);
+  assert.equal(left.api.beacons.length + left.api.requests.length, 0, "leaving early sends nothing");
 });

@@ -104,6 +104,10 @@ export function openSession({ config, storage, now, win, doc, location, random =
     get id() {
       return session.id;
     },
+    /** When the session began (its first page's start), ms since epoch. */
+    get startedAt() {
+      return session.startedAt;
+    },
     /** The identified visitor, or null. */
     get user() {
       return session.user;

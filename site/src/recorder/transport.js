@@ -393,7 +393,26 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
     }
   }
 
+  // minimumDurationMs: a session younger than it sends nothing; what it recorded waits in
+  // memory (within maxPendingBytes) and leaves once the session is old enough. A visit
+  // shorter than the minimum is never sent: decided here, it costs nothing.
+  const minimum = Math.max(0, Number(config.minimumDurationMs) || 0);
+  let holdTimer = null;
+  let discarded = false;
+  function holding() {
+    return minimum > 0 && !created && now() - tab.startedAt < minimum;
+  }
+
   function kick() {
+    if (holding()) {
+      if (!holdTimer) {
+        holdTimer = setTimeout(() => {
+          holdTimer = null;
+          kick();
+        }, Math.max(0, tab.startedAt + minimum - now()));
+      }
+      return Promise.resolve();
+    }
     if (!sending) {
       sending = pump()
         .catch(fail)
@@ -434,6 +453,9 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
   function flushOnExit() {
     takeBatch();
     tab.persist();
+    // Shorter than minimumDurationMs so far: nothing leaves, even now (kept, should the
+    // page only be hidden and come back).
+    if (holding()) return;
     // A batch on the wire with keepalive keeps its own request; every other one,
     // including one being compressed or one the browser would cancel, goes out now.
     // Each batch goes out on its own: one the browser refuses does not hold back those
@@ -579,6 +601,16 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
   }
 
   async function settle() {
+    if (holding()) {
+      // stop() before the session reached minimumDurationMs: it is not kept at all.
+      clearTimeout(holdTimer);
+      for (const batch of [...queue]) dequeue(batch);
+      buffer = [];
+      bufferBytes = 0;
+      bufferBacklog = 0;
+      discarded = true;
+      return;
+    }
     do {
       await flush();
       while (sending || queue.length) await (sending || kick()).catch(() => {});
@@ -626,7 +658,8 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
       return {
         stopped,
         closed,
-        batchesMade,
+        // A visit stopped before minimumDurationMs recorded nothing that is kept.
+        batchesMade: discarded ? 0 : batchesMade,
         acknowledged,
         queue,
         handedOff,
