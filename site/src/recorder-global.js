@@ -60,6 +60,8 @@ function startFromDataset(dataset) {
     blockMedia: dataset.blockMedia === "true",
     ...(dataset.sampleRate ? { sampleRate: Number(dataset.sampleRate) } : {}),
     ...(dataset.minimumDurationMs ? { minimumDurationMs: Number(dataset.minimumDurationMs) } : {}),
+    ...(dataset.onErrorBufferMs ? { onErrorBufferMs: Number(dataset.onErrorBufferMs) } : {}),
+    ...(dataset.onErrorLevels ? { onErrorLevels: listOf(dataset.onErrorLevels) } : {}),
     // Comma-separated URL patterns, `*` a wildcard.
     urlAllow: listOf(dataset.urlAllow),
     urlDeny: listOf(dataset.urlDeny),

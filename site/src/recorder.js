@@ -113,6 +113,7 @@ import { getRecordConsolePlugin } from "@rrweb/rrweb-plugin-console-record";
 import { END_TAG } from "./end-tag.js";
 import { EventType, record as rrwebRecord } from "rrweb";
 import { createAssetCapture } from "./recorder/assets.js";
+import { createErrorBuffer } from "./recorder/on-error.js";
 import { boundedConsole, isActivity, isConsole } from "./recorder/events.js";
 import { excludedSelector, excluder } from "./recorder/exclude.js";
 import { validateUser } from "./recorder/identify.js";
@@ -256,6 +257,10 @@ export function startRecording(options, env = {}) {
     urlAllow: [],
     urlDeny: [],
     minimumDurationMs: 0,
+    // On-error mode (recorder/on-error.js): 0 records as usual; otherwise only a visit
+    // that logs at one of onErrorLevels is sent, with this much of what led to it.
+    onErrorBufferMs: 0,
+    onErrorLevels: ["error"],
     flushIntervalMs: 10000,
     liveFlushMs: LIMITS.liveFlushMs,
     firstFlushMs: 1000,
@@ -322,8 +327,22 @@ export function startRecording(options, env = {}) {
   // blockMedia: rrweb keeps a blank box of each medium's size, and nothing of it.
   const blocked = config.blockMedia ? `${excluded}, ${MEDIA_SELECTOR}` : excluded;
   const exclude = excluder(excluded, record, doc);
+  // On-error mode: until the page logs at a chosen level, events wait here, unsent.
+  const errorBuffer =
+    config.onErrorBufferMs > 0 && !tab.triggered
+      ? createErrorBuffer({
+          bufferMs: config.onErrorBufferMs,
+          levels: [].concat(config.onErrorLevels),
+          pass: (event) => {
+            if (!transport.closed) transport.add(event);
+          },
+          onTrigger: () => tab.trigger(),
+        })
+      : null;
   const forward = (event) => {
-    if (!transport.closed) transport.add(event);
+    if (transport.closed) return;
+    if (errorBuffer) errorBuffer.add(event);
+    else transport.add(event);
   };
   const assets = config.captureAssets
     ? createAssetCapture({ config, deps, recordingId: () => tab.id, forward })
@@ -336,7 +355,7 @@ export function startRecording(options, env = {}) {
     if (isConsole(event)) event = boundedConsole(event);
     if (isActivity(event)) tab.touch(now());
     if (assets) assets.pipe(event);
-    else transport.add(event);
+    else forward(event);
   }
 
   const consoleOptions = {
@@ -366,6 +385,8 @@ export function startRecording(options, env = {}) {
     inlineStylesheet: !config.captureAssets,
     collectFonts: false,
     plugins: config.recordConsole ? [deps.consolePlugin(consoleOptions)] : [],
+    // On-error mode keeps a bounded buffer that starts at a full snapshot: take one this often.
+    ...(errorBuffer ? { checkoutEveryNms: config.onErrorBufferMs } : {}),
   });
   transport.listen();
 

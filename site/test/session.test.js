@@ -31,7 +31,7 @@ test("a new page within sessionIdleMs continues the recording: a create with its
   assert.equal(second.api.requests[1].path, `/recordings/${first.recorder.id}/events`);
   assert.deepEqual(
     Object.keys(stored(storage)).sort(),
-    ["id", "lastActivity", "lastView", "nextSeq", "sampled", "startedAt", "user"],
+    ["id", "lastActivity", "lastView", "nextSeq", "sampled", "startedAt", "triggered", "user"],
   );
 });
 

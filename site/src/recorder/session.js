@@ -75,6 +75,8 @@ export function openSession({ config, storage, now, win, doc, location, random =
     lastView: (stored && Number(stored.lastView)) || 0,
     nextSeq: (stored && Number(stored.nextSeq)) || 0,
     user: storedUser(stored),
+    // On-error mode: a page of this session logged an error, so its pages record from the start.
+    triggered: Boolean(continues && stored.triggered),
     // Whether this session is recorded (sampleRate): drawn when it starts, kept with it.
     sampled: continues ? stored.sampled !== false : random() < sampleRateOf(config),
   };
@@ -111,6 +113,15 @@ export function openSession({ config, storage, now, win, doc, location, random =
     /** The identified visitor, or null. */
     get user() {
       return session.user;
+    },
+    /** Whether on-error mode was triggered in this session (its later pages record from their start). */
+    get triggered() {
+      return session.triggered;
+    },
+    /** On-error mode was triggered: kept for the session's later pages. */
+    trigger() {
+      session.triggered = true;
+      persist();
     },
     /** Whether the session is recorded at all (sampleRate). */
     sampled: session.sampled,
