@@ -15,7 +15,7 @@ from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
 from chalicelib.cors import ANY
-from chalicelib.errors import BadRequestError, ConflictError
+from chalicelib.errors import ConflictError
 from chalicelib.http import endpoint, json_headers, normalise_framework_errors, with_cors
 
 app = Chalice(app_name="rrweb-s3-storage")
@@ -199,7 +199,7 @@ def describe_workspace(principal: Principal, workspace_id: str) -> dict[str, Any
     """A workspace's settings (any member), with the caller's role."""
     service = get_services().workspaces
     role = service.require(workspace_id, _user(principal))
-    return _workspace_settings(workspace_id, role)
+    return service.settings(workspace_id, role=role, stack_days=_stack_retention())
 
 
 @app.route("/workspaces/{workspace_id}", methods=["PATCH"], content_types=JSON_BODY_TYPES)
@@ -209,44 +209,13 @@ def configure_workspace(principal: Principal, workspace_id: str) -> dict[str, An
     service = get_services().workspaces
     service.require(workspace_id, _user(principal), admin=True)
     body = validation.json_object(_current_request().raw_body)
-    unknown = sorted(set(body) - {"allowedDomain", "retentionDays"})
-    if unknown:
-        raise BadRequestError(f"{unknown[0]} is not a workspace setting", code="invalid_settings")
-    if "allowedDomain" not in body and "retentionDays" not in body:
-        raise BadRequestError("give allowedDomain or retentionDays", code="invalid_settings")
-    # Every field is checked before anything changes.
-    domain = workspaces.allowed_domain(body) if "allowedDomain" in body else None
-    days = workspaces.retention_days(body, most=_stack_retention()) if "retentionDays" in body else None
-    if "allowedDomain" in body:
-        if not workspaces.is_team_id(workspace_id):
-            raise ConflictError("a personal workspace has no invites", code="personal_workspace")
-        service.set_allowed_domain(workspace_id, domain)
-    if "retentionDays" in body:
-        service.set_retention(workspace_id, days)
-    return _workspace_settings(workspace_id, workspaces.ADMIN)
+    service.configure(workspace_id, body, stack_days=_stack_retention())
+    return service.settings(workspace_id, role=workspaces.ADMIN, stack_days=_stack_retention())
 
 
 def _stack_retention() -> int:
     """The stack's retention in days: the most a workspace may keep recordings."""
     return settings.get_settings().retention_days or settings.MAX_RETENTION_DAYS
-
-
-def _workspace_settings(workspace_id: str, role: str) -> dict[str, Any]:
-    service = get_services().workspaces
-    described = (
-        service.describe(workspace_id)
-        if workspaces.is_team_id(workspace_id)
-        else {"id": workspace_id, "name": "Personal", "allowedDomain": None}
-    )
-    own = service.retention(workspace_id)
-    stack = _stack_retention()
-    return {
-        **described,
-        "retentionDays": own or stack,
-        "ownRetention": own is not None,
-        "stackRetentionDays": stack,
-        "role": role,
-    }
 
 
 @app.route("/workspaces/{workspace_id}/members", methods=["GET"])

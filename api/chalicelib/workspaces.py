@@ -432,6 +432,38 @@ class Workspaces:
         )
         return self.describe(workspace)
 
+    def settings(self, workspace: str, *, role: str, stack_days: int) -> dict[str, Any]:
+        """A workspace's settings as GET and PATCH answer them, with the caller's role."""
+        described = (
+            self.describe(workspace)
+            if is_team_id(workspace)
+            else {"id": workspace, "name": "Personal", "allowedDomain": None}
+        )
+        own = self.retention(workspace)
+        return {
+            **described,
+            "retentionDays": own or stack_days,
+            "ownRetention": own is not None,
+            "stackRetentionDays": stack_days,
+            "role": role,
+        }
+
+    def configure(self, workspace: str, body: dict[str, Any], *, stack_days: int) -> None:
+        """Apply ``{"allowedDomain", "retentionDays"}`` (either or both); every field is checked before any change."""
+        unknown = sorted(set(body) - {"allowedDomain", "retentionDays"})
+        if unknown:
+            raise BadRequestError(f"{unknown[0]} is not a workspace setting", code="invalid_settings")
+        if "allowedDomain" not in body and "retentionDays" not in body:
+            raise BadRequestError("give allowedDomain or retentionDays", code="invalid_settings")
+        domain = allowed_domain(body) if "allowedDomain" in body else None
+        days = retention_days(body, most=stack_days) if "retentionDays" in body else None
+        if "allowedDomain" in body:
+            if not is_team_id(workspace):
+                raise ConflictError("a personal workspace has no invites", code="personal_workspace")
+            self.set_allowed_domain(workspace, domain)
+        if "retentionDays" in body:
+            self.set_retention(workspace, days)
+
     def retention(self, workspace: str) -> int | None:
         """The workspace's own retention in days, or None when it keeps the stack's."""
         item = self._table.get_item(Key={ACCESS_KEY: f"workspace#{workspace}"}, ConsistentRead=True).get("Item")
