@@ -114,6 +114,7 @@ import { END_TAG } from "./end-tag.js";
 import { EventType, record as rrwebRecord } from "rrweb";
 import { createAssetCapture } from "./recorder/assets.js";
 import { createErrorBuffer } from "./recorder/on-error.js";
+import { networkPlugin } from "./recorder/network.js";
 import { boundedConsole, isActivity, isConsole } from "./recorder/events.js";
 import { excludedSelector, excluder } from "./recorder/exclude.js";
 import { validateUser } from "./recorder/identify.js";
@@ -224,9 +225,12 @@ function sessionStore() {
 // The browser's own dependencies; startRecording(options, env) replaces any of them.
 function browserEnv() {
   const has = (name) => typeof globalThis[name] !== "undefined";
+  // The browser's fetch as it is now, before the network plugin wraps the page's: the
+  // recorder's own requests are not the page's, and are never recorded.
+  const nativeFetch = has("fetch") ? globalThis.fetch : null;
   return {
     record: rrwebRecord,
-    fetch: (url, init) => fetch(url, init),
+    fetch: (url, init) => nativeFetch.call(globalThis, url, init),
     sendBeacon: has("navigator") && navigator.sendBeacon ? (url, data) => navigator.sendBeacon(url, data) : null,
     storage: sessionStore(),
     now: () => Date.now(),
@@ -273,6 +277,9 @@ export function startRecording(options, env = {}) {
     sessionIdleMs: 30 * 60 * 1000,
     sessionMaxMs: 24 * 60 * 60 * 1000,
     recordConsole: true,
+    // The page's fetch and XHR calls (recorder/network.js): method, URL, status, timing and
+    // sizes; {headers: true, bodies: true, redact: [names]} adds those, secrets redacted.
+    recordNetwork: true,
     // Page assets (recorder/assets.js, docs/recorder.md): kept once per owner by content.
     captureAssets: true,
     captureImages: true,
@@ -384,7 +391,17 @@ export function startRecording(options, env = {}) {
     // (100 ms for 500 KB of CSS) and stores the text again in every recording.
     inlineStylesheet: !config.captureAssets,
     collectFonts: false,
-    plugins: config.recordConsole ? [deps.consolePlugin(consoleOptions)] : [],
+    plugins: [
+      ...(config.recordConsole ? [deps.consolePlugin(consoleOptions)] : []),
+      ...(config.recordNetwork
+        ? [
+            networkPlugin({
+              ignore: (url) => String(url).startsWith(config.ingestUrl.replace(/\/$/, "")),
+              options: typeof config.recordNetwork === "object" ? config.recordNetwork : {},
+            }),
+          ]
+        : []),
+    ],
     // On-error mode keeps a bounded buffer that starts at a full snapshot: take one this often.
     ...(errorBuffer ? { checkoutEveryNms: config.onErrorBufferMs } : {}),
   });

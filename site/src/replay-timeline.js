@@ -8,7 +8,9 @@
  */
 import { EventType, IncrementalSource, MouseInteractions, NodeType } from "@rrweb/types";
 import { END_TAG } from "./end-tag.js";
+import { formatMoment } from "./replay-time.js";
 import { consoleText } from "./replay-console.js";
+import { failed, networkRecord } from "./replay-network.js";
 
 const { Meta: META, FullSnapshot: FULL_SNAPSHOT, IncrementalSnapshot: INCREMENTAL, Custom: CUSTOM, Plugin: PLUGIN } = EventType;
 const { Mutation: MUTATION, MouseInteraction: MOUSE_INTERACTION, Input: INPUT, Scroll: SCROLL } = IncrementalSource;
@@ -30,19 +32,12 @@ const KINDS = {
   error: ["error", "errors"],
   custom: ["custom event", "custom events"],
   rage: ["rage click", "rage clicks"],
+  failed: ["failed request", "failed requests"],
   dead: ["dead click", "dead clicks"],
   comment: ["comment", "comments"],
 };
 const counted = (count, kind) => `${count} ${KINDS[kind][count === 1 ? 0 : 1]}`;
 
-/** m:ss, or h:mm:ss from an hour on. */
-export function formatMoment(ms) {
-  const seconds = Math.max(0, Math.floor(ms / 1000));
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = String(seconds % 60).padStart(2, "0");
-  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
-}
 
 /** Whether an event changes what the page shows: what makes a click not dead. */
 function changes(event) {
@@ -152,7 +147,7 @@ export class Timeline {
     this.lastActive = null;
     this.nodes = new Map();
     this.slots = new Map();
-    this.counts = { page: 0, click: 0, error: 0, custom: 0, rage: 0, dead: 0 };
+    this.counts = { page: 0, click: 0, error: 0, failed: 0, custom: 0, rage: 0, dead: 0 };
     this.parents = new Map();
     // Clicks not yet followed by a change of the page (dead after DEAD_MS), and the
     // recent ones a rage burst is counted from.
@@ -239,6 +234,11 @@ export class Timeline {
     } else if (type === PLUGIN && data.plugin === CONSOLE && data.payload && data.payload.level === "error") {
       const text = consoleText(data.payload);
       return { kind: "error", label: text.length > 160 ? `${text.slice(0, 159)}…` : text, title: `Console error: ${text}` };
+    } else if (type === PLUGIN && networkRecord(event) && failed(networkRecord(event))) {
+      const entry = networkRecord(event);
+      const status = Number(entry.status) > 0 ? entry.status : "no answer";
+      const text = `${entry.method || "GET"} ${entry.url} → ${status}`;
+      return { kind: "failed", label: text.length > 160 ? `${text.slice(0, 159)}…` : text, title: `Failed request: ${text}` };
     } else if (type === CUSTOM && data.tag === END_TAG) {
       return { kind: "custom", label: "Recording ended", title: "The recorder's stop() ended the recording here" };
     } else if (type === CUSTOM) {
@@ -376,3 +376,5 @@ export class Timeline {
     this.overlay.style.setProperty("--total", String(Math.max(1, ms)));
   }
 }
+
+export { formatMoment };

@@ -31,6 +31,7 @@ import { AssetResolver } from "./replay-assets.js";
 import { Loading, readOn } from "./replay-load.js";
 import { maskedFieldsPlugin } from "./replay-masked.js";
 import { ConsolePanel } from "./replay-console.js";
+import { NetworkPanel } from "./replay-network.js";
 import { Timeline, formatMoment } from "./replay-timeline.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -98,6 +99,7 @@ const stage = {
   timeline: null,
   // The console panel of the current player.
   console: null,
+  network: null,
   recorded: { width: 0, height: 0 },
 
   fit() {
@@ -186,12 +188,25 @@ function momentsFor(player, recording) {
     onSeek: (ms) => player.goto(ms),
   });
   // The console follows the playback: the moment shown, as the player reports it.
-  player.addEventListener("ui-update-current-time", ({ payload }) => panel.follow(payload));
+  const network = new NetworkPanel({
+    list: $("#network-list"),
+    count: $("#network-count"),
+    filters: $("#network-filters"),
+    search: $("#network-search"),
+    empty: $("#network-empty"),
+    onSeek: (ms) => player.goto(ms),
+  });
+  player.addEventListener("ui-update-current-time", ({ payload }) => {
+    panel.follow(payload);
+    network.follow(payload);
+  });
   stage.console = panel;
+  stage.network = network;
   return {
     add(events) {
       timeline.add(events);
       panel.add(events);
+      network.add(events);
       total();
     },
   };
@@ -202,6 +217,7 @@ function bindTabs() {
   const tabs = [
     ["#tab-moments", "#moments-view"],
     ["#tab-console", "#console-view"],
+    ["#tab-network", "#network-view"],
   ];
   for (const [tab] of tabs) {
     $(tab).addEventListener("click", () => {
@@ -209,7 +225,8 @@ function bindTabs() {
         $(other).setAttribute("aria-selected", String(other === tab));
         $(view).hidden = other !== tab;
       }
-      if (tab === "#tab-console" && stage.console && stage.console.current) stage.console.current.scrollIntoView({ block: "nearest" });
+      const shown = { "#tab-console": stage.console, "#tab-network": stage.network }[tab];
+      if (shown && shown.current) shown.current.scrollIntoView({ block: "nearest" });
     });
   }
 }

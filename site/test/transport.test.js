@@ -610,11 +610,16 @@ test("console records are cut to a bounded size", async (t) => {
 test("rrweb gets the console plugin with the recorded levels and bounded stringify options, unless recordConsole is false", (t) => {
   useClock(t);
   const { record } = openPage();
-  const [plugin] = record.options.plugins;
+  const [plugin, network] = record.options.plugins;
   assert.equal(plugin.name, "rrweb/console@1");
   assert.deepEqual(plugin.options.level, ["error", "warn", "info", "log"]);
   assert.equal(plugin.options.stringifyOptions.stringLengthLimit, 1000);
-  assert.deepEqual(openPage({ recordConsole: false }).record.options.plugins, []);
+  assert.equal(network.name, "rrweb/network@1", "the network plugin, by default");
+  assert.deepEqual(
+    openPage({ recordConsole: false }).record.options.plugins.map((p) => p.name),
+    ["rrweb/network@1"],
+  );
+  assert.deepEqual(openPage({ recordConsole: false, recordNetwork: false }).record.options.plugins, []);
 });
 
 test("maskAllText masks every text node but inside [data-rr-unmask], and the title it is listed under; blockMedia blocks media", async (t) => {

@@ -421,14 +421,14 @@ def test_the_console_panel_lists_every_level_filters_follows_the_playback_and_se
     expect(rows.nth(2).locator("pre")).to_have_text("at checkout (cart.js:12:5)")
 
     # Filters: by level, and by text.
-    page.click("#console-filters [data-level=error]")
+    page.click("#console-filters [data-kind=error]")
     expect(page.locator("#console-list li:visible")).to_have_count(2)
     page.fill("#console-search", "COUPON")
     expect(page.locator("#console-list li:visible")).to_have_count(1)
-    page.click("#console-filters [data-level=warn]")
+    page.click("#console-filters [data-kind=warn]")
     expect(page.locator("#console-empty")).to_have_text("No console record matches the filters.")
-    page.click("#console-filters [data-level=warn]")
-    page.click("#console-filters [data-level=error]")
+    page.click("#console-filters [data-kind=warn]")
+    page.click("#console-filters [data-kind=error]")
     page.fill("#console-search", "")
     expect(page.locator("#console-list li:visible")).to_have_count(3)
 
