@@ -519,8 +519,37 @@ def shape_table(stack: str = "prod") -> str:
     return "\n".join(lines) + "\n\n" + lever
 
 
+def recorded_share_line(stack: str, share: float) -> str:
+    """What the recording controls save: the bill per 1,000 visits when only ``share`` of their minutes is recorded.
+
+    ``share`` is the recorder's sampleRate, times the share of visits longer than
+    minimumDurationMs, times (in on-error mode) the share of visits with an error, as a
+    site measures them: every control is decided in the browser, so minutes not recorded
+    cost nothing at all.
+    """
+    if not 0 < share <= 1:
+        raise ValueError("the recorded share is more than 0 and at most 1")
+    settings = stack_settings(stack)
+    volume = per_minute()
+    cells = []
+    for minutes in MINUTES:
+        total = sum(monthly(max(1, round(minutes * share)), settings, volume).values())
+        cells.append(f"${total / (minutes / RECORDING_MINUTES) * 1000:,.2f}")
+    return (
+        f"With {share:.0%} of the visits' minutes recorded (sampleRate, minimumDurationMs, on-error mode), per "
+        f"1,000 {RECORDING_MINUTES}-minute visits at {', '.join(f'{m:,}' for m in MINUTES)} visited minutes a month: "
+        + ", ".join(cells)
+        + "."
+    )
+
+
 if __name__ == "__main__":
-    name = sys.argv[1] if len(sys.argv) > 1 else "prod"
+    arguments = [argument for argument in sys.argv[1:] if not argument.startswith("--recorded-share=")]
+    shares = [float(argument.split("=", 1)[1]) for argument in sys.argv[1:] if argument.startswith("--recorded-share=")]
+    name = arguments[0] if arguments else "prod"
     print(table(name))
     print()
     print(shape_table(name))
+    for share in shares:
+        print()
+        print(recorded_share_line(name, share))

@@ -138,3 +138,19 @@ def test_the_table_prices_sessions_and_what_the_stage_throttle_caps() -> None:
     # API Gateway's tiers: the first 333 million at the list price, the rest cheaper.
     assert apigw_dollars(333e6) == pytest.approx(333 * 3.50)
     assert apigw_dollars(1e9) < 1000 * 3.50
+
+
+def test_the_recording_controls_are_priced_as_minutes_never_recorded() -> None:
+    from bench.cost import recorded_share_line
+
+    whole = recorded_share_line("prod", 1.0)
+    fifth = recorded_share_line("prod", 0.2)
+    prices = [
+        [float(cell.strip("$").replace(",", "")) for cell in re.findall(r"\$\d[\d,]*\.\d\d", line)]
+        for line in (whole, fifth)
+    ]
+    # At volume the bill follows the minutes recorded: a fifth of them costs far less per visit.
+    assert prices[1][-1] < prices[0][-1] * 0.35, prices
+    assert all(cheaper <= full for cheaper, full in zip(prices[1], prices[0], strict=True))
+    with pytest.raises(ValueError, match="recorded share"):
+        recorded_share_line("prod", 0)
