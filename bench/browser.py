@@ -82,7 +82,8 @@ def _watched(browser: Any, stack: Any, tokens: dict[str, Any]) -> dict[str, Any]
         page.evaluate("t => localStorage.setItem('rrweb.tokens', JSON.stringify(t))", tokens)
         page.goto(f"{stack.site}/demo.html")
         page.wait_for_function("window.__recorder")
-        with page.expect_response(lambda r: INGEST in r.url and r.request.method == "POST", timeout=20_000):
+        # The create itself (the page's question about its assets also carries the key).
+        with page.expect_response(lambda r: "/recordings?" in r.url and r.request.method == "POST", timeout=20_000):
             page.evaluate("window.__recorder.flush()")  # a recording is live once it took a batch
         recording_id = page.evaluate("window.__recorder.id")
 
