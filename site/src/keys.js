@@ -81,8 +81,13 @@ async function keysPage(api, config) {
   };
   const showSnippet = snippetBox(config);
 
+  // Renders can overlap (the page's first, and the one after a key is made): only the
+  // newest one's answer is drawn, so a slower, older list never replaces a newer one.
+  let renders = 0;
   async function render() {
+    const generation = (renders += 1);
     const { keys } = await api.keys();
+    if (generation !== renders) return;
     list.replaceChildren();
     if (!keys.length) list.innerHTML = '<li class="empty">No keys yet.</li>';
     for (const key of keys) {
