@@ -118,12 +118,17 @@ def test_mask_all_text_and_block_media_keep_page_text_and_images_out_of_storage(
         """() => {
             const clone = document.cloneNode(true);
             window.RrwebS3.recorder.maskClone(clone);
-            return [clone.body.innerText, clone.getElementById("photo").style.visibility];
+            return [
+                clone.body.innerText,
+                clone.getElementById("photo").style.visibility,
+                clone.getElementById("search").getAttribute("placeholder"),
+            ];
         }"""
     )
     assert not any(secret in masked[0] for secret in SECRETS), masked[0]
     assert "Shown as written" in masked[0]
     assert masked[1] == "hidden"
+    assert masked[2] == "****** ****** ******", "a placeholder shows in the picture too"
     page.wait_for_timeout(300)
     stopped = page.evaluate("window.RrwebS3.recorder.stop()")
     assert stopped["drained"], stopped
@@ -142,6 +147,8 @@ def test_mask_all_text_and_block_media_keep_page_text_and_images_out_of_storage(
     leaked = [secret for secret in SECRETS if secret in text]
     assert not leaked, leaked
     assert "Shown as written: opening hours 9 to 5" in text, "unmasked where the page says so"
+    assert "Our opening hours" in text, "an unmasked element's title too"
+    assert "****** ****** ******" in text, "the placeholder, masked"
     assert "data:image/svg+xml" not in text, "the blocked image is not stored"
     described = http.get(f"{stack.api}/recordings/{recording_id}", headers=headers, timeout=30).json()
     assert described["title"] == "****** ** **** ***", "the title the list shows is masked too"

@@ -11,3 +11,54 @@ export const MEDIA_SELECTOR = "img, picture, video, audio, svg image, object, em
 export function maskText(text) {
   return String(text).replace(/\S/g, "*");
 }
+
+/**
+ * Attributes whose text a visitor reads or hears (tooltips, placeholders, alternative text,
+ * accessible names): maskAllText masks them as it masks text nodes. rrweb's maskTextFn
+ * sees text nodes only, so without this `alt`, `title`, `aria-label` and `placeholder`
+ * carried in clear what the page's text masked (a product's name as an image's alt).
+ */
+export const TEXT_ATTRIBUTES = ["alt", "title", "placeholder", "aria-label", "aria-description", "aria-placeholder", "aria-roledescription", "aria-valuetext"];
+const UNMASK = "data-rr-unmask";
+const FULL_SNAPSHOT = 2;
+const INCREMENTAL = 3;
+const MUTATION = 0;
+const ELEMENT = 2;
+
+function maskElement(node) {
+  const attributes = node.attributes;
+  if (!attributes) return;
+  for (const name of TEXT_ATTRIBUTES) {
+    if (typeof attributes[name] === "string" && attributes[name]) attributes[name] = maskText(attributes[name]);
+  }
+}
+
+// A serialized tree (rrweb's snapshot format), masked in place outside [data-rr-unmask].
+function maskTree(root, unmaskedAbove) {
+  const stack = [[root, unmaskedAbove]];
+  while (stack.length) {
+    const [node, above] = stack.pop();
+    if (!node) continue;
+    const unmasked = above || (node.type === ELEMENT && node.attributes != null && UNMASK in node.attributes);
+    if (node.type === ELEMENT && !unmasked) maskElement(node);
+    for (const child of node.childNodes || []) stack.push([child, unmasked]);
+  }
+}
+
+/**
+ * `event` with the text attributes of the elements it carries masked (maskAllText), in
+ * place: a full snapshot's tree, a mutation's added nodes and changed attributes.
+ * `unmasked(id)` says whether the recorded node `id` is inside [data-rr-unmask] on the
+ * page (for mutations, whose nodes hang under nodes recorded before).
+ */
+export function maskTextAttributes(event, unmasked) {
+  if (event.type === FULL_SNAPSHOT && event.data?.node) {
+    maskTree(event.data.node, false);
+  } else if (event.type === INCREMENTAL && event.data?.source === MUTATION) {
+    for (const added of event.data.adds || []) maskTree(added.node, unmasked(added.parentId));
+    for (const change of event.data.attributes || []) {
+      if (change.attributes && !unmasked(change.id)) maskElement(change);
+    }
+  }
+  return event;
+}

@@ -4,7 +4,7 @@
  * the presigned POST the create's answer carries.
  */
 
-import { MEDIA_SELECTOR, maskText } from "./mask.js";
+import { MEDIA_SELECTOR, TEXT_ATTRIBUTES, maskText } from "./mask.js";
 
 /**
  * Masks form values in a (cloned) document the way the recording masks them, so the
@@ -27,8 +27,8 @@ export function maskFormValues(doc, maskAllInputs) {
 }
 
 /**
- * Masks the text of a (cloned) document as maskAllText records it, outside
- * [data-rr-unmask], so the screenshot shows no more than the replay.
+ * Masks the text of a (cloned) document as maskAllText records it, text nodes and text
+ * attributes, outside [data-rr-unmask], so the screenshot shows no more than the replay.
  */
 export function maskPageText(doc) {
   const walker = doc.createTreeWalker(doc.body || doc, 4 /* NodeFilter.SHOW_TEXT */);
@@ -36,6 +36,15 @@ export function maskPageText(doc) {
     const parent = node.parentElement;
     if (parent && (parent.closest("[data-rr-unmask]") || parent.closest("script, style"))) continue;
     node.nodeValue = maskText(node.nodeValue);
+  }
+  // A placeholder or an image's alt text shows in the picture too.
+  const named = TEXT_ATTRIBUTES.map((name) => `[${name}]`).join(", ");
+  for (const element of doc.querySelectorAll(named)) {
+    if (element.closest("[data-rr-unmask]")) continue;
+    for (const name of TEXT_ATTRIBUTES) {
+      const value = element.getAttribute(name);
+      if (value) element.setAttribute(name, maskText(value));
+    }
   }
 }
 
