@@ -409,6 +409,7 @@ def create_recording(principal: Principal) -> Response:
         _body_bytes(request),
         request.headers.get("content-encoding"),
         admit=principal.admit,
+        ask=_asker(principal),
         user_agent=request.headers.get("user-agent"),
     )
     return Response(body=body, status_code=201 if created else 200, headers=json_headers())
@@ -454,8 +455,19 @@ def post_events(principal: Principal, recording_id: str) -> Response:
         _body_bytes(request),
         request.headers.get("content-encoding"),
         admit=principal.admit,
+        ask=_asker(principal),
     )
     return Response(body=accepted, status_code=202, headers=json_headers())
+
+
+def _asker(principal: Principal) -> Callable[[str, tuple[assets.Wanted, ...]], dict[str, Any]]:
+    """Answers a page's asset question riding on its batch, for this key's owner and byte budget."""
+
+    def ask(recording_id: str, question: tuple[assets.Wanted, ...]) -> dict[str, Any]:
+        asked = assets.AssetsRequest(recording_id=recording_id, assets=question)
+        return get_services().assets.missing(principal.owner, asked, principal.admit_uploads)
+
+    return ask
 
 
 @app.route("/assets/missing", methods=["POST"], content_types=JSON_BODY_TYPES)

@@ -8,7 +8,8 @@ Chromium with the real recorder against the local stack; once with the asset sto
 kept before), each on a fresh stack. For each run it reads the bucket: bytes stored per
 extra recording (everything the second to tenth visitors added: their events, and any
 asset objects), and counts, from the browser's own requests, the asset uploads per
-visitor, the `/assets/missing` questions per page view and the other API requests.
+visitor, the asset questions per page view (riding on a batch, or alone as
+`POST /assets/missing`), the requests of their own they cost, and the other API requests.
 
 Then: the longest main-thread stall (the worst of five starts) while the recorder starts
 on a page with a 2 MB photo and the 500 KB stylesheet (a MessageChannel ping-pong measures every gap the page's
@@ -21,6 +22,7 @@ Writes the figures under ``assets`` in bench/results.json.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import tempfile
@@ -100,15 +102,17 @@ def _visit(
     """One visitor: both pages, the recorder on each (one recording, continued by the session)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
-    counted = {"uploads": 0, "questions": 0, "ingest": 0}
+    counted = {"uploads": 0, "questions": 0, "question_requests": 0, "ingest": 0}
 
     def on_request(request: Any) -> None:
         if request.method == "PUT" and request.url.startswith(stack.aws):
             counted["uploads"] += 1
         elif "/assets/missing" in request.url:
             counted["questions"] += 1
+            counted["question_requests"] += 1
         elif request.method == "POST" and request.url.startswith(stack.api):
             counted["ingest"] += 1
+            counted["questions"] += _carries_question(request.post_data_buffer or b"")
 
     page.on("request", on_request)
     recording = None
@@ -159,8 +163,16 @@ def _run(browser: Browser, tmp: Path, site: AssetSite, *, assets: bool) -> dict[
         "uploads_first_visitor": visits[0]["uploads"],
         "uploads_later_visitors": sum(v["uploads"] for v in visits[1:]),
         "questions_per_page_view": round(sum(v["questions"] for v in visits) / page_views, 2),
+        "question_requests_per_page_view": round(sum(v["question_requests"] for v in visits) / page_views, 2),
         "other_api_requests_per_visitor": round(sum(v["ingest"] for v in visits) / VISITORS, 1),
     }
+
+
+def _carries_question(body: bytes) -> bool:
+    """Whether an ingest request's body (gzip or plain JSON) carries a question about assets."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    return b'"assets":[' in body
 
 
 def _stall(browser: Browser, stack: RunningStack, key: str, site: str, *, recorder: bool) -> float:
@@ -229,6 +241,7 @@ def run(tmp: Path) -> dict[str, Any]:
         "bytes_per_extra_recording_min_5x_fewer": ratio >= 5,
         "no_uploads_for_shared_assets_after_first_visitor": kept["uploads_later_visitors"] == 0,
         "asset_questions_max_1_per_page_view": kept["questions_per_page_view"] <= 1,
+        "asset_questions_cost_no_request": kept["question_requests_per_page_view"] == 0,
         "other_api_requests_unchanged": kept["other_api_requests_per_visitor"]
         <= without["other_api_requests_per_visitor"],
         "recorder_longest_stall_max_50ms": stall_with < 50,
@@ -240,8 +253,9 @@ def run(tmp: Path) -> dict[str, Any]:
         f"{without['bytes_per_extra_recording']} without the asset store, {kept['bytes_per_extra_recording']} with "
         f"({figures['bytes_per_extra_recording_ratio']}x fewer); "
         f"uploads: first visitor {kept['uploads_first_visitor']}, "
-        f"the next {VISITORS - 1} {kept['uploads_later_visitors']}; /assets/missing per page view "
-        f"{kept['questions_per_page_view']}; other API requests per visitor {kept['other_api_requests_per_visitor']} "
+        f"the next {VISITORS - 1} {kept['uploads_later_visitors']}; asset questions per page view "
+        f"{kept['questions_per_page_view']} (requests of their own: {kept['question_requests_per_page_view']}); "
+        f"other API requests per visitor {kept['other_api_requests_per_visitor']} "
         f"(without: {without['other_api_requests_per_visitor']}); longest main-thread stall with the recorder "
         f"{stall_with} ms, worst of {STARTS} starts (each: {stalls_with}; page alone {stall_without} ms) on a 2 MB "
         f"photo + 500 KB stylesheet; replay pixels equal "

@@ -1,12 +1,14 @@
-"""Page assets kept once per owner, named by their content: ``POST /assets/missing``.
+"""Page assets kept once per owner, named by their content.
 
 A recorder hashes what the page showed (images, fonts, large stylesheets) with SHA-256
-and asks, in one call per page, which of those hashes its owner does not hold yet. The
-answer carries, for each, a presigned PUT to ``assets/owner=<o>/sha256=<hex>`` whose
-signature pins the bytes' SHA-256 (``x-amz-checksum-sha256``: S3 refuses a body that
-does not hash to it), their exact length and type, and ``If-None-Match: *`` (an asset,
-once stored, is never overwritten). Ingest keys are public, so without the checksum
-anyone could store other bytes under a hash an owner's replays use.
+and asks which of those hashes its owner does not hold yet. The question rides on the
+page's next batch (its ``assets`` field, answered in the batch's answer), so it costs no
+request of its own; ``POST /assets/missing`` asks it alone. The answer carries, for
+each, a presigned PUT to ``assets/owner=<o>/sha256=<hex>`` whose signature pins the
+bytes' SHA-256 (``x-amz-checksum-sha256``: S3 refuses a body that does not hash to
+it), their exact length and type, and ``If-None-Match: *`` (an asset, once stored, is
+never overwritten). Ingest keys are public, so without the checksum anyone could store
+other bytes under a hash an owner's replays use.
 
 Assets live as long as the recordings that use them, by a lease rather than reference
 counts: the bucket's lifecycle deletes an asset ``asset_days(retention)`` days after it
@@ -111,11 +113,35 @@ def parse(body: bytes) -> AssetsRequest:
     if not isinstance(data, dict) or not isinstance(data.get("assets"), list):
         raise BadRequestError('expected {"recording": "<id>", "assets": [...]}', code="invalid_assets")
     recording = validation.recording_id(data.get("recording"))
-    entries = data["assets"]
-    if len(entries) > settings.ASSETS_PER_REQUEST:
+    return AssetsRequest(recording_id=recording, assets=entries(data["assets"]))
+
+
+def carried(raw: bytes | None) -> tuple[Wanted, ...]:
+    """A batch's ``assets`` field (the JSON as sent; None when absent): the page's question riding on it.
+
+    The same entries as ``POST /assets/missing`` takes, checked whole before anything is
+    written (400/413); absent, null or empty: no question.
+    """
+    if raw is None:
+        return ()
+    if len(raw) > settings.ASSETS_REQUEST_MAX_BYTES:
+        raise PayloadTooLargeError(
+            f"a batch's assets are at most {settings.ASSETS_REQUEST_MAX_BYTES} bytes of JSON", code="too_many_assets"
+        )
+    value = orjson.loads(raw)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadRequestError('assets must be a list of {"sha256", "size", "type"}', code="invalid_assets")
+    return entries(value)
+
+
+def entries(listed: list[Any]) -> tuple[Wanted, ...]:
+    """The question's entries ``[{"sha256", "size", "type"}...]``, checked whole (400/413), repeats merged."""
+    if len(listed) > settings.ASSETS_PER_REQUEST:
         raise PayloadTooLargeError(f"at most {settings.ASSETS_PER_REQUEST} assets per request", code="too_many_assets")
     seen: dict[str, Wanted] = {}
-    for index, entry in enumerate(entries):
+    for index, entry in enumerate(listed):
         if not isinstance(entry, dict):
             raise BadRequestError(f"assets[{index}] must be an object", code="invalid_assets")
         digest, size, content_type = entry.get("sha256"), entry.get("size"), entry.get("type")
@@ -130,7 +156,7 @@ def parse(body: bytes) -> AssetsRequest:
                 f"assets[{index}].type must be one of {', '.join(sorted(CONTENT_TYPES))}", code="invalid_assets"
             )
         seen[digest] = Wanted(digest, size, content_type)
-    return AssetsRequest(recording_id=recording, assets=tuple(seen.values()))
+    return tuple(seen.values())
 
 
 def parse_hashes(body: bytes) -> list[str]:

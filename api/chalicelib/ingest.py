@@ -14,13 +14,16 @@ constant size) and the batch acknowledged. The stream consumer counts it
 from __future__ import annotations
 
 import gzip
+import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from . import records, settings, validation
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import assets, records, settings, validation
 from .errors import ApiError, ConflictError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError
 from .ids import new_id, now_ms
 from .recording_table import RecordingTable
@@ -140,10 +143,47 @@ def screen(body_bytes: int, content_encoding: str | None) -> None:
     _encoding(content_encoding)
 
 
-# Charges an ingest request whose body was found acceptable (``auth.Principal.admit``),
-# given the recording's id; raises 429 when a budget is spent. The routes always pass
-# one; None is for callers that write as the stack itself (tools, tests, benchmarks).
-Admit = Callable[[str], None]
+_log = logging.getLogger(__name__)
+
+
+class Admit(Protocol):
+    """Charges an ingest request whose body was found acceptable (``auth.Principal.admit``).
+
+    Given the recording's id and what the request weighs; raises 429 when a budget is
+    spent. The routes always pass one; None is for callers that write as the stack itself
+    (tools, tests, benchmarks).
+    """
+
+    def __call__(self, recording_id: str, *, requests: int = 1) -> None:
+        """Charge, or raise 429."""
+
+
+# Answers the page's question about its assets that rode on a batch (``assets.Assets.missing``
+# for the request's owner and byte budget), given the recording's id and the entries.
+Ask = Callable[[str, tuple[assets.Wanted, ...]], dict[str, Any]]
+
+
+def _weight(question: tuple[assets.Wanted, ...]) -> int:
+    """What a batch weighs against a budget's requests: one, plus its question's lookups."""
+    return 1 + (assets.lookup_requests(len(question)) if question else 0)
+
+
+def _answer(ask: Ask | None, recording_id: str, question: tuple[assets.Wanted, ...]) -> dict[str, Any] | None:
+    """The answer to a batch's asset question, asked once the batch is written.
+
+    The batch is acknowledged whatever happens here: a spent byte budget (429) or an
+    asset store that did not answer is said in the answer, and the page asks again with
+    a later batch. Failing the request would have the page send the batch again, and again.
+    """
+    if not question or ask is None:
+        return None
+    try:
+        return ask(recording_id, question)
+    except ApiError as exc:
+        return {"error": {"code": exc.code, "message": exc.message}}
+    except (ClientError, BotoCoreError):
+        _log.exception("asset question of recording %s not answered", recording_id)
+        return {"error": {"code": "unavailable", "message": "the asset store did not answer; ask again later"}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,6 +282,7 @@ def ingest(
     body: bytes,
     content_encoding: str | None,
     admit: Admit | None = None,
+    ask: Ask | None = None,
     part_size: int = settings.MAX_PART_PAYLOAD_BYTES,
 ) -> dict[str, Any]:
     """Accept one event batch for a recording; returns the 202 body.
@@ -249,14 +290,21 @@ def ingest(
     The batch is charged (``admit``) once it is found acceptable, before any AWS call.
     Kinesis first, then the count: a batch is acknowledged only once every record is
     in the stream, and a retry after a failure finds its seq uncounted and writes again.
+    A question about the page's assets riding on the batch is answered (``ask``) once
+    the batch is written, in the answer's ``assets``.
     """
     validation.recording_id(recording_id)
     prepared = prepare_batch(
         owner=owner, recording_id=recording_id, body=body, content_encoding=content_encoding, part_size=part_size
     )
+    question = assets.carried(prepared.batch.assets)
     if admit is not None:
-        admit(recording_id)
-    return commit(table=table, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared)
+        admit(recording_id, requests=_weight(question))
+    result = commit(table=table, writer=writer, owner=owner, recording_id=recording_id, prepared=prepared)
+    answer = _answer(ask, recording_id, question)
+    if answer is not None:
+        result["assets"] = answer
+    return result
 
 
 def commit(
@@ -324,6 +372,7 @@ def create_recording(
     body: bytes,
     content_encoding: str | None,
     admit: Admit | None = None,
+    ask: Ask | None = None,
     user_agent: str | None = None,
     part_size: int = settings.MAX_PART_PAYLOAD_BYTES,
 ) -> tuple[dict[str, Any], bool]:
@@ -336,9 +385,12 @@ def create_recording(
     exists is a later page view of the same session (``Recordings.create``); the
     request's ``User-Agent`` names the browser of a new recording. The request is
     charged (``admit``) once all of it is found acceptable, before anything is written.
+    A question about the page's assets in the body is answered (``ask``) last, in the
+    answer's ``assets``: a page's first request asks it at no request of its own.
     """
     inflated, payload = _inflated(body, content_encoding)
     fields = validation.create_body(inflated)
+    question = assets.carried(fields.assets)
     recording_id = fields.id or new_id()
     prepared = None
     if fields.batch is not None:
@@ -351,7 +403,7 @@ def create_recording(
             part_size=part_size,
         )
     if admit is not None:
-        admit(recording_id)
+        admit(recording_id, requests=_weight(question))
     created, inserted = recordings.create(
         owner,
         recording_id=recording_id,
@@ -372,6 +424,9 @@ def create_recording(
             item=created["item"] if inserted else None,
         )
     created.pop("item", None)
+    answer = _answer(ask, recording_id, question)
+    if answer is not None:
+        created["assets"] = answer
     return created, inserted
 
 
@@ -390,6 +445,7 @@ class Ingest:
         content_encoding: str | None,
         *,
         admit: Admit | None = None,
+        ask: Ask | None = None,
         user_agent: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """``create_recording`` on this stack's resources."""
@@ -401,11 +457,19 @@ class Ingest:
             body=body,
             content_encoding=content_encoding,
             admit=admit,
+            ask=ask,
             user_agent=user_agent,
         )
 
     def append(
-        self, owner: str, recording_id: str, body: bytes, content_encoding: str | None, *, admit: Admit | None = None
+        self,
+        owner: str,
+        recording_id: str,
+        body: bytes,
+        content_encoding: str | None,
+        *,
+        admit: Admit | None = None,
+        ask: Ask | None = None,
     ) -> dict[str, Any]:
         """``ingest`` on this stack's resources."""
         return ingest(
@@ -416,4 +480,5 @@ class Ingest:
             body=body,
             content_encoding=content_encoding,
             admit=admit,
+            ask=ask,
         )

@@ -272,6 +272,8 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     user: msgspec.Raw = msgspec.Raw(b"null")
     # The recorder's stop(): the recording's last batch (optional).
     end: bool = False
+    # The page's question about its assets, riding on the batch (optional; assets.carried).
+    assets: msgspec.Raw = msgspec.Raw(b"null")
 
 
 class _CreateBatch(msgspec.Struct, gc=False):
@@ -298,6 +300,7 @@ class _CreateFields(msgspec.Struct, gc=False):
     user: msgspec.Raw = _NULL
     errors: msgspec.Raw = _NULL
     end: msgspec.Raw = _NULL
+    assets: msgspec.Raw = _NULL
 
 
 _Dimension = Annotated[int, Meta(ge=0, le=settings.MAX_VIEWPORT_PIXELS)]
@@ -379,6 +382,8 @@ class Batch:
     user: User | None = None
     # The recorder ended the recording with this batch (its stop()).
     end: bool = False
+    # The page's question about its assets, as sent (checked by ``assets.carried``).
+    assets: bytes | None = None
 
 
 def _schema_error(exc: msgspec.ValidationError) -> ApiError:
@@ -530,7 +535,14 @@ def event_batch(body: bytes) -> Batch:
     _require_utf8(body)
     batch, text = _decode_repairing(_BATCH, body)
     _check_count(batch.events)
-    return _batch(batch, text, errors=batch.errors, user=batch.user, end=batch.end)
+    return dataclasses.replace(
+        _batch(batch, text, errors=batch.errors, user=batch.user, end=batch.end), assets=_raw_or_none(batch.assets)
+    )
+
+
+def _raw_or_none(raw: msgspec.Raw) -> bytes | None:
+    """A raw optional field's JSON, or None when absent or null."""
+    return None if raw == _NULL else bytes(raw)
 
 
 def _batch(decoded: Any, body: bytes, *, errors: msgspec.Raw, user: msgspec.Raw, end: bool = False) -> Batch:
@@ -611,6 +623,8 @@ class CreateBody:
     referrer: str | None = None
     viewport: Viewport | None = None
     user: User | None = None
+    # The page's question about its assets, as sent (checked by ``assets.carried``).
+    assets: bytes | None = None
 
 
 def _raw_text(raw: msgspec.Raw, name: str, *, max_length: int, code: str = "invalid_field") -> str | None:
@@ -653,6 +667,7 @@ def create_body(body: bytes) -> CreateBody:
         or None,
         viewport=_viewport(fields.viewport),
         user=user,
+        assets=_raw_or_none(fields.assets),
     )
     if fields.seq == _NULL and fields.events == _NULL:
         error_count(fields.errors, events=0)  # without a batch there are no errors to count

@@ -78,8 +78,12 @@ const CONFIG = {
   assetPageBytes: 32 * 1024 * 1024,
   assetCssBytes: 200,
   assetWaitMs: 2000,
-  assetAskMs: 30000,
 };
+
+// The API's answer to a question a batch carried: everything asked is missing.
+function answerAll(question) {
+  return { held: 0, missing: question.entries.map((a) => ({ sha256: a.sha256, upload: { method: "PUT", url: `s3://${a.sha256}`, headers: {} } })) };
+}
 
 test("a snapshot goes on after its Asset events, inline bytes become references, one question, the missing uploaded", async () => {
   const calls = [];
@@ -88,10 +92,6 @@ test("a snapshot goes on after its Asset events, inline bytes become references,
     if (url === `${SITE}/hero.png`) return { body: PNG, type: "image/png" };
     if (url === `${SITE}/font.woff2`) return { body: FONT, type: "application/octet-stream" };
     if (url.startsWith("data:")) return { body: PNG, type: "image/png" };
-    if (url.includes("/assets/missing")) {
-      const asked = JSON.parse(init.body).assets;
-      return { json: { held: 0, missing: asked.map((a) => ({ sha256: a.sha256, upload: { method: "PUT", url: `s3://${a.sha256}`, headers: {} } })) } };
-    }
     if (url.startsWith("s3://")) {
       stored.set(url.slice(5), init.body);
       return { status: 200 };
@@ -103,7 +103,6 @@ test("a snapshot goes on after its Asset events, inline bytes become references,
   const capture = createAssetCapture({
     config: CONFIG,
     deps: { fetch, crypto: webcrypto, storage: { getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => storage.set(k, v) }, now: () => 5 },
-    recordingId: () => "rec-00000001",
     forward: (event) => sent.push(event),
   });
   const big = ".x{color:red}".repeat(40);
@@ -126,9 +125,13 @@ test("a snapshot goes on after its Asset events, inline bytes become references,
   const [link, , inlined] = snap.childNodes;
   assert.equal(inlined.attributes.src, REFERENCE + sha(PNG), "the data: URL's bytes are stored once, not in the event");
   assert.ok(link.attributes._cssText.startsWith(REFERENCE), "a large stylesheet becomes a reference too");
-  const questions = calls.filter((call) => call.url.includes("/assets/missing"));
-  assert.equal(questions.length, 1);
-  assert.ok(questions[0].url.endsWith("?ingestKey=rrk_x_y"));
+  assert.ok(capture.asking, "a question waits for the next batch");
+  const question = capture.takeQuestion();
+  assert.equal(question.entries.length, 3);
+  assert.deepEqual(Object.keys(question.entries[0]).sort(), ["sha256", "size", "type"]);
+  assert.equal(capture.takeQuestion(), null, "taken once");
+  assert.equal(calls.filter((call) => !call.url.startsWith(SITE) && !call.url.startsWith("data:")).length, 0, "no request of its own");
+  await capture.answered(question, answerAll(question));
   assert.equal(stored.get(sha(PNG)).size, PNG.length);
   assert.equal(stored.size, 3, "the image, the font and the stylesheet, each once");
   assert.deepEqual(capture.stats(), { kept: 4, uploaded: 3, notKept: {} });
@@ -137,13 +140,28 @@ test("a snapshot goes on after its Asset events, inline bytes become references,
   const again = createAssetCapture({
     config: CONFIG,
     deps: { fetch, crypto: webcrypto, storage: { getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => storage.set(k, v) }, now: () => 5 },
-    recordingId: () => "rec-00000001",
     forward: () => {},
   });
   again.pipe(snapshot(big));
   await again.settle();
   await new Promise((resolve) => setTimeout(resolve, 20));
-  assert.equal(calls.filter((call) => call.url.includes("/assets/missing")).length, 1);
+  assert.equal(again.takeQuestion(), null);
+});
+
+test("a question not answered (a spent budget, a beacon) is carried again by the next batch", async () => {
+  const fetch = fakeFetch(() => ({ body: PNG, type: "image/png" }), []);
+  const capture = createAssetCapture({
+    config: CONFIG,
+    deps: { fetch, crypto: webcrypto, storage: null, now: () => 5 },
+    forward: () => {},
+  });
+  capture.pipe(snapshot(".x{}"));
+  await capture.settle();
+  const first = capture.takeQuestion();
+  await capture.answered(first, null);
+  await capture.answered(first, { error: { code: "rate_limited" } });
+  const again = capture.takeQuestion();
+  assert.deepEqual(again.entries, first.entries, "the same entries, once each");
 });
 
 test("an asset the browser cannot read keeps its URL and says why", async () => {
@@ -156,7 +174,6 @@ test("an asset the browser cannot read keeps its URL and says why", async () => 
   const capture = createAssetCapture({
     config: { ...CONFIG, assetCssBytes: 1e9 },
     deps: { fetch, crypto: webcrypto, storage: null, now: () => 5 },
-    recordingId: () => "rec-00000001",
     forward: (event) => sent.push(event),
   });
   capture.pipe(snapshot());

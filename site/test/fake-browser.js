@@ -192,12 +192,13 @@ class FakeWindow extends EventTarget {
 }
 
 /**
- * A page of a tab: starts the real recorder with `options` on this fake browser.
+ * A page of a tab: starts the real recorder with `options` on this fake browser (`deps`
+ * replaces some of its parts: fetch, crypto).
  * Returns {recorder, record, api, document, window, storage, statuses, errors}.
  */
 export function openPage(
   options = {},
-  { storage = new MemoryStorage(), api = fakeApi(), href = PAGE, snapshot = true, random = () => 0 } = {},
+  { storage = new MemoryStorage(), api = fakeApi(), href = PAGE, snapshot = true, random = () => 0, deps = {} } = {},
 ) {
   const record = fakeRecord();
   const document = new FakeDocument();
@@ -228,6 +229,7 @@ export function openPage(
       log: () => {},
       warn: (...parts) => warnings.push(parts.join(" ")),
       random,
+      ...deps,
     },
   );
   if (snapshot) {

@@ -305,3 +305,107 @@ def test_deleting_a_recording_leaves_the_assets_another_recording_shares(
     assert set(urls) == {sha(PNG)}
     held = aws.client("s3").get_object(Bucket=settings.get_settings().bucket, Key=layout.asset_key(user.sub, sha(PNG)))
     assert held["Body"].read() == PNG
+
+
+# The question riding on a page's batches: a create's body or an events body carries
+# ``assets``, and the answer's ``assets`` is what /assets/missing would have said.
+
+
+def create_with(http: AuthedHttp, question: Any, recording: str = RECORDING) -> Any:
+    body = json.dumps(
+        {"id": recording, "url": "https://shop.example/", "seq": 0, "events": [{"type": 4, "timestamp": 1}]}
+        | ({"assets": question} if question is not ... else {})
+    ).encode()
+    return http.post("/recordings", body=gzip.compress(body), headers={"Content-Type": "text/plain"})
+
+
+def batch_with(http: AuthedHttp, question: Any, seq: int, recording: str = RECORDING) -> Any:
+    body = json.dumps({"seq": seq, "events": [{"type": 3, "timestamp": 2 + seq}], "assets": question}).encode()
+    path = f"/recordings/{recording}/events"
+    return http.post(path, body=gzip.compress(body), headers={"Content-Type": "text/plain"})
+
+
+def test_a_pages_first_request_carries_its_question_and_is_answered_at_no_request_of_its_own(
+    aws: Any, client: AuthedHttp, anonymous: AuthedHttp, user: User
+) -> None:
+    store(aws, user.sub, PNG)
+    key = anonymous.acting_as(make_key(client))
+    created = create_with(key, [entry(PNG), entry(FONT, "font/woff2")])
+    assert created.status_code == 201, created.json_body
+    assert created.json_body["firstBatch"]["seq"] == 0
+    answer = created.json_body["assets"]
+    assert answer["held"] == 1
+    (missing,) = answer["missing"]
+    assert missing["sha256"] == sha(FONT)
+    assert missing["upload"]["headers"]["Content-Type"] == "font/woff2"
+    assert f"owner={user.sub}/" in urllib.parse.unquote(missing["upload"]["url"])
+    # A later batch carries the question about what the page found since.
+    later = batch_with(key, [entry(b"later" * 10)], seq=1)
+    assert later.status_code == 202, later.json_body
+    assert [item["sha256"] for item in later.json_body["assets"]["missing"]] == [sha(b"later" * 10)]
+    # Without a question, no answer to one.
+    assert "assets" not in batch_with(key, None, seq=2).json_body
+
+
+@pytest.mark.parametrize(
+    ("question", "status", "code"),
+    [
+        ({"sha256": "a" * 64}, 400, "invalid_assets"),
+        ([{"sha256": "ABC", "size": 1, "type": "image/png"}], 400, "invalid_assets"),
+        ([{"sha256": "a" * 64, "size": 10, "type": "text/html"}], 400, "invalid_assets"),
+        ([{"sha256": f"{i:064x}", "size": 1, "type": "image/png"} for i in range(301)], 413, "too_many_assets"),
+    ],
+    ids=["not-a-list", "bad-hash", "html", "too-many"],
+)
+def test_a_bad_question_on_a_batch_refuses_the_batch_whole_and_writes_nothing(
+    aws: Any, client: AuthedHttp, question: Any, status: int, code: str
+) -> None:
+    refused = create_with(client, question)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (status, code)
+    assert client.get(f"/recordings/{RECORDING}").status_code == 404, "no recording was created"
+    assert create_with(client, ...).status_code == 201
+    refused = batch_with(client, question, seq=1)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (status, code)
+    assert batch_with(client, None, seq=1).json_body["duplicate"] is False, "the refused batch wrote nothing"
+
+
+def test_a_spent_byte_budget_is_said_in_the_answer_and_the_batch_is_still_acknowledged(
+    client: AuthedHttp, anonymous: AuthedHttp
+) -> None:
+    key = anonymous.acting_as(make_key(client, bytesPerMinute=1024 * 1024))
+    early_in_a_budget_window()
+    big = [{"sha256": f"{i:064x}", "size": settings.ASSET_MAX_BYTES, "type": "image/png"} for i in range(3)]
+    created = create_with(key, big)
+    assert created.status_code == 201, created.json_body
+    assert created.json_body["assets"] == {
+        "error": {"code": "rate_limited", "message": created.json_body["assets"]["error"]["message"]}
+    }
+    assert created.json_body["firstBatch"]["duplicate"] is False, "the batch was written"
+
+
+def test_a_batchs_question_weighs_its_lookups_against_the_request_budget(
+    client: AuthedHttp, anonymous: AuthedHttp
+) -> None:
+    # The create weighs 1 + 30 (300 assets): past a budget of 30 requests, the next is refused.
+    key = anonymous.acting_as(make_key(client, requestsPerMinute=30))
+    many = [{"sha256": f"{i:064x}", "size": 1, "type": "image/png"} for i in range(settings.ASSETS_PER_REQUEST)]
+    early_in_a_budget_window()
+    assert create_with(key, many).status_code == 201
+    refused = batch_with(key, None, seq=1)
+    assert refused.status_code == 429, refused.json_body
+
+
+def test_an_asset_store_that_does_not_answer_leaves_the_batch_acknowledged(client: AuthedHttp) -> None:
+    from botocore.exceptions import ClientError
+
+    def fail(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "HeadObject")
+
+    get_services().s3.meta.events.register("before-call.s3.HeadObject", fail)
+    try:
+        created = create_with(client, [entry(PNG)])
+    finally:
+        get_services().s3.meta.events.unregister("before-call.s3.HeadObject", fail)
+    assert created.status_code == 201, created.json_body
+    assert created.json_body["assets"]["error"]["code"] == "unavailable"
+    assert created.json_body["firstBatch"]["events"] == 1

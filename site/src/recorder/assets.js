@@ -15,10 +15,13 @@
  * their bytes are stored once per owner instead of in every recording. Nothing is read from
  * masked or excluded elements: rrweb serializes none of their attributes.
  *
- * One question per page view (`POST /assets/missing`, the snapshot's assets), then at most
- * one per `assetAskMs` for assets found later; hashes this tab already asked about are
- * remembered in sessionStorage and not asked again. What the answer lacks is uploaded with
- * its presigned PUT (S3 checks the bytes against the hash). An asset that cannot be read
+ * The question "which of these does the owner lack?" costs no request of its own: it rides
+ * on the page's next batch (`takeQuestion()`, the batch's `assets` field), and the batch's
+ * answer is handed back (`answered()`); the page's first batch carries the snapshot's
+ * assets, later batches what was found since. Hashes this tab already asked about are
+ * remembered in sessionStorage and not asked again; a question not answered (a spent
+ * budget, a batch left by beacon, whose answer cannot be read) rides on the next batch.
+ * What the answer lacks is uploaded with its presigned PUT (S3 checks the bytes against the hash). An asset that cannot be read
  * (cross-origin without CORS, over `assetMaxBytes`, over the page's `assetPageBytes`, an
  * HTTP error, a type the store does not keep, no crypto.subtle on a plain-http page) keeps
  * its URL: the replay fetches it from the site as before, and the failed Asset event says
@@ -34,6 +37,7 @@ const MUTATION = 0;
 const ELEMENT = 2;
 const ASKED_KEY = "rrweb.assets.asked";
 const ASKED_MAX = 2000;
+const ASK_MAX = 300; // entries one question carries (the API's ASSETS_PER_REQUEST)
 // What the store keeps (chalicelib/assets.py), from what servers send.
 const TYPES = {
   "image/avif": "image/avif",
@@ -168,17 +172,13 @@ const hex = (buffer) => Array.from(new Uint8Array(buffer), (byte) => byte.toStri
  * The asset stage of the recorder: `pipe(event)` before the transport, `stats()` for status.
  * deps: fetch, crypto (globalThis.crypto), storage (sessionStorage or null), now, record.
  */
-export function createAssetCapture({ config, deps, recordingId, forward }) {
-  const base = config.ingestUrl.replace(/\/$/, "");
-  const keyQuery = `ingestKey=${encodeURIComponent(config.ingestKey)}`;
+export function createAssetCapture({ config, deps, forward }) {
   const subtle = deps.crypto?.subtle || null;
   const counts = { kept: 0, uploaded: 0, notKept: {} };
   const reads = new Map(); // url -> Promise<{sha256, size, type, bytes} | {failed}>
   const announced = new Set(); // urls whose Asset event went out
   const toAsk = new Map(); // sha256 -> {size, type, bytes}
   let pageBytes = 0;
-  let asked = false;
-  let askTimer = null;
   let queue = Promise.resolve();
   let waiting = 0;
   let heldMeta = null;
@@ -337,39 +337,25 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     for (const [url] of places) {
       if (!announced.has(url) && !/^(data|blob):/i.test(url)) read(url).then((got) => announce(url, got, deps.now()));
     }
-    schedule(event.type === FULL_SNAPSHOT);
     return { event, before };
   }
 
-  function schedule(snapshot) {
-    if (!toAsk.size || askTimer) return;
-    const delay = !asked && snapshot ? 0 : config.assetAskMs;
-    askTimer = setTimeout(() => {
-      askTimer = null;
-      ask().catch(() => {});
-    }, delay);
+  /** The question for the next batch to carry ({entries, pairs}), or null when there is none. */
+  function takeQuestion() {
+    if (!toAsk.size) return null;
+    const pairs = [...toAsk.entries()].slice(0, ASK_MAX);
+    for (const [hash] of pairs) toAsk.delete(hash);
+    return { entries: pairs.map(([sha256, got]) => ({ sha256, size: got.size, type: got.type })), pairs };
   }
 
-  async function ask() {
-    asked = true;
-    const batch = [...toAsk.entries()].slice(0, 300);
-    for (const [hash] of batch) toAsk.delete(hash);
-    if (!batch.length) return;
-    const body = JSON.stringify({
-      recording: recordingId(),
-      assets: batch.map(([sha256, got]) => ({ sha256, size: got.size, type: got.type })),
-    });
-    const response = await deps.fetch(`${base}/assets/missing?${keyQuery}`, {
-      method: "POST",
-      headers: { "Content-Type": "text/plain" },
-      body,
-    });
-    if (!response.ok) {
-      // Not now (a budget, an outage): the next question carries them again.
-      for (const [hash, got] of batch) toAsk.set(hash, got);
+  /** The batch's answer to `question` (null: none could be read): uploads what the owner lacks. */
+  async function answered(question, answer) {
+    const batch = question.pairs;
+    if (!answer || !Array.isArray(answer.missing)) {
+      // Not now (a budget, an outage, a beacon): the next batch carries them again.
+      for (const [hash, got] of batch) if (!toAsk.has(hash)) toAsk.set(hash, got);
       return;
     }
-    const answer = await response.json();
     const byHash = new Map(batch);
     const missing = new Set((answer.missing || []).map((item) => item.sha256));
     // Held already: remembered, so later pages of this tab do not ask again.
@@ -398,7 +384,6 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     }
     remember(stored);
     for (const [, got] of batch) got.bytes = null;
-    if (toAsk.size) schedule(false);
   }
 
   return {
@@ -435,6 +420,12 @@ export function createAssetCapture({ config, deps, recordingId, forward }) {
     },
     get waiting() {
       return waiting;
+    },
+    takeQuestion,
+    answered,
+    /** Whether a question waits for a batch to carry it. */
+    get asking() {
+      return toAsk.size > 0;
     },
     stats: () => ({ kept: counts.kept, uploaded: counts.uploaded, notKept: { ...counts.notKept } }),
     /** Resolves once every event handed in has gone on. */

@@ -89,7 +89,19 @@ async function refusal(response) {
  * a trouble; `takeFullSnapshot()` asks rrweb for a snapshot when recording resumes after
  * a pause that dropped events.
  */
-export function createTransport({ config, deps, tab, notify, fail, takeFullSnapshot, onKeyRefused = () => {} }) {
+// No asset store (captureAssets: false): no question ever rides on a batch.
+const NO_QUESTIONS = { take: () => null, answered: () => {}, asking: () => false };
+
+export function createTransport({
+  config,
+  deps,
+  tab,
+  notify,
+  fail,
+  takeFullSnapshot,
+  onKeyRefused = () => {},
+  questions = NO_QUESTIONS,
+}) {
   const { now, document: doc, window: win } = deps;
   const maxBatchEvents = Math.min(config.maxBatchEvents, LIMITS.events);
   const base = config.ingestUrl.replace(/\/$/, "");
@@ -143,8 +155,11 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
   // when live mode changes, so a watcher does not wait out a 10 s clock already running.
   const flushInterval = () => (live ? Math.min(config.flushIntervalMs, config.liveFlushMs) : config.flushIntervalMs);
   // Until a new recording's first batch is taken: it leaves early (see Sending in recorder.js).
+  // So does a continuing page's first batch when it carries a question about the page's
+  // assets, which would otherwise have gone at once in a request of its own.
   let announced = tab.continues;
-  const flushDelay = () => (announced ? flushInterval() : Math.min(config.firstFlushMs, flushInterval()));
+  const early = () => !announced || (batchesMade === 0 && questions.asking());
+  const flushDelay = () => (early() ? Math.min(config.firstFlushMs, flushInterval()) : flushInterval());
 
   function schedule() {
     clearTimeout(flushTimer);
@@ -237,6 +252,7 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
     gaveUpError = lastError;
     // The user it carried goes with the next batch instead.
     if (batch.user && !userChanged) userChanged = true;
+    returnQuestion(batch);
     dequeue(batch);
     fail(new Error(`gave up on batch ${batch.seq} (${batch.events.length} events): ${trouble.message}`));
   }
@@ -275,9 +291,22 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
     dequeue(batch);
   }
 
-  function request(batch) {
+  // A question rides on the batch it was taken for until that batch is answered.
+  function returnQuestion(batch) {
+    if (!batch.question) return;
+    questions.answered(batch.question, null);
+    batch.question = null;
+  }
+
+  // `carry`: with the batch's question about the page's assets (not on the exit path,
+  // whose answer nobody reads).
+  function request(batch, { carry = true } = {}) {
     const first = !created;
-    const extra = { ...(batch.errors ? { errors: batch.errors } : {}), ...(batch.end ? { end: true } : {}) };
+    const extra = {
+      ...(batch.errors ? { errors: batch.errors } : {}),
+      ...(batch.end ? { end: true } : {}),
+      ...(carry && batch.question ? { assets: batch.question.entries } : {}),
+    };
     const payload = first
       ? { ...tab.createFields(), ...(batch.user ? { user: batch.user } : {}), seq: batch.seq, events: batch.events, ...extra }
       : { seq: batch.seq, events: batch.events, ...(batch.user ? { user: batch.user } : {}), ...extra };
@@ -302,6 +331,7 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
     if (batch.events.length > LIMITS.events) {
       throw new Trouble("too_large", `${REASONS.too_large} (${batch.events.length} events; the API takes ${LIMITS.events})`);
     }
+    if (!batch.question) batch.question = questions.take();
     const { first, json, url } = request(batch);
     const bytes = strToU8(json);
     if (bytes.length > LIMITS.inflatedBytes) {
@@ -337,6 +367,11 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
         setLive(Boolean(answer && answer.firstBatch && answer.firstBatch.live));
       } else if (answer) {
         setLive(Boolean(answer.live));
+      }
+      if (batch.question) {
+        // The uploads go on their own: the next batch does not wait for them.
+        Promise.resolve(questions.answered(batch.question, (answer && answer.assets) || null)).catch(() => {});
+        batch.question = null;
       }
       return "ok";
     }
@@ -463,7 +498,8 @@ export function createTransport({ config, deps, tab, notify, fail, takeFullSnaps
     const leaving = queue.filter((batch) => !batch.beaconed && !(batch.onWire && batch.keepalive));
     for (const batch of leaving) {
       if (batch.bytes > BEACON_INPUT_LIMIT) continue;
-      const { json, url } = request(batch);
+      returnQuestion(batch);
+      const { json, url } = request(batch, { carry: false });
       const body = gzipSync(strToU8(json), { level: 6, mtime: 0 });
       if (!exitSend(batch, url, body)) continue;
       batch.beaconed = true;
