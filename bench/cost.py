@@ -90,11 +90,12 @@ COMPACT_SECONDS_PER_MB = 0.15
 COMPACTOR_MEMORY_MB = 2048  # api/.chalice/config.json
 # The retention expiry runs hourly (app.expire_recordings).
 EXPIRY_RUNS_PER_MONTH = SECONDS_PER_MONTH / 3600
-# Page assets (chalicelib/assets.py): one POST /assets/missing per page view, a page view
-# every 2 recorded minutes (assumption), naming 20 assets (images, fonts, stylesheets);
-# each costs a HeadObject. New assets are uploaded once per owner, so at any volume past
-# the first visitors their PUTs and bytes are a rounding error and left out; the assets'
-# storage is the site's own images and fonts once, not per recording.
+# Page assets (chalicelib/assets.py): one question per page view, a page view every 2
+# recorded minutes (assumption), naming 20 assets (images, fonts, stylesheets); each costs
+# a HeadObject. The question rides on the page's first batch: no request of its own. New
+# assets are uploaded once per owner, so at any volume past the first visitors their PUTs
+# and bytes are a rounding error and left out; the assets' storage is the site's own images
+# and fonts once, not per recording.
 ASSET_QUESTIONS_PER_MINUTE = 0.5
 ASSETS_PER_QUESTION = 20
 # Log bytes per invocation: Lambda's START/END/REPORT lines plus the function's own line
@@ -373,8 +374,8 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
     )
     questions = minutes * ASSET_QUESTIONS_PER_MINUTE
     return {
-        "API Gateway": apigw_dollars(t.posts + replay_requests + questions),
-        "Lambda: API": _lambda(t.posts + replay_requests + questions, HANDLER_SECONDS, memory, arch),
+        "API Gateway": apigw_dollars(t.posts + replay_requests),
+        "Lambda: API": _lambda(t.posts + replay_requests, HANDLER_SECONDS, memory, arch),
         "Lambda: stream consumer": _lambda(t.invocations, consumer_seconds, memory, arch),
         "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory, arch),
         "Lambda: compactor": _lambda(compactor_runs, 0.2, COMPACTOR_MEMORY_MB, arch)
@@ -519,24 +520,69 @@ def shape_table(stack: str = "prod") -> str:
     return "\n".join(lines) + "\n\n" + lever
 
 
-def recorded_share_line(stack: str, share: float) -> str:
-    """What the recording controls save: the bill per 1,000 visits when only ``share`` of their minutes is recorded.
+# The command line's option for each control.
+CONTROL_OPTIONS = {
+    "--sample-rate": "sample_rate",
+    "--url-share": "url_share",
+    "--long-enough": "long_enough",
+    "--on-error": "on_error",
+}
 
-    ``share`` is the recorder's sampleRate, times the share of visits longer than
-    minimumDurationMs, times (in on-error mode) the share of visits with an error, as a
-    site measures them: every control is decided in the browser, so minutes not recorded
-    cost nothing at all.
+
+@dataclass(frozen=True)
+class Controls:
+    """The recorder's controls (docs/recorder.md) as the shares of visited minutes each keeps.
+
+    Every control is decided in the browser, so a minute it leaves out costs nothing at all:
+    the minutes recorded are the visited minutes times each share.
     """
-    if not 0 < share <= 1:
-        raise ValueError("the recorded share is more than 0 and at most 1")
+
+    # sampleRate: the share of sessions recorded.
+    sample_rate: float = 1.0
+    # urlAllow/urlDeny: the share of visited minutes on pages the rules record.
+    url_share: float = 1.0
+    # minimumDurationMs: the share of visited minutes in sessions at least that long.
+    long_enough: float = 1.0
+    # On-error mode: the share of visited minutes kept, the buffer before an error included.
+    on_error: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            if not 0 < value <= 1:
+                raise ValueError(f"{name}: a share of the recorded minutes is more than 0 and at most 1, not {value}")
+
+    @property
+    def share(self) -> float:
+        """The share of visited minutes recorded."""
+        return self.sample_rate * self.url_share * self.long_enough * self.on_error
+
+    @classmethod
+    def parse(cls, arguments: list[str]) -> tuple[Controls | None, list[str]]:
+        """The controls named on the command line (``--sample-rate=0.5`` ...), and the other arguments."""
+        given: dict[str, float] = {}
+        rest = []
+        for argument in arguments:
+            flag, _, value = argument.partition("=")
+            if flag in CONTROL_OPTIONS and value:
+                given[CONTROL_OPTIONS[flag]] = float(value)
+            else:
+                rest.append(argument)
+        return (cls(**given) if given else None), rest
+
+
+def controls_line(stack: str, controls: Controls) -> str:
+    """What the recording controls save: the bill per 1,000 visits when only part of their minutes is recorded."""
     settings = stack_settings(stack)
     volume = per_minute()
     cells = []
     for minutes in MINUTES:
-        total = sum(monthly(max(1, round(minutes * share)), settings, volume).values())
+        total = sum(monthly(max(1, round(minutes * controls.share)), settings, volume).values())
         cells.append(f"${total / (minutes / RECORDING_MINUTES) * 1000:,.2f}")
+    named = ", ".join(
+        f"{flag.removeprefix('--')} {getattr(controls, field):g}" for flag, field in CONTROL_OPTIONS.items()
+    )
     return (
-        f"With {share:.0%} of the visits' minutes recorded (sampleRate, minimumDurationMs, on-error mode), per "
+        f"With the recording controls at {named} ({controls.share:.0%} of the visits' minutes recorded), per "
         f"1,000 {RECORDING_MINUTES}-minute visits at {', '.join(f'{m:,}' for m in MINUTES)} visited minutes a month: "
         + ", ".join(cells)
         + "."
@@ -544,12 +590,11 @@ def recorded_share_line(stack: str, share: float) -> str:
 
 
 if __name__ == "__main__":
-    arguments = [argument for argument in sys.argv[1:] if not argument.startswith("--recorded-share=")]
-    shares = [float(argument.split("=", 1)[1]) for argument in sys.argv[1:] if argument.startswith("--recorded-share=")]
+    chosen, arguments = Controls.parse(sys.argv[1:])
     name = arguments[0] if arguments else "prod"
     print(table(name))
     print()
     print(shape_table(name))
-    for share in shares:
+    if chosen is not None:
         print()
-        print(recorded_share_line(name, share))
+        print(controls_line(name, chosen))

@@ -119,7 +119,7 @@ import { boundedConsole, isActivity, isConsole } from "./recorder/events.js";
 import { excludedSelector, excluder } from "./recorder/exclude.js";
 import { validateUser } from "./recorder/identify.js";
 import { LIMITS } from "./recorder/limits.js";
-import { MEDIA_SELECTOR, maskText } from "./recorder/mask.js";
+import { MEDIA_SELECTOR, maskText, maskTextAttributes } from "./recorder/mask.js";
 import { maskClone, maskFormValues, uploadScreenshot } from "./recorder/screenshot.js";
 import { ID_PATTERN, openSession } from "./recorder/session.js";
 import { reporter, statusOf } from "./recorder/status.js";
@@ -287,7 +287,6 @@ export function startRecording(options, env = {}) {
     assetPageBytes: 32 * 1024 * 1024,
     assetCssBytes: 8 * 1024,
     assetWaitMs: 2000,
-    assetAskMs: 30000,
     onError: () => {},
     onStatus: () => {},
     // An option given as undefined keeps its default.
@@ -327,6 +326,12 @@ export function startRecording(options, env = {}) {
     fail,
     takeFullSnapshot: () => record.takeFullSnapshot(),
     onKeyRefused: (trouble) => refused(trouble),
+    // The page's question about its assets rides on its batches (recorder/assets.js).
+    questions: {
+      take: () => (assets ? assets.takeQuestion() : null),
+      answered: (question, answer) => assets?.answered(question, answer),
+      asking: () => Boolean(assets?.asking),
+    },
   });
 
   const masks = { maskAllInputs: config.maskAllInputs, maskAllText: config.maskAllText, blockMedia: config.blockMedia };
@@ -352,14 +357,22 @@ export function startRecording(options, env = {}) {
     else transport.add(event);
   };
   const assets = config.captureAssets
-    ? createAssetCapture({ config, deps, recordingId: () => tab.id, forward })
+    ? createAssetCapture({ config, deps, forward })
     : null;
+
+  // Whether a recorded node is inside [data-rr-unmask] on the page (maskAllText's exception).
+  const unmaskedNode = (id) => {
+    const node = deps.record?.mirror?.getNode?.(id);
+    const element = node && (node.nodeType === 1 ? node : node.parentElement);
+    return Boolean(element && element.closest && element.closest("[data-rr-unmask]"));
+  };
 
   function take(emitted) {
     if (transport.closed) return;
     let event = exclude(emitted);
     if (!event) return;
     if (isConsole(event)) event = boundedConsole(event);
+    if (config.maskAllText) event = maskTextAttributes(event, unmaskedNode);
     if (isActivity(event)) tab.touch(now());
     if (assets) assets.pipe(event);
     else forward(event);

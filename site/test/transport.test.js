@@ -1,6 +1,6 @@
 // The recorder's queue and transport: order, retries, give-ups, status, stop, backlog, exit.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { randomBytes, webcrypto } from "node:crypto";
 import { test } from "node:test";
 
 import { END_TAG, describeStatus } from "../src/recorder.js";
@@ -638,6 +638,50 @@ test("maskAllText masks every text node but inside [data-rr-unmask], and the tit
   assert.equal(page.api.requests[0].body.title, "**** * ****", "the page's title (Cart · Shop) masked too");
 });
 
+test("maskAllText masks the text attributes too (alt, title, placeholder, aria-label), in snapshots and mutations, but inside [data-rr-unmask]", async (t) => {
+  useClock(t);
+  const page = openPage({ maskAllText: true }, { snapshot: false });
+  const { mirror } = page.record;
+  const unmaskedBox = { nodeType: 1, closest: (selector) => (selector === "[data-rr-unmask]" ? {} : null) };
+  const plainBox = { nodeType: 1, closest: () => null };
+  mirror.add(plainBox, 3);
+  mirror.add(unmaskedBox, 70);
+  page.record.emit(meta());
+  const image = { type: 2, tagName: "img", id: 20, attributes: { src: "/p.png", alt: "Red shoes size 42", title: "Jane's order" }, childNodes: [] };
+  const field = { type: 2, tagName: "input", id: 21, attributes: { placeholder: "Search orders", "aria-label": "Search" }, childNodes: [] };
+  const open = { type: 2, tagName: "div", id: 22, attributes: { "data-rr-unmask": "" }, childNodes: [{ type: 2, tagName: "img", id: 23, attributes: { alt: "Logo" }, childNodes: [] }] };
+  page.record.emit(fullSnapshot(10, [image, field, open]));
+  page.record.emit({
+    type: 3,
+    timestamp: Date.now(),
+    data: {
+      source: 0,
+      texts: [],
+      removes: [],
+      adds: [
+        { parentId: 3, nextId: null, node: { type: 2, tagName: "button", id: 30, attributes: { "aria-label": "Delete Jane" }, childNodes: [] } },
+        { parentId: 70, nextId: null, node: { type: 2, tagName: "button", id: 31, attributes: { "aria-label": "Help" }, childNodes: [] } },
+      ],
+      attributes: [
+        { id: 3, attributes: { title: "Jane Doe", class: "card" } },
+        { id: 70, attributes: { title: "Opening hours" } },
+      ],
+    },
+  });
+  await page.recorder.flush();
+  const events = page.api.requests.flatMap((r) => r.body.events);
+  const text = JSON.stringify(events);
+  for (const secret of ["Red shoes", "Jane", "Search orders", "Search"]) assert.ok(!text.includes(secret), secret);
+  const snap = events.find((e) => e.type === 2).data.node.childNodes[0].childNodes;
+  assert.equal(snap[1].attributes.alt, "*** ***** **** **", "same length, whitespace kept");
+  assert.equal(snap[1].attributes.src, "/p.png", "other attributes as they were");
+  assert.equal(snap[3].childNodes[0].attributes.alt, "Logo", "inside [data-rr-unmask] in the snapshot");
+  const mutation = events.find((e) => e.type === 3).data;
+  assert.equal(mutation.adds[1].node.attributes["aria-label"], "Help", "added under an unmasked node");
+  assert.equal(mutation.attributes[0].attributes.class, "card");
+  assert.equal(mutation.attributes[1].attributes.title, "Opening hours");
+});
+
 test("excluded elements leave nothing in the recording: no placeholder, no mutation, no pointer target", async (t) => {
   useClock(t);
   const page = openPage({ excludeSelector: "#badge" }, { snapshot: false });
@@ -688,4 +732,88 @@ test("while someone watches live, batches leave every liveFlushMs", async (t) =>
   assert.equal(page.api.requests.length, 1);
   await advance(1);
   assert.equal(page.api.requests.length, 2);
+});
+
+// A page showing one image: the recorder keeps its bytes in the asset store.
+async function pageWithImage(t, { storage = new MemoryStorage(), clock = true } = {}) {
+  if (clock) useClock(t);
+  const api = fakeApi();
+  const image = new Uint8Array([137, 80, 78, 71, 1, 2, 3]);
+  const uploads = [];
+  const fetch = async (url, init) => {
+    if (url === "https://shop.example.test/hero.png") return new Response(image, { headers: { "Content-Type": "image/png" } });
+    if (url.startsWith("https://s3.example.test/")) {
+      uploads.push(url);
+      return new Response("", { status: 200 });
+    }
+    return api.fetch(url, init);
+  };
+  const missing = (asked) => ({ held: 0, missing: asked.map((a) => ({ sha256: a.sha256, upload: { method: "PUT", url: `https://s3.example.test/${a.sha256}`, headers: {} } })) });
+  api.answer = (request) => {
+    const answer = request.body.assets ? { assets: missing(request.body.assets) } : {};
+    return request.create
+      ? json(201, { recording: { id: request.body.id }, screenshotUpload: null, firstBatch: { live: false }, ...answer })
+      : json(202, { live: false, ...answer });
+  };
+  const page = openPage({}, { api, storage, snapshot: false, deps: { fetch, crypto: webcrypto, location: { href: PAGE, origin: "https://shop.example.test" } } });
+  page.record.emit(meta());
+  page.record.emit(fullSnapshot(100, [{ type: 2, tagName: "img", id: 9, attributes: { src: "https://shop.example.test/hero.png" }, childNodes: [] }]));
+  // The image is read and hashed (crypto.subtle works off the event loop) before the
+  // snapshot goes on to the transport.
+  for (let round = 0; round < 5000 && page.recorder.assets().kept === 0; round += 1) await new Promise((resolve) => setImmediate(resolve));
+  await settle(20);
+  return { page, api, uploads };
+}
+
+test("the page's question about its assets rides on its first batch, costing no request of its own; the missing are uploaded", async (t) => {
+  const { page, api, uploads } = await pageWithImage(t);
+  await settle(40);
+  await advance(1000);
+  await settle(40);
+  assert.equal(api.requests.length, 1, "one request: the create, carrying the question");
+  const [create] = api.requests;
+  assert.equal(create.path, "/recordings");
+  assert.equal(create.body.assets.length, 1);
+  assert.equal(create.body.assets[0].type, "image/png");
+  assert.equal(create.body.assets[0].size, 7);
+  assert.equal(uploads.length, 1, "the answer's upload went straight to S3");
+  page.record.emit(click());
+  await page.recorder.flush();
+  assert.equal("assets" in api.requests[1].body, false, "asked once");
+});
+
+test("a question unanswered (a beacon, whose answer is never read) rides on the next batch", async (t) => {
+  const { page, api, uploads } = await pageWithImage(t);
+  await settle(40);
+  hide(page);
+  const [beacon] = await api.beaconBodies();
+  assert.equal("assets" in beacon, false, "the exit path carries no question");
+  show(page);
+  await settle(40);
+  const carrying = api.requests.filter((request) => request.body.assets);
+  assert.equal(carrying.length, 1, "asked again by the batch sent once the page came back");
+  assert.equal(uploads.length, 1);
+});
+
+test("a continuing page's first batch leaves early only when it carries a question", async (t) => {
+  useClock(t);
+  const storage = new MemoryStorage();
+  const first = openPage({}, { storage });
+  await first.recorder.flush();
+  const { api } = await pageWithImage(t, { storage, clock: false });
+  await settle(40);
+  await advance(1000);
+  await settle(40);
+  assert.equal(api.requests.length, 1, "the question's batch left after firstFlushMs");
+  assert.equal(api.requests[0].body.id, first.recorder.id, "a page view of the same recording");
+  assert.equal(api.requests[0].body.assets.length, 1);
+  // The next page shows the same image, asked about already: its batch waits as usual.
+  const next = await pageWithImage(t, { storage, clock: false });
+  await settle(40);
+  await advance(1000);
+  await settle(40);
+  assert.equal(next.api.requests.length, 0);
+  await advance(9000);
+  assert.equal(next.api.requests.length, 1);
+  assert.equal("assets" in next.api.requests[0].body, false);
 });

@@ -140,17 +140,22 @@ def test_the_table_prices_sessions_and_what_the_stage_throttle_caps() -> None:
     assert apigw_dollars(1e9) < 1000 * 3.50
 
 
-def test_the_recording_controls_are_priced_as_minutes_never_recorded() -> None:
-    from bench.cost import recorded_share_line
+def test_each_recording_control_is_priced_as_minutes_never_recorded() -> None:
+    from bench.cost import Controls, controls_line
 
-    whole = recorded_share_line("prod", 1.0)
-    fifth = recorded_share_line("prod", 0.2)
-    prices = [
-        [float(cell.strip("$").replace(",", "")) for cell in re.findall(r"\$\d[\d,]*\.\d\d", line)]
-        for line in (whole, fifth)
-    ]
-    # At volume the bill follows the minutes recorded: a fifth of them costs far less per visit.
-    assert prices[1][-1] < prices[0][-1] * 0.35, prices
-    assert all(cheaper <= full for cheaper, full in zip(prices[1], prices[0], strict=True))
-    with pytest.raises(ValueError, match="recorded share"):
-        recorded_share_line("prod", 0)
+    def prices(controls: Controls) -> list[float]:
+        line = controls_line("prod", controls)
+        return [float(cell.strip("$").replace(",", "")) for cell in re.findall(r"\$\d[\d,]*\.\d\d", line)]
+
+    everything = prices(Controls())
+    for field in ("sample_rate", "url_share", "long_enough", "on_error"):
+        fewer = prices(Controls(**{field: 0.2}))
+        # At volume the bill follows the minutes recorded: a fifth of them costs far less per visit.
+        assert fewer[-1] < everything[-1] * 0.35, (field, fewer, everything)
+        assert all(cheaper <= full for cheaper, full in zip(fewer, everything, strict=True)), field
+    assert Controls(sample_rate=0.5, on_error=0.5).share == 0.25, "the shares multiply"
+    assert prices(Controls(sample_rate=0.5, on_error=0.5)) == prices(Controls(url_share=0.25))
+    with pytest.raises(ValueError, match="sample_rate"):
+        Controls(sample_rate=0)
+    chosen, rest = Controls.parse(["dev", "--sample-rate=0.1", "--on-error=0.5"])
+    assert (chosen, rest) == (Controls(sample_rate=0.1, on_error=0.5), ["dev"])
