@@ -10,12 +10,12 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import KinesisEvent, Request
 
-from chalicelib import assets, comments, observability, reader, settings, validation, workspaces
+from chalicelib import assets, comments, controls, observability, reader, settings, validation, workspaces
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
 from chalicelib.cors import ANY
-from chalicelib.errors import ConflictError
+from chalicelib.errors import BadRequestError, ConflictError
 from chalicelib.http import endpoint, json_headers, normalise_framework_errors, with_cors
 
 app = Chalice(app_name="rrweb-s3-storage")
@@ -173,6 +173,29 @@ def revoke_key(principal: Principal, key_id: str) -> Response:
     principal.require_admin()
     get_services().keys.revoke(principal.owner, key_id)
     return Response(body="", status_code=204)
+
+
+@app.route("/keys/{key_id}", methods=["PATCH"], content_types=JSON_BODY_TYPES)
+@api(USER)
+def set_key_controls(principal: Principal, key_id: str) -> dict[str, Any]:
+    """Set or clear an ingest key's recording controls (``{"controls": {...} | null}``); admins only."""
+    principal.require_admin()
+    body = validation.json_object(_current_request().raw_body)
+    if set(body) != {"controls"}:
+        raise BadRequestError('expected {"controls": {...}} (or null to clear them)', code="invalid_controls")
+    chosen = controls.parse(body["controls"])
+    return {"id": key_id, "controls": get_services().keys.set_controls(principal.owner, key_id, chosen)}
+
+
+@app.route("/controls", methods=["GET"])
+@api(INGEST)
+def key_controls(principal: Principal) -> Response:
+    """The recording controls of the ingest key sent: a snippet with data-key-controls reads them first."""
+    chosen = get_services().keys.controls_of(principal.key_id) if principal.key_id else {}
+    headers = json_headers()
+    # The browser keeps them a few minutes: a visitor's pages ask again at most that often.
+    headers["Cache-Control"] = f"public, max-age={settings.CONTROLS_MAX_AGE_SECONDS}"
+    return Response(body={"controls": chosen}, status_code=200, headers=headers)
 
 
 @app.route("/workspaces", methods=["GET"])

@@ -151,7 +151,9 @@ class Authenticator:
         if credential.startswith(PREFIX):
             key = self._keys.verify(credential)
             if access != INGEST:
-                raise ForbiddenError("ingest keys may only create recordings, post events and ask about assets")
+                raise ForbiddenError(
+                    "ingest keys may only create recordings, post events, ask about assets and read their controls"
+                )
             # A key is a site's budget; an owner's keys are at most MAX_KEYS_PER_OWNER,
             # each within key_requests_max, so minting keys cannot grow it without bound.
             budget = _Budget(

@@ -4,8 +4,8 @@ A key reads ``rrk_<key id>_<secret>``. A named key is shown once, at creation; t
 table keeps only the SHA-256 of the secret (the secret is 256 random bits, so a fast
 hash is safe). Items: ``pk = key#<id>`` with ``owner``, ``secretHash``, ``name``,
 ``createdAt``, the key's own budget when it was given one (``requestsPerMinute``,
-``bytesPerMinute``) and, once revoked, ``revokedAt``; the sparse index ``byOwner``
-lists an owner's keys.
+``bytesPerMinute``), its recording ``controls`` when an admin set some (``controls.py``)
+and, once revoked, ``revokedAt``; the sparse index ``byOwner`` lists an owner's keys.
 
 A purpose key (``bookmarklet``, ``demo``) is the one key the site uses for that purpose,
 in whichever browser its owner signs in: asking for it returns the active one, with its
@@ -46,6 +46,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import controls as recording_controls
 from . import settings, validation
 from .errors import (
     BadRequestError,
@@ -322,7 +323,46 @@ class Keys:
         """
         keys = self._indexed(owner)
         details = self._details([key["id"] for key in keys])
-        return [{**key, **_usage(details.get(key["id"], {}))} for key in keys]
+        listed = []
+        for key in keys:
+            detail = details.get(key["id"], {})
+            listed.append({**key, **_usage(detail), "controls": recording_controls.stored(detail)})
+        return listed
+
+    def set_controls(self, owner: str, key_id: str, controls: dict[str, Any] | None) -> dict[str, Any]:
+        """Set (or, with None, clear) the recording controls of one of the owner's active keys; returns them.
+
+        Another owner's key id answers 404, a revoked key 409. Recorders read the change
+        within the key cache's and ``GET /controls``'s lifetimes (``CONTROLS_MAX_AGE_SECONDS``).
+        """
+        if not _KEY_ID.match(key_id):
+            raise BadRequestError("key id must be 16 hex digits", code="invalid_id")
+        values: dict[str, Any] = {":owner": owner}
+        if controls:
+            values[":controls"] = recording_controls.for_dynamodb(controls)
+        try:
+            self._table.update_item(
+                Key={"pk": f"key#{key_id}"},
+                UpdateExpression="SET controls = :controls" if controls else "REMOVE controls",
+                ConditionExpression="#owner = :owner AND attribute_not_exists(revokedAt)",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            item = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item")
+            if item is None or item.get("owner") != owner:
+                raise NotFoundError("key not found") from None
+            raise ConflictError("the key is revoked: its controls no longer matter", code="key_revoked") from None
+        with self._lock:
+            self._cache.pop(key_id, None)  # this function answers with the new controls at once
+        return controls or {}
+
+    def controls_of(self, key_id: str) -> dict[str, Any]:
+        """A verified key's recording controls (from the key cache: at most KEY_CACHE_SECONDS old)."""
+        item = self._lookup(key_id)
+        return recording_controls.stored(item) if item is not None else {}
 
     def _details(self, key_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Per key id: its purpose and what was noted of its use (``note_use``, ``note_refusal``)."""
@@ -337,7 +377,7 @@ class Keys:
             request = {
                 self._table.name: {
                     "Keys": pending[:_BATCH_GET_MAX],
-                    "ProjectionExpression": "keyId, purpose, lastUsedAt, lastRefusedAt, refusals",
+                    "ProjectionExpression": "keyId, purpose, lastUsedAt, lastRefusedAt, refusals, controls",
                 }
             }
             result = client.batch_get_item(RequestItems=request)

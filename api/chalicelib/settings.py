@@ -162,6 +162,9 @@ KEY_CACHE_SECONDS = 5
 # key in one function instance, and a revoked key's refusal at most once a minute: a
 # flood with a key costs a bounded number of writes.
 KEY_USE_NOTE_SECONDS = 300
+# How long a browser may keep a key's recording controls (GET /controls, Cache-Control):
+# a change made in the site reaches a visitor's next page within this.
+CONTROLS_MAX_AGE_SECONDS = 300
 KEY_REFUSAL_NOTE_SECONDS = 60
 MAX_KEYS_PER_OWNER = 20
 # Key creations per owner per window, revoked keys included; exact, like the active

@@ -379,6 +379,11 @@ export class Api {
     return this.json("POST", "/keys", { body: { purpose } });
   }
 
+  /** Set (or, with null, clear) a key's recording controls; answers them as stored. */
+  setKeyControls(id, controls) {
+    return this.json("PATCH", `/keys/${encodeURIComponent(id)}`, { body: { controls } });
+  }
+
   async revokeKey(id) {
     const answer = await this.json("DELETE", `/keys/${encodeURIComponent(id)}`);
     // A revoked key must never be handed out again, not even from this page's memory.

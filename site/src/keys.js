@@ -1,5 +1,6 @@
 /** Ingest keys page: create and revoke keys, and the snippet that records a page with one. */
 import { Api, escapeHtml, loadConfig, requireSignIn } from "./api.js";
+import { mountControls } from "./key-controls.js";
 import { mountWorkspaceSwitcher } from "./workspace.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -7,10 +8,10 @@ const $ = (selector) => document.querySelector(selector);
 const PURPOSES = { demo: "used by the demo page", bookmarklet: "used by the bookmarklet" };
 
 /** The script tag for a page to record itself, with this site's real addresses. */
-function recorderSnippet({ siteOrigin, ingestUrl, key }) {
+function recorderSnippet({ siteOrigin, ingestUrl, key, keyControls }) {
   const attribute = (value) => String(value).replace(/&/g, "&amp;").replace(/"/g, "&quot;");
   return `<script src="${attribute(`${siteOrigin}/assets/recorder.js`)}" async
-        data-ingest-url="${attribute(ingestUrl)}" data-ingest-key="${attribute(key)}"></script>`;
+        data-ingest-url="${attribute(ingestUrl)}" data-ingest-key="${attribute(key)}"${keyControls ? " data-key-controls" : ""}></script>`;
 }
 
 /**
@@ -45,11 +46,15 @@ function snippetBox(config) {
   const siteOrigin = location.origin;
   const ingestUrl = new URL(config.ingestUrl || config.apiUrl, location.href).href.replace(/\/$/, "");
   let reset = null;
+  let shown = null;
   const show = (key) => {
-    code.textContent = recorderSnippet({ siteOrigin, ingestUrl, key: key || "CREATE_A_KEY_ABOVE" });
+    shown = key;
+    const keyControls = $("#snippet-key-controls").checked;
+    code.textContent = recorderSnippet({ siteOrigin, ingestUrl, key: key || "CREATE_A_KEY_ABOVE", keyControls });
     $("#snippet-needs-key").hidden = Boolean(key);
     button.disabled = !key;
   };
+  $("#snippet-key-controls").addEventListener("change", () => show(shown));
   button.addEventListener("click", async () => {
     const copied = await copyText(code.textContent, code);
     button.textContent = copied ? "Copied" : "Selected: press Ctrl+C";
@@ -104,6 +109,7 @@ async function keysPage(api, config) {
         <div class="key-actions">${
           key.revoked ? '<span class="revoked">Revoked</span>' : '<button type="button" class="revoke secondary">Revoke</button>'
         }</div>`;
+      if (!key.revoked) mountControls(item, key, api, () => {});
       const revoke = item.querySelector(".revoke");
       if (revoke)
         revoke.addEventListener("click", async () => {

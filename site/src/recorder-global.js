@@ -5,7 +5,8 @@
  *           data-ingest-url="https://<api>" data-ingest-key="rrk_..."></script>
  *
  * starts recording at once (optional: data-mask-all-inputs="false", data-session="false",
- * data-record-console="false"); or call window.RrwebS3.startRecording({...}) yourself
+ * data-record-console="false"; data-key-controls reads the controls set on the key in
+ * the site first); or call window.RrwebS3.startRecording({...}) yourself
  * (options: docs/recorder.md). Every page of a visit in one tab joins one recording.
  *
  *   window.RrwebS3.identify("user-42", { plan: "team" });
@@ -14,7 +15,7 @@
  * throwing a TypeError for a user the API would refuse. window.RrwebS3.recorder is the
  * running recorder (status(), stop(), ...).
  */
-import { describeStatus, startRecording, validateUser } from "./recorder.js";
+import { describeStatus, startRecording, validateUser, withKeyControls } from "./recorder.js";
 
 let waiting = null; // identified before any recorder started
 
@@ -51,8 +52,8 @@ function listOf(value) {
   return value ? value.split(",").map((part) => part.trim()).filter(Boolean) : [];
 }
 
-function startFromDataset(dataset) {
-  api.startRecording({
+async function startFromDataset(dataset) {
+  const options = {
     ingestUrl: dataset.ingestUrl,
     ingestKey: dataset.ingestKey,
     maskAllInputs: dataset.maskAllInputs !== "false",
@@ -70,5 +71,7 @@ function startFromDataset(dataset) {
     screenshot: dataset.screenshot !== "false",
     captureAssets: dataset.captureAssets !== "false",
     captureImages: dataset.captureImages !== "false",
-  });
+  };
+  // data-key-controls: the controls an admin set on the key in the site replace these.
+  api.startRecording("keyControls" in dataset && dataset.keyControls !== "false" ? await withKeyControls(options) : options);
 }

@@ -206,6 +206,43 @@ function urlRule(pattern) {
   return (url) => expression.test(url);
 }
 
+// What a key's controls may set (the API's chalicelib/controls.py): nothing else is taken.
+const KEY_CONTROLS = ["sampleRate", "urlAllow", "urlDeny", "minimumDurationMs", "onErrorBufferMs", "onErrorLevels", "maskAllText", "blockMedia"];
+const KEY_CONTROLS_WAIT_MS = 2000;
+
+/**
+ * `options` with the recording controls an admin set on its key in the site (`GET
+ * /controls`), each replacing the option of the same name, so they change without
+ * touching the page. The browser keeps the answer 5 minutes (its Cache-Control), so a
+ * visitor's pages ask at most that often. When the controls cannot be read within 2 s
+ * (offline, a Content-Security-Policy, an old API), the options are used as given, and
+ * `onError` says why. The script tag reads them with `data-key-controls`; an npm user
+ * awaits this before startRecording.
+ */
+export async function withKeyControls(options, env = {}) {
+  const fetcher = env.fetch || browserEnv().fetch;
+  const base = String(options.ingestUrl || "").replace(/\/$/, "");
+  const url = `${base}/controls?ingestKey=${encodeURIComponent(options.ingestKey || "")}`;
+  let timer;
+  try {
+    const answer = await Promise.race([
+      fetcher(url, { method: "GET", credentials: "omit" }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${KEY_CONTROLS_WAIT_MS} ms`)), KEY_CONTROLS_WAIT_MS);
+      }),
+    ]);
+    if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
+    const { controls } = await answer.json();
+    const chosen = Object.fromEntries(Object.entries(controls || {}).filter(([name]) => KEY_CONTROLS.includes(name)));
+    return { ...options, ...chosen };
+  } catch (error) {
+    if (typeof options.onError === "function") options.onError(new Error(`the key's recording controls were not read (${error.message}): recording with the page's own options`));
+    return options;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Whether the URL rules record a page: it matches some urlAllow rule (any, without them) and no urlDeny one. */
 export function urlRecorded(url, { urlAllow = [], urlDeny = [] } = {}) {
   const allow = [].concat(urlAllow).filter((rule) => rule !== "");

@@ -293,3 +293,50 @@ def test_the_keys_page_tells_when_a_key_was_used_and_that_a_revoked_one_is_still
     assert refused.status_code == 401
     page.reload()
     expect(row.locator(".key-used")).to_contain_text("Still sent by a page: refused once")
+
+
+def test_controls_set_on_a_key_in_the_site_rule_the_pages_whose_snippet_reads_them(
+    page: Page, stack: RunningStack, account: dict[str, Any], other_origin: str
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/keys.html")
+    key = create_key(page, "private pages")
+    page.check("#snippet-key-controls")
+    snippet = page.locator("#snippet").inner_text()
+    assert "data-key-controls" in snippet
+    row = page.locator("#keys li", has_text="private pages")
+    row.locator(".key-controls summary").click()
+    form = row.locator(".key-controls-form")
+    # A value out of range is said, and nothing is sent.
+    form.locator("[name=sampleRate]").fill("150")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".key-controls-status")).to_have_text("Sample rate: a percentage from 0 to 100.")
+    form.locator("[name=sampleRate]").fill("100")
+    form.locator("[name=urlDeny]").fill("*/account*")
+    form.locator("[name=maskAllText]").check()
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".key-controls-status")).to_contain_text("Saved")
+    expect(row.locator(".controls-summary")).to_have_text("100% of visits, 1 URL rule never to record, text masked")
+    page.reload()
+    expect(page.locator("#keys li", has_text="private pages").locator(".controls-summary")).to_contain_text(
+        "text masked"
+    )
+
+    # The pasted snippet reads them: the page's text is masked though the snippet says nothing of it.
+    page.goto(f"{other_origin}/private.html")
+    page.evaluate("html => document.body.append(document.createRange().createContextualFragment(html))", snippet)
+    page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
+    recording_id = page.evaluate("window.RrwebS3.recorder.id")
+    page.evaluate("window.RrwebS3.recorder.flush()")
+    http, headers = account["http"], account["headers"]
+
+    def stored() -> str:
+        answer = http.get(f"{stack.api}/recordings/{recording_id}/events", headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert "*******" in answer.text, "the page's events arrived"
+        return answer.text
+
+    text = eventually(stored)
+    assert "Welcome back" not in text
+    assert "Jane" not in text
+    assert key.split("_")[1] in page.evaluate("performance.getEntriesByType('resource').map((r) => r.name).join(' ')")

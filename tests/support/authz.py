@@ -27,6 +27,8 @@ ROUTES = [
     ("POST", "/assets/urls"),
     ("GET", "/keys"),
     ("POST", "/keys"),
+    ("PATCH", "/keys/{kid}"),
+    ("GET", "/controls"),
     ("DELETE", "/keys/{kid}"),
     ("DELETE", "/recordings/{rid}"),
 ]
@@ -42,6 +44,9 @@ OWNER = {
     ("POST", "/assets/urls"): 200,
     ("GET", "/keys"): 200,
     ("POST", "/keys"): 201,
+    ("PATCH", "/keys/{kid}"): 200,
+    # A key's controls, read with the key; a user has none (an empty answer).
+    ("GET", "/controls"): 200,
     ("DELETE", "/keys/{kid}"): 204,
     ("DELETE", "/recordings/{rid}"): 204,
 }
@@ -51,7 +56,14 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
     "another user's token": {**OWNER, **{route: 404 for route in OWNER if "{" in route[1]}},
     # An ingest key writes for its owner and does nothing else.
     "ingest key": {route: OWNER[route] if route in INGEST_ROUTES else 403 for route in OWNER}
-    if (INGEST_ROUTES := {("POST", "/recordings"), ("POST", "/recordings/{rid}/events"), ("POST", "/assets/missing")})
+    if (
+        INGEST_ROUTES := {
+            ("POST", "/recordings"),
+            ("POST", "/recordings/{rid}/events"),
+            ("POST", "/assets/missing"),
+            ("GET", "/controls"),
+        }
+    )
     else {},
     # Another user's ingest key cannot touch the owner's recording either.
     "another user's ingest key": {
@@ -61,7 +73,7 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
             else 404
             if route == ("POST", "/recordings/{rid}/events")
             else 200
-            if route == ("POST", "/assets/missing")
+            if route in {("POST", "/assets/missing"), ("GET", "/controls")}
             else 403
         )
         for route in OWNER
@@ -71,6 +83,7 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
 
 Call = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
 ASSET = "ab" * 32
+CONTROLS_BODY = b'{"controls": {"sampleRate": 0.5}}'
 ASSET_BODIES = {
     "/assets/missing": json.dumps(
         {"recording": "rec-authz-0001", "assets": [{"sha256": ASSET, "size": 10, "type": "image/png"}]}
@@ -147,7 +160,7 @@ def run_row(credential: str, credentials: Credentials, owner_token: str, call: C
     got = {}
     for seq, (method, template) in enumerate(ROUTES, start=1):
         path = template.format(rid=rid, kid=victim["id"])
-        body = b""
+        body = CONTROLS_BODY if method == "PATCH" else b""
         if method == "POST":
             body = ASSET_BODIES.get(
                 template,
@@ -204,6 +217,7 @@ ADMIN_ONLY = {
     ("PATCH", "/workspaces/{ws}/members/{admin}"),
     ("GET", "/keys"),
     ("POST", "/keys"),
+    ("PATCH", "/keys/{kid}"),
     ("DELETE", "/keys/{kid}"),
     ("POST", "/workspaces/{ws}/invites"),
     ("GET", "/workspaces/{ws}/invites"),
@@ -214,7 +228,12 @@ ADMIN_ONLY = {
     ("DELETE", "/people/{person}/recordings"),
     ("POST", "/recordings/delete"),
 }
-TEAM_INGEST = {("POST", "/recordings"), ("POST", "/recordings/{rid}/events"), ("POST", "/assets/missing")}
+TEAM_INGEST = {
+    ("POST", "/recordings"),
+    ("POST", "/recordings/{rid}/events"),
+    ("POST", "/assets/missing"),
+    ("GET", "/controls"),
+}
 TEAM_EXPECTED: dict[str, dict[tuple[str, str], int]] = {
     "team admin": TEAM_ADMIN,
     "team member": {route: 403 if route in ADMIN_ONLY else status for route, status in TEAM_ADMIN.items()},
@@ -305,6 +324,8 @@ def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str
         body = b""
         if template == "/workspaces/{ws}":
             body = b'{"allowedDomain": null}'
+        elif template == "/keys/{kid}":
+            body = CONTROLS_BODY
         elif method == "PATCH":
             body = b'{"role": "admin"}'
         if method == "POST":

@@ -32,6 +32,10 @@ class AuthedHttp:
         """POST to ``path``."""
         return self.request("POST", path, **kwargs)
 
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        """PATCH ``path``."""
+        return self.request("PATCH", path, **kwargs)
+
     def delete(self, path: str, **kwargs: Any) -> Any:
         """DELETE ``path``."""
         return self.request("DELETE", path, **kwargs)
