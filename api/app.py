@@ -177,14 +177,31 @@ def revoke_key(principal: Principal, key_id: str) -> Response:
 
 @app.route("/keys/{key_id}", methods=["PATCH"], content_types=JSON_BODY_TYPES)
 @api(USER)
-def set_key_controls(principal: Principal, key_id: str) -> dict[str, Any]:
-    """Set or clear an ingest key's recording controls (``{"controls": {...} | null}``); admins only."""
+def configure_key(principal: Principal, key_id: str) -> dict[str, Any]:
+    """Set or clear an ingest key's recording ``controls`` and ``allowedOrigins`` (null clears); admins only."""
     principal.require_admin()
     body = validation.json_object(_current_request().raw_body)
-    if set(body) != {"controls"}:
-        raise BadRequestError('expected {"controls": {...}} (or null to clear them)', code="invalid_controls")
-    chosen = controls.parse(body["controls"])
-    return {"id": key_id, "controls": get_services().keys.set_controls(principal.owner, key_id, chosen)}
+    if not body or set(body) - {"controls", "allowedOrigins"}:
+        raise BadRequestError(
+            'expected {"controls": {...}, "allowedOrigins": [...]} (either or both; null clears)', code="invalid_key"
+        )
+    changes: dict[str, Any] = {}
+    if "controls" in body:
+        changes["controls"] = controls.parse(body["controls"])
+    if "allowedOrigins" in body:
+        changes["allowedOrigins"] = controls.parse_origins(body["allowedOrigins"])
+    return {"id": key_id, **get_services().keys.configure(principal.owner, key_id, changes)}
+
+
+@app.route("/blocked", methods=["GET"])
+@api(INGEST)
+def report_blocked(principal: Principal) -> Response:
+    """A recorder's report that the page's Content-Security-Policy blocked it (an image request: no CORS, no body)."""
+    query = _query(_current_request())
+    directive, blocked = controls.blocked_report(query.get("directive"), query.get("uri"))
+    if principal.key_id:
+        get_services().keys.note_blocked(principal.key_id, directive, blocked, now_ms=int(time.time() * 1000))
+    return Response(body="", status_code=204)
 
 
 @app.route("/controls", methods=["GET"])

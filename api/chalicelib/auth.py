@@ -149,7 +149,7 @@ class Authenticator:
         if credential is None:
             raise UnauthorizedError("sign in, or present an ingest key")
         if credential.startswith(PREFIX):
-            key = self._keys.verify(credential)
+            key = self._keys.verify(credential, origin=request.headers.get("origin"))
             if access != INGEST:
                 raise ForbiddenError(
                     "ingest keys may only create recordings, post events, ask about assets and read their controls"

@@ -1,4 +1,4 @@
-"""A key's recording controls: what the recorder records with that key, set in the site.
+"""A key's recording controls (what the recorder records with it) and allowed origins, set in the site.
 
 The recorder's controls (docs/recorder.md) are options of the snippet; an admin may also
 set them on a key (``PATCH /keys/{id}``), and a snippet that says so (``data-key-controls``)
@@ -6,10 +6,18 @@ reads them (``GET /controls``) before it starts, so they change without touching
 recorded site. A key's control replaces the snippet's option of the same name. Every
 field is optional; an unknown field or a value the recorder could not use is refused
 whole (400), so nothing half-valid is ever stored.
+
+A key's ``allowedOrigins`` (``https://shop.example``, ``https://*.shop.example``) are the
+pages that may use it: a browser request with another ``Origin`` is refused (403
+``origin_not_allowed``, noted for the keys page), so another site cannot record into the
+owner's account with a key copied from their pages. A request without an ``Origin``
+(not from a page's script: a server, a tool) is not refused: it could send any ``Origin``
+it likes, so the check would keep out nobody.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -106,3 +114,55 @@ def stored(item: dict[str, Any]) -> dict[str, Any]:
 def for_dynamodb(controls: dict[str, Any]) -> dict[str, Any]:
     """The controls as a DynamoDB map (no floats: a sample rate as Decimal)."""
     return {name: Decimal(str(value)) if name == "sampleRate" else value for name, value in controls.items()}
+
+
+MAX_ORIGINS = 20
+_ORIGIN = re.compile(r"\A(https?)://(\*\.)?([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::(\d{1,5}))?\Z")
+
+
+def parse_origins(value: Any) -> list[str] | None:
+    """``["https://shop.example", "https://*.shop.example", ...]`` checked whole (400); None or [] allows any."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_ORIGINS:
+        raise BadRequestError(f"allowedOrigins must be a list of at most {MAX_ORIGINS} origins", code="invalid_origins")
+    origins = []
+    for entry in value:
+        origin = entry.lower().rstrip("/") if isinstance(entry, str) else ""
+        if len(origin) > 200 or not _ORIGIN.match(origin):
+            raise BadRequestError(
+                "each of allowedOrigins must be an origin such as https://shop.example or https://*.shop.example "
+                "(scheme, host and optional port; no path)",
+                code="invalid_origins",
+            )
+        origins.append(origin)
+    return list(dict.fromkeys(origins)) or None
+
+
+def origin_allowed(origins: list[str], origin: str) -> bool:
+    """Whether a request's ``Origin`` is one of ``origins`` (a ``*.`` entry: any subdomain, not the domain itself)."""
+    asked = _ORIGIN.match(origin.lower())
+    if asked is None or asked.group(2):
+        return False
+    scheme, _, host, port = asked.groups()
+    for allowed in origins:
+        rule = _ORIGIN.match(allowed)
+        if rule is None or (rule.group(1), rule.group(4)) != (scheme, port):
+            continue
+        if host == rule.group(3) if not rule.group(2) else host.endswith("." + rule.group(3)):
+            return True
+    return False
+
+
+# What a page's policy may have blocked, as securitypolicyviolation names it.
+DIRECTIVES = ("connect-src", "img-src", "script-src", "default-src", "worker-src", "style-src", "font-src")
+
+
+def blocked_report(directive: str | None, uri: str | None) -> tuple[str, str]:
+    """A recorder's CSP report: the directive that blocked it and the blocked URL's origin (400 otherwise)."""
+    if directive not in DIRECTIVES:
+        raise BadRequestError(f"directive must be one of {', '.join(DIRECTIVES)}", code="invalid_report")
+    origin = (uri or "").lower().rstrip("/")
+    if len(origin) > 200 or not _ORIGIN.match(origin) or "*" in origin:
+        raise BadRequestError("uri must be the blocked origin, such as https://api.example", code="invalid_report")
+    return directive, origin

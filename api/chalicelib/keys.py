@@ -51,6 +51,7 @@ from . import settings, validation
 from .errors import (
     BadRequestError,
     ConflictError,
+    ForbiddenError,
     NotFoundError,
     ServiceUnavailableError,
     TooManyRequestsError,
@@ -326,38 +327,57 @@ class Keys:
         listed = []
         for key in keys:
             detail = details.get(key["id"], {})
-            listed.append({**key, **_usage(detail), "controls": recording_controls.stored(detail)})
+            listed.append(
+                {
+                    **key,
+                    **_usage(detail),
+                    "controls": recording_controls.stored(detail),
+                    "allowedOrigins": list(detail.get("allowedOrigins", [])),
+                }
+            )
         return listed
 
-    def set_controls(self, owner: str, key_id: str, controls: dict[str, Any] | None) -> dict[str, Any]:
-        """Set (or, with None, clear) the recording controls of one of the owner's active keys; returns them.
+    def configure(self, owner: str, key_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Set (a value) or clear (None) one of the owner's active keys' ``controls`` and ``allowedOrigins``.
 
-        Another owner's key id answers 404, a revoked key 409. Recorders read the change
-        within the key cache's and ``GET /controls``'s lifetimes (``CONTROLS_MAX_AGE_SECONDS``).
+        ``changes`` holds the parsed values (``controls.parse``, ``controls.parse_origins``).
+        Returns both as they now stand. Another owner's key id answers 404, a revoked key
+        409. Recorders read a change within the key cache's and ``GET /controls``'s
+        lifetimes (``CONTROLS_MAX_AGE_SECONDS``).
         """
         if not _KEY_ID.match(key_id):
             raise BadRequestError("key id must be 16 hex digits", code="invalid_id")
+        sets, removes = [], []
         values: dict[str, Any] = {":owner": owner}
-        if controls:
-            values[":controls"] = recording_controls.for_dynamodb(controls)
+        for name, value in changes.items():
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = recording_controls.for_dynamodb(value) if name == "controls" else value
+        clauses = [f"SET {', '.join(sets)}"] if sets else []
+        if removes:
+            clauses.append(f"REMOVE {', '.join(removes)}")
+        update = " ".join(clauses)
         try:
-            self._table.update_item(
+            item = self._table.update_item(
                 Key={"pk": f"key#{key_id}"},
-                UpdateExpression="SET controls = :controls" if controls else "REMOVE controls",
+                UpdateExpression=update,
                 ConditionExpression="#owner = :owner AND attribute_not_exists(revokedAt)",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues=values,
-            )
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            item = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item")
-            if item is None or item.get("owner") != owner:
+            found = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item")
+            if found is None or found.get("owner") != owner:
                 raise NotFoundError("key not found") from None
-            raise ConflictError("the key is revoked: its controls no longer matter", code="key_revoked") from None
+            raise ConflictError("the key is revoked: its settings no longer matter", code="key_revoked") from None
         with self._lock:
-            self._cache.pop(key_id, None)  # this function answers with the new controls at once
-        return controls or {}
+            self._cache.pop(key_id, None)  # this function answers with the new settings at once
+        return {"controls": recording_controls.stored(item), "allowedOrigins": list(item.get("allowedOrigins", []))}
 
     def controls_of(self, key_id: str) -> dict[str, Any]:
         """A verified key's recording controls (from the key cache: at most KEY_CACHE_SECONDS old)."""
@@ -377,7 +397,10 @@ class Keys:
             request = {
                 self._table.name: {
                     "Keys": pending[:_BATCH_GET_MAX],
-                    "ProjectionExpression": "keyId, purpose, lastUsedAt, lastRefusedAt, refusals, controls",
+                    "ProjectionExpression": (
+                        "keyId, purpose, lastUsedAt, lastRefusedAt, refusals, controls, allowedOrigins, "
+                        "lastOriginRefusedAt, refusedOrigin, lastBlockedAt, blockedDirective, blockedUri"
+                    ),
                 }
             }
             result = client.batch_get_item(RequestItems=request)
@@ -437,6 +460,26 @@ class Keys:
             return
         self._note(key_id, "SET lastUsedAt = :now", {":now": now_ms})
 
+    def note_origin_refusal(self, key_id: str, origin: str, *, now_ms: int) -> None:
+        """Note that a page of an origin the key does not allow sent it (at most one note a minute)."""
+        if not self._due(("origin", key_id), settings.KEY_REFUSAL_NOTE_SECONDS):
+            return
+        self._note(
+            key_id,
+            "SET lastOriginRefusedAt = :now, refusedOrigin = :origin ADD originRefusals :one",
+            {":now": now_ms, ":origin": origin[:200], ":one": 1},
+        )
+
+    def note_blocked(self, key_id: str, directive: str, uri: str, *, now_ms: int) -> None:
+        """Note a recorder's report that a page's Content-Security-Policy blocked it (at most one note a minute)."""
+        if not self._due(("blocked", key_id), settings.KEY_REFUSAL_NOTE_SECONDS):
+            return
+        self._note(
+            key_id,
+            "SET lastBlockedAt = :now, blockedDirective = :directive, blockedUri = :uri",
+            {":now": now_ms, ":directive": directive, ":uri": uri},
+        )
+
     def note_refusal(self, key_id: str, *, now_ms: int) -> None:
         """Note that a revoked key is still in use (``lastRefusedAt``; ``refusals`` counts notes, a minute apart)."""
         if not self._due(("refused", key_id), settings.KEY_REFUSAL_NOTE_SECONDS):
@@ -466,8 +509,8 @@ class Keys:
             # A note is worth a request, never a failed one: the key's own answer stands.
             logger.warning("key use not noted: %s", exc.response.get("Error", {}).get("Code"))
 
-    def verify(self, presented: str) -> VerifiedKey:
-        """The owner, id and budget of a valid, unrevoked key, else 401."""
+    def verify(self, presented: str, *, origin: str | None = None) -> VerifiedKey:
+        """The owner, id and budget of a valid, unrevoked key, else 401; 403 from an origin it does not allow."""
         match = _KEY.match(presented)
         if match is None:
             raise UnauthorizedError("malformed ingest key")
@@ -479,6 +522,11 @@ class Keys:
             # Its owner's keys page says a revoked key is still in some page.
             self.note_refusal(key_id, now_ms=_now_ms())
             raise UnauthorizedError("ingest key has been revoked")
+        allowed = item.get("allowedOrigins")
+        if allowed and origin is not None and not recording_controls.origin_allowed(list(allowed), origin):
+            # Its owner's keys page says which page tried.
+            self.note_origin_refusal(key_id, origin, now_ms=_now_ms())
+            raise ForbiddenError(f"this ingest key is not allowed on {origin[:200]}", code="origin_not_allowed")
         self.note_use(key_id, now_ms=_now_ms())
         return VerifiedKey(
             owner=item["owner"],
@@ -519,4 +567,11 @@ def _usage(item: dict[str, Any]) -> dict[str, Any]:
         # A revoked key still sent by some page: when, and how many (minute-apart) notes.
         "lastRefusedAt": int(item["lastRefusedAt"]) if "lastRefusedAt" in item else None,
         "refusals": int(item.get("refusals", 0)),
+        # Sent by a page of an origin the key does not allow: the latest, and when.
+        "lastOriginRefusedAt": int(item["lastOriginRefusedAt"]) if "lastOriginRefusedAt" in item else None,
+        "refusedOrigin": item.get("refusedOrigin"),
+        # A page's Content-Security-Policy blocked the recorder, as the recorder reported it.
+        "lastBlockedAt": int(item["lastBlockedAt"]) if "lastBlockedAt" in item else None,
+        "blockedDirective": item.get("blockedDirective"),
+        "blockedUri": item.get("blockedUri"),
     }

@@ -379,9 +379,9 @@ export class Api {
     return this.json("POST", "/keys", { body: { purpose } });
   }
 
-  /** Set (or, with null, clear) a key's recording controls; answers them as stored. */
-  setKeyControls(id, controls) {
-    return this.json("PATCH", `/keys/${encodeURIComponent(id)}`, { body: { controls } });
+  /** Set (or, with null, clear) a key's recording controls and allowed origins; answers both as stored. */
+  configureKey(id, { controls, allowedOrigins }) {
+    return this.json("PATCH", `/keys/${encodeURIComponent(id)}`, { body: { controls, allowedOrigins } });
   }
 
   async revokeKey(id) {

@@ -1,7 +1,7 @@
 /**
- * The keys page's form for one key's recording controls (PATCH /keys/{id}): what pages
- * whose snippet has data-key-controls record with that key. Each field left empty keeps
- * the snippet's own option.
+ * The keys page's form for one key's recording controls and allowed origins (PATCH
+ * /keys/{id}): what pages whose snippet has data-key-controls record with that key (each
+ * field left empty keeps the snippet's own option), and which sites' pages may use it.
  */
 import { escapeHtml } from "./api.js";
 
@@ -13,9 +13,10 @@ const lines = (text) =>
     .map((line) => line.trim())
     .filter(Boolean);
 
-/** A one-line account of a key's controls, for its row. */
-export function describeControls(controls) {
+/** A one-line account of a key's controls and origins, for its row. */
+export function describeControls(controls, origins = []) {
   const parts = [];
+  if (origins.length) parts.push(`only on ${origins.length === 1 ? origins[0] : `${origins.length} origins`}`);
   if (controls.sampleRate != null) parts.push(`${Math.round(controls.sampleRate * 1000) / 10}% of visits`);
   if (controls.urlAllow?.length) parts.push(`${controls.urlAllow.length} URL rule${controls.urlAllow.length === 1 ? "" : "s"} to record`);
   if (controls.urlDeny?.length) parts.push(`${controls.urlDeny.length} URL rule${controls.urlDeny.length === 1 ? "" : "s"} never to record`);
@@ -23,7 +24,7 @@ export function describeControls(controls) {
   if (controls.onErrorBufferMs) parts.push(`only on ${(controls.onErrorLevels || ["error"]).join("/")}, with ${controls.onErrorBufferMs / 1000} s before`);
   if (controls.maskAllText) parts.push("text masked");
   if (controls.blockMedia) parts.push("media blocked");
-  return parts.length ? parts.join(", ") : "none: the snippet's options hold";
+  return parts.length ? parts.join(", ") : "none: the snippet's options hold, on any site";
 }
 
 /**
@@ -61,8 +62,13 @@ export function readControls(form) {
   return controls;
 }
 
-/** The form's markup for a key's `controls` (its fields named as the controls are). */
-export function controlsForm(controls) {
+/** The allowed origins a form holds (one a line; the API checks each). */
+export function readOrigins(form) {
+  return lines(form.elements.allowedOrigins.value);
+}
+
+/** The form's markup for a key's `controls` (its fields named as the controls are) and `origins`. */
+export function controlsForm(controls, origins = []) {
   const seconds = (ms) => (ms ? String(ms / 1000) : "");
   const levels = controls.onErrorLevels || ["error"];
   return `
@@ -80,6 +86,8 @@ export function controlsForm(controls) {
       <fieldset><legend>Console levels that send it</legend>${LEVELS.map(
         (level) => `<label class="check"><input type="checkbox" name="level-${level}"${levels.includes(level) ? " checked" : ""}> ${level}</label>`,
       ).join("")}</fieldset>
+      <label>Allowed origins <span class="hint">one a line, e.g. https://shop.example or https://*.shop.example; empty: any site</span>
+        <textarea name="allowedOrigins" rows="2" placeholder="https://shop.example">${escapeHtml(origins.join("\n"))}</textarea></label>
       <label class="check"><input type="checkbox" name="maskAllText"${controls.maskAllText ? " checked" : ""}> Mask all text</label>
       <label class="check"><input type="checkbox" name="blockMedia"${controls.blockMedia ? " checked" : ""}> Block media</label>
       <div class="key-controls-actions">
@@ -94,20 +102,22 @@ export function controlsForm(controls) {
 export function mountControls(item, key, api, saved) {
   const box = document.createElement("details");
   box.className = "key-controls";
-  box.innerHTML = `<summary>Recording controls: <span class="controls-summary">${escapeHtml(describeControls(key.controls || {}))}</span></summary>${controlsForm(key.controls || {})}`;
+  box.innerHTML = `<summary>Recording controls: <span class="controls-summary">${escapeHtml(
+    describeControls(key.controls || {}, key.allowedOrigins || []),
+  )}</span></summary>${controlsForm(key.controls || {}, key.allowedOrigins || [])}`;
   const form = box.querySelector("form");
   const status = box.querySelector(".key-controls-status");
   const say = (text, error = false) => {
     status.textContent = text;
     status.className = `key-controls-status ${error ? "error" : "ok"}`;
   };
-  async function save(controls) {
+  async function save(controls, allowedOrigins) {
     for (const button of form.querySelectorAll("button")) button.disabled = true;
     try {
-      const answer = await api.setKeyControls(key.id, controls);
-      box.querySelector(".controls-summary").textContent = describeControls(answer.controls);
+      const answer = await api.configureKey(key.id, { controls, allowedOrigins });
+      box.querySelector(".controls-summary").textContent = describeControls(answer.controls, answer.allowedOrigins);
       say("Saved. Pages read it within 5 minutes.");
-      saved(answer.controls);
+      saved(answer);
     } catch (error) {
       say(error.message.charAt(0).toUpperCase() + error.message.slice(1), true);
     } finally {
@@ -123,7 +133,8 @@ export function mountControls(item, key, api, saved) {
       say(error.message, true);
       return;
     }
-    save(Object.keys(controls).length ? controls : null);
+    const origins = readOrigins(form);
+    save(Object.keys(controls).length ? controls : null, origins.length ? origins : null);
   });
   form.querySelector(".clear-controls").addEventListener("click", () => {
     // Every field back to "the snippet's option holds".
@@ -131,7 +142,7 @@ export function mountControls(item, key, api, saved) {
       if (field.type === "checkbox") field.checked = field.name === "level-error";
       else field.value = "";
     }
-    save(null);
+    save(null, null);
   });
   item.append(box);
   return box;

@@ -76,6 +76,21 @@ function usage(key) {
   return key.revoked ? "" : "never used yet";
 }
 
+/** What went wrong for a key's pages lately: another origin refused, a page's policy blocking the recorder. */
+function troubles(key) {
+  const when = (ms) => new Date(ms).toLocaleString();
+  const said = [];
+  if (key.lastOriginRefusedAt) {
+    said.push(`Refused on ${key.refusedOrigin}, not one of its allowed origins (last at ${when(key.lastOriginRefusedAt)}).`);
+  }
+  if (key.lastBlockedAt) {
+    said.push(
+      `A page's Content-Security-Policy blocked the recorder (${key.blockedDirective} refused ${key.blockedUri}, last at ${when(key.lastBlockedAt)}): add ${key.blockedUri} to that page's ${key.blockedDirective}.`,
+    );
+  }
+  return said;
+}
+
 async function keysPage(api, config) {
   const list = $("#keys");
   const status = $("#keys-status");
@@ -105,7 +120,9 @@ async function keysPage(api, config) {
           purpose ? ` <span class="badge">${escapeHtml(purpose)}</span>` : ""
         }</div>
         <div class="key-facts"><code>rrk_${escapeHtml(key.id)}_…</code> <small>created ${escapeHtml(new Date(key.createdAt).toLocaleString())}</small>
-          <small class="key-used">${escapeHtml(usage(key))}</small></div>
+          <small class="key-used">${escapeHtml(usage(key))}</small>${troubles(key)
+            .map((text) => `<small class="key-trouble error">${escapeHtml(text)}</small>`)
+            .join("")}</div>
         <div class="key-actions">${
           key.revoked ? '<span class="revoked">Revoked</span>' : '<button type="button" class="revoke secondary">Revoke</button>'
         }</div>`;

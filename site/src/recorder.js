@@ -269,6 +269,8 @@ function browserEnv() {
     record: rrwebRecord,
     fetch: (url, init) => nativeFetch.call(globalThis, url, init),
     sendBeacon: has("navigator") && navigator.sendBeacon ? (url, data) => navigator.sendBeacon(url, data) : null,
+    // An image request: what a policy blocking the API's connect-src may still let through.
+    report: has("Image") ? (url) => Object.assign(new Image(), { referrerPolicy: "no-referrer" }).setAttribute("src", url) : null,
     storage: sessionStore(),
     now: () => Date.now(),
     window: has("window") ? window : null,
@@ -363,6 +365,7 @@ export function startRecording(options, env = {}) {
     fail,
     takeFullSnapshot: () => record.takeFullSnapshot(),
     onKeyRefused: (trouble) => refused(trouble),
+    onBlocked: (trouble) => policyBlocked(trouble),
     // The page's question about its assets rides on its batches (recorder/assets.js).
     questions: {
       take: () => (assets ? assets.takeQuestion() : null),
@@ -468,6 +471,36 @@ export function startRecording(options, env = {}) {
     rememberRefusal(deps.storage, config.ingestKey, now());
     const error = new Error(`the ingest key was refused (${trouble.message}); recording stopped. Check the key on the site's Keys page.`);
     deps.warn("rrweb recorder:", error.message);
+    try {
+      config.onError(error);
+    } catch (_) {
+      /* a faulty handler must not break the page */
+    }
+  }
+
+  /**
+   * The page's Content-Security-Policy blocks the API: recording stops for this page, the
+   * console says once what to add to the policy, and the key's owner hears of it on the
+   * keys page through an image request (GET /blocked), which a policy refusing the API
+   * in connect-src may still let through (img-src); where it does not, nothing can.
+   */
+  function policyBlocked(trouble) {
+    if (stopRecording) stopRecording();
+    const origin = (() => {
+      try {
+        return new URL(config.ingestUrl).origin;
+      } catch (_) {
+        return String(config.ingestUrl);
+      }
+    })();
+    const error = new Error(
+      `this page's Content-Security-Policy (${trouble.directive}) blocks ${origin}; recording stopped. Add ${origin} to the policy's ${trouble.directive}.`,
+    );
+    deps.warn("rrweb recorder:", error.message);
+    if (deps.report) {
+      const query = new URLSearchParams({ ingestKey: config.ingestKey, directive: trouble.directive, uri: origin });
+      deps.report(`${String(config.ingestUrl).replace(/\/$/, "")}/blocked?${query}`);
+    }
     try {
       config.onError(error);
     } catch (_) {

@@ -234,12 +234,13 @@ test("a report-only policy's violation does not make a network failure a CSP ref
   assert.equal(page.recorder.status().state, "recording");
 });
 
-test("a request refused by the page's Content-Security-Policy is given up as blocked, not retried as unreachable", async (t) => {
+test("a request refused by the page's Content-Security-Policy stops the page's recording: one warning, one report, no retries", async (t) => {
   useClock(t);
-  const page = openPage();
+  const reports = [];
+  const page = openPage({}, { deps: { report: (url) => reports.push(url) } });
   page.api.answer = () => {
     // Chrome dispatches the violation as a task of its own, after the fetch has failed.
-    setTimeout(() => page.document.dispatchEvent(Object.assign(new Event("securitypolicyviolation"), { blockedURI: INGEST })), 10);
+    setTimeout(() => page.document.dispatchEvent(Object.assign(new Event("securitypolicyviolation"), { blockedURI: INGEST, effectiveDirective: "connect-src" })), 10);
     return "abort";
   };
   page.recorder.flush();
@@ -250,6 +251,18 @@ test("a request refused by the page's Content-Security-Policy is given up as blo
   assert.deepEqual(status.lastError, { reason: "blocked", status: null, message: "blocked by this page's Content-Security-Policy" });
   assert.equal(describeStatus(status).text, "Not saved: blocked by this page's Content-Security-Policy");
   assert.equal(status.retryAt, null);
+  assert.equal(page.warnings.length, 1);
+  assert.match(page.warnings[0], /Add https:\/\/api\.example\.test to the policy's connect-src/);
+  assert.equal(reports.length, 1, "the key's owner hears of it, once");
+  const report = new URL(reports[0]);
+  assert.equal(report.pathname, "/blocked");
+  assert.deepEqual(Object.fromEntries(report.searchParams), { ingestKey: "rrk_test_key", directive: "connect-src", uri: "https://api.example.test" });
+  // Nothing more is sent from this page, however much it records.
+  const sent = page.api.requests.length;
+  page.record.emit(click());
+  await advance(20_000);
+  assert.equal(page.api.requests.length, sent);
+  assert.equal(page.errors.filter((message) => /Content-Security-Policy/.test(message)).length, 1);
 });
 
 async function stopNow(page) {

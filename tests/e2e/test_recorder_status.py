@@ -237,6 +237,17 @@ def test_a_page_whose_csp_refuses_the_api_says_so_instead_of_saved(
     result = page.evaluate("window.__rrwebS3.stop()")
     assert (result["drained"], result["state"]) == (False, "failed")
     assert described(account, stack.api, result["id"]) is None
+    # The key's owner hears of it: the recorder's report arrived as an image, which this
+    # page's policy (connect-src only) lets through.
+    http, headers = account["http"], account["headers"]
+
+    def reported() -> dict[str, Any]:
+        keys = http.get(f"{stack.api}/keys", headers=headers, timeout=30).json()["keys"]
+        (key,) = [key for key in keys if key["purpose"] == "bookmarklet" and not key["revoked"]]
+        assert key["blockedDirective"] == "connect-src", key
+        return key
+
+    assert eventually(reported)["blockedUri"] == stack.api.rstrip("/").lower()
 
 
 def test_a_revoked_key_says_the_key_was_refused(

@@ -340,3 +340,31 @@ def test_controls_set_on_a_key_in_the_site_rule_the_pages_whose_snippet_reads_th
     assert "Welcome back" not in text
     assert "Jane" not in text
     assert key.split("_")[1] in page.evaluate("performance.getEntriesByType('resource').map((r) => r.name).join(' ')")
+
+    # Allowed on another site only: this page's requests are refused, and the keys page says where from.
+    page.goto(f"{stack.site}/keys.html")
+    row = page.locator("#keys li", has_text="private pages")
+    row.locator(".key-controls summary").click()
+    form = row.locator(".key-controls-form")
+    form.locator("[name=allowedOrigins]").fill("https://shop.example\nnot an origin")
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".key-controls-status")).to_contain_text("allowedOrigins")
+    form.locator("[name=allowedOrigins]").fill("https://shop.example")
+    form.locator("button[type=submit]").click()
+    expect(row.locator(".controls-summary")).to_contain_text("only on https://shop.example")
+    warnings: list[str] = []
+    page.on("console", lambda message: warnings.append(message.text) if message.type == "warning" else None)
+    page.goto(f"{other_origin}/article.html")
+    page.evaluate("html => document.body.append(document.createRange().createContextualFragment(html))", snippet)
+    page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
+    page.evaluate("window.RrwebS3.recorder.flush()")
+    expect(page.locator("body")).to_be_visible()
+    eventually(lambda: assert_refused(warnings))
+    page.goto(f"{stack.site}/keys.html")
+    expect(page.locator("#keys li", has_text="private pages").locator(".key-trouble")).to_contain_text(
+        f"Refused on {other_origin}, not one of its allowed origins"
+    )
+
+
+def assert_refused(warnings: list[str]) -> None:
+    assert any("not allowed on" in text for text in warnings), warnings

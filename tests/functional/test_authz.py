@@ -144,8 +144,14 @@ def test_key_secret_is_shown_once_and_stored_only_as_a_hash(aws: Any, client: Au
             "lastUsedAt": None,
             "lastRefusedAt": None,
             "refusals": 0,
-            # No recording controls of its own: the snippet's options hold.
+            # No recording controls of its own (the snippet's options hold), any origin.
             "controls": {},
+            "allowedOrigins": [],
+            "lastOriginRefusedAt": None,
+            "refusedOrigin": None,
+            "lastBlockedAt": None,
+            "blockedDirective": None,
+            "blockedUri": None,
         }
     ]
     stored = json.dumps(aws.client("dynamodb").scan(TableName=NAMES.access_table)["Items"])

@@ -47,7 +47,7 @@ def test_an_admin_sets_a_keys_controls_and_its_snippet_reads_them_with_the_key(
     assert (empty.status_code, empty.json_body) == (200, {"controls": {}})
     answer = patch(client, key["id"], {"controls": CONTROLS})
     assert answer.status_code == 200, answer.json_body
-    assert answer.json_body == {"id": key["id"], "controls": CONTROLS}
+    assert answer.json_body == {"id": key["id"], "controls": CONTROLS, "allowedOrigins": []}
     assert listed(client, key["id"])["controls"] == CONTROLS
     read = page.get("/controls")
     assert read.json_body == {"controls": CONTROLS}
@@ -57,7 +57,11 @@ def test_an_admin_sets_a_keys_controls_and_its_snippet_reads_them_with_the_key(
     assert query.json_body == {"controls": CONTROLS}
     assert query.headers["Access-Control-Allow-Origin"] == "*"
     # Cleared: the snippet's options hold again.
-    assert patch(client, key["id"], {"controls": None}).json_body == {"id": key["id"], "controls": {}}
+    assert patch(client, key["id"], {"controls": None}).json_body == {
+        "id": key["id"],
+        "controls": {},
+        "allowedOrigins": [],
+    }
     assert page.get("/controls").json_body == {"controls": {}}
     assert listed(client, key["id"])["controls"] == {}
 
@@ -108,7 +112,7 @@ def test_a_bad_control_is_refused_whole_and_changes_nothing(client: AuthedHttp, 
     assert patch(client, key["id"], {"controls": {"maskAllText": True}}).status_code == 200
     refused = patch(client, key["id"], body)
     assert refused.status_code == 400, refused.json_body
-    assert refused.json_body["error"]["code"] in ("invalid_controls", "invalid_json")
+    assert refused.json_body["error"]["code"] in ("invalid_controls", "invalid_key", "invalid_json")
     assert listed(client, key["id"])["controls"] == {"maskAllText": True}
 
 
@@ -131,3 +135,62 @@ def test_someone_elses_key_is_not_found_and_a_revoked_key_is_a_conflict(aws: Any
 
 def test_a_signed_in_user_has_no_key_controls(client: AuthedHttp, user: User) -> None:
     assert client.get("/controls").json_body == {"controls": {}}
+
+
+def ingest(anonymous: AuthedHttp, key: str, origin: str | None) -> Any:
+    headers = {"Content-Type": "text/plain", **({"Origin": origin} if origin else {})}
+    return anonymous.post(f"/recordings?ingestKey={key}", body=b"{}", headers=headers)
+
+
+def test_a_key_allowed_on_some_origins_is_refused_on_others_and_the_keys_page_says_which(
+    client: AuthedHttp, anonymous: AuthedHttp
+) -> None:
+    key = make_key(client)
+    answer = patch(client, key["id"], {"allowedOrigins": ["https://Shop.example/", "https://*.shop.example"]})
+    assert answer.status_code == 200, answer.json_body
+    assert answer.json_body["allowedOrigins"] == ["https://shop.example", "https://*.shop.example"]
+    assert answer.json_body["controls"] == {}, "the controls are left as they were"
+    assert ingest(anonymous, key["key"], "https://shop.example").status_code == 201
+    assert ingest(anonymous, key["key"], "https://blog.shop.example").status_code == 201
+    for origin in ("https://evil.example", "http://shop.example", "https://shop.example.evil", "null"):
+        refused = ingest(anonymous, key["key"], origin)
+        assert (refused.status_code, refused.json_body["error"]["code"]) == (403, "origin_not_allowed"), origin
+    # Not a page's script (a server, a tool): it could send any Origin, so none is required.
+    assert ingest(anonymous, key["key"], None).status_code == 201
+    row = listed(client, key["id"])
+    assert row["refusedOrigin"] == "https://evil.example", "noted at most once a minute: the first refusal"
+    assert row["lastOriginRefusedAt"] is not None
+    assert row["allowedOrigins"] == ["https://shop.example", "https://*.shop.example"]
+    # Cleared: any origin again.
+    assert patch(client, key["id"], {"allowedOrigins": None}).json_body["allowedOrigins"] == []
+    assert ingest(anonymous, key["key"], "https://evil.example").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [["shop.example"], ["https://shop.example/path"], ["*"], ["https://*"], ["ftp://shop.example"], ["x"] * 21, "a"],
+    ids=["no-scheme", "path", "star", "star-host", "ftp", "too-many", "not-list"],
+)
+def test_a_bad_origin_is_refused_whole(client: AuthedHttp, origins: Any) -> None:
+    key = make_key(client)
+    refused = patch(client, key["id"], {"allowedOrigins": origins})
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (400, "invalid_origins")
+    assert listed(client, key["id"])["allowedOrigins"] == []
+
+
+def test_a_recorder_blocked_by_a_pages_policy_reports_it_and_the_keys_page_says_so(
+    client: AuthedHttp, anonymous: AuthedHttp
+) -> None:
+    key = make_key(client)
+    query = f"ingestKey={key['key']}&directive=connect-src&uri=https%3A%2F%2Fapi.example"
+    answer = anonymous.get(f"/blocked?{query}")
+    assert answer.status_code == 204
+    row = listed(client, key["id"])
+    assert (row["blockedDirective"], row["blockedUri"]) == ("connect-src", "https://api.example")
+    assert row["lastBlockedAt"] is not None
+    for bad in (
+        "directive=eval&uri=https%3A%2F%2Fapi.example",
+        "directive=connect-src&uri=https%3A%2F%2Fa.example%2Fsecret",
+    ):
+        refused = anonymous.get(f"/blocked?ingestKey={key['key']}&{bad}")
+        assert (refused.status_code, refused.json_body["error"]["code"]) == (400, "invalid_report")

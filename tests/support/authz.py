@@ -29,6 +29,7 @@ ROUTES = [
     ("POST", "/keys"),
     ("PATCH", "/keys/{kid}"),
     ("GET", "/controls"),
+    ("GET", "/blocked"),
     ("DELETE", "/keys/{kid}"),
     ("DELETE", "/recordings/{rid}"),
 ]
@@ -47,6 +48,8 @@ OWNER = {
     ("PATCH", "/keys/{kid}"): 200,
     # A key's controls, read with the key; a user has none (an empty answer).
     ("GET", "/controls"): 200,
+    # A recorder's report that a page's policy blocked it (noted on a key; a user has none).
+    ("GET", "/blocked"): 204,
     ("DELETE", "/keys/{kid}"): 204,
     ("DELETE", "/recordings/{rid}"): 204,
 }
@@ -62,6 +65,7 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
             ("POST", "/recordings/{rid}/events"),
             ("POST", "/assets/missing"),
             ("GET", "/controls"),
+            ("GET", "/blocked"),
         }
     )
     else {},
@@ -74,6 +78,8 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
             if route == ("POST", "/recordings/{rid}/events")
             else 200
             if route in {("POST", "/assets/missing"), ("GET", "/controls")}
+            else 204
+            if route == ("GET", "/blocked")
             else 403
         )
         for route in OWNER
@@ -84,6 +90,7 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
 Call = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
 ASSET = "ab" * 32
 CONTROLS_BODY = b'{"controls": {"sampleRate": 0.5}}'
+BLOCKED_QUERY = "?directive=connect-src&uri=https%3A%2F%2Fapi.example"
 ASSET_BODIES = {
     "/assets/missing": json.dumps(
         {"recording": "rec-authz-0001", "assets": [{"sha256": ASSET, "size": 10, "type": "image/png"}]}
@@ -159,7 +166,7 @@ def run_row(credential: str, credentials: Credentials, owner_token: str, call: C
     assert status == 201, victim
     got = {}
     for seq, (method, template) in enumerate(ROUTES, start=1):
-        path = template.format(rid=rid, kid=victim["id"])
+        path = template.format(rid=rid, kid=victim["id"]) + (BLOCKED_QUERY if template == "/blocked" else "")
         body = CONTROLS_BODY if method == "PATCH" else b""
         if method == "POST":
             body = ASSET_BODIES.get(
@@ -233,6 +240,7 @@ TEAM_INGEST = {
     ("POST", "/recordings/{rid}/events"),
     ("POST", "/assets/missing"),
     ("GET", "/controls"),
+    ("GET", "/blocked"),
 }
 TEAM_EXPECTED: dict[str, dict[tuple[str, str], int]] = {
     "team admin": TEAM_ADMIN,
@@ -320,7 +328,7 @@ def run_team_row(credential: str, team: Team, call: Call) -> dict[tuple[str, str
             cid=noted["id"],
             person="p-1",
             admin=team.admin_id,
-        )
+        ) + (BLOCKED_QUERY if template == "/blocked" else "")
         body = b""
         if template == "/workspaces/{ws}":
             body = b'{"allowedDomain": null}'

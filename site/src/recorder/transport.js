@@ -100,6 +100,7 @@ export function createTransport({
   fail,
   takeFullSnapshot,
   onKeyRefused = () => {},
+  onBlocked = () => {},
   questions = NO_QUESTIONS,
 }) {
   const { now, document: doc, window: win } = deps;
@@ -150,6 +151,7 @@ export function createTransport({
   let gaveUpError = null;
   let userChanged = false; // identify() changed the user since the last batch was taken
   let cspBlocked = false;
+  let cspDirective = "connect-src"; // the directive that blocked the API (the violation says)
 
   // The flush clock: due flushInterval() after the oldest waiting event arrived. Re-armed
   // when live mode changes, so a watcher does not wait out a 10 s clock already running.
@@ -244,7 +246,13 @@ export function createTransport({
 
   function giveUp(batch, trouble) {
     if (trouble.reason === "key_refused") {
-      refuseAll(trouble);
+      refuseAll(trouble, onKeyRefused);
+      return;
+    }
+    if (trouble.reason === "blocked") {
+      // The page's policy refuses every request to the API alike: nothing more is tried.
+      trouble.directive = cspDirective;
+      refuseAll(trouble, onBlocked);
       return;
     }
     stats.gaveUp += 1;
@@ -258,11 +266,12 @@ export function createTransport({
   }
 
   /**
-   * The key was refused (401 or 403): definitive for every batch of this page, so none
-   * is sent again. What waits is given up at once, nothing more is taken, and the page
-   * hears it once (onKeyRefused), instead of a refusal and an error per batch forever.
+   * The key was refused (401 or 403), or the page's Content-Security-Policy blocks the
+   * API: definitive for every batch of this page, so none is sent again. What waits is
+   * given up at once, nothing more is taken, and the page hears it once (`then`:
+   * onKeyRefused or onBlocked), instead of a refusal and an error per batch forever.
    */
-  function refuseAll(trouble) {
+  function refuseAll(trouble, then) {
     const waiting = [...queue];
     for (const batch of waiting) dequeue(batch);
     stats.gaveUp += waiting.length + (buffer.length ? 1 : 0);
@@ -279,7 +288,7 @@ export function createTransport({
     closed = true;
     notify();
     detachIfDone();
-    onKeyRefused(trouble);
+    then(trouble);
   }
 
   function acknowledge(batch) {
@@ -613,7 +622,10 @@ export function createTransport({
     // A report-only policy blocks nothing.
     if (event.disposition && event.disposition !== "enforce") return;
     const blocked = String(event.blockedURI || "");
-    if (blocked && (base.startsWith(blocked) || blocked.startsWith(ingestOrigin))) cspBlocked = true;
+    if (blocked && (base.startsWith(blocked) || blocked.startsWith(ingestOrigin))) {
+      cspBlocked = true;
+      cspDirective = String(event.effectiveDirective || event.violatedDirective || "connect-src").split(" ")[0];
+    }
   };
   let attached = false;
   // The exit listeners stay until the queue is empty, so leaving the page mid-drain, or
