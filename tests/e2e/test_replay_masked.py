@@ -163,3 +163,9 @@ def test_mask_all_text_and_block_media_keep_page_text_and_images_out_of_storage(
     # rrweb rebuilds a blocked element as an empty box of its size: no source at all.
     expect(frame.locator("img")).to_have_count(1)
     assert frame.locator("img").get_attribute("src") is None
+    # The moments list names the click by the button's accessible name: masked too.
+    moments = page.locator("#moment-list")
+    expect(moments).to_contain_text("Click")
+    listed = moments.inner_text()
+    assert not [secret for secret in SECRETS if secret in listed], listed
+    assert "Orders of Jane" not in page.title()
