@@ -166,3 +166,8 @@ def blocked_report(directive: str | None, uri: str | None) -> tuple[str, str]:
     if len(origin) > 200 or not _ORIGIN.match(origin) or "*" in origin:
         raise BadRequestError("uri must be the blocked origin, such as https://api.example", code="invalid_report")
     return directive, origin
+
+
+def is_origin(value: str) -> bool:
+    """Whether ``value`` is shaped as an origin (scheme, host, optional port), at most 200 characters."""
+    return len(value) <= 200 and _ORIGIN.match(value.lower()) is not None and "*" not in value

@@ -4,8 +4,12 @@ A key reads ``rrk_<key id>_<secret>``. A named key is shown once, at creation; t
 table keeps only the SHA-256 of the secret (the secret is 256 random bits, so a fast
 hash is safe). Items: ``pk = key#<id>`` with ``owner``, ``secretHash``, ``name``,
 ``createdAt``, the key's own budget when it was given one (``requestsPerMinute``,
-``bytesPerMinute``), its recording ``controls`` when an admin set some (``controls.py``)
-and, once revoked, ``revokedAt``; the sparse index ``byOwner`` lists an owner's keys.
+``bytesPerMinute``), its recording ``controls`` and ``allowedOrigins`` when an admin set
+some (``controls.py``), what was noted of its use (``lastUsedAt``; a revoked key still
+sent: ``lastRefusedAt``, ``refusals``; another origin refused: ``lastOriginRefusedAt``,
+``refusedOrigin``; a page's policy blocking the recorder: ``lastBlockedAt``,
+``blockedDirective``, ``blockedUri``) and, once revoked, ``revokedAt``; the sparse index
+``byOwner`` lists an owner's keys.
 
 A purpose key (``bookmarklet``, ``demo``) is the one key the site uses for that purpose,
 in whichever browser its owner signs in: asking for it returns the active one, with its
@@ -464,10 +468,12 @@ class Keys:
         """Note that a page of an origin the key does not allow sent it (at most one note a minute)."""
         if not self._due(("origin", key_id), settings.KEY_REFUSAL_NOTE_SECONDS):
             return
+        # Anything not shaped as an origin (a tool may send what it likes) is not kept as sent.
+        shown = origin if recording_controls.is_origin(origin) else "(not an origin)"
         self._note(
             key_id,
             "SET lastOriginRefusedAt = :now, refusedOrigin = :origin ADD originRefusals :one",
-            {":now": now_ms, ":origin": origin[:200], ":one": 1},
+            {":now": now_ms, ":origin": shown, ":one": 1},
         )
 
     def note_blocked(self, key_id: str, directive: str, uri: str, *, now_ms: int) -> None:
