@@ -185,12 +185,7 @@ def configure_key(principal: Principal, key_id: str) -> dict[str, Any]:
         raise BadRequestError(
             'expected {"controls": {...}, "allowedOrigins": [...]} (either or both; null clears)', code="invalid_key"
         )
-    changes: dict[str, Any] = {}
-    if "controls" in body:
-        changes["controls"] = controls.parse(body["controls"])
-    if "allowedOrigins" in body:
-        changes["allowedOrigins"] = controls.parse_origins(body["allowedOrigins"])
-    return {"id": key_id, **get_services().keys.configure(principal.owner, key_id, changes)}
+    return {"id": key_id, **get_services().keys.configure(principal.owner, key_id, body)}
 
 
 @app.route("/blocked", methods=["GET"])
@@ -212,6 +207,8 @@ def key_controls(principal: Principal) -> Response:
     headers = json_headers()
     # The browser keeps them a few minutes: a visitor's pages ask again at most that often.
     headers["Cache-Control"] = f"public, max-age={settings.CONTROLS_MAX_AGE_SECONDS}"
+    # The key may come in the header instead of the URL: a shared cache keys on it too.
+    headers["Vary"] = "Authorization"
     return Response(body={"controls": chosen}, status_code=200, headers=headers)
 
 

@@ -128,7 +128,11 @@ def carried(raw: bytes | None) -> tuple[Wanted, ...]:
         raise PayloadTooLargeError(
             f"a batch's assets are at most {settings.ASSETS_REQUEST_MAX_BYTES} bytes of JSON", code="too_many_assets"
         )
-    value = orjson.loads(raw)
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # Valid JSON that Python cannot hold (a number past a double's range).
+        raise BadRequestError("assets holds a number out of range", code="invalid_assets") from None
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -151,7 +155,7 @@ def entries(listed: list[Any]) -> tuple[Wanted, ...]:
             raise BadRequestError(
                 f"assets[{index}].size must be 1..{settings.ASSET_MAX_BYTES} bytes", code="invalid_assets"
             )
-        if content_type not in CONTENT_TYPES:
+        if not isinstance(content_type, str) or content_type not in CONTENT_TYPES:
             raise BadRequestError(
                 f"assets[{index}].type must be one of {', '.join(sorted(CONTENT_TYPES))}", code="invalid_assets"
             )
@@ -198,6 +202,13 @@ class Assets:
         with ThreadPoolExecutor(max_workers=min(self._workers, max(1, len(request.assets)))) as pool:
             held = list(pool.map(lambda asset: self._held(owner, asset), request.assets))
         lacking = [asset for asset, present in zip(request.assets, held, strict=True) if not present]
+        claimed = sum(asset.size for asset in lacking)
+        if claimed > settings.ASSET_QUESTION_MAX_BYTES:
+            raise PayloadTooLargeError(
+                f"a question may have at most {settings.ASSET_QUESTION_MAX_BYTES} bytes uploaded "
+                f"(what one page view keeps); this one lacks {claimed}",
+                code="too_many_asset_bytes",
+            )
         # Each upload charged on its own, like a request body: a budget goes over by one
         # asset at most (8 MiB), never by a whole answer's 300 of them.
         for asset in lacking:

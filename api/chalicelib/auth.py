@@ -85,7 +85,9 @@ class Principal:
     def admit_uploads(self, upload_bytes: int) -> None:
         """Charge bytes an admitted request's answer lets the browser send straight to S3 (page assets).
 
-        They count against the same byte budget as bodies (no request more); 429 when spent.
+        They count against an upload budget of their own, as large as the byte budget of
+        bodies (no request more); 429 when spent. Their own: a question only claims its
+        bytes, and spending that budget must never keep the recording's batches out.
         """
         if self.charge_bytes is not None and upload_bytes:
             self.charge_bytes(upload_bytes)
@@ -208,7 +210,7 @@ class Authenticator:
 
     def _bytes(self, budget: _Budget, upload_bytes: int) -> None:
         self._limiter.charge(
-            budget.principal,
+            f"{budget.principal}#uploads",
             requests=0,
             body_bytes=upload_bytes,
             max_requests=budget.max_requests,

@@ -29,6 +29,11 @@ MAX_URL_RULE_LENGTH = 500
 MAX_MINIMUM_DURATION_MS = 10 * 60 * 1000
 MAX_ON_ERROR_BUFFER_MS = 5 * 60 * 1000
 LEVELS = ("error", "warn", "info", "log")
+# A URL pattern as the recorder matches it against a page's whole URL: one that starts
+# otherwise, or holds a space, matches no page and would silently record nothing.
+_RULE = re.compile(r"\A(?:https?://|\*)\S*\Z")
+# A sample rate's precision: finer is no use to a person, and DynamoDB keeps no number below 1e-130.
+_RATE_DIGITS = 6
 FIELDS = (
     "sampleRate",
     "urlAllow",
@@ -55,16 +60,21 @@ def _rules(value: Any, name: str) -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_URL_RULES:
         raise _refused(f"{name} must be a list of at most {MAX_URL_RULES} URL patterns")
     for rule in value:
-        if not isinstance(rule, str) or not 1 <= len(rule) <= MAX_URL_RULE_LENGTH or rule.strip() != rule:
+        if not isinstance(rule, str) or not 1 <= len(rule) <= MAX_URL_RULE_LENGTH or not _RULE.match(rule):
             raise _refused(
-                f"each of {name} must be a URL pattern of 1 to {MAX_URL_RULE_LENGTH} characters (`*` a wildcard), "
-                "without surrounding spaces"
+                f"each of {name} must be a URL pattern of 1 to {MAX_URL_RULE_LENGTH} characters starting with "
+                f"https://, http:// or * (`*` a wildcard), without spaces; {str(rule)[:60]!r} is not"
             )
     return list(dict.fromkeys(value))
 
 
-def parse(body: Any) -> dict[str, Any] | None:
-    """``{"sampleRate", "urlAllow", ...}`` checked whole (400 ``invalid_controls``); None or {} clears them."""
+def parse(body: Any, current: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """``{"sampleRate", "urlAllow", ...}`` merged into the ``current`` controls (JSON merge patch), checked whole.
+
+    A control given a value sets it, one given null clears it, one left out keeps its
+    value; a body of null clears them all. 400 ``invalid_controls`` for anything else.
+    Returns the controls as they are to be stored (None: none left).
+    """
     if body is None:
         return None
     if not isinstance(body, dict):
@@ -72,14 +82,15 @@ def parse(body: Any) -> dict[str, Any] | None:
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise _refused(f"unknown control {unknown[0]!r}; the controls are {', '.join(FIELDS)}")
-    controls: dict[str, Any] = {}
+    controls: dict[str, Any] = dict(current or {})
     for name, value in body.items():
         if value is None:
+            controls.pop(name, None)
             continue
         if name == "sampleRate":
             if type(value) not in (int, float) or not 0 <= value <= 1:
                 raise _refused("sampleRate must be a number from 0 to 1")
-            controls[name] = value
+            controls[name] = round(float(value), _RATE_DIGITS)
         elif name in ("urlAllow", "urlDeny"):
             controls[name] = _rules(value, name)
         elif name == "minimumDurationMs":
@@ -155,7 +166,10 @@ def origin_allowed(origins: list[str], origin: str) -> bool:
 
 
 # What a page's policy may have blocked, as securitypolicyviolation names it.
-DIRECTIVES = ("connect-src", "img-src", "script-src", "default-src", "worker-src", "style-src", "font-src")
+# Only the recorder's own requests to the API are reported, and the keys page says which
+# origin to allow from the site's own configuration, never from the report: a forged
+# report can then only repeat the true advice.
+DIRECTIVES = ("connect-src", "default-src")
 
 
 def blocked_report(directive: str | None, uri: str | None) -> tuple[str, str]:

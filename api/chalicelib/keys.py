@@ -341,16 +341,25 @@ class Keys:
             )
         return listed
 
-    def configure(self, owner: str, key_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Set (a value) or clear (None) one of the owner's active keys' ``controls`` and ``allowedOrigins``.
+    def configure(self, owner: str, key_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Change one of the owner's active keys' ``controls`` (merged) and ``allowedOrigins`` (replaced).
 
-        ``changes`` holds the parsed values (``controls.parse``, ``controls.parse_origins``).
-        Returns both as they now stand. Another owner's key id answers 404, a revoked key
-        409. Recorders read a change within the key cache's and ``GET /controls``'s
-        lifetimes (``CONTROLS_MAX_AGE_SECONDS``).
+        ``body`` is the request's (``controls.parse`` merges it into the key's controls,
+        ``controls.parse_origins`` checks the origins; null clears either). Returns both as
+        they now stand. Another owner's key id answers 404, a revoked key 409. Recorders
+        read a change within the key cache's and ``GET /controls``'s lifetimes
+        (``CONTROLS_MAX_AGE_SECONDS``). Two admins changing one key's controls at once:
+        the later write wins whole.
         """
         if not _KEY_ID.match(key_id):
             raise BadRequestError("key id must be 16 hex digits", code="invalid_id")
+        changes: dict[str, Any] = {}
+        if "controls" in body:
+            current = self._table.get_item(Key={"pk": f"key#{key_id}"}).get("Item") or {}
+            mine = current if current.get("owner") == owner else {}
+            changes["controls"] = recording_controls.parse(body["controls"], recording_controls.stored(mine))
+        if "allowedOrigins" in body:
+            changes["allowedOrigins"] = recording_controls.parse_origins(body["allowedOrigins"])
         sets, removes = [], []
         values: dict[str, Any] = {":owner": owner}
         for name, value in changes.items():

@@ -144,6 +144,10 @@ ASSETS_PER_REQUEST = 300
 ASSET_LOOKUPS_PER_REQUEST = 10
 ASSETS_REQUEST_MAX_BYTES = 64 * 1024
 ASSET_MAX_BYTES = 8 * 1024 * 1024
+# The most one question may have uploaded (the recorder's assetPageBytes: what one page
+# view keeps at most). A question lacking more is refused whole, charging nothing: its
+# bytes are only claimed, so without a cap a few KB could spend a key's whole upload budget.
+ASSET_QUESTION_MAX_BYTES = 32 * 1024 * 1024
 # A presigned upload is used at once; a read serves one replay's loading.
 ASSET_UPLOAD_SECONDS = 300
 ASSET_READ_SECONDS = 900

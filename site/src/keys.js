@@ -76,8 +76,12 @@ function usage(key) {
   return key.revoked ? "" : "never used yet";
 }
 
-/** What went wrong for a key's pages lately: another origin refused, a page's policy blocking the recorder. */
-function troubles(key) {
+/**
+ * What went wrong for a key's pages lately: another origin refused, a page's policy
+ * blocking the recorder. The origin to allow is this stack's own (`ingestOrigin`), never
+ * the report's: a report comes with a public key, and a forged one could name any.
+ */
+function troubles(key, ingestOrigin) {
   const when = (ms) => new Date(ms).toLocaleString();
   const said = [];
   if (key.lastOriginRefusedAt) {
@@ -85,7 +89,7 @@ function troubles(key) {
   }
   if (key.lastBlockedAt) {
     said.push(
-      `A page's Content-Security-Policy blocked the recorder (${key.blockedDirective} refused ${key.blockedUri}, last at ${when(key.lastBlockedAt)}): add ${key.blockedUri} to that page's ${key.blockedDirective}.`,
+      `A page's Content-Security-Policy blocked the recorder (its ${key.blockedDirective}, last at ${when(key.lastBlockedAt)}): add ${ingestOrigin} to that page's connect-src.`,
     );
   }
   return said;
@@ -100,6 +104,7 @@ async function keysPage(api, config) {
     status.className = "error";
   };
   const showSnippet = snippetBox(config);
+  const ingestOrigin = new URL(config.ingestUrl || config.apiUrl, location.href).origin;
 
   // Renders can overlap (the page's first, and the one after a key is made): only the
   // newest one's answer is drawn, so a slower, older list never replaces a newer one.
@@ -120,13 +125,13 @@ async function keysPage(api, config) {
           purpose ? ` <span class="badge">${escapeHtml(purpose)}</span>` : ""
         }</div>
         <div class="key-facts"><code>rrk_${escapeHtml(key.id)}_…</code> <small>created ${escapeHtml(new Date(key.createdAt).toLocaleString())}</small>
-          <small class="key-used">${escapeHtml(usage(key))}</small>${troubles(key)
+          <small class="key-used">${escapeHtml(usage(key))}</small>${troubles(key, ingestOrigin)
             .map((text) => `<small class="key-trouble error">${escapeHtml(text)}</small>`)
             .join("")}</div>
         <div class="key-actions">${
           key.revoked ? '<span class="revoked">Revoked</span>' : '<button type="button" class="revoke secondary">Revoke</button>'
         }</div>`;
-      if (!key.revoked) mountControls(item, key, api, () => {});
+      if (!key.revoked) mountControls(item, key, api);
       const revoke = item.querySelector(".revoke");
       if (revoke)
         revoke.addEventListener("click", async () => {

@@ -231,6 +231,11 @@ export async function withKeyControls(options, env = {}) {
         timer = setTimeout(() => reject(new Error(`no answer within ${KEY_CONTROLS_WAIT_MS} ms`)), KEY_CONTROLS_WAIT_MS);
       }),
     ]);
+    if (answer.status === 401 || answer.status === 403) {
+      // The key is refused (revoked, or not allowed on this origin): so would every batch be.
+      const { error } = await answer.json().catch(() => ({}));
+      return { ...options, keyRefused: `HTTP ${answer.status}${error && error.message ? `: ${error.message}` : ""}` };
+    }
     if (!answer.ok) throw new Error(`HTTP ${answer.status}`);
     const { controls } = await answer.json();
     const chosen = Object.fromEntries(Object.entries(controls || {}).filter(([name]) => KEY_CONTROLS.includes(name)));
@@ -333,6 +338,15 @@ export function startRecording(options, env = {}) {
   };
   if (!config.ingestUrl || !config.ingestKey) throw new Error("rrweb recorder: ingestUrl and ingestKey are required");
   const deps = { ...browserEnv(), ...env };
+  if (config.keyRefused) {
+    // Refused when its controls were read (withKeyControls): nothing is sent with it.
+    rememberRefusal(deps.storage, config.ingestKey, deps.now());
+    return inactiveRecorder(config, deps, {
+      state: "failed",
+      lastError: { reason: "key_refused", status: null, message: `the ingest key was refused (${config.keyRefused})` },
+      warning: `not recording: the ingest key was refused (${config.keyRefused}). Check the key on the site's Keys page.`,
+    });
+  }
   if (wasRefused(deps.storage, config.ingestKey, deps.now())) {
     // Refused on an earlier page of this tab: nothing is recorded or sent with it.
     const key = config.ingestKey;
@@ -412,7 +426,7 @@ export function startRecording(options, env = {}) {
     let event = exclude(emitted);
     if (!event) return;
     if (isConsole(event)) event = boundedConsole(event);
-    if (config.maskAllText) event = maskTextAttributes(event, unmaskedNode);
+    if (config.maskAllText) event = maskTextAttributes(event, unmaskedNode, (id) => deps.record?.mirror?.getNode?.(id) || null);
     if (isActivity(event)) tab.touch(now());
     if (assets) assets.pipe(event);
     else forward(event);
@@ -469,7 +483,7 @@ export function startRecording(options, env = {}) {
     if (stopRecording) stopRecording();
     tab.end();
     rememberRefusal(deps.storage, config.ingestKey, now());
-    const error = new Error(`the ingest key was refused (${trouble.message}); recording stopped. Check the key on the site's Keys page.`);
+    const error = new Error(`${trouble.message}; recording stopped. Check the key on the site's Keys page.`);
     deps.warn("rrweb recorder:", error.message);
     try {
       config.onError(error);

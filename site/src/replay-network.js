@@ -22,11 +22,14 @@ export function failed(entry) {
   return !(Number(entry.status) > 0 && Number(entry.status) < 400);
 }
 
-/** A URL as a row shows it: its path and query, or the whole of it for another origin. */
+/**
+ * A URL as a row shows it: its path and query first, since the narrow panel cuts the end
+ * off, and the host after them (the row's details hold the whole URL).
+ */
 function shortUrl(url) {
   try {
     const parsed = new URL(url);
-    return `${parsed.host}${parsed.pathname}${parsed.search}`;
+    return `${parsed.pathname}${parsed.search} · ${parsed.host}`;
   } catch (_) {
     return url;
   }

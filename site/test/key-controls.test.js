@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { withKeyControls } from "../src/recorder.js";
-import { advance, json, useClock } from "./fake-browser.js";
+import { advance, json, openPage, useClock } from "./fake-browser.js";
 
 const OPTIONS = { ingestUrl: "https://api.example.test/", ingestKey: "rrk_a_b", sampleRate: 1, maskAllText: false, recordConsole: true };
 
@@ -34,4 +34,16 @@ test("controls that cannot be read leave the page's options as given, and say wh
   const chosen = await pending;
   assert.equal(chosen.maskAllText, false, "no answer within 2 s: recording starts with the page's options");
   assert.match(errors[0], /within 2000 ms/);
+});
+
+test("a key refused when its controls are read records nothing and sends nothing more: one warning", async () => {
+  const fetch = async () => json(403, { error: { code: "origin_not_allowed", message: "this ingest key is not allowed on https://other.example" } });
+  const chosen = await withKeyControls(OPTIONS, { fetch });
+  assert.equal(chosen.keyRefused, "HTTP 403: this ingest key is not allowed on https://other.example");
+  const page = openPage({ keyRefused: chosen.keyRefused }, { snapshot: false });
+  await page.recorder.flush();
+  assert.equal(page.api.requests.length, 0);
+  assert.equal(page.warnings.length, 1);
+  assert.match(page.warnings[0], /not recording: the ingest key was refused \(HTTP 403: this ingest key is not allowed on https:\/\/other\.example\)/);
+  assert.equal(page.recorder.status().lastError.reason, "key_refused");
 });

@@ -663,7 +663,16 @@ test("maskAllText masks the text attributes too (alt, title, placeholder, aria-l
   const image = { type: 2, tagName: "img", id: 20, attributes: { src: "/p.png", alt: "Red shoes size 42", title: "Jane's order" }, childNodes: [] };
   const field = { type: 2, tagName: "input", id: 21, attributes: { placeholder: "Search orders", "aria-label": "Search" }, childNodes: [] };
   const open = { type: 2, tagName: "div", id: 22, attributes: { "data-rr-unmask": "" }, childNodes: [{ type: 2, tagName: "img", id: 23, attributes: { alt: "Logo" }, childNodes: [] }] };
-  page.record.emit(fullSnapshot(10, [image, field, open]));
+  const more = [
+    { type: 2, tagName: "input", id: 24, attributes: { type: "submit", value: "Pay Jane" }, childNodes: [] },
+    { type: 2, tagName: "option", id: 25, attributes: { label: "Jane's address", value: "Jane home" }, childNodes: [] },
+    { type: 2, tagName: "meta", id: 26, attributes: { name: "description", content: "Orders of Jane" }, childNodes: [] },
+    { type: 2, tagName: "meta", id: 27, attributes: { name: "viewport", content: "width=device-width" }, childNodes: [] },
+    { type: 2, tagName: "iframe", id: 28, attributes: { srcdoc: "<p>Jane</p>" }, childNodes: [] },
+    { type: 2, tagName: "a", id: 29, attributes: { "data-original-title": "Jane's profile", "xlink:title": "Jane" }, childNodes: [] },
+  ];
+  mirror.add({ nodeType: 1, tagName: "INPUT", type: "submit", closest: () => null }, 24);
+  page.record.emit(fullSnapshot(10, [image, field, open, ...more]));
   page.record.emit({
     type: 3,
     timestamp: Date.now(),
@@ -678,6 +687,7 @@ test("maskAllText masks the text attributes too (alt, title, placeholder, aria-l
       attributes: [
         { id: 3, attributes: { title: "Jane Doe", class: "card" } },
         { id: 70, attributes: { title: "Opening hours" } },
+        { id: 24, attributes: { value: "Pay Jane now" } },
       ],
     },
   });
@@ -693,6 +703,10 @@ test("maskAllText masks the text attributes too (alt, title, placeholder, aria-l
   assert.equal(mutation.adds[1].node.attributes["aria-label"], "Help", "added under an unmasked node");
   assert.equal(mutation.attributes[0].attributes.class, "card");
   assert.equal(mutation.attributes[1].attributes.title, "Opening hours");
+  assert.equal(mutation.attributes[2].attributes.value, "*** **** ***", "a button's new label, its tag from the page");
+  assert.equal(snap[4].attributes.value, "*** ****", "a submit button's label");
+  assert.equal(snap[7].attributes.content, "width=device-width", "a meta the layout needs, kept");
+  assert.equal(snap[8].attributes.srcdoc, "", "a frame's inline document, dropped");
 });
 
 test("excluded elements leave nothing in the recording: no placeholder, no mutation, no pointer target", async (t) => {

@@ -311,16 +311,24 @@ def test_deleting_a_recording_leaves_the_assets_another_recording_shares(
 # ``assets``, and the answer's ``assets`` is what /assets/missing would have said.
 
 
+class RawJson(str):
+    """JSON text put into a body as it is (what json.dumps cannot write: 1e400)."""
+
+
 def create_with(http: AuthedHttp, question: Any, recording: str = RECORDING) -> Any:
-    body = json.dumps(
-        {"id": recording, "url": "https://shop.example/", "seq": 0, "events": [{"type": 4, "timestamp": 1}]}
-        | ({"assets": question} if question is not ... else {})
-    ).encode()
+    fields = {"id": recording, "url": "https://shop.example/", "seq": 0, "events": [{"type": 4, "timestamp": 1}]}
+    if isinstance(question, RawJson):
+        body = (json.dumps(fields)[:-1] + f', "assets": {question}}}').encode()
+    else:
+        body = json.dumps(fields | ({"assets": question} if question is not ... else {})).encode()
     return http.post("/recordings", body=gzip.compress(body), headers={"Content-Type": "text/plain"})
 
 
 def batch_with(http: AuthedHttp, question: Any, seq: int, recording: str = RECORDING) -> Any:
-    body = json.dumps({"seq": seq, "events": [{"type": 3, "timestamp": 2 + seq}], "assets": question}).encode()
+    if isinstance(question, RawJson):
+        body = f'{{"seq": {seq}, "events": [{{"type": 3, "timestamp": {2 + seq}}}], "assets": {question}}}'.encode()
+    else:
+        body = json.dumps({"seq": seq, "events": [{"type": 3, "timestamp": 2 + seq}], "assets": question}).encode()
     path = f"/recordings/{recording}/events"
     return http.post(path, body=gzip.compress(body), headers={"Content-Type": "text/plain"})
 
@@ -354,8 +362,11 @@ def test_a_pages_first_request_carries_its_question_and_is_answered_at_no_reques
         ([{"sha256": "ABC", "size": 1, "type": "image/png"}], 400, "invalid_assets"),
         ([{"sha256": "a" * 64, "size": 10, "type": "text/html"}], 400, "invalid_assets"),
         ([{"sha256": f"{i:064x}", "size": 1, "type": "image/png"} for i in range(301)], 413, "too_many_assets"),
+        ([{"sha256": "a" * 64, "size": 10, "type": ["image/png"]}], 400, "invalid_assets"),
+        ([{"sha256": "a" * 64, "size": 10, "type": {}}], 400, "invalid_assets"),
+        (RawJson('[{"sha256": "' + "a" * 64 + '", "size": 1e400, "type": "image/png"}]'), 400, "invalid_assets"),
     ],
-    ids=["not-a-list", "bad-hash", "html", "too-many"],
+    ids=["not-a-list", "bad-hash", "html", "too-many", "type-list", "type-object", "size-past-a-double"],
 )
 def test_a_bad_question_on_a_batch_refuses_the_batch_whole_and_writes_nothing(
     aws: Any, client: AuthedHttp, question: Any, status: int, code: str
@@ -409,3 +420,28 @@ def test_an_asset_store_that_does_not_answer_leaves_the_batch_acknowledged(clien
     assert created.status_code == 201, created.json_body
     assert created.json_body["assets"]["error"]["code"] == "unavailable"
     assert created.json_body["firstBatch"]["events"] == 1
+
+
+def test_a_question_claiming_more_than_a_page_keeps_is_refused_whole_and_spends_no_budget(
+    client: AuthedHttp, anonymous: AuthedHttp
+) -> None:
+    # 300 claimed assets of 8 MiB (2.3 GiB): a few KB that would spend a key's whole budget.
+    key = anonymous.acting_as(make_key(client))
+    early_in_a_budget_window()
+    claims = [{"sha256": f"{i:064x}", "size": settings.ASSET_MAX_BYTES, "type": "image/png"} for i in range(300)]
+    created = create_with(key, claims)
+    assert created.status_code == 201, created.json_body
+    assert created.json_body["assets"]["error"]["code"] == "too_many_asset_bytes"
+    # The recording's batches still go in, and an honest page's question is still answered.
+    later = batch_with(key, [entry(PNG)], seq=1)
+    assert later.status_code == 202, later.json_body
+    assert [item["sha256"] for item in later.json_body["assets"]["missing"]] == [sha(PNG)]
+
+
+def test_spent_upload_bytes_never_keep_the_batches_out(client: AuthedHttp, anonymous: AuthedHttp) -> None:
+    key = anonymous.acting_as(make_key(client, bytesPerMinute=1024 * 1024))
+    early_in_a_budget_window()
+    big = [{"sha256": f"{i:064x}", "size": 4 * 1024 * 1024, "type": "image/png"} for i in range(2)]
+    assert create_with(key, big).json_body["assets"]["error"]["code"] == "rate_limited"
+    for seq in range(1, 4):
+        assert batch_with(key, None, seq=seq).status_code == 202, "the recording goes on"

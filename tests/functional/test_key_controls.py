@@ -75,6 +75,8 @@ def test_an_admin_sets_a_keys_controls_and_its_snippet_reads_them_with_the_key(
         {"controls": {"urlAllow": "https://shop.example/*"}},
         {"controls": {"urlAllow": ["x"] * 21}},
         {"controls": {"urlDeny": [" */account"]}},
+        {"controls": {"urlAllow": ["not a pattern with spaces"]}},
+        {"controls": {"urlAllow": ["shop.example/*"]}},
         {"controls": {"urlDeny": ["a" * 501]}},
         {"controls": {"minimumDurationMs": -1}},
         {"controls": {"minimumDurationMs": 1.5}},
@@ -94,6 +96,8 @@ def test_an_admin_sets_a_keys_controls_and_its_snippet_reads_them_with_the_key(
         "rules-not-list",
         "too-many-rules",
         "rule-spaces",
+        "rule-words",
+        "rule-no-scheme",
         "rule-too-long",
         "negative-duration",
         "fractional-duration",
@@ -194,3 +198,21 @@ def test_a_recorder_blocked_by_a_pages_policy_reports_it_and_the_keys_page_says_
     ):
         refused = anonymous.get(f"/blocked?ingestKey={key['key']}&{bad}")
         assert (refused.status_code, refused.json_body["error"]["code"]) == (400, "invalid_report")
+
+
+def test_controls_are_a_merge_patch_a_partial_change_keeps_the_rest(client: AuthedHttp, anonymous: AuthedHttp) -> None:
+    key = make_key(client)
+    assert patch(client, key["id"], {"controls": CONTROLS}).status_code == 200
+    changed = patch(client, key["id"], {"controls": {"sampleRate": 0.3, "urlDeny": None}})
+    expected = {name: value for name, value in CONTROLS.items() if name != "urlDeny"} | {"sampleRate": 0.3}
+    assert changed.json_body["controls"] == expected, "maskAllText and the rest kept"
+    page = anonymous.acting_as({"Authorization": f"Bearer {key['key']}"})
+    read = page.get("/controls")
+    assert read.json_body == {"controls": expected}
+    assert read.headers["Vary"] == "Authorization", "a shared cache keys on the key in the header"
+    # A rate finer than a millionth is no use, and DynamoDB keeps no number that small.
+    assert patch(client, key["id"], {"controls": {"sampleRate": 5e-324}}).json_body["controls"]["sampleRate"] == 0.0
+    assert (
+        patch(client, key["id"], {"controls": {"sampleRate": 0.1234567}}).json_body["controls"]["sampleRate"]
+        == 0.123457
+    )

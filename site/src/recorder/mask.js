@@ -18,19 +18,49 @@ export function maskText(text) {
  * sees text nodes only, so without this `alt`, `title`, `aria-label` and `placeholder`
  * carried in clear what the page's text masked (a product's name as an image's alt).
  */
-export const TEXT_ATTRIBUTES = ["alt", "title", "placeholder", "aria-label", "aria-description", "aria-placeholder", "aria-roledescription", "aria-valuetext"];
+export const TEXT_ATTRIBUTES = [
+  "alt",
+  "title",
+  "placeholder",
+  "aria-label",
+  "aria-description",
+  "aria-placeholder",
+  "aria-roledescription",
+  "aria-valuetext",
+  "aria-braillelabel",
+  "aria-brailleroledescription",
+  "xlink:title",
+  // Where Bootstrap's tooltips move `title`.
+  "data-original-title",
+  "data-bs-original-title",
+];
+// Inputs whose value is the label a visitor reads on them.
+const BUTTON_INPUTS = new Set(["submit", "button", "reset"]);
+// <meta> whose content is the page's own words (a description, a share card's title).
+const META_TEXT = /^(description|keywords|og:|twitter:)/i;
 const UNMASK = "data-rr-unmask";
 const FULL_SNAPSHOT = 2;
 const INCREMENTAL = 3;
 const MUTATION = 0;
 const ELEMENT = 2;
 
-function maskElement(node) {
-  const attributes = node.attributes;
-  if (!attributes) return;
-  for (const name of TEXT_ATTRIBUTES) {
+// Masks `attributes` (of an element `tag`, an input's `type`) in place.
+function maskAttributes(attributes, tag, type) {
+  const mask = (name) => {
     if (typeof attributes[name] === "string" && attributes[name]) attributes[name] = maskText(attributes[name]);
-  }
+  };
+  for (const name of TEXT_ATTRIBUTES) mask(name);
+  if (tag === "input" && BUTTON_INPUTS.has(String(type || "").toLowerCase())) mask("value");
+  if (tag === "option" || tag === "optgroup" || tag === "track") mask("label");
+  if (tag === "option") mask("value");
+  if (tag === "meta" && META_TEXT.test(String(attributes.name || attributes.property || ""))) mask("content");
+  // A frame's whole document as text: nothing of it is kept (the frame records empty).
+  if (tag === "iframe" && typeof attributes.srcdoc === "string") attributes.srcdoc = "";
+}
+
+function maskElement(node) {
+  if (!node.attributes) return;
+  maskAttributes(node.attributes, String(node.tagName || "").toLowerCase(), node.attributes.type);
 }
 
 // A serialized tree (rrweb's snapshot format), masked in place outside [data-rr-unmask].
@@ -49,15 +79,19 @@ function maskTree(root, unmaskedAbove) {
  * `event` with the text attributes of the elements it carries masked (maskAllText), in
  * place: a full snapshot's tree, a mutation's added nodes and changed attributes.
  * `unmasked(id)` says whether the recorded node `id` is inside [data-rr-unmask] on the
- * page (for mutations, whose nodes hang under nodes recorded before).
+ * page (for mutations, whose nodes hang under nodes recorded before); `element(id)` is
+ * that element, whose tag an attribute change does not name.
  */
-export function maskTextAttributes(event, unmasked) {
+export function maskTextAttributes(event, unmasked, element = () => null) {
   if (event.type === FULL_SNAPSHOT && event.data?.node) {
     maskTree(event.data.node, false);
   } else if (event.type === INCREMENTAL && event.data?.source === MUTATION) {
     for (const added of event.data.adds || []) maskTree(added.node, unmasked(added.parentId));
     for (const change of event.data.attributes || []) {
-      if (change.attributes && !unmasked(change.id)) maskElement(change);
+      if (!change.attributes || unmasked(change.id)) continue;
+      // A change names no tag: the page's element does.
+      const live = element(change.id);
+      maskAttributes(change.attributes, String(live?.tagName || "").toLowerCase(), change.attributes.type ?? live?.type);
     }
   }
   return event;

@@ -37,8 +37,12 @@ export function maskPageText(doc) {
     if (parent && (parent.closest("[data-rr-unmask]") || parent.closest("script, style"))) continue;
     node.nodeValue = maskText(node.nodeValue);
   }
+  // A button's label is its value.
+  for (const button of doc.querySelectorAll("input[type=submit], input[type=button], input[type=reset]")) {
+    if (!button.closest("[data-rr-unmask]")) button.value = maskText(button.value);
+  }
   // A placeholder or an image's alt text shows in the picture too.
-  const named = TEXT_ATTRIBUTES.map((name) => `[${name}]`).join(", ");
+  const named = TEXT_ATTRIBUTES.map((name) => `[${name.replace(":", "\\:")}]`).join(", ");
   for (const element of doc.querySelectorAll(named)) {
     if (element.closest("[data-rr-unmask]")) continue;
     for (const name of TEXT_ATTRIBUTES) {
