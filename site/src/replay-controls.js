@@ -5,6 +5,8 @@
 
 // rrweb-player draws its controller under the frame, this tall.
 export const CONTROLLER_PX = 80;
+// The narrowest frame whose controller's bar and buttons fit on one line.
+const CONTROLLER_MIN_WIDTH = 560;
 const MIN_WIDTH = 240;
 const SEEK_MS = 5000;
 const LONG_SEEK_MS = 30000;
@@ -40,7 +42,10 @@ export function momentUrl(ms, href = location.href, workspace = null) {
 /**
  * The player's frame size: as large as the room left in the window below `stage`'s top
  * allows (less the controller under the frame and `besideWidth` beside it), at the
- * recording's aspect ratio.
+ * recording's aspect ratio. A tall recording (a phone's) is as tall as the room, and
+ * its frame still at least CONTROLLER_MIN_WIDTH wide where the room allows, the
+ * recording centred in it: the controller under it is as wide as the frame, and at a
+ * phone's width its bar and buttons have no room.
  */
 export function fitSize({ stage, recorded, controller, besideWidth = 0, bottom = 12 }) {
   const top = stage.getBoundingClientRect().top;
@@ -48,7 +53,7 @@ export function fitSize({ stage, recorded, controller, besideWidth = 0, bottom =
   const height = Math.max(MIN_WIDTH / 2, window.innerHeight - top - controller - bottom);
   const ratio = recorded.width > 0 && recorded.height > 0 ? recorded.width / recorded.height : 16 / 10;
   const fitted = Math.min(width, height * ratio);
-  return { width: Math.floor(fitted), height: Math.floor(fitted / ratio) };
+  return { width: Math.floor(Math.max(fitted, Math.min(width, CONTROLLER_MIN_WIDTH))), height: Math.floor(fitted / ratio) };
 }
 
 /** Whether keys typed here belong to a form field (or editable text), not to the player. */

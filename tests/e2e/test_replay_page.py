@@ -461,7 +461,13 @@ def test_a_moment_link_opens_with_the_window_the_visitor_had_then(
         "document.querySelector('.replayer-wrapper iframe').getAttribute('width') === '390'", timeout=10_000
     )
     assert frame.get_attribute("height") == "844"
-    # The player keeps the phone's shape, fitted to the window.
+    # The recording keeps the phone's shape, fitted to the window and centred in a frame
+    # wide enough for the controller's bar and buttons.
+    shown = frame.bounding_box()
     box = page.locator(".rr-player__frame").bounding_box()
-    assert box is not None
-    assert abs(box["width"] / box["height"] - 390 / 844) < 0.05, box
+    controller = page.locator(".rr-controller").bounding_box()
+    assert shown is not None and box is not None and controller is not None
+    assert abs(shown["width"] / shown["height"] - 390 / 844) < 0.05, shown
+    assert controller["width"] >= 560, controller
+    assert abs((shown["x"] - box["x"]) - (box["x"] + box["width"] - shown["x"] - shown["width"])) < 4, (shown, box)
+    assert shown["height"] <= box["height"] + 1, (shown, box)
