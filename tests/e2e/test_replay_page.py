@@ -466,7 +466,9 @@ def test_a_moment_link_opens_with_the_window_the_visitor_had_then(
     shown = frame.bounding_box()
     box = page.locator(".rr-player__frame").bounding_box()
     controller = page.locator(".rr-controller").bounding_box()
-    assert shown is not None and box is not None and controller is not None
+    assert shown is not None
+    assert box is not None
+    assert controller is not None
     assert abs(shown["width"] / shown["height"] - 390 / 844) < 0.05, shown
     assert controller["width"] >= 560, controller
     assert abs((shown["x"] - box["x"]) - (box["x"] + box["width"] - shown["x"] - shown["width"])) < 4, (shown, box)
