@@ -43,7 +43,8 @@ chromium:
 
 ## test: lint, the recorder's unit tests, then every test layer (the browser tests need the built site)
 test: chromium lint site-test site
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not serial"
+	$(PY) -m pytest -p no:xdist -m serial
 
 ## test-fast: the in-process layers alone (unit, functional, infra): no local stack, no browser
 # (the infra layer deploys the built site under Pulumi's mocks, which refuses an unbuilt one)
@@ -52,7 +53,8 @@ test-fast: $(STAMP) site
 
 ## test-slow: what test-fast leaves out: the local stack over HTTP (integration, smoke) and the browser tests
 test-slow: chromium $(STAMP) site
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "$(SLOW)"
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "($(SLOW)) and not serial"
+	$(PY) -m pytest -p no:xdist -m "($(SLOW)) and serial"
 
 ## lint: ruff, and mypy (strict on api/ and infra/; pyproject.toml says which files)
 lint: $(STAMP) site-lint

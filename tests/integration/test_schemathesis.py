@@ -31,7 +31,10 @@ from schemathesis.specs.openapi.checks import (
 from tests.support.accounts import sign_up_and_in
 from tests.support.local_stack import RunningStack, start_stack
 
-pytestmark = pytest.mark.integration
+# Schemathesis makes one item per operation, all under this one node id: pytest-xdist
+# runs a single one of them (one operation of 45), so the module runs on its own, without
+# xdist (the Makefile's second pytest run).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 ROOT = Path(__file__).resolve().parents[2]
 
