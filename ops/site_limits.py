@@ -44,6 +44,11 @@ def limits() -> dict[str, Any]:
         "recordingIdPattern": f"^{validation.RECORDING_ID_PATTERN}$",
         # How often a watched recording's batches leave.
         "liveFlushMs": settings.LIVE_FLUSH_MS,
+        # A question about page assets riding on a batch: a bad one refuses the batch (its
+        # events), so the recorder never asks past these, whatever its options say.
+        "assetBytes": settings.ASSET_MAX_BYTES,
+        "assetsPerQuestion": settings.ASSETS_PER_REQUEST,
+        "assetQuestionBytes": settings.ASSET_QUESTION_MAX_BYTES,
     }
 
 

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { createHash, webcrypto } from "node:crypto";
 import { test } from "node:test";
 
+import { LIMITS } from "../src/recorder/limits.js";
 import { REFERENCE, createAssetCapture, cssUrls, replaceCssUrls, srcsetUrls, walkAssets } from "../src/recorder/assets.js";
 import { AssetResolver } from "../src/replay-assets.js";
 
@@ -285,4 +286,25 @@ test("an id named with two tags gets no local copy from an attribute change", as
   );
   const out = await resolver.resolve([asset, snapshot, stray, change]);
   assert.equal(out[2].data.attributes[0].attributes.src, `${SITE}/x.svg`, "the iframe keeps the site's URL");
+});
+
+test("a question never asks past the API's limits, whatever the page's options: the rest rides on later batches", async () => {
+  const big = new Uint8Array(6 * 1024 * 1024).fill(7);
+  const huge = new Uint8Array(LIMITS.assetBytes + 1).fill(9);
+  const files = { "/a.png": big, "/b.png": big.map((value, i) => (i === 0 ? 1 : value)), "/c.png": big.map((value, i) => (i === 0 ? 2 : value)), "/d.png": big.map((value, i) => (i === 0 ? 3 : value)), "/e.png": big.map((value, i) => (i === 0 ? 4 : value)), "/f.png": big.map((value, i) => (i === 0 ? 5 : value)), "/huge.png": huge };
+  const fetch = fakeFetch((url) => ({ body: files[new URL(url).pathname], type: "image/png" }), []);
+  const capture = createAssetCapture({
+    config: { ...CONFIG, assetMaxBytes: 64 * 1024 * 1024, assetPageBytes: 1024 * 1024 * 1024 },
+    deps: { fetch, crypto: webcrypto, storage: null, now: () => 5 },
+    forward: () => {},
+  });
+  const images = Object.keys(files).map((path, i) => ({ type: 2, tagName: "img", id: 50 + i, attributes: { src: `${SITE}${path}` }, childNodes: [] }));
+  capture.pipe({ type: 2, timestamp: 1000, data: { node: { type: 0, id: 1, childNodes: images } } });
+  await capture.settle();
+  assert.equal(capture.stats().notKept.too_large, 1, "past the API's largest asset: kept by its URL");
+  const first = capture.takeQuestion();
+  const claimed = first.entries.reduce((sum, entry) => sum + entry.size, 0);
+  assert.ok(claimed <= LIMITS.assetQuestionBytes, claimed);
+  assert.equal(first.entries.length, 5, "five of 6 MiB fit in 32 MiB; the sixth waits");
+  assert.equal(capture.takeQuestion().entries.length, 1);
 });

@@ -38,6 +38,9 @@ def test_the_limits_are_the_api_s() -> None:
     assert limits["events"] == settings.MAX_EVENTS_PER_BATCH
     assert limits["userIdLength"] == settings.MAX_USER_ID_LENGTH
     assert limits["liveFlushMs"] == settings.LIVE_FLUSH_MS
+    assert limits["assetBytes"] == settings.ASSET_MAX_BYTES
+    assert limits["assetsPerQuestion"] == settings.ASSETS_PER_REQUEST
+    assert limits["assetQuestionBytes"] == settings.ASSET_QUESTION_MAX_BYTES
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@
  * why (`stats()` counts them).
  */
 
+import { LIMITS } from "./limits.js";
+
 export const REFERENCE = "rrweb-asset:sha256=";
 const ASSET_EVENT = 7;
 const META = 4;
@@ -37,7 +39,7 @@ const MUTATION = 0;
 const ELEMENT = 2;
 const ASKED_KEY = "rrweb.assets.asked";
 const ASKED_MAX = 2000;
-const ASK_MAX = 300; // entries one question carries (the API's ASSETS_PER_REQUEST)
+
 // What the store keeps (chalicelib/assets.py), from what servers send.
 const TYPES = {
   "image/avif": "image/avif",
@@ -174,6 +176,8 @@ const hex = (buffer) => Array.from(new Uint8Array(buffer), (byte) => byte.toStri
  */
 export function createAssetCapture({ config, deps, forward }) {
   const subtle = deps.crypto?.subtle || null;
+  // The largest asset the API stores, whatever the page's option says.
+  const maxBytes = Math.min(config.assetMaxBytes, LIMITS.assetBytes);
   const counts = { kept: 0, uploaded: 0, notKept: {} };
   const reads = new Map(); // url -> Promise<{sha256, size, type, bytes} | {failed}>
   const announced = new Set(); // urls whose Asset event went out
@@ -223,7 +227,7 @@ export function createAssetCapture({ config, deps, forward }) {
     const type = normalisedType(response.headers.get("content-type"), url);
     if (!type) return notKept("type");
     const declared = Number(response.headers.get("content-length"));
-    if (declared > config.assetMaxBytes) return notKept("too_large");
+    if (declared > maxBytes) return notKept("too_large");
     let bytes = await response.arrayBuffer();
     if (bytes.byteLength === 0) return notKept("empty");
     let inner = [];
@@ -235,7 +239,7 @@ export function createAssetCapture({ config, deps, forward }) {
       const urls = [...new Set(cssUrls(text))].filter((found) => capturable(found) && (config.captureImages || isFont(found)));
       inner = await Promise.all(urls.map(async (found) => [found, await read(found)]));
     }
-    if (bytes.byteLength > config.assetMaxBytes) return notKept("too_large");
+    if (bytes.byteLength > maxBytes) return notKept("too_large");
     if (pageBytes + bytes.byteLength > config.assetPageBytes) return notKept("page_full");
     pageBytes += bytes.byteLength;
     const sha256 = hex(await subtle.digest("SHA-256", bytes));
@@ -340,10 +344,20 @@ export function createAssetCapture({ config, deps, forward }) {
     return { event, before };
   }
 
-  /** The question for the next batch to carry ({entries, pairs}), or null when there is none. */
+  /**
+   * The question for the next batch to carry ({entries, pairs}), or null when there is
+   * none: at most the API's entries and claimed bytes a question (the rest rides on the
+   * batches after), since a question the API refuses refuses its batch with it.
+   */
   function takeQuestion() {
     if (!toAsk.size) return null;
-    const pairs = [...toAsk.entries()].slice(0, ASK_MAX);
+    const pairs = [];
+    let claimed = 0;
+    for (const pair of toAsk.entries()) {
+      if (pairs.length === LIMITS.assetsPerQuestion || (pairs.length && claimed + pair[1].size > LIMITS.assetQuestionBytes)) break;
+      pairs.push(pair);
+      claimed += pair[1].size;
+    }
     for (const [hash] of pairs) toAsk.delete(hash);
     return { entries: pairs.map(([sha256, got]) => ({ sha256, size: got.size, type: got.type })), pairs };
   }
