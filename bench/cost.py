@@ -50,6 +50,13 @@ PRICE = {
     "kinesis_put_units_per_million": 0.014,  # 25 KB units
     "firehose_gb": 0.029,  # ingestion, each record rounded up to 5 KB; no dynamic partitioning charges
     "s3_gb_month": 0.023,
+    # S3 Glacier Instant Retrieval (aws.amazon.com/s3/pricing): storage, the lifecycle
+    # transition request, the retrieval per GB read and its GET; 128 KB and 90 days
+    # billed at least per object (chalicelib/lifecycle.py keeps below both).
+    "s3_gir_gb_month": 0.004,
+    "s3_gir_transition_per_thousand": 0.02,
+    "s3_gir_retrieval_gb": 0.03,
+    "s3_gir_get_per_thousand": 0.01,
     "s3_put_per_thousand": 0.005,  # PUT, COPY, POST, LIST
     "s3_get_per_thousand": 0.0004,
     "dynamodb_wru_per_million": 0.625,  # on-demand
@@ -108,12 +115,24 @@ SCREENSHOT_BYTES = 40 * 1024
 COMPACTION_WRITE_UNITS = 2
 # Kinesis on-demand starts with capacity of four shards (4 MB/s in).
 ON_DEMAND_SHARDS = 4
+# A provisioned shard takes 1 MB/s in and gives 2 MB/s out, shared by every reader (the
+# consumer and Firehose each read everything). Assumption: the busiest hour carries twice
+# the month's average, and a shard is kept under 80% of either limit. A stack configured
+# with fewer shards than its traffic needs is priced with the shards it needs:
+# docs/scaling.md says when to raise `kinesisShards`.
+PEAK_FACTOR = 2.0
+SHARD_HEADROOM = 0.8
+STREAM_READERS = 2
 # The other shape keeps its shared objects until a lifecycle rule expires them: S3
 # expires by whole days, and a recording must be compacted (30 minutes idle, plus
 # retries) before its byte ranges may go.
 SHARED_OBJECT_DAYS = 2
 # The consumer window the comparison also prices: three of the recorder's flushes.
 LONG_WINDOW_SECONDS = 30
+# Assumption: replays a month of recordings already in Glacier Instant Retrieval (older
+# than `glacierAfterDays`). The workload replays each recording once, in its first days;
+# `storage_table` prices other patterns, up to every archived recording once a month.
+ARCHIVED_REPLAYS_PER_MONTH = 0.0
 
 
 @dataclass(frozen=True)
@@ -193,7 +212,7 @@ def traffic(minutes: int, settings: StackSettings, volume: PerMinute) -> Traffic
     """
     recordings = minutes / RECORDING_MINUTES
     posts = minutes * volume.posts + recordings * EARLY_POSTS_PER_RECORDING
-    shards = ON_DEMAND_SHARDS if settings.kinesis_mode == "on-demand" else settings.kinesis_shards
+    shards = ON_DEMAND_SHARDS if settings.kinesis_mode == "on-demand" else shards_needed(minutes, settings, volume)
     slots = shards * settings.consumer_parallelization
     window = max(settings.consumer_batching_window_seconds, 1)
     # Per slot and window, the chance that at least one record arrived (Poisson): a
@@ -210,6 +229,13 @@ def traffic(minutes: int, settings: StackSettings, volume: PerMinute) -> Traffic
         invocations=min(invocations, chunk_puts),
         chunk_puts=chunk_puts,
     )
+
+
+def shards_needed(minutes: int, settings: StackSettings, volume: PerMinute) -> int:
+    """Provisioned shards for ``minutes`` a month: the stack's, or more where its busiest hour needs them."""
+    peak_mb = minutes * volume.record_bytes / SECONDS_PER_MONTH / 1e6 * PEAK_FACTOR
+    needed = max(peak_mb / 1.0, peak_mb * STREAM_READERS / 2.0) / SHARD_HEADROOM
+    return max(settings.kinesis_shards, math.ceil(needed))
 
 
 @dataclass(frozen=True)
@@ -328,7 +354,7 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         )
     else:
         kinesis = (
-            settings.kinesis_shards * HOURS_PER_MONTH * PRICE["kinesis_shard_hour"]
+            shards_needed(minutes, settings, volume) * HOURS_PER_MONTH * PRICE["kinesis_shard_hour"]
             + minutes * volume.put_units / 1e6 * PRICE["kinesis_put_units_per_million"]
         )
     # Firehose writes an object per buffer interval, or per 128 MB, whichever comes first.
@@ -339,8 +365,9 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
     # Steady state: S3 holds `retention_days` worth of a month's recordings (compacted:
     # chunks live only until their recording is idle) and `archive_retention_days` of
     # the archive.
-    held_gb = _gb(minutes * volume.compacted_bytes + t.recordings * SCREENSHOT_BYTES) * settings.retention_days / 30
+    held_gb = _gb(t.recordings * SCREENSHOT_BYTES) * settings.retention_days / 30
     held_gb += _gb(minutes * volume.chunk_bytes) * settings.archive_retention_days / 30
+    compacted = compacted_storage(minutes, settings, volume)
 
     # DynamoDB, as bench.scale counted it (Units): a recording's first POST creates it,
     # the others are events POSTs; the consumer per object, and once per recording for
@@ -385,7 +412,8 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         "Lambda: retention expiry": _lambda(EXPIRY_RUNS_PER_MONTH, 0.2, memory, arch),
         "Kinesis": kinesis,
         "Firehose (archive)": _gb(minutes * volume.firehose_billed_bytes) * PRICE["firehose_gb"],
-        "S3 storage": held_gb * PRICE["s3_gb_month"],
+        "S3 storage": held_gb * PRICE["s3_gb_month"] + compacted["storage"],
+        "S3 Glacier IR: transitions and retrievals": compacted["transitions"] + compacted["retrievals"],
         "S3 PUTs: consumer chunks": t.chunk_puts * put,
         # LIST, PUT of the data and of the index, DeleteObjects (a POST: counted as one,
         # though AWS may bill deletes as free), then the chunk GETs and the verify GET.
@@ -397,6 +425,76 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         "DynamoDB": wru / 1e6 * PRICE["dynamodb_wru_per_million"] + rru / 1e6 * PRICE["dynamodb_rru_per_million"],
         "CloudWatch Logs": _gb(logs) * PRICE["logs_gb"],
     }
+
+
+def compacted_storage(
+    minutes: int, settings: StackSettings, volume: PerMinute, replays_per_month: float = ARCHIVED_REPLAYS_PER_MONTH
+) -> dict[str, float]:
+    """A month of compacted recordings held for their retention, per month in steady state.
+
+    In S3 Standard for ``glacierAfterDays`` (all of the retention when 0), then in Glacier
+    Instant Retrieval: its storage, one transition request per recording, and for each
+    replay of an archived recording (``replays_per_month`` replays a month) the
+    retrieval of its bytes and the GETs of its blocks.
+    """
+    written_gb = _gb(minutes * volume.compacted_bytes)
+    recordings = minutes / RECORDING_MINUTES
+    after = settings.glacier_after_days or settings.retention_days
+    archived_gb = written_gb * (settings.retention_days - after) / 30
+    archived = recordings * (settings.retention_days - after) / 30
+    return {
+        "storage": written_gb * after / 30 * PRICE["s3_gb_month"] + archived_gb * PRICE["s3_gir_gb_month"],
+        "transitions": recordings * PRICE["s3_gir_transition_per_thousand"] / 1000 if archived else 0.0,
+        "retrievals": min(replays_per_month, archived) * _replay_cost(volume) if archived else 0.0,
+    }
+
+
+def storage_table(stack: str = "prod") -> str:
+    """Compacted recordings in Standard against Glacier IR, by how many archived ones are replayed (10M minutes)."""
+    settings = stack_settings(stack)
+    after = settings.glacier_after_days or 30
+    glacier = dataclasses.replace(settings, glacier_after_days=after)
+    standard = dataclasses.replace(settings, glacier_after_days=0)
+    volume = per_minute()
+    minutes = MINUTES[-1]
+    kept = compacted_storage(minutes, standard, volume)["storage"]
+    archived = minutes / RECORDING_MINUTES * (settings.retention_days - after) / 30
+    saved = _gb(volume.compacted_bytes * RECORDING_MINUTES) * (PRICE["s3_gb_month"] - PRICE["s3_gir_gb_month"])
+    moved = compacted_storage(minutes, glacier, volume)
+    # The replays a month at which retrievals eat what Glacier IR saves.
+    even = (kept - moved["storage"] - moved["transitions"]) / _replay_cost(volume)
+    lines = [
+        f"| archived recordings replayed a month | Standard | Glacier IR after {after} days | difference |",
+        "|---|---:|---:|---:|",
+    ]
+    for replays, name in (
+        (0.0, "none"),
+        (1_000.0, "1,000"),
+        (100_000.0, "100,000"),
+        (even, f"{even / 1e6:.1f} million (break-even)"),
+        (archived, f"each of the {archived / 1e6:.0f} million once"),
+    ):
+        total = sum(compacted_storage(minutes, glacier, volume, replays).values())
+        lines.append(f"| {name} | ${kept:,.2f} | ${total:,.2f} | ${total - kept:+,.2f} |")
+    return "\n".join(lines) + (
+        f"\n\nCompacted recordings of {minutes:,} minutes a month, kept {settings.retention_days} days. A month in"
+        f" Glacier IR saves ${saved * 1e6:,.2f} per million recordings over Standard; a replay of one there costs"
+        f" ${_replay_cost(volume) * 1e6:,.2f} per million ($0.03/GB retrieved, $0.01 per 1,000 GETs of its"
+        f" {_blocks(volume)} blocks); moving one costs $0.02 per 1,000. So one archived recording replayed once a"
+        " month costs more there than in Standard, and the stack still saves until about"
+        f" {even / 1e6:.1f} million archived replays a month."
+    )
+
+
+def _replay_cost(volume: PerMinute) -> float:
+    """Retrieval and GETs of one replay of a recording in Glacier IR."""
+    retrieved = _gb(volume.compacted_bytes * RECORDING_MINUTES) * PRICE["s3_gir_retrieval_gb"]
+    return retrieved + _blocks(volume) * PRICE["s3_gir_get_per_thousand"] / 1000
+
+
+def _blocks(volume: PerMinute) -> int:
+    """GETs of one replay: the index, then a ranged GET per block of the recording's events."""
+    return 1 + math.ceil(volume.raw_bytes * RECORDING_MINUTES / api_settings.COMPACTED_BLOCK_BYTES)
 
 
 def shapes(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[str, dict[str, float]]:
@@ -445,7 +543,9 @@ def table(stack: str = "prod") -> str:
     )
     busiest = traffic(MINUTES[-1], settings, volume)
     assumptions = (
-        f"Stack `{stack}`: Kinesis {settings.kinesis_mode} ({settings.kinesis_shards} shards), consumer window "
+        f"Stack `{stack}`: Kinesis {settings.kinesis_mode} ({settings.kinesis_shards} shards configured; priced with "
+        + ", ".join(f"{shards_needed(m, settings, volume)} at {m:,}" for m in MINUTES)
+        + " minutes, the busiest hour at twice the average within 80% of a shard's limits), consumer window "
         f"{settings.consumer_batching_window_seconds} s x parallelization {settings.consumer_parallelization}, "
         f"archive buffer {settings.archive_buffer_seconds} s, Lambda {settings.lambda_memory_mb} MB on "
         f"{settings.lambda_architecture}, retention "
@@ -595,6 +695,8 @@ if __name__ == "__main__":
     print(table(name))
     print()
     print(shape_table(name))
+    print()
+    print(storage_table(name))
     if chosen is not None:
         print()
         print(controls_line(name, chosen))

@@ -13,6 +13,7 @@ from typing import Any, get_type_hints
 import pulumi
 
 from chalicelib import settings as api_settings
+from chalicelib.lifecycle import GLACIER_IR_MIN_DAYS
 from chalicelib.settings import Limits
 from infra.packaging import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, LAMBDA_ARCHITECTURES, LAMBDA_RUNTIMES
 
@@ -35,6 +36,10 @@ class StackSettings:
     # How long the raw archive is kept: the window ``make rebuild`` can restore from,
     # and the bound for a deleted recording's raw copy to leave storage.
     archive_retention_days: int = 7
+    # Days after which a recording's compacted events move to S3 Glacier Instant
+    # Retrieval (0: they stay in Standard). It pays where recordings are kept long and
+    # old ones are seldom replayed: docs/architecture.md, "Storage classes".
+    glacier_after_days: int = 0
     # The stream consumer (Lambda's event source mapping on the stream): how long it
     # gathers records before an invocation, how many batches of one shard run at once,
     # and how hard it tries before a batch goes to its failure queue.
@@ -140,6 +145,14 @@ class StackSettings:
             raise ValueError("kinesisShards must be >= 1 and kinesisRetentionHours 24..8760")
         if self.retention_days < 1:
             raise ValueError("retentionDays must be >= 1")
+        if self.glacier_after_days and not (
+            self.glacier_after_days >= 1 and self.glacier_after_days + GLACIER_IR_MIN_DAYS <= self.retention_days
+        ):
+            raise ValueError(
+                f"glacierAfterDays must be 0 (off) or at least 1 and at most retentionDays - {GLACIER_IR_MIN_DAYS}: "
+                f"Glacier Instant Retrieval bills {GLACIER_IR_MIN_DAYS} days per object, so an object expiring "
+                "sooner would cost more there than in Standard"
+            )
         if not 1 <= self.archive_retention_days <= self.retention_days:
             raise ValueError(
                 "archiveRetentionDays must be 1..retentionDays (the archive holds the same events: "

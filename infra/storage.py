@@ -32,13 +32,18 @@ READ_EXPOSED_HEADERS = ["Content-Length", "Content-Range", "ETag"]
 
 
 def _snake(name: str) -> str:
-    return "id" if name == "ID" else re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    # Python's keyword: Pulumi spells the filter's "And" block ``and_``.
+    if name in ("ID", "And"):
+        return {"ID": "id", "And": "and_"}[name]
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def pulumi_rule(rule: dict[str, Any]) -> aws.s3.BucketLifecycleConfigurationRuleArgsDict:
     """A lifecycle rule in S3's spelling (``chalicelib.lifecycle``), in Pulumi's."""
 
     def spelled(value: Any) -> Any:
+        if isinstance(value, list):
+            return [spelled(inner) for inner in value]  # Transitions: a list of blocks
         return {_snake(key): spelled(inner) for key, inner in value.items()} if isinstance(value, dict) else value
 
     return cast(aws.s3.BucketLifecycleConfigurationRuleArgsDict, spelled(rule))
@@ -86,6 +91,7 @@ class Storage(pulumi.ComponentResource):
             retention_days=settings.retention_days,
             archive_retention_days=settings.archive_retention_days,
             versioning=settings.versioning,
+            glacier_after_days=settings.glacier_after_days,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle", bucket=self.bucket.id, rules=[pulumi_rule(rule) for rule in rules], opts=child

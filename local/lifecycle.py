@@ -13,7 +13,8 @@ asynchronously as well (S3 about once a day, DynamoDB within a few days), so not
 relies on the exact moment. Every deletion goes through the embedded AWS like any
 other write, so it is journaled and survives a restart.
 
-Noncurrent-version rules are not applied: the local bucket is not versioned.
+Noncurrent-version rules are not applied: the local bucket is not versioned. Nor are
+transitions (`glacierAfterDays`): one machine has one storage class.
 """
 
 from __future__ import annotations

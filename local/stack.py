@@ -177,6 +177,7 @@ class LocalStack:
                     retention_days=settings.retention_days,
                     archive_retention_days=settings.archive_retention_days,
                     versioning=settings.versioning,
+                    glacier_after_days=settings.glacier_after_days,
                 ),
             )
         )

@@ -16,10 +16,25 @@ from chalicelib.assets import asset_days
 
 # Days a noncurrent version stays once versioning keeps old ones (prod).
 NONCURRENT_DAYS = 30
+# S3 Glacier Instant Retrieval bills at least 128 KB per object and 90 days per object
+# (an earlier deletion pays the rest): only larger objects move (compacted recordings;
+# screenshots, comments and indexes are smaller), and only where retention keeps them
+# there 90 days (``StackSettings.validate``).
+GLACIER_IR = "GLACIER_IR"
+GLACIER_IR_MIN_BYTES = 128 * 1024
+GLACIER_IR_MIN_DAYS = 90
 
 
-def bucket_rules(*, retention_days: int, archive_retention_days: int, versioning: bool = False) -> list[dict[str, Any]]:
-    """The bucket's rules, as ``PutBucketLifecycleConfiguration`` takes them."""
+def bucket_rules(
+    *, retention_days: int, archive_retention_days: int, versioning: bool = False, glacier_after_days: int = 0
+) -> list[dict[str, Any]]:
+    """The bucket's rules, as ``PutBucketLifecycleConfiguration`` takes them.
+
+    ``glacier_after_days`` (0: never) moves a recording's objects above 128 KB (its
+    compacted events, in practice) to Glacier Instant Retrieval that many days after
+    they were written: same first-byte latency, a sixth of Standard's price per GB-month,
+    plus a retrieval fee per GB read (docs/architecture.md, "Storage classes").
+    """
     # No age-based rule for the consumer's small objects on their own: compaction removes
     # them only after verifying the compacted object; all of a recording goes at retention.
     rules: list[dict[str, Any]] = [
@@ -39,6 +54,19 @@ def bucket_rules(*, retention_days: int, archive_retention_days: int, versioning
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         },
     ]
+    if glacier_after_days:
+        rules.append(
+            {
+                "ID": "compacted-to-glacier-ir",
+                "Status": "Enabled",
+                # A chunk is never this old (compaction removes it within the hour), so
+                # in practice only compacted events move; "greater than" is strict.
+                "Filter": {
+                    "And": {"Prefix": layout.RECORDINGS_ROOT, "ObjectSizeGreaterThan": GLACIER_IR_MIN_BYTES - 1}
+                },
+                "Transitions": [{"Days": glacier_after_days, "StorageClass": GLACIER_IR}],
+            }
+        )
     if versioning:
         rules.append(
             {

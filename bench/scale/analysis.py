@@ -361,9 +361,19 @@ def analyse(sim: Simulation, meter: Meter, *, delivery: dict[str, Any], read: di
 
     def per_shard(rate: float, peak: float, limit: str, readers: int = 1) -> Measure:
         at_scales = [rate * factor * readers for factor in all_factors]
-        fixed = (
-            (f"stack default ({STACK_DEFAULTS.kinesis_shards} shard)", STACK_DEFAULTS.kinesis_shards),
-            (f"prod ({PROD.kinesis_shards} shards)", PROD.kinesis_shards),
+        # Prod starts at the default's one shard and is raised with traffic: one row for both.
+        fixed = tuple(
+            dict.fromkeys(
+                (
+                    (f"stack default ({STACK_DEFAULTS.kinesis_shards} shard)", STACK_DEFAULTS.kinesis_shards),
+                    (
+                        f"prod ({PROD.kinesis_shards} shard{'s' if PROD.kinesis_shards > 1 else ''})"
+                        if PROD.kinesis_shards != STACK_DEFAULTS.kinesis_shards
+                        else f"stack default ({STACK_DEFAULTS.kinesis_shards} shard)",
+                        PROD.kinesis_shards,
+                    ),
+                )
+            )
         )
         return Measure(
             at_n=at_scales[0] / shards[str(n)],

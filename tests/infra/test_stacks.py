@@ -466,11 +466,38 @@ def test_lifecycle_expires_the_archive_and_never_unconsolidated_chunks(
     # Compaction removes chunks only once the compacted object is verified: no rule may
     # expire events by age or tag before their recording's retention.
     assert "expire-live-chunks" not in rules
-    assert not any("tag" in rule["filter"] or "and" in rule["filter"] for rule in rules.values())
+    # (The Glacier transition filters on size too, and expires nothing.)
+    for rule in rules.values():
+        assert "tag" not in rule["filter"], rule["id"]
+        assert "expiration" not in rule or "and" not in rule["filter"], rule["id"]
     under_recordings = [
         rule for rule in rules.values() if "expiration" in rule and rule["filter"]["prefix"].startswith("recordings")
     ]
     assert [rule["id"] for rule in under_recordings] == ["expire-recordings"]
+
+
+def test_prod_moves_compacted_recordings_to_glacier_instant_retrieval_and_dev_keeps_standard(
+    inventories: dict[str, Inventory],
+) -> None:
+    rules = {
+        stack: {rule["id"]: rule for rule in inventories[stack].one(LIFECYCLE)["inputs"]["rules"]}
+        for stack in ("dev", "prod")
+    }
+    assert "compacted-to-glacier-ir" not in rules["dev"]
+    moved = rules["prod"]["compacted-to-glacier-ir"]
+    assert moved["transitions"] == [{"days": 30, "storageClass": "GLACIER_IR"}]
+    # Only objects Glacier IR does not bill up to 128 KB, only under recordings/, never expired here.
+    assert moved["filter"] == {"and": {"prefix": layout.RECORDINGS_ROOT, "objectSizeGreaterThan": 128 * 1024 - 1}}
+    assert "expiration" not in moved
+    # They stay there at least the 90 days Glacier IR bills for.
+    assert rules["prod"]["expire-recordings"]["expiration"]["days"] >= 30 + 90
+
+
+@pytest.mark.parametrize(("after", "retention"), [(-1, 365), (276, 365), (1, 90), (30, 119)])
+def test_a_glacier_transition_that_would_bill_an_early_deletion_is_refused(after: int, retention: int) -> None:
+    with pytest.raises(ValueError, match="glacierAfterDays"):
+        StackSettings(stack="dev", retention_days=retention, glacier_after_days=after).validate()
+    StackSettings(stack="dev", retention_days=365, glacier_after_days=275).validate()
 
 
 @pytest.mark.parametrize("stack", STACKS)

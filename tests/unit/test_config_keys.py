@@ -20,7 +20,8 @@ from infra.settings import CONFIG_KEYS, PROJECT, StackSettings, config_key
 
 # A value other than the default for every key, each one AWS would take.
 CONFIGURED: dict[str, Any] = {
-    "retentionDays": "31",
+    "retentionDays": "400",
+    "glacierAfterDays": "45",
     "archiveBufferSeconds": "301",
     "archiveBufferMb": "64",
     "archiveRetentionDays": "8",

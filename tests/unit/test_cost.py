@@ -17,11 +17,14 @@ from bench.cost import (
     SECONDS_PER_MONTH,
     PerMinute,
     apigw_dollars,
+    compacted_storage,
     monthly,
     per_minute,
     shape_table,
     shapes,
+    shards_needed,
     stack_settings,
+    storage_table,
     table,
     throttle_cap,
     traffic,
@@ -39,6 +42,41 @@ def volume() -> PerMinute:
 def test_cost_page_shows_the_current_cost_table() -> None:
     page = (ROOT / "docs" / "cost.md").read_text()
     assert table("prod") in page
+
+
+def test_cost_page_and_architecture_show_the_current_storage_class_comparison() -> None:
+    compared = storage_table("prod")
+    assert compared in (ROOT / "docs" / "cost.md").read_text()
+    assert compared in (ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_glacier_ir_cuts_storage_until_archived_replays_pass_the_break_even(volume: PerMinute) -> None:
+    prod = stack_settings("prod")
+    assert prod.glacier_after_days == 30
+    standard = dataclasses.replace(prod, glacier_after_days=0)
+    kept = compacted_storage(MINUTES[-1], standard, volume)
+    moved = compacted_storage(MINUTES[-1], prod, volume)
+    assert kept["transitions"] == kept["retrievals"] == 0
+    # A sixth of the price for 335 of 365 days, plus a transition per recording.
+    assert moved["storage"] < kept["storage"] / 2
+    assert moved["transitions"] == pytest.approx(MINUTES[-1] / RECORDING_MINUTES * 0.02 / 1000)
+    assert sum(moved.values()) < kept["storage"]
+    # Every archived recording replayed once a month: Glacier IR costs more than Standard.
+    archived = MINUTES[-1] / RECORDING_MINUTES * (prod.retention_days - 30) / 30
+    assert sum(compacted_storage(MINUTES[-1], prod, volume, archived).values()) > kept["storage"]
+    # The model's storage line is the chosen class's.
+    assert monthly(MINUTES[-1], prod, volume)["S3 storage"] < monthly(MINUTES[-1], standard, volume)["S3 storage"]
+
+
+def test_the_model_prices_the_shards_the_traffic_needs_never_fewer_than_configured(volume: PerMinute) -> None:
+    prod = stack_settings("prod")
+    assert prod.kinesis_shards == 1
+    assert shards_needed(MINUTES[0], prod, volume) == 1
+    assert shards_needed(MINUTES[-1], prod, volume) >= 2
+    more = dataclasses.replace(prod, kinesis_shards=5)
+    assert shards_needed(MINUTES[0], more, volume) == 5
+    # An idle stack costs at most $15 a month.
+    assert sum(monthly(MINUTES[0], prod, volume).values()) <= 15
 
 
 def test_cost_page_and_architecture_show_the_current_shape_comparison() -> None:
@@ -83,7 +121,7 @@ def test_the_consumer_writes_one_object_per_batch_while_the_window_is_shorter_th
 
 def test_consumer_invocations_are_bounded_by_batches_and_by_shards_per_window(volume: PerMinute) -> None:
     settings = stack_settings("prod")
-    slots = settings.kinesis_shards * settings.consumer_parallelization
+    slots = shards_needed(MINUTES[-1], settings, volume) * settings.consumer_parallelization
     ceiling = slots * SECONDS_PER_MONTH / settings.consumer_batching_window_seconds
     quiet, busy = traffic(MINUTES[0], settings, volume), traffic(MINUTES[-1], settings, volume)
     # A quiet stack invokes once per batch; a busy one once per window per shard and slot.
@@ -92,7 +130,7 @@ def test_consumer_invocations_are_bounded_by_batches_and_by_shards_per_window(vo
     assert busy.invocations > 0.95 * ceiling
     assert busy.invocations < busy.chunk_puts / 5
     # More shards, more invocations (and no more objects).
-    doubled = dataclasses.replace(settings, kinesis_shards=2 * settings.kinesis_shards)
+    doubled = dataclasses.replace(settings, kinesis_shards=2 * shards_needed(MINUTES[-1], settings, volume))
     assert traffic(MINUTES[-1], doubled, volume).invocations > busy.invocations
     assert traffic(MINUTES[-1], doubled, volume).chunk_puts == busy.chunk_puts
 
