@@ -63,7 +63,7 @@ site = (
         SiteArgs(
             settings=settings,
             content_dir=ROOT / "site" / "public",
-            api_url=api.url,
+            ingest_url=api.ingest_url,
             api_domain=api.domain,
             region=region,
             user_pool_id=auth.user_pool.id,
@@ -96,6 +96,7 @@ monitoring = Monitoring(
 )
 
 pulumi.export("api_url", api.url)
+pulumi.export("ingest_url", api.ingest_url)
 if site:
     pulumi.export("site_url", site.url)
 pulumi.export("bucket", storage.bucket.id)

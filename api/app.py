@@ -10,7 +10,17 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 from chalice.app import KinesisEvent, Request
 
-from chalicelib import assets, comments, controls, observability, reader, settings, validation, workspaces
+from chalicelib import (
+    assets,
+    comments,
+    controls,
+    function_url,
+    observability,
+    reader,
+    settings,
+    validation,
+    workspaces,
+)
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
 from chalicelib.consumer import StreamRecord
@@ -645,6 +655,12 @@ def expire_recordings(event: Any) -> dict[str, Any]:
     counts = get_services().expiry.run(seconds_left=seconds_left)
     observability.logger.info("expiry run", extra={"outcomes": counts})
     return counts
+
+
+@app.lambda_function(name="ingest")
+def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The recorder's routes behind a Lambda function URL (``chalicelib.function_url``): no per-request charge."""
+    return function_url.handle(app, event, context)
 
 
 @app.lambda_function(name="reap_orphans")

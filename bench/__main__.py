@@ -11,26 +11,6 @@ from pathlib import Path
 
 from bench import assets, browser, compaction, durability, first_frame, ingest, latency, limits, read, scale
 from bench.results_file import RESULTS
-from chalicelib import limits as limits_module
-
-
-def scale_targets(figures: dict) -> dict[str, bool]:
-    """bench.scale's targets: integrity, the AWS limits at 10,000, and one write per events POST.
-
-    An events POST writes the seq's item; a rate budget's lease (a 1% slice, so one write
-    per hundredth of a budget) is spread over the POSTs it serves: at most 1 / 100 more.
-    """
-    verdict = figures["verdict"]
-    events = figures["per_request"]["events"]
-    return {
-        "scale_acknowledged_all_readable": bool(figures["acknowledged_equals_readable"]),
-        "scale_no_limit_crossed_at_10k": not any(
-            row["counts"] and row["crossed_at_10000"] for row in figures["limits"]
-        ),
-        "scale_highest_under_50pct_at_10k": bool(verdict["under_50_percent_at_10k"]),
-        "scale_api_writes_per_events_post_max_1": events["dynamodb_writes"] <= 1 + 1 / limits_module.LEASES_PER_WINDOW
-        and figures["writes_per_post"]["events_post_recordings_table"] <= 1,
-    }
 
 
 def main() -> None:
@@ -71,7 +51,7 @@ def main() -> None:
         "worst_recording_read_or_compaction_max_200mb": limit_figures["worst_recording_peak_mb"] <= 200,
         "load_acknowledged_all_readable": durability_figures["steady"]["acknowledged_lost"] == 0,
         **durability_figures["targets_met"],
-        **scale_targets(scale_figures),
+        **scale.targets(scale_figures),
     }
     results = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -38,7 +38,9 @@ RESULTS = ROOT / "bench" / "results.json"
 # November 2024 cut); not re-checked since: verify at aws.amazon.com/pricing.
 PRICES_AS_OF = "2025-06 (us-east-1 list prices; not re-checked since, verify at aws.amazon.com/pricing)"
 PRICE = {
-    "apigw_per_million": 3.50,  # REST API, first 333 million requests (then APIGW_TIERS)
+    # REST API, first 333 million requests (then APIGW_TIERS): the site's routes only. A
+    # Lambda function URL (the recorder's door) bills no request, only the invocation.
+    "apigw_per_million": 3.50,
     "lambda_per_million": 0.20,
     # Per GB-second of duration, first 6 billion a month: Graviton bills 20% less.
     "lambda_gb_second_x86_64": 0.0000166667,
@@ -97,13 +99,15 @@ COMPACT_SECONDS_PER_MB = 0.15
 COMPACTOR_MEMORY_MB = 2048  # api/.chalice/config.json
 # The retention expiry runs hourly (app.expire_recordings).
 EXPIRY_RUNS_PER_MONTH = SECONDS_PER_MONTH / 3600
-# Page assets (chalicelib/assets.py): one question per page view, a page view every 2
-# recorded minutes (assumption), naming 20 assets (images, fonts, stylesheets); each costs
-# a HeadObject. The question rides on the page's first batch: no request of its own. New
-# assets are uploaded once per owner, so at any volume past the first visitors their PUTs
-# and bytes are a rounding error and left out; the assets' storage is the site's own images
-# and fonts once, not per recording.
-ASSET_QUESTIONS_PER_MINUTE = 0.5
+# Page assets (chalicelib/assets.py): a page view every 2 recorded minutes (assumption);
+# the share of page views that ask a question is what `python -m bench.assets` measured
+# with the real recorder (a tab remembers the assets it asked about, so the next page of
+# the same site asks nothing: `asset_questions_per_page_view`); a question names 20
+# assets (images, fonts, stylesheets: assumption), a HeadObject each. It rides on the
+# page's first batch: no request of its own. New assets are uploaded once per owner, so
+# at any volume past the first visitors their PUTs and bytes are a rounding error and
+# left out; the assets' storage is the site's own images and fonts once, not per recording.
+PAGE_VIEWS_PER_MINUTE = 0.5
 ASSETS_PER_QUESTION = 20
 # Log bytes per invocation: Lambda's START/END/REPORT lines plus the function's own line
 # (and API Gateway's access log line for a request).
@@ -257,7 +261,9 @@ class Units:
     chunk_rru: float
     # ...and once per recording: its first count puts it in the byPendingCompaction index.
     index_wru_per_recording: float
+    # The reaper, per invocation (one per screenshot: its GetItem, and the UpdateItem noting it).
     reaper_rru: float
+    reaper_wru: float
 
     @classmethod
     def of(cls, per_request: dict[str, dict[str, float]]) -> Units:
@@ -273,7 +279,18 @@ class Units:
             chunk_rru=chunk["rcu"],
             index_wru_per_recording=chunk["index_wcu_once_per_recording"],
             reaper_rru=reaper["rcu"],
+            reaper_wru=reaper["wcu"] + reaper["index_wcu"],
         )
+
+
+@functools.cache
+def asset_questions_per_page_view() -> float:
+    """Questions per page view, as ``bench.assets`` measured them (bench/results.json, its ``assets`` section)."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    measured = results.get("assets", {}).get("with_assets", {}).get("questions_per_page_view")
+    if measured is None:
+        raise RuntimeError(f"{RESULTS} has no assets.with_assets section: run `python -m bench.assets`")
+    return float(measured)
 
 
 @functools.cache
@@ -316,15 +333,6 @@ def _gb(value: float) -> float:
     return value / 1024**3
 
 
-def reaper_cost_each(settings: StackSettings) -> float:
-    """One reaper invocation: the request, its time, its GetItem, its log lines."""
-    return (
-        _lambda(1, REAPER_SECONDS, settings.lambda_memory_mb, settings.lambda_architecture)
-        + units().reaper_rru * PRICE["dynamodb_rru_per_million"] / 1e6
-        + _gb(LOG_BYTES["reaper"]) * PRICE["logs_gb"]
-    )
-
-
 def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[str, float]:
     """Dollars per month by line item for ``minutes`` recorded minutes."""
     t = traffic(minutes, settings, volume)
@@ -340,9 +348,10 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
     consumer_seconds = CONSUMER_BASE_SECONDS + CONSUMER_OBJECT_SECONDS * max(
         1.0, objects_per_invocation / CONSUMER_WORKERS
     )
-    # S3 notifies the reaper of every object created under recordings/: each chunk, the
-    # compacted object and its index, the screenshot.
-    reaper = t.chunk_puts + 3 * t.recordings
+    # S3 notifies the reaper of screenshots only (one per recording); the stack's own
+    # writers delete what they wrote for a recording deleted meanwhile (chunks: a DELETE
+    # only for such a recording, free on S3).
+    reaper = t.recordings
     compactor_runs = SECONDS_PER_MONTH / (settings.compact_every_minutes * 60)
     compact_seconds = t.recordings * (COMPACT_BASE_SECONDS + COMPACT_SECONDS_PER_MB * json_mb_per_recording)
     chunks_per_recording = t.chunk_puts / t.recordings
@@ -382,6 +391,7 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         + t.chunk_puts * u.chunk_wru
         + t.recordings * (u.index_wru_per_recording + active_refresh_writes())
         + t.recordings * COMPACTION_WRITE_UNITS
+        + reaper * u.reaper_wru
     )
     rru = (
         t.recordings * u.create_rru
@@ -399,9 +409,11 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         + reaper * LOG_BYTES["reaper"]
         + (compactor_runs + t.recordings) * LOG_BYTES["compactor"]
     )
-    questions = minutes * ASSET_QUESTIONS_PER_MINUTE
+    questions = minutes * PAGE_VIEWS_PER_MINUTE * asset_questions_per_page_view()
     return {
-        "API Gateway": apigw_dollars(t.posts + replay_requests),
+        # The recorder's POSTs go through the ingest function's URL, which bills no
+        # request (chalicelib/function_url.py); only the site's requests reach the REST API.
+        "API Gateway": apigw_dollars(replay_requests),
         "Lambda: API": _lambda(t.posts + replay_requests, HANDLER_SECONDS, memory, arch),
         "Lambda: stream consumer": _lambda(t.invocations, consumer_seconds, memory, arch),
         "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory, arch),
@@ -501,7 +513,8 @@ def shapes(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[str
     """The lines that differ between the two layouts of the consumer's output, per month.
 
     - **per recording** (this stack): one object per recording per invocation, under
-      the recording's prefix; S3 notifies the reaper of each.
+      the recording's prefix (the consumer deletes one written for a recording deleted
+      meanwhile: no reaper per object).
     - **shared** (PostHog's shape): one object per invocation holding every recording
       in it, and an index item per recording per invocation (DynamoDB: key, object,
       byte range) that the reader queries; the objects expire by lifecycle, so no
@@ -515,7 +528,6 @@ def shapes(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[str
     return {
         "per recording": {
             "S3 PUTs": t.chunk_puts * put,
-            "reaper invocations": t.chunk_puts * reaper_cost_each(settings),
         },
         "shared": {
             "S3 PUTs": t.invocations * put,
@@ -563,15 +575,26 @@ def table(stack: str = "prod") -> str:
         f"{u.events_wru:.2f} write units (the seq's item; rate budgets are leased in 1% slices) and {u.events_rru:.2f}"
         f" read units (one consistent BatchGetItem of two items); a create {u.create_wru:.2f} write units (the"
         f" recording and its byOwner entry); per chunk object {u.chunk_wru:.2f} write and {u.chunk_rru:.2f} read"
-        f" units, plus {u.index_wru_per_recording:.2f} index write per recording; {u.reaper_rru:.2f} read unit per"
-        " reaper call."
+        f" units, plus {u.index_wru_per_recording:.2f} index write per recording; {u.reaper_rru:.2f} read and"
+        f" {u.reaper_wru:.2f} write unit per reaper call (one per screenshot)."
     )
     cap = throttle_cap(settings)
+    door = door_cap(settings)
     throttle = (
-        f"What the stage throttle caps: at `throttleRateLimit` {settings.throttle_rate_limit:,.0f} requests/s"
-        f" sustained for a month, the API could take at most {cap['requests'] / 1e6:,.0f} million requests, billing"
-        f" at most ${cap['api_gateway']:,.2f} of API Gateway + ${cap['lambda_api']:,.2f} of Lambda: API"
-        f" (${cap['api_gateway'] + cap['lambda_api']:,.2f}); the rest of the bill follows the batches accepted."
+        f"What the throttles cap: at `throttleRateLimit` {settings.throttle_rate_limit:,.0f} requests/s"
+        f" sustained for a month, the REST API (the site's routes) could take at most"
+        f" {cap['requests'] / 1e6:,.0f} million requests, billing at most ${cap['api_gateway']:,.2f} of API Gateway"
+        f" + ${cap['lambda_api']:,.2f} of Lambda: API (${cap['api_gateway'] + cap['lambda_api']:,.2f}). The"
+        f" recorder's door (a function URL) has no request charge; `ingestConcurrency`"
+        f" {settings.ingest_concurrency} requests at once of {HANDLER_SECONDS * 1000:.0f} ms is at most"
+        f" {door['requests'] / 1e6:,.0f} million requests a month, ${door['lambda_api']:,.2f} of Lambda. The"
+        " rest of the bill follows the batches accepted."
+        if settings.ingest_concurrency
+        else f"What the stage throttle caps: at `throttleRateLimit` {settings.throttle_rate_limit:,.0f} requests/s"
+        f" sustained for a month, the REST API (the site's routes) could take at most"
+        f" {cap['requests'] / 1e6:,.0f} million requests, billing at most ${cap['api_gateway']:,.2f} of API Gateway"
+        f" + ${cap['lambda_api']:,.2f} of Lambda: API. The recorder's door reserves no concurrency"
+        " (`ingestConcurrency: 0`): the account's Lambda concurrency is its only bound."
     )
     return "\n".join(lines) + "\n\n" + assumptions + "\n\n" + measured + "\n\n" + throttle
 
@@ -582,6 +605,69 @@ def throttle_cap(settings: StackSettings) -> dict[str, float]:
     return {
         "requests": requests,
         "api_gateway": apigw_dollars(requests),
+        "lambda_api": _lambda(requests, HANDLER_SECONDS, settings.lambda_memory_mb, settings.lambda_architecture),
+    }
+
+
+# Hosted session replay, per recording, as published (2025; verify on each vendor's
+# pricing page). PostHog's tiers: the first 5,000 recordings a month free, then a price
+# per recording falling with volume. Sentry's and Highlight's are their rates per 1,000
+# at high volume (Highlight's past a million a month); below that volume they only cost
+# more per recording, so at a smaller volume they are a floor.
+POSTHOG_TIERS = (
+    (5_000, 0.0),
+    (10_000, 0.005),
+    (35_000, 0.0035),
+    (100_000, 0.002),
+    (350_000, 0.0017),
+    (math.inf, 0.0015),
+)
+HIGH_VOLUME_PER_THOUSAND = {"Sentry": 1.96, "Highlight": 0.25}
+COMPARED_MINUTES = (100_000, 10_000_000)
+
+
+def posthog_dollars(recordings: float) -> float:
+    """PostHog's session replay bill for ``recordings`` a month, tier by tier."""
+    dollars, below = 0.0, 0.0
+    for size, price in POSTHOG_TIERS:
+        taken = min(max(recordings - below, 0.0), size)
+        dollars += taken * price
+        below += size
+    return dollars
+
+
+def comparison_table(stack: str = "prod") -> str:
+    """README's comparison: this stack's bill per 1,000 five-minute sessions beside hosted replay's prices."""
+    settings = stack_settings(stack)
+    volume = per_minute()
+    header = "| per 1,000 five-minute sessions | " + " | ".join(
+        f"{m:,} min/month ({m // RECORDING_MINUTES:,} sessions)" for m in COMPARED_MINUTES
+    )
+    lines = [header + " |", "|---|" + "---:|" * len(COMPARED_MINUTES)]
+    ours = [sum(monthly(m, settings, volume).values()) / (m / RECORDING_MINUTES) * 1000 for m in COMPARED_MINUTES]
+    lines.append(
+        f"| rrweb-s3-storage, `{stack}` stack (`python -m bench.cost`) | "
+        + " | ".join(f"**${v:,.2f}**" for v in ours)
+        + " |"
+    )
+    posthog = [posthog_dollars(m / RECORDING_MINUTES) / (m / RECORDING_MINUTES) * 1000 for m in COMPARED_MINUTES]
+    lines.append(
+        "| PostHog (tiered list price, first 5,000 free) | " + " | ".join(f"${v:,.2f}" for v in posthog) + " |"
+    )
+    for vendor, rate in HIGH_VOLUME_PER_THOUSAND.items():
+        lines.append(
+            f"| {vendor} (its high-volume rate; more below it) | "
+            + " | ".join(f"at least ${rate:,.2f}" for _ in COMPARED_MINUTES)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def door_cap(settings: StackSettings) -> dict[str, float]:
+    """The most the ingest door's reserved concurrency lets it bill in a month: requests and Lambda dollars."""
+    requests = settings.ingest_concurrency / HANDLER_SECONDS * SECONDS_PER_MONTH
+    return {
+        "requests": requests,
         "lambda_api": _lambda(requests, HANDLER_SECONDS, settings.lambda_memory_mb, settings.lambda_architecture),
     }
 
@@ -697,6 +783,8 @@ if __name__ == "__main__":
     print(shape_table(name))
     print()
     print(storage_table(name))
+    print()
+    print(comparison_table(name))
     if chosen is not None:
         print()
         print(controls_line(name, chosen))

@@ -35,6 +35,9 @@ CONSUMER = "ConsumeEvents"
 COMPACTOR = "CompactRecordings"
 # The retention expiry (``expire_recordings``), on the hourly rule the app declares.
 EXPIRY = "ExpireRecordings"
+# The recorder's door (``ingest``): the same routes as the REST API's recorder routes,
+# behind a Lambda function URL, which bills nothing per request (chalicelib/function_url.py).
+INGEST = "Ingest"
 EXPIRY_EVERY_SECONDS = 3600
 # The reaper runs on S3 notifications, which Lambda invokes asynchronously: a failed
 # event is retried this often, then kept in the dead-letter queue for a re-drive
@@ -151,6 +154,31 @@ def api_handler_policy(arns: Arns) -> list[dict[str, Any]]:
     ]
 
 
+def ingest_policy(arns: Arns) -> list[dict[str, Any]]:
+    """The recorder's door: create and append (recordings table, stream), its key and budgets, its assets."""
+    return [
+        # A recording, its batches' idempotency items, its visitor; never a delete.
+        policies.statement(
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [arns.table]
+        ),
+        # The ingest key, its controls and troubles (last use, refused origins, blocks),
+        # and the rate-limit counters; never a delete, never a query.
+        policies.statement(
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            [arns.access_table],
+        ),
+        policies.statement(["kinesis:PutRecords"], [arns.stream]),
+        # As for the API (see there): a missing asset's HeadObject answers 404 only to a
+        # caller allowed to list the bucket.
+        policies.statement(["s3:ListBucket"], [arns.bucket]),
+        # PutObject signs the browser's presigned screenshot upload (nothing is read or deleted).
+        policies.statement(["s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]),
+        # Page assets: whether the owner holds one, the presigned uploads it signs, the
+        # lease's copy in place.
+        policies.statement(["s3:GetObject", "s3:PutObject"], [f"{arns.bucket}/{layout.ASSETS_ROOT}*"]),
+    ]
+
+
 def reaper_policy(arns: Arns) -> list[dict[str, Any]]:
     """The reaper: look a recording up, note its screenshot, delete a late object, set a failed event aside."""
     return [
@@ -182,7 +210,8 @@ def consumer_policy(arns: Arns) -> list[dict[str, Any]]:
             [arns.stream],
         ),
         policies.statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [arns.table]),
-        policies.statement(["s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]),
+        # Its chunks; and a chunk it wrote for a recording deleted meanwhile, deleted again.
+        policies.statement(["s3:DeleteObject", "s3:PutObject"], [f"{arns.bucket}/{layout.RECORDINGS_ROOT}*"]),
         policies.statement(["sqs:SendMessage"], [arns.consumer_failures]),
     ]
 
@@ -219,6 +248,7 @@ def expiry_policy(arns: Arns) -> list[dict[str, Any]]:
 # handler without an entry fails the deployment instead of running with broad rights.
 FUNCTION_POLICIES: dict[str, Callable[[Arns], list[dict[str, Any]]]] = {
     "APIHandler": api_handler_policy,
+    INGEST: ingest_policy,
     "ReapOrphans": reaper_policy,
     CONSUMER: consumer_policy,
     COMPACTOR: compactor_policy,
@@ -410,6 +440,11 @@ class Api(pulumi.ComponentResource):
                         **({env.ORIGIN_SECRET: self.origin_secret} if logical == "APIHandler" else {}),
                     }
                 },
+                # The ingest door's only throttle (a function URL has no stage throttle):
+                # at most this many requests at once; past it, Lambda answers 429.
+                reserved_concurrent_executions=(
+                    settings.ingest_concurrency if logical == INGEST and settings.ingest_concurrency else None
+                ),
                 logging_config={"log_format": "Text", "log_group": logs.name},
                 tags={"rrweb:stack": settings.stack, "rrweb:source": args.package.source_hash},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, logs]),
@@ -481,17 +516,54 @@ class Api(pulumi.ComponentResource):
         )
         self._reaper_trigger(name, args)
         self.url = self.stage.invoke_url
+        self.ingest_url = self._ingest_door(name) if INGEST in self.functions else self.url
         self.domain = pulumi.Output.all(self.rest_api.id, args.region).apply(
             lambda a: f"{a[0]}.execute-api.{a[1]}.amazonaws.com"
         )
         self.register_outputs(
             {
                 "url": self.url,
+                "ingest_url": self.ingest_url,
                 "rest_api_id": self.rest_api.id,
                 "reaper_failures": self.reaper_failures.url,
                 "consumer_failures": self.consumer_failures.url,
             }
         )
+
+    def _ingest_door(self, name: str) -> pulumi.Output[str]:
+        """The ingest function's public URL (the recorder's ``ingestUrl``), without its trailing slash.
+
+        No IAM auth (the API checks the ingest key itself, as behind API Gateway) and no
+        CORS configuration: the app answers preflights and adds CORS headers, as on the
+        REST API. Lambda asks for two grants to the public since October 2025: invoking
+        the URL, and invoking the function through it (only through it).
+        """
+        function = self.functions[INGEST]
+        child = pulumi.ResourceOptions(parent=self)
+        url = aws.lambda_.FunctionUrl(
+            f"{name}-ingest-url",
+            function_name=function.name,
+            authorization_type="NONE",
+            invoke_mode="BUFFERED",
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-ingest-url-public",
+            action="lambda:InvokeFunctionUrl",
+            function=function.name,
+            principal="*",
+            function_url_auth_type="NONE",
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-ingest-url-invoke",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="*",
+            invoked_via_function_url=True,
+            opts=child,
+        )
+        return url.function_url.apply(lambda value: value.rstrip("/"))
 
     def _event_sources(
         self, name: str, logical: str, spec: dict[str, Any], function: aws.lambda_.Function, args: ApiArgs
@@ -573,12 +645,14 @@ class Api(pulumi.ComponentResource):
         )
 
     def _reaper_trigger(self, name: str, args: ApiArgs) -> None:
-        """S3 object-created notifications invoke the reaper; what still fails goes to its queue.
+        """S3 object-created notifications of screenshots invoke the reaper; what still fails goes to its queue.
 
-        Every object under ``recordings/``: chunks and compacted objects (an orphan of a
-        deleted recording is removed), and the screenshot a browser uploads with its
-        presigned form (noted on the recording, so its list shows it without asking S3).
-        The local stack sends the same notification to a queue (``local/resources.py``).
+        Only the screenshot a browser uploads with its presigned form (noted on the
+        recording, so its list shows it without asking S3; removed when its recording is
+        gone): one invocation per recording. The stack's own writers (the consumer, the
+        compactor, comments) delete what they wrote for a recording deleted meanwhile, so
+        no invocation is spent on each of their objects. The local stack sends the same
+        notification, with the same filter, to a queue (``local/resources.py``).
         """
         reaper = self.functions["ReapOrphans"]
         aws.lambda_.FunctionEventInvokeConfig(
@@ -606,6 +680,7 @@ class Api(pulumi.ComponentResource):
                     "lambda_function_arn": reaper.arn,
                     "events": ["s3:ObjectCreated:*"],
                     "filter_prefix": layout.RECORDINGS_ROOT,
+                    "filter_suffix": f"/{layout.SCREENSHOT_NAME}",
                 }
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),

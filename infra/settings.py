@@ -59,6 +59,10 @@ class StackSettings:
     kinesis_mode: str = "provisioned"
     kinesis_shards: int = 1
     kinesis_retention_hours: int = 24
+    # The recorder's door (a Lambda function URL) has no stage throttle: this many
+    # concurrent requests at most (reserved concurrency; 0 reserves none, and the
+    # account's own concurrency is the bound). Lambda keeps 100 of the account unreserved.
+    ingest_concurrency: int = 0
     throttle_rate_limit: float = 50.0
     throttle_burst_limit: int = 100
     lambda_memory_mb: int = 512
@@ -143,6 +147,8 @@ class StackSettings:
             raise ValueError("kinesisMode must be 'on-demand' or 'provisioned'")
         if self.kinesis_shards < 1 or not 24 <= self.kinesis_retention_hours <= 8760:
             raise ValueError("kinesisShards must be >= 1 and kinesisRetentionHours 24..8760")
+        if not 0 <= self.ingest_concurrency <= 900:
+            raise ValueError("ingestConcurrency must be 0 (none reserved) .. 900 (Lambda keeps 100 unreserved)")
         if self.retention_days < 1:
             raise ValueError("retentionDays must be >= 1")
         if self.glacier_after_days and not (

@@ -47,7 +47,8 @@ class SiteArgs:
 
     settings: StackSettings
     content_dir: Path
-    api_url: pulumi.Input[str]
+    # The recorder's door (the ingest function's URL): pages on other sites post there.
+    ingest_url: pulumi.Input[str]
     api_domain: pulumi.Input[str]
     region: pulumi.Input[str]
     user_pool_id: pulumi.Input[str]
@@ -234,8 +235,8 @@ class Site(pulumi.ComponentResource):
             bucket=self.bucket.id,
             key="config.json",
             # The site calls the API same-origin (apiUrl); pages it records on other sites
-            # post straight to API Gateway (ingestUrl).
-            content=pulumi.Output.all(args.api_url, args.region, args.user_pool_id, args.client_id).apply(
+            # post straight to the ingest function's URL (ingestUrl).
+            content=pulumi.Output.all(args.ingest_url, args.region, args.user_pool_id, args.client_id).apply(
                 lambda a: json.dumps(
                     {
                         "apiUrl": API_PATH,

@@ -149,10 +149,11 @@ def provision(
 
 
 def notify_object_created(session: Any, names: Names) -> None:
-    """Have the bucket notify the stack's queue of every object created under ``recordings/``.
+    """Have the bucket notify the stack's queue of every screenshot created under ``recordings/``.
 
-    On AWS the same notification (same events, same prefix filter: ``infra/api.py``)
-    invokes the reaper function; locally ``local/notifications.py`` reads the queue.
+    On AWS the same notification (same events, same prefix and suffix filter:
+    ``infra/api.py``) invokes the reaper function; locally ``local/notifications.py``
+    reads the queue.
     """
     s3 = session.client("s3")
     s3.put_bucket_notification_configuration(
@@ -163,7 +164,14 @@ def notify_object_created(session: Any, names: Names) -> None:
                     "Id": "object-created",
                     "QueueArn": f"arn:aws:sqs:{s3.meta.region_name}:{ACCOUNT}:{names.object_created}",
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": layout.RECORDINGS_ROOT}]}},
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [
+                                {"Name": "prefix", "Value": layout.RECORDINGS_ROOT},
+                                {"Name": "suffix", "Value": f"/{layout.SCREENSHOT_NAME}"},
+                            ]
+                        }
+                    },
                 }
             ]
         },

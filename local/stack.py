@@ -10,6 +10,7 @@ notifications (``notifications``), and the bucket's lifecycle rules and the tabl
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import json
@@ -25,6 +26,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -34,7 +36,7 @@ from typing import Any
 import boto3
 from chalice.local import LocalDevServer, ThreadedHTTPServer
 
-from chalicelib import environment, settings
+from chalicelib import environment, function_url, settings
 from chalicelib.lifecycle import bucket_rules
 from chalicelib.schema import ACCESS, RECORDINGS
 from infra.settings import StackSettings
@@ -55,6 +57,9 @@ logger = logging.getLogger("rrweb.local")
 
 # /health pings the embedded AWS at most this often.
 HEALTH_CACHE_SECONDS = 1.0
+# The recorder's door (a Lambda function URL on AWS: chalicelib/function_url.py) is served
+# under this path of the local API, through the same handler and event format.
+INGEST_PATH = "/ingest"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +149,11 @@ class LocalStack:
         """The API's base URL."""
         return f"http://{self.options.host}:{self.options.api_port}"
 
+    @property
+    def ingest_url(self) -> str:
+        """The recorder's door: the function URL's routes (on AWS a URL of its own, here a path of the API's)."""
+        return f"{self.api_url}{INGEST_PATH}"
+
     def start(self) -> None:
         """Start everything; returns once the API answers."""
         prepare_data_dir(self.options.data_dir)  # 0700: it holds every recording and the keys' secrets
@@ -222,7 +232,7 @@ class LocalStack:
             port=self.options.site_port,
             config={
                 "apiUrl": self.api_url,
-                "ingestUrl": self.api_url,
+                "ingestUrl": self.ingest_url,
                 "region": "us-east-1",
                 "userPoolId": os.environ[environment.USER_POOL_ID],
                 "userPoolClientId": os.environ[environment.USER_POOL_CLIENT_ID],
@@ -602,6 +612,9 @@ def _api_handler(intake: Intake, health: Callable[[], str | None]) -> type:
 
         def dispatch(self) -> None:
             path = urllib.parse.urlsplit(self.path).path
+            if path == INGEST_PATH or path.startswith(f"{INGEST_PATH}/"):
+                self._ingest_door()
+                return
             try:
                 self._routes.match_route(path)
             except ValueError:
@@ -620,6 +633,36 @@ def _api_handler(intake: Intake, health: Callable[[], str | None]) -> type:
                     )
                     return
             super().dispatch()
+
+        def _ingest_door(self) -> None:
+            # The function URL's door (chalicelib.function_url), under a path of its own
+            # here: the request as Lambda would deliver it, to the same handler.
+            from chalice.local import LambdaContext
+
+            from app import ingest
+
+            split = urllib.parse.urlsplit(self.path)
+            event = function_url.url_event(
+                method=self.command,
+                path=split.path[len(INGEST_PATH) :] or "/",
+                query=split.query,
+                headers=dict(self.headers),
+                body=self.body or b"",
+                source_ip=self.client_address[0],
+                request_id=uuid.uuid4().hex,
+            )
+            answer = ingest(event, LambdaContext("ingest", memory_size=512))
+            body = answer["body"]
+            data = base64.b64decode(body) if answer.get("isBase64Encoded") else body.encode("utf-8")
+            self.send_response(answer["statusCode"])
+            headers = {name.lower(): value for name, value in answer.get("headers", {}).items()}
+            headers.setdefault("content-type", "application/json")
+            headers["content-length"] = str(len(data))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
         def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
             # The body was read whole (and checked) before the request was dispatched.

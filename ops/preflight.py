@@ -162,6 +162,14 @@ def check_concurrency(settings: StackSettings, clients: Clients) -> Finding:
         f'Service Quotas, AWS Lambda, "Concurrent executions": request {FULL_CONCURRENCY} '
         "(a new account starts low and AWS raises it with use)"
     )
+    if settings.ingest_concurrency and limit - settings.ingest_concurrency < 100:
+        return Finding(
+            name,
+            FAIL,
+            f"{limit} in all; ingestConcurrency reserves {settings.ingest_concurrency} for the ingest door and Lambda "
+            "keeps 100 unreserved",
+            ask + ", or set ingestConcurrency lower (0 reserves none)",
+        )
     if unreserved < needed:
         return Finding(
             name,

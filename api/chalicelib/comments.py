@@ -3,7 +3,7 @@
 Each comment is one small object under the recording's own prefix
 (``recordings/owner=<w>/recording=<r>/comments/<created ms>-<id>.json``), so it goes
 with the recording: deleting the recording deletes its prefix, retention expires it,
-and the reaper removes one written for a recording deleted meanwhile. A recording has
+and one written for a recording deleted meanwhile is deleted by the request that wrote it. A recording has
 at most ``MAX_COMMENTS``. Any member may comment; a comment is deleted by its author or
 a workspace admin.
 """
@@ -69,12 +69,20 @@ class Comments:
             "authorEmail": email,
             "createdAt": created,
         }
+        key = f"{layout.comments_prefix(workspace, recording_id)}{created:013d}-{comment['id']}.json"
         self._s3.put_object(
             Bucket=self._bucket,
-            Key=f"{layout.comments_prefix(workspace, recording_id)}{created:013d}-{comment['id']}.json",
+            Key=key,
             Body=json.dumps(comment).encode(),
             ContentType="application/json",
         )
+        try:
+            # Deleted while the comment was written: its DELETE may have listed the prefix
+            # first, so the comment goes here (no reaper is told of comments).
+            self._recordings.require(workspace, recording_id)
+        except NotFoundError:
+            self._s3.delete_object(Bucket=self._bucket, Key=key)
+            raise
         return comment
 
     def of(self, workspace: str, recording_id: str) -> list[dict[str, Any]]:

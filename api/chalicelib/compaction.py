@@ -292,7 +292,8 @@ class Compactor:
         # Every listed chunk is in the new generation: the new ones, and folded ones a
         # crash left behind.
         self._objects.delete(list(listing.chunks) + self._garbage(listing, index))
-        self._table.finish_compaction(item, generation=generation, events=events_total, batches=len(seqs))
+        if not self._table.finish_compaction(item, generation=generation, events=events_total, batches=len(seqs)):
+            self._clean_if_gone(owner, recording_id)
         return Result(
             outcome="compacted",
             generation=generation,
@@ -301,6 +302,11 @@ class Compactor:
             stored_bytes=stored,
             skipped=contents.skipped,
         )
+
+    def _clean_if_gone(self, owner: str, recording_id: str) -> None:
+        """Delete what this run wrote for a recording deleted meanwhile (its DELETE may have listed first)."""
+        if self._table.get(owner, recording_id) is None:
+            self._objects.delete_prefix(layout.recording_prefix(owner, recording_id))
 
     def _inputs_digest(self, previous: CompactedIndex | None, new_chunks: list[str]) -> str:
         """A digest of everything the new generation's bytes follow from, naming its data object.

@@ -184,9 +184,13 @@ class StreamConsumer:
     def _write(self, name: str, owner_recording: tuple[str, str], group: list[StreamRecord]) -> str | None:
         """The key written, "" when the recording is gone (dropped), None on failure."""
         owner, recording = owner_recording
+        key = layout.chunk_key(owner, recording, name)
         try:
             item = self._table.get_any(owner, recording)
             if item is None or item.get("deleting"):
+                # Gone: nothing is written, and what an earlier attempt of this invocation
+                # wrote before it failed (same records, same key) goes too.
+                self._s3.delete_object(Bucket=self._bucket, Key=key)
                 return ""
             key = write_chunk(
                 s3=self._s3, bucket=self._bucket, item=item, name=name, lines=[record.data for record in group]
@@ -195,9 +199,12 @@ class StreamConsumer:
                 outcome = self._count(item, group)
                 if outcome == "counted":
                     return key
-                # Deleted meanwhile: the chunk is an orphan, which the DELETE's reaper removes.
                 item = self._table.get_any(owner, recording) if outcome == "raced" else None
                 if item is None or item.get("deleting"):
+                    # Deleted while the chunk was written: the DELETE may have listed the
+                    # prefix before it landed, so the chunk goes here, not by a reaper
+                    # invoked for every object (docs/architecture.md, "Deleting").
+                    self._s3.delete_object(Bucket=self._bucket, Key=key)
                     return ""
             raise RuntimeError(f"the recording's counts kept changing over {_COUNT_ATTEMPTS} attempts")
         except Exception:

@@ -13,6 +13,8 @@ constant size) and the batch acknowledged. The stream consumer counts it
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import logging
 import random
@@ -24,7 +26,14 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import assets, records, settings, validation
-from .errors import ApiError, ConflictError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError
+from .errors import (
+    ApiError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+)
 from .ids import new_id, now_ms
 from .recording_table import RecordingTable
 from .recordings import Recordings, Visit
@@ -204,6 +213,26 @@ def is_gzip(body: bytes, content_encoding: str | None) -> bool:
     return _encoding(content_encoding) == "gzip" or body[:2] == validation.GZIP_MAGIC
 
 
+# gzip's magic and its method byte (1f 8b 08) in base64: how a gzip body sent as base64
+# text starts. JSON never does (it starts with "{" or whitespace).
+BASE64_GZIP_PREFIX = b"H4sI"
+
+
+def _unarmoured(body: bytes, content_encoding: str | None) -> bytes:
+    """A gzip body the recorder sent as base64 text, decoded; any other body as it came.
+
+    The recorder sends gzip as CORS-simple ``text/plain``. Lambda function URLs (the
+    ingest door, ``chalicelib.function_url``) deliver a text body as a UTF-8 string,
+    which would mangle gzip's bytes; as base64 it arrives intact through every door.
+    """
+    if _encoding(content_encoding) == "gzip" or not body.startswith(BASE64_GZIP_PREFIX):
+        return body
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise BadRequestError("the body starts like base64 gzip but is not valid base64", code="bad_body") from error
+
+
 def _inflated(body: bytes, content_encoding: str | None) -> tuple[bytes, bytes | None]:
     """The body's JSON (inflated, bounded) and its gzip bytes as sent, or None for a plain body.
 
@@ -211,6 +240,7 @@ def _inflated(body: bytes, content_encoding: str | None) -> tuple[bytes, bytes |
     """
     if len(body) > settings.MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"request body exceeds {settings.MAX_BODY_BYTES} bytes", code="body_too_large")
+    body = _unarmoured(body, content_encoding)
     if body and is_gzip(body, content_encoding):
         inflated, payload = validation.inflate(body, limit=settings.MAX_BATCH_BYTES), body
     else:

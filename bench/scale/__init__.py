@@ -82,6 +82,7 @@ from bench.scale.report import report
 from bench.scale.running import run
 from bench.scale.settings import DEFAULT_RECORDINGS, DEFAULT_SECONDS
 from bench.scale.simulation import Config, Simulation
+from bench.scale.targets import targets
 
 # The package's face: ``run`` and ``report`` for ``python -m bench``, the rest for the tests
 # that check the counting, sizing and judging on their own.
@@ -109,6 +110,7 @@ __all__ = [
     "report",
     "run",
     "scale_keys",
+    "targets",
     "value_size",
     "verdict",
     "write_units",

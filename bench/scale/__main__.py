@@ -7,9 +7,11 @@ import json
 import sys
 
 import bench.scale
+from bench import results_file
 from bench.scale.report import report
 from bench.scale.running import run
 from bench.scale.settings import DEFAULT_RECORDINGS, DEFAULT_SECONDS
+from bench.scale.targets import targets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figures = run(args.recordings, args.seconds, compact=args.compact, seed=args.seed)
     print(report(figures))
+    # Into bench/results.json's scale section, as each benchmark run alone does (the
+    # cost model reads its units per request from there). Its targets are named
+    # scale_<target> there already.
+    results_file.merge(
+        "scale",
+        {
+            **json.loads(json.dumps(figures, default=str)),
+            "targets_met": {k.removeprefix("scale_"): v for k, v in targets(figures).items()},
+        },
+        command="python -m bench.scale " + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
     if args.json:
         print(json.dumps(figures, indent=2, default=str))
     return 0 if figures["verdict"]["pass"] else 1

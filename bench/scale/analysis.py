@@ -415,8 +415,8 @@ def analyse(sim: Simulation, meter: Meter, *, delivery: dict[str, Any], read: di
             " prefix, and S3 splits a busy owner prefix by the keys below it (503 SlowDown meanwhile;"
             " the consumer's PUT is retried by Lambda)",
         )
-    api_rate, api_peak = total("api_gateway_requests")
-    measures["api_gateway_requests"] = Measure(
+    api_rate, api_peak = total("ingest_requests")
+    measures["ingest_requests"] = Measure(
         at_n=api_rate, scaled=tuple(api_rate * f for f in factors), peak_at_n=api_peak, key="account"
     )
 
@@ -447,7 +447,7 @@ def analyse(sim: Simulation, meter: Meter, *, delivery: dict[str, Any], read: di
         scaled=tuple(with_aws[1:]),
         note=(
             f"AWS handler times (bench/cost.py): API {aws_api_s * 1000:.0f} ms x requests/s + kinesisShards x "
-            f"{parallel} + reaper {aws_reaper_s * 1000:.0f} ms x objects/s; with moto's in-process times (API "
+            f"{parallel} + reaper {aws_reaper_s * 1000:.0f} ms x screenshots/s; with moto's in-process times (API "
             f"{moto_api_s * 1000:.1f} ms, reaper {moto_reaper_s * 1000:.1f} ms): "
             + ", ".join(f"{value:,.0f} at {count:,}" for count, value in zip(sizes, with_moto, strict=True))
         ),
@@ -469,8 +469,9 @@ def analyse(sim: Simulation, meter: Meter, *, delivery: dict[str, Any], read: di
             "kinesisShards": shards[str(count)],
             "consumer_concurrency": f"{shards[str(count)]} x consumerParallelization",
             "api_requests_per_s": round(api_rate * f, 1),
-            # Under half of each: the stage throttle and the one key's budget per minute.
-            "throttleRateLimit_at_least": math.ceil(api_rate * f / HEADROOM),
+            # Under half of each: the ingest door's reserved concurrency (requests/s x the
+            # AWS handler time) and the one key's budget per minute.
+            "ingestConcurrency_at_least": math.ceil(api_rate * f * cost.HANDLER_SECONDS / HEADROOM),
             "keyRequestsPerMinute_at_least": math.ceil(per_minute / HEADROOM),
         }
         for count, f, per_minute in zip(sizes, all_factors, api_per_minute, strict=True)

@@ -85,12 +85,15 @@ LIMITS: dict[str, Limit] = {
     "s3_recording_prefix_reads": Limit("S3 reads per recording prefix", 5500, "requests/s", _S3_READS),
     "s3_owner_prefix_writes": Limit("S3 writes per owner prefix", 3500, "requests/s", _S3_WRITES),
     "s3_owner_prefix_reads": Limit("S3 reads per owner prefix", 5500, "requests/s", _S3_READS),
-    "api_gateway_requests": Limit(
-        "API Gateway requests (account, region)",
+    # The recorder's batches reach the ingest function through its function URL (no API
+    # Gateway): Lambda takes synchronous invocations up to ten times the account's
+    # concurrency a second.
+    "ingest_requests": Limit(
+        "Lambda invocation requests (account, region)",
         10_000,
         "requests/s",
-        "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
-        " (throttle: 10,000 requests per second per account and Region)",
+        "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
+        " (invocation requests per Region: 10 x the concurrent executions quota, 1,000 by default)",
     ),
     "lambda_concurrency": Limit(
         "Lambda concurrent executions (account, region)",
@@ -121,7 +124,7 @@ CONFIGURED = frozenset({"kinesis_shard_bytes_in", "kinesis_shard_records_in", "k
 #   Lambda retries the batch). Printed, never the verdict.
 ADVISORY = frozenset({"s3_owner_prefix_writes", "s3_owner_prefix_reads"})
 # - account quotas: fail the verdict at 10,000 if crossed; at 100,000 a quota to raise.
-QUOTAS = frozenset({"api_gateway_requests", "lambda_concurrency", "kinesis_account_shards"})
+QUOTAS = frozenset({"ingest_requests", "lambda_concurrency", "kinesis_account_shards"})
 
 # What to change when a limit is crossed: the stack config key (Pulumi.<stack>.yaml),
 # the AWS quota to raise, or the code. A partition's throughput is fixed by AWS: no
@@ -147,8 +150,8 @@ REMEDIES: dict[str, str] = {
     "s3_recording_prefix_reads": "fewer objects per recording: compactIdleMinutes, consumerBatchingWindowSeconds",
     "s3_owner_prefix_writes": _S3_SPLITS,
     "s3_owner_prefix_reads": _S3_SPLITS,
-    "api_gateway_requests": "raise quota: API Gateway throttle rate per account and Region (Service Quotas),"
-    " then throttleRateLimit/throttleBurstLimit",
+    "ingest_requests": "raise quota: Lambda concurrent executions (Service Quotas; requests per second follow at 10x),"
+    " then ingestConcurrency",
     "lambda_concurrency": "raise quota: Lambda concurrent executions (Service Quotas)",
     "kinesis_account_shards": "raise quota: Kinesis shards per Region (Service Quotas)",
 }

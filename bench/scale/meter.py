@@ -66,7 +66,7 @@ RATES = (
     "s3_owner_prefix_reads",
     "kinesis_shard_records_in",  # (shard id,)
     "kinesis_shard_bytes_in",
-    "api_gateway_requests",  # ("account",)
+    "ingest_requests",  # ("account",): the recorder's requests to the ingest function's URL
     "reaper_invocations",
 )
 # What drives an amount, so how it scales to steady state (``steady_weights``):

@@ -132,9 +132,9 @@ def report(figures: dict[str, Any]) -> str:
     for count, entry in figures["config_to_set"].items():
         lines.append(
             f"  {int(count):>7,} recordings: kinesisShards: {entry['kinesisShards']} (consumer concurrency"
-            f" {entry['consumer_concurrency']}); {entry['api_requests_per_s']:,} API requests/s, so"
-            f" throttleRateLimit >= {entry['throttleRateLimit_at_least']:,} (stack default"
-            f" {STACK_DEFAULTS.throttle_rate_limit:,.0f}, prod {PROD.throttle_rate_limit:,.0f}) and, with one"
+            f" {entry['consumer_concurrency']}); {entry['api_requests_per_s']:,} ingest requests/s, so"
+            f" ingestConcurrency >= {entry['ingestConcurrency_at_least']:,} (stack default"
+            f" {STACK_DEFAULTS.ingest_concurrency:,}, none reserved; prod {PROD.ingest_concurrency:,}) and, with one"
             f" ingest key, keyRequestsPerMinute >= {entry['keyRequestsPerMinute_at_least']:,}"
             f" (default {STACK_DEFAULTS.key_requests_per_minute:,})"
         )

@@ -3,6 +3,11 @@
 import { mock } from "node:test";
 import { gunzipSync, gzipSync, strFromU8 } from "fflate";
 
+/** A body the recorder sent (base64 of gzip, recorder/transport.js armour) as its gzip bytes. */
+export function unarmour(body) {
+  return new Uint8Array(Buffer.from(strFromU8(body), "base64"));
+}
+
 import { startRecording } from "../src/recorder.js";
 
 export const START = 1_700_000_000_000;
@@ -141,8 +146,8 @@ export function fakeApi() {
     },
     async fetch(url, init) {
       const parsed = new URL(url);
-      const body = JSON.parse(strFromU8(gunzipSync(init.body)));
-      const request = { url, path: parsed.pathname, key: parsed.searchParams.get("ingestKey"), body, keepalive: init.keepalive, create: parsed.pathname === "/recordings" };
+      const body = JSON.parse(strFromU8(gunzipSync(unarmour(init.body))));
+      const request = { url, path: parsed.pathname, key: parsed.searchParams.get("ingestKey"), body, raw: init.body, keepalive: init.keepalive, create: parsed.pathname === "/recordings" };
       api.requests.push(request);
       const result = await (api.answer ? api.answer(request, api) : api.acknowledge(request));
       if (result === "abort") throw new TypeError("Failed to fetch");
@@ -158,7 +163,7 @@ export function fakeApi() {
       };
     },
     async beaconBodies() {
-      return Promise.all(api.beacons.map(async (b) => JSON.parse(strFromU8(gunzipSync(new Uint8Array(await b.blob.arrayBuffer()))))));
+      return Promise.all(api.beacons.map(async (b) => JSON.parse(strFromU8(gunzipSync(unarmour(new Uint8Array(await b.blob.arrayBuffer())))))));
     },
     get seqs() {
       return api.requests.map((r) => r.body.seq);

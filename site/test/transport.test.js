@@ -3,7 +3,10 @@ import assert from "node:assert/strict";
 import { randomBytes, webcrypto } from "node:crypto";
 import { test } from "node:test";
 
+import { strFromU8 } from "fflate";
+
 import { END_TAG, describeStatus } from "../src/recorder.js";
+import { armour } from "../src/recorder/transport.js";
 import {
   INGEST,
   MemoryStorage,
@@ -443,7 +446,7 @@ test("a batch over the API's 4 MiB on the wire is given up as too_large without 
   page.record.emit(snapshot);
   await page.recorder.flush();
   assert.equal(page.api.requests.length, 1);
-  assert.match(page.recorder.status().lastError.message, /MiB compressed; the API takes 4 MiB/);
+  assert.match(page.recorder.status().lastError.message, /MiB compressed, as base64; the API takes 4 MiB/);
 });
 
 test("hiding the page hands what waits to sendBeacon (no acknowledgement); shown again, it is confirmed", async (t) => {
@@ -843,4 +846,17 @@ test("a continuing page's first batch leaves early only when it carries a questi
   await advance(9000);
   assert.equal(next.api.requests.length, 1);
   assert.equal("assets" in next.api.requests[0].body, false);
+});
+
+test("every batch leaves as base64 text of its gzip, which any door delivers intact", async (t) => {
+  for (const length of [0, 1, 2, 3, 4, 5, 255, 256, 257, 100_000]) {
+    const bytes = Uint8Array.from({ length }, (_, i) => (i * 7919 + length) & 255);
+    assert.equal(strFromU8(armour(bytes)), Buffer.from(bytes).toString("base64"), `length ${length}`);
+  }
+  useClock(t);
+  const page = openPage();
+  await advance(1000);
+  const [create] = page.api.requests;
+  // gzip's magic in base64, and nothing outside base64's alphabet: plain ASCII text.
+  assert.match(strFromU8(create.raw), /^H4sI[A-Za-z0-9+/]+=*$/);
 });

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import time
@@ -12,6 +11,7 @@ from typing import Any
 from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.test_browser import api_events, start_demo
+from tests.support.browser import recorder_body
 from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
@@ -22,8 +22,8 @@ CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Re
 
 
 def ingest_route(stack: RunningStack) -> re.Pattern[str]:
-    """Both ingest routes: the create that carries the first batch, and later batches."""
-    return re.compile(re.escape(stack.api) + r"/recordings(/[^/?]+/events)?\?")
+    """Both ingest routes, through either door (the REST API, or the function URL's /ingest locally)."""
+    return re.compile(re.escape(stack.api) + r"(/ingest)?/recordings(/[^/?]+/events)?\?")
 
 
 def refuse(route: Route, status: int) -> None:
@@ -36,14 +36,17 @@ def refuse(route: Route, status: int) -> None:
 
 
 def sent_seq(route: Route) -> int:
-    return json.loads(gzip.decompress(route.request.post_data_buffer or b""))["seq"]
+    return json.loads(recorder_body(route.request.post_data_buffer))["seq"]
 
 
 def created_demo(page: Page, stack: RunningStack, account: dict[str, Any]) -> str:
     """The demo page recording, its recording created (so later batches go to the events route)."""
     recording_id = start_demo(page, stack, account)
     with page.expect_response(
-        lambda r: r.url.startswith(f"{stack.api}/recordings?") and r.request.method == "POST", timeout=20_000
+        lambda r: (
+            r.url.startswith((f"{stack.api}/recordings?", f"{stack.ingest}/recordings?")) and r.request.method == "POST"
+        ),
+        timeout=20_000,
     ) as created:
         page.evaluate("() => { window.__recorder.flush(); }")
     assert created.value.ok
@@ -124,7 +127,7 @@ def test_a_definitive_refusal_gives_up_its_batch_loudly(
 
     def handle(route: Route) -> None:
         if route.request.method == "POST" and answers:
-            refused_events.append(len(json.loads(gzip.decompress(route.request.post_data_buffer or b""))["events"]))
+            refused_events.append(len(json.loads(recorder_body(route.request.post_data_buffer))["events"]))
             refuse(route, answers.pop())
         else:
             route.fallback()

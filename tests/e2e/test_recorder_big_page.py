@@ -6,7 +6,6 @@ lists, whose rrweb snapshot is several MB of JSON. Generated when the test runs.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ from chalicelib import settings
 from tests.e2e import test_recorder_status
 from tests.e2e.test_browser import bookmarklet_code
 from tests.e2e.test_recorder_status import BADGE, PagesSite, described, stored_events
+from tests.support.browser import recorder_body
 from tests.support.local_stack import RunningStack
 
 pages_site = test_recorder_status.pages_site
@@ -79,9 +79,9 @@ def test_a_page_larger_than_the_backlog_budget_is_recorded_once_and_whole(
     sent: list[tuple[str, int, int]] = []
 
     def ingest(request: Request) -> None:
-        if request.method == "POST" and request.url.startswith(f"{stack.api}/recordings"):
+        if request.method == "POST" and request.url.startswith(f"{stack.ingest}/recordings"):
             body = request.post_data_buffer or b""
-            sent.append((request.url.split("?")[0], len(body), len(gzip.decompress(body))))
+            sent.append((request.url.split("?")[0], len(body), len(recorder_body(body))))
 
     page.on("request", ingest)
     page.goto(f"{pages_site.url}/genindex-all.html")
@@ -104,7 +104,7 @@ def test_a_page_larger_than_the_backlog_budget_is_recorded_once_and_whole(
     assert (result["state"], result["dropped"], result["gaveUp"]) == ("saved", 0, 0)
 
     # One create, then the snapshot once, within the API's limits; no loop of snapshots.
-    assert sent[0][0] == f"{stack.api}/recordings"
+    assert sent[0][0] == f"{stack.ingest}/recordings"
     assert max(wire for _, wire, _ in sent) <= MAX_BODY_BYTES
     big = [inflated for _, _, inflated in sent if inflated > 1_000_000]
     assert len(big) == 1

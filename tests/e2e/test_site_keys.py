@@ -54,10 +54,11 @@ class IngestKeys:
 
     def __init__(self, page: Page, stack: RunningStack) -> None:
         self.seen: list[str] = []
-        prefix = f"{stack.api}/recordings"
+        # The site's snippet and demo post to the ingest door (its function URL; /ingest locally).
+        prefixes = (f"{stack.api}/recordings", f"{stack.ingest}/recordings")
 
         def collect(request: Any) -> None:
-            if request.url.startswith(prefix):
+            if request.url.startswith(prefixes):
                 self.seen.extend(parse_qs(urlsplit(request.url).query).get("ingestKey", []))
 
         page.on("request", collect)

@@ -120,7 +120,7 @@ def test_get_returns_friendly_json(client: Any, deliver: Any, notify: Any) -> No
     assert "owner" not in body
     assert body["traits"] is None
     upload_screenshot(created["screenshotUpload"])
-    assert notify() == 2  # the consumer's chunk, then the screenshot
+    assert notify() == 1  # the screenshot: the bucket tells the reaper of nothing else
     assert client.get(f"/recordings/{recording_id}").json_body["screenshotUrl"].startswith("https://")
 
 

@@ -67,6 +67,9 @@ class Mocks(pulumi.runtime.Mocks):
                 "arn": arn,
                 "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations",
             }
+        elif typ == "aws:lambda/functionUrl:FunctionUrl":
+            # As Lambda answers it: the URL's own host, with a trailing slash.
+            outputs |= {"functionUrl": f"https://{name}.lambda-url.{REGION}.on.aws/"}
         elif typ == "aws:apigateway/restApi:RestApi":
             outputs |= {"executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{name}", "rootResourceId": "root"}
         elif typ == "aws:apigateway/stage:Stage":

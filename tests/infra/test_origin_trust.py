@@ -47,7 +47,7 @@ def declare(settings: StackSettings, tmp_path: Path) -> tuple[Any, Any]:
         SiteArgs(
             settings=settings,
             content_dir=built_site(tmp_path / "site"),
-            api_url=api.url,
+            ingest_url=api.ingest_url,
             api_domain=api.domain,
             region="us-east-1",
             user_pool_id="us-east-1_unit",

@@ -49,7 +49,7 @@ def site_args(content_dir: Path) -> Any:
     return SiteArgs(
         settings=StackSettings(stack="unit"),
         content_dir=content_dir,
-        api_url="https://unit.execute-api.us-east-1.amazonaws.com/api",
+        ingest_url="https://unit.lambda-url.us-east-1.on.aws",
         api_domain="unit.execute-api.us-east-1.amazonaws.com",
         region="us-east-1",
         user_pool_id="us-east-1_unit",
@@ -126,7 +126,7 @@ def test_a_stack_without_the_site_has_no_cloudfront_resource_and_everything_else
     (bucket,) = without_site.of_type("aws:s3/bucket:Bucket")
     assert bucket["inputs"]["bucket"] == without_site.exports["bucket"], "a bucket other than the recordings'"
     # The API, its data and functions are all there, and reached at the API's own URL.
-    assert len(without_site.of_type(FUNCTION)) == 5
+    assert len(without_site.of_type(FUNCTION)) == 6
     assert len(without_site.of_type("aws:apigateway/stage:Stage")) == 1
     assert len(without_site.of_type("aws:dynamodb/table:Table")) == 2
     assert without_site.exports["api_url"].startswith("https://")

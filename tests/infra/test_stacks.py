@@ -45,8 +45,11 @@ EXPECTED_INVENTORY = {
     FIREHOSE: 1,
     "aws:cognito/userPool:UserPool": 1,
     "aws:cognito/userPoolClient:UserPoolClient": 1,
-    # The API, the stream consumer, the compactor, the orphan reaper, the retention expiry.
-    FUNCTION: 5,
+    # The API, the ingest door, the stream consumer, the compactor, the orphan reaper, the
+    # retention expiry.
+    FUNCTION: 6,
+    # The ingest door's URL.
+    "aws:lambda/functionUrl:FunctionUrl": 1,
     REST_API: 1,
     "aws:apigateway/deployment:Deployment": 1,
     "aws:apigateway/stage:Stage": 1,
@@ -55,7 +58,7 @@ EXPECTED_INVENTORY = {
     "aws:cloudfront/originAccessControl:OriginAccessControl": 1,
     "aws:s3/bucketNotification:BucketNotification": 1,
     "rrweb:index:Monitoring": 1,
-    ALARM: 21,
+    ALARM: 23,
     "aws:cloudwatch/dashboard:Dashboard": 1,
     TOPIC: 1,
     "aws:sns/topicPolicy:TopicPolicy": 1,
@@ -69,8 +72,9 @@ EXPECTED_INVENTORY = {
     MAPPING: 1,
     RULE: 2,
     TARGET: 2,
-    # Invocations from API Gateway, S3 (the reaper) and EventBridge (the compactor, the expiry).
-    PERMISSION: 4,
+    # Invocations from API Gateway, S3 (the reaper) and EventBridge (the compactor, the expiry),
+    # and the public's two through the ingest door's URL.
+    PERMISSION: 6,
     CORS: 1,
 }
 
@@ -82,6 +86,7 @@ def test_inventory_of_a_stack(inventories: dict[str, Inventory], stack: str) -> 
     exports = inventories[stack].exports
     for key in (
         "api_url",
+        "ingest_url",
         "site_url",
         "bucket",
         "table",
@@ -222,6 +227,25 @@ def test_each_function_gets_only_what_it_uses(inventories: dict[str, Inventory])
         "logs:PutLogEvents",
         "sqs:SendMessage",
     }
+    # The recorder's door: create and append, nothing read back, deleted or listed by index.
+    door = function_policy(inventory, "ingest")["Statement"]
+    assert {a for s in door for a in s["Action"]} == {
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "kinesis:PutRecords",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    bucket = stack_arns(inventory)["bucket"]
+    # A recording's objects are only ever written (the screenshot's presigned upload), never read.
+    assert {r for s in door if "s3:GetObject" in s["Action"] for r in s["Resource"]} == {
+        f"{bucket}/{layout.ASSETS_ROOT}*"
+    }
     assert "dynamodb:Scan" not in api
     assert table["hashKey"] == schema.RECORDINGS_KEY
     assert "dynamodb:Scan" not in reaper
@@ -322,6 +346,8 @@ def test_the_consumer_reads_its_stream_and_writes_only_recordings(
         ("dynamodb:GetItem", arns["table"]),
         ("dynamodb:UpdateItem", arns["table"]),
         ("s3:PutObject", objects),
+        # A chunk written for a recording deleted meanwhile: the consumer deletes it itself.
+        ("s3:DeleteObject", objects),
         ("sqs:SendMessage", arns["queue"]),
     }
     statements = function_policy(inventory, "consume-events")["Statement"]
@@ -673,6 +699,54 @@ def test_site_reaches_the_api_same_origin_through_cloudfront(inventories: dict[s
     assert json.loads(config["inputs"]["content"])["apiUrl"] == "/api"
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_recorder_posts_to_a_public_function_url_that_serves_only_the_ingest_function(
+    inventories: dict[str, Inventory], stack: str
+) -> None:
+    inventory = inventories[stack]
+    door = find(inventory, FUNCTION, "-ingest")
+    (url,) = inventory.of_type("aws:lambda/functionUrl:FunctionUrl")
+    assert url["inputs"]["functionName"] == door["inputs"]["name"]
+    # The API checks the ingest key itself, as behind API Gateway; the app answers CORS.
+    assert url["inputs"]["authorizationType"] == "NONE"
+    assert url["inputs"]["invokeMode"] == "BUFFERED"
+    assert "cors" not in url["inputs"]
+    grants = [p["inputs"] for p in inventory.of_type(PERMISSION) if p["inputs"]["principal"] == "*"]
+    assert {(g["action"], g["function"]) for g in grants} == {
+        ("lambda:InvokeFunctionUrl", door["inputs"]["name"]),
+        ("lambda:InvokeFunction", door["inputs"]["name"]),
+    }
+    for grant in grants:
+        # Only through the URL: never a plain Invoke by anyone.
+        if grant["action"] == "lambda:InvokeFunctionUrl":
+            assert grant["functionUrlAuthType"] == "NONE"
+        else:
+            assert grant["invokedViaFunctionUrl"] is True
+    # Its handler is the app's `ingest`, which serves the recorder's routes only.
+    assert door["inputs"]["handler"] == "app.ingest"
+    # The URL as Lambda gives it, without its trailing slash (the recorder appends paths).
+    exported = inventory.exports["ingest_url"]
+    assert exported.startswith("https://")
+    assert exported.endswith(".lambda-url.us-east-1.on.aws")
+    config = next(
+        o for o in inventory.of_type("aws:s3/bucketObjectv2:BucketObjectv2") if o["inputs"]["key"] == "config.json"
+    )
+    # New snippets and the bookmarklet post to the door; old ones (API Gateway's URL) still work.
+    assert json.loads(config["inputs"]["content"])["ingestUrl"] == inventory.exports["ingest_url"]
+
+
+def test_the_ingest_door_is_throttled_by_reserved_concurrency_in_prod(inventories: dict[str, Inventory]) -> None:
+    reserved = {
+        stack: find(inventories[stack], FUNCTION, "-ingest")["inputs"].get("reservedConcurrentExecutions")
+        for stack in ("dev", "prod")
+    }
+    assert reserved == {"dev": None, "prod": 100}
+    # No other function reserves any.
+    for stack in ("dev", "prod"):
+        others = [f for f in inventories[stack].of_type(FUNCTION) if not f["name"].endswith("-ingest")]
+        assert all("reservedConcurrentExecutions" not in f["inputs"] for f in others)
+
+
 def test_stage_throttles_and_logs_access(inventories: dict[str, Inventory]) -> None:
     for stack, rate in (("dev", 50), ("prod", 500)):
         inventory = inventories[stack]
@@ -688,6 +762,8 @@ def test_orphan_reaper_is_wired_to_new_recording_objects(inventories: dict[str, 
     (target,) = notification["lambdaFunctions"]
     assert target["events"] == ["s3:ObjectCreated:*"]
     assert target["filterPrefix"] == layout.RECORDINGS_ROOT
+    # Screenshots only: one invocation per recording, not one per object its writers make.
+    assert target["filterSuffix"] == f"/{layout.SCREENSHOT_NAME}"
     assert target["lambdaFunctionArn"].endswith("-reap-orphans")
 
 
@@ -718,6 +794,7 @@ def expected_alarms(inventory: Inventory) -> dict[str, tuple[str, str, dict[str,
     stage = inventory.one("aws:apigateway/stage:Stage")["inputs"]["stageName"]
     handler = find(inventory, FUNCTION, "-api-handler")["inputs"]["name"]
     reaper = find(inventory, FUNCTION, "-reap-orphans")["inputs"]["name"]
+    door = find(inventory, FUNCTION, "-ingest")["inputs"]["name"]
     consumer = find(inventory, FUNCTION, "-consume-events")["inputs"]["name"]
     compactor = find(inventory, FUNCTION, "-compact-recordings")["inputs"]["name"]
     expiry = find(inventory, FUNCTION, "-expire-recordings")["inputs"]["name"]
@@ -729,6 +806,8 @@ def expected_alarms(inventory: Inventory) -> dict[str, tuple[str, str, dict[str,
         "api-5xx": ("AWS/ApiGateway", "5XXError", {"ApiName": api, "Stage": stage}),
         "api-handler-errors": ("AWS/Lambda", "Errors", {"FunctionName": handler}),
         "api-handler-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": handler}),
+        "ingest-errors": ("AWS/Lambda", "Errors", {"FunctionName": door}),
+        "ingest-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": door}),
         "reap-orphans-errors": ("AWS/Lambda", "Errors", {"FunctionName": reaper}),
         "reap-orphans-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": reaper}),
         "consume-events-errors": ("AWS/Lambda", "Errors", {"FunctionName": consumer}),

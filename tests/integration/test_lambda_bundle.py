@@ -33,7 +33,7 @@ import pytest
 from botocore.config import Config
 
 from chalicelib import environment as env
-from chalicelib import layout
+from chalicelib import function_url, layout
 from infra import packaging
 from local.resources import Names, provision
 from tests.support.accounts import POOL_PASSWORD
@@ -280,6 +280,7 @@ def test_each_function_runs_from_the_bundle_in_a_clean_runtime_python(bundle: Bu
     served = bundle.served
     assert set(bundle.handlers) == {
         "APIHandler",
+        "Ingest",
         "ConsumeEvents",
         "CompactRecordings",
         "ReapOrphans",
@@ -369,6 +370,25 @@ def test_each_function_runs_from_the_bundle_in_a_clean_runtime_python(bundle: Bu
     )
     status, body = answer_json(posted)
     assert status == 202, body
+    # The recorder's door: a later batch as its function URL delivers it (base64 gzip as
+    # text), to the ingest function.
+    later = [{"type": 3, "data": {"source": 2, "type": 2, "id": 7, "x": 30, "y": 40}, "timestamp": 1_700_000_001_000}]
+    through_door = bundle.invoke(
+        "Ingest",
+        function_url.url_event(
+            method="POST",
+            path=f"/recordings/{recording}/events",
+            query=f"ingestKey={ingest['Authorization'].removeprefix('Bearer ')}",
+            headers={"Content-Type": "text/plain", "Origin": "https://shop.example"},
+            body=base64.b64encode(gzip.compress(json.dumps({"seq": 2, "events": later}).encode())),
+            source_ip="203.0.113.9",
+            request_id="bundle",
+        ),
+        tmp_path,
+    )
+    assert through_door["result"]["statusCode"] == 202, through_door
+    assert json.loads(through_door["result"]["body"])["events"] == 1
+    events += later
 
     # The consumer, on the records the API put in the stream.
     kinesis = aws_client(served, "kinesis")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 from typing import Any
 
 from playwright.sync_api import Page
@@ -36,6 +38,11 @@ def add_recorder_script(page: Page, stack: RunningStack, key: str, **options: st
             Object.assign(script.dataset, dataset);
             document.head.append(script);
         })""",
-        [f"{stack.site}/assets/recorder.js", {"ingestUrl": stack.api, "ingestKey": key, **options}],
+        [f"{stack.site}/assets/recorder.js", {"ingestUrl": stack.ingest, "ingestKey": key, **options}],
     )
     page.wait_for_function("window.RrwebS3 && window.RrwebS3.recorder")
+
+
+def recorder_body(body: bytes | None) -> bytes:
+    """The JSON of a batch as the recorder sends it: base64 text of its gzip (recorder/transport.js armour)."""
+    return gzip.decompress(base64.b64decode(body or b"", validate=True))

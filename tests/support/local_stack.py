@@ -31,6 +31,11 @@ class RunningStack:
     site: str
     log: Path
 
+    @property
+    def ingest(self) -> str:
+        """The recorder's door: the function URL's routes (local/stack.py serves them under /ingest)."""
+        return f"{self.api}/ingest"
+
     def stop(self) -> None:
         """Stop it the way Ctrl-C does, and wait for the orderly shutdown."""
         self.process.send_signal(signal.SIGINT)

@@ -36,6 +36,7 @@ CONFIGURED: dict[str, Any] = {
     "kinesisMode": "on-demand",
     "kinesisShards": "2",
     "kinesisRetentionHours": "48",
+    "ingestConcurrency": "7",
     "throttleRateLimit": "51.5",
     "throttleBurstLimit": "101",
     "lambdaMemoryMb": "1024",

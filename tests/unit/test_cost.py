@@ -44,6 +44,15 @@ def test_cost_page_shows_the_current_cost_table() -> None:
     assert table("prod") in page
 
 
+def test_readme_puts_our_bill_beside_hosted_replay_at_the_same_volumes() -> None:
+    from bench.cost import comparison_table, posthog_dollars
+
+    assert comparison_table("prod") in (ROOT / "README.md").read_text()
+    # PostHog's tiers: 5,000 free, then 10,000 at $0.005 and 5,000 at $0.0035.
+    assert posthog_dollars(5_000) == 0
+    assert posthog_dollars(20_000) == pytest.approx(67.50)
+
+
 def test_cost_page_and_architecture_show_the_current_storage_class_comparison() -> None:
     compared = storage_table("prod")
     assert compared in (ROOT / "docs" / "cost.md").read_text()

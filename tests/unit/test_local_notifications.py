@@ -34,15 +34,26 @@ def keys_of(events: list[dict[str, Any]]) -> list[str]:
     return [unquote_plus(record["s3"]["object"]["key"]) for event in events for record in event["Records"]]
 
 
-def test_objects_under_recordings_are_notified_and_others_are_not(session: Any) -> None:
+def test_screenshots_under_recordings_are_notified_and_no_other_object(session: Any) -> None:
     queue_url = provision(session, NAMES)[OBJECT_CREATED_QUEUE_ENV]
     s3 = session.client("s3")
-    for key in ("recordings/owner=o/recording=r/screenshot.jpg", "archive/2026/01/01/00/a.gz", "recordings/x y.gz"):
+    for key in (
+        "recordings/owner=o/recording=r/screenshot.jpg",
+        "archive/2026/01/01/00/a.gz",
+        "recordings/x y.gz",
+        "recordings/owner=o/recording=r/events/shard-1-2.gz",
+        "recordings/owner=o/recording=r/comments/1-a.json",
+        "recordings/owner=o/recording=r/events/screenshot.jpg.gz",
+        "recordings/owner=o/recording=s t/screenshot.jpg",
+    ):
         s3.put_object(Bucket=NAMES.bucket, Key=key, Body=b"x")
     seen: list[dict[str, Any]] = []
     notifications = ObjectCreatedNotifications(sqs=session.client("sqs"), queue_url=queue_url, handler=seen.append)
     assert notifications.poll() == 2
-    assert keys_of(seen) == ["recordings/owner=o/recording=r/screenshot.jpg", "recordings/x y.gz"]
+    assert keys_of(seen) == [
+        "recordings/owner=o/recording=r/screenshot.jpg",
+        "recordings/owner=o/recording=s t/screenshot.jpg",
+    ]
     assert seen[0]["Records"][0]["eventName"].startswith("ObjectCreated:")
     assert notifications.poll() == 0  # each event handed over once
 
@@ -51,7 +62,7 @@ def test_a_failed_event_comes_back_later_and_never_spins(session: Any) -> None:
     queue_url = provision(session, NAMES)[OBJECT_CREATED_QUEUE_ENV]
     sqs = session.client("sqs")
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
-    session.client("s3").put_object(Bucket=NAMES.bucket, Key="recordings/a.gz", Body=b"x")
+    session.client("s3").put_object(Bucket=NAMES.bucket, Key="recordings/a/screenshot.jpg", Body=b"x")
     calls: list[dict[str, Any]] = []
 
     def flaky(event: dict[str, Any]) -> None:
@@ -64,15 +75,15 @@ def test_a_failed_event_comes_back_later_and_never_spins(session: Any) -> None:
     assert len(calls) == 1
     time.sleep(1.2)
     assert notifications.poll() == 1
-    assert keys_of(calls) == ["recordings/a.gz", "recordings/a.gz"]
+    assert keys_of(calls) == ["recordings/a/screenshot.jpg", "recordings/a/screenshot.jpg"]
 
 
 def test_objects_restored_before_the_notification_is_on_are_not_notified(session: Any) -> None:
     queue_url = provision(session, NAMES, notify=False)[OBJECT_CREATED_QUEUE_ENV]
     s3 = session.client("s3")
-    s3.put_object(Bucket=NAMES.bucket, Key="recordings/restored.gz", Body=b"x")
+    s3.put_object(Bucket=NAMES.bucket, Key="recordings/restored/screenshot.jpg", Body=b"x")
     notify_object_created(session, NAMES)
-    s3.put_object(Bucket=NAMES.bucket, Key="recordings/replayed.gz", Body=b"x")
+    s3.put_object(Bucket=NAMES.bucket, Key="recordings/replayed/screenshot.jpg", Body=b"x")
     seen: list[dict[str, Any]] = []
     ObjectCreatedNotifications(sqs=session.client("sqs"), queue_url=queue_url, handler=seen.append).poll()
-    assert keys_of(seen) == ["recordings/replayed.gz"]
+    assert keys_of(seen) == ["recordings/replayed/screenshot.jpg"]

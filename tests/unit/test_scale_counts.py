@@ -160,7 +160,7 @@ def test_a_rate_above_a_limit_fails_the_verdict_and_names_what_to_change() -> No
     rows = scale.limit_rows(
         {
             "kinesis_shard_records_in": scale.Measure(at_n=limit / 20, scaled=(limit * 1.5, limit * 15)),
-            "api_gateway_requests": scale.Measure(at_n=10, scaled=(100, 1000)),
+            "ingest_requests": scale.Measure(at_n=10, scaled=(100, 1000)),
         }
     )
     crossed = rows[0]
@@ -186,7 +186,7 @@ def test_a_rate_above_a_limit_fails_the_verdict_and_names_what_to_change() -> No
     assert scale.verdict(configured, acknowledged=5, readable=5, exact=True)["advisory_crossed_at_10k"] == [
         "s3_owner_prefix_writes"
     ]
-    fine = scale.limit_rows({"api_gateway_requests": scale.Measure(at_n=10, scaled=(100, 1000))})
+    fine = scale.limit_rows({"ingest_requests": scale.Measure(at_n=10, scaled=(100, 1000))})
     assert scale.verdict(fine, acknowledged=5, readable=5, exact=True)["pass"]
     assert not scale.verdict(fine, acknowledged=5, readable=4, exact=True)["pass"]
 

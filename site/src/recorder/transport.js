@@ -38,6 +38,37 @@ export async function gzipStream(bytes) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const BASE64_CODES = Uint8Array.from(BASE64, (c) => c.charCodeAt(0));
+
+/**
+ * gzip bytes as base64 text, the body every batch is sent as. The request stays a
+ * CORS-simple text/plain one (no preflight), and a text body reaches the API intact
+ * through every door: a Lambda function URL (the ingest door) hands a text/plain body
+ * over as UTF-8, which would mangle gzip's bytes. The API decodes it (ingest.py).
+ */
+export function armour(bytes) {
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out[o++] = BASE64_CODES[n >> 18];
+    out[o++] = BASE64_CODES[(n >> 12) & 63];
+    out[o++] = BASE64_CODES[(n >> 6) & 63];
+    out[o++] = BASE64_CODES[n & 63];
+  }
+  const rest = bytes.length - i;
+  if (rest > 0) {
+    const n = (bytes[i] << 16) | (rest > 1 ? bytes[i + 1] << 8 : 0);
+    out[o] = BASE64_CODES[n >> 18];
+    out[o + 1] = BASE64_CODES[(n >> 12) & 63];
+    out[o + 2] = rest > 1 ? BASE64_CODES[(n >> 6) & 63] : 61; // "="
+    out[o + 3] = 61;
+  }
+  return out;
+}
+
 // 408 and 429 mean "not now", as do the 5xx and no answer at all; any other 4xx is the
 // API refusing this request for good, which no retry changes.
 const transient = (status) => status === 408 || status === 429 || status >= 500;
@@ -346,9 +377,9 @@ export function createTransport({
     if (bytes.length > LIMITS.inflatedBytes) {
       throw new Trouble("too_large", `${REASONS.too_large} (${Math.round(bytes.length / 1048576)} MiB of JSON; the API takes 16 MiB)`);
     }
-    const body = await deps.compress(bytes);
+    const body = armour(await deps.compress(bytes));
     if (body.byteLength > LIMITS.wireBytes) {
-      throw new Trouble("too_large", `${REASONS.too_large} (${Math.round(body.byteLength / 1048576)} MiB compressed; the API takes 4 MiB)`);
+      throw new Trouble("too_large", `${REASONS.too_large} (${Math.round(body.byteLength / 1048576)} MiB compressed, as base64; the API takes 4 MiB)`);
     }
     // The page was hidden while this batch was being compressed: the exit path sent it.
     if (batch.beaconed) return "handed";
@@ -489,7 +520,7 @@ export function createTransport({
   // The page is going away: send what waits at once. Compression must be synchronous
   // here (fflate), and everything leaves through sendBeacon, whose requests the browser
   // delivers after the page is gone. The key rides in the query (a beacon cannot set
-  // headers); the API recognises gzip by its magic bytes. Until a create has been
+  // headers); the API recognises base64 gzip by how it starts. Until a create has been
   // acknowledged, every exit batch goes through the create route, which is idempotent and
   // appends its batch: whichever lands first creates the recording, in any order.
   // A beacon is not an acknowledgement: those batches count as handed off, and are sent
@@ -509,7 +540,7 @@ export function createTransport({
       if (batch.bytes > BEACON_INPUT_LIMIT) continue;
       returnQuestion(batch);
       const { json, url } = request(batch, { carry: false });
-      const body = gzipSync(strToU8(json), { level: 6, mtime: 0 });
+      const body = armour(gzipSync(strToU8(json), { level: 6, mtime: 0 }));
       if (!exitSend(batch, url, body)) continue;
       batch.beaconed = true;
       sent(batch, json.length, body);
