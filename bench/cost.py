@@ -68,7 +68,7 @@ PRICE = {
 # REST API requests a month and their price per million, tier by tier.
 APIGW_TIERS = ((333e6, 3.50), (667e6, 2.80), (19e9, 2.38), (math.inf, 1.51))
 # The recorder flushes every 10 s while nobody watches (site/src/recorder.js), so an
-# active page posts 6 batches a minute; while someone watches live it flushes every 2 s,
+# active page posts 6 batches a minute; while someone watches live it flushes every second,
 # which this model leaves out (few recordings are watched as they happen).
 FLUSH_SECONDS = 10
 # A new recording's first batch leaves after 1 s (firstFlushMs), and the flushes after it

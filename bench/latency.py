@@ -3,7 +3,7 @@
 The local stack runs on free ports with a deployed stack's defaults: the stream
 consumer behind an event source mapping that polls each shard once a second and waits
 up to ``consumerBatchingWindowSeconds`` (1 s) before invoking. A signed-in owner posts
-a recording's batches at the recorder's live cadence (one every 2 s while someone
+a recording's batches at the recorder's live cadence (one a second while someone
 watches), while a few other recordings post at the unwatched cadence (one every 10 s)
 so the consumer's invocations carry more than one recording; a watcher follows the
 recording as the replay page does: GET /events after the tail cursor, with
@@ -28,13 +28,15 @@ import requests
 import local  # noqa: F401  (puts api/ on the import path)
 from bench import workload
 from bench.stats import percentile
+from chalicelib import settings as api_settings
 from infra.settings import StackSettings
 from tests.support import rrweb_stream
 from tests.support.accounts import sign_up_and_in
 from tests.support.local_stack import start_stack
 
 BATCHES = 40
-LIVE_FLUSH_S = 2.0
+# The recorder's cadence while watched (the API says it in every answer).
+LIVE_FLUSH_S = api_settings.LIVE_FLUSH_MS / 1000
 UNWATCHED_FLUSH_S = 10.0
 BACKGROUND_RECORDINGS = 4
 POLL_S = 0.1

@@ -15,7 +15,7 @@
  *
  * Following: a recording that took a batch within the last minute is live. The page then
  * polls /events from the tail every half second with watch=1 (which makes its recorder send
- * every 2 s instead of every 10) and feeds what is new to the player in live mode, under
+ * every second instead of every 10) and feeds what is new to the player in live mode, under
  * a LIVE badge. It stops when no new event arrived for a minute or the API says the
  * recording is no longer live. A recording that is not live is never polled.
  */
@@ -38,7 +38,7 @@ const $ = (selector) => document.querySelector(selector);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-// Half a second: the poll's wait is part of click-to-screen (the recorder's 2 s flush and
+// Half a second: the poll's wait is part of click-to-screen (the recorder's 1 s flush and
 // the consumer's poll and window are the rest), and only a watched recording pays it.
 const POLL_MS = 500;
 // Stop following after this long without a new event (the API's own idea of live is a

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { strFromU8 } from "fflate";
 
 import { END_TAG, describeStatus } from "../src/recorder.js";
+import { LIMITS } from "../src/recorder/limits.js";
 import { armour } from "../src/recorder/transport.js";
 import {
   INGEST,
@@ -758,7 +759,7 @@ test("while someone watches live, batches leave every liveFlushMs", async (t) =>
   await page.recorder.flush();
   assert.equal(page.recorder.live, true);
   page.record.emit(click());
-  await advance(1999);
+  await advance(LIMITS.liveFlushMs - 1);
   assert.equal(page.api.requests.length, 1);
   await advance(1);
   assert.equal(page.api.requests.length, 2);

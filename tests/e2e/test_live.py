@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from chalicelib import settings
 from tests.e2e.test_browser import start_demo
 from tests.support.browser import signed_in
 from tests.support.local_stack import RunningStack
 
 # The recorder's default flush interval, and the one it keeps while watched live.
 FLUSH_S = 10
-LIVE_FLUSH_S = 2
+LIVE_FLUSH_S = settings.LIVE_FLUSH_MS / 1000
 # Timers and compression jitter by a few milliseconds; gaps are measured from when the
 # browser issued each request.
 SLACK_S = 0.3
@@ -112,7 +113,7 @@ def test_a_watched_recording_plays_live_on_the_owner_screen(
     )
 
     # The recorder learns it is watched from the answer to its next batch (at most one
-    # 10 s flush away), and then sends every 2 s.
+    # 10 s flush away), and then sends every second.
     keep_busy(page, FLUSH_S * 2 + 5, until="window.__recorder.live")
     assert page.evaluate("window.__recorder.live") is True
     watched_from = len(sent)
