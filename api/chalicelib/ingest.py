@@ -225,10 +225,12 @@ def _unarmoured(body: bytes, content_encoding: str | None) -> bytes:
     ingest door, ``chalicelib.function_url``) deliver a text body as a UTF-8 string,
     which would mangle gzip's bytes; as base64 it arrives intact through every door.
     """
-    if _encoding(content_encoding) == "gzip" or not body.startswith(BASE64_GZIP_PREFIX):
+    armoured = body.lstrip()
+    if _encoding(content_encoding) == "gzip" or not armoured.startswith(BASE64_GZIP_PREFIX):
         return body
     try:
-        return base64.b64decode(body, validate=True)
+        # Line breaks and spaces are allowed, as `base64` and other tools wrap their output.
+        return base64.b64decode(armoured.translate(None, b" \t\r\n"), validate=True)
     except (binascii.Error, ValueError) as error:
         raise BadRequestError("the body starts like base64 gzip but is not valid base64", code="bad_body") from error
 

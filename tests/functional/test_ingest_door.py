@@ -102,9 +102,24 @@ def test_gzip_bytes_as_text_are_refused_whole_and_binary_types_arrive_intact(
     assert read_events(client, json.loads(binary["body"])["recording"]["id"]) == EVENTS
 
 
+@pytest.mark.parametrize("wrap", ["lines of 76", "a trailing newline", "leading whitespace", "CRLF lines"])
+def test_base64_as_tools_write_it_is_taken(client: AuthedHttp, key: str, deliver: Callable[[], int], wrap: str) -> None:
+    text = armoured({"seq": 0, "events": EVENTS})
+    body = {
+        "lines of 76": b"\n".join(text[i : i + 76] for i in range(0, len(text), 76)) + b"\n",
+        "a trailing newline": text + b"\n",
+        "leading whitespace": b"  \n" + text,
+        "CRLF lines": b"\r\n".join(text[i : i + 64] for i in range(0, len(text), 64)),
+    }[wrap]
+    created = door("POST", "/recordings", body, query=f"ingestKey={key}")
+    assert created["statusCode"] == 201, created["body"]
+    deliver()
+    assert read_events(client, json.loads(created["body"])["recording"]["id"]) == EVENTS
+
+
 @pytest.mark.parametrize(
     "body",
-    [b"H4sI", b"H4sI!!!!", b"H4sIAAAAAAAA" + b"=" * 7, b"H4sI" + b"A" * 10_000],
+    [b"H4sI", b"H4sI!!!!", b"H4sIAAAAAAAA" + b"=" * 7, b"H4sI" + b"A" * 10_000, b"H4sI-_-_"],
 )
 def test_a_body_that_only_looks_like_base64_gzip_is_a_400(client: AuthedHttp, key: str, body: bytes) -> None:
     answer = door("POST", "/recordings", body, query=f"ingestKey={key}")
