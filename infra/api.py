@@ -16,7 +16,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from chalicelib import environment as env
-from chalicelib import layout
+from chalicelib import function_url, layout
 from chalicelib.schema import (
     INDEX_BY_PARENT,
     INDEX_KEYS_BY_OWNER,
@@ -279,9 +279,7 @@ GATEWAY_RESPONSES = {
     "MISSING_AUTHENTICATION_TOKEN": {
         "statusCode": 404,
         "responseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
-        "responseTemplates": {
-            "application/json": json.dumps({"error": {"code": "not_found", "message": "no route matches this path"}})
-        },
+        "responseTemplates": {"application/json": json.dumps(function_url.NOT_FOUND)},
     },
     # A body above API Gateway's own request limit never reaches the function (the
     # local stack refuses what the app would, before reading it, with the same code).
@@ -516,7 +514,7 @@ class Api(pulumi.ComponentResource):
         )
         self._reaper_trigger(name, args)
         self.url = self.stage.invoke_url
-        self.ingest_url = self._ingest_door(name) if INGEST in self.functions else self.url
+        self.ingest_url = self._ingest_door(name)
         self.domain = pulumi.Output.all(self.rest_api.id, args.region).apply(
             lambda a: f"{a[0]}.execute-api.{a[1]}.amazonaws.com"
         )

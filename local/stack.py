@@ -620,8 +620,7 @@ def _api_handler(intake: Intake, health: Callable[[], str | None]) -> type:
             except ValueError:
                 # What API Gateway answers for a path no route has (its
                 # MISSING_AUTHENTICATION_TOKEN response, reshaped in infra/api.py).
-                message = "no route matches this path"
-                self.send_json(HTTPStatus.NOT_FOUND, {"error": {"code": "not_found", "message": message}})
+                self.send_json(HTTPStatus.NOT_FOUND, function_url.NOT_FOUND)
                 return
             if path == "/health" and self.command in ("GET", "HEAD"):
                 problem = health()
