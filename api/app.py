@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from chalicelib import (
 )
 from chalicelib.auth import INGEST, PUBLIC, USER, Principal
 from chalicelib.aws import get_cors, get_services
-from chalicelib.consumer import StreamRecord
+from chalicelib.consumer import StreamConsumer, StreamRecord
 from chalicelib.cors import ANY
 from chalicelib.errors import BadRequestError, ConflictError
 from chalicelib.http import endpoint, json_headers, normalise_framework_errors, with_cors
@@ -607,16 +608,34 @@ for _path in list(app.routes):
 CONSUMED_STREAM = "rrweb-s3-storage-events"
 
 
-@app.on_kinesis_record(
+# What Chalice requires of a Kinesis trigger; both consumers' mappings are the stack's own.
+_consumer_trigger = functools.partial(
+    app.on_kinesis_record,
     stream=CONSUMED_STREAM,
     batch_size=settings.CONSUMER_BATCH_SIZE,
     starting_position="TRIM_HORIZON",
     maximum_batching_window_in_seconds=settings.CONSUMER_BATCHING_WINDOW_SECONDS,
-    name="consume_events",
 )
+
+
+@_consumer_trigger(name="consume_events")
 def consume_events(event: KinesisEvent) -> dict[str, Any]:
-    """The events-concatenation consumer: one S3 object per recording per invocation."""
-    outcome = get_services().consumer.consume(StreamRecord.from_lambda(record.to_dict()) for record in event)
+    """The unwatched consumer: records nobody follows live, one S3 object per recording per invocation.
+
+    Its mapping's window is the stack's ``consumerUnwatchedWindowSeconds`` (docs/architecture.md,
+    "Two consumers").
+    """
+    return _consume(get_services().consumer, event)
+
+
+@_consumer_trigger(name="consume_watched_events")
+def consume_watched_events(event: KinesisEvent) -> dict[str, Any]:
+    """The watched consumer: records marked ``live`` (someone follows the recording), on a window of a second."""
+    return _consume(get_services().watched_consumer, event)
+
+
+def _consume(consumer: StreamConsumer, event: KinesisEvent) -> dict[str, Any]:
+    outcome = consumer.consume(StreamRecord.from_lambda(record.to_dict()) for record in event)
     observability.logger.info(
         "consumed",
         extra={

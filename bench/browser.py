@@ -18,8 +18,10 @@ timestamp to the moment the watcher's player casts it (one machine, one clock).
 Last, recordings in progress that nobody watched are opened: each trial records a fresh
 visit unwatched for 12 to 22 s, clicks, and at once opens the replay page; the figure is
 the time from opening it until the watcher's screen shows that click (the page's latest
-event), with the stack's own windows (the local stack runs the deployed stack's
-event source mapping settings).
+event), with prod's own windows (the local stack runs prod's event source mapping
+settings: ``--stack prod``). The recorder hears it is watched with its next batch's
+answer and sends a full snapshot the watched way; the batches before it wait out the
+unwatched consumer's window.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import requests
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
+import local  # noqa: F401  (puts api/ on the import path)
 from bench.stats import percentile
+from infra.settings import StackSettings
 from tests.support.accounts import PASSWORD, sign_up_and_in
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.local_stack import start_stack
@@ -43,6 +47,9 @@ SESSION_S = 60
 # Enough clicks that the p95 is not simply the slowest one (with 10 it was the maximum).
 LIVE_CLICKS = 30
 # Recordings opened while nobody watched them, each at another phase of the 10 s flush.
+# The stack whose settings the local stack runs (``python -m local --stack``).
+STACK = "prod"
+WINDOW_S = StackSettings.from_stack_file(Path(__file__).parents[1], STACK).consumer_unwatched_window_seconds
 OPENED_TRIALS = 8
 OPENED_TIMEOUT_S = 40
 INGEST = "ingestKey="
@@ -194,7 +201,8 @@ def _opened(browser: Any, stack: Any, tokens: dict[str, Any]) -> dict[str, Any]:
 
 def run(tmp: Path) -> dict[str, Any]:
     """Record one scripted minute and measure what went over the wire."""
-    stack = start_stack(tmp / "data")
+    # The deployed stack's windows: prod's unwatched consumer gathers a minute of batches.
+    stack = start_stack(tmp / "data", "--stack", STACK)
     try:
         http = requests.Session()
         email, headers = sign_up_and_in(stack.api, http)
@@ -230,14 +238,16 @@ def run(tmp: Path) -> dict[str, Any]:
             steady = sum(1 for at in ingest_sent if started <= at < started + scripted)
             page.click("#stop")
             page.wait_for_selector("text=Saved", timeout=30_000)
-            minutes = (time.monotonic() - started) / 60
+            stopped = time.monotonic()
+            minutes = (stopped - started) / 60
             stats = page.evaluate("window.__recorder.stats")
             page.close()
             log_end = stack.log.stat().st_size  # the live phase's requests are not this minute's
             live = _watched(browser, stack, tokens)
             opened = _opened(browser, stack, tokens)
             browser.close()
-        time.sleep(2)  # delivery
+        # Delivery: the last batches nobody watched wait out the unwatched consumer's window.
+        time.sleep(max(2.0, WINDOW_S + 2 - (time.monotonic() - stopped)))
         log = stack.log.read_bytes()[log_start:log_end].decode()
         # Through the ingest door (/ingest on the local stack: the function URL on AWS) or the REST API.
         api_requests = len(re.findall(rf'"(POST|OPTIONS) (/ingest)?/recordings(/{recording_id}/events)?\?', log))

@@ -126,13 +126,18 @@ ON_DEMAND_SHARDS = 4
 # docs/scaling.md says when to raise `kinesisShards`.
 PEAK_FACTOR = 2.0
 SHARD_HEADROOM = 0.8
-STREAM_READERS = 2
+# Three read everything: the two consumers' event source mappings (each reads the whole
+# shard and filters what it hands over) and Firehose.
+STREAM_READERS = 3
+# Lambda invokes a consumer with at most 6 MB of event: a record's data in base64 plus
+# its envelope (local/event_source.py models the same), so a long window at volume
+# closes early; each of a shard's concurrent batches (parallelization) fills its own.
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+RECORD_ENVELOPE_BYTES = 600
 # The other shape keeps its shared objects until a lifecycle rule expires them: S3
 # expires by whole days, and a recording must be compacted (30 minutes idle, plus
 # retries) before its byte ranges may go.
 SHARED_OBJECT_DAYS = 2
-# The consumer window the comparison also prices: three of the recorder's flushes.
-LONG_WINDOW_SECONDS = 30
 # Assumption: replays a month of recordings already in Glacier Instant Retrieval (older
 # than `glacierAfterDays`). The workload replays each recording once, in its first days;
 # `storage_table` prices other patterns, up to every archived recording once a month.
@@ -211,14 +216,17 @@ class Traffic:
 def traffic(minutes: int, settings: StackSettings, volume: PerMinute) -> Traffic:
     """Requests and invocations for ``minutes`` recorded minutes, traffic spread evenly over the month.
 
-    Evenly spread traffic is the most invocations it can cause; daily peaks fill
-    batches fuller, so fewer.
+    Every batch is priced as unwatched (its consumer's window, ``unwatched_window``): few
+    recordings are watched as they happen. Evenly spread traffic is the most invocations
+    it can cause; daily peaks fill batches fuller, so fewer. The window is capped by
+    Lambda's 6 MB event at the busiest hour's rate, so at volume it is priced shorter
+    than configured where the stack's concurrent batches would fill before it ends.
     """
     recordings = minutes / RECORDING_MINUTES
     posts = minutes * volume.posts + recordings * EARLY_POSTS_PER_RECORDING
     shards = ON_DEMAND_SHARDS if settings.kinesis_mode == "on-demand" else shards_needed(minutes, settings, volume)
-    slots = shards * settings.consumer_parallelization
-    window = max(settings.consumer_batching_window_seconds, 1)
+    slots = shards * settings.consumer_unwatched_parallelization
+    window = unwatched_window(minutes, settings, volume)
     # Per slot and window, the chance that at least one record arrived (Poisson): a
     # quiet stack invokes once per batch, a busy one once per window per slot.
     rate = posts * (volume.records / volume.posts) / SECONDS_PER_MONTH / slots
@@ -233,6 +241,17 @@ def traffic(minutes: int, settings: StackSettings, volume: PerMinute) -> Traffic
         invocations=min(invocations, chunk_puts),
         chunk_puts=chunk_puts,
     )
+
+
+def unwatched_window(minutes: int, settings: StackSettings, volume: PerMinute) -> float:
+    """The unwatched consumer's window in seconds as it works at ``minutes`` a month: the stack's, or
+    shorter where a concurrent batch reaches Lambda's 6 MB event first in the busiest hour."""
+    shards = ON_DEMAND_SHARDS if settings.kinesis_mode == "on-demand" else shards_needed(minutes, settings, volume)
+    slots = shards * settings.consumer_unwatched_parallelization
+    event_bytes = volume.record_bytes * 4 / 3 + RECORD_ENVELOPE_BYTES * volume.records
+    peak_per_slot = minutes * event_bytes / SECONDS_PER_MONTH * PEAK_FACTOR / slots
+    window = max(settings.consumer_unwatched_window_seconds, 1)
+    return min(window, LAMBDA_PAYLOAD_BYTES / peak_per_slot) if peak_per_slot else window
 
 
 def shards_needed(minutes: int, settings: StackSettings, volume: PerMinute) -> int:
@@ -692,18 +711,45 @@ def shape_table(stack: str = "prod") -> str:
     for name, values in rows.items():
         cells = [f"{v:.1f}%" if name.endswith("total") else f"${v:,.2f}" for v in values]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    # The lever that keeps the shape: a window longer than the flush gathers several
-    # batches of a recording into one object (and makes events readable that much later).
+    return "\n".join(lines)
+
+
+# The unwatched consumer's windows and parallelizations the window table compares.
+WINDOW_OPTIONS = ((1, 1), (30, 10), (60, 2), (60, 10), (120, 10), (300, 10))
+
+
+def window_table(stack: str = "prod") -> str:
+    """The lever that keeps the shape: what the unwatched consumer's window costs and saves.
+
+    A window longer than the flush gathers several batches of a recording into one
+    object; Lambda's 6 MB event closes it early at volume unless enough concurrent
+    batches per shard share the stream (``unwatched_window``).
+    """
+    settings = stack_settings(stack)
+    volume = per_minute()
     busiest = MINUTES[-1]
-    longer = dataclasses.replace(settings, consumer_batching_window_seconds=LONG_WINDOW_SECONDS)
-    now, then = sum(monthly(busiest, settings, volume).values()), sum(monthly(busiest, longer, volume).values())
-    lever = (
-        f"Keeping this shape, `consumerBatchingWindowSeconds: {LONG_WINDOW_SECONDS}` gathers "
-        f"{LONG_WINDOW_SECONDS // FLUSH_SECONDS} flushes of a recording into one object: at {busiest:,} minutes "
-        f"the stack's total falls from ${now:,.2f} to ${then:,.2f} ({(now - then) / now * 100:.1f}% less), and "
-        f"events become readable about {LONG_WINDOW_SECONDS} s after they are sent instead of 2 s."
-    )
-    return "\n".join(lines) + "\n\n" + lever
+    lines = [
+        f"| unwatched window x parallelization | window at {busiest:,} min | objects a month "
+        f"| total at {busiest:,} min | per 1,000 sessions |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for window, parallel in WINDOW_OPTIONS:
+        option = dataclasses.replace(
+            settings, consumer_unwatched_window_seconds=window, consumer_unwatched_parallelization=parallel
+        )
+        total = sum(monthly(busiest, option, volume).values())
+        mark = (
+            " (this stack)"
+            if (window, parallel)
+            == (settings.consumer_unwatched_window_seconds, settings.consumer_unwatched_parallelization)
+            else ""
+        )
+        lines.append(
+            f"| {window} s x {parallel}{mark} | {unwatched_window(busiest, option, volume):.0f} s "
+            f"| {traffic(busiest, option, volume).chunk_puts / 1e6:.1f} million | ${total:,.2f} "
+            f"| ${total / (busiest / RECORDING_MINUTES) * 1000:.3f} |"
+        )
+    return "\n".join(lines)
 
 
 # The command line's option for each control.

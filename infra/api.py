@@ -16,7 +16,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from chalicelib import environment as env
-from chalicelib import function_url, layout
+from chalicelib import function_url, layout, records
 from chalicelib.schema import (
     INDEX_BY_PARENT,
     INDEX_KEYS_BY_OWNER,
@@ -32,6 +32,9 @@ STAGE = "api"
 # The functions the data path is built on (Chalice's logical ids for ``consume_events``
 # and ``compact_recordings``); monitoring watches them by these names.
 CONSUMER = "ConsumeEvents"
+# The watched recordings' consumer (``consume_watched_events``): the same code on its own
+# event source mapping, a second's window (docs/architecture.md, "Two consumers").
+WATCHED_CONSUMER = "ConsumeWatchedEvents"
 COMPACTOR = "CompactRecordings"
 # The retention expiry (``expire_recordings``), on the hourly rule the app declares.
 EXPIRY = "ExpireRecordings"
@@ -251,6 +254,7 @@ FUNCTION_POLICIES: dict[str, Callable[[Arns], list[dict[str, Any]]]] = {
     INGEST: ingest_policy,
     "ReapOrphans": reaper_policy,
     CONSUMER: consumer_policy,
+    WATCHED_CONSUMER: consumer_policy,
     COMPACTOR: compactor_policy,
     EXPIRY: expiry_policy,
 }
@@ -358,6 +362,7 @@ class Api(pulumi.ComponentResource):
             env.limit("client_bytes"): str(settings.client_bytes_per_minute),
             env.COMPACT_IDLE_SECONDS: str(settings.compact_idle_minutes * 60),
             env.SHARE_MAX_DAYS: str(settings.share_max_days),
+            env.UNWATCHED_WINDOW_SECONDS: str(settings.consumer_unwatched_window_seconds),
         }
 
         # Created before the functions: their policies name them.
@@ -575,17 +580,24 @@ class Api(pulumi.ComponentResource):
         for event_name, event in sorted(spec.get("Events", {}).items()):
             child = f"{name}-{kebab(logical)}-{kebab(event_name)}"
             if event["Type"] == "Kinesis":
-                self._stream_consumer(child, event["Properties"], function, args)
+                self._stream_consumer(child, logical, event["Properties"], function, args)
             elif event["Type"] == "Schedule":
                 self._schedule(child, logical, event["Properties"], function, args.settings)
             else:
                 raise ValueError(f"{logical}.{event_name}: event type {event['Type']} is not wired by infra/api.py")
 
     def _stream_consumer(
-        self, name: str, properties: dict[str, Any], function: aws.lambda_.Function, args: ApiArgs
+        self, name: str, logical: str, properties: dict[str, Any], function: aws.lambda_.Function, args: ApiArgs
     ) -> None:
-        """The event source mapping on the stack's own stream (whatever stream the decorator names)."""
+        """The event source mapping on the stack's own stream (whatever stream the decorator names).
+
+        Each of the two consumers takes its records by a filter on the record's ``live``
+        mark; the unwatched one gathers them over ``consumerUnwatchedWindowSeconds``.
+        """
         settings = args.settings
+        watched = logical == WATCHED_CONSUMER
+        if not watched and logical != CONSUMER:
+            raise ValueError(f"{logical}: a stream consumer infra/api.py does not know")
         aws.lambda_.EventSourceMapping(
             name,
             event_source_arn=args.stream_arn,
@@ -593,8 +605,15 @@ class Api(pulumi.ComponentResource):
             # The only thing taken from the decorator: where a new mapping starts reading.
             starting_position=properties.get("StartingPosition", "TRIM_HORIZON"),
             batch_size=settings.consumer_batch_size,
-            maximum_batching_window_in_seconds=settings.consumer_batching_window_seconds,
-            parallelization_factor=settings.consumer_parallelization,
+            maximum_batching_window_in_seconds=(
+                settings.consumer_batching_window_seconds if watched else settings.consumer_unwatched_window_seconds
+            ),
+            parallelization_factor=(
+                settings.consumer_parallelization if watched else settings.consumer_unwatched_parallelization
+            ),
+            filter_criteria={
+                "filters": [{"pattern": json.dumps(records.LIVE_FILTER if watched else records.UNWATCHED_FILTER)}]
+            },
             # A failing batch is split until the failing record is alone, so one bad
             # record holds back its shard only for its own retries.
             bisect_batch_on_function_error=True,

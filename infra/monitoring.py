@@ -16,7 +16,16 @@ import pulumi_aws as aws
 
 from chalicelib.schema import INDEX_KEYS_BY_OWNER, INDEX_PENDING_COMPACTION, INDEX_RECORDINGS_BY_OWNER
 from infra import policies
-from infra.api import COMPACTOR, CONSUMER, EXPIRY, EXPIRY_EVERY_SECONDS, FUNCTION_POLICIES, Arns, kebab
+from infra.api import (
+    COMPACTOR,
+    CONSUMER,
+    EXPIRY,
+    EXPIRY_EVERY_SECONDS,
+    FUNCTION_POLICIES,
+    WATCHED_CONSUMER,
+    Arns,
+    kebab,
+)
 from infra.settings import StackSettings
 
 # A CloudWatch metric math alarm may name at most this many metrics.
@@ -352,6 +361,7 @@ class Monitoring(pulumi.ComponentResource):
         every_run = args.settings.compact_every_minutes * 60
         errors = {
             CONSUMER: (ANY_IN_ONE_PERIOD, "failed (an unhandled error or a timeout) in the last minute"),
+            WATCHED_CONSUMER: (ANY_IN_ONE_PERIOD, "failed (an unhandled error or a timeout) in the last minute"),
             COMPACTOR: (
                 replace(ANY_IN_ONE_PERIOD, period=every_run),
                 "failed (an unhandled error or a timeout) in its last run",
@@ -387,21 +397,29 @@ class Monitoring(pulumi.ComponentResource):
     def _consumer_alarms(self, args: MonitoringArgs) -> None:
         if CONSUMER not in args.functions:
             return
+        # Each consumer may be its own window behind, by design: a minute beyond it alarms.
+        windows = {
+            CONSUMER: args.settings.consumer_unwatched_window_seconds,
+            WATCHED_CONSUMER: args.settings.consumer_batching_window_seconds,
+        }
+        for logical, window in windows.items():
+            if logical not in args.functions:
+                continue
+            self._alarm(
+                f"{kebab(logical)}-iterator-age",
+                f"{logical} has been more than a minute behind its {window} s window for five minutes: "
+                "new events are no longer readable when they should be.",
+                AlarmSpec(
+                    statistic="Maximum",
+                    threshold=CONSUMER_AGE_LIMIT_MS + window * 1000,
+                    comparison="GreaterThanThreshold",
+                    period=60,
+                    evaluation_periods=CONSUMER_AGE_MINUTES,
+                    datapoints_to_alarm=CONSUMER_AGE_MINUTES,
+                ),
+                metric=("AWS/Lambda", "IteratorAge", {"FunctionName": args.functions[logical]}),
+            )
         role = kebab(CONSUMER)
-        self._alarm(
-            f"{role}-iterator-age",
-            "The stream consumer has been more than a minute behind the stream for five minutes: "
-            "new events are no longer readable within seconds.",
-            AlarmSpec(
-                statistic="Maximum",
-                threshold=CONSUMER_AGE_LIMIT_MS,
-                comparison="GreaterThanThreshold",
-                period=60,
-                evaluation_periods=CONSUMER_AGE_MINUTES,
-                datapoints_to_alarm=CONSUMER_AGE_MINUTES,
-            ),
-            metric=("AWS/Lambda", "IteratorAge", {"FunctionName": args.functions[CONSUMER]}),
-        )
         self._alarm(
             f"{role}-failures",
             "The stream consumer skipped records (a batch given up after retries, or records it can never "

@@ -45,6 +45,12 @@ class StackSettings:
     # and how hard it tries before a batch goes to its failure queue.
     consumer_batching_window_seconds: int = api_settings.CONSUMER_BATCHING_WINDOW_SECONDS
     consumer_parallelization: int = 1
+    # The consumer of recordings nobody watches live (docs/architecture.md, "Two
+    # consumers"): a longer window gathers more of a recording's batches into one object.
+    # Each of its concurrent batches per shard fills up to Lambda's 6 MB payload on its own,
+    # so a long window takes a higher parallelization to stay long at volume.
+    consumer_unwatched_window_seconds: int = api_settings.CONSUMER_BATCHING_WINDOW_SECONDS
+    consumer_unwatched_parallelization: int = 1
     consumer_batch_size: int = api_settings.CONSUMER_BATCH_SIZE
     consumer_max_retries: int = 5
     consumer_max_record_age_seconds: int = 86400
@@ -216,6 +222,10 @@ class StackSettings:
             raise ValueError("consumerBatchingWindowSeconds must be 0..300")
         if not 1 <= self.consumer_parallelization <= 10:
             raise ValueError("consumerParallelization must be 1..10 (concurrent batches per shard)")
+        if not self.consumer_batching_window_seconds <= self.consumer_unwatched_window_seconds <= 300:
+            raise ValueError("consumerUnwatchedWindowSeconds must be consumerBatchingWindowSeconds..300")
+        if not 1 <= self.consumer_unwatched_parallelization <= 10:
+            raise ValueError("consumerUnwatchedParallelization must be 1..10 (concurrent batches per shard)")
         if not 1 <= self.consumer_batch_size <= 10000:
             raise ValueError("consumerBatchSize must be 1..10000")
         if not 0 <= self.consumer_max_retries <= 10000:

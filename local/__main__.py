@@ -33,6 +33,11 @@ def main() -> None:
         default=None,
         help="run the compactor this often (default: the stack setting compactEveryMinutes)",
     )
+    parser.add_argument(
+        "--stack",
+        default="local",
+        help="run with the settings of Pulumi.<stack>.yaml, such as prod's consumer windows (default: the defaults)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -45,6 +50,7 @@ def main() -> None:
             site_port=args.site_port,
             compact_idle_seconds=args.compact_idle_seconds,
             compact_every_seconds=args.compact_every_seconds,
+            stack=args.stack,
         )
     )
     # The handlers only flip a flag: one that took a lock (Event.set) could run while

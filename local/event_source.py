@@ -21,6 +21,7 @@ increasing within a shard like Kinesis's, and never the same in two incarnations
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
@@ -38,22 +39,88 @@ POLL_SECONDS = 1.0
 _DEFAULTS = StackSettings(stack="local")
 
 
+# Lambda invokes with at most 6 MB of event (synchronous invocation's payload limit):
+# a batch stops short of it, whatever its window or size.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+# What one record adds to the event beside its data in base64 (its keys, ids and ARN).
+_RECORD_ENVELOPE_BYTES = 600
+
+
 @dataclass(frozen=True, kw_only=True)
 class MappingConfig:
-    """The event source mapping's settings (the stack config's consumer* keys, same defaults)."""
+    """The event source mapping's settings (the stack config's consumer* keys, same defaults).
+
+    ``filter`` is the mapping's event filter pattern (``records.LIVE_FILTER`` or
+    ``UNWATCHED_FILTER``): records it does not match are skipped, as Lambda discards them.
+    """
 
     batch_size: int = _DEFAULTS.consumer_batch_size
     batching_window: float = _DEFAULTS.consumer_batching_window_seconds
     max_retries: int = _DEFAULTS.consumer_max_retries
+    filter: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, settings: StackSettings) -> MappingConfig:
-        """The mapping a stack with these settings gets on AWS (``infra/api.py``)."""
+    def of(cls, settings: StackSettings, *, watched: bool = False) -> MappingConfig:
+        """The mapping a stack with these settings gets on AWS for one of its two consumers (``infra/api.py``)."""
+        from chalicelib.records import LIVE_FILTER, UNWATCHED_FILTER
+
         return cls(
             batch_size=settings.consumer_batch_size,
-            batching_window=settings.consumer_batching_window_seconds,
+            batching_window=(
+                settings.consumer_batching_window_seconds if watched else settings.consumer_unwatched_window_seconds
+            ),
             max_retries=settings.consumer_max_retries,
+            filter=LIVE_FILTER if watched else UNWATCHED_FILTER,
         )
+
+
+def matches(pattern: dict[str, Any], data: bytes) -> bool:
+    """Whether a record's data matches a Lambda event filter pattern on ``data``.
+
+    The subset the stack uses: nested keys, lists of literal values, and ``{"exists": ...}``.
+    Data that is not a JSON object matches no pattern on ``data``, as on Lambda.
+    """
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return False
+    return _matches(pattern.get("data", {}), value)
+
+
+def _matches(pattern: dict[str, Any], value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    for key, wanted in pattern.items():
+        if isinstance(wanted, dict):
+            if not _matches(wanted, value.get(key)):
+                return False
+            continue
+        if not any(_accepts(option, key, value) for option in wanted):
+            return False
+    return True
+
+
+def _accepts(option: Any, key: str, value: dict[str, Any]) -> bool:
+    if isinstance(option, dict):
+        if set(option) != {"exists"}:
+            raise ValueError(f"filter operator {option} is not modelled locally")
+        return (key in value) is option["exists"]
+    # JSON's true is not 1: compared with their types.
+    return key in value and type(value[key]) is type(option) and value[key] == option
+
+
+def _event_bytes(record: dict[str, Any]) -> int:
+    return (len(record["Data"]) + 2) // 3 * 4 + _RECORD_ENVELOPE_BYTES
+
+
+def _batch_end(buffer: list[dict[str, Any]], batch_size: int) -> int:
+    """How many of the buffered records one invocation takes: batch_size, or fewer to stay under 6 MB."""
+    size = 0
+    for index, record in enumerate(buffer[:batch_size]):
+        size += _event_bytes(record)
+        if size > MAX_PAYLOAD_BYTES:
+            return max(1, index)
+    return min(len(buffer), batch_size)
 
 
 @dataclass(kw_only=True)
@@ -62,6 +129,8 @@ class _Shard:
     buffer: list[dict[str, Any]] = field(default_factory=list)
     # When the oldest buffered record was read: the batching window runs from there.
     first_seen: float = 0.0
+    # The last sequence number read, the filter's discards included.
+    last_read: str | None = None
 
 
 def lambda_event(records: list[dict[str, Any]], *, shard: str, stream_arn: str) -> dict[str, Any]:
@@ -129,10 +198,11 @@ class KinesisEventSource:
             for shard_id, shard in self._shards.items():
                 while shard.buffer and (
                     flush
+                    or _batch_end(shard.buffer, self.config.batch_size) < len(shard.buffer)
                     or len(shard.buffer) >= self.config.batch_size
                     or self._clock() - shard.first_seen >= self.config.batching_window
                 ):
-                    batch = shard.buffer[: self.config.batch_size]
+                    batch = shard.buffer[: _batch_end(shard.buffer, self.config.batch_size)]
                     self._invoke(shard_id, batch)
                     handled += len(batch)
                     # Only now: a batch whose handling raised stays first in line.
@@ -140,6 +210,26 @@ class KinesisEventSource:
                     # The rest was read with it and keeps its first_seen: a record waits
                     # at most one window, however many batches are ahead of it.
             return handled
+
+    def read_now(self) -> dict[str, str]:
+        """Read every shard now (invoking nothing); per shard, the last sequence number on it.
+
+        Every record put on the stream before the call is at or before it: what a
+        checkpoint keeps its journal segments for until ``handled`` says so.
+        """
+        with self._lock:
+            for shard_id in self._shard_ids():
+                self._read(shard_id, self._shards.setdefault(shard_id, _Shard()))
+            return {shard_id: shard.last_read for shard_id, shard in self._shards.items() if shard.last_read}
+
+    def handled(self, marks: dict[str, str]) -> bool:
+        """Whether every record up to ``marks`` (from ``read_now``) was handed to the handler and handled."""
+        with self._lock:
+            for shard_id, mark in marks.items():
+                buffer = self._shards[shard_id].buffer
+                if buffer and int(buffer[0]["SequenceNumber"]) <= int(mark):
+                    return False
+            return True
 
     def _shard_ids(self) -> list[str]:
         shards = self._kinesis.list_shards(StreamARN=self._stream_arn)["Shards"]
@@ -152,14 +242,20 @@ class KinesisEventSource:
             )["ShardIterator"]
         while True:
             result = self._kinesis.get_records(StreamARN=self._stream_arn, ShardIterator=shard.iterator, Limit=10000)
-            if result["Records"] and not shard.buffer:
-                shard.first_seen = self._clock()
             for record in result["Records"]:
                 record["SequenceNumber"] = f"{self._epoch}{int(record['SequenceNumber']):020d}"
-            shard.buffer.extend(result["Records"])
+                shard.last_read = record["SequenceNumber"]
+            taken = [record for record in result["Records"] if self._wanted(record)]
+            if taken and not shard.buffer:
+                shard.first_seen = self._clock()
+            shard.buffer.extend(taken)
             shard.iterator = result.get("NextShardIterator") or shard.iterator
             if not result["Records"]:
                 return
+
+    def _wanted(self, record: dict[str, Any]) -> bool:
+        """Whether the mapping's filter lets the record through (no filter: every record)."""
+        return self.config.filter is None or matches(self.config.filter, record["Data"])
 
     def _invoke(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
         """Handle one batch completely: retried, bisected or reported, never dropped unseen."""
@@ -233,19 +329,37 @@ def _to_retry(batch: list[dict[str, Any]], response: Any) -> list[dict[str, Any]
     return batch[earliest:]
 
 
-def consumer_source(session: Any, *, stream: str, failure_queue_url: str, config: MappingConfig) -> KinesisEventSource:
-    """The stack's consumer function (``app.consume_events``) behind a local event source mapping.
+def consumer_sources(
+    session: Any, *, stream: str, failure_queue_url: str, settings: StackSettings
+) -> list[KinesisEventSource]:
+    """The stack's two consumers (``app.consume_events``, ``app.consume_watched_events``), each
+    behind a local event source mapping with its filter and window (``MappingConfig.of``)."""
+    return [
+        consumer_source(
+            session,
+            stream=stream,
+            failure_queue_url=failure_queue_url,
+            config=MappingConfig.of(settings, watched=watched),
+            watched=watched,
+        )
+        for watched in (False, True)
+    ]
+
+
+def consumer_source(
+    session: Any, *, stream: str, failure_queue_url: str, config: MappingConfig, watched: bool = False
+) -> KinesisEventSource:
+    """One of the stack's consumer functions behind a local event source mapping.
 
     The chunks it writes reach the orphan reaper as on AWS: through the bucket's
     object-created notification (``local/notifications.py``).
     """
-    import json
-
-    from app import consume_events
+    from app import consume_events, consume_watched_events
 
     kinesis = session.client("kinesis")
     sqs = session.client("sqs")
     stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    handler = consume_watched_events if watched else consume_events
 
     def on_failure(message: dict[str, Any]) -> None:
         sqs.send_message(QueueUrl=failure_queue_url, MessageBody=json.dumps(message))
@@ -253,7 +367,7 @@ def consumer_source(session: Any, *, stream: str, failure_queue_url: str, config
     return KinesisEventSource(
         kinesis=kinesis,
         stream_arn=stream_arn,
-        handler=lambda event: consume_events(event, None),
+        handler=lambda event: handler(event, None),
         on_failure=on_failure,
         config=config,
     )

@@ -1,11 +1,11 @@
 """Starts and stops the local stack: moto's server, resources, the functions AWS would run, API.
 
 What AWS runs besides the API runs here as threads, with the settings a stack gets by
-default (``infra.settings.StackSettings``): the stream consumer behind a local event
-source mapping (``event_source``), the archive's delivery stream (``delivery``), the
-compactor on its schedule (``schedule``), the reaper on the bucket's object-created
-notifications (``notifications``), and the bucket's lifecycle rules and the tables' TTL
-(``lifecycle``).
+default (``infra.settings.StackSettings``, or a stack file's: ``--stack prod``): the two
+stream consumers behind local event source mappings (``event_source``), the archive's
+delivery stream (``delivery``), the compactor on its schedule (``schedule``), the reaper
+on the bucket's object-created notifications (``notifications``), and the bucket's
+lifecycle rules and the tables' TTL (``lifecycle``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from infra.settings import StackSettings
 from . import STOP_POLL_SECONDS, aws_server
 from .credentials import local_credentials
 from .delivery import LocalDelivery
-from .event_source import KinesisEventSource, MappingConfig, consumer_source
+from .event_source import KinesisEventSource, consumer_sources
 from .lifecycle import Lifecycle
 from .notifications import ObjectCreatedNotifications, reaper_notifications
 from .persistence import Snapshot, check_data_dir, prepare_data_dir
@@ -86,8 +86,9 @@ class StackOptions:
 
     @property
     def settings(self) -> StackSettings:
-        """The stack's settings: a deployed stack's defaults."""
-        return StackSettings(stack=self.stack)
+        """The stack's settings: ``Pulumi.<stack>.yaml`` over the defaults (``local`` has no file:
+        a deployed stack's defaults; ``--stack prod`` runs prod's windows, as bench.browser does)."""
+        return StackSettings.from_stack_file(Path(__file__).resolve().parent.parent, self.stack)
 
     @property
     def idle_seconds(self) -> int:
@@ -116,7 +117,11 @@ class LocalStack:
         self._server: Any = None
         self._site: SiteServer | None = None
         self._snapshot: Snapshot | None = None
-        self._consumer: KinesisEventSource | None = None
+        # The stream's two consumers: unwatched recordings' records, and watched ones'.
+        self._consumers: list[KinesisEventSource] = []
+        # Journal segments a checkpoint rotated away from, oldest first, with where the
+        # stream ended for each consumer then: deleted once both handled up to there.
+        self._unsettled: list[tuple[int, list[dict[str, str]]]] = []
         self._notifications: ObjectCreatedNotifications | None = None
         self._delivery: LocalDelivery | None = None
         self._compaction: Schedule | None = None
@@ -171,6 +176,7 @@ class LocalStack:
                 environment.ALLOWED_ORIGINS: ",".join(self.site_origins),
                 environment.COMPACT_IDLE_SECONDS: str(self.options.idle_seconds),
                 environment.RETENTION_DAYS: str(settings.retention_days),
+                environment.UNWATCHED_WINDOW_SECONDS: str(settings.consumer_unwatched_window_seconds),
                 **self.names.environment(),
             }
         )
@@ -202,16 +208,17 @@ class LocalStack:
         logger.info("replayed %(entries)d journaled writes (%(applied)d applied)", replayed)
 
         # What Lambda and Firehose do with the stream, and EventBridge with the compactor.
-        self._consumer = consumer_source(
+        self._consumers = consumer_sources(
             session,
             stream=self.names.stream,
             failure_queue_url=os.environ[environment.FAILURE_QUEUE_URL],
-            config=MappingConfig.of(settings),
+            settings=settings,
         )
         self._notifications = reaper_notifications(session, queue_url=os.environ[OBJECT_CREATED_QUEUE_ENV])
         self._delivery = LocalDelivery(session=session, delivery_stream=self.names.delivery)
         self._compaction = compaction_schedule(period=self.options.compaction_period, rule="compact_recordings")
-        self._spawn("consumer", self._consumer.run, self._stop)
+        for consumer, name in zip(self._consumers, ("consumer", "watched-consumer"), strict=True):
+            self._spawn(name, consumer.run, self._stop)
         self._spawn("notifications", self._notifications.run, self._stop)
         self._spawn("delivery", self._delivery.run, self._stop, interval=self.options.delivery_interval)
         self._spawn("compaction", self._compaction.run, self._stop)
@@ -255,29 +262,37 @@ class LocalStack:
         with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310
             return json.loads(response.read())
 
-    def checkpoint(self) -> None:
-        """Make the snapshot cover the journal's older segments, then delete them.
+    def checkpoint(self, *, drain: bool = False) -> None:
+        """Make the snapshot cover the journal's older segments, then delete those it covers.
 
-        Rotate first: every write in the older segments happened before. Then drain the
-        consumer and deliver the archive, so the Kinesis records among them are in S3
-        (the stream itself does not outlive the process), and hand the bucket's pending
-        notifications to the reaper (the queue does not outlive it either); then save the
-        snapshot, which now holds all of it; only then are those segments deleted. A crash
-        at any step leaves them on disk, and the next start replays them over the
-        snapshot: into a fresh stream, which the new consumer and delivery read from its
-        start, and a bucket that notifies again of every object replayed.
+        Rotate first: every write in the older segments happened before. Read the stream
+        to where it ends now (every record of those segments is before that mark), deliver
+        the archive, and hand the bucket's pending notifications to the reaper (the queue
+        does not outlive the process); then save the snapshot. A segment is deleted only
+        once both consumers had handled every record up to its mark before the save: the
+        stream itself does not outlive the process, and a consumer's window (a minute for
+        prod's unwatched recordings) is not cut short for a checkpoint, as Lambda would
+        not. A crash at any step leaves the segments on disk, and the next start replays
+        them over the snapshot: into a fresh stream, which the new consumers and delivery
+        read from its start, and a bucket that notifies again of every object replayed.
         """
         with self._checkpoint_lock:
             segment = self._journal("rotate")["segment"]
-            if self._consumer is not None:
-                self._consumer.poll(flush=True)
+            self._unsettled.append((segment, [consumer.read_now() for consumer in self._consumers]))
             if self._notifications is not None:
                 self._notifications.poll()
             if self._delivery is not None:
                 self._delivery.deliver()
+            # Before the save: what was handled by now is in the bucket the snapshot saves.
+            settled = None
+            while self._unsettled and all(
+                consumer.handled(marks) for consumer, marks in zip(self._consumers, self._unsettled[0][1], strict=True)
+            ):
+                settled = self._unsettled.pop(0)[0]
             if self._snapshot is not None:
                 self._snapshot.save()
-            self._journal("truncate", f"?before={segment}")
+            if settled is not None:
+                self._journal("truncate", f"?before={settled}")
 
     def _checkpoints(self, *, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -410,7 +425,7 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=60)
         if self._snapshot is not None and self._moto is not None and self._moto.poll() is None:
-            self.checkpoint()
+            self.checkpoint(drain=True)
         if self._moto is not None:
             self._moto.terminate()
             self._moto.wait(timeout=30)

@@ -11,9 +11,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.settings import StackSettings
 from local import cognito_rules
 from local.delivery import LocalDelivery
-from local.event_source import MappingConfig, consumer_source
+from local.event_source import consumer_sources
 from tests.support.accounts import User, make_user
 from tests.support.http import AuthedHttp
 from tests.support.in_process import NAMES, SITE_ORIGIN, ProvisionedStack, clear_caches, speed_up_moto
@@ -108,14 +109,15 @@ def client(anonymous: AuthedHttp, user: User) -> AuthedHttp:
 
 @pytest.fixture
 def deliver(aws: Any) -> Callable[[], int]:
-    """Run the stream consumer once over everything on the stream, as Lambda would invoke it."""
-    source = consumer_source(
+    """Run the stream's two consumers once over everything on the stream, as Lambda would invoke them
+    (each with its filter: unwatched recordings' records, then watched ones'); records handled."""
+    sources = consumer_sources(
         aws,
         stream=NAMES.stream,
         failure_queue_url=os.environ["RRWEB_FAILURE_QUEUE_URL"],
-        config=MappingConfig(),
+        settings=StackSettings(stack="test"),
     )
-    return lambda: source.poll(flush=True)
+    return lambda: sum(source.poll(flush=True) for source in sources)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from .ingest import EventWriter, Ingest
 from .keys import Keys
 from .limits import RateLimiter
 from .reader import EventReader, Reader
-from .recording_table import RecordingTable
+from .recording_table import COUNTED_MARKS, RecordingTable
 from .recordings import Recordings
 from .retention import Expiry
 from .settings import SHARE_REQUESTS_PER_ADDRESS, get_settings
@@ -49,7 +49,9 @@ class Services:
     events: EventReader
     ingest: Ingest
     reader: Reader
+    # The stream's two consumers: records of unwatched recordings, and of watched ones.
     consumer: StreamConsumer
+    watched_consumer: StreamConsumer
     compactor: Compactor
     archive: Archive
     keys: Keys
@@ -81,11 +83,18 @@ def get_services() -> Services:
     access = dynamodb.Table(config.access_table)
     keys = Keys(table=access, limits=config.limits)
     workspaces = Workspaces(table=access)
-    recordings = Recordings(table=metadata, s3=s3, bucket=config.bucket, retention_days=config.retention_days)
+    recordings = Recordings(
+        table=metadata,
+        s3=s3,
+        bucket=config.bucket,
+        retention_days=config.retention_days,
+        unwatched_window_seconds=config.unwatched_window_seconds,
+    )
     writer = EventWriter(kinesis=session.client("kinesis", config=client_config), stream=config.stream)
     events = EventReader(s3=s3, bucket=config.bucket, workers=_READ_CONCURRENCY)
     assets = Assets(s3=s3, bucket=config.bucket, retention_days=config.retention_days)
     reader = Reader(recordings=recordings, table=metadata, events=events)
+    failures = FailureQueue(sqs=session.client("sqs", config=client_config), queue_url=config.failure_queue_url)
     return Services(
         recordings=recordings,
         assets=assets,
@@ -98,7 +107,14 @@ def get_services() -> Services:
             s3=s3,
             bucket=config.bucket,
             table=metadata,
-            failures=FailureQueue(sqs=session.client("sqs", config=client_config), queue_url=config.failure_queue_url),
+            failures=failures,
+        ),
+        watched_consumer=StreamConsumer(
+            s3=s3,
+            bucket=config.bucket,
+            table=metadata,
+            failures=failures,
+            mark=COUNTED_MARKS[1],
         ),
         compactor=Compactor(
             s3=s3, bucket=config.bucket, table=metadata, reader=events, idle_seconds=config.compact_idle_seconds

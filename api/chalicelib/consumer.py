@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from . import layout, records
 from .ids import sequence_order
-from .recording_table import RecordingTable, chunk_counts
+from .recording_table import COUNTED_MARKS, RecordingTable, chunk_counts
 
 logger = logging.getLogger("rrweb.consumer")
 
@@ -133,8 +133,18 @@ class StreamConsumer:
     """Writes each invocation's records to S3, one object per recording."""
 
     def __init__(
-        self, *, s3: Any, bucket: str, table: RecordingTable, failures: FailureQueue, workers: int = 16
+        self,
+        *,
+        s3: Any,
+        bucket: str,
+        table: RecordingTable,
+        failures: FailureQueue,
+        workers: int = 16,
+        mark: str = COUNTED_MARKS[0],
     ) -> None:
+        # Which consumer this is: each counts the records of its own event source mapping
+        # past its own mark (``RecordingTable.count_chunk``).
+        self._mark = mark
         self._s3 = s3
         self._bucket = bucket
         self._table = table
@@ -212,14 +222,14 @@ class StreamConsumer:
             return None
 
     def _count(self, item: dict[str, Any], group: list[StreamRecord]) -> str:
-        """Count the records past the item's ``countedThrough``: "counted", "raced" or "gone"."""
-        seen = item.get("countedThrough")
+        """Count the records past this consumer's mark in the item: "counted", "raced" or "gone"."""
+        seen = item.get(self._mark)
         fresh = [record for record in group if seen is None or sequence_order(record.sequence) > seen]
         parts = [part for part in map(_parse, fresh) if part is not None]
         try:
             # A redelivery of records counted already must not move the mark back.
             through = max(sequence_order(group[-1].sequence), seen or "")
-            counted = self._table.count_chunk(item, chunk_counts(parts), through=through)
+            counted = self._table.count_chunk(item, chunk_counts(parts), through=through, mark=self._mark)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return "raced"

@@ -21,6 +21,8 @@ RETENTION_DAYS = "RRWEB_RETENTION_DAYS"
 ALLOWED_ORIGINS = "RRWEB_ALLOWED_ORIGINS"
 COMPACT_IDLE_SECONDS = "RRWEB_COMPACT_IDLE_SECONDS"
 SHARE_MAX_DAYS = "RRWEB_SHARE_MAX_DAYS"
+# How long the unwatched consumer gathers records (consumerUnwatchedWindowSeconds).
+UNWATCHED_WINDOW_SECONDS = "RRWEB_UNWATCHED_WINDOW_SECONDS"
 # What the stack's CloudFront distribution sends as X-Origin-Verify (the HTTP handler only).
 ORIGIN_SECRET = "RRWEB_ORIGIN_SECRET"  # noqa: S105 (the variable's name, not its value)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import gzip
 import logging
 import random
@@ -197,11 +198,45 @@ def _answer(ask: Ask | None, recording_id: str, question: tuple[assets.Wanted, .
 
 @dataclass(frozen=True, kw_only=True)
 class PreparedBatch:
-    """A validated batch and the Kinesis records that carry it."""
+    """A validated batch and its gzip payload, ready to go on the stream as ingest records."""
 
     batch: validation.Batch
-    records: list[bytes]
-    stored_bytes: int
+    owner: str
+    recording_id: str
+    payload: bytes
+    received: int
+    part_size: int = settings.MAX_PART_PAYLOAD_BYTES
+
+    @property
+    def stored_bytes(self) -> int:
+        """What the batch weighs in S3: its gzip payload."""
+        return len(self.payload)
+
+    @functools.cached_property
+    def records(self) -> list[bytes]:
+        """The Kinesis records that carry the batch, for the unwatched consumer."""
+        return self._build(live=False)
+
+    def records_for(self, *, live: bool) -> list[bytes]:
+        """The records, marked ``live`` for the watched consumer (docs/architecture.md, "Two consumers")."""
+        return self._build(live=True) if live else self.records
+
+    def _build(self, *, live: bool) -> list[bytes]:
+        batch = self.batch
+        return records.build_records(
+            owner=self.owner,
+            recording=self.recording_id,
+            seq=batch.seq,
+            payload=self.payload,
+            received=self.received,
+            events=batch.event_count,
+            raw=batch.raw_bytes,
+            first=batch.first_timestamp,
+            last=batch.last_timestamp,
+            errors=batch.errors,
+            live=live,
+            part_size=self.part_size,
+        )
 
 
 def is_gzip(body: bytes, content_encoding: str | None) -> bool:
@@ -262,23 +297,17 @@ def _prepared(
     # A gzip body is stored as sent; only a plain body is compressed here.
     if payload is None:
         payload = gzip.compress(inflated, compresslevel=_SERVER_GZIP_LEVEL, mtime=0)
-    return PreparedBatch(
+    prepared = PreparedBatch(
         batch=batch,
-        records=records.build_records(
-            owner=owner,
-            recording=recording_id,
-            seq=batch.seq,
-            payload=payload,
-            received=now_ms(),
-            events=batch.event_count,
-            raw=batch.raw_bytes,
-            first=batch.first_timestamp,
-            last=batch.last_timestamp,
-            errors=batch.errors,
-            part_size=part_size,
-        ),
-        stored_bytes=len(payload),
+        owner=owner,
+        recording_id=recording_id,
+        payload=payload,
+        received=now_ms(),
+        part_size=part_size,
     )
+    # Built now: a batch whose records the consumer could not take is refused before any write.
+    prepared.records  # noqa: B018
+    return prepared
 
 
 def prepare_batch(
@@ -369,13 +398,14 @@ def commit(
         # Only a batch after identify() carries a user, and only a new one is written: a
         # POST without one still costs one write. Idempotent, so a retry may repeat it.
         table.set_user(item, batch.user)
+    watched = int(item.get("watchedUntil", 0)) > now_ms()
     result = {
         "recording": recording_id,
         "seq": batch.seq,
         "events": batch.event_count,
         "duplicate": seen,
         # Someone follows this recording live: the recorder flushes every LIVE_FLUSH_MS.
-        "live": int(item.get("watchedUntil", 0)) > now_ms(),
+        "live": watched,
     }
     if seen:
         if batch.end:
@@ -386,7 +416,10 @@ def commit(
             f"a recording holds at most {settings.MAX_BATCHES_PER_RECORDING} batches; start a new recording",
             code="recording_full",
         )
-    writer.put(prepared.records, partition_key=recording_id)
+    # The watched consumer's records only when someone watches and the recorder knows it:
+    # its batches from then on start with a full snapshot, so what the watcher sees first
+    # never depends on earlier batches still in the unwatched consumer's window.
+    writer.put(prepared.records_for(live=watched and batch.live), partition_key=recording_id)
     if not fresh:
         result["duplicate"] = not table.mark_seq(owner, recording_id, batch.seq)
     if batch.end:

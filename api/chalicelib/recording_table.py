@@ -77,12 +77,26 @@ def first_page(item: dict[str, Any]) -> dict[str, Any]:
     return {"url": item.get("url"), "title": item.get("title"), "at": item.get("createdAt")}
 
 
+# The stream's two consumers (docs/architecture.md, "Two consumers") each keep the last
+# sequence number they counted of a recording: records of one consumer arrive in stream
+# order, the two consumers' records not.
+COUNTED_MARKS = ("countedThrough", "countedThroughLive")
+
+
 def _nothing_counted_since(item: dict[str, Any], values: dict[str, Any]) -> str:
-    """A condition: no chunk was counted since ``item`` was read (adds its value to ``values``)."""
-    if "countedThrough" not in item:
-        return "attribute_not_exists(countedThrough)"
-    values[":counted"] = item["countedThrough"]
-    return "countedThrough = :counted"
+    """A condition: neither consumer counted a chunk since ``item`` was read (adds its values to ``values``).
+
+    Both marks, not only the writer's own: the counts' first and last event times are
+    set from ``item`` as read, so two consumers counting at once must not both win.
+    """
+    conditions = []
+    for index, mark in enumerate(COUNTED_MARKS):
+        if mark not in item:
+            conditions.append(f"attribute_not_exists({mark})")
+        else:
+            values[f":counted{index}"] = item[mark]
+            conditions.append(f"{mark} = :counted{index}")
+    return " AND ".join(conditions)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -368,11 +382,14 @@ class RecordingTable:
                     return matches, None if last_examined and not more else self._position(entry)
         return matches, self._position(entries[-1]) if more and entries else None
 
-    def count_chunk(self, item: dict[str, Any], counts: ChunkCounts, *, through: str) -> bool:
+    def count_chunk(
+        self, item: dict[str, Any], counts: ChunkCounts, *, through: str, mark: str = COUNTED_MARKS[0]
+    ) -> bool:
         """Add a stored chunk's counts to its recording and put it in line for compaction.
 
         ``item`` is the recording as read before the chunk was written; ``through`` is the
-        last stream sequence number counted (``sequence_order``). The write is conditional on nothing having
+        last stream sequence number counted (``sequence_order``) by the consumer whose
+        ``mark`` it is (``COUNTED_MARKS``). The write is conditional on nothing having
         been counted since ``item`` was read, so a redelivered record is never counted
         twice and racing writers never lose a count. False when the recording is gone or
         being deleted; raises ``ConditionalCheckFailedException`` on a lost race (retry).
@@ -388,7 +405,9 @@ class RecordingTable:
             ":raw": counts.raw_bytes,
             ":stored": counts.stored_bytes,
         }
-        sets = ["updatedAt = :now", f"{PENDING_ATTRIBUTE} = :shard", "countedThrough = :through"]
+        if mark not in COUNTED_MARKS:
+            raise ValueError(f"{mark!r} is not a consumer's mark")
+        sets = ["updatedAt = :now", f"{PENDING_ATTRIBUTE} = :shard", f"{mark} = :through"]
         active = item.get(ACTIVE_ATTRIBUTE)
         if PENDING_ATTRIBUTE not in item or active is None or values[":now"] - int(active) >= _ACTIVE_REFRESH_MS:
             sets.append(f"{ACTIVE_ATTRIBUTE} = :now")

@@ -52,10 +52,25 @@ class Visit:
         )
 
 
+# A consumer's poll, invocation and write after its window closes, and the reader's poll.
+SETTLE_MARGIN_MS = 5_000
+
+
 class Recordings:
     """The recording lifecycle over metadata and the bucket's objects."""
 
-    def __init__(self, *, table: RecordingTable, s3: Any, bucket: str, retention_days: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        table: RecordingTable,
+        s3: Any,
+        bucket: str,
+        retention_days: int | None = None,
+        unwatched_window_seconds: int = settings.CONSUMER_BATCHING_WINDOW_SECONDS,
+    ) -> None:
+        # A recording nobody watches is stored up to this late (the unwatched consumer's
+        # window): it stays live that much longer, and an ended one settles that much later.
+        self._window_ms = unwatched_window_seconds * 1000
         self._table = table
         self._s3 = s3
         self._bucket = bucket
@@ -267,12 +282,17 @@ class Recordings:
             "lastEventAt": last,
             "durationMs": _duration(item),
             # Still being recorded (created, or its events counted, within the last
-            # LIVE_IDLE_MS, and not ended by its recorder's stop()): the replay page follows
-            # it live until this turns false. Its first events may still be on their way to S3.
-            "live": "endedAt" not in item and now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS,
-            # When the recorder ended it (stop()), or null: its last batch may still be on
-            # its way to S3 for a second or two, the one holding the "end" custom event.
+            # LIVE_IDLE_MS plus the unwatched consumer's window, and not ended by its
+            # recorder's stop()): the replay page follows it live until this turns false.
+            # Its first events may still be on their way to S3.
+            "live": "endedAt" not in item
+            and now_ms() - int(item.get("updatedAt", 0)) < settings.LIVE_IDLE_MS + self._window_ms,
+            # When the recorder ended it (stop()), or null: its last batches may still be on
+            # their way to S3, the last one holding the "end" custom event...
             "endedAt": _number(item["endedAt"]) if "endedAt" in item else None,
+            # ...until this (ms; null unless ended): its end plus the unwatched consumer's
+            # window and the invocation's seconds. A replay opened before reads on until then.
+            "settlesAt": int(item["endedAt"]) + self._window_ms + SETTLE_MARGIN_MS if "endedAt" in item else None,
             # Its events are one object (plus any that arrived since, until the next run).
             "compacted": PENDING_ATTRIBUTE not in item and int(item.get("compactedGeneration", 0)) > 0,
             # Only once the bucket said it was stored (``object_created``): never a link that 404s.

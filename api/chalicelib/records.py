@@ -50,6 +50,14 @@ MAX_LINE_BYTES = 1024 * 1024
 _INFLATE_STEP = 256 * 1024
 
 
+# The stream's two consumers (docs/architecture.md, "Two consumers") take their records by
+# these Lambda event filters on a record's JSON: the watched one those marked ``live``,
+# the unwatched one every other (records written before the mark existed included).
+# Every record the API writes is JSON, which a filter on ``data`` needs.
+LIVE_FILTER: dict[str, Any] = {"data": {"live": [True]}}
+UNWATCHED_FILTER: dict[str, Any] = {"data": {"live": [{"exists": False}]}}
+
+
 class MalformedRecordError(ValueError):
     """A line, or a batch's payload, that is not what the API writes (the message says why)."""
 
@@ -70,6 +78,7 @@ def build_records(
     first: int | float | None = None,
     last: int | float | None = None,
     errors: int = 0,
+    live: bool = False,
     part_size: int = MAX_PART_PAYLOAD_BYTES,
 ) -> list[bytes]:
     """Encode one batch's gzip payload as ingest records, each one JSON line ending in a newline.
@@ -79,7 +88,10 @@ def build_records(
     the batch's event count, inflated size, time span and console errors (``events``,
     ``raw``, ``first``, ``last``, ``errors``): the stream consumer counts the batch from
     its first part. ``errors`` is left out when there are none (most batches), which
-    reads as 0, as in records written before it was carried.
+    reads as 0, as in records written before it was carried. ``live`` marks a batch of a
+    recording someone watches: the stream's two consumers tell their records apart by
+    it (``LIVE_FILTER``), and it is left out otherwise, so records written before it
+    existed read as unwatched.
     """
     chunks = [payload[at : at + part_size] for at in range(0, len(payload), part_size)]
     if len(chunks) > MAX_PARTS:
@@ -92,6 +104,8 @@ def build_records(
     counted: dict[str, Any] = {"events": events, "raw": raw, "first": first, "last": last}
     if errors:
         counted["errors"] = errors
+    if live:
+        counted["live"] = True
     return [
         orjson.dumps(
             {
@@ -133,6 +147,8 @@ class RecordPart:
     received: int = 0
     # Console errors among the batch's events (records written before they were carried: 0).
     errors: int = 0
+    # Sent the watched way (``build_records``).
+    live: bool = False
 
 
 def parse_record(line: bytes) -> RecordPart | None:
@@ -181,6 +197,7 @@ def decode_record(line: bytes, *, data: bool = True) -> RecordPart:
         last=_timestamp(value.get("last")),
         received=_count(value.get("received")),
         errors=_count(value.get("errors")),
+        live=value.get("live") is True,
     )
 
 

@@ -312,6 +312,8 @@ class Settings:
     failure_queue_url: str | None = None
     compact_idle_seconds: int = COMPACT_IDLE_SECONDS
     share_max_days: int = SHARE_MAX_DAYS
+    # The unwatched consumer's window: a recording nobody watches is readable this much later.
+    unwatched_window_seconds: int = CONSUMER_BATCHING_WINDOW_SECONDS
     # What the stack's CloudFront distribution sends as X-Origin-Verify, so that its
     # viewer's address can be trusted (``clients.py``); None without a distribution.
     # Kept out of repr: settings may end up in a log line.
@@ -367,5 +369,6 @@ def get_settings() -> Settings:
         failure_queue_url=os.environ.get(environment.FAILURE_QUEUE_URL) or None,
         compact_idle_seconds=_int(environment.COMPACT_IDLE_SECONDS, COMPACT_IDLE_SECONDS),
         share_max_days=_int(environment.SHARE_MAX_DAYS, SHARE_MAX_DAYS),
+        unwatched_window_seconds=_int(environment.UNWATCHED_WINDOW_SECONDS, CONSUMER_BATCHING_WINDOW_SECONDS),
         origin_secret=os.environ.get(environment.ORIGIN_SECRET, "").strip() or None,
     )

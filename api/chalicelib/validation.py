@@ -272,6 +272,9 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     user: msgspec.Raw = msgspec.Raw(b"null")
     # The recorder's stop(): the recording's last batch (optional).
     end: bool = False
+    # The recorder heard that someone watches (optional): the API then sends the batch
+    # the fast way, if the recording is watched indeed (``ingest.commit``).
+    live: bool = False
     # The page's question about its assets, riding on the batch (optional; assets.carried).
     assets: msgspec.Raw = msgspec.Raw(b"null")
 
@@ -382,6 +385,8 @@ class Batch:
     user: User | None = None
     # The recorder ended the recording with this batch (its stop()).
     end: bool = False
+    # The recorder asks for the watched path: it heard someone follows the recording live.
+    live: bool = False
     # The page's question about its assets, as sent (checked by ``assets.carried``).
     assets: bytes | None = None
 
@@ -536,7 +541,9 @@ def event_batch(body: bytes) -> Batch:
     batch, text = _decode_repairing(_BATCH, body)
     _check_count(batch.events)
     return dataclasses.replace(
-        _batch(batch, text, errors=batch.errors, user=batch.user, end=batch.end), assets=_raw_or_none(batch.assets)
+        _batch(batch, text, errors=batch.errors, user=batch.user, end=batch.end),
+        assets=_raw_or_none(batch.assets),
+        live=batch.live,
     )
 
 

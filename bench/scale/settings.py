@@ -33,8 +33,9 @@ RECORDER_MIN_RETRY_S = 0.2
 GIVE_UP_AFTER_S = 3600.0
 # Compaction runs until a run compacts nothing, at most this many times.
 COMPACTION_RUNS = 5
-# Readers of every shard on the stack: the consumer's event source mapping and Firehose.
-STREAM_READERS = 2
+# Readers of every shard on the stack: the two consumers' event source mappings (each
+# reads everything and filters what it hands over) and Firehose.
+STREAM_READERS = 3
 SECONDS_PER_MONTH = 30 * 24 * 3600
 MARKER_TAG = "bench.scale"
 MIB = 1024 * 1024

@@ -53,7 +53,8 @@ const STOPPED = "the viewer stopped following";
 // a long recording's hundred thousand at once would freeze the page for a moment.
 const SLICE = 5000;
 const { FullSnapshot: FULL_SNAPSHOT, Meta: META, Custom: CUSTOM } = EventType;
-// A recording its recorder ended within this long is read on until its end event is here.
+// A recording its recorder ended within this long is read on until its end event is here
+// (an API without settlesAt; one with it says how long).
 const END_WAIT_MS = 15000;
 // rrweb's Replayer lays out its first snapshot on a timer of 1 ms after it is made.
 const START_SETTLE_MS = 20;
@@ -347,6 +348,9 @@ function loadingIndicator(expected) {
     failed(message) {
       $("#progress-label").textContent = `Loading stopped: ${message}`;
     },
+    arriving(until) {
+      $("#progress-label").textContent = `The last events are still arriving (within ${Math.ceil((until - Date.now()) / 1000)} s)`;
+    },
     done() {
       $("#loading").hidden = true;
     },
@@ -442,10 +446,13 @@ async function replay({ api, recording, moment, showFacts }) {
   };
   try {
     for await (const raw of loading.parts()) await take(raw);
-    // Just ended by its recorder (stop()): the last batch may still be on its way to
-    // storage for a second or two. It holds the end event: read on until it is here.
-    const catchUp = recording.endedAt && Date.now() - recording.endedAt < END_WAIT_MS;
-    for (let tries = 0; catchUp && !seenEnd && tries < END_WAIT_MS / END_POLL_MS; tries += 1) {
+    // Just ended by its recorder (stop()): its last batches may still be on their way to
+    // storage, for up to the unwatched consumer's window (a minute on prod) when nobody
+    // watched. The last holds the end event: read on until it is here, or the API's
+    // settlesAt has passed.
+    const settles = recording.settlesAt ?? (recording.endedAt ? recording.endedAt + END_WAIT_MS : 0);
+    for (let waited = false; !seenEnd && Date.now() < settles; waited = true) {
+      if (!waited) indicator.arriving(settles);
       await new Promise((resolve) => setTimeout(resolve, END_POLL_MS));
       const read = await readOn(api, recording.id, loading.position, { watch: false });
       loading.position = read.position;

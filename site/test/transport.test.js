@@ -754,15 +754,50 @@ test("excluded elements leave nothing in the recording: no placeholder, no mutat
 test("while someone watches live, batches leave every liveFlushMs", async (t) => {
   useClock(t);
   const api = fakeApi();
-  api.answer = () => json(201, { recording: {}, screenshotUpload: null, firstBatch: { live: true } });
+  api.answer = (request) => (request.create ? json(201, { recording: {}, screenshotUpload: null, firstBatch: { live: true } }) : json(202, { live: true }));
   const page = openPage({}, { api });
   await page.recorder.flush();
   assert.equal(page.recorder.live, true);
+  await advance(0);
+  assert.equal(page.api.requests.length, 2);
   page.record.emit(click());
   await advance(LIMITS.liveFlushMs - 1);
-  assert.equal(page.api.requests.length, 1);
-  await advance(1);
   assert.equal(page.api.requests.length, 2);
+  await advance(1);
+  assert.equal(page.api.requests.length, 3);
+});
+
+test("a new watcher gets a full snapshot at once, and only batches after it ask for the watched path", async (t) => {
+  useClock(t);
+  const api = fakeApi();
+  let watched = false;
+  api.answer = (request) => (request.create ? json(201, { recording: {}, screenshotUpload: null, firstBatch: { live: false } }) : json(202, { live: watched }));
+  const page = openPage({}, { api });
+  await page.recorder.flush();
+  page.record.emit(click());
+  await page.recorder.flush();
+  const before = page.record.snapshots;
+  assert.equal(page.api.requests[1].body.live, undefined, "nobody watches: the batch does not ask");
+  // Someone opens the recording: the next answer says so.
+  watched = true;
+  page.record.emit(click());
+  await page.recorder.flush();
+  assert.equal(page.api.requests[2].body.live, undefined, "taken before the recorder knew");
+  await advance(0);
+  assert.equal(page.record.snapshots, before + 1, "a full snapshot for the watcher");
+  const snapshot = page.api.requests[3].body;
+  assert.equal(snapshot.live, true);
+  assert.ok(snapshot.events.some((event) => event.type === 2), "the batch holds the full snapshot");
+  // The watcher leaves: batches stop asking, and no snapshot is taken.
+  watched = false;
+  page.record.emit(click());
+  await advance(LIMITS.liveFlushMs);
+  assert.equal(page.api.requests[4].body.live, true, "taken while live");
+  page.record.emit(click());
+  await page.recorder.flush();
+  await advance(0);
+  assert.equal(page.api.requests[5].body.live, undefined);
+  assert.equal(page.record.snapshots, before + 1);
 });
 
 // A page showing one image: the recorder keeps its bytes in the asset store.

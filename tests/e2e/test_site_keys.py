@@ -11,7 +11,7 @@ import requests
 from playwright.sync_api import Page, Request, Route, expect
 
 from tests.support.accounts import PASSWORD, sign_up_and_in
-from tests.support.browser import artifact, signed_in
+from tests.support.browser import artifact, signed_in, stopped_demo
 from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
 
@@ -255,12 +255,7 @@ def test_the_copied_snippet_records_a_page_on_another_origin(
 def test_a_stopped_demo_opens_as_a_replay_at_once_never_live(
     page: Page, stack: RunningStack, account: dict[str, Any]
 ) -> None:
-    signed_in(page, stack, account)
-    page.goto(f"{stack.site}/demo.html")
-    expect(page.locator("#status")).to_contain_text("Recording", timeout=20_000)
-    page.click("#like")
-    page.click("#stop")
-    expect(page.locator("#status")).to_contain_text("Saved", timeout=20_000)
+    stopped_demo(page, stack, account)
     # Straight away, as a newcomer follows "Saved · Replay": a replay with its controls,
     # not a live view, and it holds everything up to the stop.
     page.locator("#status a", has_text="Replay").click()

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import settings
+from chalicelib import records, settings
 from chalicelib.aws import get_services
+from chalicelib.settings import get_settings
 from tests.functional.test_compaction import expected_lines, send
-from tests.functional.test_consumer import batch
+from tests.functional.test_consumer import batch, only_shard
 from tests.support.accounts import make_user
-from tests.support.http import create_recording, post_json
+from tests.support.http import create_recording, post_json, read_events
 from tests.support.in_process import NAMES
 
 
@@ -128,9 +129,11 @@ def test_a_recording_is_live_from_its_creation_and_not_once_idle(
     described = client.get(f"/recordings/{recording_id}").json_body
     assert described["live"] is True
     updated = int(described["updatedAt"])
-    monkeypatch.setattr("chalicelib.recordings.now_ms", lambda: updated + settings.LIVE_IDLE_MS - 1)
+    # Quiet for a minute past the unwatched consumer's window (the stack's default: 1 s).
+    quiet = settings.LIVE_IDLE_MS + get_settings().unwatched_window_seconds * 1000
+    monkeypatch.setattr("chalicelib.recordings.now_ms", lambda: updated + quiet - 1)
     assert client.get(f"/recordings/{recording_id}").json_body["live"] is True
-    monkeypatch.setattr("chalicelib.recordings.now_ms", lambda: updated + settings.LIVE_IDLE_MS)
+    monkeypatch.setattr("chalicelib.recordings.now_ms", lambda: updated + quiet)
     assert client.get(f"/recordings/{recording_id}").json_body["live"] is False
     listed = client.get("/recordings").json_body["recordings"]
     assert [(r["id"], r["live"], r["compacted"]) for r in listed] == [(recording_id, False, False)]
@@ -239,3 +242,99 @@ def test_an_end_that_is_not_true_or_false_is_a_400(client: Any, end: Any) -> Non
         assert created.status_code == 201, "null is absent, as for the other optional fields"
     else:
         assert (created.status_code, created.json_body["error"]["code"]) == (400, "invalid_batch")
+
+
+def test_only_a_watched_recordings_batches_that_ask_take_the_watched_consumer(
+    client: Any, aws: Any, owner: str, deliver: Any
+) -> None:
+    recording_id = create_recording(client)
+    for seq, live in ((0, True), (1, False)):
+        # Nobody watches: asking changes nothing (a page cannot buy the fast path).
+        assert post_json(client, events_path(recording_id), {**batch(seq), "live": live}).json_body["live"] is False
+    get_events(client, recording_id, "watch=1")
+    assert post(client, recording_id, 2)["live"] is True  # watched, but the recorder did not know yet
+    for seq in (3, 4):
+        response = post_json(client, events_path(recording_id), {**batch(seq), "live": True})
+        assert response.status_code == 202, response.body
+    marks = {}
+    for record in only_shard(aws)[1]:
+        part = records.decode_record(record["Data"], data=False)
+        marks[part.seq] = part.live
+        assert ("live" in json.loads(record["Data"])) is part.live, "only ever true, or absent"
+    assert marks == {0: False, 1: False, 2: False, 3: True, 4: True}
+
+    assert deliver() == 5
+    item = get_services().metadata.get(owner, recording_id)
+    assert item is not None
+    # Each consumer keeps its own mark: neither skips the other's records.
+    assert {"countedThrough", "countedThroughLive"} <= set(item)
+    assert int(item["batchCount"]) == 5
+    assert int(item["eventCount"]) == 10
+    assert read_events(client, recording_id) == [event for seq in range(5) for event in batch(seq)["events"]]
+
+
+def test_the_two_consumers_count_each_record_once_whichever_runs_first(client: Any, aws: Any, owner: str) -> None:
+    import app as app_module
+    from local.event_source import lambda_event
+
+    recording_id = create_recording(client)
+    post(client, recording_id, 0)
+    get_events(client, recording_id, "watch=1")
+    post_json(client, events_path(recording_id), {**batch(1), "live": True})
+    post(client, recording_id, 2)  # did not ask: unwatched
+    shard, found = only_shard(aws)
+    live = [r for r in found if records.decode_record(r["Data"], data=False).live]
+    unwatched = [r for r in found if r not in live]
+    arn = aws.client("kinesis").describe_stream_summary(StreamName=NAMES.stream)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    # The watched consumer runs first and sets its mark past the unwatched records' sequence numbers.
+    assert app_module.consume_watched_events(lambda_event(live, shard=shard, stream_arn=arn), None) == {
+        "batchItemFailures": []
+    }
+    for _ in range(2):  # a redelivery counts nothing twice
+        app_module.consume_events(lambda_event(unwatched, shard=shard, stream_arn=arn), None)
+        app_module.consume_watched_events(lambda_event(live, shard=shard, stream_arn=arn), None)
+    item = get_services().metadata.get(owner, recording_id)
+    assert item is not None
+    assert (int(item["batchCount"]), int(item["eventCount"])) == (3, 6)
+    assert int(item["firstEventAt"]) == batch(0)["events"][0]["timestamp"]
+    assert int(item["lastEventAt"]) == batch(2)["events"][-1]["timestamp"]
+
+
+def test_an_unwatched_window_keeps_a_recording_live_and_says_when_an_ended_one_settles(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import recordings as recordings_module
+    from chalicelib.recordings import SETTLE_MARGIN_MS, Recordings
+
+    now = 10_000_000
+    monkeypatch.setattr(recordings_module, "now_ms", lambda: now)
+    item = {"recordingId": "r1", "createdAt": now - 600_000, "updatedAt": now - 90_000}
+    one_second = Recordings(table=get_services().metadata, s3=None, bucket="b")
+    minute = Recordings(table=get_services().metadata, s3=None, bucket="b", unwatched_window_seconds=60)
+    # Counted 90 s ago: quiet for a stack whose batches arrive within a second, not for one
+    # whose unwatched consumer gathers a minute (its next chunk may be on its way).
+    assert one_second.public("o", item)["live"] is False
+    assert minute.public("o", item)["live"] is True
+    assert minute.public("o", {**item, "updatedAt": now - settings.LIVE_IDLE_MS - 60_000})["live"] is False
+    assert minute.public("o", item)["settlesAt"] is None
+    ended = {**item, "endedAt": now - 5_000}
+    assert minute.public("o", ended)["live"] is False
+    assert minute.public("o", ended)["settlesAt"] == now - 5_000 + 60_000 + SETTLE_MARGIN_MS
+    assert one_second.public("o", ended)["settlesAt"] == now - 5_000 + 1_000 + SETTLE_MARGIN_MS
+
+
+@pytest.mark.parametrize("live", ["true", 1, None, {}])
+def test_a_live_that_is_not_true_or_false_is_a_400_and_writes_nothing(client: Any, aws: Any, live: Any) -> None:
+    recording_id = create_recording(client)
+    response = post_json(client, events_path(recording_id), {**batch(0), "live": live})
+    assert response.status_code == 400, response.body
+    assert response.json_body["error"]["code"] == "invalid_batch"
+    assert not shard_records_of(aws)
+
+
+def shard_records_of(aws: Any) -> list[Any]:
+    from tests.functional.test_consumer import shard_records
+
+    return [record for found in shard_records(aws).values() for record in found]

@@ -102,7 +102,7 @@ def test_every_function_runs_the_stacks_runtime_on_its_processor_not_the_deployi
     inventories: dict[str, Inventory], stack: str
 ) -> None:
     functions = inventories[stack].of_type("aws:lambda/function:Function")
-    assert len(functions) == 6
+    assert len(functions) == 7
     for function in functions:
         assert function["inputs"]["runtime"] == "python3.13", function["name"]
         assert function["inputs"]["architectures"] == ["arm64"], function["name"]

@@ -111,6 +111,8 @@ CONSUMER_SETTINGS: dict[str, Any] = {
     "consumer_batch_size": 123,
     "consumer_batching_window_seconds": 7,
     "consumer_parallelization": 3,
+    "consumer_unwatched_window_seconds": 45,
+    "consumer_unwatched_parallelization": 9,
     "consumer_max_retries": 4,
     "consumer_max_record_age_seconds": 3600,
 }
@@ -118,33 +120,48 @@ CONSUMER_SETTINGS: dict[str, Any] = {
 
 def test_the_stream_consumer_is_mapped_to_the_stacks_stream_with_the_stacks_settings(mocks: RecordingMocks) -> None:
     template = copy.deepcopy(package("dev").template)
-    (kinesis,) = template["Resources"]["ConsumeEvents"]["Properties"]["Events"].values()
-    assert kinesis["Type"] == "Kinesis", "the app's consumer is declared with @app.on_kinesis_record"
+    for logical in ("ConsumeEvents", "ConsumeWatchedEvents"):
+        (kinesis,) = template["Resources"][logical]["Properties"]["Events"].values()
+        assert kinesis["Type"] == "Kinesis", "the app's consumers are declared with @app.on_kinesis_record"
     created = declare_api(mocks, template, StackSettings(stack="unit", **CONSUMER_SETTINGS))
-    (mapping,) = of_type(created, "aws:lambda/eventSourceMapping:EventSourceMapping")
-    (queue,) = [q for q in of_type(created, "aws:sqs/queue:Queue") if q.name == "unit-api-consume-events-failures"]
-    inputs = mapping.inputs
-    # The stack's stream, not the one the decorator names.
-    assert inputs["eventSourceArn"] == "arn:aws:kinesis:us-east-1:123456789012:stream/unit-events"
-    assert inputs["functionName"].endswith(":function:rrweb-s3-storage-unit-consume-events")
-    assert inputs["startingPosition"] == "TRIM_HORIZON"
-    assert inputs["batchSize"] == 123
-    assert inputs["maximumBatchingWindowInSeconds"] == 7
-    assert inputs["parallelizationFactor"] == 3
-    assert inputs["maximumRetryAttempts"] == 4
-    assert inputs["maximumRecordAgeInSeconds"] == 3600
-    assert inputs["bisectBatchOnFunctionError"] is True
-    assert inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert inputs["destinationConfig"] == {
-        "onFailure": {"destinationArn": f"arn:aws:sqs:us-east-1:123456789012:{named(queue)}"}
+    mappings = {
+        mapping.inputs["functionName"].rsplit(":", 1)[-1]: mapping.inputs
+        for mapping in of_type(created, "aws:lambda/eventSourceMapping:EventSourceMapping")
     }
+    assert set(mappings) == {"rrweb-s3-storage-unit-consume-events", "rrweb-s3-storage-unit-consume-watched-events"}
+    (queue,) = [q for q in of_type(created, "aws:sqs/queue:Queue") if q.name == "unit-api-consume-events-failures"]
+    for inputs in mappings.values():
+        # The stack's stream, not the one the decorator names.
+        assert inputs["eventSourceArn"] == "arn:aws:kinesis:us-east-1:123456789012:stream/unit-events"
+        assert inputs["startingPosition"] == "TRIM_HORIZON"
+        assert inputs["batchSize"] == 123
+        assert inputs["maximumRetryAttempts"] == 4
+        assert inputs["maximumRecordAgeInSeconds"] == 3600
+        assert inputs["bisectBatchOnFunctionError"] is True
+        assert inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert inputs["destinationConfig"] == {
+            "onFailure": {"destinationArn": f"arn:aws:sqs:us-east-1:123456789012:{named(queue)}"}
+        }
+    # Each consumer takes its own records, by the record's live mark, on its own window.
+    watched = mappings["rrweb-s3-storage-unit-consume-watched-events"]
+    assert watched["maximumBatchingWindowInSeconds"] == 7
+    assert watched["parallelizationFactor"] == 3
+    assert [json.loads(f["pattern"]) for f in watched["filterCriteria"]["filters"]] == [{"data": {"live": [True]}}]
+    unwatched = mappings["rrweb-s3-storage-unit-consume-events"]
+    assert unwatched["maximumBatchingWindowInSeconds"] == 45
+    assert unwatched["parallelizationFactor"] == 9
+    assert [json.loads(f["pattern"]) for f in unwatched["filterCriteria"]["filters"]] == [
+        {"data": {"live": [{"exists": False}]}}
+    ]
     assert queue.inputs["sqsManagedSseEnabled"] is True
     assert queue.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
 
 
 def test_functions_learn_the_failure_queue_and_the_idle_time_before_compaction(mocks: RecordingMocks) -> None:
     template = copy.deepcopy(package("dev").template)
-    created = declare_api(mocks, template, StackSettings(stack="unit", compact_idle_minutes=45))
+    created = declare_api(
+        mocks, template, StackSettings(stack="unit", compact_idle_minutes=45, consumer_unwatched_window_seconds=90)
+    )
     (queue,) = [q for q in of_type(created, "aws:sqs/queue:Queue") if q.name == "unit-api-consume-events-failures"]
     functions = {f.name: f.inputs for f in of_type(created, "aws:lambda/function:Function")}
     for logical in ("consume-events", "compact-recordings"):
@@ -153,6 +170,8 @@ def test_functions_learn_the_failure_queue_and_the_idle_time_before_compaction(m
             variables["RRWEB_FAILURE_QUEUE_URL"] == f"https://sqs.us-east-1.amazonaws.com/123456789012/{named(queue)}"
         )
         assert variables["RRWEB_COMPACT_IDLE_SECONDS"] == "2700"
+    # The API says how late an unwatched recording's events may arrive (live, settlesAt).
+    assert functions["unit-api-ingest"]["environment"]["variables"]["RRWEB_UNWATCHED_WINDOW_SECONDS"] == "90"
 
 
 @pytest.mark.parametrize(

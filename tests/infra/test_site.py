@@ -126,7 +126,7 @@ def test_a_stack_without_the_site_has_no_cloudfront_resource_and_everything_else
     (bucket,) = without_site.of_type("aws:s3/bucket:Bucket")
     assert bucket["inputs"]["bucket"] == without_site.exports["bucket"], "a bucket other than the recordings'"
     # The API, its data and functions are all there, and reached at the API's own URL.
-    assert len(without_site.of_type(FUNCTION)) == 6
+    assert len(without_site.of_type(FUNCTION)) == 7
     assert len(without_site.of_type("aws:apigateway/stage:Stage")) == 1
     assert len(without_site.of_type("aws:dynamodb/table:Table")) == 2
     assert without_site.exports["api_url"].startswith("https://")

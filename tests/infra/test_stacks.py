@@ -47,7 +47,7 @@ EXPECTED_INVENTORY = {
     "aws:cognito/userPoolClient:UserPoolClient": 1,
     # The API, the ingest door, the stream consumer, the compactor, the orphan reaper, the
     # retention expiry.
-    FUNCTION: 6,
+    FUNCTION: 7,
     # The ingest door's URL.
     "aws:lambda/functionUrl:FunctionUrl": 1,
     REST_API: 1,
@@ -58,7 +58,7 @@ EXPECTED_INVENTORY = {
     "aws:cloudfront/originAccessControl:OriginAccessControl": 1,
     "aws:s3/bucketNotification:BucketNotification": 1,
     "rrweb:index:Monitoring": 1,
-    ALARM: 23,
+    ALARM: 26,
     "aws:cloudwatch/dashboard:Dashboard": 1,
     TOPIC: 1,
     "aws:sns/topicPolicy:TopicPolicy": 1,
@@ -69,7 +69,8 @@ EXPECTED_INVENTORY = {
     # The reaper's dead letters and the consumer's failures.
     QUEUE: 2,
     "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": 1,
-    MAPPING: 1,
+    # The stream's two consumers: unwatched and watched recordings.
+    MAPPING: 2,
     RULE: 2,
     TARGET: 2,
     # Invocations from API Gateway, S3 (the reaper) and EventBridge (the compactor, the expiry),
@@ -583,27 +584,41 @@ def index_keys(index: dict[str, Any]) -> tuple[str, str]:
     return by_type["HASH"], by_type["RANGE"]
 
 
-def consumer_mapping(inventory: Inventory) -> dict[str, Any]:
-    return inventory.one(MAPPING)["inputs"]
+def consumer_mappings(inventory: Inventory) -> dict[str, dict[str, Any]]:
+    """The stream's event source mappings by the function they invoke."""
+    return {mapping["inputs"]["functionName"]: mapping["inputs"] for mapping in inventory.of_type(MAPPING)}
 
 
-def test_the_consumer_mapping_takes_its_settings_from_stack_config(inventories: dict[str, Inventory]) -> None:
-    for stack, parallelization in (("dev", 1), ("pr-123", 1), ("prod", 2)):
+def test_the_consumer_mappings_take_their_settings_from_stack_config(inventories: dict[str, Inventory]) -> None:
+    # Prod gathers an unwatched recording's batches over a minute, in ten concurrent
+    # batches per shard (docs/architecture.md, "Two consumers"); dev and PR stacks keep a second.
+    for stack, parallelization, unwatched_window, unwatched_parallelization in (
+        ("dev", 1, 1, 1),
+        ("pr-123", 1, 1, 1),
+        ("prod", 2, 60, 10),
+    ):
         inventory = inventories[stack]
-        mapping = consumer_mapping(inventory)
+        mappings = consumer_mappings(inventory)
         arns = stack_arns(inventory)
         consumer = find(inventory, FUNCTION, "-consume-events")["inputs"]["name"]
-        assert mapping["eventSourceArn"] == arns["stream"], stack
-        assert mapping["functionName"] == f"arn:aws:lambda:us-east-1:123456789012:function:{consumer}"
-        assert mapping["startingPosition"] == "TRIM_HORIZON"
-        assert mapping["parallelizationFactor"] == parallelization, stack
-        assert mapping["batchSize"] == 500
-        assert mapping["maximumBatchingWindowInSeconds"] == 1
-        assert mapping["bisectBatchOnFunctionError"] is True
-        assert mapping["maximumRetryAttempts"] == 5
-        assert mapping["maximumRecordAgeInSeconds"] == 86400
-        assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert mapping["destinationConfig"] == {"onFailure": {"destinationArn": arns["queue"]}}
+        watched_consumer = find(inventory, FUNCTION, "-consume-watched-events")["inputs"]["name"]
+        function = "arn:aws:lambda:us-east-1:123456789012:function:"
+        assert set(mappings) == {function + consumer, function + watched_consumer}, stack
+        for mapping in mappings.values():
+            assert mapping["eventSourceArn"] == arns["stream"], stack
+            assert mapping["startingPosition"] == "TRIM_HORIZON"
+            assert mapping["batchSize"] == 500
+            assert mapping["bisectBatchOnFunctionError"] is True
+            assert mapping["maximumRetryAttempts"] == 5
+            assert mapping["maximumRecordAgeInSeconds"] == 86400
+            assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+            assert mapping["destinationConfig"] == {"onFailure": {"destinationArn": arns["queue"]}}
+        watched = mappings[function + watched_consumer]
+        assert watched["maximumBatchingWindowInSeconds"] == 1
+        assert watched["parallelizationFactor"] == parallelization, stack
+        unwatched = mappings[function + consumer]
+        assert unwatched["maximumBatchingWindowInSeconds"] == unwatched_window, stack
+        assert unwatched["parallelizationFactor"] == unwatched_parallelization, stack
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -796,6 +811,7 @@ def expected_alarms(inventory: Inventory) -> dict[str, tuple[str, str, dict[str,
     reaper = find(inventory, FUNCTION, "-reap-orphans")["inputs"]["name"]
     door = find(inventory, FUNCTION, "-ingest")["inputs"]["name"]
     consumer = find(inventory, FUNCTION, "-consume-events")["inputs"]["name"]
+    watched_consumer = find(inventory, FUNCTION, "-consume-watched-events")["inputs"]["name"]
     compactor = find(inventory, FUNCTION, "-compact-recordings")["inputs"]["name"]
     expiry = find(inventory, FUNCTION, "-expire-recordings")["inputs"]["name"]
     stream = inventory.one("aws:kinesis/stream:Stream")["inputs"]["name"]
@@ -813,6 +829,9 @@ def expected_alarms(inventory: Inventory) -> dict[str, tuple[str, str, dict[str,
         "consume-events-errors": ("AWS/Lambda", "Errors", {"FunctionName": consumer}),
         "consume-events-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": consumer}),
         "consume-events-iterator-age": ("AWS/Lambda", "IteratorAge", {"FunctionName": consumer}),
+        "consume-watched-events-errors": ("AWS/Lambda", "Errors", {"FunctionName": watched_consumer}),
+        "consume-watched-events-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": watched_consumer}),
+        "consume-watched-events-iterator-age": ("AWS/Lambda", "IteratorAge", {"FunctionName": watched_consumer}),
         "consume-events-failures": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": consumer_queue}),
         "compact-recordings-errors": ("AWS/Lambda", "Errors", {"FunctionName": compactor}),
         "compact-recordings-throttles": ("AWS/Lambda", "Throttles", {"FunctionName": compactor}),
@@ -896,14 +915,20 @@ def test_thresholds_leave_room_for_normal_buffering(inventories: dict[str, Inven
         assert alarms["delivery-failures"]["threshold"] == 1
         retention_ms = inventory.one("aws:kinesis/stream:Stream")["inputs"]["retentionPeriod"] * 3600 * 1000
         assert alarms["stream-iterator-age"]["threshold"] < retention_ms / 10
-        # The consumer: a minute behind, every minute for five minutes.
-        age = alarms["consume-events-iterator-age"]
-        assert (age["statistic"], age["threshold"], age["comparisonOperator"]) == (
-            "Maximum",
-            60_000,
-            "GreaterThanThreshold",
-        )
-        assert (age["period"], age["evaluationPeriods"], age["datapointsToAlarm"]) == (60, 5, 5)
+        # Each consumer: a minute beyond its own window, every minute for five minutes.
+        windows = {
+            mapping["functionName"].rsplit("-", 2)[-2]: mapping["maximumBatchingWindowInSeconds"]
+            for mapping in consumer_mappings(inventory).values()
+        }
+        assert set(windows) == {"consume", "watched"}, windows
+        for role, window in (("consume-events", windows["consume"]), ("consume-watched-events", windows["watched"])):
+            age = alarms[f"{role}-iterator-age"]
+            assert (age["statistic"], age["threshold"], age["comparisonOperator"]) == (
+                "Maximum",
+                60_000 + window * 1000,
+                "GreaterThanThreshold",
+            ), (stack, role)
+            assert (age["period"], age["evaluationPeriods"], age["datapointsToAlarm"]) == (60, 5, 5)
         # Any failure queued, any error of the consumer, any failed compaction run.
         for role in ("consume-events-failures", "consume-events-errors", "compact-recordings-errors"):
             assert (alarms[role]["threshold"], alarms[role]["comparisonOperator"]) == (0, "GreaterThanThreshold"), role

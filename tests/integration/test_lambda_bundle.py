@@ -34,6 +34,7 @@ from botocore.config import Config
 
 from chalicelib import environment as env
 from chalicelib import function_url, layout
+from chalicelib import records as records_module
 from infra import packaging
 from local.resources import Names, provision
 from tests.support.accounts import POOL_PASSWORD
@@ -282,6 +283,7 @@ def test_each_function_runs_from_the_bundle_in_a_clean_runtime_python(bundle: Bu
         "APIHandler",
         "Ingest",
         "ConsumeEvents",
+        "ConsumeWatchedEvents",
         "CompactRecordings",
         "ReapOrphans",
         "ExpireRecordings",
@@ -402,6 +404,11 @@ def test_each_function_runs_from_the_bundle_in_a_clean_runtime_python(bundle: Bu
     assert records, "the API put the batch in the stream"
     consumed = bundle.invoke("ConsumeEvents", kinesis_event(records, stream["StreamARN"]), tmp_path)
     assert consumed["result"] == {"batchItemFailures": []}, consumed
+    # The watched consumer is the same code on its own mapping: nobody watched, so its
+    # filter would have handed it none of these records.
+    assert not any(records_module.decode_record(r["Data"], data=False).live for r in records)
+    watched = bundle.invoke("ConsumeWatchedEvents", kinesis_event([], stream["StreamARN"]), tmp_path)
+    assert watched["result"] == {"batchItemFailures": []}, watched
 
     s3 = aws_client(served, "s3")
     listed = s3.list_objects_v2(Bucket=NAMES.bucket, Prefix=layout.RECORDINGS_ROOT)["Contents"]

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from local.journal import Entry
-from tests.integration.load import IngestLoad, Outcome, batch, check_read_back, create_recordings
+from tests.integration.load import IngestLoad, Outcome, batch, check_read_back, create_recordings, read_events
 from tests.support.accounts import sign_up_and_in
 from tests.support.local_stack import LOAD_ENV, ROOT, free_port, start_stack
 from tests.support.waiting import eventually
@@ -250,5 +250,38 @@ def test_an_uploaded_asset_survives_a_sigkill_before_any_batch_names_it(tmp_path
             urls = http.post(f"{again.api}/assets/urls", json={"sha256": [digest]}, headers=owner, timeout=30)
             read = http.get(urls.json()["urls"][digest], timeout=30)
             assert read.content == photo
+    finally:
+        again.stop()
+
+
+@pytest.mark.long(seconds=90)
+def test_checkpoints_keep_the_unwatched_window_and_a_sigkill_inside_it_loses_nothing(tmp_path: Path) -> None:
+    """Prod's unwatched consumer gathers a minute: checkpoints (every 5 s) must neither cut that
+    short nor delete the journal of records still waiting in it."""
+    data_dir = tmp_path / "data"
+    stack = start_stack(data_dir, "--stack", "prod", env=LOAD_ENV)
+    with requests.Session() as http:
+        _, owner = sign_up_and_in(stack.api, http)
+    (recording,) = create_recordings(stack.api, owner, 1, prefix="window")
+    headers = {**owner, "Content-Type": "application/octet-stream", "Content-Encoding": "gzip"}
+    for seq in range(3):
+        posted = requests.post(
+            f"{stack.api}/recordings/{recording}/events", data=batch(0, seq), headers=headers, timeout=30
+        )
+        assert posted.status_code == 202, posted.text
+    time.sleep(7)  # past a checkpoint: the journal rotated, the records still wait in the window
+    assert read_events(requests.Session(), stack.api, recording, owner) == []
+    stack.process.kill()
+    stack.process.wait(timeout=30)
+
+    # The journal replays the records into a fresh stream, where they wait out the window again.
+    again = start_stack(data_dir, "--stack", "prod", env=LOAD_ENV)
+    try:
+
+        def all_three() -> None:
+            events = read_events(requests.Session(), again.api, recording, owner)
+            assert sorted({event["data"]["positions"][0]["y"] for event in events}) == [0, 1, 2]
+
+        eventually(all_three, timeout=90, interval=2)
     finally:
         again.stop()

@@ -6,7 +6,7 @@ import base64
 import gzip
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.support.local_stack import ROOT, RunningStack
 
@@ -19,6 +19,16 @@ def signed_in(page: Page, stack: RunningStack, account: dict[str, Any]) -> None:
     """Put the account's tokens where the site keeps them."""
     page.goto(f"{stack.site}/index.html")
     page.evaluate("tokens => localStorage.setItem('rrweb.tokens', JSON.stringify(tokens))", account["tokens"])
+
+
+def stopped_demo(page: Page, stack: RunningStack, account: dict[str, Any]) -> None:
+    """Sign in, record the demo page with a click on its button, and stop: "Saved"."""
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/demo.html")
+    expect(page.locator("#status")).to_contain_text("Recording", timeout=20_000)
+    page.click("#like")
+    page.click("#stop")
+    expect(page.locator("#status")).to_contain_text("Saved", timeout=20_000)
 
 
 def artifact(page: Page, name: str) -> None:

@@ -27,6 +27,8 @@ CONFIGURED: dict[str, Any] = {
     "archiveRetentionDays": "8",
     "consumerBatchingWindowSeconds": "2",
     "consumerParallelization": "2",
+    "consumerUnwatchedWindowSeconds": "60",
+    "consumerUnwatchedParallelization": "10",
     "consumerBatchSize": "501",
     "consumerMaxRetries": "6",
     "consumerMaxRecordAgeSeconds": "3600",

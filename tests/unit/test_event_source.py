@@ -8,6 +8,8 @@ destination, and never a record skipped without a trace.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +18,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from chalicelib.records import LIVE_FILTER, UNWATCHED_FILTER
 from infra.settings import StackSettings
-from local.event_source import KinesisEventSource, MappingConfig
+from local.event_source import MAX_PAYLOAD_BYTES, KinesisEventSource, MappingConfig, matches
 
 STREAM = "events"
 
@@ -107,7 +110,8 @@ def names(first: int, last: int) -> list[str]:
 
 def test_the_defaults_are_a_deployed_stacks_mapping() -> None:
     settings = StackSettings(stack="any")
-    assert MappingConfig() == MappingConfig.of(settings)
+    assert dataclasses.replace(MappingConfig(), filter=UNWATCHED_FILTER) == MappingConfig.of(settings)
+    assert dataclasses.replace(MappingConfig(), filter=LIVE_FILTER) == MappingConfig.of(settings, watched=True)
     assert (MappingConfig().batch_size, MappingConfig().batching_window, MappingConfig().max_retries) == (
         settings.consumer_batch_size,
         settings.consumer_batching_window_seconds,
@@ -291,3 +295,50 @@ def test_sequence_numbers_never_repeat_when_the_stream_is_created_again(kinesis:
     assert not set(before) & set(after)  # ...the mapping's do not
     assert [int(n) for n in before] == sorted(int(n) for n in before)
     assert int(after[0]) > int(before[-1])
+
+
+def test_each_consumer_gets_only_the_records_its_filter_takes_and_moves_past_the_others(kinesis: Any) -> None:
+    clock = Clock()
+    unwatched, watched = Consumer(), Consumer()
+    records = [{"seq": 0}, {"seq": 1, "live": True}, {"seq": 2, "live": False}, {"seq": 3, "live": True}, {"seq": 4}]
+    put(kinesis, *(json.dumps(record) + "\n" for record in records))
+    put(kinesis, "not json")
+    sources = [
+        source(kinesis, unwatched, clock, filter=UNWATCHED_FILTER),
+        source(kinesis, watched, clock, filter=LIVE_FILTER),
+    ]
+    assert [s.poll(flush=True) for s in sources] == [2, 2]
+    assert [[json.loads(line)["seq"] for line in call] for call in unwatched.calls] == [[0, 4]]
+    assert [[json.loads(line)["seq"] for line in call] for call in watched.calls] == [[1, 3]]
+    # Lambda discards what no filter takes: a record marked live: false, and data that is not JSON.
+    clock.now += 10
+    assert [s.poll() for s in sources] == [0, 0]
+
+
+def test_filter_patterns_compare_json_types_and_presence() -> None:
+    assert matches(LIVE_FILTER, b'{"live": true}\n')
+    assert not matches(LIVE_FILTER, b'{"live": 1}')
+    assert not matches(LIVE_FILTER, b'{"live": "true"}')
+    assert not matches(LIVE_FILTER, b"{}")
+    assert matches(UNWATCHED_FILTER, b'{"seq": 1}')
+    assert not matches(UNWATCHED_FILTER, b'{"live": null}')
+    assert not matches(UNWATCHED_FILTER, b"[1]")
+    assert not matches(UNWATCHED_FILTER, b"\x1f\x8b")
+    with pytest.raises(ValueError, match="not modelled"):
+        matches({"data": {"live": [{"prefix": "t"}]}}, b'{"live": "true"}')
+
+
+def test_an_invocation_stops_short_of_lambdas_six_mb_event_whatever_the_window(kinesis: Any) -> None:
+    clock = Clock()
+    consumer = Consumer()
+    big = "x" * (900 * 1024)  # a record near Kinesis's 1 MiB: about 1.2 MB of event in base64
+    for index in range(8):
+        put(kinesis, f"{index}{big}")
+    mapping = source(kinesis, consumer, clock, batching_window=300)
+    # Well inside the window: the payload alone makes the batch due.
+    assert mapping.poll() == 5
+    assert [len(call) for call in consumer.calls] == [5]
+    sizes = [sum((len(line) + 2) // 3 * 4 for line in call) for call in consumer.calls]
+    assert all(size <= MAX_PAYLOAD_BYTES for size in sizes)
+    clock.now += 300
+    assert mapping.poll() == 3

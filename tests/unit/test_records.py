@@ -159,3 +159,16 @@ def test_a_batch_the_api_accepted_is_read_however_deep_the_readers_stack() -> No
 def test_a_record_nested_past_any_stack_is_malformed_not_an_error() -> None:
     with pytest.raises(records.MalformedRecordError, match="nests deeper"):
         records.payload_events(gzip.compress(_deep_batch(100_000)))
+
+
+def test_a_watched_batchs_records_carry_live_true_and_others_no_mark_at_all() -> None:
+    common = {"owner": "o", "recording": "r", "seq": 3, "payload": b"\x1f\x8b" + b"x" * 100, "received": 1, "events": 2}
+    for live in (False, True):
+        lines = records.build_records(**common, part_size=40, live=live)  # type: ignore[arg-type]
+        assert len(lines) == 3
+        for line in lines:
+            # Absent, not false: the unwatched consumer's filter takes records without the mark,
+            # which is also every record written before it existed.
+            assert ("live" in orjson.loads(line)) is live
+            assert orjson.loads(line).get("live", True) is True
+            assert records.decode_record(line).live is live

@@ -202,10 +202,26 @@ export function createTransport({
     flushTimer = setTimeout(flush, Math.max(0, bufferSince + flushDelay() - now()));
   }
 
+  // Someone started watching: a full snapshot, then batches marked `live`, which the API
+  // sends the watched way (a second's window). The batches before it may still wait in
+  // the unwatched consumer's window (docs/architecture.md, "Two consumers"): the snapshot
+  // shows the watcher the page as it is now without them. Taken on a timer, like the
+  // resume's, since rrweb must not be asked from inside its own emit callback.
   function setLive(value) {
     if (value === live) return;
     live = value;
     schedule();
+    if (!live) return;
+    setTimeout(() => {
+      if (!live || stopped) return;
+      try {
+        takeFullSnapshot();
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      flush();
+    }, 0);
   }
 
   function takeBatch() {
@@ -222,6 +238,7 @@ export function createTransport({
       since: bufferSince,
       attempts: 0,
     };
+    if (live) batch.live = true;
     if (userChanged && tab.user) batch.user = tab.user;
     userChanged = false;
     // After stop(): the recording's last batches, so the API never shows it live again.
@@ -345,6 +362,7 @@ export function createTransport({
     const extra = {
       ...(batch.errors ? { errors: batch.errors } : {}),
       ...(batch.end ? { end: true } : {}),
+      ...(batch.live && !first ? { live: true } : {}),
       ...(carry && batch.question ? { assets: batch.question.entries } : {}),
     };
     const payload = first
