@@ -275,9 +275,12 @@ class LocalStack:
         not. A crash at any step leaves the segments on disk, and the next start replays
         them over the snapshot: into a fresh stream, which the new consumers and delivery
         read from its start, and a bucket that notifies again of every object replayed.
+        ``drain`` (the last checkpoint, at stop) hands every record over first instead.
         """
         with self._checkpoint_lock:
             segment = self._journal("rotate")["segment"]
+            for consumer in self._consumers if drain else ():
+                consumer.poll(flush=True)
             self._unsettled.append((segment, [consumer.read_now() for consumer in self._consumers]))
             if self._notifications is not None:
                 self._notifications.poll()

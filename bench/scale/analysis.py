@@ -380,7 +380,7 @@ def analyse(sim: Simulation, meter: Meter, *, delivery: dict[str, Any], read: di
             scaled=tuple(value / shards[str(count)] for value, count in zip(at_scales[1:], SCALES, strict=True)),
             peak_at_n=peak * readers / shards[str(n)],
             key="stream / kinesisShards",
-            note=("readers: consumer + Firehose; " if readers > 1 else "") + "judged at " + configured,
+            note=("readers: the two consumers + Firehose; " if readers > 1 else "") + "judged at " + configured,
             config="kinesisShards: " + " / ".join(str(shards[str(count)]) for count in sizes),
             alternatives=tuple(
                 (label, _percents((value / count for value in at_scales), limit)) for label, count in fixed

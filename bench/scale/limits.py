@@ -68,7 +68,7 @@ LIMITS: dict[str, Limit] = {
         " (a shard takes 1 MB/s or 1,000 records/s in)",
     ),
     "kinesis_shard_bytes_out": Limit(
-        "Kinesis bytes out per shard (consumer + Firehose)",
+        "Kinesis bytes out per shard (2 consumers + Firehose)",
         2 * MIB,
         "bytes/s",
         "https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html"

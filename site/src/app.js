@@ -224,6 +224,11 @@ function card(api, recording) {
       </div>
       <div class="badges">
         ${recording.live ? '<span class="badge live">Live</span>' : ""}
+        ${
+          recording.settlesAt && recording.settlesAt > Date.now()
+            ? '<span class="badge arriving" title="Ended: its last events are being stored (within a minute on prod)">Storing</span>'
+            : ""
+        }
         ${errors ? `<span class="badge errors" title="Console errors">${escapeHtml(plural(errors, "error"))}</span>` : ""}
         ${recording.userId ? `<span class="badge user" title="Identified user">User ${escapeHtml(recording.userId)}</span>` : ""}
       </div>

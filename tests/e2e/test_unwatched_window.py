@@ -51,7 +51,12 @@ def test_a_demo_replayed_as_soon_as_it_stops_waits_for_its_last_minute_then_play
     )
     settles = described.json()["settlesAt"] - described.json()["endedAt"]
     assert settles >= 60_000, described.json()
-    page.locator("#status a", has_text="Replay").click()
+    # The list says it is not all stored yet.
+    page.goto(f"{prod_stack.site}/index.html")
+    card = page.locator(f"#recordings > article[data-id='{recording_id}']")
+    expect(card.locator(".badge.arriving")).to_have_text("Storing", timeout=30_000)
+    expect(card.locator(".badge.live")).to_have_count(0)
+    page.goto(f"{prod_stack.site}/replay.html?id={recording_id}")
     # Nothing is stored yet: the page says what it waits for instead of "nothing to replay".
     expect(page.locator("#progress-label")).to_contain_text("still arriving", timeout=30_000)
     expect(page.locator("#moment-list")).to_contain_text("Recording ended", timeout=90_000)

@@ -342,3 +342,39 @@ def test_an_invocation_stops_short_of_lambdas_six_mb_event_whatever_the_window(k
     assert all(size <= MAX_PAYLOAD_BYTES for size in sizes)
     clock.now += 300
     assert mapping.poll() == 3
+
+
+def test_a_checkpoints_mark_is_handled_only_once_its_records_left_the_window(kinesis: Any) -> None:
+    clock = Clock()
+    consumer = Consumer()
+    mapping = source(kinesis, consumer, clock, batching_window=60, filter=UNWATCHED_FILTER)
+    put(kinesis, '{"seq": 0}', '{"seq": 1, "live": true}')
+    marks = mapping.read_now()
+    assert consumer.calls == [], "reading for a checkpoint invokes nothing"
+    assert not mapping.handled(marks)
+    clock.now += 59
+    mapping.poll()
+    assert not mapping.handled(marks), "the window is not cut short"
+    put(kinesis, '{"seq": 2}')
+    clock.now += 1
+    assert mapping.poll() == 2  # both unwatched records, in one invocation
+    assert mapping.handled(marks), "every record up to the mark was handled (the live one was the filter's)"
+    put(kinesis, '{"seq": 3}')
+    assert not mapping.handled(mapping.read_now())
+
+
+def test_marks_of_two_checkpoints_are_handled_once_the_window_of_the_oldest_record_ends(kinesis: Any) -> None:
+    clock = Clock()
+    consumer = Consumer()
+    mapping = source(kinesis, consumer, clock, batching_window=60, filter=UNWATCHED_FILTER)
+    put(kinesis, '{"seq": 0}')
+    first = mapping.read_now()
+    clock.now += 30
+    put(kinesis, '{"seq": 1}')
+    second = mapping.read_now()
+    assert not mapping.handled(first)
+    assert not mapping.handled(second)
+    clock.now += 30
+    assert mapping.poll() == 2  # the window runs from the oldest record: both go together
+    assert mapping.handled(first)
+    assert mapping.handled(second)
