@@ -451,8 +451,8 @@ async function replay({ api, recording, moment, showFacts }) {
     // watched. The last holds the end event: read on until it is here, or the API's
     // settlesAt has passed.
     const settles = recording.settlesAt ?? (recording.endedAt ? recording.endedAt + END_WAIT_MS : 0);
-    for (let waited = false; !seenEnd && Date.now() < settles; waited = true) {
-      if (!waited) indicator.arriving(settles);
+    while (!seenEnd && Date.now() < settles) {
+      indicator.arriving(settles);
       await new Promise((resolve) => setTimeout(resolve, END_POLL_MS));
       const read = await readOn(api, recording.id, loading.position, { watch: false });
       loading.position = read.position;
@@ -497,11 +497,16 @@ function liveBadge() {
     trouble(message) {
       detail(`reading new events failed (${message}); retrying`);
     },
-    stopped(why, lastEventAt) {
+    stopped(why, lastEventAt, settlesAt = null) {
       box.classList.add("ended");
       $("#live-state").textContent = why === STOPPED ? "NOT FOLLOWING" : "ENDED";
       const last = lastEventAt ? `last event at ${new Date(lastEventAt).toLocaleTimeString()}` : "no events";
-      detail(why === STOPPED ? last : `${why} · ${last}`);
+      // What was recorded before anyone watched is stored within the unwatched window,
+      // after the point this page followed from: a reload then plays all of it.
+      const whole = settlesAt
+        ? ` · all of it, from before you watched too, is stored by ${new Date(settlesAt).toLocaleTimeString()}: check again then`
+        : "";
+      detail(why === STOPPED ? last : `${why} · ${last}${whole}`);
       $("#live-stop").hidden = true;
       // Reloading checks again: followed if live once more.
       $("#live-again").hidden = false;
@@ -516,6 +521,7 @@ function liveBadge() {
 async function follow({ api, recording, events, position, showFacts, assets, stored }) {
   const badge = liveBadge();
   let why = null;
+  let settlesAt = null; // the API's, once it says the recorder stopped the recording
   $("#live-stop").addEventListener("click", () => (why = STOPPED), { once: true });
   let player = events.length >= 2 ? createPlayer(events, { live: true }) : null;
   const newest = () => (events.length ? events[events.length - 1].timestamp : null);
@@ -559,7 +565,11 @@ async function follow({ api, recording, events, position, showFacts, assets, sto
         }
         if (!why && Date.now() - checkedAt >= LIVE_CHECK_MS) {
           checkedAt = Date.now();
-          if (!(await api.recording(recording.id)).live) why = "the recording took no new events for a minute";
+          const now = await api.recording(recording.id);
+          if (!now.live) {
+            why = now.endedAt ? "the recorder stopped it" : "the recording took no new events for a minute";
+            settlesAt = now.settlesAt || null;
+          }
         }
       } catch (error) {
         badge.trouble(error.message);
@@ -570,7 +580,7 @@ async function follow({ api, recording, events, position, showFacts, assets, sto
   } finally {
     clearInterval(clock);
   }
-  badge.stopped(why, newest());
+  badge.stopped(why, newest(), settlesAt);
   if (!player) {
     explain("Nothing to replay: the recording never sent its first events.");
     return;

@@ -57,8 +57,11 @@ def test_a_demo_replayed_as_soon_as_it_stops_waits_for_its_last_minute_then_play
     expect(card.locator(".badge.arriving")).to_have_text("Storing", timeout=30_000)
     expect(card.locator(".badge.live")).to_have_count(0)
     page.goto(f"{prod_stack.site}/replay.html?id={recording_id}")
-    # Nothing is stored yet: the page says what it waits for instead of "nothing to replay".
+    # Nothing is stored yet: the page says what it waits for instead of "nothing to replay",
+    # and goes on saying it while it waits.
     expect(page.locator("#progress-label")).to_contain_text("still arriving", timeout=30_000)
+    page.wait_for_timeout(3_000)
+    expect(page.locator("#progress-label")).to_contain_text("still arriving")
     expect(page.locator("#moment-list")).to_contain_text("Recording ended", timeout=90_000)
     expect(page.locator("#moment-list")).to_contain_text("Click")
     expect(page.locator(".rr-controller")).to_be_visible()
@@ -88,6 +91,11 @@ def test_a_recording_nobody_watched_shows_its_latest_click_soon_after_it_is_open
         expect(shown).to_have_text(likes, timeout=20_000)
         expect(viewer.locator("#live-state")).to_have_text("LIVE")
         assert page.evaluate("window.__recorder.live") is True
+        # Stopped: the watcher is told why, and when all of it, from before they watched, is stored.
+        page.click("#stop")
+        expect(viewer.locator("#live-state")).to_have_text("ENDED", timeout=30_000)
+        expect(viewer.locator("#live-detail")).to_contain_text("the recorder stopped it")
+        expect(viewer.locator("#live-detail")).to_contain_text("from before you watched too")
     finally:
         watcher.close()
         recorder.close()
