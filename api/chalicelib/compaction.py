@@ -17,7 +17,8 @@ Compacting one recording, in steps that each leave the recording fully readable:
 3. read it back as a stream and check every block's bytes and lines, and the count;
 4. commit: create the index of g+1, only if none exists (a concurrent run that loses
    this race stops here and deletes nothing);
-5. delete the chunks it folded and the older generation;
+5. delete the chunks it folded and the older generation (one DeleteObject each, which
+   S3 does not bill, where DeleteObjects is billed as a POST);
 6. leave the pending index, unless a chunk was counted meanwhile (the consumer counts a
    chunk only after writing it, so one counted after step 1 may be missing from the
    listing: the recording then stays pending for the next run). The generation's exact

@@ -39,11 +39,6 @@ def recording_key(owner: str, recording_id: str) -> dict[str, str]:
     return {RECORDINGS_KEY: f"rec#{owner}#{recording_id}"}
 
 
-def seq_key(owner: str, recording_id: str, seq: int) -> dict[str, str]:
-    """The table key of the idempotency item of one batch."""
-    return {RECORDINGS_KEY: f"seq#{owner}#{recording_id}#{seq}"}
-
-
 def sequence_order(sequence: str) -> str:
     """A stream sequence number as a string that sorts in stream order."""
     return sequence.rjust(_SEQUENCE_WIDTH, "0")

@@ -3,12 +3,14 @@
 What the body's length and headers alone refuse is refused before authentication
 (``screen``, called by ``auth.Authenticator``). Then inflate (bounded) and validate the
 body; only an acceptable body is charged to its budgets (``admit``: the recording's,
-then the key's or user's; ``auth.py``). Then read the recording and the batch's
-idempotency item (one BatchGetItem), then send the batch's gzip payload (the client's
-own bytes when it sent gzip) as one or more ingest records with PutRecords. Only after
-Kinesis took every record is the seq marked written (the POST's one DynamoDB write, of
-constant size) and the batch acknowledged. The stream consumer counts it
-(``consumer.py``: what happens after the 202).
+then the key's or user's; ``auth.py``). Then read the recording (one consistent
+GetItem), then send the batch's gzip payload (the client's own bytes when it sent gzip)
+as one or more ingest records with PutRecords; only after Kinesis took every record is
+the batch acknowledged. A POST writes nothing to DynamoDB: the stream consumer counts
+the batch (``consumer.py``: what happens after the 202). A retry of a seq (after a
+lost answer, or a 503) reaches the stream again: records are named by (recording,
+seq, part), so the reader serves each seq once and compaction counts it once
+(docs/architecture.md, "Retries and repeats").
 """
 
 from __future__ import annotations
@@ -377,40 +379,23 @@ def commit(
     prepared: PreparedBatch,
     item: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write a validated batch to the stream, then mark its seq written; returns the 202 body.
+    """Write a validated batch to the stream; returns the 202 body.
 
-    ``item`` is the recording as just created: its first batch cannot have been written
-    before, so it is neither checked nor marked (a create costs one write; should its
-    answer be lost, the retried create sends the batch again, which the reader drops
-    and compaction counts once). Otherwise the recording and the seq's marker are read
-    first, and the seq is marked once the stream took it. If anything
-    fails after the stream took the records, the client is told to retry (503): the
-    retry writes the same seq again, which the reader drops as a repeat.
+    ``item`` is the recording as just created; otherwise it is read (404 when missing or
+    being deleted). If anything fails once the stream took some of the records, the
+    client is told to retry (503): the retry writes the same seq again, and the reader
+    and compaction take each (seq, part) once.
     """
     batch = prepared.batch
-    seen = False
-    fresh = item is not None
     if item is None:
-        item, seen = table.get_for_batch(owner, recording_id, batch.seq)
+        item = table.get(owner, recording_id)
         if item is None:
             raise NotFoundError("recording not found")
     if batch.user is not None:
         # Only a batch after identify() carries a user, and only a new one is written: a
-        # POST without one still costs one write. Idempotent, so a retry may repeat it.
+        # POST without one writes nothing. Idempotent, so a retry may repeat it.
         table.set_user(item, batch.user)
     watched = int(item.get("watchedUntil", 0)) > now_ms()
-    result = {
-        "recording": recording_id,
-        "seq": batch.seq,
-        "events": batch.event_count,
-        "duplicate": seen,
-        # Someone follows this recording live: the recorder flushes every LIVE_FLUSH_MS.
-        "live": watched,
-    }
-    if seen:
-        if batch.end:
-            table.mark_ended(owner, recording_id)  # a retry after the marking failed
-        return result
     if int(item.get("batchCount", 0)) >= settings.MAX_BATCHES_PER_RECORDING:
         raise ConflictError(
             f"a recording holds at most {settings.MAX_BATCHES_PER_RECORDING} batches; start a new recording",
@@ -420,12 +405,16 @@ def commit(
     # its batches from then on start with a full snapshot, so what the watcher sees first
     # never depends on earlier batches still in the unwatched consumer's window.
     writer.put(prepared.records_for(live=watched and batch.live), partition_key=recording_id)
-    if not fresh:
-        result["duplicate"] = not table.mark_seq(owner, recording_id, batch.seq)
     if batch.end:
         # Once the last batch is in the stream: the recording is listed as ended at once.
         table.mark_ended(owner, recording_id)
-    return result
+    return {
+        "recording": recording_id,
+        "seq": batch.seq,
+        "events": batch.event_count,
+        # Someone follows this recording live: the recorder flushes every LIVE_FLUSH_MS.
+        "live": watched,
+    }
 
 
 def create_recording(
@@ -477,9 +466,8 @@ def create_recording(
         visit=Visit.of(fields, user_agent=user_agent),
     )
     if prepared is not None:
-        # A new recording holds no batch yet: its first is written without reading a
-        # marker or writing one, so a create costs one write. A retried create (the
-        # recording exists) checks and marks its batch like any POST.
+        # A new recording's first batch needs no read of the item just written; a
+        # retried create (the recording exists) reads it like any POST.
         created["firstBatch"] = commit(
             table=table,
             writer=writer,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +27,9 @@ from .compacted import CompactedIndex
 # pieces of _STREAM_PIECE_BYTES (docs/architecture.md, "Reading events back").
 WHOLE_OBJECT_BYTES = 8 * 1024 * 1024
 _STREAM_PIECE_BYTES = 1024 * 1024
-# DeleteObjects takes at most 1,000 keys.
-_DELETE_MAX = 1000
+# Compaction deletes what it folded with one DeleteObject per key, this many at once:
+# S3 bills no DELETE, while DeleteObjects is a POST, billed like a PUT (docs/cost.md).
+_DELETE_WORKERS = 16
 
 
 class ChunkCache:
@@ -86,6 +88,12 @@ class Listing:
     indexes: tuple[tuple[int, str], ...] = ()
     # Each listed object's size, as the listing gave it.
     sizes: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of_generation(cls, owner: str, recording_id: str, generation: int) -> Listing:
+        """What a listing would hold for a recording whose item says ``generation`` holds it all: its index alone."""
+        key = layout.compacted_index_key(owner, recording_id, generation)
+        return cls(index_key=key, chunks=(), indexes=((generation, key),))
 
     @property
     def data_key(self) -> str | None:
@@ -192,16 +200,22 @@ class RecordingObjects:
         return missing
 
     def delete(self, keys: list[str]) -> None:
-        """Delete the objects, a thousand per request; raises when S3 refuses any (the next run retries)."""
-        for start in range(0, len(keys), _DELETE_MAX):
-            batch = keys[start : start + _DELETE_MAX]
-            if not batch:
-                continue
-            result = self._s3.delete_objects(
-                Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
-            )
-            if result.get("Errors"):
-                raise RuntimeError(f"S3 refused to delete {len(result['Errors'])} objects; the next run retries")
+        """Delete the objects, one DeleteObject each, up to ``_DELETE_WORKERS`` at once.
+
+        Raises what S3 answered when it refuses any (the next run retries; the others may
+        be gone by then, as after a crash between two deletes).
+        """
+
+        def delete_one(key: str) -> None:
+            self._s3.delete_object(Bucket=self._bucket, Key=key)
+
+        if len(keys) <= 1:
+            for key in keys:
+                delete_one(key)
+            return
+        with ThreadPoolExecutor(max_workers=min(_DELETE_WORKERS, len(keys))) as pool:
+            for _ in pool.map(delete_one, keys):
+                pass
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix`` (a whole recording's, with its screenshot); how many went."""

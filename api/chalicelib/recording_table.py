@@ -10,12 +10,12 @@ when a recording is created or deleted and never when its counts change. A recor
 being deleted keeps a tombstone (``deleting``) without ``createdKey``, so it drops out of
 the list at once, and late deliveries can be recognised as orphans.
 
-What a POST writes: one constant-size idempotency item per (recording, seq),
-``pk = seq#<owner>#<recordingId>#<seq>``, which expires by TTL after
-``settings.SEQ_MARKER_SECONDS``. Nothing else: the recording's counts and time span are
-added by the stream consumer, once per recording per invocation (``count_chunk``),
-after the events are in S3, and never twice for the same stream records
-(``countedThrough`` holds the last sequence number counted).
+What a POST writes: nothing. It reads the recording's item (one consistent GetItem);
+the recording's counts and time span are added by the stream consumer, once per
+recording per invocation (``count_chunk``), after the events are in S3, and never twice
+for the same stream records (``countedThrough`` holds the last sequence number
+counted). A seq sent twice (a retry after a lost answer) reaches the stream twice: the
+reader serves it once and compaction counts it once.
 
 The sparse global index ``byPendingCompaction`` holds recordings with events not yet
 compacted: partition key ``pendingCompaction`` (one of ``COMPACTION_SHARDS`` shards,
@@ -37,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from . import settings, validation
 from .errors import ServiceUnavailableError
-from .ids import compaction_shard, now_ms, recording_key, seq_key
+from .ids import compaction_shard, now_ms, recording_key
 from .schema import (
     ACTIVE_ATTRIBUTE,
     INDEX_PENDING_COMPACTION,
@@ -155,9 +155,9 @@ def _user_update(owner: str, user: validation.User, values: dict[str, Any]) -> t
 class RecordingTable:
     """Reads and writes recording items of one DynamoDB table."""
 
-    def __init__(self, *, table: Any, seq_marker_seconds: int = settings.SEQ_MARKER_SECONDS) -> None:
+    def __init__(self, *, table: Any, tombstone_seconds: int = settings.TOMBSTONE_SECONDS) -> None:
         self._table = table
-        self._seq_marker_seconds = seq_marker_seconds
+        self._tombstone_seconds = tombstone_seconds
 
     @property
     def table(self) -> Any:
@@ -202,23 +202,6 @@ class RecordingTable:
             Key=recording_key(owner, recording_id), ConsistentRead=True
         ).get("Item")
         return item
-
-    def get_for_batch(self, owner: str, recording_id: str, seq: int) -> tuple[dict[str, Any] | None, bool]:
-        """The recording's item (None when missing or being deleted) and whether ``seq`` was written already.
-
-        One strongly consistent BatchGetItem for both, the only read of a POST.
-        """
-        wanted = [recording_key(owner, recording_id), seq_key(owner, recording_id, seq)]
-        found = {item[RECORDINGS_KEY]: item for item in self._batch_get(wanted, consistent=True)}
-        item = found.get(wanted[0][RECORDINGS_KEY])
-        if item is not None and item.get("deleting"):
-            item = None
-        return item, wanted[1][RECORDINGS_KEY] in found
-
-    def mark_seq(self, owner: str, recording_id: str, seq: int) -> bool:
-        """Remember that ``seq`` is in the stream (the POST's one write); False when it was already."""
-        expires = int(time.time()) + self._seq_marker_seconds
-        return self._put_if_absent({**seq_key(owner, recording_id, seq), TTL_ATTRIBUTE: expires})
 
     def _batch_get(self, keys: list[dict[str, str]], *, consistent: bool) -> Iterator[dict[str, Any]]:
         client = self._table.meta.client
@@ -713,11 +696,11 @@ class RecordingTable:
         )
 
     def remove(self, owner: str, recording_id: str) -> None:
-        """Forget the recording: only a bare tombstone stays, until its batches' idempotency items expire.
+        """Forget the recording: only a bare tombstone stays, for ``settings.TOMBSTONE_SECONDS``.
 
         Until then the id cannot be created again, so a batch of the deleted recording
-        can never be taken for one of a new recording with the same id; its url, title
-        and counts are gone at once.
+        still on its way can never be taken for one of a new recording with the same id;
+        its url, title and counts are gone at once.
         """
         now = now_ms()
         self._table.put_item(
@@ -726,7 +709,7 @@ class RecordingTable:
                 "owner": owner,
                 "recordingId": recording_id,
                 "deleting": now,
-                TTL_ATTRIBUTE: now // 1000 + self._seq_marker_seconds,
+                TTL_ATTRIBUTE: now // 1000 + self._tombstone_seconds,
             }
         )
 

@@ -36,11 +36,10 @@ MAX_SURROGATE_ESCAPES = 10_000
 # Bodies of the small JSON routes (sign-in, keys, ...): far below the ingest limits,
 # so the public routes cannot be made to parse megabytes.
 MAX_SMALL_BODY_BYTES = 64 * 1024
-# How long a batch's idempotency item lives: a retry of the same seq within this time
-# is recognised before it reaches the stream (later ones are dropped where batches are
-# read). Longer than the stream's retention and any recorder's retries; a deleted
-# recording's id stays taken as long.
-SEQ_MARKER_SECONDS = 2 * 24 * 3600
+# How long a deleted recording's tombstone keeps its id taken: longer than the stream's
+# retention (24 h) and the consumers' retries, so no record of the deleted recording can
+# still be on its way when a recording with the same id could be made again.
+TOMBSTONE_SECONDS = 2 * 24 * 3600
 # Event timestamps are milliseconds (rrweb uses Date.now()): at least 1, at most
 # JavaScript's largest safe integer, so each is finite and DynamoDB stores the span
 # exactly (no underflow below 1e-130, no overflow above 9.9e125).

@@ -89,7 +89,8 @@ def report(figures: dict[str, Any]) -> str:
         ),
         f"  reaper: {reaper['invocations']:,} invocations; per invocation: {_summary(reaper['per_invocation'])}",
         f"  API DynamoDB write requests per POST: {writes['all_posts']:.3f} over creates and events;"
-        f" {writes['events_post']:.3f} per events POST ({writes['events_post_recordings_table']:.3f} the seq's item,"
+        f" {writes['events_post']:.3f} per events POST"
+        f" ({writes['events_post_recordings_table']:.3f} the recordings table,"
         f" {writes['events_post_rate_leases']:.3f} rate-budget leases)",
     ]
     if compaction["runs"]:

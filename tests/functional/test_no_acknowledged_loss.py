@@ -7,10 +7,8 @@ several Kinesis records. Meanwhile every dependency fails the way AWS does:
 
 - Kinesis PutRecords refuses some records (``ProvisionedThroughputExceededException``,
   ``InternalFailure``), throttles the whole call, or writes everything and answers 500;
-- DynamoDB throttles or fails the POST's BatchGetItem (the recording and the seq's
-  idempotency item) and its one write, the PutItem of that item (before or after it
-  takes effect), and a competing request for the same seq marks it first (the
-  condition race); the create's PutItem and GetItem fail the same way;
+- DynamoDB throttles or fails the POST's GetItem of the recording (a POST writes
+  nothing there); the create's PutItem and GetItem fail the same way;
 - the consumer (the delivery stream) fails mid-invocation, on GetRecords, on a
   PutObject after other objects were written (possibly after the object landed), or on
   its GetItem and UpdateItem of the recording's counts (before or after the count is
@@ -28,17 +26,13 @@ The property, per recording, after the consumer has delivered everything:
 - the events read back are, for each seq read back, that batch's events exactly as
   sent, each once, batches in seq order;
 - allowed extra: a seq never acknowledged may be read back too (its records reached
-  the stream before the request failed, e.g. Kinesis took them and the write of the
-  seq's idempotency item was throttled), but then it is whole and appears exactly once, like any other;
+  the stream before the request failed, e.g. Kinesis took them and the answer was
+  lost), but then it is whole and appears exactly once, like any other;
 - the consumer's running counts count every seq read back, and each record of the
   stream at most once (a seq on the stream twice, in two invocations, is counted twice:
   ``eventCount`` and ``batchCount`` lie between the sums over the seqs read back and
   over every first part on the stream); compaction replaces them with exactly the sums
-  over the seqs read back, and the recording reads back the same after it;
-- at most one 202 per seq reports it as new (``duplicate: false``), besides the first
-  batch of the create that made the recording: it cannot have been written before, so
-  it is written without an idempotency item (a create costs one write), and a later
-  POST of that seq is taken as new again (the reader drops the repeat).
+  over the seqs read back, and the recording reads back the same after it.
 """
 
 from __future__ import annotations
@@ -47,7 +41,6 @@ import gzip
 import itertools
 import json
 import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -113,7 +106,6 @@ CONTENT_ENCODING = {
     "gzip two members": "gzip",
     "gzip sorted": "gzip",
 }
-RACE = "a competing request marks the seq first"
 TRANSACTION_CONFLICT = AwsFault(
     "TransactionConflictException", 400, "Transaction is ongoing for the item; retry the request."
 )
@@ -174,7 +166,6 @@ class Recording:
     batches: dict[int, list[dict[str, Any]]]
     attempted: set[int] = field(default_factory=set)
     acknowledged: set[int] = field(default_factory=set)
-    new_acks: Counter[int] = field(default_factory=Counter)
 
 
 def table_of_its_own(aws: Any) -> Any:
@@ -231,15 +222,17 @@ class Rig:
         self._monkeypatch = monkeypatch
         self._data: Any = None
         self._part_size = api_settings.MAX_PART_PAYLOAD_BYTES
-        self._sending: tuple[Recording, int] | None = None
 
-        # The API's table: a POST reads with BatchGetItem and writes one PutItem; a
-        # create writes with PutItem and reads an existing recording with GetItem.
+        # The API's table: a POST reads with GetItem and writes nothing; a create
+        # writes with PutItem.
         table = table_of_its_own(aws)
         dynamodb = table.meta.client
         fail_calls(dynamodb, "GetItem", lambda _: self.faults.pick("dynamodb GetItem", DYNAMODB_FAULTS))
-        fail_calls(dynamodb, "BatchGetItem", lambda _: self.faults.pick("dynamodb BatchGetItem", DYNAMODB_FAULTS))
-        fail_calls(dynamodb, "PutItem", self._before_put)
+        fail_calls(
+            dynamodb,
+            "PutItem",
+            lambda _: self.faults.pick("dynamodb PutItem", [*DYNAMODB_FAULTS, TRANSACTION_CONFLICT]),
+        )
         fail_after_calls(dynamodb, "PutItem", lambda: self.faults.pick("dynamodb PutItem applied", DYNAMODB_FAULTS[2:]))
         self.table = RecordingTable(table=table)
         self.s3 = aws.client("s3")
@@ -299,19 +292,6 @@ class Rig:
             fail_calls(client, "PutObject", lambda _: self.faults.pick("consumer PutObject", S3_FAULTS))
             fail_after_calls(client, "PutObject", lambda: self.faults.pick("consumer PutObject landed", S3_FAULTS))
 
-    def _before_put(self, params: dict[str, Any]) -> AwsFault | None:
-        fault = self.faults.pick("dynamodb PutItem", [*DYNAMODB_FAULTS, TRANSACTION_CONFLICT])
-        if fault is not None:
-            return fault
-        body = params.get("body", b"")
-        # The POST's one write, after the stream took the batch: the seq's idempotency item.
-        marking = b'"seq#' in (body if isinstance(body, bytes) else body.encode())
-        if marking and self._sending is not None and self.faults.pick("dynamodb PutItem", [RACE]) is not None:
-            recording, seq = self._sending
-            with self.faults.paused():  # the other request's own calls go through
-                self.send(recording, seq)
-        return None
-
     # The client model.
 
     def begin(self, data: Any) -> None:
@@ -349,15 +329,10 @@ class Rig:
             assert_unavailable(exc)
         return None
 
-    def _acknowledged(self, recording: Recording, seq: int, accepted: dict[str, Any], *, marked: bool = True) -> None:
+    def _acknowledged(self, recording: Recording, seq: int, accepted: dict[str, Any]) -> None:
         expected = {"recording": recording.id, "seq": seq, "events": len(recording.batches[seq])}
         assert {key: accepted[key] for key in expected} == expected
         recording.acknowledged.add(seq)
-        if not marked:
-            # The first batch of the create that made the recording: new, and not marked.
-            assert accepted["duplicate"] is False
-        elif not accepted["duplicate"]:
-            recording.new_acks[seq] += 1
 
     def create(self, recording: Recording, first: int | None, encoding: str | None = None) -> bool:
         """POST /recordings with the client's id, maybe carrying a first batch."""
@@ -366,7 +341,6 @@ class Rig:
             document |= {"seq": first, "events": recording.batches[first]}
             recording.attempted.add(first)
         body, content_encoding = encode(document, self._encoding(encoding))
-        self._sending = (recording, first) if first is not None else None
         result = self._outcome(
             lambda: events.create_recording(
                 recordings=self.recordings,
@@ -380,17 +354,16 @@ class Rig:
         )
         if result is None:
             return False
-        created, inserted = result
+        created, _ = result
         assert created["recording"]["id"] == recording.id
         if first is not None:
-            self._acknowledged(recording, first, created["firstBatch"], marked=not inserted)
+            self._acknowledged(recording, first, created["firstBatch"])
         return True
 
     def send(self, recording: Recording, seq: int, encoding: str | None = None) -> bool:
         """POST one batch; True when it was acknowledged."""
         recording.attempted.add(seq)
         body, content_encoding = encode({"seq": seq, "events": recording.batches[seq]}, self._encoding(encoding))
-        self._sending = (recording, seq)
         accepted = self._outcome(
             lambda: events.ingest(
                 table=self.table,
@@ -530,9 +503,6 @@ def assert_read_back_once(
     # Whole batches, each once, in seq order, as sent.
     assert read == [item for seq in sorted(seqs_read) for item in recording.batches[seq]]
 
-    assert set(recording.new_acks) <= seqs_read
-    assert all(times == 1 for times in recording.new_acks.values()), recording.new_acks
-
     # The consumer's running counts: every seq read back, each stream record at most once.
     exact = (sum(len(recording.batches[seq]) for seq in seqs_read), len(seqs_read))
     on_stream = rig.first_parts(recording)
@@ -657,7 +627,7 @@ def test_parts_of_a_refused_write_are_never_joined_with_a_retry_of_other_bytes(
     other parts. Joining the refused write's parts with the retry's would corrupt the
     batch.
     """
-    # BatchGetItem, then PutRecords (one part refused), then its retry (the call
+    # GetItem, then PutRecords (one part refused), then its retry (the call
     # throttled); nothing fails after that.
     faults = ScriptedFaults([None, FlakyKinesis.PARTIAL, {1}, KINESIS_THROTTLED, FlakyKinesis.THROTTLED])
     rig = Rig(aws, monkeypatch, faults)

@@ -175,8 +175,8 @@ def test_interrupted_delete_resumes_on_retry(client: Any, deliver: Any, bucket_k
     assert post_json(client, "/recordings", {"id": recording_id}).status_code == 409
     assert client.delete(f"/recordings/{recording_id}").status_code == 204
     assert bucket_keys(layout.recording_prefix(owner, recording_id)) == []
-    # The id stays taken while its batches' idempotency items live, so no batch of the
-    # deleted recording can be taken for one of a new recording.
+    # The id stays taken while its tombstone lives (two days, longer than the stream keeps
+    # a record), so no batch of the deleted recording can be taken for one of a new one.
     again = post_json(client, "/recordings", {"id": recording_id})
     assert (again.status_code, again.json_body["error"]["code"]) == (409, "id_in_use")
     assert client.get(f"/recordings/{recording_id}").status_code == 404

@@ -134,37 +134,38 @@ def test_create_with_a_bad_first_batch_timestamp_creates_nothing(client: AuthedH
     assert client.get("/recordings/bad-stamp-001").status_code == 404
 
 
-def test_count_failing_after_the_stream_took_the_batch_is_a_503_and_the_retry_counts_once(
-    client: AuthedHttp, deliver: Any
+def test_a_write_failing_after_the_stream_took_the_batch_is_a_503_and_the_retry_counts_once(
+    client: AuthedHttp, deliver: Any, aws: Any
 ) -> None:
     recording_id = create_recording(client)
     table_events = get_services().dynamodb.meta.client.meta.events
     throttled = [True]
 
     def throttle(params: dict[str, Any], **_: Any) -> None:
-        # The POST's one write: the seq's idempotency item, after the stream took the batch.
-        if throttled[0] and str(params.get("Item", {}).get("pk", "")).startswith("seq#"):
+        # A last batch's one write, after the stream took it: the recording marked ended.
+        if throttled[0] and "endedAt" in str(params.get("UpdateExpression", "")):
             throttled[0] = False
             raise ClientError(
                 {
                     "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"},
                     "ResponseMetadata": {"HTTPStatusCode": 400},
                 },
-                "PutItem",
+                "UpdateItem",
             )
 
-    table_events.register("before-parameter-build.dynamodb.PutItem", throttle)
-    batch = json.dumps({"seq": 4, "events": [GOOD]})
+    table_events.register("before-parameter-build.dynamodb.UpdateItem", throttle)
+    batch = json.dumps({"seq": 4, "events": [GOOD], "end": True})
     first = client.post(events_path(recording_id), body=batch, headers={"Content-Type": "application/json"})
     assert_error(first, 503, "unavailable")
     assert first.headers["Retry-After"] == "1"
+    assert len(stream_records(aws)) == 1, "the stream took the batch before the write failed"
     retry = client.post(events_path(recording_id), body=batch, headers={"Content-Type": "application/json"})
     assert retry.status_code == 202
-    assert retry.json_body["duplicate"] is False
     deliver()
     from tests.support.http import read_events
 
     assert read_events(client, recording_id) == [GOOD]  # written twice, read once
+    assert client.get(f"/recordings/{recording_id}").json_body["endedAt"]
     assert client.get(f"/recordings/{recording_id}").json_body["eventCount"] == 1
 
 

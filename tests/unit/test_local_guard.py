@@ -182,20 +182,20 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
     s3, dynamodb, kinesis = client(served, "s3"), client(served, "dynamodb"), client(served, "kinesis")
     s3.put_object(Bucket=NAMES.bucket, Key="recordings/a/chunk.gz", Body=b"chunk")
     # What the API writes, as it writes it: the recording (a conditional create), then a
-    # batch in the stream and its seq's idempotency item (a conditional put).
+    # last batch in the stream and the recording marked ended (a conditional update).
     table = _table(served)
     assert table.put_new({"owner": "o", "recordingId": "r", "createdKey": "0000000000001#r"})
     payload = gzip.compress(json.dumps({"seq": 0, "events": [{"type": 4}, {"type": 2}]}).encode())
     lines = records.build_records(owner="o", recording="r", seq=0, payload=payload, received=1, events=2)
     stream_arn = kinesis.describe_stream(StreamName=NAMES.stream)["StreamDescription"]["StreamARN"]
     kinesis.put_records(StreamARN=stream_arn, Records=[{"Data": line, "PartitionKey": "r"} for line in lines])
-    assert table.mark_seq("o", "r", 0)
+    table.mark_ended("o", "r")
     # A refused conditional write is not journaled.
     assert not table.put_new({"owner": "o", "recordingId": "r"})
     with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
         dynamodb.put_item(
             TableName=NAMES.table,
-            Item={**_key("seq#o#r#0"), "owner": {"S": "o"}},
+            Item={**_key("rec#o#r"), "owner": {"S": "o"}},
             ConditionExpression="attribute_not_exists(pk)",
         )
     assert len(list(served.guard.journal.entries(served.guard.journal.segments()))) == 4
@@ -213,12 +213,11 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
         s3, dynamodb = client(again, "s3"), client(again, "dynamodb")
         assert s3.get_object(Bucket=NAMES.bucket, Key="recordings/a/chunk.gz")["Body"].read() == b"chunk"
         table = _table(again)
-        item, seen = table.get_for_batch("o", "r", 0)
+        item = table.get("o", "r")
         assert item is not None
         assert (item["owner"], item["recordingId"], item["createdKey"]) == ("o", "r", "0000000000001#r")
         assert "eventCount" not in item  # the consumer counts; it has not run yet
-        assert seen  # the seq's idempotency item came back: a retry of seq 0 is a duplicate
-        assert dynamodb.get_item(TableName=NAMES.table, Key=_key("seq#o#r#0"))["Item"]["expiresAt"]["N"]
+        assert "endedAt" in item  # the conditional update came back too
 
         # The stream records came back too: the consumer stores and counts them.
         consumer = _consumer(again)
@@ -233,7 +232,6 @@ def test_acknowledged_writes_come_back_after_a_restart_and_repeats_read_once(ser
         for entry in guard.journal.entries([1]):
             guard.reapply(entry)
         assert dynamodb.get_item(TableName=NAMES.table, Key=_key("rec#o#r"))["Item"] == counted
-        assert table.get_for_batch("o", "r", 0)[1]
         assert consumer.poll(flush=True) == len(lines)
         chunks = [
             s3.get_object(Bucket=NAMES.bucket, Key=entry["Key"])["Body"].read()

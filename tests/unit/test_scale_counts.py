@@ -137,8 +137,8 @@ def test_per_request_counts_are_what_the_cost_model_reads(figures: dict[str, Any
     assert set(per) == {"create", "events", "consumer_chunk_object", "reaper_invocation"}
     events, create = per["events"], per["create"]
     assert events["kinesis_put_records_calls"] == 1
-    assert events["rcu_consistent"] == 2  # one consistent BatchGetItem: the recording and the seq's item
-    assert events["wcu"] == pytest.approx(1, abs=0.06)
+    assert events["rcu_consistent"] == 1  # one consistent GetItem: the recording
+    assert events["wcu"] == pytest.approx(0, abs=0.06)  # rate-budget leases only
     assert events["index_wcu"] == 0
     assert create["index_wcu"] == 1  # the byOwner entry
     chunk = per["consumer_chunk_object"]
@@ -149,7 +149,7 @@ def test_per_request_counts_are_what_the_cost_model_reads(figures: dict[str, Any
     assert chunk["index_wcu"] == 0
     assert per["reaper_invocation"]["rcu"] == 1
     writes = figures["writes_per_post"]
-    assert writes["events_post_recordings_table"] == 1
+    assert writes["events_post_recordings_table"] == 0
     assert writes["events_post"] == pytest.approx(
         writes["events_post_recordings_table"] + writes["events_post_rate_leases"]
     )
