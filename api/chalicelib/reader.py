@@ -40,6 +40,7 @@ from .errors import BadRequestError, ConflictError, NotAcceptableError
 from .recording_objects import WHOLE_OBJECT_BYTES, ChunkCache, Listing, RecordingObjects
 from .recording_table import RecordingTable
 from .recordings import Recordings
+from .schema import PENDING_ATTRIBUTE
 
 T = TypeVar("T")
 logger = logging.getLogger("rrweb.reader")
@@ -358,10 +359,24 @@ class EventReader:
         )
 
     def blocks(
-        self, owner: str, recording_id: str, *, cursor: str | None = None, with_assets: bool = False
+        self,
+        owner: str,
+        recording_id: str,
+        *,
+        cursor: str | None = None,
+        with_assets: bool = False,
+        compacted_generation: int | None = None,
     ) -> dict[str, Any]:
         """Presigned byte ranges of the compacted object, at most ``BLOCKS_PER_RESPONSE`` from ``cursor``, and the
         /events cursor for the rest.
+
+        ``compacted_generation``: the recording's item says this generation holds every
+        batch counted (nothing pending since it was compacted). Then its index is read
+        without listing the recording (a LIST is billed like a PUT, a GET a twelfth of
+        that), and the answer says ``complete``: no /events read is needed after the
+        blocks. A batch still on its way, not counted yet, is read by the next replay, as
+        one written just after a listing would be. If the index is gone (compacted again
+        meanwhile), the recording is listed as usual.
 
         The replay page fetches these straight from S3 (no Lambda time, no 6 MB response
         cap). The URL is given once per answer (every block is a range of the same object)
@@ -374,12 +389,26 @@ class EventReader:
         records' headers.
         """
         start = validation.decode_cursor(cursor, {"g": int, "b": int})
+        if compacted_generation:
+            known = Listing.of_generation(owner, recording_id, compacted_generation)
+            try:
+                return self._blocks(owner, recording_id, start, with_assets=with_assets, listing=known)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                    raise
         return _relisting(lambda: self._blocks(owner, recording_id, start, with_assets=with_assets))
 
     def _blocks(
-        self, owner: str, recording_id: str, start: dict[str, int] | None, *, with_assets: bool = False
+        self,
+        owner: str,
+        recording_id: str,
+        start: dict[str, int] | None,
+        *,
+        with_assets: bool = False,
+        listing: Listing | None = None,
     ) -> dict[str, Any]:
-        listing = self.objects.listing(owner, recording_id)
+        known = listing is not None
+        listing = listing or self.objects.listing(owner, recording_id)
         if listing.index_key is None:
             return _no_blocks(start)
         index = self.objects.index(listing.index_key)
@@ -409,6 +438,8 @@ class EventReader:
             "next": validation.encode_cursor({"g": index.generation, "b": end}) if end < len(index.blocks) else None,
             "events": index.events,
             "after": validation.encode_cursor({"s": last_seq, "i": last_count}),
+            # Nothing was counted since this generation: /events after it has nothing.
+            "complete": known,
             "expiresIn": settings.BLOCK_URL_SECONDS,
             # The page assets the index lists (``with_assets``: a share link's reads), from the same read.
             **({"assetHashes": sorted(index.assets)} if with_assets else {}),
@@ -425,7 +456,7 @@ def _no_blocks(start: dict[str, int] | None) -> dict[str, Any]:
             "the recording's events are no longer read through its blocks: read /events from the start",
             code="blocks_changed",
         )
-    return {"blocks": [], "next": None, "after": None}
+    return {"blocks": [], "next": None, "after": None, "complete": False}
 
 
 class _RangedBlocks:
@@ -596,8 +627,17 @@ class Reader:
         self, owner: str, recording_id: str, *, cursor: str | None = None, with_assets: bool = False
     ) -> dict[str, Any]:
         """Presigned blocks of the compacted object from ``cursor`` (404 for a recording that is not the caller's)."""
-        self._recordings.require(owner, recording_id)
-        return self.events.blocks(owner, recording_id, cursor=cursor, with_assets=with_assets)
+        item = self._recordings.require(owner, recording_id)
+        return self.events.blocks(
+            owner, recording_id, cursor=cursor, with_assets=with_assets, compacted_generation=compacted_generation(item)
+        )
+
+
+def compacted_generation(item: dict[str, Any]) -> int | None:
+    """The generation that holds every batch the recording's item counted, or None (nothing compacted, or a chunk
+    counted since: it is pending again)."""
+    generation = int(item.get("compactedGeneration", 0))
+    return generation if generation and PENDING_ATTRIBUTE not in item else None
 
 
 def first_type_is_binary(accept: str | None, binary_types: list[str]) -> bool:

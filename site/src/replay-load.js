@@ -124,6 +124,9 @@ export class Loading {
             yield events;
           }
           this.position = { after: listing.after, skip: 0 };
+          // Nothing was stored since the compaction (the API read the item): /events
+          // after the blocks has nothing, unless the replay follows the recording live.
+          if (listing.complete && !watch) return;
         }
       } catch (error) {
         console.warn("replay: the compacted blocks failed, reading the events through the API instead:", error);

@@ -16,7 +16,7 @@ afterEach(() => {
  * A compacted object of `count` blocks of two events each, listed `perAnswer` blocks an
  * answer (each answer with its own URL), and the requests the loader made of it.
  */
-function compacted(count, perAnswer, { failAnswer = null, holdAnswer = null } = {}) {
+function compacted(count, perAnswer, { failAnswer = null, holdAnswer = null, complete = false } = {}) {
   const members = Array.from({ length: count }, (_, b) =>
     gzipSync([event(2 * b), event(2 * b + 1)].map((e) => JSON.stringify(e) + "\n").join("")),
   );
@@ -39,6 +39,7 @@ function compacted(count, perAnswer, { failAnswer = null, holdAnswer = null } = 
       next: last < count ? `cursor-${index + 1}` : null,
       events: 2 * count,
       after: "events-after-the-blocks",
+      complete,
       expiresIn: 300,
     };
   };
@@ -65,8 +66,8 @@ function compacted(count, perAnswer, { failAnswer = null, holdAnswer = null } = 
   return { api, seen, answer };
 }
 
-async function load(api) {
-  const loading = new Loading(api, { id: "rec-1", compacted: true }, { watch: false });
+async function load(api, { watch = false } = {}) {
+  const loading = new Loading(api, { id: "rec-1", compacted: true }, { watch });
   const parts = [];
   for await (const events of loading.parts()) parts.push(events);
   return { parts, position: loading.position };
@@ -106,4 +107,16 @@ test("a failed answer after the first reads /events from the start without repea
   const { parts } = await load(api);
   assert.deepEqual(parts.flat(), Array.from({ length: 12 }, (_, n) => event(n))); // each event once, in order
   assert.deepEqual(seen.pages, [null]);
+});
+
+test("a complete answer ends the replay's reading at the blocks, unless it follows the recording live", async () => {
+  const { api, seen } = compacted(3, 4, { complete: true });
+  const { parts, position } = await load(api);
+  assert.deepEqual(parts.flat(), Array.from({ length: 6 }, (_, n) => event(n)));
+  assert.deepEqual(seen.pages, [], "no /events after blocks that hold everything stored");
+  assert.deepEqual(position, { after: "events-after-the-blocks", skip: 0 });
+
+  const following = compacted(3, 4, { complete: true });
+  await load(following.api, { watch: true });
+  assert.deepEqual(following.seen.pages, ["events-after-the-blocks"]);
 });

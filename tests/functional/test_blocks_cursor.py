@@ -165,4 +165,42 @@ def test_a_late_batch_inside_the_blocks_stops_a_cursor_with_409(
     response = get_blocks(client, recording_id, first["next"])
     assert response.status_code == 409
     assert response.json_body["error"]["code"] == "blocks_changed"
-    assert get_blocks(client, recording_id).json_body == {"blocks": [], "next": None, "after": None}
+    assert get_blocks(client, recording_id).json_body == {"blocks": [], "next": None, "after": None, "complete": False}
+
+
+def test_a_recording_compacted_with_nothing_since_is_read_without_listing_and_said_complete(
+    client: Any, deliver: Any, owner: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recording_id = compacted_in_small_blocks(client, deliver, owner, monkeypatch)
+    calls: list[str] = []
+    s3 = get_services().reader.events.objects.s3
+    s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    answers = follow(client, recording_id)
+    # The item says generation 1 holds every counted batch: its index is read by key.
+    assert "ListObjectsV2" not in calls
+    assert all(answer["complete"] for answer in answers)
+    assert client.get(f"/recordings/{recording_id}").json_body["compacted"] is True
+    # A batch counted since makes it pending: listed again, and /events has the rest.
+    send(client, recording_id, 12, deliver=deliver)
+    calls.clear()
+    again = get_blocks(client, recording_id).json_body
+    assert "ListObjectsV2" in calls
+    assert again["complete"] is False
+    rest = client.get(f"/recordings/{recording_id}/events?after={again['after']}")
+    assert [json.loads(line) for line in rest.body.splitlines() if line] == [
+        json.loads(line) for line in expected_lines(12).splitlines()
+    ]
+
+
+def test_an_index_gone_since_the_item_was_read_is_found_by_listing(
+    client: Any, deliver: Any, owner: str, monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    recording_id = compacted_in_small_blocks(client, deliver, owner, monkeypatch)
+    # The item names generation 1, whose index a later compaction (2) replaced.
+    s3 = aws.client("s3")
+    index = s3.get_object(Bucket=NAMES.bucket, Key=layout.compacted_index_key(owner, recording_id, 1))["Body"].read()
+    s3.put_object(Bucket=NAMES.bucket, Key=layout.compacted_index_key(owner, recording_id, 2), Body=index)
+    s3.delete_object(Bucket=NAMES.bucket, Key=layout.compacted_index_key(owner, recording_id, 1))
+    answer = get_blocks(client, recording_id).json_body
+    assert answer["complete"] is False
+    assert sum(block["events"] for block in answer["blocks"]) == len(expected_lines(*range(12)).splitlines())

@@ -167,7 +167,7 @@ def test_blocks_of_someone_elses_recording_are_404(client: Any, aws: Any, delive
 def test_an_uncompacted_recording_has_no_blocks(client: Any, deliver: Any) -> None:
     recording_id = create_recording(client)
     send(client, recording_id, 0, 1, deliver=deliver)
-    assert blocks(client, recording_id) == {"blocks": [], "next": None, "after": None}
+    assert blocks(client, recording_id) == {"blocks": [], "next": None, "after": None, "complete": False}
 
 
 def test_blocks_inflate_to_exactly_the_events_and_after_reads_only_newer_ones(
@@ -203,7 +203,7 @@ def test_a_late_batch_that_belongs_inside_the_compacted_events_turns_blocks_off(
     get_services().compactor.compact(owner, recording_id)
     send(client, recording_id, 2, deliver=deliver)  # a retried batch, arriving late
     # The blocks and then /events would put seq 2 after seq 3: /events alone is the ordered read.
-    assert blocks(client, recording_id) == {"blocks": [], "next": None, "after": None}
+    assert blocks(client, recording_id) == {"blocks": [], "next": None, "after": None, "complete": False}
     assert get_events(client, recording_id).body == expected_lines(0, 1, 2, 3)
 
 

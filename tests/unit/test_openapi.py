@@ -89,13 +89,11 @@ def test_the_202_body_is_the_documented_accepted() -> None:
         body=b'{"seq":0,"events":[{"type":4,"timestamp":1}]}',
         content_encoding=None,
     )
-    # A first write, a retry of a seq already written, and a first write that loses the
-    # race for the seq's marker: each answer is an Accepted.
-    for watched_until, seen, marked in ((0, False, True), (2**50, False, True), (0, True, True), (2**50, False, False)):
+    # Unwatched and watched: each answer is an Accepted.
+    for watched_until in (0, 2**50):
         body = ingest.commit(
             table=SimpleNamespace(  # type: ignore[arg-type]  # stand-ins with only what commit calls
-                get_for_batch=lambda *_, w=watched_until, s=seen: ({"watchedUntil": w}, s),
-                mark_seq=lambda *_, m=marked: m,
+                get=lambda *_, w=watched_until: {"watchedUntil": w},
             ),
             writer=SimpleNamespace(put=lambda *_, **__: None),  # type: ignore[arg-type]
             owner="o",
@@ -106,10 +104,9 @@ def test_the_202_body_is_the_documented_accepted() -> None:
         assert set(body) == properties("Accepted") - {"assets"}
         assert conforms(body, "Accepted") == []
         assert body["live"] is (watched_until > 0)
-        assert body["duplicate"] is (seen or not marked)
     # The first batch of a recording just created (the item is given, nothing is read).
     created = ingest.commit(
-        table=SimpleNamespace(mark_seq=lambda *_: True),  # type: ignore[arg-type]  # stand-ins, as above
+        table=SimpleNamespace(),  # type: ignore[arg-type]  # stand-ins, as above: nothing is called
         writer=SimpleNamespace(put=lambda *_, **__: None),  # type: ignore[arg-type]
         owner="o",
         recording_id="rec-00000001",
@@ -292,7 +289,7 @@ def test_blocks_answers_are_the_documented_blocks(monkeypatch: pytest.MonkeyPatc
     reader = EventReader(s3=FakeS3(objects), bucket="bucket")
     empty = reader.blocks("o", "rec-00000001")
     assert conforms(empty, "Blocks") == []
-    assert empty == {"blocks": [], "next": None, "after": None}
+    assert empty == {"blocks": [], "next": None, "after": None, "complete": False}
 
     encoded = compacted.encode([b'{"type":4,"timestamp":1}\n', b'{"type":3,"timestamp":2}\n'], block_bytes=30)
     data_key = layout.compacted_data_key("o", "rec-00000001", 1, encoded.sha256[:16])
