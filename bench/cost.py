@@ -59,7 +59,7 @@ PRICE = {
     "s3_gir_transition_per_thousand": 0.02,
     "s3_gir_retrieval_gb": 0.03,
     "s3_gir_get_per_thousand": 0.01,
-    "s3_put_per_thousand": 0.005,  # PUT, COPY, POST, LIST
+    "s3_put_per_thousand": 0.005,  # PUT, COPY, POST, LIST; "DELETE and CANCEL requests are free"
     "s3_get_per_thousand": 0.0004,
     "dynamodb_wru_per_million": 0.625,  # on-demand
     "dynamodb_rru_per_million": 0.125,
@@ -84,12 +84,21 @@ HOURS_PER_MONTH = 730
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 MINUTES = (1_000, 100_000, 10_000_000)
 # Function time (assumptions, from the benchmarks' in-process timings and S3's usual
-# first-byte times): the API's POST (inflate, validate, BatchGetItem, PutRecords, PutItem); the
+# first-byte times): the API's POST (inflate, validate, GetItem, PutRecords); the
 # consumer's fixed part and each object's GetItem + PutObject, sixteen at a time; the
 # reaper's GetItem; the compactor per recording, fixed plus per MB of events (fetch,
 # decode, gzip -6, write, read back; bench/compaction.py: 22 MB in 3.4 s with 20 ms S3
 # requests on a 2-core machine).
 HANDLER_SECONDS = 0.05
+# The ingest function's POST, by its parts: the waits on AWS (a consistent GetItem and a
+# PutRecords in the Region, about 5 and 20 ms, and the function URL's own hop:
+# assumption) and its CPU, as `python -m bench.ingest` measured a POST through the app
+# in process (bench/results.json, ingest.in_process.cpu_per_post_s; moto's own CPU is
+# in it, so it is an upper bound). Lambda gives a function CPU in proportion to its
+# memory, one vCPU at 1,769 MB, so below that the CPU part stretches: at 512 MB a POST
+# takes longer than at 1,024 MB, but bills fewer GB-seconds (docs/cost.md).
+INGEST_AWS_WAIT_SECONDS = 0.03
+ONE_VCPU_MB = 1769
 CONSUMER_BASE_SECONDS = 0.02
 CONSUMER_OBJECT_SECONDS = 0.03
 CONSUMER_WORKERS = 16
@@ -109,9 +118,10 @@ EXPIRY_RUNS_PER_MONTH = SECONDS_PER_MONTH / 3600
 # left out; the assets' storage is the site's own images and fonts once, not per recording.
 PAGE_VIEWS_PER_MINUTE = 0.5
 ASSETS_PER_QUESTION = 20
-# Log bytes per invocation: Lambda's START/END/REPORT lines plus the function's own line
-# (and API Gateway's access log line for a request).
-LOG_BYTES = {"api": 400, "consumer": 500, "reaper": 300, "compactor": 400}
+# Log bytes per invocation: the function's own JSON line (a request line is about 250
+# bytes: tests/unit/test_observability.py), plus CloudWatch's 26 bytes per event. Lambda's
+# START, END and REPORT lines are left out by the system log level WARN (infra/api.py).
+LOG_BYTES = {"api": 300, "consumer": 400, "reaper": 300, "compactor": 400}
 # Assumption: a 640-px JPEG thumbnail at quality 0.7 (the recorder's settings).
 SCREENSHOT_BYTES = 40 * 1024
 # A compacted recording: its item updated, its byPendingCompaction entry removed (a
@@ -313,6 +323,27 @@ def asset_questions_per_page_view() -> float:
 
 
 @functools.cache
+def post_cpu_seconds() -> float:
+    """CPU seconds of one POST, as ``bench.ingest`` measured them (bench/results.json, its ``ingest`` section)."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    measured = results.get("ingest", {}).get("in_process", {}).get("cpu_per_post_s")
+    if measured is None:
+        raise RuntimeError(f"{RESULTS} has no ingest.in_process.cpu_per_post_s: run `python -m bench.ingest`")
+    return float(measured)
+
+
+def ingest_memory_mb(settings: StackSettings) -> int:
+    """The ingest function's memory, as the program gives it (infra/api.py)."""
+    return settings.ingest_memory_mb or settings.lambda_memory_mb
+
+
+def post_seconds(settings: StackSettings) -> float:
+    """How long the ingest function takes for one POST at its memory: the AWS waits plus the CPU, stretched below one
+    vCPU."""
+    return INGEST_AWS_WAIT_SECONDS + post_cpu_seconds() * max(1.0, ONE_VCPU_MB / ingest_memory_mb(settings))
+
+
+@functools.cache
 def units() -> Units:
     """The measured units, from bench/results.json (``python -m bench.scale`` counted them)."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -359,7 +390,8 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
     put, get = PRICE["s3_put_per_thousand"] / 1000, PRICE["s3_get_per_thousand"] / 1000
     json_mb_per_recording = volume.raw_bytes * RECORDING_MINUTES / 1e6
     # Each recording is replayed once, after compaction: GET /recordings/{id} and GET
-    # /blocks (one LIST, one GET of the index), then a ranged GET per 1 MiB block.
+    # /blocks (a GET of the index, by the key the item names: no LIST, and the answer says
+    # `complete`, so no GET /events after it), then a ranged GET per 1 MiB block.
     replay_requests = 2 * t.recordings
     block_gets = t.recordings * (1 + math.ceil(json_mb_per_recording * 1e6 / api_settings.COMPACTED_BLOCK_BYTES))
 
@@ -422,8 +454,10 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         # The retention expiry's hourly Query of workspaces with their own retention.
         + EXPIRY_RUNS_PER_MONTH * 0.5
     )
+    # The ingest door logs a request only when it refuses, fails or is slow
+    # (observability.successes_unlogged): its batches' 202s write nothing.
     logs = (
-        (t.posts + replay_requests) * LOG_BYTES["api"]
+        replay_requests * LOG_BYTES["api"]
         + t.invocations * LOG_BYTES["consumer"]
         + reaper * LOG_BYTES["reaper"]
         + (compactor_runs + t.recordings) * LOG_BYTES["compactor"]
@@ -433,7 +467,8 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         # The recorder's POSTs go through the ingest function's URL, which bills no
         # request (chalicelib/function_url.py); only the site's requests reach the REST API.
         "API Gateway": apigw_dollars(replay_requests),
-        "Lambda: API": _lambda(t.posts + replay_requests, HANDLER_SECONDS, memory, arch),
+        "Lambda: ingest": _lambda(t.posts, post_seconds(settings), ingest_memory_mb(settings), arch),
+        "Lambda: site API": _lambda(replay_requests, HANDLER_SECONDS, memory, arch),
         "Lambda: stream consumer": _lambda(t.invocations, consumer_seconds, memory, arch),
         "Lambda: orphan reaper": _lambda(reaper, REAPER_SECONDS, memory, arch),
         "Lambda: compactor": _lambda(compactor_runs, 0.2, COMPACTOR_MEMORY_MB, arch)
@@ -446,11 +481,12 @@ def monthly(minutes: int, settings: StackSettings, volume: PerMinute) -> dict[st
         "S3 storage": held_gb * PRICE["s3_gb_month"] + compacted["storage"],
         "S3 Glacier IR: transitions and retrievals": compacted["transitions"] + compacted["retrievals"],
         "S3 PUTs: consumer chunks": t.chunk_puts * put,
-        # LIST, PUT of the data and of the index, DeleteObjects (a POST: counted as one,
-        # though AWS may bill deletes as free), then the chunk GETs and the verify GET.
-        "S3 requests: compaction": t.recordings * (4 * put + (chunks_per_recording + 1) * get),
-        # Archive objects, screenshot uploads, replays (one LIST, the index, the blocks).
-        "S3 requests: archive, screenshots, replay": (archive_objects + 2 * t.recordings) * put + block_gets * get,
+        # LIST, PUT of the data and of the index, then the chunk GETs and the verify GET.
+        # The folded chunks go with one DeleteObject each, which S3 does not bill
+        # (DeleteObjects, a POST, would be billed like a PUT: recording_objects.py).
+        "S3 requests: compaction": t.recordings * (3 * put + (chunks_per_recording + 1) * get),
+        # Archive objects, screenshot uploads, replays (the index and the blocks).
+        "S3 requests: archive, screenshots, replay": (archive_objects + t.recordings) * put + block_gets * get,
         # Which of a page's assets the owner holds: a HeadObject each (GET-class).
         "S3 requests: asset lookups": questions * ASSETS_PER_QUESTION * get,
         "DynamoDB": wru / 1e6 * PRICE["dynamodb_wru_per_million"] + rru / 1e6 * PRICE["dynamodb_rru_per_million"],
@@ -569,17 +605,21 @@ def table(stack: str = "prod") -> str:
     lines.append("| per recorded minute | " + " | ".join(f"${sum(costs[m].values()) / m:.5f}" for m in MINUTES) + " |")
     lines.append(
         f"| per 1,000 {RECORDING_MINUTES}-minute sessions | "
-        + " | ".join(f"${sum(costs[m].values()) / (m / RECORDING_MINUTES) * 1000:,.2f}" for m in MINUTES)
+        + " | ".join(f"${sum(costs[m].values()) / (m / RECORDING_MINUTES) * 1000:,.3f}" for m in MINUTES)
         + " |"
     )
     busiest = traffic(MINUTES[-1], settings, volume)
     assumptions = (
         f"Stack `{stack}`: Kinesis {settings.kinesis_mode} ({settings.kinesis_shards} shards configured; priced with "
         + ", ".join(f"{shards_needed(m, settings, volume)} at {m:,}" for m in MINUTES)
-        + " minutes, the busiest hour at twice the average within 80% of a shard's limits), consumer window "
-        f"{settings.consumer_batching_window_seconds} s x parallelization {settings.consumer_parallelization}, "
-        f"archive buffer {settings.archive_buffer_seconds} s, Lambda {settings.lambda_memory_mb} MB on "
-        f"{settings.lambda_architecture}, retention "
+        + " minutes, the busiest hour at twice the average within 80% of a shard's limits), consumer windows "
+        f"{settings.consumer_batching_window_seconds} s x parallelization {settings.consumer_parallelization} "
+        f"(watched) and {settings.consumer_unwatched_window_seconds} s x "
+        f"{settings.consumer_unwatched_parallelization} (unwatched), archive buffer "
+        f"{settings.archive_buffer_seconds} s, Lambda {settings.lambda_memory_mb} MB on "
+        f"{settings.lambda_architecture} (the ingest function {ingest_memory_mb(settings)} MB: a POST"
+        f" {post_seconds(settings) * 1000:.0f} ms, {INGEST_AWS_WAIT_SECONDS * 1000:.0f} ms of it waiting on AWS and"
+        f" {post_cpu_seconds() * 1000:.1f} ms of CPU at one vCPU), retention "
         f"{settings.retention_days} days (archive {settings.archive_retention_days}). Per recorded minute: "
         f"{volume.posts:.0f} POSTs (a {FLUSH_SECONDS} s flush), {volume.raw_bytes / 1024:.0f} KiB of rrweb JSON, "
         f"{volume.chunk_bytes / 1024:.0f} KiB in chunks, {volume.compacted_bytes / 1024:.0f} KiB once compacted. "
@@ -591,10 +631,11 @@ def table(stack: str = "prod") -> str:
     u = units()
     measured = (
         f"DynamoDB units per request, as `python -m bench.scale` counted them through the handlers: an events POST "
-        f"{u.events_wru:.2f} write units (the seq's item; rate budgets are leased in 1% slices) and {u.events_rru:.2f}"
-        f" read units (one consistent BatchGetItem of two items); a create {u.create_wru:.2f} write units (the"
-        f" recording and its byOwner entry); per chunk object {u.chunk_wru:.2f} write and {u.chunk_rru:.2f} read"
-        f" units, plus {u.index_wru_per_recording:.2f} index write per recording; {u.reaper_rru:.2f} read and"
+        f"{u.events_wru:.2f} write units (rate budgets, leased in 1% slices: a POST writes nothing else) and"
+        f" {u.events_rru:.2f} read units (one consistent GetItem of the recording); a create"
+        f" {u.create_wru:.2f} write units (the recording and its byOwner entry); per chunk object"
+        f" {u.chunk_wru:.2f} write and {u.chunk_rru:.2f} read units, plus {u.index_wru_per_recording:.2f} index"
+        f" write per recording; {u.reaper_rru:.2f} read and"
         f" {u.reaper_wru:.2f} write unit per reaper call (one per screenshot)."
     )
     cap = throttle_cap(settings)
@@ -605,7 +646,7 @@ def table(stack: str = "prod") -> str:
         f" {cap['requests'] / 1e6:,.0f} million requests, billing at most ${cap['api_gateway']:,.2f} of API Gateway"
         f" + ${cap['lambda_api']:,.2f} of Lambda: API (${cap['api_gateway'] + cap['lambda_api']:,.2f}). The"
         f" recorder's door (a function URL) has no request charge; `ingestConcurrency`"
-        f" {settings.ingest_concurrency} requests at once of {HANDLER_SECONDS * 1000:.0f} ms is at most"
+        f" {settings.ingest_concurrency} requests at once of {post_seconds(settings) * 1000:.0f} ms is at most"
         f" {door['requests'] / 1e6:,.0f} million requests a month, ${door['lambda_api']:,.2f} of Lambda. The"
         " rest of the bill follows the batches accepted."
         if settings.ingest_concurrency
@@ -666,7 +707,7 @@ def comparison_table(stack: str = "prod") -> str:
     ours = [sum(monthly(m, settings, volume).values()) / (m / RECORDING_MINUTES) * 1000 for m in COMPARED_MINUTES]
     lines.append(
         f"| rrweb-s3-storage, `{stack}` stack (`python -m bench.cost`) | "
-        + " | ".join(f"**${v:,.2f}**" for v in ours)
+        + " | ".join(f"**${v:,.3f}**" for v in ours)
         + " |"
     )
     posthog = [posthog_dollars(m / RECORDING_MINUTES) / (m / RECORDING_MINUTES) * 1000 for m in COMPARED_MINUTES]
@@ -684,10 +725,11 @@ def comparison_table(stack: str = "prod") -> str:
 
 def door_cap(settings: StackSettings) -> dict[str, float]:
     """The most the ingest door's reserved concurrency lets it bill in a month: requests and Lambda dollars."""
-    requests = settings.ingest_concurrency / HANDLER_SECONDS * SECONDS_PER_MONTH
+    seconds = post_seconds(settings)
+    requests = settings.ingest_concurrency / seconds * SECONDS_PER_MONTH
     return {
         "requests": requests,
-        "lambda_api": _lambda(requests, HANDLER_SECONDS, settings.lambda_memory_mb, settings.lambda_architecture),
+        "lambda_api": _lambda(requests, seconds, ingest_memory_mb(settings), settings.lambda_architecture),
     }
 
 
@@ -715,7 +757,7 @@ def shape_table(stack: str = "prod") -> str:
 
 
 # The unwatched consumer's windows and parallelizations the window table compares.
-WINDOW_OPTIONS = ((1, 1), (30, 10), (60, 2), (60, 10), (120, 10), (300, 10))
+WINDOW_OPTIONS = ((1, 1), (30, 10), (60, 2), (60, 10), (90, 10), (120, 10), (300, 10))
 
 
 def window_table(stack: str = "prod") -> str:
@@ -748,6 +790,26 @@ def window_table(stack: str = "prod") -> str:
             f"| {window} s x {parallel}{mark} | {unwatched_window(busiest, option, volume):.0f} s "
             f"| {traffic(busiest, option, volume).chunk_puts / 1e6:.1f} million | ${total:,.2f} "
             f"| ${total / (busiest / RECORDING_MINUTES) * 1000:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+# The ingest function's memory options docs/cost.md prices (``memory_table``).
+INGEST_MEMORY_OPTIONS = (1024, 512, 256)
+
+
+def memory_table(stack: str = "prod") -> str:
+    """What a POST takes and bills at each ingest memory option (docs/cost.md, "The ingest function's memory")."""
+    settings = stack_settings(stack)
+    wait, cpu = INGEST_AWS_WAIT_SECONDS * 1000, post_cpu_seconds() * 1000
+    lines = ["| ingest function memory | a POST | GB-seconds per million POSTs |", "|---:|---:|---:|"]
+    for memory in INGEST_MEMORY_OPTIONS:
+        option = dataclasses.replace(settings, ingest_memory_mb=memory)
+        seconds = post_seconds(option)
+        name = f"{memory:,} MB" + (" (this stack's `ingestMemoryMb`)" if memory == ingest_memory_mb(settings) else "")
+        lines.append(
+            f"| {name} | {wait:.0f} + {cpu:.1f} x {max(1.0, ONE_VCPU_MB / memory):.2f} = {seconds * 1000:.0f} ms "
+            f"| {seconds * memory / 1024 * 1e6:,.0f} |"
         )
     return "\n".join(lines)
 

@@ -431,8 +431,10 @@ class Api(pulumi.ComponentResource):
                 handler=spec["Handler"],
                 architectures=spec.get("Architectures", ["x86_64"]),
                 # lambdaMemoryMb is the floor; a function whose Chalice config asks
-                # for more (the compactor holds a recording's blocks) gets that.
-                memory_size=max(settings.lambda_memory_mb, spec.get("MemorySize", 0)),
+                # for more (the compactor holds a recording's blocks) gets that. The
+                # ingest door has its own setting (ingestMemoryMb).
+                memory_size=(settings.ingest_memory_mb if logical == INGEST else 0)
+                or max(settings.lambda_memory_mb, spec.get("MemorySize", 0)),
                 timeout=spec["Timeout"],
                 code=code,
                 role=role.arn,
@@ -448,7 +450,15 @@ class Api(pulumi.ComponentResource):
                 reserved_concurrent_executions=(
                     settings.ingest_concurrency if logical == INGEST and settings.ingest_concurrency else None
                 ),
-                logging_config={"log_format": "Text", "log_group": logs.name},
+                # JSON, so Lambda filters by level: the system level WARN leaves out its
+                # START, END and REPORT lines, three of every invocation's four lines
+                # (the metrics come from CloudWatch, not from them; docs/cost.md).
+                logging_config={
+                    "log_format": "JSON",
+                    "application_log_level": "INFO",
+                    "system_log_level": "WARN",
+                    "log_group": logs.name,
+                },
                 tags={"rrweb:stack": settings.stack, "rrweb:source": args.package.source_hash},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy, logs]),
             )

@@ -72,6 +72,10 @@ class StackSettings:
     throttle_rate_limit: float = 50.0
     throttle_burst_limit: int = 100
     lambda_memory_mb: int = 512
+    # The recorder's door (the ``ingest`` function) on its own: a POST mostly waits on
+    # DynamoDB and Kinesis, so below lambdaMemoryMb its GB-seconds fall faster than its
+    # time grows (docs/cost.md, "The ingest function's memory"). 0: lambdaMemoryMb.
+    ingest_memory_mb: int = 0
     # The functions' Python and processor. The bundle's compiled wheels are chosen for
     # both (infra/packaging.py packages with that Python, and refuses a bundle whose
     # wheels do not match); Graviton (arm64) bills 20% less per GB-second than x86_64.
@@ -153,6 +157,8 @@ class StackSettings:
             raise ValueError("kinesisMode must be 'on-demand' or 'provisioned'")
         if self.kinesis_shards < 1 or not 24 <= self.kinesis_retention_hours <= 8760:
             raise ValueError("kinesisShards must be >= 1 and kinesisRetentionHours 24..8760")
+        if self.ingest_memory_mb and not 256 <= self.ingest_memory_mb <= 10240:
+            raise ValueError("ingestMemoryMb must be 0 (lambdaMemoryMb) or 256..10240 (a 4 MiB body holds 16 MiB)")
         if not 0 <= self.ingest_concurrency <= 900:
             raise ValueError("ingestConcurrency must be 0 (none reserved) .. 900 (Lambda keeps 100 unreserved)")
         if self.retention_days < 1:

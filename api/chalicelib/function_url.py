@@ -22,6 +22,8 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from . import observability
+
 # The recorder's routes, and the preflight of each (the app answers OPTIONS itself).
 ROUTES: Mapping[str, frozenset[str]] = {
     "/recordings": frozenset({"POST", "OPTIONS"}),
@@ -122,7 +124,8 @@ def handle(app: Any, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     matched = match(event.get("rawPath") or "/")
     if matched is None or method not in ROUTES[matched[0]]:
         return not_found()
-    return url_response(app(rest_event(event, *matched), context))
+    with observability.successes_unlogged():
+        return url_response(app(rest_event(event, *matched), context))
 
 
 def url_event(

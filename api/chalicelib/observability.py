@@ -18,7 +18,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from chalice.app import Chalice, Request, Response
 SERVICE = "rrweb-s3-storage"
 
 logger = Logger(service=SERVICE)
+# Where the line was written is the same for every request line: 26 bytes of each,
+# billed per GB by CloudWatch Logs, that say nothing.
+logger.remove_keys(["location"])
 # The level Powertools chose (POWERTOOLS_LOG_LEVEL, else INFO), kept to undo Chalice's.
 _LEVEL = logger.log_level
 
@@ -43,6 +47,10 @@ _ERROR_CODE = re.compile(r"[A-Za-z0-9.]{1,128}")
 UNKNOWN = "-"
 # The request being handled, for exceptions Chalice catches and logs itself.
 _CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("rrweb_request_id", default=None)
+# Set while the ingest door (the function URL) answers: its fast successes go unlogged.
+_QUIET_SUCCESSES: ContextVar[bool] = ContextVar("rrweb_quiet_successes", default=False)
+# A success at least this slow is logged even there.
+SLOW_MS = 1000.0
 
 
 def install(app: Chalice) -> None:
@@ -118,6 +126,23 @@ def log_request(event: Request, get_response: Callable[[Request], Response]) -> 
     return response
 
 
+@contextmanager
+def successes_unlogged() -> Iterator[None]:
+    """Inside, a request answered below 400 in under ``SLOW_MS`` writes no line.
+
+    For the recorder's door: a line holds no recording id (only the route template), so
+    for a success it says nothing that the function URL's metrics (``UrlRequestCount``,
+    ``UrlRequestLatency``, by status class ``Url4xxCount`` and ``Url5xxCount``) do not,
+    and it would be billed for every batch (docs/cost.md). Refusals, failures and slow
+    answers are logged as everywhere.
+    """
+    token = _QUIET_SUCCESSES.set(True)
+    try:
+        yield
+    finally:
+        _QUIET_SUCCESSES.reset(token)
+
+
 def log_exception(error: BaseException, *, request_id: str) -> None:
     """Log an exception by type and place only, never by message.
 
@@ -141,12 +166,15 @@ def _log_line(
     try:
         if error is not None:
             log_exception(error, request_id=rid)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if _QUIET_SUCCESSES.get() and isinstance(status, int) and status < 400 and elapsed_ms < SLOW_MS:
+            return
         fields: dict[str, Any] = {
             "requestId": rid,
             "method": method(event),
             "route": route(event),
             "status": status if isinstance(status, int) else None,
-            "durationMs": round((time.perf_counter() - started) * 1000, 1),
+            "durationMs": round(elapsed_ms, 1),
         }
         if error is not None:
             fields["error"] = _type_name(error)

@@ -430,7 +430,8 @@ def analyse(sim: Simulation, meter: Meter, *, delivery: dict[str, Any], read: di
     moto_api_s = sum(route.seconds for route in ingest_routes) / api_requests if api_requests else 0.0
     reaper_rate, _ = total("reaper_invocations")
     moto_reaper_s = _mean(sim.invocations["reaper"])
-    aws_api_s, aws_reaper_s = cost.HANDLER_SECONDS, cost.REAPER_SECONDS
+    # The ingest function's POST at prod's memory (its slowest, on the least CPU).
+    aws_api_s, aws_reaper_s = cost.post_seconds(PROD), cost.REAPER_SECONDS
 
     def concurrency(factor: float, shard_count: int, api_s: float, reaper_s: float) -> float:
         return api_rate * factor * api_s + shard_count * parallel + reaper_rate * factor * reaper_s
@@ -471,7 +472,7 @@ def analyse(sim: Simulation, meter: Meter, *, delivery: dict[str, Any], read: di
             "api_requests_per_s": round(api_rate * f, 1),
             # Under half of each: the ingest door's reserved concurrency (requests/s x the
             # AWS handler time) and the one key's budget per minute.
-            "ingestConcurrency_at_least": math.ceil(api_rate * f * cost.HANDLER_SECONDS / HEADROOM),
+            "ingestConcurrency_at_least": math.ceil(api_rate * f * aws_api_s / HEADROOM),
             "keyRequestsPerMinute_at_least": math.ceil(per_minute / HEADROOM),
         }
         for count, f, per_minute in zip(sizes, all_factors, api_per_minute, strict=True)

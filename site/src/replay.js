@@ -447,7 +447,7 @@ async function replay({ api, recording, moment, showFacts }) {
   try {
     for await (const raw of loading.parts()) await take(raw);
     // Just ended by its recorder (stop()): its last batches may still be on their way to
-    // storage, for up to the unwatched consumer's window (a minute on prod) when nobody
+    // storage, for up to the unwatched consumer's window (90 s on prod) when nobody
     // watched. The last holds the end event: read on until it is here, or the API's
     // settlesAt has passed.
     const settles = recording.settlesAt ?? (recording.endedAt ? recording.endedAt + END_WAIT_MS : 0);

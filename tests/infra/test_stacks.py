@@ -595,7 +595,7 @@ def test_the_consumer_mappings_take_their_settings_from_stack_config(inventories
     for stack, parallelization, unwatched_window, unwatched_parallelization in (
         ("dev", 1, 1, 1),
         ("pr-123", 1, 1, 1),
-        ("prod", 2, 60, 10),
+        ("prod", 2, 90, 10),
     ):
         inventory = inventories[stack]
         mappings = consumer_mappings(inventory)
@@ -760,6 +760,31 @@ def test_the_ingest_door_is_throttled_by_reserved_concurrency_in_prod(inventorie
     for stack in ("dev", "prod"):
         others = [f for f in inventories[stack].of_type(FUNCTION) if not f["name"].endswith("-ingest")]
         assert all("reservedConcurrentExecutions" not in f["inputs"] for f in others)
+
+
+def test_the_ingest_door_has_its_own_memory_on_prod_and_every_other_function_the_stacks(
+    inventories: dict[str, Inventory],
+) -> None:
+    def memory(stack: str, name: str) -> int:
+        return int(find(inventories[stack], FUNCTION, name)["inputs"]["memorySize"])
+
+    assert {stack: memory(stack, "-ingest") for stack in ("dev", "prod")} == {"dev": 512, "prod": 512}
+    assert {stack: memory(stack, "-api-handler") for stack in ("dev", "prod")} == {"dev": 512, "prod": 1024}
+    assert memory("prod", "-compact-recordings") == 2048
+
+
+def test_functions_log_json_without_lambdas_own_lines_per_invocation(inventories: dict[str, Inventory]) -> None:
+    for stack in ("dev", "prod"):
+        functions = inventories[stack].of_type(FUNCTION)
+        assert functions
+        for function in functions:
+            config = function["inputs"]["loggingConfig"]
+            # WARN leaves out START, END and REPORT (INFO); the functions' own INFO lines stay.
+            assert (config["logFormat"], config["systemLogLevel"], config["applicationLogLevel"]) == (
+                "JSON",
+                "WARN",
+                "INFO",
+            ), function["name"]
 
 
 def test_stage_throttles_and_logs_access(inventories: dict[str, Inventory]) -> None:

@@ -42,6 +42,7 @@ CONFIGURED: dict[str, Any] = {
     "throttleRateLimit": "51.5",
     "throttleBurstLimit": "101",
     "lambdaMemoryMb": "1024",
+    "ingestMemoryMb": "768",
     "lambdaRuntime": "python3.12",
     "lambdaArchitecture": "x86_64",
     "emailFrom": "Recordings <no-reply@example.com>",

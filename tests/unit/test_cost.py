@@ -130,15 +130,15 @@ def test_the_consumer_writes_one_object_per_batch_while_the_window_is_shorter_th
         settings, consumer_unwatched_window_seconds=3 * FLUSH_SECONDS, consumer_unwatched_parallelization=10
     )
     assert traffic(MINUTES[-1], long_window, volume).chunk_puts == pytest.approx(busy.posts / 3)
-    # ...prod's minute six, while its ten batches per shard stay under Lambda's 6 MB event.
+    # ...prod's 90 s nine, while its ten batches per shard stay under Lambda's 6 MB event.
     prod = stack_settings("prod")
-    assert unwatched_window(MINUTES[-1], prod, volume) == prod.consumer_unwatched_window_seconds == 60
-    assert traffic(MINUTES[-1], prod, volume).chunk_puts == pytest.approx(busy.posts / 6)
+    assert unwatched_window(MINUTES[-1], prod, volume) == prod.consumer_unwatched_window_seconds == 90
+    assert traffic(MINUTES[-1], prod, volume).chunk_puts == pytest.approx(busy.posts / 9)
     # With one batch per shard the 6 MB event closes the window early at volume: more objects.
     serial = dataclasses.replace(prod, consumer_unwatched_parallelization=1)
-    assert unwatched_window(MINUTES[-1], serial, volume) < 60
-    assert traffic(MINUTES[-1], serial, volume).chunk_puts > 2 * busy.posts / 6
-    assert unwatched_window(MINUTES[0], serial, volume) == 60
+    assert unwatched_window(MINUTES[-1], serial, volume) < 90
+    assert traffic(MINUTES[-1], serial, volume).chunk_puts > 2 * busy.posts / 9
+    assert unwatched_window(MINUTES[0], serial, volume) == 90
 
 
 def test_consumer_invocations_are_bounded_by_batches_and_by_shards_per_window(volume: PerMinute) -> None:
@@ -220,3 +220,21 @@ def test_each_recording_control_is_priced_as_minutes_never_recorded() -> None:
         Controls(sample_rate=0)
     chosen, rest = Controls.parse(["dev", "--sample-rate=0.1", "--on-error=0.5"])
     assert (chosen, rest) == (Controls(sample_rate=0.1, on_error=0.5), ["dev"])
+
+
+def test_cost_page_shows_the_current_ingest_memory_comparison() -> None:
+    from bench.cost import memory_table
+
+    assert memory_table("prod") in (ROOT / "docs" / "cost.md").read_text()
+
+
+def test_less_memory_stretches_a_posts_cpu_but_bills_fewer_gb_seconds() -> None:
+    from bench.cost import ingest_memory_mb, post_seconds, stack_settings
+
+    prod = stack_settings("prod")
+    assert ingest_memory_mb(prod) == 512 < prod.lambda_memory_mb
+    at = {memory: post_seconds(dataclasses.replace(prod, ingest_memory_mb=memory)) for memory in (256, 512, 1024, 2048)}
+    assert at[256] > at[512] > at[1024] > at[2048]
+    # Past one vCPU (1,769 MB) more memory buys no CPU: the time stays the AWS waits plus the CPU.
+    assert at[2048] == post_seconds(dataclasses.replace(prod, ingest_memory_mb=1769))
+    assert at[512] * 512 < at[1024] * 1024

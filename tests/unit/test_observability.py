@@ -15,6 +15,7 @@ from chalice import Chalice, Response
 from chalice.app import Request
 from chalice.test import Client
 
+from bench import cost
 from chalicelib import observability
 
 KEY = "rrk_AbCdEf0123456789_secret-part"
@@ -109,6 +110,10 @@ def test_a_request_on_aws_is_one_json_line_with_api_gateways_request_id_and_no_s
     assert line["durationMs"] >= 0
     # The concrete path (it holds the recording id) stays out too.
     assert "rec_12345678" not in json.dumps(line)
+    # What the cost model prices (bench/cost.py, LOG_BYTES["api"], with CloudWatch's 26
+    # bytes per event): the line, and nothing that is the same on every line.
+    assert "location" not in line
+    assert len(json.dumps(line, separators=(",", ":"))) + 26 <= cost.LOG_BYTES["api"]
 
 
 def test_without_an_api_gateway_request_id_one_is_generated(log_lines: Callable[[], list[dict[str, Any]]]) -> None:
@@ -245,3 +250,39 @@ def test_an_app_named_after_the_service_prints_each_line_once_as_json(
     assert framework["message"] == "framework line"
     assert (request["route"], request["status"]) == ("/health", 200)
     assert capsys.readouterr().out == ""
+
+
+def url_request(app: Chalice, *, content_type: str = "application/json") -> int:
+    """POST a batch to ``app`` through the ingest door (its function URL), as Lambda delivers it."""
+    from chalicelib import function_url
+
+    event = function_url.url_event(
+        method="POST",
+        path="/recordings/rec_12345678/events",
+        query="",
+        headers={"Content-Type": content_type},
+        body=b'{"seq": 0, "events": []}',
+        source_ip="203.0.113.7",
+        request_id="url-request-1",
+    )
+    return int(function_url.handle(app, event, None)["statusCode"])
+
+
+def test_the_ingest_door_logs_refusals_and_slow_answers_but_not_each_fast_success(
+    log_lines: Callable[[], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = demo_app()
+    assert url_request(app) == 202
+    assert log_lines() == [], "a fast 202 of the door: the function URL's metrics count it"
+    assert url_request(app, content_type="image/png") == 415
+    (refused,) = log_lines()
+    assert (refused["route"], refused["status"]) == (ROUTE, 415)
+    monkeypatch.setattr(observability, "SLOW_MS", 0.0)
+    assert url_request(app) == 202
+    slow = log_lines()[-1]
+    assert (slow["route"], slow["status"]) == (ROUTE, 202)
+    # The site's routes (through API Gateway) log every request, successes too.
+    monkeypatch.setattr(observability, "SLOW_MS", 1000.0)
+    event = api_gateway_event(path="/recordings/rec_12345678/events", resource=ROUTE, body="{}", query={})
+    assert demo_app()(event, None)["statusCode"] == 202
+    assert log_lines()[-1]["status"] == 202
