@@ -176,6 +176,12 @@ for (const [status, code] of [
     const state = page.recorder.status();
     assert.equal(state.state, "failed");
     assert.equal(state.lastError.reason, "key_refused");
+    // Stopping it afterwards (the bookmarklet's badge still offers Stop) sends nothing
+    // either: not the recording's end event.
+    const stopping = page.recorder.stop();
+    await advance(60_000);
+    await stopping;
+    assert.equal(page.api.requests.length, 1, "stop() after a refusal sends nothing");
     // The next page of the tab, with the same key: nothing at all.
     const next = openPage({}, { storage, snapshot: false });
     assert.equal(next.record.options, undefined, "rrweb is not even started");

@@ -173,6 +173,7 @@ export function createTransport({
   let sending = null;
   let stopped = false; // stop() was called
   let closed = false; // stop() resolved: the recording has ended
+  let refused = false; // the key was refused, or the page's policy blocks the API: nothing more is sent
   let batchesMade = 0;
   let acknowledged = 0;
   let created = false; // this page's create was acknowledged: later batches go to .../events
@@ -334,6 +335,7 @@ export function createTransport({
     handedOff.length = 0;
     stopped = true;
     closed = true;
+    refused = true;
     notify();
     detachIfDone();
     then(trouble);
@@ -620,6 +622,8 @@ export function createTransport({
    * backlog is over maxPendingBytes, incremental events are dropped instead (counted).
    */
   function add(event) {
+    // After a refusal nothing is taken, not even the end event a later stop() adds.
+    if (refused) return;
     // Full snapshots and their Meta events are what everything after them builds on:
     // always taken, and not counted towards the backlog budget.
     const whole = isWhole(event);
