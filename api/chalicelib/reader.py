@@ -40,7 +40,7 @@ from .errors import BadRequestError, ConflictError, NotAcceptableError
 from .recording_objects import WHOLE_OBJECT_BYTES, ChunkCache, Listing, RecordingObjects
 from .recording_table import RecordingTable
 from .recordings import Recordings
-from .schema import PENDING_ATTRIBUTE
+from .schema import PENDING_ATTRIBUTE, SET_ASIDE_ATTRIBUTE
 
 T = TypeVar("T")
 logger = logging.getLogger("rrweb.reader")
@@ -634,10 +634,13 @@ class Reader:
 
 
 def compacted_generation(item: dict[str, Any]) -> int | None:
-    """The generation that holds every batch the recording's item counted, or None (nothing compacted, or a chunk
-    counted since: it is pending again)."""
+    """The generation that holds every batch the recording's item counted, or None: nothing compacted, a chunk
+    counted since (it is pending again), or compaction set it aside (out of the pending index with chunks that no
+    generation holds)."""
     generation = int(item.get("compactedGeneration", 0))
-    return generation if generation and PENDING_ATTRIBUTE not in item else None
+    if not generation or PENDING_ATTRIBUTE in item or SET_ASIDE_ATTRIBUTE in item:
+        return None
+    return generation
 
 
 def first_type_is_binary(accept: str | None, binary_types: list[str]) -> bool:

@@ -46,6 +46,7 @@ from .schema import (
     OWNER_USER_ATTRIBUTE,
     PENDING_ATTRIBUTE,
     RECORDINGS_KEY,
+    SET_ASIDE_ATTRIBUTE,
     TTL_ATTRIBUTE,
 )
 
@@ -56,7 +57,7 @@ _BATCH_GET_MAX = 100
 # Page views of one session race only with each other (two tabs): a few attempts settle it.
 _VISIT_ATTEMPTS = 3
 # What a finished compaction clears: its runs' count, and why one failed or set it aside.
-_COMPACTION_TRIES = "compactionTries, compactionTriedAt, compactionError, compactionSetAside, compactionSetAsideAt"
+_COMPACTION_TRIES = f"compactionTries, compactionTriedAt, compactionError, {SET_ASIDE_ATTRIBUTE}, compactionSetAsideAt"
 
 
 def _is_conditional_failure(exc: ClientError) -> bool:
@@ -661,7 +662,7 @@ class RecordingTable:
             self._table.update_item(
                 Key=recording_key(owner, recording_id),
                 UpdateExpression=(
-                    f"REMOVE {PENDING_ATTRIBUTE} SET compactionSetAside = :reason, compactionSetAsideAt = :now"
+                    f"REMOVE {PENDING_ATTRIBUTE} SET {SET_ASIDE_ATTRIBUTE} = :reason, compactionSetAsideAt = :now"
                 ),
                 ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(deleting) AND updatedAt = :seen",
                 ExpressionAttributeNames={"#pk": RECORDINGS_KEY},

@@ -32,6 +32,9 @@ PENDING_ATTRIBUTE = "pendingCompaction"
 # Its sort key: when the recording was last seen active, refreshed at most every
 # ``settings.ACTIVE_REFRESH_SECONDS`` (so counting a chunk rarely rewrites the index).
 ACTIVE_ATTRIBUTE = "activeAt"
+# On a recording compaction gave up on (out of the pending index, its chunks kept), until
+# a later compaction of it succeeds.
+SET_ASIDE_ATTRIBUTE = "compactionSetAside"
 
 # Access table: ingest keys (``key#<id>``), rate-budget counters (``rate#...``) and
 # workspaces with their members (``workspaces.py``).

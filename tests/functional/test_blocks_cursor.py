@@ -19,6 +19,7 @@ import pytest
 from chalicelib import layout, settings, validation
 from chalicelib.aws import get_services
 from chalicelib.compacted import Block, CompactedIndex
+from chalicelib.schema import PENDING_ATTRIBUTE
 from tests.functional.test_compaction import expected_lines, send
 from tests.functional.test_consumer import batch
 from tests.functional.test_live import fetch_range
@@ -204,3 +205,25 @@ def test_an_index_gone_since_the_item_was_read_is_found_by_listing(
     answer = get_blocks(client, recording_id).json_body
     assert answer["complete"] is False
     assert sum(block["events"] for block in answer["blocks"]) == len(expected_lines(*range(12)).splitlines())
+
+
+def test_a_recording_set_aside_with_chunks_past_its_generation_is_never_said_complete(
+    client: Any, deliver: Any, owner: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recording_id = compacted_in_small_blocks(client, deliver, owner, monkeypatch)
+    send(client, recording_id, 12, deliver=deliver)
+    # Compaction gave up on it: out of the pending index, its newer chunk kept.
+    table = get_services().metadata
+    pending = table.get(owner, recording_id)
+    assert pending is not None
+    table.set_aside_compaction(pending, reason="tried too often")
+    item = table.get(owner, recording_id)
+    assert item is not None
+    assert PENDING_ATTRIBUTE not in item
+    assert int(item["compactedGeneration"]) == 1
+    answer = get_blocks(client, recording_id).json_body
+    assert answer["complete"] is False
+    rest = client.get(f"/recordings/{recording_id}/events?after={answer['after']}")
+    assert [json.loads(line) for line in rest.body.splitlines() if line] == [
+        json.loads(line) for line in expected_lines(12).splitlines()
+    ]
