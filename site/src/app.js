@@ -226,7 +226,7 @@ function card(api, recording) {
         ${recording.live ? '<span class="badge live">Live</span>' : ""}
         ${
           recording.settlesAt && recording.settlesAt > Date.now()
-            ? '<span class="badge arriving" title="Ended: its last events are being stored (within a minute on prod)">Storing</span>'
+            ? `<span class="badge arriving" title="Ended: recordings nobody watches are stored in batches; its last events are stored by ${escapeHtml(new Date(recording.settlesAt).toLocaleTimeString())}">Storing</span>`
             : ""
         }
         ${errors ? `<span class="badge errors" title="Console errors">${escapeHtml(plural(errors, "error"))}</span>` : ""}

@@ -110,7 +110,7 @@
  * describeStatus), identify.js (validateUser), screenshot.js and limits.js (LIMITS).
  */
 import { getRecordConsolePlugin } from "@rrweb/rrweb-plugin-console-record";
-import { END_TAG } from "./end-tag.js";
+import { END_TAG, SNAPSHOT_TAG } from "./end-tag.js";
 import { EventType, record as rrwebRecord } from "rrweb";
 import { createAssetCapture } from "./recorder/assets.js";
 import { createErrorBuffer } from "./recorder/on-error.js";
@@ -377,7 +377,11 @@ export function startRecording(options, env = {}) {
     tab,
     notify,
     fail,
-    takeFullSnapshot: () => record.takeFullSnapshot(),
+    // Marked first, so the replay's moments do not count the snapshot's Meta as a page view.
+    takeFullSnapshot: () => {
+      transport.add({ type: EventType.Custom, data: { tag: SNAPSHOT_TAG, payload: {} }, timestamp: now() });
+      record.takeFullSnapshot();
+    },
     onKeyRefused: (trouble) => refused(trouble),
     onBlocked: (trouble) => policyBlocked(trouble),
     // The page's question about its assets rides on its batches (recorder/assets.js).

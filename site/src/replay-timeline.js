@@ -7,7 +7,7 @@
  * bar and the list grow with the recording.
  */
 import { EventType, IncrementalSource, MouseInteractions, NodeType } from "@rrweb/types";
-import { END_TAG } from "./end-tag.js";
+import { END_TAG, SNAPSHOT_TAG } from "./end-tag.js";
 import { formatMoment } from "./replay-time.js";
 import { consoleText } from "./replay-console.js";
 import { failed, networkRecord } from "./replay-network.js";
@@ -225,7 +225,11 @@ export class Timeline {
       this.learn(data.node);
     } else if (type === META) {
       this.metas += 1;
-      if (this.metas > 1) return { kind: "page", label: data.href || "(no address)", title: `Page view: ${data.href || ""}` };
+      // The Meta of a snapshot the recorder took on the same page (a watcher came, or it
+      // resumed) is not a page view.
+      const again = this.resnapshot;
+      this.resnapshot = false;
+      if (this.metas > 1 && !again) return { kind: "page", label: data.href || "(no address)", title: `Page view: ${data.href || ""}` };
     } else if (type === INCREMENTAL && data.source === MUTATION) {
       for (const add of data.adds || []) this.learn(add.node, add.parentId ?? null);
     } else if (type === INCREMENTAL && data.source === MOUSE_INTERACTION && data.type === CLICK) {
@@ -239,6 +243,8 @@ export class Timeline {
       const status = Number(entry.status) > 0 ? entry.status : "no answer";
       const text = `${entry.method || "GET"} ${entry.url} → ${status}`;
       return { kind: "failed", label: text.length > 160 ? `${text.slice(0, 159)}…` : text, title: `Failed request: ${text}` };
+    } else if (type === CUSTOM && data.tag === SNAPSHOT_TAG) {
+      this.resnapshot = true;
     } else if (type === CUSTOM && data.tag === END_TAG) {
       return { kind: "custom", label: "Recording ended", title: "The recorder's stop() ended the recording here" };
     } else if (type === CUSTOM) {

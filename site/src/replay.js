@@ -349,7 +349,10 @@ function loadingIndicator(expected) {
       $("#progress-label").textContent = `Loading stopped: ${message}`;
     },
     arriving(until) {
-      $("#progress-label").textContent = `The last events are still arriving (within ${Math.ceil((until - Date.now()) / 1000)} s)`;
+      // Why it waits: an ended recording nobody watched settles a window after its end.
+      const seconds = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+      $("#progress-label").textContent =
+        `The last events are still arriving (within ${seconds} s): recordings nobody watches are stored in batches`;
     },
     done() {
       $("#loading").hidden = true;

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { strFromU8 } from "fflate";
 
 import { END_TAG, describeStatus } from "../src/recorder.js";
+import { SNAPSHOT_TAG } from "../src/end-tag.js";
 import { LIMITS } from "../src/recorder/limits.js";
 import { armour } from "../src/recorder/transport.js";
 import {
@@ -374,7 +375,8 @@ test("over maxPendingBytes recording pauses, and resumes below half of it with a
   assert.equal(page.record.snapshots, 1, "the replay gets the whole page again after the gap");
   await page.recorder.flush();
   const types = page.api.requests.filter((r, i, all) => all.findIndex((o) => o.body.seq === r.body.seq) === i).flatMap((r) => r.body.events.map((e) => e.type));
-  assert.deepEqual(types, [4, 2, 3, 3, 3, 3, 4, 2]);
+  // The resumed snapshot comes marked (a custom event first): the replay's moments know it is no page view.
+  assert.deepEqual(types, [4, 2, 3, 3, 3, 3, 5, 4, 2]);
 });
 
 test("a pause in which nothing was dropped resumes without a new snapshot", async (t) => {
@@ -794,6 +796,11 @@ test("a new watcher gets a full snapshot at once, and only batches after it ask 
   const snapshot = page.api.requests[3].body;
   assert.equal(snapshot.live, true);
   assert.ok(snapshot.events.some((event) => event.type === 2), "the batch holds the full snapshot");
+  // Marked first, so the replay does not take the snapshot's Meta for a page view.
+  assert.deepEqual(
+    snapshot.events.slice(0, 3).map((event) => [event.type, event.data?.tag]),
+    [[5, SNAPSHOT_TAG], [4, undefined], [2, undefined]],
+  );
   // The watcher leaves: batches stop asking, and no snapshot is taken.
   watched = false;
   page.record.emit(click());
