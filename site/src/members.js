@@ -123,7 +123,17 @@ function bindInvite(api, workspace) {
     }
   });
   $("#invite button").disabled = false;
-  api.describeWorkspace(workspace.id).then((settings) => ($("#allowed-domain").value = settings.allowedDomain || ""), () => {});
+  // The saved domain fills the field unless the admin typed first: a late answer must not
+  // overwrite what they are about to save.
+  const domain = $("#allowed-domain");
+  let typed = false;
+  domain.addEventListener("input", () => (typed = true), { once: true });
+  api.describeWorkspace(workspace.id).then(
+    (settings) => {
+      if (!typed) domain.value = settings.allowedDomain || "";
+    },
+    () => {},
+  );
   $("#domain").addEventListener("submit", async (event) => {
     event.preventDefault();
     try {

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 import uuid
 from typing import Any
 
 import requests
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.support.accounts import PASSWORD, sign_up_and_in
 from tests.support.browser import signed_in
@@ -245,3 +246,44 @@ def test_an_admin_shortens_the_workspaces_retention_within_the_stacks_and_every_
     assert described.json()["retentionDays"] == 7
     page.click("#retention-reset")
     expect(page.locator("#retention-note")).to_contain_text("as long as the stack keeps them: 30 days.")
+
+
+def test_a_domain_typed_before_the_workspace_loaded_is_the_one_saved(
+    page: Page, stack: RunningStack, account: dict[str, Any]
+) -> None:
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/members.html")
+    page.fill("#workspace-new-name", "Late answers")
+    page.click("#create-workspace button")
+    expect(page.locator("#workspace-name")).to_have_text("Members of Late answers")
+    # The settings the domain form reads (the page's second read of the workspace; the
+    # first is the retention's, awaited before the forms open) answer late: the admin
+    # has typed a domain by then.
+    held: list[Route] = []
+    reads: list[Route] = []
+    settings = re.compile(r"/workspaces/[^/?]+$")
+
+    def hold_the_second_read(route: Route) -> None:
+        if route.request.method != "GET":
+            route.continue_()
+            return
+        reads.append(route)
+        if len(reads) == 2:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(lambda url: bool(settings.search(urllib.parse.urlsplit(url).path)), hold_the_second_read)
+    page.reload()
+    expect(page.locator("#domain button")).to_be_enabled()
+    page.fill("#allowed-domain", "example.com")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page asked for the workspace's settings"
+    for route in held:
+        route.continue_()
+    page.wait_for_timeout(500)  # the late answer has arrived
+    page.click("#domain button")
+    expect(page.locator("#members-status")).to_have_text("Invites go to addresses of example.com only.")
