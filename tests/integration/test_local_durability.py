@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from infra.settings import StackSettings
 from local.journal import Entry
 from tests.integration.load import IngestLoad, Outcome, batch, check_read_back, create_recordings, read_events
 from tests.support.accounts import sign_up_and_in
@@ -20,6 +21,8 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
+# The window of prod's unwatched consumer, which `--stack prod` runs.
+PROD_WINDOW_S = StackSettings.from_stack_file(ROOT, "prod").consumer_unwatched_window_seconds
 RECORDINGS = 6
 THREADS = 3
 
@@ -255,8 +258,8 @@ def test_an_uploaded_asset_survives_a_sigkill_before_any_batch_names_it(tmp_path
 
 @pytest.mark.long(seconds=90)
 def test_checkpoints_keep_the_unwatched_window_and_a_sigkill_inside_it_loses_nothing(tmp_path: Path) -> None:
-    """Prod's unwatched consumer gathers a minute: checkpoints (every 5 s) must neither cut that
-    short nor delete the journal of records still waiting in it."""
+    """Prod's unwatched consumer gathers its window (90 s): checkpoints (every 5 s) must neither
+    cut that short nor delete the journal of records still waiting in it."""
     data_dir = tmp_path / "data"
     stack = start_stack(data_dir, "--stack", "prod", env=LOAD_ENV)
     with requests.Session() as http:
@@ -281,6 +284,7 @@ def test_checkpoints_keep_the_unwatched_window_and_a_sigkill_inside_it_loses_not
             events = read_events(requests.Session(), again.api, recording, owner)
             assert sorted({event["data"]["positions"][0]["y"] for event in events}) == [0, 1, 2]
 
-        eventually(all_three, timeout=90, interval=2)
+        # The replayed records wait out the whole window again, then the consumer's invocation.
+        eventually(all_three, timeout=PROD_WINDOW_S + 30, interval=2)
     finally:
         again.stop()
