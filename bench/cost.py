@@ -25,6 +25,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import local  # noqa: F401  (puts api/ on the import path)
 from bench import workload
@@ -312,24 +313,27 @@ class Units:
         )
 
 
+def _measured(section: str, *path: str) -> float:
+    """A figure a benchmark measured: bench/results.json's ``section`` and ``path`` within it."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    value: Any = results.get(section, {})
+    for key in path:
+        value = value.get(key, {}) if isinstance(value, dict) else {}
+    if not isinstance(value, int | float):
+        raise RuntimeError(f"{RESULTS} has no {'.'.join((section, *path))}: run `python -m bench.{section}`")
+    return float(value)
+
+
 @functools.cache
 def asset_questions_per_page_view() -> float:
     """Questions per page view, as ``bench.assets`` measured them (bench/results.json, its ``assets`` section)."""
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    measured = results.get("assets", {}).get("with_assets", {}).get("questions_per_page_view")
-    if measured is None:
-        raise RuntimeError(f"{RESULTS} has no assets.with_assets section: run `python -m bench.assets`")
-    return float(measured)
+    return _measured("assets", "with_assets", "questions_per_page_view")
 
 
 @functools.cache
 def post_cpu_seconds() -> float:
     """CPU seconds of one POST, as ``bench.ingest`` measured them (bench/results.json, its ``ingest`` section)."""
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    measured = results.get("ingest", {}).get("in_process", {}).get("cpu_per_post_s")
-    if measured is None:
-        raise RuntimeError(f"{RESULTS} has no ingest.in_process.cpu_per_post_s: run `python -m bench.ingest`")
-    return float(measured)
+    return _measured("ingest", "in_process", "cpu_per_post_s")
 
 
 def ingest_memory_mb(settings: StackSettings) -> int:

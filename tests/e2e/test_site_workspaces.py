@@ -49,16 +49,21 @@ EVENTS = [
 ]
 
 
+def team_workspace(page: Page, stack: RunningStack, account: dict[str, Any], name: str) -> str:
+    """Sign in, make a team workspace on the members page (the switcher moves into it); its id."""
+    signed_in(page, stack, account)
+    page.goto(f"{stack.site}/members.html")
+    page.fill("#workspace-new-name", name)
+    page.click("#create-workspace button")
+    expect(page.locator("#workspace-name")).to_have_text(f"Members of {name}")
+    return str(page.evaluate("localStorage.getItem('rrweb.workspace')"))
+
+
 def test_an_invited_teammate_signs_in_from_the_link_and_replays_the_teams_recording(
     page: Page, browser: Browser, stack: RunningStack, account: dict[str, Any]
 ) -> None:
     # Alice makes a team workspace on the members page, and the switcher moves her into it.
-    signed_in(page, stack, account)
-    page.goto(f"{stack.site}/members.html")
-    page.fill("#workspace-new-name", "Shop team")
-    page.click("#create-workspace button")
-    expect(page.locator("#workspace-name")).to_have_text("Members of Shop team")
-    workspace = page.evaluate("localStorage.getItem('rrweb.workspace')")
+    workspace = team_workspace(page, stack, account, "Shop team")
     expect(page.locator("#workspace")).to_have_value(workspace)
 
     # A recording in the team workspace (as its keys would record it).
@@ -251,11 +256,7 @@ def test_an_admin_shortens_the_workspaces_retention_within_the_stacks_and_every_
 def test_a_domain_typed_before_the_workspace_loaded_is_the_one_saved(
     page: Page, stack: RunningStack, account: dict[str, Any]
 ) -> None:
-    signed_in(page, stack, account)
-    page.goto(f"{stack.site}/members.html")
-    page.fill("#workspace-new-name", "Late answers")
-    page.click("#create-workspace button")
-    expect(page.locator("#workspace-name")).to_have_text("Members of Late answers")
+    team_workspace(page, stack, account, "Late answers")
     # The settings the domain form reads (the page's second read of the workspace; the
     # first is the retention's, awaited before the forms open) answer late: the admin
     # has typed a domain by then.
