@@ -11,7 +11,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.support.accounts import PASSWORD
-from tests.support.browser import signed_in
+from tests.support.browser import signed_in, with_tokens
 from tests.support.local_stack import RunningStack, free_port
 
 GARBAGE = {"accessToken": "not-a-token", "idToken": "not-a-token", "refreshToken": "not-a-token"}
@@ -49,8 +49,7 @@ def test_sign_up_names_the_password_rules_and_says_the_apis_reason(page: Page, s
 def test_an_ended_session_signs_in_again_and_comes_back(
     page: Page, stack: RunningStack, account: dict[str, Any], opened: str
 ) -> None:
-    page.goto(f"{stack.site}/index.html")
-    page.evaluate("tokens => localStorage.setItem('rrweb.tokens', JSON.stringify(tokens))", GARBAGE)
+    with_tokens(page, stack, GARBAGE)
     # The page sends an ended session to sign in at once, often before its own load event:
     # waiting for that load would see the navigation aborted.
     page.goto(f"{stack.site}{opened}", wait_until="commit")
@@ -69,9 +68,7 @@ def test_an_ended_session_signs_in_again_and_comes_back(
 def test_an_expired_access_token_is_refreshed_in_place(
     page: Page, stack: RunningStack, account: dict[str, Any]
 ) -> None:
-    page.goto(f"{stack.site}/index.html")
-    stale = {**account["tokens"], "accessToken": "expired"}
-    page.evaluate("tokens => localStorage.setItem('rrweb.tokens', JSON.stringify(tokens))", stale)
+    with_tokens(page, stack, {**account["tokens"], "accessToken": "expired"})
     page.goto(f"{stack.site}/keys.html")
     expect(page.locator("#keys li").first).to_be_visible()
     expect(page).to_have_url(f"{stack.site}/keys.html")

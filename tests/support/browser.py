@@ -15,10 +15,21 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"]
 
 
+def with_tokens(page: Page, stack: RunningStack, tokens: dict[str, str]) -> None:
+    """Put these tokens where the site keeps them, from a page that has done with its start.
+
+    index.html's start awaits config.json: tokens planted before it decides who is signed in
+    would be taken for its session, and a refused one would send it to sign in while the test
+    navigates elsewhere (the test's navigation aborted).
+    """
+    page.goto(f"{stack.site}/index.html")
+    expect(page.locator("#auth:visible, #recordings-section:visible")).to_have_count(1)
+    page.evaluate("tokens => localStorage.setItem('rrweb.tokens', JSON.stringify(tokens))", tokens)
+
+
 def signed_in(page: Page, stack: RunningStack, account: dict[str, Any]) -> None:
     """Put the account's tokens where the site keeps them."""
-    page.goto(f"{stack.site}/index.html")
-    page.evaluate("tokens => localStorage.setItem('rrweb.tokens', JSON.stringify(tokens))", account["tokens"])
+    with_tokens(page, stack, account["tokens"])
 
 
 def stopped_demo(page: Page, stack: RunningStack, account: dict[str, Any]) -> None:
