@@ -32,6 +32,7 @@ import { Loading, readOn } from "./replay-load.js";
 import { maskedFieldsPlugin } from "./replay-masked.js";
 import { ConsolePanel } from "./replay-console.js";
 import { NetworkPanel } from "./replay-network.js";
+import { liveDurationMs } from "./replay-time.js";
 import { Timeline, formatMoment } from "./replay-timeline.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -530,7 +531,7 @@ async function follow({ api, recording, events, position, showFacts, assets, sto
   const newest = () => (events.length ? events[events.length - 1].timestamp : null);
   // `stored` counts the recording's events as stored (Asset events included, which the
   // player never gets): what the page reports, as the API counts them.
-  const facts = () => showFacts({ count: stored, durationMs: events.length ? newest() - events[0].timestamp : 0 });
+  const facts = () => showFacts({ count: stored, durationMs: liveDurationMs(recording, events) });
   // A recorder whose clock runs ahead of this one stamps events in this clock's future,
   // which the player would hold back by the difference: shift them back by the most seen.
   let ahead = 0;
