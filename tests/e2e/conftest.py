@@ -11,11 +11,16 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.support.accounts import PASSWORD, sign_up_and_in
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, artifact
 from tests.support.local_stack import RunningStack, free_port, start_stack
+
+# Playwright's 5 s for a page to reach what a test expects: `make test` runs three workers,
+# each with a local stack and a browser, on a two-core machine, where a page can take longer.
+# A passing expectation returns as soon as it holds; only a failing one waits this long.
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture(scope="package")
