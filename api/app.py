@@ -109,6 +109,18 @@ def confirm_sign_up() -> Response:
     return Response(body="", status_code=204)
 
 
+@app.route("/auth/resend", methods=["POST"], content_types=JSON_BODY_TYPES)
+@api(PUBLIC)
+def resend_confirmation_code() -> Response:
+    """Email a new confirmation code; the same answer whether or not the address awaits one."""
+    get_services().accounts.resend_code(_account_body())
+    return Response(
+        body={"message": "if this address has an account to confirm, a new code is on its way"},
+        status_code=202,
+        headers=json_headers(),
+    )
+
+
 @app.route("/auth/signin", methods=["POST"], content_types=JSON_BODY_TYPES)
 @api(PUBLIC)
 def sign_in() -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Where moto's Cognito is laxer than Cognito in ways the stack's accounts rely on, made strict.
 
 moto (the local stack's embedded AWS, and the in-process tests) differs from the
-real user pool in three places that matter to sign-up and password reset:
+real user pool in five places that matter to sign-up and password reset:
 
 - **Admin-only pools take sign-ups.** Cognito refuses ``SignUp`` when the pool's
   ``AdminCreateUserConfig.AllowAdminCreateUserOnly`` is set (``NotAuthorizedException``,
@@ -9,6 +9,8 @@ real user pool in three places that matter to sign-up and password reset:
 - **Reset codes are not checked.** moto accepts any ``ConfirmForgotPassword`` code
   that does not start with its own prefix, so any code would reset any password, and
   it hands the real code back in a response header instead of emailing it.
+- **Sign-up codes are not checked either.** moto's ``ConfirmSignUp`` never reads the
+  code: any code confirmed any account, and none was sent.
 - **Challenge answers pick their own user.** moto's ``NEW_PASSWORD_REQUIRED`` answer sets
   the password of whichever user it names, not the user whose session it carries.
 - **Invited users get no password.** ``AdminCreateUser`` without a temporary password
@@ -16,13 +18,16 @@ real user pool in three places that matter to sign-up and password reset:
   adds a second user of the same email instead of sending the first one's again (Cognito
   refuses it, ``UnsupportedUserStateException``, once the account is in use).
 
-``install`` patches moto's Cognito backend so that it behaves like Cognito on these
-four: sign-up is refused on admin-only pools, ``ForgotPassword`` draws a six-digit
-code, keeps it on the user (so it survives restarts with the rest of the pool) and
-"emails" it by appending a line to the outbox file (the local stack's ``mail.log`` in
-its data folder: there is no mail server on one machine), ``ConfirmForgotPassword``
-takes exactly that code, once, within an hour, and a wrong one or an unknown address
-both answer ``CodeMismatchException``, as a pool that prevents user-existence errors does.
+``install`` patches moto's Cognito so that it behaves like Cognito on these five:
+sign-up is refused on admin-only pools, ``ForgotPassword`` draws a six-digit code,
+keeps it on the user (so it survives restarts with the rest of the pool) and "emails"
+it by appending a line to the outbox file (the local stack's ``mail.log`` in its data
+folder: there is no mail server on one machine), ``ConfirmForgotPassword`` takes
+exactly that code, once, within an hour, and a wrong one or an unknown address both
+answer ``CodeMismatchException``, as a pool that prevents user-existence errors does.
+``SignUp`` draws and "emails" a code the same way, which ``ConfirmSignUp`` takes once,
+within a day (Cognito's validity for sign-up codes), on the same terms; moto has no
+``ResendConfirmationCode``, added here: a new code for an account still to confirm.
 An invited user's temporary password is drawn and "emailed" the same way.
 After ``MAX_WRONG_CODES`` wrong codes the code is void (``LimitExceededException``, as
 Cognito answers), so a six-digit code cannot be guessed: ``ConfirmForgotPassword`` is
@@ -40,14 +45,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from moto.cognitoidp.exceptions import CodeMismatchException, ExpiredCodeException, NotAuthorizedError
-from moto.cognitoidp.models import CognitoIdpBackend
+from moto.cognitoidp.exceptions import (
+    CodeMismatchException,
+    ExpiredCodeException,
+    InvalidParameterException,
+    NotAuthorizedError,
+    UserNotFoundError,
+)
+from moto.cognitoidp.models import CognitoIdpBackend, UserStatus
+from moto.cognitoidp.responses import CognitoIdpResponse
 from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
 
 # moto compares a submitted code with the user's only when the code carries this prefix.
 _MOTO_PREFIX = "moto-confirmation-code:"
-# Cognito's reset codes are valid for an hour.
+# Cognito's reset codes are valid for an hour, its sign-up confirmation codes for a day.
 CODE_SECONDS = 3600
+SIGN_UP_CODE_SECONDS = 24 * 3600
 # Wrong codes a reset code survives; the next request must ask for a new one.
 MAX_WRONG_CODES = 5
 # What a spent code is replaced with: no submitted code (digits) can equal it.
@@ -76,7 +90,7 @@ def temporary_password() -> str:
 
 
 def _issued(user: Any) -> tuple[str, int, int] | None:
-    """The reset code on ``user``, when it stops working, and how many wrong codes it took; None if none."""
+    """The code issued to ``user`` (sign-up or reset), when it expires, and the wrong codes it took; None if none."""
     kept = getattr(user, "confirmation_code", None) if user is not None else None
     if not isinstance(kept, str) or not kept.startswith(_MOTO_PREFIX):
         return None
@@ -85,6 +99,42 @@ def _issued(user: Any) -> tuple[str, int, int] | None:
     if not expires.isdigit():
         return None
     return code, int(expires), int(wrong) if wrong.isdigit() else 0
+
+
+def now() -> float:
+    """The pool's clock for codes (seconds): the wall clock, which a test may move on."""
+    return time.time()
+
+
+def _check(user: Any, code: str) -> None:
+    """Pass when ``code`` is the one issued to ``user`` and still good; raise Cognito's answer otherwise.
+
+    A wrong code counts against the issued one: the ``MAX_WRONG_CODES``-th voids it.
+    """
+    issued = _issued(user)
+    if issued is None:
+        raise CodeMismatchException("Invalid verification code provided, please try again.")
+    expected, expires, wrong = issued
+    if expected == _VOID:
+        if now() <= expires:
+            raise LimitExceededError()
+        raise ExpiredCodeException("Invalid code provided, please request a code again.")
+    if not hmac.compare_digest(expected.encode(), code.encode()):
+        if wrong + 1 >= MAX_WRONG_CODES:
+            # Void: until it expires, every answer is the limit, and only a new code helps.
+            _keep(user, _VOID, expires, wrong + 1)
+            raise LimitExceededError()
+        _keep(user, expected, expires, wrong + 1)
+        raise CodeMismatchException("Invalid verification code provided, please try again.")
+    if now() > expires:
+        raise ExpiredCodeException("Invalid code provided, please request a code again.")
+
+
+def _issue(outbox: Path, user: Any, username: str, seconds: int, what: str) -> None:
+    """Draw a six-digit code for ``user``, keep it on them for ``seconds``, and "email" it."""
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    _keep(user, code, int(now()) + seconds, 0)
+    _send(outbox, f"to {username}: your {what} is {code}")
 
 
 def _keep(user: Any, code: str, expires: int, wrong: int) -> None:
@@ -107,46 +157,61 @@ def _send(outbox: Path, line: str) -> None:
 def install(outbox: Path) -> Callable[[], None]:
     """Make moto's Cognito strict as described above, sending codes to ``outbox``; returns the undo."""
     originals = {name: getattr(CognitoIdpBackend, name) for name in _PATCHED}
+    original_confirm_sign_up_response = CognitoIdpResponse.confirm_sign_up
 
     def sign_up(self: Any, client_id: str, username: str, password: str, attributes: Any) -> Any:
         pool = _pool_of(self, client_id)
         config = (pool.extended_config.get("AdminCreateUserConfig") or {}) if pool is not None else {}
         if config.get("AllowAdminCreateUserOnly"):
             raise NotAuthorizedError("SignUp is not permitted for this user pool.")
-        return originals["sign_up"](self, client_id, username, password, attributes)
+        user, delivery = originals["sign_up"](self, client_id, username, password, attributes)
+        _issue(outbox, user, username, SIGN_UP_CODE_SECONDS, "confirmation code")
+        return user, delivery
+
+    def confirm_sign_up_response(self: Any) -> Any:
+        # moto's backend is never given the code: it is checked here, before the backend confirms.
+        client_id = self._get_param("ClientId")
+        username = self._get_param("Username")
+        backend = self._get_region_agnostic_backend()._find_backend_for_clientid(client_id)
+        pool = _pool_of(backend, client_id)
+        user = pool._get_user(username) if pool is not None else None
+        if user is None:
+            return original_confirm_sign_up_response(self)  # UserNotFoundException, as Cognito
+        _check(user, self._get_param("ConfirmationCode") or "")
+        answer = original_confirm_sign_up_response(self)
+        user.confirmation_code = None  # once
+        return answer
+
+    def resend_confirmation_code_response(self: Any) -> Any:
+        # moto has no ResendConfirmationCode: Cognito's, for an account still to confirm.
+        client_id = self._get_param("ClientId")
+        username = self._get_param("Username")
+        backend = self._get_region_agnostic_backend()._find_backend_for_clientid(client_id)
+        pool = _pool_of(backend, client_id)
+        user = pool._get_user(username) if pool is not None else None
+        if user is None:
+            raise UserNotFoundError(username)
+        if user.status != UserStatus.UNCONFIRMED:
+            raise InvalidParameterException("User is already confirmed.")
+        _issue(outbox, user, username, SIGN_UP_CODE_SECONDS, "confirmation code")
+        return ActionResult(
+            {"CodeDeliveryDetails": {"Destination": username, "DeliveryMedium": "EMAIL", "AttributeName": "email"}}
+        )
 
     def forgot_password(self: Any, client_id: str, username: str) -> tuple[str | None, dict[str, Any]]:
         _, response = originals["forgot_password"](self, client_id, username)
         pool = _pool_of(self, client_id)
         user = pool._get_user(username) if pool is not None else None
         if user is not None:
-            code = f"{secrets.randbelow(1_000_000):06d}"
-            _keep(user, code, int(time.time()) + CODE_SECONDS, 0)
-            _send(outbox, f"to {username}: your password reset code is {code}")
+            _issue(outbox, user, username, CODE_SECONDS, "password reset code")
         # Never in the response: the code reaches its owner through the outbox alone.
         return None, response
 
     def confirm_forgot_password(self: Any, client_id: str, username: str, password: str, code: str) -> None:
         pool = _pool_of(self, client_id)
         user = pool._get_user(username) if pool is not None else None
-        issued = _issued(user)
-        if issued is None:
-            raise CodeMismatchException("Invalid verification code provided, please try again.")
-        expected, expires, wrong = issued
-        if expected == _VOID:
-            if time.time() <= expires:
-                raise LimitExceededError()
-            raise ExpiredCodeException("Invalid code provided, please request a code again.")
-        if not hmac.compare_digest(expected.encode(), code.encode()):
-            if wrong + 1 >= MAX_WRONG_CODES:
-                # Void: until it expires, every answer is the limit, and only a new code helps.
-                _keep(user, _VOID, expires, wrong + 1)
-                raise LimitExceededError()
-            _keep(user, expected, expires, wrong + 1)
-            raise CodeMismatchException("Invalid verification code provided, please try again.")
-        if time.time() > expires:
-            raise ExpiredCodeException("Invalid code provided, please request a code again.")
-        assert user is not None  # _issued found the code on it
+        _check(user, code)
+        assert user is not None  # _check found the code on it
         originals["confirm_forgot_password"](self, client_id, username, password, user.confirmation_code)
 
     def respond_to_auth_challenge(
@@ -189,9 +254,13 @@ def install(outbox: Path) -> Callable[[], None]:
     }
     for name, patched in patches.items():
         setattr(CognitoIdpBackend, name, patched)
+    CognitoIdpResponse.confirm_sign_up = confirm_sign_up_response  # type: ignore[method-assign]
+    CognitoIdpResponse.resend_confirmation_code = resend_confirmation_code_response  # type: ignore[attr-defined]
 
     def undo() -> None:
         for name, original in originals.items():
             setattr(CognitoIdpBackend, name, original)
+        CognitoIdpResponse.confirm_sign_up = original_confirm_sign_up_response  # type: ignore[method-assign]
+        del CognitoIdpResponse.resend_confirmation_code  # type: ignore[attr-defined]
 
     return undo

@@ -243,6 +243,8 @@ class LocalStack:
                 "region": "us-east-1",
                 "userPoolId": os.environ[environment.USER_POOL_ID],
                 "userPoolClientId": os.environ[environment.USER_POOL_CLIENT_ID],
+                # No mail server on one machine: the site says where codes are "emailed".
+                "mailbox": str(self.options.data_dir / "mail.log"),
             },
         )
         self._site.start()

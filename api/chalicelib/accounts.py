@@ -81,9 +81,10 @@ def translate_cognito_error(exc: ClientError) -> ApiError:
     raise exc
 
 
-# Cognito's answers to ForgotPassword that depend on the account (none, unconfirmed,
-# invited and not signed in yet, no verified address, too many codes asked for it):
-# all answered like success, so the route never tells whether an address has an account.
+# Cognito's answers to ForgotPassword and ResendConfirmationCode that depend on the
+# account (none, unconfirmed, already confirmed, invited and not signed in yet, no
+# verified address, too many codes asked for it): all answered like success, so these
+# routes never tell whether an address has an account.
 _FORGOT_SILENT = frozenset(
     {
         "UserNotFoundException",
@@ -157,6 +158,17 @@ class Accounts:
             if exc.response.get("Error", {}).get("Code") == "UserNotFoundException":
                 raise BadRequestError("the code is wrong or expired", code="invalid_code") from None
             raise translate_cognito_error(exc) from None
+
+    def resend_code(self, body: dict[str, Any]) -> None:
+        """Have Cognito email a new confirmation code; the same answer whatever the address's account."""
+        try:
+            self._cognito.resend_confirmation_code(ClientId=self._client_id, Username=_email(body))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in _FORGOT_SILENT:
+                raise translate_cognito_error(exc) from None
+            # Never the address: logs are not a directory of accounts.
+            logger.info("confirmation code not sent: %s", code)
 
     def sign_in(self, body: dict[str, Any]) -> dict[str, Any]:
         """Tokens for email and password, or, for an invited user's temporary password, the new-password challenge.

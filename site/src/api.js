@@ -46,6 +46,11 @@ export function nextPage(search = location.search) {
   return target.origin === location.origin ? `${target.pathname}${target.search}${target.hash}` : null;
 }
 
+/** What follows "we emailed you": on the local stack, which sends no email, where to read it. */
+export function mailNote(api) {
+  return api.mailbox ? ` This local stack sends no email: it is written to ${api.mailbox}.` : "";
+}
+
 /** Thrown when the session is over and the browser is already on its way to sign in again. */
 export class SessionExpired extends Error {
   constructor() {
@@ -59,6 +64,8 @@ export class Api {
   constructor(config) {
     this.base = config.apiUrl.replace(/\/$/, "");
     this.ingestBase = (config.ingestUrl || config.apiUrl).replace(/\/$/, "");
+    // The local stack's file of "emailed" codes and passwords (it has no mail server), or null.
+    this.mailbox = config.mailbox || null;
     // Purpose keys fetched during this page's life: never written anywhere.
     this.purposeKeys = new Map();
     // A link into a team workspace (`?w=`, the replay's moment links) acts in it.
@@ -201,6 +208,11 @@ export class Api {
   }
 
   /** Ask for a reset code by email (the API answers the same whether or not the address has an account). */
+  /** A new sign-up confirmation code (the old one expired, or was lost). */
+  resendCode(email) {
+    return this.json("POST", "/auth/resend", { body: { email } });
+  }
+
   forgotPassword(email) {
     return this.json("POST", "/auth/forgot", { body: { email } });
   }

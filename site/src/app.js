@@ -3,7 +3,7 @@
  * search box and filters kept in the page's own query string (so a filtered list can be
  * shared and reloaded).
  */
-import { Api, escapeHtml, formatDuration, loadConfig, sentence } from "./api.js";
+import { Api, escapeHtml, formatDuration, loadConfig, mailNote, sentence } from "./api.js";
 import { showAuth } from "./sign-in.js";
 import { mountWorkspaceSwitcher } from "./workspace.js";
 
@@ -27,7 +27,7 @@ async function main() {
     showRecordings(api);
   } else {
     if (new URLSearchParams(location.search).has("invite")) {
-      $("#invite-notice").textContent = "You were invited to a workspace: sign in with the email address the invite was sent to. New here? That address was emailed a temporary password to sign in with.";
+      $("#invite-notice").textContent = `You were invited to a workspace: sign in with the email address the invite was sent to. New here? That address was emailed a temporary password to sign in with.${mailNote(api)}`;
       $("#invite-notice").hidden = false;
     }
     showAuth(api);

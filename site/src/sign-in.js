@@ -3,7 +3,7 @@
  * an invited user's first password (the temporary one answers a challenge), and a
  * forgotten password (a code by email, then a new password).
  */
-import { nextPage, sentence } from "./api.js";
+import { mailNote, nextPage, sentence } from "./api.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -54,7 +54,7 @@ export function showAuth(api) {
       } catch (error) {
         if (error.code === "not_confirmed") {
           $("#confirm-row").hidden = false;
-          say("Enter the code we emailed you, then confirm.");
+          say(`Enter the code we emailed you, then confirm.${mailNote(api)}`);
         } else say(sentence(error), { error: true });
       }
     });
@@ -66,7 +66,7 @@ export function showAuth(api) {
       try {
         await api.signUp(email, password);
         $("#confirm-row").hidden = false;
-        say("Account created. Enter the code we emailed you.");
+        say(`Account created. Enter the code we emailed you.${mailNote(api)}`);
       } catch (error) {
         // The API names the password rules itself; they are also shown under the field.
         if (error.code === "invalid_password") $("#password-rules").classList.add("error");
@@ -80,6 +80,19 @@ export function showAuth(api) {
         const [email, password] = values();
         await api.confirm(email, $("#code").value.trim());
         await signIn(email, password);
+      } catch (error) {
+        say(sentence(error), { error: true });
+      }
+    });
+  });
+  $("#resend-code").addEventListener("click", () => {
+    const [email] = values();
+    if (!$("#email").reportValidity()) return;
+    busy($("#resend-code"), async () => {
+      try {
+        await api.resendCode(email);
+        $("#code").value = "";
+        say(`If ${email} has an account to confirm, we emailed it a new code.${mailNote(api)}`);
       } catch (error) {
         say(sentence(error), { error: true });
       }
@@ -118,7 +131,7 @@ function showReset(api, email, signIn, backToSignIn) {
         $("#reset-step").hidden = false;
         $("#reset-code").focus();
         // The API does not say whether the address has an account, and neither can this page.
-        say("If this address has an account, we emailed it a code. Enter it with your new password.");
+        say(`If this address has an account, we emailed it a code. Enter it with your new password.${mailNote(api)}`);
       } catch (error) {
         say(sentence(error), { error: true });
       }

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.support.accounts import mailed_code
 from tests.support.browser import artifact, signed_in
 from tests.support.local_stack import RunningStack
 from tests.support.waiting import eventually
@@ -63,7 +64,18 @@ def test_sign_up_and_create_an_ingest_key_in_the_site(page: Page, stack: Running
     page.fill("#password", "Browser-Test-42")
     page.click("#sign-up")
     expect(page.locator("#confirm-row")).to_be_visible()
-    page.fill("#code", "123456")  # the local stack's Cognito accepts any code
+    # The local stack emails nobody, and says where its mail is.
+    expect(page.locator("#auth-message")).to_contain_text(f"it is written to {stack.mailbox}")
+    first = mailed_code(stack.mailbox, email)
+    page.fill("#code", f"{(int(first) + 1) % 1_000_000:06d}")
+    page.click("#confirm")
+    expect(page.locator("#auth-message")).to_have_text("The code is wrong or expired")
+    expect(page.locator("#recordings-section")).to_be_hidden()
+    # A lost code: a new one is sent, and it is the one that confirms.
+    page.click("#resend-code")
+    expect(page.locator("#auth-message")).to_contain_text(f"If {email} has an account to confirm, we emailed it")
+    assert stack.mailbox.read_text().count(f"to {email}: your confirmation code is") == 2
+    page.fill("#code", mailed_code(stack.mailbox, email))
     page.click("#confirm")
     expect(page.locator("#recordings-section")).to_be_visible()
     expect(page.locator("#more")).to_contain_text("No recordings yet")

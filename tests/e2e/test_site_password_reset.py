@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.support.accounts import PASSWORD
+from tests.support.accounts import PASSWORD, mailed_code
 from tests.support.local_stack import RunningStack
 
 NEW_PASSWORD = "Reset-In-The-Browser-7"
-
-
-def mailed_code(stack: RunningStack, email: str) -> str:
-    """The last reset code the local stack "emailed" (its data folder's mail.log) to ``email``."""
-    # tests/e2e/conftest.py keeps the stack's data folder ("data") beside its log.
-    mail = (stack.log.parent / "data" / "mail.log").read_text()
-    codes = re.findall(rf"to {re.escape(email)}: your password reset code is (\d{{6}})", mail)
-    assert codes, mail
-    return codes[-1]
 
 
 def test_a_forgotten_password_is_reset_from_the_sign_in_page(
@@ -37,7 +27,7 @@ def test_a_forgotten_password_is_reset_from_the_sign_in_page(
     expect(page.locator("#reset-message")).to_contain_text("If this address has an account")
 
     # A wrong code is refused and says so; the form stays for another try.
-    code = mailed_code(stack, email)
+    code = mailed_code(stack.mailbox, email, "password reset code")
     page.fill("#reset-code", f"{(int(code) + 1) % 1_000_000:06d}")
     page.fill("#reset-password", NEW_PASSWORD)
     page.click("#reset-submit")

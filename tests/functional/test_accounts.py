@@ -17,7 +17,7 @@ import pytest
 
 from local import cognito_rules
 from tests.support.accounts import POOL_PASSWORD as PASSWORD
-from tests.support.accounts import make_user
+from tests.support.accounts import mailed_code, make_user
 from tests.support.http import AuthedHttp
 from tests.support.in_process import clear_caches
 
@@ -30,9 +30,7 @@ def post(http: AuthedHttp, path: str, body: dict[str, Any]) -> Any:
 
 def reset_code(outbox: Path, email: str) -> str:
     """The last reset code mailed to ``email``."""
-    codes = re.findall(rf"to {re.escape(email)}: your password reset code is (\d{{6}})", outbox.read_text())
-    assert codes, outbox.read_text()
-    return codes[-1]
+    return mailed_code(outbox, email, "password reset code")
 
 
 def signs_in(http: AuthedHttp, email: str, password: str) -> bool:
@@ -91,6 +89,73 @@ def test_a_wrong_code_or_a_weak_password_changes_nothing(aws: Any, anonymous: Au
     assert (
         post(anonymous, "/auth/reset", {"email": user.email, "code": code, "password": NEW_PASSWORD}).status_code == 204
     )
+
+
+def test_a_sign_up_is_confirmed_by_the_emailed_code_alone(aws: Any, anonymous: AuthedHttp, outbox: Path) -> None:
+    """ConfirmSignUp is public: the code is checked, works once, and a few wrong ones void it."""
+    signed_up = post(anonymous, "/auth/signup", {"email": "Joiner@Example.com", "password": PASSWORD})
+    assert signed_up.status_code == 201
+    code = mailed_code(outbox, "joiner@example.com")
+    assert code not in json.dumps(signed_up.json_body)
+    wrong = [f"{(int(code) + step) % 1_000_000:06d}" for step in range(1, cognito_rules.MAX_WRONG_CODES + 1)]
+    answers = [
+        post(anonymous, "/auth/confirm", {"email": "joiner@example.com", "code": guess}).status_code for guess in wrong
+    ]
+    assert answers == [400] * (cognito_rules.MAX_WRONG_CODES - 1) + [429]
+    # The guesses spent the right code too, and confirmed nothing.
+    assert post(anonymous, "/auth/confirm", {"email": "joiner@example.com", "code": code}).status_code == 429
+    assert post(anonymous, "/auth/signin", {"email": "joiner@example.com", "password": PASSWORD}).status_code == 403
+
+
+def test_a_new_code_confirms_an_account_whose_code_was_spent_or_lost(
+    aws: Any, anonymous: AuthedHttp, outbox: Path
+) -> None:
+    email = "stuck@example.com"
+    assert post(anonymous, "/auth/signup", {"email": email, "password": PASSWORD}).status_code == 201
+    first = mailed_code(outbox, email)
+    for step in range(1, cognito_rules.MAX_WRONG_CODES + 1):  # guesses void it
+        post(anonymous, "/auth/confirm", {"email": email, "code": f"{(int(first) + step) % 1_000_000:06d}"})
+    asked = post(anonymous, "/auth/resend", {"email": "Stuck@Example.com"})
+    assert asked.status_code == 202
+    fresh = mailed_code(outbox, email)
+    assert fresh not in json.dumps(asked.json_body)
+    assert len(re.findall(rf"to {email}: your confirmation code is", outbox.read_text())) == 2
+    assert post(anonymous, "/auth/confirm", {"email": email, "code": fresh}).status_code == 204
+    assert signs_in(anonymous, email, PASSWORD)
+
+
+def test_a_new_code_is_asked_for_with_the_same_answer_whoever_the_address_is(
+    aws: Any, anonymous: AuthedHttp, outbox: Path
+) -> None:
+    make_user(aws, "confirmed@example.com")
+    assert post(anonymous, "/auth/signup", {"email": "waiting@example.com", "password": PASSWORD}).status_code == 201
+    mailed = outbox.read_text()
+    answers = [
+        post(anonymous, "/auth/resend", {"email": email})
+        for email in ("confirmed@example.com", "nobody@example.com", "waiting@example.com")
+    ]
+    assert {(answer.status_code, json.dumps(answer.json_body)) for answer in answers} == {
+        (202, json.dumps({"message": "if this address has an account to confirm, a new code is on its way"}))
+    }
+    # Only the account still to confirm was sent one.
+    assert outbox.read_text()[len(mailed) :].count("\n") == 1
+    assert "to waiting@example.com: your confirmation code is" in outbox.read_text()[len(mailed) :]
+    bad = post(anonymous, "/auth/resend", {"email": "not an address"})
+    assert (bad.status_code, bad.json_body["error"]["code"]) == (400, "invalid_email")
+
+
+def test_a_sign_up_code_expires_after_a_day(
+    aws: Any, anonymous: AuthedHttp, outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert post(anonymous, "/auth/signup", {"email": "late@example.com", "password": PASSWORD}).status_code == 201
+    code = mailed_code(outbox, "late@example.com")
+    issued = cognito_rules.now()
+    monkeypatch.setattr(cognito_rules, "now", lambda: issued + cognito_rules.SIGN_UP_CODE_SECONDS + 1)
+    late = post(anonymous, "/auth/confirm", {"email": "late@example.com", "code": code})
+    assert (late.status_code, late.json_body["error"]["code"]) == (400, "invalid_code")
+    monkeypatch.setattr(cognito_rules, "now", lambda: issued + cognito_rules.SIGN_UP_CODE_SECONDS - 60)
+    assert post(anonymous, "/auth/confirm", {"email": "late@example.com", "code": code}).status_code == 204
+    assert signs_in(anonymous, "late@example.com", PASSWORD)
 
 
 def test_a_reset_code_cannot_be_guessed(aws: Any, anonymous: AuthedHttp, outbox: Path) -> None:
@@ -206,6 +271,7 @@ def test_the_public_auth_routes_are_limited_per_client_address(
         ("/auth/reset", {"email": user.email, "code": "000000", "password": NEW_PASSWORD}),
         ("/auth/signup", {"email": "more@example.com", "password": PASSWORD}),
         ("/auth/confirm", {"email": user.email, "code": "000000"}),
+        ("/auth/resend", {"email": user.email}),
         ("/auth/refresh", {"refreshToken": user.refresh_token}),
     ):
         refused = post(anonymous, path, body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from chalicelib.errors import TooManyRequestsError
 from chalicelib.limits import RateLimiter
 from chalicelib.settings import Limits
 from tests.support import authz
-from tests.support.accounts import User, make_user
+from tests.support.accounts import User, mailed_code, make_user
 from tests.support.events import stream_records
 from tests.support.http import AuthedHttp
 from tests.support.in_process import NAMES, SITE_ORIGIN
@@ -247,7 +248,7 @@ def test_cors_any_origin_for_ingest_site_origin_only_for_reads(client: AuthedHtt
     assert "Authorization" in site_preflight.headers["Access-Control-Allow-Headers"]
 
 
-def test_sign_up_confirm_sign_in_and_refresh(anonymous: AuthedHttp) -> None:
+def test_sign_up_confirm_sign_in_and_refresh(anonymous: AuthedHttp, outbox: Path) -> None:
     def post(path: str, body: dict[str, Any]) -> Any:
         return anonymous.post(path, body=json.dumps(body), headers={"Content-Type": "application/json"})
 
@@ -257,7 +258,12 @@ def test_sign_up_confirm_sign_in_and_refresh(anonymous: AuthedHttp) -> None:
     assert signed_up.json_body == {"email": "new.person@example.com", "confirmed": False}
     assert post("/auth/signup", creds).json_body["error"]["code"] == "account_exists"
     assert post("/auth/signin", creds).status_code == 403  # not confirmed yet
-    assert post("/auth/confirm", {"email": creds["email"], "code": "123456"}).status_code == 204
+    code = mailed_code(outbox, "new.person@example.com")
+    wrong = post("/auth/confirm", {"email": creds["email"], "code": f"{(int(code) + 1) % 1_000_000:06d}"})
+    assert (wrong.status_code, wrong.json_body["error"]["code"]) == (400, "invalid_code")
+    assert post("/auth/signin", creds).status_code == 403  # a wrong code confirms nothing
+    assert post("/auth/confirm", {"email": creds["email"], "code": code}).status_code == 204
+    assert post("/auth/confirm", {"email": creds["email"], "code": code}).status_code == 400  # once
     tokens = post("/auth/signin", creds).json_body
     assert set(tokens) == {"accessToken", "idToken", "refreshToken", "expiresIn"}
     headers = {"Authorization": f"Bearer {tokens['accessToken']}"}

@@ -7,11 +7,15 @@ directly in the in-process stack's pool (moto's Cognito).
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.support.local_stack import mailbox_of
 
 PASSWORD = "Smoke-Test-Pass-42"
 # The password of the users ``make_user`` creates in the in-process pool.
@@ -31,6 +35,14 @@ class User:
     def headers(self) -> dict[str, str]:
         """The Authorization header this user sends."""
         return {"Authorization": f"Bearer {self.access_token}"}
+
+
+def mailed_code(outbox: Path, email: str, what: str = "confirmation code") -> str:
+    """The last code of this kind (``confirmation code``, ``password reset code``) "emailed" to ``email``."""
+    text = outbox.read_text() if outbox.exists() else ""
+    codes = re.findall(rf"to {re.escape(email)}: your {re.escape(what)} is (\d{{6}})\n", text)
+    assert codes, f"no {what} for {email} in {outbox}"
+    return codes[-1]
 
 
 def make_user(session: Any, email: str) -> User:
@@ -56,7 +68,8 @@ def sign_up_and_in(api: str, http: requests.Session, *, email: str | None = None
     emailed codes are not readable, so the user is invited the way an administrator
     does it (Cognito's AdminCreateUser with a temporary password: ``RRWEB_SMOKE_USER_POOL_ID``
     and the deployer's AWS credentials) and chooses a password at the first sign-in,
-    through the API's challenge. The local stack takes sign-ups and any confirmation code.
+    through the API's challenge. A local stack takes sign-ups, and "emails" the code that
+    confirms one to its data folder's mail.log, read here.
     """
     email = email or f"smoke-{uuid.uuid4().hex[:12]}@example.com"
     pool = os.environ.get("RRWEB_SMOKE_USER_POOL_ID")
@@ -80,7 +93,8 @@ def sign_up_and_in(api: str, http: requests.Session, *, email: str | None = None
     else:
         signed_up = http.post(f"{api}/auth/signup", json={"email": email, "password": PASSWORD}, timeout=30)
         assert signed_up.status_code == 201, signed_up.text
-        confirmed = http.post(f"{api}/auth/confirm", json={"email": email, "code": "000000"}, timeout=30)
+        code = mailed_code(mailbox_of(api), email)
+        confirmed = http.post(f"{api}/auth/confirm", json={"email": email, "code": code}, timeout=30)
         assert confirmed.status_code == 204, confirmed.text
         tokens = http.post(f"{api}/auth/signin", json={"email": email, "password": PASSWORD}, timeout=30)
     assert tokens.status_code == 200, tokens.text

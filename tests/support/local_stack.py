@@ -21,6 +21,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The outbox of each local stack this process started, by its API address: there is no mail
+# server on one machine, so a sign-up reads its confirmation code where the stack "emails" it.
+_MAILBOXES: dict[str, Path] = {}
+
+
+def mailbox_of(api: str) -> Path:
+    """Where the local stack answering at ``api`` (started by ``start_stack``) writes its email."""
+    assert api in _MAILBOXES, f"{api} is no local stack started by this process: its email is unreadable"
+    return _MAILBOXES[api]
+
+
 @dataclass
 class RunningStack:
     """A local stack process and where it answers."""
@@ -30,6 +41,8 @@ class RunningStack:
     aws: str
     site: str
     log: Path
+    # Its data folder's mail.log: the codes and temporary passwords it "emails".
+    mailbox: Path
 
     @property
     def ingest(self) -> str:
@@ -82,6 +95,7 @@ def start_stack(data_dir: Path, *options: str, env: dict[str, str] | None = None
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     api = f"http://127.0.0.1:{api_port}"
+    _MAILBOXES[api] = data_dir / "mail.log"
     # A restart after SIGKILL may wait for the killed stack's moto to let go of the folder.
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
@@ -93,6 +107,7 @@ def start_stack(data_dir: Path, *options: str, env: dict[str, str] | None = None
                 aws=f"http://127.0.0.1:{aws_port}",
                 site=f"http://127.0.0.1:{site_port}",
                 log=log,
+                mailbox=_MAILBOXES[api],
             )
         time.sleep(0.2)
     process.kill()
