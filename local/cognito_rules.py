@@ -62,7 +62,7 @@ _MOTO_PREFIX = "moto-confirmation-code:"
 # Cognito's reset codes are valid for an hour, its sign-up confirmation codes for a day.
 CODE_SECONDS = 3600
 SIGN_UP_CODE_SECONDS = 24 * 3600
-# Wrong codes a reset code survives; the next request must ask for a new one.
+# Wrong codes a reset or sign-up code survives; the next request must ask for a new one.
 MAX_WRONG_CODES = 5
 # What a spent code is replaced with: no submitted code (digits) can equal it.
 _VOID = "void"
