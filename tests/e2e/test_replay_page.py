@@ -240,6 +240,29 @@ def test_the_player_and_its_controls_fit_the_window_at_the_recordings_aspect_rat
         assert moments["x"] + moments["width"] <= width
 
 
+def test_on_a_phone_the_moments_list_below_the_player_shows_ten_rows_or_more(
+    browser: Browser, stack: RunningStack, visit: dict[str, Any]
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        signed_in(page, stack, visit["account"])
+        open_replay(page, stack, visit["id"])
+        expect(page.locator("#moment-list li").first).to_be_visible()
+        player = page.locator(".rr-player").bounding_box()
+        panel = page.locator("#moments").bounding_box()
+        assert player is not None
+        assert panel is not None
+        assert panel["y"] >= player["y"] + player["height"]  # below it, the page scrolls
+        # A moment row is 26 px: the list keeps room for ten beside the tabs and comments (it
+        # had three and a half when the panel was 320 px high).
+        assert page.locator("#moment-list").evaluate("list => list.clientHeight") >= 10 * 26
+        # No keyboard on a touch screen: the shortcuts' line is not shown.
+        expect(page.locator(".replay-keys")).to_be_hidden()
+    finally:
+        context.close()
+
+
 def test_space_plays_and_pauses_and_arrows_seek_unless_typing_in_a_field(
     page: Page, stack: RunningStack, visit: dict[str, Any]
 ) -> None:
