@@ -146,6 +146,14 @@ def _pool_of(backend: Any, client_id: str) -> Any:
     return next((pool for pool in backend.user_pools.values() if client_id in pool.clients), None)
 
 
+def _named_user(response: Any) -> tuple[Any, str]:
+    """The user a client-side Cognito request (its ClientId and Username) names, or None; and that name."""
+    client_id = response._get_param("ClientId")
+    username = response._get_param("Username")
+    pool = _pool_of(response._get_region_agnostic_backend()._find_backend_for_clientid(client_id), client_id)
+    return (pool._get_user(username) if pool is not None else None), username
+
+
 def _send(outbox: Path, line: str) -> None:
     """Append one message to the outbox, readable by its owner only (it holds codes)."""
     with _outbox_lock:
@@ -170,11 +178,7 @@ def install(outbox: Path) -> Callable[[], None]:
 
     def confirm_sign_up_response(self: Any) -> Any:
         # moto's backend is never given the code: it is checked here, before the backend confirms.
-        client_id = self._get_param("ClientId")
-        username = self._get_param("Username")
-        backend = self._get_region_agnostic_backend()._find_backend_for_clientid(client_id)
-        pool = _pool_of(backend, client_id)
-        user = pool._get_user(username) if pool is not None else None
+        user, _ = _named_user(self)
         if user is None:
             return original_confirm_sign_up_response(self)  # UserNotFoundException, as Cognito
         _check(user, self._get_param("ConfirmationCode") or "")
@@ -184,11 +188,7 @@ def install(outbox: Path) -> Callable[[], None]:
 
     def resend_confirmation_code_response(self: Any) -> Any:
         # moto has no ResendConfirmationCode: Cognito's, for an account still to confirm.
-        client_id = self._get_param("ClientId")
-        username = self._get_param("Username")
-        backend = self._get_region_agnostic_backend()._find_backend_for_clientid(client_id)
-        pool = _pool_of(backend, client_id)
-        user = pool._get_user(username) if pool is not None else None
+        user, username = _named_user(self)
         if user is None:
             raise UserNotFoundError(username)
         if user.status != UserStatus.UNCONFIRMED:
